@@ -1,0 +1,1 @@
+"""mcu_effnet.arch (see DESIGN.md)."""

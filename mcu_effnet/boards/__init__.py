@@ -1,0 +1,1 @@
+"""mcu_effnet.boards (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""mcu_effnet.codegen (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""mcu_effnet.data (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""mcu_effnet.graph (see DESIGN.md)."""

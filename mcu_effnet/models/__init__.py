@@ -1,0 +1,1 @@
+"""mcu_effnet.models (see DESIGN.md)."""

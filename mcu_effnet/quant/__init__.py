@@ -1,0 +1,1 @@
+"""mcu_effnet.quant (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""mcu_effnet.sim (see DESIGN.md)."""
