@@ -1,0 +1,98 @@
+"""SOFTMAX, int8 in and out, as TFLite Micro's ``reference_ops::Softmax<int8_t, int8_t>``.
+
+For int8 -> int8 TFLite Micro takes gemmlowp's fixed-point path (its exp/reciprocal LUTs
+are only built for int16 inputs): along the last axis, differences to the row maximum are
+scaled by ``beta * input_scale`` into Q5.26 (differences below ``diff_min`` count as
+zero), exponentiated with ``exp_on_negative_values``, summed in Q12.19, and each exp is
+multiplied by the sum's fixed-point reciprocal and rounded to the output scale 1/256,
+zero point -128 (both required exactly by TFLite Micro).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from mcu_effnet.errors import UserError
+from mcu_effnet.graph.ir import Graph, Op
+from mcu_effnet.sim import fixedpoint as fp
+from mcu_effnet.sim.requantize import quantize_multiplier
+
+SCALED_DIFF_INTEGER_BITS = 5
+ACCUMULATION_INTEGER_BITS = 12
+
+
+@dataclass(frozen=True)
+class SoftmaxParams:
+    input_multiplier: int
+    input_left_shift: int
+    diff_min: int
+
+    @classmethod
+    def from_scale(cls, beta: float, input_scale: float) -> SoftmaxParams:
+        """PreprocessSoftmaxScaling + CalculateInputRadius, in double like the C++."""
+        real = min(
+            float(np.float32(beta)) * float(np.float32(input_scale)) * float(1 << (31 - SCALED_DIFF_INTEGER_BITS)),
+            float((1 << 31) - 1),
+        )
+        if not real > 1.0:
+            # QuantizeMultiplierGreaterThanOne aborts TFLite Micro here.
+            raise ValueError(f"beta * input_scale = {real / (1 << 26):.3g} is too small for int8 SOFTMAX")
+        multiplier, shift = quantize_multiplier(real)
+        radius_real = (
+            ((1 << SCALED_DIFF_INTEGER_BITS) - 1) * float(1 << (31 - SCALED_DIFF_INTEGER_BITS)) / 2.0**shift
+        )
+        return cls(int(multiplier), int(shift), -int(math.floor(radius_real)))
+
+
+def softmax_int8(x: np.ndarray, params: SoftmaxParams) -> np.ndarray:
+    """Softmax over the last axis of an int8 array of any rank."""
+    values = x.astype(np.int64)
+    diff = values - values.max(axis=-1, keepdims=True)
+    used = diff >= params.diff_min
+    # MultiplyByQuantizedMultiplierGreaterThanOne; diff_min keeps the shifted value in int32.
+    rescaled = fp.srdhm(fp.wrap_int32(np.where(used, diff, 0) << params.input_left_shift), params.input_multiplier)
+    exp_q0 = fp.exp_on_negative_values(rescaled, SCALED_DIFF_INTEGER_BITS)
+    exp_accum = np.where(used, fp.rescale(exp_q0, 0, ACCUMULATION_INTEGER_BITS), 0)
+    sum_of_exps = fp.wrap_int32(exp_accum.sum(axis=-1, keepdims=True))
+
+    # GetReciprocal: normalise the sum to [1, 2) and take 1 / (1 + x) in Q0.31.
+    headroom_plus_one = fp.count_leading_zeros_u32(sum_of_exps)
+    num_bits_over_unit = ACCUMULATION_INTEGER_BITS - headroom_plus_one
+    shifted_sum_minus_one = fp.wrap_int32((sum_of_exps << headroom_plus_one) - (1 << 31))
+    shifted_scale = fp.one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one)
+
+    exponent = num_bits_over_unit + 31 - 8
+    product = fp.srdhm(shifted_scale, exp_q0)
+    unsat = _rdbpot_per_row(product, exponent)
+    out = np.clip(unsat - 128, -128, 127)
+    return np.where(used, out, -128).astype(np.int8)
+
+
+def _rdbpot_per_row(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    """RoundingDivideByPOT with one exponent per row (broadcast along the last axis)."""
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + (remainder > threshold)
+
+
+def softmax_kernel(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+    src, dst = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    if src.dtype != "int8" or dst.dtype != "int8":
+        raise UserError(f"op {op.index} SOFTMAX: only int8 -> int8 is supported, got {src.dtype} -> {dst.dtype}")
+    if int(dst.zero_point[0]) != -128 or np.float32(dst.scale[0]) != np.float32(1.0 / 256):
+        raise UserError(
+            f"op {op.index} SOFTMAX: int8 output must have scale 1/256 and zero point -128 "
+            f"(got {float(dst.scale[0]):.6g}, {int(dst.zero_point[0])}); TFLite Micro refuses it"
+        )
+    try:
+        params = SoftmaxParams.from_scale(float(op.attrs.get("beta", 1.0)), float(src.scale[0]))
+    except ValueError as exc:
+        raise UserError(f"op {op.index} SOFTMAX: {exc}") from None
+    return [softmax_int8(inputs[0], params)]
+
+
+KERNELS = {"SOFTMAX": softmax_kernel}
