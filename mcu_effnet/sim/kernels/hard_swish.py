@@ -87,7 +87,9 @@ def hard_swish_int8(x: np.ndarray, params: HardSwishParams) -> np.ndarray:
 def hard_swish_kernel(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     src, dst = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     if src.dtype != "int8" or dst.dtype != "int8":
-        raise UserError(f"op {op.index} HARD_SWISH: only int8 -> int8 is supported, got {src.dtype} -> {dst.dtype}")
+        raise UserError(
+            f"op {op.index} HARD_SWISH: only int8 -> int8 is supported, got {src.dtype} -> {dst.dtype}"
+        )
     try:
         params = HardSwishParams.from_quantization(
             float(src.scale[0]), int(src.zero_point[0]), float(dst.scale[0]), int(dst.zero_point[0])

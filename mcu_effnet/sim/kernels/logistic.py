@@ -55,7 +55,9 @@ def logistic_int8(x: np.ndarray, params: LogisticParams) -> np.ndarray:
 def logistic_kernel(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     src, dst = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     if src.dtype != "int8" or dst.dtype != "int8":
-        raise UserError(f"op {op.index} LOGISTIC: only int8 -> int8 is supported, got {src.dtype} -> {dst.dtype}")
+        raise UserError(
+            f"op {op.index} LOGISTIC: only int8 -> int8 is supported, got {src.dtype} -> {dst.dtype}"
+        )
     if int(dst.zero_point[0]) != -128:
         raise UserError(
             f"op {op.index} LOGISTIC: output zero point must be -128 (TFLite Micro refuses "

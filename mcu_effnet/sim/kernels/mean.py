@@ -30,9 +30,16 @@ class MeanParams:
 
     @classmethod
     def from_quantization(
-        cls, input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int, count: int
+        cls,
+        input_scale: float,
+        input_zero_point: int,
+        output_scale: float,
+        output_zero_point: int,
+        count: int,
     ) -> MeanParams:
-        multiplier, shift = quantize_multiplier(float(np.float32(input_scale)) / float(np.float32(output_scale)))
+        multiplier, shift = quantize_multiplier(
+            float(np.float32(input_scale)) / float(np.float32(output_scale))
+        )
         multiplier, shift = int(multiplier), int(shift)
         if count > 0:
             count_shift = min(count.bit_length() - 1, 32, 31 + shift)

@@ -34,7 +34,9 @@ class SoftmaxParams:
     def from_scale(cls, beta: float, input_scale: float) -> SoftmaxParams:
         """PreprocessSoftmaxScaling + CalculateInputRadius, in double like the C++."""
         real = min(
-            float(np.float32(beta)) * float(np.float32(input_scale)) * float(1 << (31 - SCALED_DIFF_INTEGER_BITS)),
+            float(np.float32(beta))
+            * float(np.float32(input_scale))
+            * float(1 << (31 - SCALED_DIFF_INTEGER_BITS)),
             float((1 << 31) - 1),
         )
         if not real > 1.0:
@@ -53,7 +55,9 @@ def softmax_int8(x: np.ndarray, params: SoftmaxParams) -> np.ndarray:
     diff = values - values.max(axis=-1, keepdims=True)
     used = diff >= params.diff_min
     # MultiplyByQuantizedMultiplierGreaterThanOne; diff_min keeps the shifted value in int32.
-    rescaled = fp.srdhm(fp.wrap_int32(np.where(used, diff, 0) << params.input_left_shift), params.input_multiplier)
+    rescaled = fp.srdhm(
+        fp.wrap_int32(np.where(used, diff, 0) << params.input_left_shift), params.input_multiplier
+    )
     exp_q0 = fp.exp_on_negative_values(rescaled, SCALED_DIFF_INTEGER_BITS)
     exp_accum = np.where(used, fp.rescale(exp_q0, 0, ACCUMULATION_INTEGER_BITS), 0)
     sum_of_exps = fp.wrap_int32(exp_accum.sum(axis=-1, keepdims=True))
@@ -82,7 +86,9 @@ def _rdbpot_per_row(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
 def softmax_kernel(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     src, dst = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     if src.dtype != "int8" or dst.dtype != "int8":
-        raise UserError(f"op {op.index} SOFTMAX: only int8 -> int8 is supported, got {src.dtype} -> {dst.dtype}")
+        raise UserError(
+            f"op {op.index} SOFTMAX: only int8 -> int8 is supported, got {src.dtype} -> {dst.dtype}"
+        )
     if int(dst.zero_point[0]) != -128 or np.float32(dst.scale[0]) != np.float32(1.0 / 256):
         raise UserError(
             f"op {op.index} SOFTMAX: int8 output must have scale 1/256 and zero point -128 "
