@@ -1,0 +1,179 @@
+"""The export check: the written ``.tflite`` against the QCDQ ONNX it came from.
+
+The oracle is TFLite Micro (the tflite-micro wheel's interpreter, whose reference kernels
+define our arithmetic). The reference is the QCDQ ONNX run by onnxruntime with graph
+optimisations off, so it computes exactly the float graph Brevitas exported instead of
+fusing Q/DQ pairs into its own integer kernels. Both see the same int8 input: the ONNX
+float input is ``(q − zp) · scale``, which its QuantizeLinear maps back to ``q`` exactly.
+
+Outputs are compared in the output's integer domain. Desktop LiteRT is reported beside
+TFLite Micro but not required (its FULLY_CONNECTED requantizes in float; INT8-NOTES.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from mcu_effnet.quant.int8_model import Int8Model, to_tflite_layout
+
+MIN_WITHIN_1LSB = 0.99
+MIN_TOP1_AGREEMENT = 0.99
+
+
+@dataclass
+class Agreement:
+    """How one runtime's int8 outputs compare with the ONNX reference, in output LSBs."""
+
+    samples: int
+    elements: int
+    exact: float  # fraction of output elements equal to the reference
+    within_1lsb: float  # fraction with |difference| <= 1
+    max_abs_lsb: int
+    top1: float  # fraction of samples whose top-1 is one of the reference's top-1 classes
+
+    @property
+    def passed(self) -> bool:
+        return self.within_1lsb >= MIN_WITHIN_1LSB and self.top1 >= MIN_TOP1_AGREEMENT
+
+    def summary(self) -> str:
+        return (
+            f"{100 * self.within_1lsb:.2f}% of {self.elements} elements within 1 LSB "
+            f"({100 * self.exact:.2f}% exact, max {self.max_abs_lsb} LSB), "
+            f"top-1 agrees on {100 * self.top1:.1f}% of {self.samples} samples"
+        )
+
+
+@dataclass
+class CheckReport:
+    input_source: str  # "validation images" or "random inputs"
+    tflm: Agreement
+    litert: Agreement | None
+    litert_error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.tflm.passed
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["passed"] = self.passed
+        return d
+
+
+def quantize_like_onnx(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """ONNX QuantizeLinear to int8: float32 divide, round half to even, saturate."""
+    q = np.rint(x.astype(np.float32) / np.float32(scale)) + zero_point
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def random_inputs(model: Int8Model, n: int, seed: int = 0) -> np.ndarray:
+    """Float NCHW inputs on the input quantizer's grid, uniformly over all int8 codes."""
+    b = model.inputs[0]
+    rng = np.random.default_rng(seed)
+    q = rng.integers(-128, 128, size=(n, *b.onnx_shape[1:]))
+    return ((q - b.zero_point) * np.float32(b.scale)).astype(np.float32)
+
+
+def _arena_bytes(model: Int8Model, model_size: int) -> int:
+    activations = sum(int(np.prod(t.shape)) for t in model.tensors if t.data is None)
+    return max(10 * model_size, 4 * activations) + (1 << 20)
+
+
+def run_onnx(onnx_path: str, x: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
+    """Reference values of ``outputs``, each with a leading sample axis."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+    session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    runs = [session.run(outputs, {name: x[i : i + 1]}) for i in range(len(x))]
+    return [np.concatenate([r[k] for r in runs]) for k in range(len(runs[0]))]
+
+
+def run_tflm(model_bytes: bytes, model: Int8Model, x_int8: np.ndarray) -> list[np.ndarray]:
+    """TFLite Micro outputs for int8 NHWC inputs, one sample per invoke."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    interpreter = runtime.Interpreter.from_bytes(
+        model_bytes, arena_size=_arena_bytes(model, len(model_bytes))
+    )
+    outs: list[list[np.ndarray]] = [[] for _ in model.outputs]
+    for sample in x_int8:
+        interpreter.set_input(sample[None], 0)
+        interpreter.invoke()
+        for k in range(len(model.outputs)):
+            outs[k].append(np.array(interpreter.get_output(k)))
+    return [np.concatenate(o) for o in outs]
+
+
+def run_litert(model_bytes: bytes, x_int8: np.ndarray) -> list[np.ndarray]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model_bytes)
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]["index"]
+    details = interpreter.get_output_details()
+    outs: list[list[np.ndarray]] = [[] for _ in details]
+    for sample in x_int8:
+        interpreter.set_tensor(inp, sample[None])
+        interpreter.invoke()
+        for k, d in enumerate(details):
+            outs[k].append(np.array(interpreter.get_tensor(d["index"])))
+    return [np.concatenate(o) for o in outs]
+
+
+def reference_codes(model: Int8Model, onnx_outputs: list[np.ndarray]) -> list[np.ndarray]:
+    """ONNX float outputs (DQ of int8) back to int8 codes in TFLite layout."""
+    by_name = dict(zip(model.onnx_outputs, onnx_outputs, strict=True))
+    codes = []
+    for name, t_index in zip(model.onnx_outputs, model.outputs, strict=True):
+        t = model.tensors[t_index]
+        y = to_tflite_layout(by_name[name]).astype(np.float64)
+        codes.append(np.rint(y / float(t.scale[0])).astype(np.int64) + int(t.zero_point[0]))
+    return codes
+
+
+def compare(reference: list[np.ndarray], actual: list[np.ndarray]) -> Agreement:
+    diffs = np.concatenate(
+        [
+            np.abs(r.astype(np.int64) - a.astype(np.int64)).reshape(-1)
+            for r, a in zip(reference, actual, strict=True)
+        ]
+    )
+    # top-1 on the first output (the logits); a tie in the reference admits any of its maxima
+    ref = reference[0].reshape(len(reference[0]), -1)
+    got = actual[0].reshape(len(actual[0]), -1).astype(np.int64)
+    picked = np.argmax(got, axis=1)
+    top1 = float(np.mean(ref[np.arange(len(ref)), picked] == ref.max(axis=1)))
+    return Agreement(
+        samples=len(ref),
+        elements=int(diffs.size),
+        exact=float(np.mean(diffs == 0)),
+        within_1lsb=float(np.mean(diffs <= 1)),
+        max_abs_lsb=int(diffs.max()) if diffs.size else 0,
+        top1=top1,
+    )
+
+
+def check_export(
+    onnx_path: str, model_bytes: bytes, model: Int8Model, x: np.ndarray | None = None, samples: int = 64
+) -> CheckReport:
+    """Compares TFLite Micro (required) and LiteRT (reported) with onnxruntime on ``samples`` inputs."""
+    b = model.inputs[0]
+    if x is None:
+        x, source = random_inputs(model, samples), "random inputs"
+    else:
+        x, source = np.asarray(x, dtype=np.float32)[:samples], "validation images"
+    x_int8 = to_tflite_layout(quantize_like_onnx(x, b.scale, b.zero_point))
+    reference = reference_codes(model, run_onnx(onnx_path, x, model.onnx_outputs))
+    tflm = compare(reference, run_tflm(model_bytes, model, x_int8))
+    litert, litert_error = None, None
+    try:
+        litert = compare(reference, run_litert(model_bytes, x_int8))
+    except Exception as exc:  # LiteRT is informative only: report why it could not run
+        litert_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return CheckReport(source, tflm, litert, litert_error)
