@@ -5,7 +5,7 @@ Module names equal the folded float model's, so
 linear weight and bias. Every activation the int8 graph holds passes a quantizer:
 
 - conv outputs: ``ActInt8`` inside the conv (``output_quant``), except before a ReLU6, which
-  TFLite fuses into the conv: there the ``QuantHardTanh`` quantizer is the conv's output;
+  TFLite fuses into the conv: there the ReLU6's quantizer is the conv's output;
 - swish: ``SigmoidUint8Fixed`` on the sigmoid, ``ActInt8`` on the product;
 - SE gate: ``SigmoidUint8Fixed``; SE product, residual sums and means: ``ActInt8``;
 - logits: ``ActInt8`` inside the classifier.
@@ -14,7 +14,7 @@ linear weight and bias. Every activation the int8 graph holds passes a quantizer
 from __future__ import annotations
 
 import torch
-from brevitas.nn import QuantConv2d, QuantHardTanh, QuantIdentity, QuantLinear, QuantSigmoid
+from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear, QuantSigmoid
 from brevitas.quant_tensor import QuantTensor
 from torch import nn
 from torch.nn import functional as F
@@ -85,6 +85,21 @@ class QuantMean(nn.Module):
         return self.quant(_value(x).mean(dim=(2, 3), keepdim=self.keepdim))
 
 
+class QuantReLU6(nn.Module):
+    """min(max(x, 0), 6) then ``Relu6Uint8``: TFLite's conv-fused RELU6.
+
+    The clamp is explicit (Brevitas's QuantHardTanh clamps only through its quantizer's
+    range, and not at all while calibration disables quantization).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.quant = QuantIdentity(act_quant=Relu6Uint8, return_quant_tensor=True)
+
+    def forward(self, x):
+        return self.quant(F.relu6(_value(x)))
+
+
 class QuantSwish(nn.Module):
     """x · sigmoid(x): sigmoid at fixed 1/256, product at int8. Same names as ``Swish``."""
 
@@ -116,7 +131,7 @@ class QuantLayers:
         if kind == "swish":
             return QuantSwish()
         if kind == "relu6":
-            return QuantHardTanh(act_quant=Relu6Uint8, min_val=0.0, max_val=6.0, return_quant_tensor=True)
+            return QuantReLU6()
         if kind == "none":
             return nn.Identity()
         raise ValueError(f"unknown activation {kind!r}")

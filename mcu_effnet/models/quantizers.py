@@ -8,7 +8,8 @@ place instead of through Brevitas's dependency injection:
 - ``ActInt8``: activations int8 per tensor, learned scale initialised from statistics, zero
   point 0 (symmetric; a subset of TFLite's asymmetric int8).
 - ``Relu6Uint8``: output of a ReLU6 (fused into the conv in TFLite), unsigned 8 bit, zero
-  point 0 == int8 zero point -128, scale initialised to 6/255.
+  point 0 == int8 zero point -128, learned scale initialised from statistics (the clamp at 6
+  is an explicit relu6 before the quantizer).
 - ``InputUint8Fixed``: the model input x = pixel / 255, fixed scale 1/255, unsigned zero point
   0, i.e. int8 zero point -128: the firmware feeds ``pixel - 128``.
 - ``SigmoidUint8Fixed``: sigmoid outputs, fixed scale 1/256, unsigned zero point 0 (int8 -128),
@@ -23,7 +24,6 @@ from brevitas.quant import (
     Int8WeightPerChannelFloat,
     Int32Bias,
     Uint8ActPerTensorFloat,
-    Uint8ActPerTensorFloatMaxInit,
 )
 
 INPUT_SCALE = 1.0 / 255.0
@@ -44,14 +44,13 @@ class ActInt8(Int8ActPerTensorFloat):
     """int8 per tensor, zero point 0, learned scale (initialised from activation statistics)."""
 
 
-class Relu6Uint8(Uint8ActPerTensorFloatMaxInit):
-    """ReLU6 output: uint8 zero point 0 (int8 -128), learned scale starting at 6/255.
+class Relu6Uint8(Uint8ActPerTensorFloat):
+    """ReLU6 output: uint8 zero point 0 (int8 -128), learned scale initialised from statistics.
 
-    Use with ``QuantHardTanh(min_val=0, max_val=6)``, which clamps at 6 before quantizing,
-    as TFLite's fused RELU6 clamp does.
+    Apply after an explicit relu6: round(min(x, 6) / s) == min(round(x / s), round(6 / s)),
+    TFLite's fused RELU6 clamp.
+    (A fixed 6/255 start leaves small early activations with a handful of levels.)
     """
-
-    max_val = 6.0
 
 
 class InputUint8Fixed(Uint8ActPerTensorFloat):
