@@ -56,6 +56,9 @@ class Graph:
     outputs: list[int]
     name: str = ""
     description: str = ""
+    # Model metadata entries (name -> raw bytes), e.g. class labels stored by our exporter.
+    metadata: dict[str, bytes] = field(default_factory=dict)
+    source: str = ""  # the file the graph was read from ("<bytes>" when loaded from memory)
 
     def tensor(self, index: int) -> Tensor:
         return self.tensors[index]

@@ -1,0 +1,342 @@
+"""Reads a ``.tflite`` flatbuffer into the graph IR, turning every defect into one ``UserError`` line.
+
+The flatbuffer is read with the generated schema accessors of the tflite-micro wheel. Python's
+flatbuffers reader does no verification, so a corrupt file surfaces as IndexError, struct.error,
+ValueError, ... from deep inside it: ``load_tflite`` catches those around the whole read and
+reports "corrupt or truncated". Before anything is allocated, vector lengths are bounded by the
+file size and tensor shapes by ``MAX_TENSOR_ELEMENTS``, so a flipped byte cannot make us
+allocate gigabytes or iterate for minutes.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import Any
+
+import numpy as np
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+from mcu_effnet.errors import UserError
+from mcu_effnet.graph.ir import Graph, Op, Tensor
+from mcu_effnet.graph.ops import OPTIONS_TABLE, SUPPORTED_OPS
+from mcu_effnet.graph.validate import validate_graph
+
+# Far above any microcontroller model (an int8 activation of 16 Mi elements is 16 MB of SRAM).
+MAX_TENSOR_ELEMENTS = 1 << 24
+MAX_RANK = 6
+
+_DTYPES = {
+    schema.TensorType.FLOAT32: "float32",
+    schema.TensorType.FLOAT16: "float16",
+    schema.TensorType.INT32: "int32",
+    schema.TensorType.UINT8: "uint8",
+    schema.TensorType.INT64: "int64",
+    schema.TensorType.BOOL: "bool",
+    schema.TensorType.INT16: "int16",
+    schema.TensorType.INT8: "int8",
+    schema.TensorType.FLOAT64: "float64",
+    schema.TensorType.UINT32: "uint32",
+    schema.TensorType.UINT16: "uint16",
+}
+
+_OP_NAMES = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+_OPTIONS_NAMES = {
+    value: name for name, value in vars(schema.BuiltinOptions).items() if not name.startswith("_")
+}
+_ENUMS = {
+    "padding": {v: k for k, v in vars(schema.Padding).items() if not k.startswith("_")},
+    "fused_activation_function": {
+        v: k for k, v in vars(schema.ActivationFunctionType).items() if not k.startswith("_")
+    },
+    "weights_format": {
+        v: k for k, v in vars(schema.FullyConnectedOptionsWeightsFormat).items() if not k.startswith("_")
+    },
+}
+
+# Ops that exist only to convert at a float interface; a model made only of these and float
+# compute ops is a float model.
+_FLOAT_COMPUTE_DTYPES = ("float32", "float16", "float64")
+
+# Exceptions the flatbuffers reader raises on garbage: an offset past the end, a bad string, ...
+_PARSE_ERRORS = (
+    IndexError,
+    struct.error,
+    ValueError,
+    TypeError,
+    UnicodeDecodeError,
+    OverflowError,
+    AttributeError,
+    KeyError,
+    RecursionError,
+)
+
+
+class _Corrupt(Exception):
+    """Raised inside the reader for a structural defect; becomes a UserError with the file name."""
+
+
+def load_tflite(path_or_bytes: str | os.PathLike | bytes | bytearray | memoryview) -> Graph:
+    """Loads an int8 ``.tflite`` model (a path, or the file's bytes) into a ``Graph``.
+
+    Raises ``UserError`` — one line naming the file — for anything that is not a readable,
+    fully int8 model made of supported ops.
+    """
+    if isinstance(path_or_bytes, bytes | bytearray | memoryview):
+        label = "<bytes>"
+        data = bytes(path_or_bytes)
+    else:
+        label = os.fspath(path_or_bytes)
+        try:
+            with open(label, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise UserError(f"{label}: no such file") from None
+        except IsADirectoryError:
+            raise UserError(f"{label}: is a directory, not a .tflite file") from None
+        except OSError as exc:
+            raise UserError(f"{label}: cannot read: {exc.strerror or exc}") from None
+    if len(data) < 8:
+        raise UserError(f"{label}: not a flatbuffer (only {len(data)} bytes)")
+    root = struct.unpack_from("<I", data, 0)[0]
+    identifier = data[4:8]
+    if identifier != b"TFL3":
+        if root >= len(data) or root < 8:
+            raise UserError(
+                f"{label}: not a flatbuffer (root offset {root} outside the {len(data)}-byte file)"
+            )
+        raise UserError(f"{label}: not a TFLite model (file identifier {identifier!r}, expected b'TFL3')")
+    if root >= len(data) or root < 8:
+        raise UserError(
+            f"{label}: corrupt or truncated .tflite (root offset {root} outside the {len(data)}-byte file)"
+        )
+    try:
+        graph = _read(data)
+    except _Corrupt as exc:
+        raise UserError(f"{label}: corrupt or truncated .tflite ({exc})") from None
+    except _PARSE_ERRORS as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"{label}: corrupt or truncated .tflite ({type(exc).__name__}: {detail})") from None
+    except MemoryError:
+        raise UserError(f"{label}: corrupt .tflite (a size field asks for more memory than exists)") from None
+    graph.source = label
+    validate_graph(graph, label)
+    return graph
+
+
+def _check_len(n: int, what: str, limit: int) -> int:
+    if n < 0 or n > limit:
+        raise _Corrupt(f"{what} has length {n}, more than the file can hold")
+    return n
+
+
+def _read(data: bytes) -> Graph:
+    size = len(data)
+    model = schema.Model.GetRootAs(data, 0)
+    if model.Version() != 3:
+        raise _Corrupt(f"schema version {model.Version()}, expected 3")
+    n_sub = _check_len(model.SubgraphsLength(), "subgraph list", size // 4)
+    if n_sub < 1:
+        raise _Corrupt("no subgraph")
+    subgraph = model.Subgraphs(0)
+    n_buffers = _check_len(model.BuffersLength(), "buffer list", size // 4)
+    buffers = [_buffer_bytes(model.Buffers(i), data, i) for i in range(n_buffers)]
+
+    n_codes = _check_len(model.OperatorCodesLength(), "operator code list", size // 4)
+    op_kinds = []
+    for i in range(n_codes):
+        code = model.OperatorCodes(i)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            custom = code.CustomCode()
+            op_kinds.append(f"CUSTOM:{custom.decode('utf-8', 'replace') if custom else '?'}")
+        else:
+            op_kinds.append(_OP_NAMES.get(builtin, f"BUILTIN_{builtin}"))
+
+    n_tensors = _check_len(subgraph.TensorsLength(), "tensor list", size // 4)
+    tensors = [_tensor(subgraph.Tensors(i), i, buffers) for i in range(n_tensors)]
+
+    def tensor_list(values: np.ndarray | int, what: str, allow_missing: bool) -> list[int]:
+        if isinstance(values, int):  # the accessors return 0 for an absent vector
+            return []
+        out = [int(v) for v in values]
+        for v in out:
+            if not (0 <= v < n_tensors or (allow_missing and v == -1)):
+                raise _Corrupt(f"{what} refers to tensor {v}, but the model has {n_tensors}")
+        return out
+
+    inputs = tensor_list(subgraph.InputsAsNumpy(), "subgraph input", False)
+    outputs = tensor_list(subgraph.OutputsAsNumpy(), "subgraph output", False)
+
+    n_ops = _check_len(subgraph.OperatorsLength(), "operator list", size // 4)
+    ops = []
+    for i in range(n_ops):
+        op = subgraph.Operators(i)
+        opcode = op.OpcodeIndex()
+        if opcode >= n_codes:
+            raise _Corrupt(f"op {i} uses operator code {opcode}, but the model has {n_codes}")
+        kind = op_kinds[opcode]
+        ops.append(
+            Op(
+                index=i,
+                kind=kind,
+                inputs=tensor_list(op.InputsAsNumpy(), f"op {i} ({kind}) input", True),
+                outputs=tensor_list(op.OutputsAsNumpy(), f"op {i} ({kind}) output", False),
+                attrs=_attrs(op, kind, i),
+            )
+        )
+
+    metadata: dict[str, bytes] = {}
+    for i in range(_check_len(model.MetadataLength(), "metadata list", size // 4)):
+        entry = model.Metadata(i)
+        index = entry.Buffer()
+        if index >= n_buffers:
+            raise _Corrupt(f"metadata entry {i} refers to buffer {index}, but the model has {n_buffers}")
+        name = entry.Name()
+        metadata[name.decode("utf-8", "replace") if name else f"metadata_{i}"] = buffers[index]
+
+    name = subgraph.Name()
+    description = model.Description()
+    return Graph(
+        tensors=tensors,
+        ops=ops,
+        inputs=inputs,
+        outputs=outputs,
+        name=name.decode("utf-8", "replace") if name else "",
+        description=description.decode("utf-8", "replace") if description else "",
+        metadata=metadata,
+    )
+
+
+def _buffer_bytes(buffer: Any, data: bytes, index: int) -> bytes:
+    """A buffer's contents: inline in the flatbuffer, or (models over 2 GB) at offset/size in the file."""
+    offset = buffer.Offset()
+    if offset > 1:
+        length = buffer.Size()
+        if offset + length > len(data):
+            raise _Corrupt(
+                f"buffer {index} spans bytes {offset}..{offset + length}, past the end of the file"
+            )
+        return data[offset : offset + length]
+    n = buffer.DataLength()
+    if n == 0:
+        return b""
+    start = buffer._tab.Vector(buffer._tab.Offset(4))
+    if start < 0 or start + n > len(data):
+        raise _Corrupt(f"buffer {index} spans bytes {start}..{start + n}, past the end of the file")
+    return data[start : start + n]
+
+
+def _tensor(t: Any, index: int, buffers: list[bytes]) -> Tensor:
+    raw_name = t.Name()
+    name = raw_name.decode("utf-8", "replace") if raw_name else f"tensor_{index}"
+    type_code = t.Type()
+    if type_code not in _DTYPES:
+        raise _Corrupt(f"tensor {index} '{name}' has unsupported element type {type_code}")
+    dtype = _DTYPES[type_code]
+    rank = t.ShapeLength()
+    if rank > MAX_RANK:
+        raise _Corrupt(f"tensor {index} '{name}' has rank {rank}")
+    shape = tuple(int(d) for d in t.ShapeAsNumpy()) if rank else ()
+    if any(d < 1 for d in shape):
+        raise _Corrupt(f"tensor {index} '{name}' has shape {list(shape)} (dimensions must be >= 1)")
+    elements = 1
+    for d in shape:
+        elements *= d
+    if elements > MAX_TENSOR_ELEMENTS:
+        raise _Corrupt(
+            f"tensor {index} '{name}' has {elements} elements, far more than a microcontroller holds"
+        )
+
+    scale = np.zeros(0, np.float32)
+    zero_point = np.zeros(0, np.int64)
+    axis = 0
+    q = t.Quantization()
+    if q is not None:
+        n_scale = q.ScaleLength()
+        n_zp = q.ZeroPointLength()
+        if n_scale > 0:
+            scale = np.array(q.ScaleAsNumpy(), dtype=np.float32)
+        if n_zp > 0:
+            zero_point = np.array(q.ZeroPointAsNumpy(), dtype=np.int64)
+        axis = int(q.QuantizedDimension())
+        if scale.size and zero_point.size != scale.size:
+            raise _Corrupt(
+                f"tensor {index} '{name}' has {scale.size} scales but {zero_point.size} zero points"
+            )
+        if scale.size > 1 and not (0 <= axis < len(shape) and shape[axis] == scale.size):
+            raise _Corrupt(
+                f"tensor {index} '{name}' of shape {list(shape)} has {scale.size} per-channel scales on axis {axis}"
+            )
+
+    buffer_index = t.Buffer()
+    if buffer_index >= len(buffers):
+        raise _Corrupt(
+            f"tensor {index} '{name}' refers to buffer {buffer_index}, but the model has {len(buffers)}"
+        )
+    payload = buffers[buffer_index]
+    data = None
+    if payload:
+        itemsize = np.dtype(dtype).itemsize
+        if len(payload) != elements * itemsize:
+            raise _Corrupt(
+                f"tensor {index} '{name}' of shape {list(shape)} {dtype} needs {elements * itemsize} bytes, "
+                f"its buffer {buffer_index} has {len(payload)}"
+            )
+        data = np.frombuffer(payload, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(shape)
+    return Tensor(
+        index=index,
+        name=name,
+        shape=shape,
+        dtype=dtype,
+        scale=scale,
+        zero_point=zero_point,
+        quantized_dimension=axis,
+        data=data,
+    )
+
+
+def _snake(camel: str) -> str:
+    out = []
+    for ch in camel:
+        if ch.isupper():
+            out.append("_")
+            out.append(ch.lower())
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _attrs(op: Any, kind: str, index: int) -> dict[str, Any]:
+    """The op's builtin options as plain Python values, named after the schema fields in snake_case."""
+    options_type = op.BuiltinOptionsType()
+    if options_type == schema.BuiltinOptions.NONE:
+        return {}
+    table = op.BuiltinOptions()
+    options = schema.BuiltinOptionsCreator(options_type, table)
+    if options is None:
+        raise _Corrupt(f"op {index} ({kind}) has options of unknown type {options_type}")
+    expected = OPTIONS_TABLE.get(kind)
+    if expected is not None and _OPTIONS_NAMES.get(options_type) != expected:
+        raise _Corrupt(
+            f"op {index} ({kind}) carries {_OPTIONS_NAMES.get(options_type, options_type)}, expected {expected}"
+        )
+    attrs: dict[str, Any] = {}
+    for field_name, value in vars(options).items():
+        key = _snake(field_name)
+        if value is None:
+            continue
+        if isinstance(value, np.ndarray):
+            value = [v.item() for v in value]
+        elif isinstance(value, np.generic):
+            value = value.item()
+        if key in _ENUMS:
+            if value not in _ENUMS[key]:
+                raise _Corrupt(f"op {index} ({kind}) has {key} = {value}, not a known value")
+            value = _ENUMS[key][value]
+        if isinstance(value, list | int | float | bool | str):
+            attrs[key] = value
+    return attrs
+
+
+__all__ = ["load_tflite", "SUPPORTED_OPS", "MAX_TENSOR_ELEMENTS"]

@@ -1,0 +1,77 @@
+"""Checks that a loaded graph is something mcu-effnet can run: int8, supported ops, consistent shapes.
+
+Every check raises ``UserError`` with one line naming the file. The per-op checks guarantee
+what the simulator and code generator assume (arity, dtypes, ranks, shapes that agree with the
+op's attributes), so a crafted or corrupted file is rejected here instead of crashing later.
+"""
+
+from __future__ import annotations
+
+from mcu_effnet.errors import UserError
+from mcu_effnet.graph.ir import Graph, Tensor
+from mcu_effnet.graph.ops import SUPPORTED_OPS
+from mcu_effnet.graph.shapes import check_op
+
+_FLOAT = ("float32", "float16", "float64")
+
+
+def validate_graph(graph: Graph, label: str) -> None:
+    """Raises UserError for the first problem found, in the order a user can act on them."""
+    if not graph.ops:
+        raise UserError(f"{label}: the model has no operators")
+    if not graph.inputs or not graph.outputs:
+        raise UserError(f"{label}: the model declares no {'inputs' if not graph.inputs else 'outputs'}")
+    _check_not_float(graph, label)
+    for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
+        for i in indices:
+            t = graph.tensors[i]
+            if t.dtype != "int8":
+                raise UserError(
+                    f"{label}: model {role} '{t.name}' is {t.dtype}; mcu-effnet needs int8 inputs and outputs "
+                    "(export the model with an int8 interface)"
+                )
+    for op in graph.ops:
+        if op.kind not in SUPPORTED_OPS:
+            raise UserError(
+                f"{label}: unsupported op {op.kind} at index {op.index}; supported: {', '.join(SUPPORTED_OPS)}"
+            )
+    _check_dataflow(graph, label)
+    for op in graph.ops:
+        problem = check_op(graph, op)
+        if problem:
+            raise UserError(f"{label}: op {op.index} ({op.kind}): {problem}")
+
+
+def _check_not_float(graph: Graph, label: str) -> None:
+    """A model computing in float (float tensors feeding anything but a QUANTIZE) is a float model."""
+    for op in graph.ops:
+        if op.kind in ("QUANTIZE", "DEQUANTIZE"):
+            continue
+        for i in op.inputs + op.outputs:
+            if i >= 0 and graph.tensors[i].dtype in _FLOAT:
+                raise UserError(
+                    f"{label}: this is a float model: run `mcu-effnet qat` or quantize it first "
+                    f"(op {op.index} {op.kind} computes in {graph.tensors[i].dtype})"
+                )
+
+
+def _check_dataflow(graph: Graph, label: str) -> None:
+    """Every op input is a constant, a graph input, or an earlier op's output; each tensor written once."""
+    ready = {i for i in graph.inputs}
+    ready |= {t.index for t in graph.tensors if t.is_constant}
+    for op in graph.ops:
+        for i in op.inputs:
+            if i >= 0 and i not in ready:
+                t: Tensor = graph.tensors[i]
+                raise UserError(
+                    f"{label}: op {op.index} ({op.kind}) reads tensor {i} '{t.name}' before anything writes it"
+                )
+        for i in op.outputs:
+            if i in ready:
+                raise UserError(
+                    f"{label}: op {op.index} ({op.kind}) overwrites tensor {i} '{graph.tensors[i].name}'"
+                )
+            ready.add(i)
+    for i in graph.outputs:
+        if i not in ready:
+            raise UserError(f"{label}: model output '{graph.tensors[i].name}' is never computed")

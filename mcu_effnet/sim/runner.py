@@ -1,0 +1,94 @@
+"""Runs a Graph on a batch of int8 inputs with the numpy kernels, op by op in execution order."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mcu_effnet.errors import UserError
+from mcu_effnet.graph.ir import Graph, Tensor
+from mcu_effnet.sim.kernels import KERNELS
+
+
+def _describe(shape: tuple[int, ...], dtype: str) -> str:
+    return f"({', '.join(str(d) for d in shape)}) {dtype}"
+
+
+def check_batchable(graph: Graph) -> None:
+    """The simulator batches on axis 0, so every activation must have a leading dimension of 1."""
+    for t in graph.tensors:
+        if not t.is_constant and (not t.shape or t.shape[0] != 1):
+            raise UserError(
+                f"{graph.source or 'model'}: tensor '{t.name}' has shape {list(t.shape)}; "
+                "the simulator needs every activation to start with a batch dimension of 1"
+            )
+
+
+def _check_input(x: np.ndarray, t: Tensor, which: str) -> np.ndarray:
+    x = np.asarray(x)
+    expected = ("N", *t.shape[1:])
+    if x.dtype != np.dtype(t.dtype) or x.ndim != len(t.shape) or tuple(x.shape[1:]) != tuple(t.shape[1:]):
+        raise UserError(
+            f"{which} has shape {_describe(x.shape, str(x.dtype))}, the model expects "
+            f"({', '.join(map(str, expected))}) {t.dtype} (a leading batch axis N, then {list(t.shape[1:])})"
+        )
+    if x.shape[0] < 1:
+        raise UserError(f"{which} is an empty batch")
+    return x
+
+
+def run(
+    graph: Graph, x: np.ndarray | list[np.ndarray], capture: bool = False
+) -> np.ndarray | list[np.ndarray] | dict[int, np.ndarray]:
+    """Runs the whole batch through the graph, bit-exact with TFLite Micro.
+
+    ``x``: one int8 array with a leading batch axis N replacing the input's first dimension
+    (a list of such arrays, one per graph input, for multi-input graphs).
+
+    Returns the output array (N, ...) for a single-output graph, else a list aligned with
+    ``graph.outputs``. With ``capture=True`` returns instead a dict mapping every tensor index
+    of the graph inputs and of every op output to its batched value (outputs included).
+    Raises ``UserError`` when ``x`` does not fit the graph's input (both shapes named).
+    """
+    xs = list(x) if isinstance(x, list | tuple) else [x]
+    if len(xs) != len(graph.inputs):
+        raise UserError(f"the model has {len(graph.inputs)} inputs, got {len(xs)} arrays")
+    check_batchable(graph)
+    values: dict[int, np.ndarray] = {}
+    for k, (array, index) in enumerate(zip(xs, graph.inputs, strict=True)):
+        values[index] = _check_input(array, graph.tensors[index], "input" if len(xs) == 1 else f"input {k}")
+    n = xs[0].shape[0]
+    if any(v.shape[0] != n for v in values.values()):
+        raise UserError("all inputs must have the same batch size")
+
+    # Free each activation after its last reader unless the caller wants them all.
+    last_use: dict[int, int] = {}
+    for op in graph.ops:
+        for i in op.inputs:
+            last_use[i] = op.index
+    keep = set(graph.outputs)
+
+    for op in graph.ops:
+        kernel = KERNELS.get(op.kind)
+        if kernel is None:
+            raise UserError(f"the simulator has no kernel for {op.kind} (op {op.index})")
+        args = [
+            None if i < 0 else (graph.tensors[i].data if graph.tensors[i].is_constant else values[i])
+            for i in op.inputs
+        ]
+        results = kernel(graph, op, args)
+        for index, value in zip(op.outputs, results, strict=True):
+            t = graph.tensors[index]
+            if value.dtype != np.dtype(t.dtype) or value.shape != (n, *t.shape[1:]):
+                raise RuntimeError(
+                    f"kernel {op.kind} (op {op.index}) produced {value.shape} {value.dtype} "
+                    f"for tensor '{t.name}' {list(t.shape)} {t.dtype}"
+                )
+            values[index] = value
+        if not capture:
+            for i in op.inputs:
+                if i >= 0 and last_use.get(i) == op.index and i not in keep and i in values:
+                    del values[i]
+    if capture:
+        return values
+    outs = [values[i] for i in graph.outputs]
+    return outs[0] if len(outs) == 1 else outs
