@@ -5,7 +5,9 @@ are only built for int16 inputs): along the last axis, differences to the row ma
 scaled by ``beta * input_scale`` into Q5.26 (differences below ``diff_min`` count as
 zero), exponentiated with ``exp_on_negative_values``, summed in Q12.19, and each exp is
 multiplied by the sum's fixed-point reciprocal and rounded to the output scale 1/256,
-zero point -128 (both required exactly by TFLite Micro).
+zero point -128 (both required exactly by TFLite Micro). A row whose exps sum to 512 or
+more (e.g. over 512 logits tied at the maximum) trips a TFLITE_CHECK that aborts TFLite
+Micro; the simulator raises a UserError there instead of inventing numbers.
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ def softmax_int8(x: np.ndarray, params: SoftmaxParams) -> np.ndarray:
     shifted_scale = fp.one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one)
 
     exponent = num_bits_over_unit + 31 - 8
+    if np.any(exponent > 31):
+        # TFLITE_CHECK(exponent <= 31) aborts TFLite Micro: a row's exps sum to 512 or more.
+        raise ValueError("a row's exps sum to 512 or more (over 512 entries tie at the maximum)")
     product = fp.srdhm(shifted_scale, exp_q0)
     unsat = _rdbpot_per_row(product, exponent)
     out = np.clip(unsat - 128, -128, 127)
@@ -98,7 +103,10 @@ def softmax_kernel(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> lis
         params = SoftmaxParams.from_scale(float(op.attrs.get("beta", 1.0)), float(src.scale[0]))
     except ValueError as exc:
         raise UserError(f"op {op.index} SOFTMAX: {exc}") from None
-    return [softmax_int8(inputs[0], params)]
+    try:
+        return [softmax_int8(inputs[0], params)]
+    except ValueError as exc:
+        raise UserError(f"op {op.index} SOFTMAX: {exc}; TFLite Micro aborts on this input") from None
 
 
 KERNELS = {"SOFTMAX": softmax_kernel}
