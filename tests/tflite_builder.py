@@ -329,7 +329,9 @@ class ModelBuilder:
         y = self.activation("dw", (n, oh, ow, oc), scale, zp)
         self.add_op(
             "DEPTHWISE_CONV_2D",
-            [x, w_index, b_index],
+            # No bias means two inputs here: TFLite Micro's depthwise Prepare dereferences a
+            # missing third input (-1) and crashes, unlike CONV_2D which handles it.
+            [x, w_index, b_index] if bias else [x, w_index],
             [y],
             padding=padding,
             stride_h=stride[0],
