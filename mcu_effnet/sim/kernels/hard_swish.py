@@ -10,6 +10,7 @@ kernel's Prepare.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,7 +97,16 @@ def hard_swish_kernel(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> 
         )
     except ValueError as exc:
         raise UserError(f"op {op.index} HARD_SWISH: {exc} (TFLite Micro refuses it)") from None
-    return [hard_swish_int8(inputs[0], params)]
+    return [hard_swish_table(params)[inputs[0].view(np.uint8)]]
+
+
+@functools.lru_cache(maxsize=256)
+def hard_swish_table(params: HardSwishParams) -> np.ndarray:
+    """The exact int8 result for each of the 256 inputs, indexed by the input's uint8 bit pattern
+    (the output depends on the input value alone)."""
+    table = hard_swish_int8(np.arange(256, dtype=np.uint8).view(np.int8), params)
+    table.setflags(write=False)
+    return table
 
 
 KERNELS = {"HARD_SWISH": hard_swish_kernel}

@@ -12,6 +12,7 @@ Micro; the simulator raises a UserError there instead of inventing numbers.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -51,10 +52,23 @@ class SoftmaxParams:
         return cls(int(multiplier), int(shift), -int(math.floor(radius_real)))
 
 
-def softmax_int8(x: np.ndarray, params: SoftmaxParams) -> np.ndarray:
-    """Softmax over the last axis of an int8 array of any rank."""
-    values = x.astype(np.int64)
-    diff = values - values.max(axis=-1, keepdims=True)
+@dataclass(frozen=True)
+class ExpTables:
+    """Per distance below the row maximum (0..255): whether it counts, exp in Q0.31, exp in Q12.19."""
+
+    used: np.ndarray
+    exp_q0: np.ndarray
+    exp_accum: np.ndarray
+
+
+@functools.lru_cache(maxsize=64)
+def exp_tables(params: SoftmaxParams) -> ExpTables:
+    """The exp of every possible int8 difference to the row maximum, computed once per op.
+
+    Everything before the per-row reciprocal depends on that difference alone, so the
+    fixed-point exp runs 256 times instead of once per element.
+    """
+    diff = -np.arange(256, dtype=np.int64)
     used = diff >= params.diff_min
     # MultiplyByQuantizedMultiplierGreaterThanOne; diff_min keeps the shifted value in int32.
     rescaled = fp.srdhm(
@@ -62,7 +76,19 @@ def softmax_int8(x: np.ndarray, params: SoftmaxParams) -> np.ndarray:
     )
     exp_q0 = fp.exp_on_negative_values(rescaled, SCALED_DIFF_INTEGER_BITS)
     exp_accum = np.where(used, fp.rescale(exp_q0, 0, ACCUMULATION_INTEGER_BITS), 0)
-    sum_of_exps = fp.wrap_int32(exp_accum.sum(axis=-1, keepdims=True))
+    for table in (used, exp_q0, exp_accum):
+        table.setflags(write=False)
+    return ExpTables(used, exp_q0, exp_accum)
+
+
+def softmax_int8(x: np.ndarray, params: SoftmaxParams) -> np.ndarray:
+    """Softmax over the last axis of an int8 array of any rank."""
+    values = x.astype(np.int16)
+    below_max = values.max(axis=-1, keepdims=True) - values  # 0..255
+    tables = exp_tables(params)
+    used = tables.used[below_max]
+    exp_q0 = tables.exp_q0[below_max]
+    sum_of_exps = fp.wrap_int32(tables.exp_accum[below_max].sum(axis=-1, keepdims=True))
 
     # GetReciprocal: normalise the sum to [1, 2) and take 1 / (1 + x) in Q0.31.
     headroom_plus_one = fp.count_leading_zeros_u32(sum_of_exps)
