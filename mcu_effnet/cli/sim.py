@@ -1,0 +1,157 @@
+"""``mcu-effnet sim MODEL.tflite``: run the host int8 simulator on inputs, an image, or dump every tensor."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from mcu_effnet.errors import UserError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sim",
+        help="run a .tflite model in the host int8 simulator (bit-exact with TFLite Micro)",
+        description="Run an int8 .tflite model in the host simulator. Give --input X.npy (int8, leading "
+        "batch axis, or one sample without it) or --image PATH.",
+    )
+    parser.add_argument("model", metavar="MODEL.tflite")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", metavar="X.npy", help="int8 inputs with a leading batch axis")
+    source.add_argument(
+        "--image", metavar="PATH", help="an image: resized to the input resolution; prints the top 5"
+    )
+    parser.add_argument("--output", metavar="Y.npy", help="write the outputs here (one row per sample)")
+    parser.add_argument(
+        "--dump", metavar="DIR", help="write every intermediate tensor to DIR/<index>_<name>.npy"
+    )
+    parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from mcu_effnet.graph import load_tflite
+    from mcu_effnet.sim import inputs as model_inputs
+    from mcu_effnet.sim import run
+
+    graph = load_tflite(args.model)
+    if args.image:
+        x = model_inputs.load_image(args.image, graph)
+    else:
+        x = model_inputs.fit_batch(_load_npy(args.input), graph, args.input)
+
+    if args.dump:
+        tensors = run(graph, x, capture=True)
+        outputs = [tensors[i] for i in graph.outputs]
+        _write_dump(Path(args.dump), graph, tensors)
+    else:
+        result = run(graph, x)
+        outputs = result if isinstance(result, list) else [result]
+
+    if args.output:
+        _write_outputs(Path(args.output), outputs)
+    if args.image:
+        _print_top5(outputs[0][0], graph, args.model)
+    else:
+        _print_summary(x, outputs, args)
+    return 0
+
+
+def _load_npy(path: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a readable .npy array ({' '.join(str(exc).split())})") from None
+
+
+def _write_outputs(path: Path, outputs: list[np.ndarray]) -> None:
+    """The first output to Y.npy; further outputs, if any, beside it as Y_1.npy, Y_2.npy, ..."""
+    if path.parent and not path.parent.exists():
+        raise UserError(f"{path}: the folder {path.parent} does not exist")
+    np.save(path, outputs[0])
+    for k, extra in enumerate(outputs[1:], start=1):
+        np.save(path.with_name(f"{path.stem}_{k}{path.suffix or '.npy'}"), extra)
+
+
+def sanitise(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
+    return cleaned[:80] or "tensor"
+
+
+def _write_dump(directory: Path, graph, tensors: dict[int, np.ndarray]) -> None:
+    """Fills a temporary sibling folder, then moves it into place: never a half-written dump."""
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"{directory}: exists and is not a folder")
+    if directory.is_dir() and any(directory.iterdir()) and not (directory / "index.json").is_file():
+        raise UserError(
+            f"{directory}: folder is not empty and holds no previous dump (index.json); not touching it"
+        )
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    producers = {t: op for op in graph.ops for t in op.outputs}
+    entries = []
+    try:
+        for index in sorted(tensors):
+            tensor = graph.tensor(index)
+            array = tensors[index]
+            filename = f"{index}_{sanitise(tensor.name)}.npy"
+            np.save(staging / filename, array)
+            op = producers.get(index)
+            entries.append(
+                {
+                    "index": index,
+                    "name": tensor.name,
+                    "file": filename,
+                    "shape": list(array.shape),
+                    "dtype": str(array.dtype),
+                    "scale": [float(s) for s in tensor.scale],
+                    "zero_point": [int(z) for z in tensor.zero_point],
+                    "producer": None if op is None else {"op": op.index, "kind": op.kind},
+                    "role": "input"
+                    if index in graph.inputs
+                    else "output"
+                    if index in graph.outputs
+                    else "intermediate",
+                }
+            )
+        (staging / "index.json").write_text(
+            json.dumps({"tensors": entries}, indent=1) + "\n", encoding="utf-8"
+        )
+        if directory.exists():
+            shutil.rmtree(directory)
+        staging.rename(directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    print(f"wrote {len(entries)} tensors to {directory}/ (index.json lists them)")
+
+
+def _print_top5(scores: np.ndarray, graph, model_path: str) -> None:
+    from mcu_effnet.sim.inputs import class_names
+
+    out = graph.output_tensors[0]
+    flat = scores.reshape(-1).astype(np.int64)
+    scale = float(out.scale[0]) if out.scale.size else 1.0
+    zero_point = int(out.zero_point[0]) if out.zero_point.size else 0
+    names = class_names(model_path, graph)
+    order = np.argsort(-flat, kind="stable")[:5]
+    for rank, k in enumerate(order, start=1):
+        label = names[k] if names is not None and k < len(names) else f"class {k}"
+        print(f"{rank}. {label:<30} {(flat[k] - zero_point) * scale:8.4f}  (index {k}, int8 {flat[k]})")
+
+
+def _print_summary(x: np.ndarray, outputs: list[np.ndarray], args: argparse.Namespace) -> None:
+    shapes = ", ".join(f"{tuple(o.shape)} {o.dtype}" for o in outputs)
+    where = f" -> {args.output}" if args.output else ""
+    print(f"{x.shape[0]} samples: output {shapes}{where}")
+    if not args.output:
+        first = outputs[0].reshape(outputs[0].shape[0], -1)
+        for i in range(min(first.shape[0], 5)):
+            print(f"sample {i}: argmax {int(first[i].argmax())}, int8 {np.array2string(first[i][:10])}")
