@@ -124,6 +124,15 @@ def load_tflite(path_or_bytes: str | os.PathLike | bytes | bytearray | memoryvie
     return graph
 
 
+def _text(raw: bytes | None, fallback: str, limit: int = 120) -> str:
+    """A name from the file, made safe for one-line messages (a corrupt file can hold anything)."""
+    if not raw:
+        return fallback
+    text = raw.decode("utf-8", "replace")
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _check_len(n: int, what: str, limit: int) -> int:
     if n < 0 or n > limit:
         raise _Corrupt(f"{what} has length {n}, more than the file can hold")
@@ -149,7 +158,7 @@ def _read(data: bytes) -> Graph:
         builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
         if builtin == schema.BuiltinOperator.CUSTOM:
             custom = code.CustomCode()
-            op_kinds.append(f"CUSTOM:{custom.decode('utf-8', 'replace') if custom else '?'}")
+            op_kinds.append(f"CUSTOM:{_text(custom, '?')}")
         else:
             op_kinds.append(_OP_NAMES.get(builtin, f"BUILTIN_{builtin}"))
 
@@ -193,7 +202,7 @@ def _read(data: bytes) -> Graph:
         if index >= n_buffers:
             raise _Corrupt(f"metadata entry {i} refers to buffer {index}, but the model has {n_buffers}")
         name = entry.Name()
-        metadata[name.decode("utf-8", "replace") if name else f"metadata_{i}"] = buffers[index]
+        metadata[_text(name, f"metadata_{i}", limit=1000)] = buffers[index]
 
     name = subgraph.Name()
     description = model.Description()
@@ -202,7 +211,7 @@ def _read(data: bytes) -> Graph:
         ops=ops,
         inputs=inputs,
         outputs=outputs,
-        name=name.decode("utf-8", "replace") if name else "",
+        name=_text(name, ""),
         description=description.decode("utf-8", "replace") if description else "",
         metadata=metadata,
     )
@@ -228,8 +237,7 @@ def _buffer_bytes(buffer: Any, data: bytes, index: int) -> bytes:
 
 
 def _tensor(t: Any, index: int, buffers: list[bytes]) -> Tensor:
-    raw_name = t.Name()
-    name = raw_name.decode("utf-8", "replace") if raw_name else f"tensor_{index}"
+    name = _text(t.Name(), f"tensor_{index}")
     type_code = t.Type()
     if type_code not in _DTYPES:
         raise _Corrupt(f"tensor {index} '{name}' has unsupported element type {type_code}")
@@ -310,17 +318,18 @@ def _snake(camel: str) -> str:
 def _attrs(op: Any, kind: str, index: int) -> dict[str, Any]:
     """The op's builtin options as plain Python values, named after the schema fields in snake_case."""
     options_type = op.BuiltinOptionsType()
-    if options_type == schema.BuiltinOptions.NONE:
-        return {}
-    table = op.BuiltinOptions()
-    options = schema.BuiltinOptionsCreator(options_type, table)
-    if options is None:
-        raise _Corrupt(f"op {index} ({kind}) has options of unknown type {options_type}")
+    if options_type == schema.BuiltinOptions.NONE or kind not in SUPPORTED_OPS:
+        return {}  # an unsupported op is reported by name later; its options are not our concern
     expected = OPTIONS_TABLE.get(kind)
-    if expected is not None and _OPTIONS_NAMES.get(options_type) != expected:
+    if expected is None:
+        return {}  # LOGISTIC, RELU, ...: nothing to read even if a writer attached a table
+    if _OPTIONS_NAMES.get(options_type) != expected:
         raise _Corrupt(
             f"op {index} ({kind}) carries {_OPTIONS_NAMES.get(options_type, options_type)}, expected {expected}"
         )
+    options = schema.BuiltinOptionsCreator(options_type, op.BuiltinOptions())
+    if options is None:
+        raise _Corrupt(f"op {index} ({kind}) has unreadable options")
     attrs: dict[str, Any] = {}
     for field_name, value in vars(options).items():
         key = _snake(field_name)

@@ -148,10 +148,9 @@ def _depthwise(graph: Graph, op: Op) -> str | None:
     if problem:
         return problem
     mult = op.attrs.get("depth_multiplier")
+    # TFLite Micro indexes output channels with the attribute, so it must agree with the shapes.
     if not isinstance(mult, int) or mult < 1 or x.shape[3] * mult != w.shape[3]:
-        # TFLite infers the multiplier from the shapes; an inconsistent attribute is a bad file.
-        if not (x.shape[3] and w.shape[3] % x.shape[3] == 0):
-            return f"weights have {w.shape[3]} channels, not a multiple of the input's {x.shape[3]}"
+        return f"depth_multiplier {mult} does not turn {x.shape[3]} input channels into {w.shape[3]}"
     a = op.attrs
     oh = conv_output_size(x.shape[1], w.shape[1], a["stride_h"], a["dilation_h_factor"], a["padding"])
     ow = conv_output_size(x.shape[2], w.shape[2], a["stride_w"], a["dilation_w_factor"], a["padding"])
@@ -172,6 +171,13 @@ def _fully_connected(graph: Graph, op: Op) -> str | None:
     problem = _activation(op) or _weights_and_bias(graph, op, w.shape[0], 0)
     if problem:
         return problem
+    b = _t(graph, op, 2)
+    if not w.per_channel and b is not None:
+        # GetQuantizedConvolutionMultipler refuses a bias scale far from input × weight scale.
+        bias_scale = float(b.scale[0]) if b.scale.size else 0.0
+        product = float(x.scale[0]) * float(w.scale[0])
+        if abs(product - bias_scale) / float(y.scale[0]) > 0.02:
+            return f"bias scale {bias_scale:.6g} is not input scale × weight scale ({product:.6g})"
     depth = w.shape[1]
     elements = int(np.prod(x.shape, dtype=np.int64))
     if len(x.shape) == 0 or elements % depth:
@@ -203,6 +209,10 @@ def _binary(graph: Graph, op: Op) -> str | None:
     shape = broadcast_shape(a.shape, b.shape)
     if shape is None:
         return f"input shapes {list(a.shape)} and {list(b.shape)} do not broadcast"
+    if tuple(a.shape) != tuple(b.shape) and len(shape) > 4:
+        return (
+            "broadcasting is supported up to rank 4 (TFLite Micro's BroadcastAdd4DSlow / BroadcastMul4DSlow)"
+        )
     return _shape_is(y, shape)
 
 
@@ -304,18 +314,39 @@ def _softmax(graph: Graph, op: Op) -> str | None:
     problem = _elementwise(graph, op)
     if problem:
         return problem
+    y = graph.tensors[op.outputs[0]]
+    if int(y.zero_point[0]) != -128 or float(np.float32(y.scale[0])) != float(np.float32(1.0 / 256)):
+        return "int8 SOFTMAX needs output scale 1/256 and zero point -128"
     beta = op.attrs.get("beta", 1.0)
     if not isinstance(beta, float | int) or not np.isfinite(beta) or beta <= 0:
         return f"beta = {beta} (must be positive)"
     return None
 
 
+def _logistic(graph: Graph, op: Op) -> str | None:
+    problem = _elementwise(graph, op)
+    if problem:
+        return problem
+    if int(graph.tensors[op.outputs[0]].zero_point[0]) != -128:
+        return "int8 LOGISTIC needs output zero point -128"
+    return None
+
+
 def _concatenation(graph: Graph, op: Op) -> str | None:
     if len(op.outputs) != 1 or not op.inputs:
         return "needs at least one input and exactly one output"
-    problem = _io_int8(graph, op, len(op.inputs)) or _activation(op)
+    problem = _io_int8(graph, op, len(op.inputs))
     if problem:
         return problem
+    if op.attrs.get("fused_activation_function", "NONE") != "NONE":
+        return "a fused activation on CONCATENATION is not supported (TFLite Micro refuses it)"
+    if len(op.inputs) > 10:
+        return f"{len(op.inputs)} inputs, TFLite Micro takes at most 10"
+    y = graph.tensors[op.outputs[0]]
+    for i in op.inputs:
+        t = graph.tensors[i]
+        if float(t.scale[0]) != float(y.scale[0]) or int(t.zero_point[0]) != int(y.zero_point[0]):
+            return f"input '{t.name}' is quantized differently from the output (int8 CONCATENATION cannot rescale)"
     shapes = [graph.tensors[i].shape for i in op.inputs]
     rank = len(shapes[0])
     axis = op.attrs.get("axis", 0)
@@ -342,7 +373,7 @@ _CHECKS: dict[str, Callable[[Graph, Op], str | None]] = {
     "PAD": _pad,
     "RESHAPE": _reshape,
     "SOFTMAX": _softmax,
-    "LOGISTIC": _elementwise,
+    "LOGISTIC": _logistic,
     "HARD_SWISH": _elementwise,
     "RELU": _elementwise,
     "RELU6": _elementwise,

@@ -21,6 +21,22 @@ def check_batchable(graph: Graph) -> None:
                 f"{graph.source or 'model'}: tensor '{t.name}' has shape {list(t.shape)}; "
                 "the simulator needs every activation to start with a batch dimension of 1"
             )
+    for op in graph.ops:
+        folds_batch = False
+        if op.kind == "PAD":
+            pads = graph.tensors[op.inputs[1]].data
+            folds_batch = bool(pads is not None and np.any(pads.reshape(-1, 2)[0] != 0))
+        elif op.kind == "CONCATENATION":
+            folds_batch = op.attrs.get("axis", 0) % len(graph.tensors[op.outputs[0]].shape) == 0
+        elif op.kind == "MEAN":
+            axes = graph.tensors[op.inputs[1]].data
+            rank = len(graph.tensors[op.inputs[0]].shape)
+            folds_batch = bool(axes is not None and any(int(a) % rank == 0 for a in axes.reshape(-1)))
+        if folds_batch:
+            raise UserError(
+                f"{graph.source or 'model'}: op {op.index} ({op.kind}) works across the batch axis, "
+                "which the simulator cannot batch"
+            )
 
 
 def _check_input(x: np.ndarray, t: Tensor, which: str) -> np.ndarray:

@@ -1,0 +1,319 @@
+"""The .tflite loader: what it reads, every bad-file case, a fuzz test, whole models vs TFLite Micro, inspect."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tflite_builder import ModelBuilder, random_cnn, random_mbconv, run_tflm
+
+from mcu_effnet.errors import UserError
+from mcu_effnet.graph import SUPPORTED_OPS, load_tflite
+from mcu_effnet.graph.stats import graph_stats
+from mcu_effnet.sim import run
+
+
+def _one_conv(rng: np.random.Generator | None = None, **conv) -> tuple[bytes, ModelBuilder]:
+    b = ModelBuilder(rng or np.random.default_rng(0))
+    x = b.input((1, 6, 5, 3), scale=0.02, zero_point=-5)
+    y = b.conv2d(x, 4, (3, 3), (2, 1), "SAME", (1, 2), activation="RELU6", **conv)
+    b.outputs = [y]
+    return b.build(), b
+
+
+# ---- what the loader reads ---------------------------------------------------------------------
+
+
+def test_reads_tensors_quantization_and_attributes() -> None:
+    model, b = _one_conv()
+    g = load_tflite(model)
+    assert [op.kind for op in g.ops] == ["CONV_2D"]
+    op = g.ops[0]
+    assert op.attrs["stride_h"] == 2 and op.attrs["stride_w"] == 1
+    assert op.attrs["dilation_h_factor"] == 1 and op.attrs["dilation_w_factor"] == 2
+    assert op.attrs["padding"] == "SAME" and op.attrs["fused_activation_function"] == "RELU6"
+    x, w, bias = (g.tensors[i] for i in op.inputs)
+    assert x.shape == (1, 6, 5, 3) and x.dtype == "int8" and not x.is_constant
+    assert float(x.scale[0]) == pytest.approx(0.02) and int(x.zero_point[0]) == -5
+    assert w.shape == (4, 3, 3, 3) and w.per_channel and w.quantized_dimension == 0
+    stored = np.frombuffer(b.buffers[b.tensors[w.index].buffer].data.tobytes(), np.int8)
+    np.testing.assert_array_equal(w.data, stored.reshape(4, 3, 3, 3))
+    np.testing.assert_array_equal(w.scale, b.info[w.index].scale)
+    assert bias.dtype == "int32" and bias.data.shape == (4,)
+    assert g.tensors[g.outputs[0]].shape == (1, 3, 5, 4)
+    assert g.inputs == [x.index] and g.description == "mcu-effnet test model"
+
+
+def test_keeps_metadata_and_reads_from_path(tmp_path) -> None:
+    b = ModelBuilder(np.random.default_rng(1))
+    x = b.input((1, 4))
+    b.outputs = [b.fully_connected(x, 3)]
+    b.add_metadata("labels", b"cat\ndog\nbird\n")
+    path = tmp_path / "m.tflite"
+    path.write_bytes(b.build())
+    g = load_tflite(path)
+    assert g.metadata == {"labels": b"cat\ndog\nbird\n"}
+    assert g.source == str(path)
+    assert g.ops[0].attrs["keep_num_dims"] is False
+
+
+def test_depthwise_mean_pad_reshape_attributes() -> None:
+    rng = np.random.default_rng(2)
+    b = ModelBuilder(rng)
+    x = b.input((1, 5, 5, 2))
+    p = b.pad(x, [(0, 0), (1, 0), (0, 2), (0, 0)])
+    d = b.depthwise(p, (2, 2), depth_multiplier=3)
+    m = b.mean(d, (1, 2), keep_dims=False)
+    b.outputs = [b.reshape(m, (1, 6))]
+    g = load_tflite(b.build())
+    assert [op.kind for op in g.ops] == ["PAD", "DEPTHWISE_CONV_2D", "MEAN", "RESHAPE"]
+    assert g.ops[1].attrs["depth_multiplier"] == 3
+    assert g.tensors[g.ops[1].inputs[1]].quantized_dimension == 3
+    assert g.ops[2].attrs["keep_dims"] is False
+    assert g.ops[3].attrs["new_shape"] == [1, 6]
+    assert g.tensors[g.ops[0].inputs[1]].data.tolist() == [[0, 0], [1, 0], [0, 2], [0, 0]]
+
+
+# ---- bad files -----------------------------------------------------------------------------------
+
+
+def _float_conv_model() -> bytes:
+    b = ModelBuilder(np.random.default_rng(0))
+    x = b.add_tensor("x", (1, 4, 4, 1), "float32")
+    w = b.add_tensor("w", (1, 1, 1, 1), "float32", data=np.ones((1, 1, 1, 1), np.float32))
+    y = b.add_tensor("y", (1, 4, 4, 1), "float32")
+    b.add_op("CONV_2D", [x, w, -1], [y], padding="VALID", stride_h=1, stride_w=1)
+    return b.build([x], [y])
+
+
+def _unsupported_op_model() -> bytes:
+    b = ModelBuilder(np.random.default_rng(0))
+    x = b.input((1, 4), scale=0.1, zero_point=0)
+    r = b.unary("RELU", x)
+    t = b.activation("tanh", (1, 4), 1 / 128, 0)
+    b.add_op("TANH", [r], [t])
+    b.outputs = [t]
+    return b.build()
+
+
+def _uint8_input_model() -> bytes:
+    b = ModelBuilder(np.random.default_rng(0))
+    x = b.add_tensor("x_u8", (1, 4), "uint8", 0.1, 128)
+    q = b.activation("q", (1, 4), 0.1, 0)
+    b.add_op("QUANTIZE", [x], [q])
+    b.outputs = [b.unary("RELU", q)]
+    return b.build([x], b.outputs)
+
+
+def _bad_buffer_size_model() -> bytes:
+    model, b = _one_conv()
+    b.buffers[1].data = b.buffers[1].data[:-3]  # the weights lose 3 bytes
+    return b.build()
+
+
+def _tensor_buffer_out_of_range() -> bytes:
+    model, b = _one_conv()
+    b.tensors[1].buffer = 99
+    return b.build()
+
+
+def _op_input_out_of_range() -> bytes:
+    model, b = _one_conv()
+    b.operators[0].inputs = [0, 1, 57]
+    return b.build()
+
+
+def _buffer_offset_past_end() -> bytes:
+    model, b = _one_conv()
+    b.buffers[1].data = None
+    b.buffers[1].offset = 10_000_000
+    b.buffers[1].size = 108
+    return b.build(align=False)
+
+
+def _wrong_identifier() -> bytes:
+    model, _ = _one_conv()
+    return model[:4] + b"TFL2" + model[8:]
+
+
+BAD_FILES = {
+    "text": (lambda: b"this is not a model at all, just some text\n" * 3, "not a flatbuffer"),
+    "tiny": (lambda: b"TFL", "not a flatbuffer"),
+    "empty": (lambda: b"", "not a flatbuffer"),
+    "wrong identifier": (_wrong_identifier, "not a TFLite model"),
+    "truncated": (lambda: _one_conv()[0][:200], "corrupt or truncated"),
+    "buffer size": (_bad_buffer_size_model, "needs 108 bytes"),
+    "buffer index": (_tensor_buffer_out_of_range, "refers to buffer 99"),
+    "tensor index": (_op_input_out_of_range, "refers to tensor 57"),
+    "buffer offset": (_buffer_offset_past_end, "past the end of the file"),
+    "float model": (_float_conv_model, "this is a float model: run `mcu-effnet qat` or quantize it first"),
+    "unsupported op": (
+        _unsupported_op_model,
+        "unsupported op TANH at index 1; supported: CONV_2D, DEPTHWISE_CONV_2D",
+    ),
+    "uint8 input": (
+        _uint8_input_model,
+        "model input 'x_u8' is uint8; mcu-effnet needs int8 inputs and outputs",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_files_raise_one_user_error_naming_the_file(case: str, tmp_path) -> None:
+    make, message = BAD_FILES[case]
+    path = tmp_path / f"{case.replace(' ', '_')}.tflite"
+    path.write_bytes(make())
+    with pytest.raises(UserError) as info:
+        load_tflite(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}: ") and message in text and "\n" not in text
+
+
+def test_unsupported_op_lists_every_supported_op() -> None:
+    with pytest.raises(UserError) as info:
+        load_tflite(_unsupported_op_model())
+    assert str(info.value).endswith(", ".join(SUPPORTED_OPS))
+
+
+def test_missing_file_and_directory(tmp_path) -> None:
+    with pytest.raises(UserError, match="no such file"):
+        load_tflite(tmp_path / "absent.tflite")
+    with pytest.raises(UserError, match="is a directory"):
+        load_tflite(tmp_path)
+
+
+@pytest.mark.parametrize("case", ["text", "truncated", "float model", "unsupported op", "buffer offset"])
+def test_bad_files_through_the_cli(case: str, tmp_path, cli) -> None:
+    make, message = BAD_FILES[case]
+    path = tmp_path / "bad.tflite"
+    path.write_bytes(make())
+    result = cli("inspect", path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"mcu-effnet: error: {path}: ") and message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_sim_rejects_an_input_of_the_wrong_shape_naming_both() -> None:
+    model, _ = _one_conv()
+    g = load_tflite(model)
+    with pytest.raises(UserError, match=r"\(4, 6, 3\) int8.*\(N, 6, 5, 3\) int8"):
+        run(g, np.zeros((4, 6, 3), np.int8))
+    with pytest.raises(UserError, match=r"\(2, 6, 5, 3\) int16.*\(N, 6, 5, 3\) int8"):
+        run(g, np.zeros((2, 6, 5, 3), np.int16))
+
+
+# ---- fuzz: truncations and byte flips of real models --------------------------------------------
+
+_SEEDS = [random_cnn(np.random.default_rng(11)), random_mbconv(np.random.default_rng(12)), _one_conv()[0]]
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(range(len(_SEEDS))),
+    st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), max_size=6),
+    st.one_of(st.none(), st.integers(0, 1 << 20)),
+)
+def test_fuzzed_models_load_or_raise_user_error(
+    which: int, flips: list[tuple[int, int]], cut: int | None
+) -> None:
+    data = bytearray(_SEEDS[which])
+    for position, value in flips:
+        data[position % len(data)] = value
+    if cut is not None:
+        data = data[: cut % (len(data) + 1)]
+    try:
+        graph = load_tflite(bytes(data))
+    except UserError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert graph.ops  # a graph that loads is a whole, validated graph
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(range(len(_SEEDS))),
+    st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), min_size=1, max_size=4),
+)
+def test_fuzzed_models_that_load_also_simulate(which: int, flips: list[tuple[int, int]]) -> None:
+    """Validation must protect the kernels: whatever loads runs, or fails with a UserError."""
+    data = bytearray(_SEEDS[which])
+    for position, value in flips:
+        data[position % len(data)] = value
+    try:
+        graph = load_tflite(bytes(data))
+        shape = graph.tensors[graph.inputs[0]].shape
+        x = np.zeros((2, *shape[1:]), np.int8)
+        run(graph, x)
+    except UserError:
+        pass
+
+
+def test_header_corruptions() -> None:
+    model, _ = _one_conv()
+    huge_root = struct.pack("<I", len(model) + 5) + model[4:]
+    with pytest.raises(UserError, match="root offset"):
+        load_tflite(huge_root)
+
+
+# ---- whole models vs TFLite Micro ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, make",
+    [
+        ("cnn-mean-softmax", lambda rng: random_cnn(rng)),
+        ("cnn-avgpool-logits", lambda rng: random_cnn(rng, head="avgpool", softmax=False)),
+        ("mbconv-hardswish-se", lambda rng: random_mbconv(rng)),
+        ("mbconv-relu6", lambda rng: random_mbconv(rng, activation="RELU6")),
+    ],
+)
+@pytest.mark.parametrize("seed", range(3))
+def test_whole_models_bit_exact_with_tflite_micro(name: str, make, seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    model = make(rng)
+    graph = load_tflite(model)
+    shape = graph.tensors[graph.inputs[0]].shape
+    x = rng.integers(-128, 128, size=(128, *shape[1:])).astype(np.int8)
+    expected = run_tflm(model, x)
+    got = run(graph, x)
+    np.testing.assert_array_equal(got, expected)
+    assert len(np.unique(expected)) > 3  # outputs vary with the input
+    # capture gives every activation, and the outputs among them
+    values = run(graph, x[:5], capture=True)
+    assert set(values) >= {i for op in graph.ops for i in op.outputs}
+    np.testing.assert_array_equal(values[graph.outputs[0]], expected[:5])
+
+
+# ---- stats and inspect ----------------------------------------------------------------------------
+
+
+def test_stats_count_params_macs_and_bytes() -> None:
+    model, _ = _one_conv()
+    s = graph_stats(load_tflite(model))
+    (layer,) = s.layers
+    assert layer.params == 4 * 3 * 3 * 3 + 4
+    assert layer.param_bytes == 4 * 27 + 4 * 4
+    assert layer.macs == 3 * 5 * 4 * 27
+    assert layer.output_bytes == 60 and layer.working_bytes == 60 + 90
+    assert s.macs == layer.macs and s.peak_working_bytes == 150 and s.input_bytes == 90
+
+
+def test_inspect_cli_table_and_json(tmp_path, cli) -> None:
+    path = tmp_path / "m.tflite"
+    path.write_bytes(random_mbconv(np.random.default_rng(5)))
+    table = cli("inspect", path)
+    assert table.returncode == 0, table.stderr
+    assert "DEPTHWISE_CONV_2D" in table.stdout and "HARD_SWISH" in table.stdout and "total" in table.stdout
+    result = cli("inspect", path, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    expected = graph_stats(load_tflite(path))
+    assert report["macs"] == expected.macs and report["params"] == expected.params
+    assert [layer["kind"] for layer in report["layers"]] == [op.kind for op in load_tflite(path).ops]
+    assert report["inputs"][0]["dtype"] == "int8"
