@@ -44,6 +44,9 @@ class QTensor:
     quantized_dimension: int = 0
     data: np.ndarray | None = None  # constant contents in TFLite layout, dtype == self.dtype
     quantized: bool = True  # False for int32 shape/axis operands (RESHAPE shape, MEAN axes, PAD paddings)
+    # The ONNX QuantizeLinear output whose integers this tensor holds ("" for weights, biases and
+    # tensors that are only a reshape or pad of another); the check reads the reference there.
+    onnx_name: str = ""
 
     def same_quantization(self, other: QTensor) -> bool:
         return (

@@ -194,7 +194,10 @@ class QCDQLowering:
         self._names.add(candidate)
         return candidate
 
-    def _activation(self, name: str, shape: tuple[int, ...], scale: np.float32, zero_point: int) -> int:
+    def _activation(
+        self, name: str, shape: tuple[int, ...], scale: np.float32, zero_point: int, qnode: onnx.NodeProto
+    ) -> int:
+        """A new int8 activation tensor holding the integers of ``qnode``'s output."""
         return self.m.add_tensor(
             QTensor(
                 name=self._unique(name),
@@ -202,6 +205,7 @@ class QCDQLowering:
                 dtype="int8",
                 scale=np.array([scale], dtype=np.float32),
                 zero_point=np.array([zero_point], dtype=np.int64),
+                onnx_name=qnode.output[0],
             )
         )
 
@@ -269,7 +273,7 @@ class QCDQLowering:
         t = self.m.tensors[src]
         shape = (t.shape[0], t.shape[1] + top + bottom, t.shape[2] + left + right, t.shape[3])
         out = self.m.add_tensor(
-            replace(t, name=self._unique(module_name(node) or "pad"), shape=shape, data=None)
+            replace(t, name=self._unique(module_name(node) or "pad"), shape=shape, data=None, onnx_name="")
         )
         paddings = self._int32_operand(
             self.m.tensors[out].name + ".paddings", [[0, 0], [top, bottom], [left, right], [0, 0]]
@@ -310,7 +314,7 @@ class QCDQLowering:
             shape = self.g.shape(x)
             if len(shape) != 4:
                 raise self._fail(node, f"model input has shape {shape}; an NCHW image input is expected")
-            idx = self._activation(module_name(node) or "input", shape, scale, zp)
+            idx = self._activation(module_name(node) or "input", shape, scale, zp, node)
             self.m.inputs.append(InputBinding(x, shape, idx, float(scale), zp))
             self.qval[out] = idx
         elif x in self.pending:
@@ -321,7 +325,7 @@ class QCDQLowering:
             if t.scale[0] == scale and t.zero_point[0] == zp:
                 self.qval[out] = src  # Q(DQ(q)) with the same parameters is q itself
             else:
-                dst = self._activation(module_name(node), self.g.shape(x), scale, zp)
+                dst = self._activation(module_name(node), self.g.shape(x), scale, zp, node)
                 self.m.add_op(QOp("QUANTIZE", [src], [dst], {}, node.name))
                 self.qval[out] = dst
         elif x in self.g.producer:
@@ -391,7 +395,7 @@ class QCDQLowering:
             if src.scale[0] != scale or src.zero_point[0] != zp:
                 raise self._fail(p.node, f"standalone {p.kind} needs the same input and output quantization")
         name = module_name(qnode) or module_name(p.node) or p.node.op_type.lower()
-        out = self._activation(name, p.onnx_shape, scale, zp)
+        out = self._activation(name, p.onnx_shape, scale, zp, qnode)
         sources = ",".join([p.node.name] + [c.name for c in p.clamp_nodes] + [qnode.name])
         self.m.add_op(QOp(p.kind, list(p.inputs), [out], options, sources))
         return out
@@ -549,6 +553,7 @@ class QCDQLowering:
                 t,
                 name=self._unique(module_name(node) or t.name + "_reshaped"),
                 shape=to_tflite_shape(out_shape),
+                onnx_name="",
             )
         )
         shape_t = self._int32_operand(self.m.tensors[dst].name + ".shape", list(to_tflite_shape(out_shape)))

@@ -177,3 +177,127 @@ def check_export(
     except Exception as exc:  # LiteRT is informative only: report why it could not run
         litert_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
     return CheckReport(source, tflm, litert, litert_error)
+
+
+@dataclass
+class OpAgreement:
+    """One op run alone in TFLite Micro on the ONNX reference's own int8 inputs."""
+
+    index: int
+    kind: str
+    output: str
+    elements: int
+    exact: float
+    within_1lsb: float
+    max_abs_lsb: int
+
+
+def run_onnx_values(onnx_path: str, x: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """Values of arbitrary (intermediate) ONNX tensors, exposed as extra graph outputs."""
+    import onnx
+
+    proto = onnx.load(onnx_path)
+    present = {o.name for o in proto.graph.output}
+    for name in names:
+        if name not in present:
+            proto.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    runs = [session.run(names, {input_name: x[i : i + 1]}) for i in range(len(x))]
+    return {name: np.concatenate([r[k] for r in runs]) for k, name in enumerate(names)}
+
+
+def _as_int8_codes(value: np.ndarray) -> np.ndarray:
+    """ONNX QuantizeLinear output (uint8 or int8) as TFLite int8 codes in TFLite layout."""
+    codes = value.astype(np.int64) - (128 if value.dtype == np.uint8 else 0)
+    return to_tflite_layout(codes).astype(np.int8)
+
+
+def _single_op_model(model: Int8Model, op_index: int) -> Int8Model | None:
+    """The op plus the RESHAPE/PAD producers of inputs ONNX has no integers for; inputs rewired."""
+    from mcu_effnet.quant.int8_model import InputBinding
+
+    producer = {o: k for k, op in enumerate(model.ops) for o in op.outputs}
+    chosen: list[int] = []
+    feeds: list[int] = []
+
+    def visit(k: int) -> bool:
+        for i in model.ops[k].inputs:
+            t = model.tensors[i] if i >= 0 else None
+            if t is None or t.data is not None:
+                continue
+            if t.onnx_name:
+                if i not in feeds:
+                    feeds.append(i)
+            elif i in producer:
+                if not visit(producer[i]):
+                    return False
+            else:
+                return False
+        chosen.append(k)
+        return True
+
+    if not visit(op_index):
+        return None
+    used = sorted({i for k in chosen for i in model.ops[k].inputs + model.ops[k].outputs if i >= 0})
+    remap = {old: new for new, old in enumerate(used)}
+    sub = Int8Model()
+    sub.tensors = [model.tensors[i] for i in used]
+    for k in chosen:
+        op = model.ops[k]
+        sub.ops.append(
+            type(op)(
+                op.kind, [remap.get(i, -1) for i in op.inputs], [remap[o] for o in op.outputs], op.options
+            )
+        )
+    sub.inputs = [InputBinding("", (), remap[i], 0.0, 0) for i in feeds]
+    sub.outputs = [remap[model.ops[op_index].outputs[0]]]
+    return sub
+
+
+def per_op_agreement(onnx_path: str, model: Int8Model, x: np.ndarray) -> list[OpAgreement]:
+    """Each op alone, fed the ONNX reference's int8 inputs: separates writer errors from drift.
+
+    End to end, a 1-LSB difference early in the network can grow as it passes layers whose
+    gain in output LSBs per input LSB exceeds one; run alone, a correctly written op only
+    differs where TFLite Micro's double rounding lands on the other side of a half.
+    """
+    from mcu_effnet.quant.tflite_writer import write_tflite_bytes
+
+    names = sorted({t.onnx_name for t in model.tensors if t.onnx_name})
+    values = {k: _as_int8_codes(v) for k, v in run_onnx_values(onnx_path, x, names).items()}
+    results = []
+    for k, op in enumerate(model.ops):
+        out = model.tensors[op.outputs[0]]
+        sub = _single_op_model(model, k) if out.onnx_name else None
+        if sub is None:
+            continue
+        from tflite_micro.python.tflite_micro import runtime
+
+        blob = write_tflite_bytes(sub)
+        interpreter = runtime.Interpreter.from_bytes(blob, arena_size=_arena_bytes(sub, len(blob)))
+        diffs = []
+        for s in range(len(x)):
+            for j, b in enumerate(sub.inputs):
+                interpreter.set_input(values[sub.tensors[b.tensor].onnx_name][s : s + 1], j)
+            interpreter.invoke()
+            got = np.array(interpreter.get_output(0)).astype(np.int64)
+            diffs.append(np.abs(got - values[out.onnx_name][s : s + 1].astype(np.int64)).reshape(-1))
+        d = np.concatenate(diffs)
+        results.append(
+            OpAgreement(
+                k,
+                op.kind,
+                out.name,
+                int(d.size),
+                float(np.mean(d == 0)),
+                float(np.mean(d <= 1)),
+                int(d.max()),
+            )
+        )
+    return results

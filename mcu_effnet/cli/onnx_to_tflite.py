@@ -1,0 +1,70 @@
+"""``mcu-effnet export MODEL.onnx --out MODEL.tflite``: the ONNX half of the ``export`` verb.
+
+Not a verb of its own: ``mcu_effnet.cli.export`` adds these options to its parser and hands
+over when its argument is an ``.onnx`` file (a run folder goes to ``export_run``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from mcu_effnet.errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("exporting a QCDQ .onnx file to int8 .tflite")
+    group.add_argument("--out", metavar="MODEL.tflite", help="output file (default: beside the .onnx)")
+    group.add_argument(
+        "--labels", metavar="FILE", help="class names, one per line, stored in the model metadata"
+    )
+    group.add_argument(
+        "--inputs",
+        metavar="X.npy",
+        help="check images: uint8 NHWC/NCHW or float NCHW pixel/255 (default: random inputs)",
+    )
+    group.add_argument("--samples", type=int, default=64, metavar="N", help="check samples (default 64)")
+    group.add_argument(
+        "--allow-drift",
+        action="store_true",
+        help="write the file when only the end-to-end agreement misses and every op alone is within 1 LSB",
+    )
+    group.add_argument("--json", action="store_true", help="print the export report as JSON")
+
+
+def _read_labels(path: str) -> list[str]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read labels ({exc})") from None
+    labels = [line.strip() for line in text.splitlines() if line.strip()]
+    if not labels:
+        raise UserError(f"{path}: no labels in the file")
+    return labels
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exports ``args.path`` (a QCDQ ``.onnx``) and prints the report; UserError on bad input."""
+    from mcu_effnet.quant.onnx_graph import load_onnx_graph
+    from mcu_effnet.quant.qcdq_lower import lower_qcdq
+    from mcu_effnet.quant.tflite_export import export_tflite, load_inputs
+
+    onnx_path = Path(args.path)
+    if not onnx_path.is_file():
+        raise UserError(f"{onnx_path}: no such file")
+    if args.samples < 1:
+        raise UserError(f"--samples must be at least 1, got {args.samples}")
+    out = Path(args.out) if args.out else onnx_path.with_suffix(".tflite")
+    labels = _read_labels(args.labels) if args.labels else None
+    inputs = None
+    if args.inputs:
+        inputs = load_inputs(args.inputs, lower_qcdq(load_onnx_graph(onnx_path)))
+    report = export_tflite(
+        onnx_path, out, labels=labels, inputs=inputs, samples=args.samples, allow_drift=args.allow_drift
+    )
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print("\n".join(report.summary_lines()))
+    return 0
