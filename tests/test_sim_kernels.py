@@ -140,8 +140,9 @@ def test_fully_connected(seed: int) -> None:
 def _broadcast_pair(rng: np.random.Generator) -> tuple[tuple[int, ...], tuple[int, ...]]:
     h, w, c = (int(v) for v in rng.integers(1, 7, size=3))
     full = (1, h, w, c)
-    choice = int(rng.integers(0, 5))
-    other = [full, (1, 1, 1, c), (1, h, w, 1), (1, h, 1, c), (1, 1, w, 1)][choice]
+    choice = int(rng.integers(0, 6))
+    # (1, c) has a lower rank: in the file it lines up with the last two axes, (w, c).
+    other = [full, (1, 1, 1, c), (1, h, w, 1), (1, h, 1, c), (1, 1, w, 1), (1, c)][choice]
     return (full, other) if rng.random() < 0.5 else (other, full)
 
 

@@ -60,32 +60,49 @@ def quantize_multiplier(real: float | np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike) -> np.ndarray:
-    """gemmlowp's int32 ``SaturatingRoundingDoublingHighMul``: round(a·b / 2^31), halves away from zero.
+    """gemmlowp's int32 ``SaturatingRoundingDoublingHighMul``: (a·b + nudge) / 2^31, truncated.
 
-    The only overflow, a = b = INT32_MIN, saturates to INT32_MAX. Inputs must be in int32 range.
+    The nudge is 2^30 for a·b >= 0 and 1 − 2^30 below. Truncating a negative t toward zero is
+    floor((t + 2^31 − 1) / 2^31), and 1 − 2^30 + 2^31 − 1 = 2^30, so both signs reduce to
+    floor((a·b + 2^30) / 2^31): halves round up (+0.5 → 1, −0.5 → 0). One multiply, one add,
+    one shift, on every element of every layer. The only overflow, a = b = INT32_MIN,
+    saturates to INT32_MAX. Inputs must be in int32 range.
     """
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    ab = a * b  # |ab| <= 2^62: exact in int64
-    nudge = np.where(ab >= 0, np.int64(1 << 30), np.int64(1 - (1 << 30)))
-    s = ab + nudge
-    # C's integer division truncates toward zero; arithmetic shift floors, so fix negatives.
-    high = np.where(s >= 0, s >> 31, -((-s) >> 31))
-    overflow = (a == INT32_MIN) & (b == INT32_MIN)
-    return np.where(overflow, np.int64(INT32_MAX), high)
+    s = np.asarray(a * b)  # |ab| <= 2^62: exact in int64
+    s += 1 << 30
+    s >>= 31
+    if np.any(b == INT32_MIN):  # multipliers are never negative; only raw callers get here
+        s = np.where((a == INT32_MIN) & (b == INT32_MIN), np.int64(INT32_MAX), s)
+    return s
 
 
 def rounding_divide_by_pot(x: ArrayLike, exponent: ArrayLike) -> np.ndarray:
     """gemmlowp's ``RoundingDivideByPOT``: x / 2^exponent rounded to nearest, halves away from zero.
 
-    ``exponent`` in [0, 31]; may be an array broadcasting against x.
+    ``exponent`` in [0, 31]; may be an array broadcasting against x. Equivalent to gemmlowp's
+    mask/threshold form: (x + 2^(e−1) − [x < 0 and e > 0]) >> e.
     """
     x = np.asarray(x, dtype=np.int64)
     exponent = np.asarray(exponent, dtype=np.int64)
-    mask = (np.int64(1) << exponent) - 1
-    remainder = x & mask
-    threshold = (mask >> 1) + (x < 0).astype(np.int64)
-    return (x >> exponent) + (remainder > threshold).astype(np.int64)
+    if exponent.ndim > 0 and exponent.size and np.all(exponent == exponent.flat[0]):
+        exponent = exponent.flat[0]  # per-channel shifts are often all equal: take the scalar path
+    t = x >> 63  # -1 for negatives: pulls exact negative halves down, i.e. away from zero
+    if exponent.ndim == 0:
+        e = int(exponent)
+        if e == 0:
+            return x.copy()
+        t += x
+        t += (1 << e) >> 1
+        t >>= e
+        return t
+    if not np.all(exponent > 0):
+        t = t & -(exponent > 0).astype(np.int64)  # no adjustment where nothing is shifted out
+    t = t + x
+    t += (np.int64(1) << exponent) >> 1
+    t >>= exponent
+    return t
 
 
 def multiply_by_quantized_multiplier(x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike) -> np.ndarray:

@@ -8,6 +8,9 @@ from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Tensor
 from mcu_effnet.sim.kernels import KERNELS
 
+# Activation elements per batch slice (see run): 512 KB per int64 intermediate, cache-sized.
+_SLICE_ELEMENTS = 1 << 16
+
 
 def _describe(shape: tuple[int, ...], dtype: str) -> str:
     return f"({', '.join(str(d) for d in shape)}) {dtype}"
@@ -76,6 +79,35 @@ def run(
     if any(v.shape[0] != n for v in values.values()):
         raise UserError("all inputs must have the same batch size")
 
+    # Run the batch in slices whose largest activation stays cache-sized: the int64 passes of
+    # requantization are memory-bound, so one huge slice is slower per image than several.
+    largest = max(
+        (int(np.prod(t.shape[1:], dtype=np.int64)) for t in graph.tensors if not t.is_constant), default=1
+    )
+    step = max(1, min(n, _SLICE_ELEMENTS // max(largest, 1)))
+    slices = [
+        _run_slice(graph, {i: v[s : s + step] for i, v in values.items()}, capture) for s in range(0, n, step)
+    ]
+    merged = {
+        i: (parts[0] if len(parts) == 1 else np.concatenate(parts)) for i, parts in _gather(slices).items()
+    }
+    if capture:
+        return merged
+    outs = [merged[i] for i in graph.outputs]
+    return outs[0] if len(outs) == 1 else outs
+
+
+def _gather(slices: list[dict[int, np.ndarray]]) -> dict[int, list[np.ndarray]]:
+    out: dict[int, list[np.ndarray]] = {}
+    for values in slices:
+        for i, v in values.items():
+            out.setdefault(i, []).append(v)
+    return out
+
+
+def _run_slice(graph: Graph, values: dict[int, np.ndarray], capture: bool) -> dict[int, np.ndarray]:
+    """Runs every op on one slice of the batch; returns the outputs (or, capturing, every tensor)."""
+    n = next(iter(values.values())).shape[0]
     # Free each activation after its last reader unless the caller wants them all.
     last_use: dict[int, int] = {}
     for op in graph.ops:
@@ -106,5 +138,4 @@ def run(
                     del values[i]
     if capture:
         return values
-    outs = [values[i] for i in graph.outputs]
-    return outs[0] if len(outs) == 1 else outs
+    return {i: values[i] for i in graph.outputs}

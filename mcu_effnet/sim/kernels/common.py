@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from mcu_effnet.graph.ir import Graph, Op, Tensor
 # omitted optional input; activations batched on a leading axis N replacing the file's first
 # dimension; constants as stored) and returns the output arrays aligned with op.outputs.
 Kernel = Callable[[Graph, Op, list[np.ndarray | None]], list[np.ndarray]]
+T = TypeVar("T")
 
 
 def qparams(t: Tensor) -> tuple[float, int]:
@@ -30,3 +32,14 @@ def output_tensor(graph: Graph, op: Op, k: int = 0) -> Tensor:
 def batched_shape(t: Tensor, n: int) -> tuple[int, ...]:
     """The tensor's shape with its first dimension replaced by the batch size."""
     return (n, *t.shape[1:])
+
+
+def cached(graph: Graph, op: Op, key: str, compute: Callable[[], T]) -> T:
+    """Per-op values derived from constants and quantization (multipliers, reshaped weights),
+    computed on the first run and kept on the graph object: a loaded Graph is treated as
+    immutable, as TFLite Micro treats the model after Prepare."""
+    cache: dict = graph.__dict__.setdefault("_sim_cache", {})
+    slot = (op.index, key)
+    if slot not in cache:
+        cache[slot] = compute()
+    return cache[slot]

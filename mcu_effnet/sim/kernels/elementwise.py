@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op
-from mcu_effnet.sim.kernels.common import Kernel, input_tensor, output_tensor, qparams
+from mcu_effnet.sim.kernels.common import Kernel, cached, input_tensor, output_tensor, qparams
 from mcu_effnet.sim.requantize import (
+    AddParams,
     activation_range,
     add_params,
     multiply_by_quantized_multiplier,
@@ -22,19 +23,20 @@ from mcu_effnet.sim.requantize import (
 
 
 def _aligned(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
-    """The two inputs as int64, with a lower-rank batched activation given unit axes after its batch axis.
+    """The two inputs as int64, a lower-rank batched activation given unit axes after its batch axis.
 
     In the file both shapes broadcast right-aligned; a batched activation keeps its batch axis
     in front, so its remaining axes must be pushed right to line up as they did in the file.
+    Constants carry no batch axis of their own and broadcast as stored.
     """
-    a, b = (np.asarray(v).astype(np.int64) for v in inputs[:2])
-    ta, tb = input_tensor(graph, op, 0), input_tensor(graph, op, 1)
-    if not ta.is_constant and not tb.is_constant and a.ndim != b.ndim:
-        if a.ndim < b.ndim:
-            a = a.reshape(a.shape[0], *([1] * (b.ndim - a.ndim)), *a.shape[1:])
-        else:
-            b = b.reshape(b.shape[0], *([1] * (a.ndim - b.ndim)), *b.shape[1:])
-    return a, b
+    rank = len(output_tensor(graph, op).shape)
+    aligned = []
+    for k in range(2):
+        value = np.asarray(inputs[k]).astype(np.int64)
+        if not input_tensor(graph, op, k).is_constant and value.ndim < rank:
+            value = value.reshape(value.shape[0], *([1] * (rank - value.ndim)), *value.shape[1:])
+        aligned.append(value)
+    return aligned[0], aligned[1]
 
 
 def _activation(graph: Graph, op: Op) -> tuple[int, int, int]:
@@ -43,13 +45,17 @@ def _activation(graph: Graph, op: Op) -> tuple[int, int, int]:
     return out_zp, lo, hi
 
 
-def add(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    a, b = _aligned(graph, op, inputs)
+def _add_plan(graph: Graph, op: Op) -> tuple[AddParams, int, int]:
     s1, z1 = qparams(input_tensor(graph, op, 0))
     s2, z2 = qparams(input_tensor(graph, op, 1))
     out_scale, out_zp = qparams(output_tensor(graph, op))
-    p = add_params(s1, z1, s2, z2, out_scale, out_zp)
     _, lo, hi = _activation(graph, op)
+    return add_params(s1, z1, s2, z2, out_scale, out_zp), lo, hi
+
+
+def add(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+    a, b = _aligned(graph, op, inputs)
+    p, lo, hi = cached(graph, op, "add", lambda: _add_plan(graph, op))
     shifted1 = (a + p.input1_offset) << p.left_shift  # |x| < 2^9 · 2^20: fits int32 as in C
     shifted2 = (b + p.input2_offset) << p.left_shift
     scaled1 = multiply_by_quantized_multiplier_smaller_than_one_exp(
@@ -66,14 +72,19 @@ def add(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarra
     return [np.clip(raw, lo, hi).astype(np.int8)]
 
 
-def mul(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    a, b = _aligned(graph, op, inputs)
+def _mul_plan(graph: Graph, op: Op) -> tuple[int, int, int, int, int, int, int]:
     s1, z1 = qparams(input_tensor(graph, op, 0))
     s2, z2 = qparams(input_tensor(graph, op, 1))
     out_scale, out_zp = qparams(output_tensor(graph, op))
     # MUL's real multiplier: the three float32 scales widened to double, then multiplied and divided.
     multiplier, shift = quantize_multiplier(np.float64(s1) * np.float64(s2) / np.float64(out_scale))
     _, lo, hi = _activation(graph, op)
+    return z1, z2, out_zp, int(multiplier), int(shift), lo, hi
+
+
+def mul(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+    a, b = _aligned(graph, op, inputs)
+    z1, z2, out_zp, multiplier, shift, lo, hi = cached(graph, op, "mul", lambda: _mul_plan(graph, op))
     raw = out_zp + multiply_by_quantized_multiplier((a - z1) * (b - z2), multiplier, shift)
     return [np.clip(raw, lo, hi).astype(np.int8)]
 
