@@ -453,7 +453,9 @@ def write_project(
                 _write(tmp, f"model/{rel}", text, files)
             _write(tmp, "main.c", env.get_template("project/main.c.j2").render(**common), files)
         else:
-            tflm.render(env, tmp, common, files)
+            tflm.render(
+                env, tmp, dict(common, input_size=in_size, output_size=out_size, model_source=label), files
+            )
         c_sources = [f for f in files if f.endswith(".c") and f not in _board_only_sources()]
         c_sources = sorted(set(c_sources) - set(_qemu_only_sources()))
         cxx_sources = sorted(f for f in files if f.endswith(".cc"))
@@ -507,9 +509,15 @@ def write_project(
 
             if runner.missing_tools(need_qemu=False, need_cxx=runtime == "tflm"):
                 say("toolchain not found: project written without building it (sizes left empty)")
+            elif tflm is not None and tflm.tflm_dir is None:
+                raise UserError(
+                    "no TensorFlow Lite Micro tree found (looked in "
+                    + "; ".join(tflm.looked)
+                    + "): pass --tflm-dir or set TFLM_DIR (the native runtime needs none)"
+                )
             else:
                 say(f"building {board.name} firmware")
-                elf = runner.make(tmp, "all")
+                elf = runner.make(tmp, "all", label=str(out))
                 sizes = runner.elf_size(elf)
                 report.update(
                     flash_bytes=sizes["flash_bytes"], ram_bytes=sizes["ram_bytes"], elf=str(elf.relative_to(tmp))

@@ -43,9 +43,21 @@ def require_tools(need_qemu: bool = True, need_cxx: bool = False) -> None:
         )
 
 
-def make(project: str | os.PathLike, target: str = "all", timeout: float = DEFAULT_TIMEOUT) -> Path:
+def _first_error(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for pattern in ("overflowed", "undefined reference", "error:", "error", "No such file"):
+        for ln in lines:
+            if pattern in ln and not ln.startswith(("collect2", "make:", "make[")):
+                return ln
+    return (lines or ["(no output)"])[-1]
+
+
+def make(
+    project: str | os.PathLike, target: str = "all", timeout: float = DEFAULT_TIMEOUT, label: str | None = None
+) -> Path:
     """Runs ``make <target>`` in the project; returns the ELF it produced."""
     project = Path(project)
+    label = label or str(project)
     require_tools(need_qemu=False, need_cxx=(project / "main.cc").exists())
     jobs = str(min(2, os.cpu_count() or 1))
     try:
@@ -56,16 +68,13 @@ def make(project: str | os.PathLike, target: str = "all", timeout: float = DEFAU
             timeout=timeout,
         )
     except subprocess.TimeoutExpired:
-        raise UserError(f"{project}: make {target} did not finish in {timeout:.0f} s") from None
+        raise UserError(f"{label}: make {target} did not finish in {timeout:.0f} s") from None
     if proc.returncode != 0:
-        lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
-        errors = [ln for ln in lines if "error" in ln.lower()]
-        detail = (errors or lines or ["(no output)"])[0].strip()
-        raise UserError(f"{project}: make {target} failed: {detail}")
+        raise UserError(f"{label}: make {target} failed: {_first_error(proc.stderr + proc.stdout)}")
     variant = "board" if target == "all" and (project / "platform" / "board.ld").exists() else "qemu"
     elf = project / "build" / variant / "firmware.elf"
     if not elf.exists():
-        raise UserError(f"{project}: make {target} produced no {elf.relative_to(project)}")
+        raise UserError(f"{label}: make {target} produced no {elf.relative_to(project)}")
     return elf
 
 

@@ -9,6 +9,10 @@
 
 #include "board_config.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Called by the reset handler before main(): clocks (left at reset defaults), console, counter. */
 void platform_init(void);
 
@@ -33,6 +37,10 @@ long platform_file_length(int handle);
 size_t platform_file_read(int handle, void *buf, size_t len);
 size_t platform_file_write(int handle, const void *buf, size_t len);
 void platform_file_close(int handle);
+#endif
+
+#ifdef __cplusplus
+}
 #endif
 
 #endif /* MCU_EFFNET_PLATFORM_H */

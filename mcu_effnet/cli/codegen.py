@@ -1,0 +1,98 @@
+"""``mcu-effnet codegen [MODEL.tflite|RUN_DIR] --board BOARD --out DIR [--runtime native|tflm]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mcu_effnet.errors import UserError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "codegen",
+        help="generate a firmware project (C engine or TFLite Micro) for a board",
+        description=(
+            "Generates a firmware project for BOARD from an int8 .tflite (or a run folder's "
+            "model.tflite; with no model, the newest run under runs/): startup, linker script, "
+            "the model, a test vector checked against the host simulator, Makefile and README. "
+            "Builds it when arm-none-eabi-gcc is installed and writes report.json and memory.png."
+        ),
+    )
+    p.add_argument("model", nargs="?", help="MODEL.tflite or RUN_DIR (default: newest run under runs/)")
+    p.add_argument("--board", default="stm32", help="board name or alias (mcu-effnet boards); default stm32")
+    p.add_argument("--out", help="project folder (default firmware/<board>)")
+    p.add_argument("--runtime", default="native", choices=("native", "tflm"), help="default native")
+    p.add_argument("--force", action="store_true", help="replace an --out folder not made by mcu-effnet")
+    p.add_argument("--stack", type=int, default=None, metavar="BYTES", help="stack size (default 8192)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the embedded test vector's input")
+    p.add_argument("--tflm-dir", help="TensorFlow Lite Micro tree for --runtime tflm (default: TFLM_DIR, then ../shared/tflm)")
+    p.add_argument("--no-build", action="store_true", help="write the project without building it")
+    p.set_defaults(func=main)
+
+
+def resolve_model(arg: str | None, runs_dir: str | Path = "runs") -> Path:
+    """MODEL.tflite, RUN_DIR/model.tflite, or the newest runs/*/model.tflite."""
+    if arg is None:
+        runs = Path(runs_dir)
+        candidates = sorted(runs.glob("*/model.tflite"), key=lambda p: p.stat().st_mtime) if runs.is_dir() else []
+        if not candidates:
+            raise UserError(
+                f"no model given and no run under {runs}/ has a model.tflite; "
+                "pass MODEL.tflite or train one with: mcu-effnet qat --phi -1"
+            )
+        return candidates[-1]
+    path = Path(arg)
+    if path.is_dir():
+        model = path / "model.tflite"
+        if not model.is_file():
+            raise UserError(f"{path}: a folder without model.tflite (expected a run folder or a .tflite file)")
+        return model
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    return path
+
+
+def main(args: argparse.Namespace) -> int:
+    from mcu_effnet.boards import get_board
+    from mcu_effnet.codegen.project import DEFAULT_STACK_BYTES, write_project
+    from mcu_effnet.graph import load_tflite
+
+    board = get_board(args.board)
+    model_path = resolve_model(args.model)
+    out = Path(args.out) if args.out else Path("firmware") / board.name
+    stack = args.stack if args.stack is not None else DEFAULT_STACK_BYTES
+    if stack < 1024 or stack % 8:
+        raise UserError(f"--stack {stack}: needs a multiple of 8 bytes, at least 1024")
+    data = model_path.read_bytes()
+    graph = load_tflite(data)
+    graph.source = str(model_path)
+
+    def progress(msg: str) -> None:
+        print(f"mcu-effnet: {msg}", file=sys.stderr)
+
+    project = write_project(
+        graph,
+        board,
+        out,
+        runtime=args.runtime,
+        force=args.force,
+        model_bytes=data,
+        model_source=str(model_path),
+        stack_bytes=stack,
+        seed=args.seed,
+        build=not args.no_build,
+        tflm_dir=args.tflm_dir,
+        progress=progress,
+    )
+    r = project.report
+    kib = lambda n: f"{n / 1024:.1f} KB" if n is not None else "-"  # noqa: E731
+    print(f"wrote {out}/ for {board.name} ({r['runtime']} runtime, {board.emulator.machine} under QEMU)")
+    print(f"  arena {kib(r['arena_bytes'])}, model RAM {kib(r['model_ram_bytes'])}, weights {kib(r['weights_bytes'])}")
+    print(
+        f"  SRAM needed {kib(r['sram_needed_bytes'])} of {kib(r['board_ram_bytes'])}; "
+        f"linked flash {kib(r['flash_bytes'])} of {kib(r['board_flash_bytes'])}, RAM {kib(r['ram_bytes'])}"
+    )
+    print(f"  next: mcu-effnet run {out}    (or: cd {out} && make && make run)")
+    return 0

@@ -1,0 +1,143 @@
+"""``mcu-effnet run DIR [--input X.npy --output Y.npy]``: make + QEMU + compare with the simulator."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from mcu_effnet.errors import UserError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="build a firmware project, run it in QEMU, compare with the host simulator",
+        description=(
+            "Builds the project's emulator image with make, runs it in QEMU with -icount shift=0 "
+            "and semihosting, prints its output and instructions per inference, and compares the "
+            "embedded test vector (and every sample of --input) with the host int8 simulator. "
+            "Exits 1 on any difference."
+        ),
+    )
+    p.add_argument("project", metavar="DIR", help="a folder made by mcu-effnet codegen")
+    p.add_argument("--input", help="X.npy: int8 inputs with a leading batch axis")
+    p.add_argument("--output", help="Y.npy: where to write the firmware's outputs (one row per sample)")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds QEMU may run (default 600)")
+    p.set_defaults(func=main)
+
+
+def _load_inputs(path: str, shape: list[int]) -> np.ndarray:
+    try:
+        x = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"--input {path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--input {path}: not a readable .npy file ({exc})") from None
+    if x.dtype != np.int8 or x.ndim != len(shape) or list(x.shape[1:]) != list(shape[1:]) or x.shape[0] < 1:
+        raise UserError(
+            f"--input {path}: has shape {list(x.shape)} {x.dtype}; the model expects "
+            f"[N, {', '.join(map(str, shape[1:]))}] int8 (a leading batch axis N)"
+        )
+    return x
+
+
+def main(args: argparse.Namespace) -> int:
+    from mcu_effnet.boards import get_board
+    from mcu_effnet.codegen import runner
+    from mcu_effnet.codegen.project import load_marker, test_vector_input
+
+    folder = Path(args.project)
+    marker = load_marker(folder)
+    board = get_board(marker["board"])
+    report_path = folder / "report.json"
+    report = json.loads(report_path.read_text())
+    out_shape = report["output_shape"]
+    x = _load_inputs(args.input, report["input_shape"]) if args.input else None
+    if args.output and x is None:
+        raise UserError("--output needs --input (the samples whose outputs to write)")
+    runner.require_tools(need_qemu=True, need_cxx=marker.get("runtime") == "tflm")
+
+    elf = runner.make(folder, "qemu")
+    sizes = runner.elf_size(elf)
+    emulated = f"{board.emulator.machine}" + (
+        "" if not board.flash_tool else f" (standing in for {board.name}, its memory sizes enforced by the linker)"
+    )
+    print(f"running {folder} on QEMU {emulated}")
+    result = runner.run_qemu(
+        board,
+        elf,
+        inputs=None if x is None else x.reshape(x.shape[0], -1),
+        output_bytes=report["output_bytes"],
+        timeout=args.timeout,
+    )
+    if result.output is None:
+        detail = result.error or (result.stdout.strip().splitlines() or ["no output"])[-1]
+        print(result.stdout, end="")
+        print(f"firmware did not complete (exit status {result.status}): {detail}")
+        return 1
+
+    print("output:", " ".join(str(int(v)) for v in result.output))
+    print(f"instructions per inference: {result.instructions}")
+    failures = []
+
+    # The embedded test vector: checked in the firmware against codegen's simulator output, and
+    # here against the simulator again, now.
+    if not result.check_ok:
+        failures.append(f"test vector: {result.mismatches} of {report['output_bytes']} outputs differ")
+    model_file = folder / "model.tflite"
+    graph = None
+    if model_file.exists():
+        from mcu_effnet.graph import load_tflite
+        from mcu_effnet.sim import run as simulate
+
+        graph = load_tflite(model_file)
+        tv = test_vector_input(tuple(report["input_shape"]), int(marker.get("seed", 0)))
+        expected = np.asarray(simulate(graph, tv)).reshape(-1)
+        if not np.array_equal(expected, result.output):
+            failures.append("test vector: firmware output differs from the host simulator")
+    print(f"test vector: {'bit-exact with the simulator' if not failures else 'MISMATCH'}")
+
+    samples_exact = None
+    if x is not None:
+        if result.outputs is None or result.outputs.shape[0] != x.shape[0]:
+            got = 0 if result.outputs is None else result.outputs.shape[0]
+            failures.append(f"--input: firmware returned {got} of {x.shape[0]} outputs ({result.error or 'no error line'})")
+        else:
+            y = result.outputs.reshape(x.shape[0], *out_shape[1:])
+            if args.output:
+                np.save(args.output, y)
+                print(f"wrote {args.output} ({y.shape[0]} samples)")
+            if graph is not None:
+                from mcu_effnet.sim import run as simulate
+
+                ref = np.asarray(simulate(graph, x)).reshape(y.shape)
+                bad = [i for i in range(x.shape[0]) if not np.array_equal(ref[i], y[i])]
+                samples_exact = not bad
+                print(f"--input: {x.shape[0] - len(bad)} of {x.shape[0]} samples bit-exact with the simulator")
+                if bad:
+                    failures.append(f"--input: samples {bad[:10]} differ from the simulator")
+    if result.status != 0 and not failures:
+        failures.append(f"firmware exited with status {result.status}")
+
+    report.update(
+        instructions_per_inference=result.instructions,
+        qemu_machine=board.emulator.machine,
+        qemu_flash_bytes=sizes["flash_bytes"],
+        qemu_ram_bytes=sizes["ram_bytes"],
+        bit_exact=not failures,
+    )
+    if samples_exact is not None:
+        report["input_samples_bit_exact"] = samples_exact
+    if report.get("flash_bytes") is None and not board.flash_tool:
+        report.update(flash_bytes=sizes["flash_bytes"], ram_bytes=sizes["ram_bytes"], elf=str(elf.relative_to(folder)))
+    for key in ("TFLM",):
+        if result.lines.get(key):
+            report["tflm_arena_used_bytes"] = int(result.lines[key][0].get("arena_used") or 0)
+    report_path.write_text(json.dumps(report, indent=2) + "\n")
+    for f in failures:
+        print(f"FAIL {f}")
+    print("bit-exact: yes" if not failures else "bit-exact: NO")
+    return 0 if not failures else 1
