@@ -521,6 +521,37 @@ def run_tflm(model_bytes: bytes, x_batch: np.ndarray | list[np.ndarray], arena_s
     return stacked[0] if n_outputs == 1 else stacked
 
 
+def run_tflm_tensors(
+    model_bytes: bytes, x_batch: np.ndarray, arena_size: int | None = None
+) -> dict[int, np.ndarray]:
+    """Every op output of a single-input model as TFLite Micro computes it, batched, by tensor index.
+
+    Uses the interpreter's kPreserveAllTensors mode, so intermediate tensors can be compared
+    with ``mcu_effnet.sim.run(..., capture=True)`` layer by layer.
+    """
+    from tflite_micro.python.tflite_micro import runtime
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytes(model_bytes), 0))
+    subgraph = model.subgraphs[0]
+    if arena_size is None:
+        arena_size = _arena_estimate(model, len(model_bytes)) * 2
+    interpreter = runtime.Interpreter.from_bytes(
+        bytes(model_bytes),
+        arena_size=arena_size,
+        intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors,
+    )
+    indices = [int(i) for op in subgraph.operators for i in op.outputs]
+    rows: dict[int, list[np.ndarray]] = {i: [] for i in indices}
+    for n in range(x_batch.shape[0]):
+        interpreter.set_input(np.ascontiguousarray(x_batch[n : n + 1]), 0)
+        interpreter.invoke()
+        for i in indices:
+            shape = [int(d) for d in subgraph.tensors[i].shape]
+            value = interpreter.GetTensor(i, 0)["tensor_data"]
+            rows[i].append(np.asarray(value).reshape(shape))
+    return {i: np.concatenate(parts, axis=0) for i, parts in rows.items()}
+
+
 def _arena_estimate(model, model_size: int) -> int:
     """Room for every activation at once plus TFLite Micro's bookkeeping: generous, never tight."""
     total = 0
