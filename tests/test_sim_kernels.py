@@ -254,3 +254,72 @@ def test_unary_requantizing(kind: str, seed: int) -> None:
     in_scale, _ = b.qparams(x)
     y = b.unary(kind, x, out_scale=in_scale * _scale_jitter(rng), out_zp=int(rng.integers(-128, 128)))
     _check(b, y, rng)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_deep_accumulations_take_the_float64_path(seed: int) -> None:
+    """K above 514 (3x3x64 conv, 600-deep FC) is past float32's exact range: still bit-exact."""
+    rng = np.random.default_rng(9000 + seed)
+    b = ModelBuilder(rng)
+    x = b.input((1, 5, 5, 64))
+    y = b.conv2d(x, 6, (3, 3), (1, 1), "SAME", per_channel=bool(seed % 2))
+    _set_output_quant(b, y, rng)
+    _check(b, y, rng)
+    b = ModelBuilder(rng)
+    x = b.input((1, 600))
+    y = b.fully_connected(x, 7, per_channel=bool(seed % 2))
+    _set_output_quant(b, y, rng)
+    _check(b, y, rng)
+
+
+def _shrink_weights(b: ModelBuilder, op_index: int, rng: np.random.Generator) -> float:
+    """Small weights and a zero bias for op `op_index`; returns the mean weight scale."""
+    op = b.operators[op_index]
+    w, bias = op.inputs[1], op.inputs[2]
+    b.buffers[b.tensors[w].buffer].data = (
+        rng.integers(-3, 4, size=b.buffers[b.tensors[w].buffer].data.size).astype(np.int8).view(np.uint8)
+    )
+    b.buffers[b.tensors[bias].buffer].data = np.zeros(b.buffers[b.tensors[bias].buffer].data.size, np.uint8)
+    return float(np.mean(b.info[w].scale))
+
+
+@pytest.mark.parametrize("kind", ["CONV_2D", "FULLY_CONNECTED", "ADD", "MUL", "QUANTIZE"])
+def test_multipliers_above_one_shift_left(kind: str) -> None:
+    """Output scales finer than the input product: QuantizeMultiplier gives shift > 0."""
+    from mcu_effnet.sim.requantize import quantize_multiplier
+
+    rng = np.random.default_rng(9100)
+    b = ModelBuilder(rng)
+    x = b.input((1, 4, 4, 8), scale=0.05, zero_point=3)
+    if kind in ("CONV_2D", "FULLY_CONNECTED"):
+        y = (
+            b.conv2d(x, 5, (1, 1), per_channel=False)
+            if kind == "CONV_2D"
+            else b.fully_connected(b.reshape(x, (1, 128)), 5)
+        )
+        scale = 0.05 * _shrink_weights(b, len(b.operators) - 1, rng) / 3.0  # real multiplier 3
+    elif kind in ("ADD", "MUL"):
+        other = b.input((1, 4, 4, 8), scale=0.04, zero_point=-2)
+        y = b.add(x, other, kind=kind)
+        scale = 0.01 if kind == "ADD" else 6e-4
+    else:
+        y = b.unary("QUANTIZE", x, out_scale=0.013, out_zp=-7)
+        scale = 0.013
+    b.tensors[y].quantization.scale = [scale]
+    b.tensors[y].quantization.zeroPoint = [0]
+    b.outputs = [y]
+    model = b.build()
+    graph = load_tflite(model)
+    if kind in ("CONV_2D", "FULLY_CONNECTED", "QUANTIZE"):
+        op = graph.ops[-1]
+        w_scale = graph.tensors[op.inputs[1]].scale[0] if kind != "QUANTIZE" else 1.0
+        _, shift = quantize_multiplier(0.05 * float(w_scale) / scale)
+        assert int(shift) > 0  # the premise of this test
+    # Inputs close to their zero points keep the amplified results inside int8.
+    xs = []
+    for i in graph.inputs:
+        t = graph.tensors[i]
+        xs.append((int(t.zero_point[0]) + rng.integers(-3, 4, size=(BATCH, *t.shape[1:]))).astype(np.int8))
+    expected = run_tflm(model, xs if len(xs) > 1 else xs[0])
+    np.testing.assert_array_equal(run(graph, xs), expected)
+    assert len(np.unique(expected)) > 3
