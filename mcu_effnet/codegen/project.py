@@ -175,6 +175,8 @@ class Project:
 
 
 def _kib(n: float) -> str:
+    if n < KiB:
+        return f"{int(n)} B"
     value = n / KiB
     return f"{value:.0f} KB" if value >= 10 or value == int(value) else f"{value:.1f} KB"
 
@@ -252,24 +254,23 @@ def _io_tensors(graph: Graph):
     return tin, tout
 
 
-def ram_budget(board: Board, arena: int, io_bytes: int, stack: int) -> dict[str, int]:
-    """SRAM the firmware needs, by part, against the board's largest contiguous region."""
-    parts = {"arena": arena, "I/O buffers": io_bytes, "stack": stack, "runtime": RUNTIME_RAM_BYTES}
-    return parts
+def ram_budget(arena: int, io_bytes: int, stack: int) -> dict[str, int]:
+    """SRAM the firmware needs, by part (all in the board's largest contiguous region)."""
+    return {"arena": arena, "I/O buffers": io_bytes, "stack": stack, "runtime": RUNTIME_RAM_BYTES}
 
 
 def check_fits(
     board: Board, runtime: str, arena: int, io_bytes: int, stack: int, weights: int, model_label: str
 ) -> int:
     """Raises UserError (both figures) when the model cannot fit; returns the SRAM needed."""
-    parts = ram_budget(board, arena, io_bytes, stack)
+    parts = ram_budget(arena, io_bytes, stack)
     needed = sum(parts.values())
     region = board.largest_sram_region
     if needed > region.size:
         detail = " + ".join(f"{k} {_kib(v)}" for k, v in parts.items())
         has = f"{board.name} has {_kib(board.sram_bytes)}"
         if len(board.sram) > 1:
-            has += f" (largest contiguous region {region.name} {_kib(region.size)})"
+            has += f" in all, at most {_kib(region.size)} contiguous ({region.name})"
         raise UserError(f"{model_label}: needs {_kib(needed)} SRAM ({detail}), {has}")
     flash_needed = weights + CODE_FLASH_BYTES[runtime]
     flash_has = board.flash[0].size
