@@ -92,6 +92,10 @@ class Pending:
     lo: float = -math.inf  # float clamp from Relu/Clip nodes between the op and its quantizer
     hi: float = math.inf
     clamp_nodes: tuple[onnx.NodeProto, ...] = ()
+    # A Flatten/Reshape between the op and its quantizer: quantization commutes with it, so the
+    # op is written with the quantizer's parameters and followed by a RESHAPE to this shape.
+    reshape_to: tuple[int, ...] | None = None
+    reshape_node: onnx.NodeProto | None = None
 
 
 def _round_half_even_quantize(value: float, scale: np.float32, zero_point: int) -> float:
@@ -366,6 +370,8 @@ class QCDQLowering:
         options = dict(p.options)
         if p.kind in _FUSABLE:
             fused = fused_activation_for(p.lo, p.hi, scale, zp)
+            if fused == "NONE" and zp == -128:
+                fused = self._implied_activation(scale, zp)
             if fused is None:
                 clamp = p.clamp_nodes[-1]
                 raise self._fail(
@@ -395,10 +401,31 @@ class QCDQLowering:
             if src.scale[0] != scale or src.zero_point[0] != zp:
                 raise self._fail(p.node, f"standalone {p.kind} needs the same input and output quantization")
         name = module_name(qnode) or module_name(p.node) or p.node.op_type.lower()
-        out = self._activation(name, p.onnx_shape, scale, zp, qnode)
         sources = ",".join([p.node.name] + [c.name for c in p.clamp_nodes] + [qnode.name])
-        self.m.add_op(QOp(p.kind, list(p.inputs), [out], options, sources))
+        if p.reshape_to is None:
+            out = self._activation(name, p.onnx_shape, scale, zp, qnode)
+            self.m.add_op(QOp(p.kind, list(p.inputs), [out], options, sources))
+            return out
+        mid = self._activation(module_name(p.node) or name, p.onnx_shape, scale, zp, qnode)
+        self.m.tensors[mid].onnx_name = ""  # ONNX holds only the reshaped integers
+        self.m.add_op(QOp(p.kind, list(p.inputs), [mid], options, sources))
+        out = self._activation(name, p.reshape_to, scale, zp, qnode)
+        shape = list(to_tflite_shape(p.reshape_to))
+        shape_t = self._int32_operand(self.m.tensors[out].name + ".shape", shape)
+        assert p.reshape_node is not None
+        self.m.add_op(QOp("RESHAPE", [mid, shape_t], [out], {"new_shape": shape}, p.reshape_node.name))
         return out
+
+    @staticmethod
+    def _implied_activation(scale: np.float32, zp: int) -> str:
+        """An unsigned output quantizer (int8 zero point -128) clamps at real 0 by itself, and at
+        real 6 too when 6 already saturates it: name that RELU6 / RELU, as the model meant it."""
+        for hi in (6.0, math.inf):
+            if _round_half_even_quantize(hi, scale, zp) >= 127:
+                fused = fused_activation_for(0.0, hi, scale, zp)
+                if fused is not None:
+                    return fused
+        return "NONE"
 
     # ------------------------------------------------------------------ clamps
     def _clip_bounds(self, node: onnx.NodeProto) -> tuple[float, float]:
@@ -500,7 +527,7 @@ class QCDQLowering:
         tfl_axes = [NCHW_TO_NHWC_AXIS[a] for a in axes] if rank == 4 else axes
         src = self._float_source(x, node)
         axes_t = self._int32_operand(self.m.tensors[src].name + ".mean_axes", sorted(tfl_axes))
-        self._pending(node, "MEAN", [src, axes_t], keep_dims=keep_dims)
+        self._pending(node, "MEAN", [src, axes_t], keep_dims=keep_dims, onnx_axes=tuple(axes))
 
     def _op_GlobalAveragePool(self, node: onnx.NodeProto) -> None:
         self._mean(node, [2, 3], True)
@@ -536,7 +563,6 @@ class QCDQLowering:
 
     def _reshape(self, node: onnx.NodeProto) -> None:
         x, out = node.input[0], node.output[0]
-        src = self._float_source(x, node)
         in_shape, out_shape = self.g.shape(x), self.g.shape(out)
         if not self._layout_safe(in_shape, out_shape):
             raise self._fail(
@@ -544,6 +570,20 @@ class QCDQLowering:
                 f"reshaping {in_shape} to {out_shape} orders elements differently in NCHW and NHWC; "
                 "pool to 1x1 before flattening",
             )
+        if x in self.pending:
+            p = self.pending[x]
+            if p.reshape_to is not None:
+                p = replace(p, reshape_to=None)  # two reshapes in a row: only the last one counts
+            reduced = p.options.get("onnx_axes")
+            if p.kind == "MEAN" and p.options.get("keep_dims") and reduced is not None:
+                squeezed = tuple(d for i, d in enumerate(p.onnx_shape) if i not in reduced)
+                if squeezed == out_shape:  # GlobalAveragePool + Flatten: MEAN without keep_dims
+                    options = {**p.options, "keep_dims": False}
+                    self.pending[out] = replace(p, onnx_shape=out_shape, options=options)
+                    return
+            self.pending[out] = replace(p, reshape_to=out_shape, reshape_node=node)
+            return
+        src = self._float_source(x, node)
         t = self.m.tensors[src]
         if to_tflite_shape(out_shape) == t.shape:
             self.fval[out] = src

@@ -12,6 +12,10 @@ TFLite Micro but not required (its FULLY_CONNECTED requantizes in float; INT8-NO
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -110,11 +114,26 @@ def run_tflm(model_bytes: bytes, model: Int8Model, x_int8: np.ndarray) -> list[n
     return [np.concatenate(o) for o in outs]
 
 
+@contextlib.contextmanager
+def _quiet_fd2() -> Iterator[None]:
+    """LiteRT announces its XNNPACK delegate on file descriptor 2; a CLI error must stay one line."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def run_litert(model_bytes: bytes, x_int8: np.ndarray) -> list[np.ndarray]:
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_content=model_bytes)
-    interpreter.allocate_tensors()
+    with _quiet_fd2():
+        interpreter = Interpreter(model_content=model_bytes)
+        interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]["index"]
     details = interpreter.get_output_details()
     outs: list[list[np.ndarray]] = [[] for _ in details]

@@ -1,0 +1,503 @@
+"""QCDQ ONNX → int8 .tflite writer (issue 4), held against TFLite Micro and onnxruntime.
+
+Single-pattern graphs are small Brevitas modules built from the project's quantizer presets,
+calibrated on a few random batches (non-trivial scales), exported with
+``export_onnx_qcdq`` and written with ``export_tflite``. Each is then run by this file's own
+comparison: onnxruntime on the float graph (optimisations off) against TFLite Micro on the
+written file, in the output's integer domain.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import brevitas.nn as qnn
+import numpy as np
+import pytest
+import torch
+from brevitas.export import export_onnx_qcdq
+from brevitas.graph.calibrate import calibration_mode
+from brevitas.quant import Uint8ActPerTensorFloat
+from tflite_builder import run_tflm
+from torch import nn
+from torch.nn import functional as F
+
+from mcu_effnet.errors import UserError
+from mcu_effnet.models.quantizers import (
+    ActInt8,
+    BiasInt32,
+    InputUint8Fixed,
+    Relu6Uint8,
+    SigmoidUint8Fixed,
+    WeightPerChannelInt8,
+)
+from mcu_effnet.quant.tflite_export import export_tflite
+from mcu_effnet.quant.tflite_writer import LABELS_METADATA, WRITTEN_OPS
+
+# Brevitas and torch.onnx warn on every export; they say nothing about the writer.
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+TFLM_KERNELS = Path("/work/shared/tflm/tensorflow/lite/micro/micro_mutable_op_resolver.h")
+
+
+# ----------------------------------------------------------------------------- helpers
+def _schema():
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    return schema
+
+
+def read_model(blob: bytes):
+    schema = _schema()
+    return schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(blob, 0))
+
+
+def op_names(blob: bytes) -> list[str]:
+    schema = _schema()
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    model = read_model(blob)
+    return [names[model.operatorCodes[op.opcodeIndex].builtinCode] for op in model.subgraphs[0].operators]
+
+
+def ops_with_options(blob: bytes) -> list[tuple[str, object]]:
+    model = read_model(blob)
+    return list(zip(op_names(blob), [op.builtinOptions for op in model.subgraphs[0].operators], strict=True))
+
+
+def calibrate(model: nn.Module, shape: tuple[int, ...], batches: int = 3, seed: int = 0) -> nn.Module:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad(), calibration_mode(model):
+        for _ in range(batches):
+            model(torch.rand((4, *shape[1:]), generator=gen))
+    return model.eval()
+
+
+def to_qcdq(model: nn.Module, shape: tuple[int, ...], path: Path) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_onnx_qcdq(model, torch.rand(shape), str(path), dynamo=False)
+    return path
+
+
+def reference_vs_tflm(onnx_path: Path, blob: bytes, n: int = 16, seed: int = 1) -> np.ndarray:
+    """|ONNX − TFLite Micro| in output LSBs, computed here independently of the export check."""
+    import onnxruntime as ort
+
+    model = read_model(blob)
+    sub = model.subgraphs[0]
+    tin, tout = sub.tensors[sub.inputs[0]], sub.tensors[sub.outputs[0]]
+    s_in, z_in = float(tin.quantization.scale[0]), int(tin.quantization.zeroPoint[0])
+    s_out, z_out = float(tout.quantization.scale[0]), int(tout.quantization.zeroPoint[0])
+    rng = np.random.default_rng(seed)
+    q = rng.integers(-128, 128, size=(n, *tin.shape[1:])).astype(np.int8)  # NHWC int8 codes
+    x = np.transpose((q.astype(np.float32) - z_in) * np.float32(s_in), (0, 3, 1, 2)).astype(np.float32)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    name, out_name = session.get_inputs()[0].name, session.get_outputs()[0].name
+    y = np.concatenate([session.run([out_name], {name: x[i : i + 1]})[0] for i in range(n)])
+    if y.ndim == 4:
+        y = np.transpose(y, (0, 2, 3, 1))
+    ref = np.rint(y.astype(np.float64) / s_out).astype(np.int64) + z_out
+    got = run_tflm(blob, q).astype(np.int64)
+    return np.abs(ref - got)
+
+
+def export_and_compare(module: nn.Module, shape, tmp_path: Path, **kwargs):
+    onnx_path = to_qcdq(calibrate(module, shape), shape, tmp_path / "m.onnx")
+    out = tmp_path / "m.tflite"
+    report = export_tflite(onnx_path, out, **kwargs)
+    blob = out.read_bytes()
+    return report, blob, reference_vs_tflm(onnx_path, blob)
+
+
+# ----------------------------------------------------------------------------- test modules
+def qconv(cin, cout, k, stride=1, padding=0, groups=1, output_quant=ActInt8):
+    return qnn.QuantConv2d(
+        cin,
+        cout,
+        k,
+        stride=stride,
+        padding=padding,
+        groups=groups,
+        bias=True,
+        weight_quant=WeightPerChannelInt8,
+        bias_quant=BiasInt32,
+        output_quant=output_quant,
+        return_quant_tensor=True,
+    )
+
+
+def qident(quant=ActInt8):
+    return qnn.QuantIdentity(act_quant=quant, return_quant_tensor=True)
+
+
+def value(x):
+    return x.value if hasattr(x, "value") else x
+
+
+class OneConv(nn.Module):
+    """Input quantizer, optional explicit zero pad (TF SAME style), one conv."""
+
+    def __init__(self, k, stride, padding, pad=None, cin=3, cout=8):
+        super().__init__()
+        self.inp = qident(InputUint8Fixed)
+        self.pad = pad
+        self.conv = qconv(cin, cout, k, stride, padding)
+
+    def forward(self, x):
+        x = self.inp(x)
+        if self.pad is not None:
+            x = F.pad(x, self.pad)
+        return self.conv(x)
+
+
+class Depthwise(nn.Module):
+    def __init__(self, k, stride, multiplier=1, channels=8):
+        super().__init__()
+        self.inp = qident(InputUint8Fixed)
+        self.stem = qconv(3, channels, 1)
+        self.dw = qconv(channels, channels * multiplier, k, stride, k // 2, groups=channels)
+
+    def forward(self, x):
+        return self.dw(self.stem(self.inp(x)))
+
+
+class Residual(nn.Module):
+    """Two branches with different output scales added: ADD rescales both inputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp = qident(InputUint8Fixed)
+        self.a = qconv(3, 8, 3, 1, 1)
+        self.b = qconv(3, 8, 1)
+        with torch.no_grad():
+            self.b.weight.mul_(8.0)  # a wider range, so a different calibrated scale
+        self.add = qident()
+
+    def forward(self, x):
+        x = self.inp(x)
+        return self.add(value(self.a(x)) + value(self.b(x)))
+
+
+class Swish(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inp = qident(InputUint8Fixed)
+        self.conv = qconv(3, 8, 3, 1, 1)
+        self.sigmoid = qnn.QuantSigmoid(act_quant=SigmoidUint8Fixed, return_quant_tensor=True)
+        self.mul = qident()
+
+    def forward(self, x):
+        x = self.conv(self.inp(x))
+        return self.mul(value(x) * value(self.sigmoid(x)))
+
+
+class SqueezeExcite(nn.Module):
+    """mean(H, W) → 1x1 conv → swish → 1x1 conv → sigmoid → broadcast multiply."""
+
+    def __init__(self, channels=16, squeezed=4):
+        super().__init__()
+        self.inp = qident(InputUint8Fixed)
+        self.conv = qconv(3, channels, 3, 1, 1)
+        self.pool = qident()
+        self.reduce = qconv(channels, squeezed, 1)
+        self.reduce_sigmoid = qnn.QuantSigmoid(act_quant=SigmoidUint8Fixed, return_quant_tensor=True)
+        self.reduce_act = qident()
+        self.expand = qconv(squeezed, channels, 1)
+        self.gate = qnn.QuantSigmoid(act_quant=SigmoidUint8Fixed, return_quant_tensor=True)
+        self.scale = qident()
+
+    def forward(self, x):
+        x = self.conv(self.inp(x))
+        s = self.pool(value(x).mean(dim=(2, 3), keepdim=True))
+        s = self.reduce(s)
+        s = self.reduce_act(value(s) * value(self.reduce_sigmoid(s)))
+        g = self.gate(self.expand(s))
+        return self.scale(value(x) * value(g))
+
+
+class Classifier(nn.Module):
+    """conv → global pooling (mean or AdaptiveAvgPool2d + flatten) → fully connected logits."""
+
+    def __init__(self, pooling: str, classes=5):
+        super().__init__()
+        self.inp = qident(InputUint8Fixed)
+        self.conv = qconv(3, 16, 3, 1, 1)
+        self.pooling = pooling
+        self.avg = nn.AdaptiveAvgPool2d(1)
+        self.pool = qident()
+        self.fc = qnn.QuantLinear(
+            16,
+            classes,
+            bias=True,
+            weight_quant=WeightPerChannelInt8,
+            bias_quant=BiasInt32,
+            output_quant=ActInt8,
+            return_quant_tensor=True,
+        )
+
+    def forward(self, x):
+        x = value(self.conv(self.inp(x)))
+        if self.pooling == "mean":
+            p = self.pool(x.mean(dim=(2, 3)))
+        else:
+            p = self.pool(torch.flatten(self.avg(x), 1))
+        return self.fc(p)
+
+
+class FusedAct(nn.Module):
+    """Conv without output quantizer, then ReLU6 (HardTanh 0..6) or ReLU: a fused activation."""
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.inp = qident(InputUint8Fixed)
+        self.conv = qconv(3, 8, 3, 1, 1, output_quant=None)
+        if kind == "relu6":
+            self.act = qnn.QuantHardTanh(
+                act_quant=Relu6Uint8, min_val=0.0, max_val=6.0, return_quant_tensor=True
+            )
+        else:
+            self.act = qnn.QuantReLU(act_quant=Uint8ActPerTensorFloat, return_quant_tensor=True)
+
+    def forward(self, x):
+        return self.act(self.conv(self.inp(x)))
+
+
+class HardSwish(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inp = qident(InputUint8Fixed)
+        self.conv = qconv(3, 8, 3, 1, 1)
+        self.hswish = nn.Hardswish()
+        self.out = qident()
+
+    def forward(self, x):
+        return self.out(self.hswish(value(self.conv(self.inp(x)))))
+
+
+def assert_agrees(report, diffs: np.ndarray, single_op: bool) -> None:
+    assert report.check is not None and report.check.passed, report.summary_lines()
+    assert report.check.tflm.samples == 64
+    if single_op:  # no layer to compound a difference: every element within 1 LSB
+        assert diffs.max() <= 1, diffs.max()
+    else:
+        assert np.mean(diffs <= 1) >= 0.99
+
+
+# ----------------------------------------------------------------------------- single patterns
+@pytest.mark.parametrize(
+    "k, stride, padding, pad, size, want_padding, want_pad_op",
+    [
+        (3, 1, 1, None, 12, "SAME", False),  # PyTorch symmetric pad == TF SAME at stride 1
+        (1, 1, 0, None, 12, "SAME", False),  # 1x1: SAME and VALID coincide; SAME is what TFLite writes
+        (3, 1, 0, None, 12, "VALID", False),
+        (3, 2, 1, None, 12, "VALID", True),  # the padding trap: PyTorch pads 1|1, SAME pads 0|1
+        (3, 2, 0, (0, 1, 0, 1), 12, "SAME", False),  # explicit TF-style pad folded into SAME
+        (5, 2, 2, None, 13, "SAME", False),  # odd input: symmetric 2|2 is SAME
+        (3, 2, 1, None, 13, "SAME", False),
+    ],
+)
+def test_conv_padding_and_stride(tmp_path, k, stride, padding, pad, size, want_padding, want_pad_op):
+    torch.manual_seed(0)
+    report, blob, diffs = export_and_compare(OneConv(k, stride, padding, pad), (1, 3, size, size), tmp_path)
+    assert_agrees(report, diffs, single_op=True)
+    ops = ops_with_options(blob)
+    schema = _schema()
+    conv = [o for name, o in ops if name == "CONV_2D"]
+    assert len(conv) == 1
+    assert conv[0].padding == getattr(schema.Padding, want_padding)
+    assert (conv[0].strideH, conv[0].strideW) == (stride, stride)
+    assert ("PAD" in [name for name, _ in ops]) == want_pad_op
+
+
+@pytest.mark.parametrize("k, stride, multiplier", [(3, 1, 1), (3, 2, 1), (5, 1, 1), (3, 1, 2)])
+def test_depthwise(tmp_path, k, stride, multiplier):
+    torch.manual_seed(1)
+    report, blob, diffs = export_and_compare(Depthwise(k, stride, multiplier), (1, 3, 12, 12), tmp_path)
+    assert_agrees(report, diffs, single_op=False)
+    model = read_model(blob)
+    ops = ops_with_options(blob)
+    dw = [(i, o) for i, (name, o) in enumerate(ops) if name == "DEPTHWISE_CONV_2D"]
+    assert len(dw) == 1 and dw[0][1].depthMultiplier == multiplier
+    weights = model.subgraphs[0].tensors[model.subgraphs[0].operators[dw[0][0]].inputs[1]]
+    assert list(weights.shape) == [1, k, k, 8 * multiplier]
+    assert weights.quantization.quantizedDimension == 3
+    assert len(weights.quantization.scale) == 8 * multiplier  # per channel
+
+
+def test_residual_add_with_different_input_scales(tmp_path):
+    torch.manual_seed(2)
+    report, blob, diffs = export_and_compare(Residual(), (1, 3, 10, 10), tmp_path)
+    assert_agrees(report, diffs, single_op=False)
+    model = read_model(blob)
+    sub = model.subgraphs[0]
+    add = [op for name, op in zip(op_names(blob), sub.operators, strict=True) if name == "ADD"]
+    assert len(add) == 1
+    s1, s2, s_out = (sub.tensors[i].quantization.scale[0] for i in (*add[0].inputs, add[0].outputs[0]))
+    assert s1 != s2 and s_out not in (s1, s2)
+
+
+def test_swish_is_logistic_and_mul(tmp_path):
+    torch.manual_seed(3)
+    report, blob, diffs = export_and_compare(Swish(), (1, 3, 10, 10), tmp_path)
+    assert_agrees(report, diffs, single_op=False)
+    assert op_names(blob) == ["CONV_2D", "LOGISTIC", "MUL"]
+    sub = read_model(blob).subgraphs[0]
+    logistic_out = sub.tensors[sub.operators[1].outputs[0]].quantization
+    assert float(logistic_out.scale[0]) == 1 / 256 and int(logistic_out.zeroPoint[0]) == -128
+
+
+def test_squeeze_excitation_block(tmp_path):
+    torch.manual_seed(4)
+    report, blob, diffs = export_and_compare(SqueezeExcite(), (1, 3, 8, 8), tmp_path)
+    assert_agrees(report, diffs, single_op=False)
+    assert op_names(blob) == ["CONV_2D", "MEAN", "CONV_2D", "LOGISTIC", "MUL", "CONV_2D", "LOGISTIC", "MUL"]
+    sub = read_model(blob).subgraphs[0]
+    gate_mul = sub.operators[-1]
+    a, b = (list(sub.tensors[i].shape) for i in gate_mul.inputs)
+    assert a == [1, 8, 8, 16] and b == [1, 1, 1, 16]  # broadcast over H and W in NHWC
+
+
+@pytest.mark.parametrize("pooling", ["mean", "avgpool"])
+def test_pooling_and_fully_connected(tmp_path, pooling):
+    """torch.mean over (2, 3) and AdaptiveAvgPool2d(1) + flatten both become MEAN without keep_dims."""
+    torch.manual_seed(5)
+    report, blob, diffs = export_and_compare(Classifier(pooling), (1, 3, 12, 12), tmp_path)
+    assert_agrees(report, diffs, single_op=False)
+    names = op_names(blob)
+    assert names == ["CONV_2D", "MEAN", "FULLY_CONNECTED"]
+    assert report.output_shape == (1, 5)
+    model = read_model(blob)
+    sub = model.subgraphs[0]
+    mean = sub.operators[1]
+    assert mean.builtinOptions.keepDims is False
+    assert list(model.buffers[sub.tensors[mean.inputs[1]].buffer].data.view(np.int32)) == [1, 2]
+    assert list(sub.tensors[mean.outputs[0]].shape) == [1, 16]
+
+
+@pytest.mark.parametrize("kind, fused", [("relu6", "RELU6"), ("relu", "RELU")])
+def test_fused_activation(tmp_path, kind, fused):
+    torch.manual_seed(6)
+    report, blob, diffs = export_and_compare(FusedAct(kind), (1, 3, 10, 10), tmp_path)
+    assert_agrees(report, diffs, single_op=True)
+    (name, options), *rest = ops_with_options(blob)
+    schema = _schema()
+    assert name == "CONV_2D" and not rest
+    assert options.fusedActivationFunction == getattr(schema.ActivationFunctionType, fused)
+
+
+def test_hard_swish(tmp_path):
+    torch.manual_seed(7)
+    report, blob, diffs = export_and_compare(HardSwish(), (1, 3, 10, 10), tmp_path)
+    assert_agrees(report, diffs, single_op=False)
+    assert op_names(blob) == ["CONV_2D", "HARD_SWISH"]
+
+
+# ----------------------------------------------------------------------------- the file itself
+def test_file_parses_is_int_only_aligned_and_tflm_runs_every_op(tmp_path):
+    torch.manual_seed(9)
+    report, blob, _ = export_and_compare(
+        Classifier("avgpool"), (1, 3, 12, 12), tmp_path, labels=list("abcde")
+    )
+    schema = _schema()
+    assert blob[4:8] == b"TFL3"
+    model = read_model(blob)
+    sub = model.subgraphs[0]
+    types = {t.type for t in sub.tensors}
+    assert types <= {schema.TensorType.INT8, schema.TensorType.INT32}
+    for t in sub.tensors:  # every int8 tensor carries its quantization
+        if t.type == schema.TensorType.INT8:
+            assert t.quantization is not None and len(t.quantization.scale) >= 1
+    assert set(op_names(blob)) <= WRITTEN_OPS
+    if TFLM_KERNELS.exists():  # the ops TFLite Micro's resolver can register
+        text = TFLM_KERNELS.read_text()
+        for name in set(op_names(blob)):
+            assert f"BuiltinOperator_{name}," in text or f"BuiltinOperator_{name})" in text, name
+    # 16-byte aligned buffer data (the aligner's job)
+    raw = schema.Model.GetRootAsModel(blob, 0)
+    base = np.frombuffer(blob, np.uint8).ctypes.data
+    for i in range(raw.BuffersLength()):
+        b = raw.Buffers(i)
+        if b.DataLength() > 0:
+            assert (b.DataAsNumpy().ctypes.data - base) % 16 == 0
+    # the labels metadata entry
+    entry = [m for m in model.metadata if m.name.decode() == LABELS_METADATA]
+    assert len(entry) == 1
+    assert bytes(model.buffers[entry[0].buffer].data).decode() == "a\nb\nc\nd\ne"
+    # PyTorch module names survive as tensor names
+    names = {t.name.decode() for t in sub.tensors}
+    assert {"conv.weight", "conv.bias", "fc.weight", "fc.bias", "fc"} <= names
+
+
+def test_written_file_loads_in_the_project_graph_loader(tmp_path):
+    from mcu_effnet.graph import load_tflite
+    from mcu_effnet.graph.validate import validate_graph
+
+    torch.manual_seed(10)
+    _, blob, _ = export_and_compare(SqueezeExcite(), (1, 3, 8, 8), tmp_path)
+    graph = load_tflite(blob)
+    validate_graph(graph, "se")
+    assert [op.kind for op in graph.ops] == op_names(blob)
+
+
+# ----------------------------------------------------------------------------- whole models
+WHOLE = [("full", -6), ("full", -1), ("lite", -6), ("lite", -1)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant, phi", WHOLE)
+def test_whole_build_quant_model(tmp_path, variant, phi):
+    from mcu_effnet.arch import make_spec
+    from mcu_effnet.models import build_quant
+
+    torch.manual_seed(0)
+    spec = make_spec(phi, variant=variant, classes=10, resolution=32, board=None)
+    model = calibrate(build_quant(spec), (1, 3, 32, 32))
+    onnx_path = to_qcdq(model, (1, 3, 32, 32), tmp_path / "model.onnx")
+    out = tmp_path / "model.tflite"
+    # Lite (ReLU6 outputs at scale ~6/255 feeding finer-scaled layers) amplifies TFLite Micro's
+    # double-rounding flips end to end (measured 98.3 % within 1 LSB at phi -6, 99.5 % at -1):
+    # there the file is written on the per-op criterion, and the figures are asserted below.
+    report = export_tflite(onnx_path, out, labels=[str(i) for i in range(10)], allow_drift=variant == "lite")
+    assert out.exists() and report.output_shape == (1, 10)
+    assert report.input_scale == pytest.approx(1 / 255) and report.input_zero_point == -128
+    check = report.check
+    assert check is not None
+    if variant == "full":
+        assert check.passed
+    # every op alone, fed onnxruntime's own int8 inputs, is within 1 LSB: the writer is exact
+    assert report.per_op and all(a.within_1lsb == 1.0 for a in report.per_op)
+    assert check.tflm.top1 >= 0.99 and check.tflm.within_1lsb >= 0.97 and check.tflm.max_abs_lsb <= 2
+    names = op_names(out.read_bytes())
+    assert "FULLY_CONNECTED" in names and "MEAN" in names
+    if variant == "full":
+        assert {"LOGISTIC", "MUL"} <= set(names)
+    else:
+        assert not {"LOGISTIC", "MUL", "HARD_SWISH"} & set(names)
+
+
+# ----------------------------------------------------------------------------- refusals (library)
+def test_sigmoid_not_at_1_over_256_is_refused(tmp_path):
+    class BadSigmoid(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp = qident(InputUint8Fixed)
+            self.conv = qconv(3, 4, 1)
+            self.sig = qnn.QuantSigmoid(act_quant=Uint8ActPerTensorFloat, return_quant_tensor=True)
+
+        def forward(self, x):
+            return self.sig(self.conv(self.inp(x)))
+
+    onnx_path = to_qcdq(calibrate(BadSigmoid(), (1, 3, 6, 6)), (1, 3, 6, 6), tmp_path / "bad.onnx")
+    with pytest.raises(UserError, match="1/256"):
+        export_tflite(onnx_path, tmp_path / "bad.tflite")
+    assert not (tmp_path / "bad.tflite").exists()
+
+
+def test_wrong_label_count_is_refused(tmp_path):
+    onnx_path = to_qcdq(calibrate(Classifier("mean"), (1, 3, 8, 8)), (1, 3, 8, 8), tmp_path / "c.onnx")
+    with pytest.raises(UserError, match="3 labels"):
+        export_tflite(onnx_path, tmp_path / "c.tflite", labels=["a", "b", "c"])
+    assert not (tmp_path / "c.tflite").exists()
