@@ -1,0 +1,188 @@
+"""``mcu-effnet codegen`` and ``mcu-effnet run`` through the installed command: firmware in QEMU
+bit-exact with the host simulator, and one clear line with exit code 2 for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+from tflite_builder import ModelBuilder, random_cnn
+
+from mcu_effnet.graph import load_tflite
+from mcu_effnet.sim import run as simulate
+
+QEMU_BOARDS = ["qemu-m4", "qemu-m7", "qemu-m33", "stm32", "stm32f405"]
+
+
+def _engine_available() -> bool:
+    try:
+        import mcu_effnet.codegen.engine  # noqa: F401
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
+needs_engine = pytest.mark.skipif(not _engine_available(), reason="native engine (codegen/engine.py) not yet in the tree")
+
+
+def _model(tmp_path, seed=0, name="cnn.tflite"):
+    path = tmp_path / name
+    path.write_bytes(random_cnn(np.random.default_rng(seed)))
+    return path
+
+
+def _one_error_line(result):
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip() and not ln.startswith("mcu-effnet: building")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("mcu-effnet: error: ")
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def _inputs(graph, n, seed):
+    shape = graph.input_tensors[0].shape
+    return np.random.default_rng(seed).integers(-128, 128, size=(n, *shape[1:]), dtype=np.int8)
+
+
+# ---- bad input ---------------------------------------------------------------------------------
+
+
+def test_unknown_board_lists_names(cli, tmp_path):
+    line = _one_error_line(cli("codegen", _model(tmp_path), "--board", "arduino-uno", "--out", tmp_path / "fw"))
+    assert "arduino-uno" in line and "qemu-m4" in line and "stm32f405" in line and "nrf52840dk" in line
+    assert not (tmp_path / "fw").exists()
+
+
+def test_out_folder_not_ours_is_refused(cli, tmp_path):
+    out = tmp_path / "fw"
+    out.mkdir()
+    (out / "main.c").write_text("/* mine */")
+    line = _one_error_line(cli("codegen", _model(tmp_path), "--board", "qemu-m4", "--out", out, "--runtime", "tflm"))
+    assert "not made by mcu-effnet" in line and "--force" in line
+    assert (out / "main.c").read_text() == "/* mine */"
+
+
+def test_model_too_big_for_board(cli, tmp_path):
+    b = ModelBuilder(np.random.default_rng(0))
+    x = b.input((1, 96, 96, 3))
+    b.outputs = [b.conv2d(x, 16, (3, 3), (1, 1), "SAME", activation="RELU")]
+    model = tmp_path / "big.tflite"
+    model.write_bytes(b.build())
+    result = cli("codegen", model, "--board", "stm32f405", "--runtime", "tflm", "--out", tmp_path / "fw", "--no-build")
+    line = _one_error_line(result)
+    assert re.search(r"needs \d+ KB SRAM \(arena \d+ KB \+ I/O buffers \d+ KB \+ stack 8 KB \+ runtime 1 KB\)", line)
+    assert "stm32f405 has 192 KB in all, at most 128 KB contiguous" in line
+    assert not (tmp_path / "fw").exists()
+
+
+def test_unsupported_op_from_the_loader(cli, tmp_path):
+    b = ModelBuilder(np.random.default_rng(0))
+    x = b.input((1, 4), scale=0.1, zero_point=0)
+    r = b.unary("RELU", x)
+    t = b.activation("tanh", (1, 4), 1 / 128, 0)
+    b.add_op("TANH", [r], [t])
+    b.outputs = [t]
+    model = tmp_path / "tanh.tflite"
+    model.write_bytes(b.build())
+    line = _one_error_line(cli("codegen", model, "--board", "qemu-m4", "--out", tmp_path / "fw"))
+    assert "TANH" in line and "unsupported" in line
+
+
+def test_no_model_and_no_runs(cli, tmp_path):
+    line = _one_error_line(cli("codegen", "--board", "qemu-m4", cwd=tmp_path))
+    assert "runs/" in line and "mcu-effnet qat" in line
+
+
+def test_run_dir_argument_and_default_out(cli, tmp_path):
+    run_dir = tmp_path / "runs" / "20260101-phi-1"
+    run_dir.mkdir(parents=True)
+    _model(run_dir, name="model.tflite")
+    result = cli("codegen", "--board", "stm32", "--runtime", "tflm", "--no-build", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    marker = json.loads((tmp_path / "firmware" / "stm32f746g-disco" / ".mcu-effnet-project").read_text())
+    assert marker["board"] == "stm32f746g-disco" and marker["runtime"] == "tflm"
+
+
+def test_run_refuses_a_folder_not_ours(cli, tmp_path):
+    line = _one_error_line(cli("run", tmp_path))
+    assert "not a firmware project made by mcu-effnet" in line
+
+
+def test_missing_toolchain_gives_the_install_line(cli, tmp_path):
+    out = tmp_path / "fw"
+    assert cli("codegen", _model(tmp_path), "--board", "qemu-m4", "--runtime", "tflm", "--out", out, "--no-build").returncode == 0
+    script = os.path.join(os.path.dirname(sys.executable), "mcu-effnet")
+    env = dict(os.environ, PATH=str(tmp_path / "nothing-here"))
+    result = subprocess.run([script, "run", str(out)], capture_output=True, text=True, env=env, timeout=120)
+    line = _one_error_line(result)
+    assert "arm-none-eabi-gcc" in line and "sudo apt-get install -y gcc-arm-none-eabi" in line
+
+
+def test_run_rejects_inputs_of_the_wrong_shape(cli, tmp_path):
+    out = tmp_path / "fw"
+    assert cli("codegen", _model(tmp_path), "--board", "qemu-m4", "--runtime", "tflm", "--out", out, "--no-build").returncode == 0
+    np.save(tmp_path / "x.npy", np.zeros((2, 3, 3, 3), np.int8))
+    line = _one_error_line(cli("run", out, "--input", tmp_path / "x.npy"))
+    assert "x.npy" in line and "int8" in line
+
+
+# ---- end to end in QEMU ----------------------------------------------------------------------
+
+
+def test_tflm_project_runs_bit_exact(arm_toolchain, cli, tmp_path):
+    model = _model(tmp_path, seed=2)
+    out = tmp_path / "fw"
+    result = cli("codegen", model, "--board", "qemu-m4", "--runtime", "tflm", "--out", out)
+    assert result.returncode == 0, result.stderr
+    graph = load_tflite(model)
+    x = _inputs(graph, 3, seed=9)
+    np.save(tmp_path / "x.npy", x)
+    result = cli("run", out, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "bit-exact: yes" in result.stdout
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), simulate(graph, x))
+    report = json.loads((out / "report.json").read_text())
+    assert report["instructions_per_inference"] > 0
+    assert 0 < report["tflm_arena_used_bytes"] <= report["arena_bytes"]
+
+
+def test_run_exits_nonzero_on_a_difference(arm_toolchain, cli, tmp_path):
+    out = tmp_path / "fw"
+    assert cli("codegen", _model(tmp_path), "--board", "qemu-m4", "--runtime", "tflm", "--out", out, "--no-build").returncode == 0
+    tv = out / "test_vector.c"
+    text = tv.read_text()
+    head, expected = text.split("test_vector_expected", 1)
+    first = expected.index("{") + 1
+    values = expected[first : expected.index("}")].split(",")
+    values[0] = str(int(values[0]) ^ 1)  # one expected output off by an LSB
+    tv.write_text(head + "test_vector_expected" + expected[:first] + ",".join(values) + expected[expected.index("}") :])
+    result = cli("run", out)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "bit-exact: NO" in result.stdout and "1 of" in result.stdout
+
+
+@needs_engine
+@pytest.mark.parametrize("board", QEMU_BOARDS)
+def test_native_project_runs_bit_exact(arm_toolchain, cli, tmp_path, board):
+    seed = zlib.crc32(board.encode()) % 1000
+    model = _model(tmp_path, seed=seed)
+    out = tmp_path / "fw"
+    result = cli("codegen", model, "--board", board, "--out", out)
+    assert result.returncode == 0, result.stderr
+    graph = load_tflite(model)
+    x = _inputs(graph, 4, seed=seed + 1)
+    np.save(tmp_path / "x.npy", x)
+    result = cli("run", out, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 of 4 samples bit-exact" in result.stdout
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), simulate(graph, x))
+    report = json.loads((out / "report.json").read_text())
+    assert report["instructions_per_inference"] > 0 and report["bit_exact"] is True
+    assert report["flash_bytes"] and report["ram_bytes"]
