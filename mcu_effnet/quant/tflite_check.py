@@ -320,3 +320,44 @@ def per_op_agreement(onnx_path: str, model: Int8Model, x: np.ndarray) -> list[Op
             )
         )
     return results
+
+
+def int8_predictions(model_bytes: bytes, images: np.ndarray) -> np.ndarray:
+    """Top-1 class of every image, from the ``.tflite`` itself in TFLite Micro.
+
+    ``images``: uint8 pixels (N, H, W, 3) or (N, 3, H, W), or float NCHW ``pixel / 255``, as
+    the ONNX model takes them. They are quantized with the file's own input scale and zero
+    point (for 1/255 and -128 that is exactly ``pixel - 128``).
+    """
+    from tflite_micro.python.tflite_micro import runtime
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model_bytes, 0))
+    sub = model.subgraphs[0]
+    tin = sub.tensors[sub.inputs[0]]
+    _, h, w, c = (int(d) for d in tin.shape)
+    x = np.asarray(images)
+    if x.ndim != 4:
+        raise ValueError(f"expected a batch of images, got shape {x.shape}")
+    if x.shape[1:] == (c, h, w) and x.shape[1:] != (h, w, c):
+        x = np.transpose(x, (0, 2, 3, 1))
+    if x.shape[1:] != (h, w, c):
+        raise ValueError(f"images of shape {x.shape[1:]} do not fit the model input {(h, w, c)}")
+    pixels = x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x.astype(np.float32)
+    q = quantize_like_onnx(pixels, float(tin.quantization.scale[0]), int(tin.quantization.zeroPoint[0]))
+    activations = sum(int(np.prod(t.shape)) for t in sub.tensors if model.buffers[t.buffer].data is None)
+    interpreter = runtime.Interpreter.from_bytes(
+        model_bytes, arena_size=max(10 * len(model_bytes), 4 * activations) + (1 << 20)
+    )
+    top1 = np.empty(len(q), dtype=np.int64)
+    for i, sample in enumerate(q):
+        interpreter.set_input(sample[None], 0)
+        interpreter.invoke()
+        top1[i] = int(np.argmax(np.array(interpreter.get_output(0)).reshape(-1)))
+    return top1
+
+
+def int8_top1(model_bytes: bytes, images: np.ndarray, labels: np.ndarray) -> float:
+    """Accuracy of the ``.tflite`` in TFLite Micro (what the firmware computes, bit for bit)."""
+    labels = np.asarray(labels).reshape(-1)
+    return float(np.mean(int8_predictions(model_bytes, images) == labels)) if len(labels) else 0.0
