@@ -611,7 +611,7 @@ def write_memory_png(path: Path, report: dict[str, Any], board: Board) -> None:
     live = [_live_bytes(r) for r in rows]
     fig, ax = plt.subplots(figsize=(8, 3.6), dpi=100)
     if rows and all(v is not None for v in live):
-        ax.bar(range(len(live)), [v / KiB for v in live], color="#4477aa", label="live activations")
+        ax.bar(range(len(live)), [v / KiB for v in live], color="#4477aa", label="live activations" if report["runtime"] == "native" else "op working set (inputs + output)")
         ax.set_xlabel("layer (execution order)")
     else:
         ax.bar([0], [report["arena_bytes"] / KiB], color="#4477aa", label="arena")
@@ -622,7 +622,13 @@ def write_memory_png(path: Path, report: dict[str, Any], board: Board) -> None:
     ax.set_title(f"{report['model']} on {board.name}: activation memory ({report['runtime']})")
     ax.legend(loc="upper right", fontsize=8)
     top = max(board.largest_sram_region.size, report["arena_bytes"]) / KiB
-    ax.set_ylim(0, top * 1.1)
+    peak = max([report["arena_bytes"], *[v for v in live if v is not None]]) / KiB
+    if top > 20 * max(peak, 1e-3):
+        ax.set_yscale("log")  # a 4 MB emulator RAM would flatten the bars otherwise
+        smallest = min([v / KiB for v in live if v], default=peak / 100)
+        ax.set_ylim(min(smallest / 2, peak / 10), top * 2)
+    else:
+        ax.set_ylim(0, top * 1.1)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
