@@ -97,7 +97,7 @@ def hard_swish_kernel(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> 
         )
     except ValueError as exc:
         raise UserError(f"op {op.index} HARD_SWISH: {exc} (TFLite Micro refuses it)") from None
-    return [hard_swish_table(params)[inputs[0].view(np.uint8)]]
+    return [np.take(hard_swish_table(params), inputs[0].view(np.uint8))]
 
 
 @functools.lru_cache(maxsize=256)

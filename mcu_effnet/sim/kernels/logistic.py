@@ -65,7 +65,7 @@ def logistic_kernel(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> li
             f"{int(dst.zero_point[0])})"
         )
     params = LogisticParams.from_scale(float(src.scale[0]), int(src.zero_point[0]))
-    return [logistic_table(params)[inputs[0].view(np.uint8)]]
+    return [np.take(logistic_table(params), inputs[0].view(np.uint8))]
 
 
 @functools.lru_cache(maxsize=256)

@@ -65,7 +65,8 @@ def mean_int8(x: np.ndarray, axes: tuple[int, ...], params: MeanParams) -> np.nd
     if params.count == 0:
         shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
         return np.zeros(shape, dtype=np.int8)
-    total = fp.wrap_int32(x.astype(np.int64).sum(axis=axes, keepdims=True))  # int32 accumulator
+    # The int32 accumulator: numpy's int32 sum wraps like the C++ one, in any order.
+    total = x.sum(axis=axes, keepdims=True, dtype=np.int32).astype(np.int64)
     shifted_sum = fp.wrap_int32(total - params.input_zero_point * params.count)
     # The int32 overload of MultiplyByQuantizedMultiplier: its left shift wraps like the C++.
     out = multiply_by_quantized_multiplier(shifted_sum, params.multiplier, params.shift)
