@@ -159,3 +159,16 @@ def test_failing_check_exits_nonzero(arm_toolchain, tmp_path):
     assert result.status == 1
     assert not result.check_ok and result.mismatches == 8
     assert result.lines["DONE"][0]["status"] == "1"
+
+
+def test_makefile_run_and_size_targets(arm_toolchain, tmp_path):
+    """What a user types in the project folder: make run (QEMU) and make size."""
+    project = _standin_project(tmp_path, "stm32f405", build=False)
+    run = subprocess.run(["make", "-s", "-C", str(project.path), "run"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "MCU-EFFNET CHECK ok mismatches=0" in run.stdout
+    assert "machine=netduinoplus2" in run.stdout
+    size = subprocess.run(["make", "-s", "-C", str(project.path), "size"], capture_output=True, text=True, timeout=120)
+    assert size.returncode == 0, size.stderr
+    assert "build/board/firmware.elf" in size.stdout and "build/qemu/firmware.elf" in size.stdout
+    assert (project.path / "build" / "board" / "firmware.bin").exists()
