@@ -44,22 +44,29 @@ def _read_labels(path: str) -> list[str]:
     return labels
 
 
+def _read_images(path: str):
+    import numpy as np
+
+    try:
+        return np.load(path)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: not a readable .npy array ({exc})") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """Exports ``args.path`` (a QCDQ ``.onnx``) and prints the report; UserError on bad input."""
-    from mcu_effnet.quant.onnx_graph import load_onnx_graph
-    from mcu_effnet.quant.qcdq_lower import lower_qcdq
-    from mcu_effnet.quant.tflite_export import export_tflite, load_inputs
+    from mcu_effnet.quant.tflite_export import export_tflite
 
     onnx_path = Path(args.path)
     if not onnx_path.is_file():
         raise UserError(f"{onnx_path}: no such file")
+    if onnx_path.suffix != ".onnx":
+        raise UserError(f"{onnx_path}: expected a .onnx file")
     if args.samples < 1:
         raise UserError(f"--samples must be at least 1, got {args.samples}")
     out = Path(args.out) if args.out else onnx_path.with_suffix(".tflite")
     labels = _read_labels(args.labels) if args.labels else None
-    inputs = None
-    if args.inputs:
-        inputs = load_inputs(args.inputs, lower_qcdq(load_onnx_graph(onnx_path)))
+    inputs = _read_images(args.inputs) if args.inputs else None
     report = export_tflite(
         onnx_path, out, labels=labels, inputs=inputs, samples=args.samples, allow_drift=args.allow_drift
     )

@@ -526,7 +526,8 @@ class QCDQLowering:
         axes = sorted(a % rank for a in axes)
         tfl_axes = [NCHW_TO_NHWC_AXIS[a] for a in axes] if rank == 4 else axes
         src = self._float_source(x, node)
-        axes_t = self._int32_operand(self.m.tensors[src].name + ".mean_axes", sorted(tfl_axes))
+        owner = module_name(node) or self.m.tensors[src].name
+        axes_t = self._int32_operand(owner + ".axes", sorted(tfl_axes))
         self._pending(node, "MEAN", [src, axes_t], keep_dims=keep_dims, onnx_axes=tuple(axes))
 
     def _op_GlobalAveragePool(self, node: onnx.NodeProto) -> None:

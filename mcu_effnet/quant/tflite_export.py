@@ -115,25 +115,24 @@ class ExportReport:
         return lines
 
 
-def load_inputs(path: str | Path, model: Int8Model) -> np.ndarray:
-    """Check inputs from ``.npy``: uint8 images (NHWC or NCHW, divided by 255) or float NCHW."""
-    path = Path(path)
-    try:
-        x = np.load(path)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: not a readable .npy array ({exc})") from None
+def as_onnx_inputs(x: np.ndarray, model: Int8Model, source: str = "inputs") -> np.ndarray:
+    """Images as the ONNX model takes them: float32 NCHW ``pixel / 255``.
+
+    Accepts uint8 pixels (divided by 255) or floats, NHWC or NCHW, one image or a batch.
+    """
+    x = np.asarray(x)
     want = tuple(model.inputs[0].onnx_shape[1:])  # (C, H, W)
     if x.ndim == 3:
         x = x[None]
     if x.ndim != 4:
-        raise UserError(f"{path}: expected a batch of images, got shape {x.shape}")
+        raise UserError(f"{source}: expected a batch of images, got shape {x.shape}")
     if tuple(x.shape[1:]) != want and tuple(x.shape[1:]) == (want[1], want[2], want[0]):
         x = np.transpose(x, (0, 3, 1, 2))
     if tuple(x.shape[1:]) != want:
         raise UserError(
-            f"{path}: images of shape {x.shape[1:]} do not match the model input {want} (C, H, W)"
+            f"{source}: images of shape {x.shape[1:]} do not match the model input {want} (C, H, W)"
         )
-    return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    return x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x.astype(np.float32)
 
 
 def _parse_and_audit(blob: bytes) -> None:
@@ -180,7 +179,7 @@ def export_tflite(
 ) -> ExportReport:
     """Writes the int8 ``.tflite`` of a Brevitas QCDQ ONNX model and checks it in TFLite Micro.
 
-    ``inputs``: float NCHW images as the ONNX model takes them (``pixel / 255``); random
+    ``inputs``: validation images, uint8 pixels or float ``pixel / 255``, NCHW or NHWC; random
     inputs on the input quantizer's grid when None. The check (``samples`` inputs) must give
     TFLite Micro within 1 output LSB of onnxruntime on ≥ 99 % of elements and the same top-1
     on ≥ 99 % of samples, else UserError and no file. ``allow_drift`` still writes the file
@@ -222,8 +221,10 @@ def export_tflite(
         notes=list(model.notes),
     )
     if check:
-        if inputs is not None and len(inputs) == 0:
-            raise UserError("the check needs at least one input image")
+        if inputs is not None:
+            inputs = as_onnx_inputs(inputs, model)
+            if len(inputs) == 0:
+                raise UserError("the check needs at least one input image")
         try:
             report.check = check_export(onnx_path, blob, model, inputs, samples)
             x = inputs if inputs is not None else random_inputs(model, PER_OP_SAMPLES)
