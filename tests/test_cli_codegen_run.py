@@ -12,7 +12,7 @@ import zlib
 
 import numpy as np
 import pytest
-from tflite_builder import ModelBuilder, random_cnn
+from tflite_builder import ModelBuilder, random_cnn, random_mbconv
 
 from mcu_effnet.graph import load_tflite
 from mcu_effnet.sim import run as simulate
@@ -31,9 +31,10 @@ def _engine_available() -> bool:
 needs_engine = pytest.mark.skipif(not _engine_available(), reason="native engine (codegen/engine.py) not yet in the tree")
 
 
-def _model(tmp_path, seed=0, name="cnn.tflite"):
+def _model(tmp_path, seed=0, name="cnn.tflite", kind="cnn"):
     path = tmp_path / name
-    path.write_bytes(random_cnn(np.random.default_rng(seed)))
+    rng = np.random.default_rng(seed)
+    path.write_bytes(random_cnn(rng) if kind == "cnn" else random_mbconv(rng))
     return path
 
 
@@ -169,10 +170,10 @@ def test_run_exits_nonzero_on_a_difference(arm_toolchain, cli, tmp_path):
 
 
 @needs_engine
-@pytest.mark.parametrize("board", QEMU_BOARDS)
-def test_native_project_runs_bit_exact(arm_toolchain, cli, tmp_path, board):
+@pytest.mark.parametrize("board,kind", [(b, "cnn" if i % 2 == 0 else "mbconv") for i, b in enumerate(QEMU_BOARDS)])
+def test_native_project_runs_bit_exact(arm_toolchain, cli, tmp_path, board, kind):
     seed = zlib.crc32(board.encode()) % 1000
-    model = _model(tmp_path, seed=seed)
+    model = _model(tmp_path, seed=seed, kind=kind)
     out = tmp_path / "fw"
     result = cli("codegen", model, "--board", board, "--out", out)
     assert result.returncode == 0, result.stderr

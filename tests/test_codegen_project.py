@@ -175,3 +175,20 @@ def test_build_fills_sizes(arm_toolchain, tmp_path):
     # the RAM image holds at least the stack and the arena
     assert r["ram_bytes"] >= 8192 + 64
     assert json.loads((p.path / "report.json").read_text())["flash_bytes"] == r["flash_bytes"]
+
+
+def test_engine_files_in_subfolders_build(arm_toolchain, tmp_path):
+    """The engine's files keep their relative paths under model/; headers' folders are on -I."""
+    engine = standin.StandinEngine()
+    engine.files = {
+        "model.h": standin.MODEL_H,
+        "model.c": standin.MODEL_C.replace('#include "model.h"', '#include "model.h"\n#include "kernels.h"')
+        .replace("arena[j] = (acc + 2) >> 2;", "arena[j] = round_shift2(acc);"),
+        "runtime/kernels.h": "#ifndef KERNELS_H\n#define KERNELS_H\n#include <stdint.h>\n"
+        "int32_t round_shift2(int32_t v);\n#endif\n",
+        "runtime/kernels.c": '#include "kernels.h"\nint32_t round_shift2(int32_t v) { return (v + 2) >> 2; }\n',
+    }
+    p = _write(tmp_path / "fw", engine=engine, build=True)
+    assert "-Imodel/runtime" in (p.path / "Makefile").read_text()
+    assert "model/runtime/kernels.c" in (p.path / "Makefile").read_text()
+    assert p.report["flash_bytes"] > 0
