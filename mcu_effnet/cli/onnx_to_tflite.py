@@ -53,15 +53,24 @@ def _read_images(path: str):
         raise UserError(f"{path}: not a readable .npy array ({exc})") from None
 
 
-def run(args: argparse.Namespace) -> int:
-    """Exports ``args.path`` (a QCDQ ``.onnx``) and prints the report; UserError on bad input."""
+def is_onnx_path(path: str) -> bool:
+    """True when the ``export`` argument names an ONNX file rather than a run folder."""
+    return Path(path).suffix.lower() == ".onnx"
+
+
+def options_given(args: argparse.Namespace) -> list[str]:
+    """The ONNX-only options a user passed (an error with a run folder)."""
+    flags = {"out": "--out", "labels": "--labels", "inputs": "--inputs", "allow_drift": "--allow-drift"}
+    return [flag for key, flag in flags.items() if getattr(args, key, None)]
+
+
+def run(args: argparse.Namespace, path: str) -> int:
+    """Exports ``path`` (a QCDQ ``.onnx``) and prints the report; UserError on bad input."""
     from mcu_effnet.quant.tflite_export import export_tflite
 
-    onnx_path = Path(args.path)
+    onnx_path = Path(path)
     if not onnx_path.is_file():
         raise UserError(f"{onnx_path}: no such file")
-    if onnx_path.suffix != ".onnx":
-        raise UserError(f"{onnx_path}: expected a .onnx file")
     if args.samples < 1:
         raise UserError(f"--samples must be at least 1, got {args.samples}")
     out = Path(args.out) if args.out else onnx_path.with_suffix(".tflite")
