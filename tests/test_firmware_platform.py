@@ -172,3 +172,20 @@ def test_makefile_run_and_size_targets(arm_toolchain, tmp_path):
     assert size.returncode == 0, size.stderr
     assert "build/board/firmware.elf" in size.stdout and "build/qemu/firmware.elf" in size.stdout
     assert (project.path / "build" / "board" / "firmware.bin").exists()
+
+
+def test_fault_is_reported_and_exits(arm_toolchain, tmp_path):
+    """A model that faults (here: a load from unmapped memory) ends QEMU with a FAULT line."""
+    engine = standin.StandinEngine()
+    engine.files = dict(engine.files)
+    engine.files["model.c"] = standin.MODEL_C.replace(
+        "int32_t acc = 0;", "int32_t acc = *(volatile const int32_t *)0x7FFFFFF0u;"
+    )
+    project = write_project(
+        standin.graph(), "qemu-m4", tmp_path / "p", engine=engine, simulate=standin.simulate, build=False
+    )
+    elf = runner.make(project.path, "qemu")
+    result = runner.run_qemu(project.board, elf, timeout=60)
+    assert result.status == 3, result.stdout
+    assert "MCU-EFFNET FAULT hardfault" in result.stdout
+    assert result.output is None and result.error.startswith("hardfault")
