@@ -478,18 +478,63 @@ def test_whole_build_quant_model(tmp_path, variant, phi):
         assert not {"LOGISTIC", "MUL", "HARD_SWISH"} & set(names)
 
 
+# ----------------------------------------------------------------------------- bad models
+class ClampedConv(nn.Module):
+    """Conv, then a float clamp to [0.5, 6] before an int8 quantizer: no TFLite fused activation."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp = qident(InputUint8Fixed)
+        self.conv = qconv(3, 4, 1, output_quant=None)
+        self.out = qident()
+
+    def forward(self, x):
+        return self.out(torch.clamp(value(self.conv(self.inp(x))), 0.5, 6.0))
+
+
+class TanhNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inp = qident(InputUint8Fixed)
+        self.conv = qconv(3, 4, 1)
+        self.tanh = qnn.QuantTanh(return_quant_tensor=True)
+
+    def forward(self, x):
+        return self.tanh(self.conv(self.inp(x)))
+
+
+class BadSigmoid(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inp = qident(InputUint8Fixed)
+        self.conv = qconv(3, 4, 1)
+        self.sig = qnn.QuantSigmoid(act_quant=Uint8ActPerTensorFloat, return_quant_tensor=True)
+
+    def forward(self, x):
+        return self.sig(self.conv(self.inp(x)))
+
+
+def _float_onnx(path: Path) -> Path:
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()).eval()
+    torch.onnx.export(model, torch.rand(1, 3, 6, 6), str(path), dynamo=False)
+    return path
+
+
+def _bad_onnx(kind: str, tmp_path: Path) -> Path:
+    path = tmp_path / f"{kind}.onnx"
+    if kind == "float":
+        return _float_onnx(path)
+    if kind == "garbage":
+        path.write_bytes(b"not an onnx model at all")
+        return path
+    if kind == "missing":
+        return path
+    module = {"clip": ClampedConv, "tanh": TanhNet, "sigmoid": BadSigmoid}[kind]()
+    return to_qcdq(calibrate(module, (1, 3, 6, 6)), (1, 3, 6, 6), path)
+
+
 # ----------------------------------------------------------------------------- refusals (library)
 def test_sigmoid_not_at_1_over_256_is_refused(tmp_path):
-    class BadSigmoid(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.inp = qident(InputUint8Fixed)
-            self.conv = qconv(3, 4, 1)
-            self.sig = qnn.QuantSigmoid(act_quant=Uint8ActPerTensorFloat, return_quant_tensor=True)
-
-        def forward(self, x):
-            return self.sig(self.conv(self.inp(x)))
-
     onnx_path = to_qcdq(calibrate(BadSigmoid(), (1, 3, 6, 6)), (1, 3, 6, 6), tmp_path / "bad.onnx")
     with pytest.raises(UserError, match="1/256"):
         export_tflite(onnx_path, tmp_path / "bad.tflite")
@@ -501,3 +546,79 @@ def test_wrong_label_count_is_refused(tmp_path):
     with pytest.raises(UserError, match="3 labels"):
         export_tflite(onnx_path, tmp_path / "c.tflite", labels=["a", "b", "c"])
     assert not (tmp_path / "c.tflite").exists()
+
+
+def test_int8_top1_runs_the_file_on_uint8_images(tmp_path):
+    import onnxruntime as ort
+
+    from mcu_effnet.quant.tflite_check import int8_predictions, int8_top1
+
+    torch.manual_seed(12)
+    onnx_path = to_qcdq(calibrate(Classifier("mean"), (1, 3, 8, 8)), (1, 3, 8, 8), tmp_path / "c.onnx")
+    export_tflite(onnx_path, tmp_path / "c.tflite")
+    blob = (tmp_path / "c.tflite").read_bytes()
+    images = np.random.default_rng(4).integers(0, 256, size=(32, 8, 8, 3), dtype=np.uint8)
+    nhwc = int8_predictions(blob, images)
+    assert np.array_equal(nhwc, int8_predictions(blob, np.transpose(images, (0, 3, 1, 2))))
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    x = np.transpose(images, (0, 3, 1, 2)).astype(np.float32) / np.float32(255.0)
+    logits = np.concatenate(
+        [session.run(None, {session.get_inputs()[0].name: x[i : i + 1]})[0] for i in range(32)]
+    )
+    assert int8_top1(blob, images, np.argmax(logits, axis=1)) >= 0.95
+    assert int8_top1(blob, images, (nhwc + 1) % 5) == 0.0
+
+
+def test_hand_built_qcdq_float_bias_per_tensor_weight_and_dead_branch(tmp_path):
+    """A QCDQ graph written with onnx.helper: a float bias (quantized to int32 at input x weight
+    scale, with a note), a per-tensor weight scale, an asymmetric int8 output zero point, and a
+    Q/DQ branch that reaches no output (dropped with its tensors)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(5)
+    inits = [
+        numpy_helper.from_array(np.array(1 / 255, np.float32), "s_in"),
+        numpy_helper.from_array(np.array(0, np.uint8), "z_in"),
+        numpy_helper.from_array(rng.integers(-127, 128, (6, 3, 3, 3)).astype(np.int8), "w_int"),
+        numpy_helper.from_array(np.array(0.004, np.float32), "s_w"),
+        numpy_helper.from_array(np.array(0, np.int8), "z_w"),
+        numpy_helper.from_array(rng.normal(0, 0.1, 6).astype(np.float32), "bias"),
+        numpy_helper.from_array(np.array(0.02, np.float32), "s_out"),
+        numpy_helper.from_array(np.array(3, np.int8), "z_out"),
+        numpy_helper.from_array(np.array(1 / 256, np.float32), "s_sig"),
+    ]
+    nodes = [
+        helper.make_node(
+            "QuantizeLinear", ["x", "s_in", "z_in"], ["xq"], name="/inp/act_quant/QuantizeLinear"
+        ),
+        helper.make_node(
+            "DequantizeLinear", ["xq", "s_in", "z_in"], ["xd"], name="/inp/act_quant/DequantizeLinear"
+        ),
+        helper.make_node("DequantizeLinear", ["w_int", "s_w", "z_w"], ["wd"], name="/conv/weight_quant/DQ"),
+        helper.make_node("Conv", ["xd", "wd", "bias"], ["y"], name="/conv/Conv", pads=[1, 1, 1, 1]),
+        helper.make_node("QuantizeLinear", ["y", "s_out", "z_out"], ["yq"], name="/conv/output_quant/Q"),
+        helper.make_node("DequantizeLinear", ["yq", "s_out", "z_out"], ["out"], name="/conv/output_quant/DQ"),
+        helper.make_node("Sigmoid", ["xd"], ["sig"], name="/unused/Sigmoid"),
+        helper.make_node("QuantizeLinear", ["sig", "s_sig", "z_in"], ["sigq"], name="/unused/act_quant/Q"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "hand",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 6, 6, 6])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "hand.onnx")
+    report = export_tflite(tmp_path / "hand.onnx", tmp_path / "hand.tflite")
+    blob = (tmp_path / "hand.tflite").read_bytes()
+    assert report.check.passed and reference_vs_tflm(tmp_path / "hand.onnx", blob).max() <= 1
+    assert op_names(blob) == ["CONV_2D"]
+    assert any("float bias quantized" in n for n in report.notes)
+    sub = read_model(blob).subgraphs[0]
+    assert len(sub.tensors) == 4  # input, weight, bias, output: the dead branch left nothing behind
+    out = sub.tensors[sub.outputs[0]].quantization
+    assert float(out.scale[0]) == pytest.approx(0.02) and int(out.zeroPoint[0]) == 3
+    assert len(sub.tensors[sub.operators[0].inputs[1]].quantization.scale) == 6  # per channel for CONV_2D

@@ -301,7 +301,8 @@ class QCDQLowering:
         raise UserError(f"{self.g.path}: model output '{name}' is not a quantized value")
 
     def _drop_dead_ops(self) -> None:
-        """Removes ops whose results reach no output (Brevitas exports some unused Q/DQ pairs)."""
+        """Removes ops whose results reach no output (Brevitas exports some unused Q/DQ pairs),
+        then the tensors nothing refers to any more, so the file holds no dead weights."""
         live = set(self.m.outputs)
         kept: list[QOp] = []
         for op in reversed(self.m.ops):
@@ -309,6 +310,15 @@ class QCDQLowering:
                 kept.append(op)
                 live.update(i for i in op.inputs if i >= 0)
         self.m.ops = kept[::-1]
+        used = sorted(live | {b.tensor for b in self.m.inputs})
+        remap = {old: new for new, old in enumerate(used)}
+        self.m.tensors = [self.m.tensors[i] for i in used]
+        for op in self.m.ops:
+            op.inputs = [remap[i] if i >= 0 else -1 for i in op.inputs]
+            op.outputs = [remap[o] for o in op.outputs]
+        for b in self.m.inputs:
+            b.tensor = remap[b.tensor]
+        self.m.outputs = [remap[o] for o in self.m.outputs]
 
     # ------------------------------------------------------------------ Q / DQ
     def _op_QuantizeLinear(self, node: onnx.NodeProto) -> None:
