@@ -212,3 +212,22 @@ def test_add_params_match_reference(s1: float, z1: int, s2: float, z2: int, so: 
     assert (p.output_multiplier, p.output_shift) == ref_quantize_multiplier(twice_max / ((1 << 20) * fo))
     assert (p.input1_offset, p.input2_offset, p.output_offset, p.left_shift) == (-z1, -z2, zo, 20)
     assert p.input1_shift <= 0 and p.input2_shift <= 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(int32s, min_size=1, max_size=24),
+    st.lists(st.tuples(multipliers, st.integers(-31, 30)), min_size=1, max_size=5),
+)
+def test_prepared_requantizer_equals_mbqm(values: list[int], channels: list[tuple[int, int]]) -> None:
+    x = np.array(values, np.int64)[:, None] * np.ones(len(channels), np.int64)[None, :]
+    m = np.array([c[0] for c in channels], np.int64)
+    s = np.array([c[1] for c in channels], np.int64)
+    expected = [[ref_mbqm(v, mult, sh) for mult, sh in channels] for v in values]
+    assert rq.Requantizer.create(m, s)(x.copy()).tolist() == expected
+    assert rq.multiply_by_quantized_multiplier(x, m, s).tolist() == expected
+    # uniform shifts take the scalar path
+    uniform = rq.Requantizer.create(m, np.full_like(s, s[0]))
+    assert uniform(x.copy()).tolist() == [
+        [ref_mbqm(v, mult, int(s[0])) for mult, _ in channels] for v in values
+    ]

@@ -228,9 +228,60 @@ def add_params(
     )
 
 
+@dataclass(frozen=True)
+class Requantizer:
+    """``MultiplyByQuantizedMultiplier`` with one op's multipliers and shifts prepared once.
+
+    The same arithmetic as ``multiply_by_quantized_multiplier`` (the tests hold them equal),
+    minus the per-call work: shifts split into left and right parts, uniform per-channel
+    shifts collapsed to scalars, and no INT32_MIN check (QuantizeMultiplier never returns a
+    negative multiplier). Kernels build one per op and keep it in their cached plan.
+    """
+
+    multiplier: np.ndarray | int
+    left: np.ndarray | int
+    right: np.ndarray | int
+
+    @classmethod
+    def create(cls, multiplier: ArrayLike, shift: ArrayLike) -> Requantizer:
+        multiplier = np.asarray(multiplier, dtype=np.int64)
+        shift = np.asarray(shift, dtype=np.int64)
+        if np.any(multiplier < 0):
+            raise ValueError("quantized multipliers are never negative")
+        left = np.maximum(shift, 0)
+        right = np.maximum(-shift, 0)
+
+        def compact(a: np.ndarray) -> np.ndarray | int:
+            return int(a.flat[0]) if a.size and np.all(a == a.flat[0]) else a
+
+        m = int(multiplier) if multiplier.ndim == 0 else multiplier
+        return cls(m, compact(left), compact(right))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """x: int32 values in an int64 array (left untouched); returns the int64 results."""
+        if isinstance(self.left, int):
+            if self.left:
+                x = wrap_int32(x << self.left)
+        else:
+            x = wrap_int32(x << self.left)
+        s = x * self.multiplier
+        s += 1 << 30
+        s >>= 31  # SaturatingRoundingDoublingHighMul (see there): floor((x·m + 2^30) / 2^31)
+        return rounding_divide_by_pot(s, self.right)
+
+    def to_int8(self, acc: np.ndarray, output_zp: int, act_min: int, act_max: int) -> np.ndarray:
+        """The common tail of CONV / DEPTHWISE / FC: scale, add the zero point, clamp, narrow."""
+        out = self(acc)
+        out += output_zp
+        np.maximum(out, act_min, out=out)
+        np.minimum(out, act_max, out=out)
+        return out.astype(np.int8)
+
+
 def requantize_to_int8(
     acc: np.ndarray, multiplier: ArrayLike, shift: ArrayLike, output_zp: int, act_min: int, act_max: int
 ) -> np.ndarray:
     """The common tail of CONV / DEPTHWISE / FC: scale the int32 accumulator, add the zero point, clamp."""
-    out = multiply_by_quantized_multiplier(acc, multiplier, shift) + int(output_zp)
-    return np.clip(out, act_min, act_max).astype(np.int8)
+    return Requantizer.create(multiplier, shift).to_int8(
+        np.asarray(acc, dtype=np.int64), output_zp, act_min, act_max
+    )

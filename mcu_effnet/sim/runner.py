@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from mcu_effnet.errors import UserError
-from mcu_effnet.graph.ir import Graph, Tensor
-from mcu_effnet.sim.kernels import KERNELS
+from mcu_effnet.graph.ir import Graph, Op, Tensor
+from mcu_effnet.sim.kernels import KERNELS, Kernel
 
 # Activation elements per batch slice (see run): 512 KB per int64 intermediate, cache-sized.
 _SLICE_ELEMENTS = 1 << 16
@@ -71,7 +73,7 @@ def run(
     xs = list(x) if isinstance(x, list | tuple) else [x]
     if len(xs) != len(graph.inputs):
         raise UserError(f"the model has {len(graph.inputs)} inputs, got {len(xs)} arrays")
-    check_batchable(graph)
+    plan = _plan(graph)
     values: dict[int, np.ndarray] = {}
     for k, (array, index) in enumerate(zip(xs, graph.inputs, strict=True)):
         values[index] = _check_input(array, graph.tensors[index], "input" if len(xs) == 1 else f"input {k}")
@@ -79,14 +81,10 @@ def run(
     if any(v.shape[0] != n for v in values.values()):
         raise UserError("all inputs must have the same batch size")
 
-    # Run the batch in slices whose largest activation stays cache-sized: the int64 passes of
-    # requantization are memory-bound, so one huge slice is slower per image than several.
-    largest = max(
-        (int(np.prod(t.shape[1:], dtype=np.int64)) for t in graph.tensors if not t.is_constant), default=1
-    )
-    step = max(1, min(n, _SLICE_ELEMENTS // max(largest, 1)))
+    step = max(1, min(n, plan.slice_size))
     slices = [
-        _run_slice(graph, {i: v[s : s + step] for i, v in values.items()}, capture) for s in range(0, n, step)
+        _run_slice(graph, plan, {i: v[s : s + step] for i, v in values.items()}, capture)
+        for s in range(0, n, step)
     ]
     merged = {
         i: (parts[0] if len(parts) == 1 else np.concatenate(parts)) for i, parts in _gather(slices).items()
@@ -97,6 +95,58 @@ def run(
     return outs[0] if len(outs) == 1 else outs
 
 
+@dataclass(frozen=True)
+class _Step:
+    op: Op
+    kernel: Kernel
+    constants: list[np.ndarray | None]  # constant inputs by position (None: an activation or omitted)
+    frees: list[int]  # activations read for the last time here
+    out_shapes: list[tuple[tuple[int, ...], np.dtype]]  # per output: shape after the batch axis, dtype
+
+
+@dataclass(frozen=True)
+class _Plan:
+    steps: list[_Step]
+    slice_size: int
+
+
+def _plan(graph: Graph) -> _Plan:
+    """What does not depend on the inputs, worked out once per graph (kept on the graph object)."""
+    cached = graph.__dict__.get("_sim_plan")
+    if cached is not None:
+        return cached
+    check_batchable(graph)
+    last_use: dict[int, int] = {}
+    for op in graph.ops:
+        for i in op.inputs:
+            last_use[i] = op.index
+    keep = set(graph.outputs)
+    steps = []
+    for op in graph.ops:
+        kernel = KERNELS.get(op.kind)
+        if kernel is None:
+            raise UserError(f"the simulator has no kernel for {op.kind} (op {op.index})")
+        constants = [
+            graph.tensors[i].data if i >= 0 and graph.tensors[i].is_constant else None for i in op.inputs
+        ]
+        frees = sorted(
+            {i for i in op.inputs if i >= 0 and last_use.get(i) == op.index and i not in keep}
+            - {t.index for t in graph.tensors if t.is_constant}
+        )
+        out_shapes = [
+            (tuple(graph.tensors[i].shape[1:]), np.dtype(graph.tensors[i].dtype)) for i in op.outputs
+        ]
+        steps.append(_Step(op, kernel, constants, frees, out_shapes))
+    # Run the batch in slices whose largest activation stays cache-sized: the int64 passes of
+    # requantization are memory-bound, so one huge slice is slower per image than several.
+    largest = max(
+        (int(np.prod(t.shape[1:], dtype=np.int64)) for t in graph.tensors if not t.is_constant), default=1
+    )
+    plan = _Plan(steps, max(1, _SLICE_ELEMENTS // max(largest, 1)))
+    graph.__dict__["_sim_plan"] = plan
+    return plan
+
+
 def _gather(slices: list[dict[int, np.ndarray]]) -> dict[int, list[np.ndarray]]:
     out: dict[int, list[np.ndarray]] = {}
     for values in slices:
@@ -105,37 +155,29 @@ def _gather(slices: list[dict[int, np.ndarray]]) -> dict[int, list[np.ndarray]]:
     return out
 
 
-def _run_slice(graph: Graph, values: dict[int, np.ndarray], capture: bool) -> dict[int, np.ndarray]:
+def _run_slice(
+    graph: Graph, plan: _Plan, values: dict[int, np.ndarray], capture: bool
+) -> dict[int, np.ndarray]:
     """Runs every op on one slice of the batch; returns the outputs (or, capturing, every tensor)."""
     n = next(iter(values.values())).shape[0]
-    # Free each activation after its last reader unless the caller wants them all.
-    last_use: dict[int, int] = {}
-    for op in graph.ops:
-        for i in op.inputs:
-            last_use[i] = op.index
-    keep = set(graph.outputs)
-
-    for op in graph.ops:
-        kernel = KERNELS.get(op.kind)
-        if kernel is None:
-            raise UserError(f"the simulator has no kernel for {op.kind} (op {op.index})")
+    for step in plan.steps:
+        op = step.op
         args = [
-            None if i < 0 else (graph.tensors[i].data if graph.tensors[i].is_constant else values[i])
-            for i in op.inputs
+            const if const is not None or i < 0 else values[i]
+            for i, const in zip(op.inputs, step.constants, strict=True)
         ]
-        results = kernel(graph, op, args)
-        for index, value in zip(op.outputs, results, strict=True):
-            t = graph.tensors[index]
-            if value.dtype != np.dtype(t.dtype) or value.shape != (n, *t.shape[1:]):
+        results = step.kernel(graph, op, args)
+        for index, value, (shape, dtype) in zip(op.outputs, results, step.out_shapes, strict=True):
+            if value.dtype != dtype or value.shape[1:] != shape or value.shape[0] != n:
+                t = graph.tensors[index]
                 raise RuntimeError(
                     f"kernel {op.kind} (op {op.index}) produced {value.shape} {value.dtype} "
                     f"for tensor '{t.name}' {list(t.shape)} {t.dtype}"
                 )
             values[index] = value
         if not capture:
-            for i in op.inputs:
-                if i >= 0 and last_use.get(i) == op.index and i not in keep and i in values:
-                    del values[i]
+            for i in step.frees:
+                values.pop(i, None)
     if capture:
         return values
     return {i: values[i] for i in graph.outputs}

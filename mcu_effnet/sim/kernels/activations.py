@@ -10,22 +10,26 @@ from __future__ import annotations
 import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op
-from mcu_effnet.sim.kernels.common import Kernel, input_tensor, output_tensor, qparams
+from mcu_effnet.sim.kernels.common import Kernel, cached, input_tensor, output_tensor, qparams
 from mcu_effnet.sim.requantize import (
-    multiply_by_quantized_multiplier,
+    Requantizer,
     quantize_multiplier,
     quantize_scalar_f32,
 )
 
 
-def relu(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+def _relu_plan(graph: Graph, op: Op) -> tuple[int, int, Requantizer]:
     in_scale, in_zp = qparams(input_tensor(graph, op, 0))
     out_scale, out_zp = qparams(output_tensor(graph, op))
     # CalculateReluOpData divides the scales in float32, then widens to double.
     multiplier, shift = quantize_multiplier(np.float64(np.float32(in_scale) / np.float32(out_scale)))
-    lo = max(-128, out_zp)  # zp + roundf(0 / scale)
-    y = out_zp + multiply_by_quantized_multiplier(inputs[0].astype(np.int64) - in_zp, multiplier, shift)
-    return [np.clip(y, lo, 127).astype(np.int8)]
+    return in_zp, out_zp, Requantizer.create(multiplier, shift)
+
+
+def relu(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+    in_zp, out_zp, requantizer = cached(graph, op, "relu", lambda: _relu_plan(graph, op))
+    # the lower clamp is zp + roundf(0 / scale) = zp
+    return [requantizer.to_int8(inputs[0].astype(np.int64) - in_zp, out_zp, max(-128, out_zp), 127)]
 
 
 def relu6(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:

@@ -22,7 +22,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.graph.shapes import conv_output_size, same_padding
 from mcu_effnet.sim.kernels.common import Kernel, cached, input_tensor, output_tensor, qparams
-from mcu_effnet.sim.requantize import activation_range, conv_multipliers, requantize_to_int8
+from mcu_effnet.sim.requantize import Requantizer, activation_range, conv_multipliers
 
 _CHUNK_ELEMENTS = 1 << 23  # im2col elements per chunk: 32 MB in float32, 64 MB in float64
 _FLOAT32_EXACT_K = (1 << 24) // (255 * 128)  # 514
@@ -34,8 +34,7 @@ class _Plan:
 
     x_zp: int
     out_zp: int
-    multiplier: np.ndarray
-    shift: np.ndarray
+    requantizer: Requantizer
     act_min: int
     act_max: int
     bias: np.ndarray | None  # int64
@@ -66,7 +65,7 @@ def _plan(graph: Graph, op: Op, depthwise: bool) -> _Plan:
     a = op.attrs
     oh = conv_output_size(x_t.shape[1], kh, a["stride_h"], a["dilation_h_factor"], a["padding"])
     ow = conv_output_size(x_t.shape[2], kw, a["stride_w"], a["dilation_w_factor"], a["padding"])
-    return _Plan(x_zp, out_zp, multiplier, shift, act_min, act_max, bias, weights, oh, ow)
+    return _Plan(x_zp, out_zp, Requantizer.create(multiplier, shift), act_min, act_max, bias, weights, oh, ow)
 
 
 def _padded_windows(x: np.ndarray, zp: int, op: Op, kh: int, kw: int, oh: int, ow: int, dtype) -> np.ndarray:
@@ -91,7 +90,7 @@ def _padded_windows(x: np.ndarray, zp: int, op: Op, kh: int, kw: int, oh: int, o
 def _finish(plan: _Plan, acc: np.ndarray) -> np.ndarray:
     if plan.bias is not None:
         acc += plan.bias
-    return requantize_to_int8(acc, plan.multiplier, plan.shift, plan.out_zp, plan.act_min, plan.act_max)
+    return plan.requantizer.to_int8(acc, plan.out_zp, plan.act_min, plan.act_max)
 
 
 def conv_2d(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:

@@ -7,16 +7,17 @@ int32 and requantizes once (``MulElementwise``). Both clamp to the fused activat
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.sim.kernels.common import Kernel, cached, input_tensor, output_tensor, qparams
 from mcu_effnet.sim.requantize import (
     AddParams,
+    Requantizer,
     activation_range,
     add_params,
-    multiply_by_quantized_multiplier,
-    multiply_by_quantized_multiplier_smaller_than_one_exp,
     quantize_multiplier,
     wrap_int32,
 )
@@ -45,48 +46,69 @@ def _activation(graph: Graph, op: Op) -> tuple[int, int, int]:
     return out_zp, lo, hi
 
 
-def _add_plan(graph: Graph, op: Op) -> tuple[AddParams, int, int]:
+@dataclass(frozen=True)
+class _AddPlan:
+    params: AddParams
+    scale1: Requantizer
+    scale2: Requantizer
+    scale_out: Requantizer
+    act_min: int
+    act_max: int
+
+
+def _add_plan(graph: Graph, op: Op) -> _AddPlan:
     s1, z1 = qparams(input_tensor(graph, op, 0))
     s2, z2 = qparams(input_tensor(graph, op, 1))
     out_scale, out_zp = qparams(output_tensor(graph, op))
     _, lo, hi = _activation(graph, op)
-    return add_params(s1, z1, s2, z2, out_scale, out_zp), lo, hi
+    p = add_params(s1, z1, s2, z2, out_scale, out_zp)
+    # All three multipliers are below one (shift <= 0): MultiplyByQuantizedMultiplierSmallerThanOneExp
+    # is then the same computation as MultiplyByQuantizedMultiplier.
+    return _AddPlan(
+        p,
+        Requantizer.create(p.input1_multiplier, p.input1_shift),
+        Requantizer.create(p.input2_multiplier, p.input2_shift),
+        Requantizer.create(p.output_multiplier, p.output_shift),
+        lo,
+        hi,
+    )
 
 
 def add(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     a, b = _aligned(graph, op, inputs)
-    p, lo, hi = cached(graph, op, "add", lambda: _add_plan(graph, op))
+    plan = cached(graph, op, "add", lambda: _add_plan(graph, op))
+    p = plan.params
     shifted1 = (a + p.input1_offset) << p.left_shift  # |x| < 2^9 · 2^20: fits int32 as in C
     shifted2 = (b + p.input2_offset) << p.left_shift
-    scaled1 = multiply_by_quantized_multiplier_smaller_than_one_exp(
-        shifted1, p.input1_multiplier, p.input1_shift
-    )
-    scaled2 = multiply_by_quantized_multiplier_smaller_than_one_exp(
-        shifted2, p.input2_multiplier, p.input2_shift
-    )
-    raw_sum = wrap_int32(scaled1 + scaled2)
-    raw = (
-        multiply_by_quantized_multiplier_smaller_than_one_exp(raw_sum, p.output_multiplier, p.output_shift)
-        + p.output_offset
-    )
-    return [np.clip(raw, lo, hi).astype(np.int8)]
+    raw_sum = wrap_int32(plan.scale1(shifted1) + plan.scale2(shifted2))
+    return [plan.scale_out.to_int8(raw_sum, p.output_offset, plan.act_min, plan.act_max)]
 
 
-def _mul_plan(graph: Graph, op: Op) -> tuple[int, int, int, int, int, int, int]:
+@dataclass(frozen=True)
+class _MulPlan:
+    z1: int
+    z2: int
+    out_zp: int
+    requantizer: Requantizer
+    act_min: int
+    act_max: int
+
+
+def _mul_plan(graph: Graph, op: Op) -> _MulPlan:
     s1, z1 = qparams(input_tensor(graph, op, 0))
     s2, z2 = qparams(input_tensor(graph, op, 1))
     out_scale, out_zp = qparams(output_tensor(graph, op))
     # MUL's real multiplier: the three float32 scales widened to double, then multiplied and divided.
     multiplier, shift = quantize_multiplier(np.float64(s1) * np.float64(s2) / np.float64(out_scale))
     _, lo, hi = _activation(graph, op)
-    return z1, z2, out_zp, int(multiplier), int(shift), lo, hi
+    return _MulPlan(z1, z2, out_zp, Requantizer.create(multiplier, shift), lo, hi)
 
 
 def mul(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     a, b = _aligned(graph, op, inputs)
-    z1, z2, out_zp, multiplier, shift, lo, hi = cached(graph, op, "mul", lambda: _mul_plan(graph, op))
-    raw = out_zp + multiply_by_quantized_multiplier((a - z1) * (b - z2), multiplier, shift)
-    return [np.clip(raw, lo, hi).astype(np.int8)]
+    plan = cached(graph, op, "mul", lambda: _mul_plan(graph, op))
+    product = (a - plan.z1) * (b - plan.z2)  # |product| <= 2^16: the int32 product of the C code
+    return [plan.requantizer.to_int8(product, plan.out_zp, plan.act_min, plan.act_max)]
 
 
 KERNELS: dict[str, Kernel] = {"ADD": add, "MUL": mul}

@@ -14,10 +14,10 @@ import numpy as np
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.sim.kernels.common import Kernel, cached, input_tensor, output_tensor, qparams
 from mcu_effnet.sim.requantize import (
+    Requantizer,
     activation_range,
     conv_multipliers,
     fc_multiplier_per_tensor,
-    requantize_to_int8,
 )
 
 _FLOAT32_EXACT_K = (1 << 24) // (255 * 128)
@@ -29,8 +29,7 @@ class _Plan:
     out_zp: int
     weights_t: np.ndarray  # (depth, units), float32 or float64
     bias: np.ndarray | None
-    multiplier: np.ndarray
-    shift: np.ndarray
+    requantizer: Requantizer
     act_min: int
     act_max: int
 
@@ -51,7 +50,7 @@ def _plan(graph: Graph, op: Op) -> _Plan:
     bias_index = op.inputs[2] if len(op.inputs) > 2 else -1
     bias = graph.tensors[bias_index].data.astype(np.int64) if bias_index >= 0 else None
     weights_t = np.ascontiguousarray(w_t.data.astype(dtype).T)
-    return _Plan(in_zp, out_zp, weights_t, bias, multiplier, shift, act_min, act_max)
+    return _Plan(in_zp, out_zp, weights_t, bias, Requantizer.create(multiplier, shift), act_min, act_max)
 
 
 def fully_connected(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
@@ -63,7 +62,7 @@ def fully_connected(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> li
     acc = (rows @ plan.weights_t).astype(np.int64)  # exact integers: no rounding needed
     if plan.bias is not None:
         acc += plan.bias
-    y = requantize_to_int8(acc, plan.multiplier, plan.shift, plan.out_zp, plan.act_min, plan.act_max)
+    y = plan.requantizer.to_int8(acc, plan.out_zp, plan.act_min, plan.act_max)
     if op.attrs.get("keep_num_dims"):
         return [y.reshape(*x.shape[:-1], units)]
     return [y.reshape(x.shape[0], *output_tensor(graph, op).shape[1:])]
