@@ -622,3 +622,18 @@ def test_hand_built_qcdq_float_bias_per_tensor_weight_and_dead_branch(tmp_path):
     out = sub.tensors[sub.outputs[0]].quantization
     assert float(out.scale[0]) == pytest.approx(0.02) and int(out.zeroPoint[0]) == 3
     assert len(sub.tensors[sub.operators[0].inputs[1]].quantization.scale) == 6  # per channel for CONV_2D
+
+
+def test_int8_top1_on_a_whole_dataset_split(tmp_path):
+    from mcu_effnet.data import ImageDataset, open_data
+    from mcu_effnet.quant.tflite_check import int8_predictions, int8_top1_on_dataset
+
+    torch.manual_seed(13)
+    onnx_path = to_qcdq(calibrate(Classifier("mean"), (1, 3, 8, 8)), (1, 3, 8, 8), tmp_path / "c.onnx")
+    export_tflite(onnx_path, tmp_path / "c.tflite")
+    blob = (tmp_path / "c.tflite").read_bytes()
+    val = ImageDataset(open_data(None, max_val=40).val, 8, augment=False)
+    images = np.stack([val[i][0].numpy() for i in range(len(val))])
+    labels = np.array([val[i][1] for i in range(len(val))])
+    expected = float(np.mean(int8_predictions(blob, images) == labels))
+    assert int8_top1_on_dataset(blob, val, chunk=16) == pytest.approx(expected)

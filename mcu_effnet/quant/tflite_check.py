@@ -361,3 +361,15 @@ def int8_top1(model_bytes: bytes, images: np.ndarray, labels: np.ndarray) -> flo
     """Accuracy of the ``.tflite`` in TFLite Micro (what the firmware computes, bit for bit)."""
     labels = np.asarray(labels).reshape(-1)
     return float(np.mean(int8_predictions(model_bytes, images) == labels)) if len(labels) else 0.0
+
+
+def int8_top1_on_dataset(model_bytes: bytes, dataset, chunk: int = 256) -> float:
+    """``int8_top1`` over a whole split: ``dataset[i]`` is (uint8 CHW image, label), as
+    ``mcu_effnet.data.ImageDataset`` gives without augmentation. Loads ``chunk`` images at a time."""
+    correct, total = 0, len(dataset)
+    for start in range(0, total, chunk):
+        items = [dataset[i] for i in range(start, min(start + chunk, total))]
+        images = np.stack([np.asarray(image) for image, _ in items]).astype(np.uint8)
+        labels = np.array([int(label) for _, label in items])
+        correct += int(np.sum(int8_predictions(model_bytes, images) == labels))
+    return correct / total if total else 0.0
