@@ -43,10 +43,10 @@ def test_synthetic_is_deterministic_by_seed_and_index():
 
 
 def test_synthetic_bundle_has_ten_balanced_classes_at_the_model_resolution():
-    bundle = open_data(None, resolution=40, max_train=200, max_val=50)
+    bundle = open_data(None, max_train=200, max_val=50)
     assert bundle.kind == "synthetic" and bundle.class_names == CLASS_NAMES and bundle.classes == 10
     assert len(bundle.train) == 200 and len(bundle.val) == 50
-    counts = np.bincount(open_data(None, resolution=40).train.labels, minlength=10)
+    counts = np.bincount(open_data(None).train.labels, minlength=10)
     assert counts.min() == counts.max()
     image = bundle.train.load(0, 40)
     assert image.shape == (40, 40, 3)
@@ -92,7 +92,7 @@ def test_train_transform_is_a_function_of_the_generator_and_flips_sometimes():
 
 def test_image_folder_detected_with_sorted_class_names(tmp_path):
     root = _image_folder(tmp_path / "pets", classes=("dog", "cat"), val="test")
-    bundle = open_data(root, resolution=16)
+    bundle = open_data(root)
     assert bundle.kind == "imagefolder" and bundle.name == "pets"
     assert bundle.class_names == ["cat", "dog"] and bundle.val_split_name == "test"
     assert len(bundle.train) == 6 and sorted(bundle.train.labels) == [0, 0, 0, 1, 1, 1]
@@ -105,7 +105,7 @@ def test_image_folder_skips_unreadable_images_with_a_warning_naming_them(tmp_pat
     (root / "train" / "cat" / "broken.jpg").write_bytes(b"not an image")
     (root / "train" / "dog" / "notes.txt").write_text("hello")
     warnings: list[str] = []
-    bundle = open_data(root, resolution=16, warn=warnings.append)
+    bundle = open_data(root, warn=warnings.append)
     assert len(bundle.train) == 6
     assert len(warnings) == 1
     assert "skipped 2 unreadable images" in warnings[0] and "broken.jpg" in warnings[0]
@@ -115,7 +115,7 @@ def test_truncated_image_is_replaced_by_another_of_its_class(tmp_path, capsys):
     root = _image_folder(tmp_path / "d")
     bad = root / "train" / "cat" / "0.png"
     bad.write_bytes(bad.read_bytes()[:60])  # header intact, pixels cut off
-    bundle = open_data(root, resolution=16)
+    bundle = open_data(root)
     index = [str(p) for p in bundle.train.paths].index(str(bad))
     image = np.asarray(bundle.train.load(index, 16))
     assert tuple(image[0, 0]) == (0, 10, 50)  # cat/1.png, same class
@@ -135,7 +135,7 @@ def test_unusable_data_paths_raise_one_line_user_errors(tmp_path, make, message)
     root = tmp_path / "data"
     make(root)
     with pytest.raises(UserError, match=message) as info:
-        open_data(root, resolution=16)
+        open_data(root)
     assert "\n" not in str(info.value) and str(root) in str(info.value)
 
 
@@ -145,7 +145,7 @@ def test_class_folder_without_readable_images_is_an_error(tmp_path):
     for i in (1, 2):
         (root / "val" / "dog" / f"{i}.png").write_bytes(b"garbage")
     with pytest.raises(UserError, match=r"val/dog: class folder has no readable images \(2 files"):
-        open_data(root, resolution=16, warn=lambda m: None)
+        open_data(root, warn=lambda m: None)
 
 
 def test_mismatched_class_sets_are_an_error_listing_both_sides(tmp_path):
@@ -153,7 +153,7 @@ def test_mismatched_class_sets_are_an_error_listing_both_sides(tmp_path):
     _png(root / "train" / "bird" / "0.png", (1, 2, 3))
     _png(root / "val" / "fish" / "0.png", (1, 2, 3))
     with pytest.raises(UserError, match=r"only in train/: bird; only in val/: fish"):
-        open_data(root, resolution=16)
+        open_data(root)
 
 
 # ---- CIFAR and npz ---------------------------------------------------------------------------
@@ -183,7 +183,7 @@ def _write_cifar10(root: Path) -> dict[str, np.ndarray]:
 
 def test_cifar10_batches_folder_is_read_as_hwc_with_meta_names(tmp_path):
     written = _write_cifar10(tmp_path / "cifar-10-batches-py")
-    bundle = open_data(tmp_path / "cifar-10-batches-py", resolution=32)
+    bundle = open_data(tmp_path / "cifar-10-batches-py")
     assert bundle.name == "cifar-10" and bundle.class_names[1] == "car" and bundle.classes == 10
     assert len(bundle.train) == 20 and len(bundle.val) == 4
     assert np.array_equal(bundle.train.load(5, 32), written["data_batch_2"][1])
@@ -202,7 +202,7 @@ def test_cifar100_uses_fine_labels(tmp_path):
             pickle.dump(data, handle)
     with open(root / "meta", "wb") as handle:
         pickle.dump({b"fine_label_names": [f"c{i}".encode() for i in range(100)]}, handle)
-    bundle = open_data(root, resolution=32)
+    bundle = open_data(root)
     assert bundle.name == "cifar-100" and bundle.classes == 100 and bundle.class_names[99] == "c99"
 
 
@@ -211,13 +211,13 @@ def test_npz_arrays_with_and_without_class_names(tmp_path):
     x = rng.integers(0, 256, (12, 20, 24, 3), dtype=np.uint8)
     path = tmp_path / "mini.npz"
     np.savez(path, x_train=x, y_train=np.arange(12) % 3, x_test=x[:4], y_test=np.arange(4) % 3)
-    bundle = open_data(path, resolution=16)
+    bundle = open_data(path)
     assert bundle.kind == "npz" and bundle.name == "mini" and bundle.class_names == ["0", "1", "2"]
     sample, label = ImageDataset(bundle.train, 16, augment=True, seed=1)[4]
     assert tuple(sample.shape) == (3, 16, 16) and label == 1
     np.savez(path, x_train=x[..., 0], y_train=np.arange(12)[:, None] % 2, x_test=x[:2, ..., 0], y_test=[0, 1],
              class_names=np.array(["no", "yes"]))  # fmt: skip
-    bundle = open_data(path, resolution=16)
+    bundle = open_data(path)
     assert bundle.class_names == ["no", "yes"]
     assert tuple(ImageDataset(bundle.val, 16, augment=False)[0][0].shape) == (3, 16, 16)
 
@@ -241,14 +241,14 @@ def test_bad_npz_is_a_user_error(tmp_path, arrays, message):
     path = tmp_path / "bad.npz"
     np.savez(path, **{k: v for k, v in base.items() if v is not None})
     with pytest.raises(UserError, match=message):
-        open_data(path, resolution=8)
+        open_data(path)
 
 
 # ---- Dataset and loaders ---------------------------------------------------------------------
 
 
 def test_augmentation_depends_on_seed_epoch_and_index_only():
-    bundle = open_data(None, resolution=32, max_train=8)
+    bundle = open_data(None, max_train=8)
     dataset = ImageDataset(bundle.train, 32, augment=True, seed=7)
     first = dataset[3][0]
     assert torch.equal(first, dataset[3][0])
@@ -259,7 +259,7 @@ def test_augmentation_depends_on_seed_epoch_and_index_only():
 
 
 def test_loader_with_worker_processes_gives_the_same_batches_as_without():
-    bundle = open_data(None, resolution=24, max_train=24)
+    bundle = open_data(None, max_train=24)
     dataset = ImageDataset(bundle.train, 24, augment=True, seed=1)
     dataset.set_epoch(2)
     batches = {}

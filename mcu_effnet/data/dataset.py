@@ -55,6 +55,7 @@ def make_loader(
     sampler: Sampler | None,
     workers: int,
     drop_last: bool,
+    worker_init_fn=None,
 ) -> DataLoader:
     """A DataLoader with ``workers`` processes; workers are recreated each epoch so they pick up
     the dataset's epoch number (cheap next to an epoch of training)."""
@@ -67,6 +68,7 @@ def make_loader(
         drop_last=drop_last,
         pin_memory=False,
         persistent_workers=False,
+        worker_init_fn=worker_init_fn if workers > 0 else None,
     )
 
 

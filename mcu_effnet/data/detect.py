@@ -20,7 +20,6 @@ FORMATS = (
 def open_data(
     path: str | Path | None,
     *,
-    resolution: int,
     seed: int = 0,
     max_train: int | None = None,
     max_val: int | None = None,
@@ -31,7 +30,7 @@ def open_data(
     Raises UserError, in one line naming the path, for anything that is not a usable dataset.
     """
     if path is None:
-        bundle = open_synthetic(resolution, seed=seed)
+        bundle = open_synthetic(seed=seed)
     else:
         bundle = _open_path(Path(path).expanduser(), warn)
     for name, limit in (("--max-train-images", max_train), ("--max-val-images", max_val)):

@@ -64,7 +64,7 @@ def render(seed: int, split: str, index: int, size: int) -> tuple[np.ndarray, in
     y, x = np.meshgrid(axis, axis, indexing="ij")
 
     bg_a = rng.uniform(0, 255, size=3)
-    bg_b = _colour_far_from(rng, [bg_a]) if rng.random() < 0.5 else bg_a
+    bg_b = _colour_far_from(rng, [bg_a]) if rng.random() < 0.25 else bg_a
     fill = _colour_far_from(rng, [bg_a, bg_b])
     stripe = _colour_far_from(rng, [fill])
 
@@ -73,19 +73,20 @@ def render(seed: int, split: str, index: int, size: int) -> tuple[np.ndarray, in
     t = np.clip((x * np.cos(theta) + y * np.sin(theta) + 1.0) / 2.0, 0.0, 1.0)[..., None]
     image = bg_a * (1.0 - t) + bg_b * t
 
-    # The shape: random size (radius 0.35-0.6 of the half-width), place keeping most of it inside,
-    # and rotation.
-    radius = rng.uniform(0.35, 0.6)
+    # The shape: random size (radius 0.45-0.7 of the half-width), place keeping most of it inside,
+    # and a tilt of up to 25 degrees (upright enough that a triangle stays tellable from a square at
+    # 32 px).
+    radius = rng.uniform(0.5, 0.75)
     cx, cy = rng.uniform(-1.0 + radius * 0.8, 1.0 - radius * 0.8, size=2)
-    angle = rng.uniform(0, 2 * np.pi)
+    angle = rng.uniform(-0.45, 0.45)
     dx, dy = (x - cx) / radius, (y - cy) / radius
     u = dx * np.cos(angle) + dy * np.sin(angle)
     v = -dx * np.sin(angle) + dy * np.cos(angle)
     mask = _shape_mask(shape, u, v)
 
     if texture == "striped":
-        # Stripes 2.5-4 pixels wide at this resolution, whatever the resolution.
-        period = rng.uniform(5.0, 8.0) * 2.0 / size
+        # Stripes 3-5 pixels wide at this resolution, whatever the resolution.
+        period = rng.uniform(6.0, 10.0) * 2.0 / size
         phi = rng.uniform(0, np.pi)
         phase = rng.uniform(0, 2 * np.pi)
         waves = np.sin((x * np.cos(phi) + y * np.sin(phi)) * (2 * np.pi / period) + phase) > 0
@@ -94,18 +95,17 @@ def render(seed: int, split: str, index: int, size: int) -> tuple[np.ndarray, in
         paint = np.broadcast_to(fill, image.shape)
     image = np.where(mask[..., None], paint, image)
 
-    image = image + rng.normal(0.0, rng.uniform(4.0, 14.0), size=image.shape)
+    image = image + rng.normal(0.0, rng.uniform(3.0, 10.0), size=image.shape)
     return np.clip(np.rint(image), 0, 255).astype(np.uint8), label
 
 
 class SyntheticSource:
-    """One split of the built-in set, rendered at ``size`` pixels when an image is asked for."""
+    """One split of the built-in set, rendered when an image is asked for."""
 
-    def __init__(self, seed: int, split: str, count: int, size: int) -> None:
+    def __init__(self, seed: int, split: str, count: int) -> None:
         self.seed = seed
         self.split = split
         self.count = count
-        self.size = size
         self.labels = [i % len(CLASS_NAMES) for i in range(count)]
 
     def __len__(self) -> int:
@@ -114,17 +114,17 @@ class SyntheticSource:
     def load(self, index: int, size_hint: int) -> np.ndarray:
         # Rendered at the model resolution directly (the scene is defined in resolution-free
         # coordinates), so no resize is needed.
-        return render(self.seed, self.split, index, self.size)[0]
+        return render(self.seed, self.split, index, size_hint)[0]
 
 
 def open_synthetic(
-    size: int, *, seed: int = 0, train_size: int = DEFAULT_TRAIN_SIZE, val_size: int = DEFAULT_VAL_SIZE
+    *, seed: int = 0, train_size: int = DEFAULT_TRAIN_SIZE, val_size: int = DEFAULT_VAL_SIZE
 ) -> DataBundle:
     return DataBundle(
         name="builtin-shapes",
         kind="synthetic",
         class_names=list(CLASS_NAMES),
-        train=SyntheticSource(seed, "train", train_size, size),
-        val=SyntheticSource(seed, "val", val_size, size),
+        train=SyntheticSource(seed, "train", train_size),
+        val=SyntheticSource(seed, "val", val_size),
         val_split_name="val",
     )

@@ -1,0 +1,64 @@
+"""Every training option of ``mcu-effnet qat`` in one dataclass, recorded in ``config.json``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from mcu_effnet.errors import UserError
+
+OPTIMIZERS = ("adamw", "sgd")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    epochs: int = 30  # float epochs
+    qat_epochs: int = 10
+    batch_size: int = 64  # per process; the global batch is batch_size x world size
+    lr: float = 2e-3  # peak learning rate of the float phase
+    qat_lr: float | None = None  # peak learning rate of QAT; None: lr / 10
+    optimizer: str = "adamw"
+    weight_decay: float = 0.02  # on conv and linear weights only (not biases, BN or quantizer scales)
+    label_smoothing: float = 0.1
+    warmup_epochs: float = 1.0  # linear warm-up of the float phase, then cosine to zero
+    calibration_batches: int = 16  # activation-scale calibration before QAT
+    seed: int = 0
+    workers: int = 2
+    device: str = "auto"
+    max_train_images: int | None = None  # a random subset of the training split
+    max_val_images: int | None = None
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.epochs >= 0, f"--epochs must be >= 0, got {self.epochs}"),
+            (self.qat_epochs >= 0, f"--qat-epochs must be >= 0, got {self.qat_epochs}"),
+            (self.epochs + self.qat_epochs > 0, "--epochs and --qat-epochs are both 0: nothing to train"),
+            (self.batch_size >= 2, f"--batch-size must be >= 2 (BatchNorm needs it), got {self.batch_size}"),
+            (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
+            (self.qat_lr is None or self.qat_lr > 0, f"--qat-lr must be > 0, got {self.qat_lr}"),
+            (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}"),
+            (self.weight_decay >= 0, f"--weight-decay must be >= 0, got {self.weight_decay}"),
+            (
+                0 <= self.label_smoothing < 1,
+                f"--label-smoothing must be in [0, 1), got {self.label_smoothing}",
+            ),
+            (self.warmup_epochs >= 0, f"--warmup-epochs must be >= 0, got {self.warmup_epochs}"),
+            (self.calibration_batches >= 1, "--calibration-batches must be >= 1"),
+            (self.workers >= 0, f"--workers must be >= 0, got {self.workers}"),
+            (self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(message)
+
+    @property
+    def effective_qat_lr(self) -> float:
+        return self.qat_lr if self.qat_lr is not None else self.lr / 10
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainOptions:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
