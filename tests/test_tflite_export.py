@@ -637,3 +637,30 @@ def test_int8_top1_on_a_whole_dataset_split(tmp_path):
     labels = np.array([val[i][1] for i in range(len(val))])
     expected = float(np.mean(int8_predictions(blob, images) == labels))
     assert int8_top1_on_dataset(blob, val, chunk=16) == pytest.approx(expected)
+
+
+class Requantized(nn.Module):
+    """A quantized conv output re-quantized by a second quantizer, directly or through a ReLU."""
+
+    def __init__(self, through_relu: bool):
+        super().__init__()
+        self.inp = qident(InputUint8Fixed)
+        self.conv = qconv(3, 8, 3, 1, 1)
+        if through_relu:
+            self.out = qnn.QuantReLU(act_quant=Uint8ActPerTensorFloat, return_quant_tensor=True)
+        else:
+            self.out = qident(Uint8ActPerTensorFloat)
+
+    def forward(self, x):
+        return self.out(self.conv(self.inp(x)))
+
+
+@pytest.mark.parametrize("through_relu, second_op", [(False, "QUANTIZE"), (True, "RELU")])
+def test_requantizing_ops(tmp_path, through_relu, second_op):
+    torch.manual_seed(14)
+    report, blob, diffs = export_and_compare(Requantized(through_relu), (1, 3, 8, 8), tmp_path)
+    assert_agrees(report, diffs, single_op=False)
+    assert op_names(blob) == ["CONV_2D", second_op]
+    sub = read_model(blob).subgraphs[0]
+    a, b = (sub.tensors[i].quantization for i in (sub.operators[1].inputs[0], sub.operators[1].outputs[0]))
+    assert a.scale[0] != b.scale[0] and int(b.zeroPoint[0]) == -128
