@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,6 +172,17 @@ def test_bad_files_raise_one_user_error_naming_the_file(case: str, tmp_path) -> 
         load_tflite(path)
     text = str(info.value)
     assert text.startswith(f"{path}: ") and message in text and "\n" not in text
+
+
+def test_a_converter_made_float_model_is_named_as_such() -> None:
+    """The tflite-micro wheel ships TensorFlow's converted sine model: a real-world float file."""
+    import tflite_micro
+
+    path = Path(tflite_micro.__file__).parent / "python" / "tflite_micro" / "sine_float.tflite"
+    if not path.exists():
+        pytest.skip("the wheel no longer ships sine_float.tflite")
+    with pytest.raises(UserError, match="this is a float model: run `mcu-effnet qat` or quantize it first"):
+        load_tflite(path)
 
 
 def test_unsupported_op_lists_every_supported_op() -> None:
