@@ -318,3 +318,27 @@ def test_validate_bad_inputs(cli, tmp_path, cnn_model):
     assert "trunc.tflite" in one_error_line(cli("validate", tmp_path / "trunc.tflite"))
     assert "no such ONNX" in one_error_line(cli("validate", cnn_model, "--onnx", tmp_path / "none.onnx"))
     assert "--samples" in one_error_line(cli("validate", cnn_model, "--samples", "0"))
+
+
+def test_validate_names_the_first_op_that_differs(tmp_path, monkeypatch, capsys, cnn_model):
+    """A simulator kernel gone wrong (DEPTHWISE_CONV_2D off by one somewhere) is located by op."""
+    from mcu_effnet.sim.kernels import KERNELS
+
+    graph = load_tflite(cnn_model)
+    target = next(op for op in graph.ops if op.kind == "DEPTHWISE_CONV_2D")
+    real = KERNELS["DEPTHWISE_CONV_2D"]
+
+    def broken(g, op, inputs):
+        outs = real(g, op, inputs)
+        out = outs[0].copy()
+        out.flat[::7] = np.where(out.flat[::7] < 127, out.flat[::7] + 1, 126)
+        return [out]
+
+    monkeypatch.setitem(KERNELS, "DEPTHWISE_CONV_2D", broken)
+    assert cli_main(["validate", str(cnn_model), "--samples", "3"]) == 1
+    table = capsys.readouterr().out
+    name = graph.tensor(target.outputs[0]).name
+    assert f"first difference: op {target.index} DEPTHWISE_CONV_2D -> tensor '{name}' on sample " in table, (
+        table
+    )
+    assert "NOT bit-exact" in table

@@ -54,6 +54,28 @@ def run_tflm(model: bytes, graph: Graph, x: np.ndarray) -> list[np.ndarray]:
     return TflmRunner(model, graph).run(x)
 
 
+def tflm_all_tensors(model: bytes, graph: Graph, sample: np.ndarray) -> dict[int, np.ndarray]:
+    """Every op output of one sample (batch of one) as TFLite Micro computed it.
+
+    Uses the interpreter's preserve-all-tensors mode, which gives each tensor its own memory
+    instead of sharing the arena, so intermediates survive until read.
+    """
+    from tflite_micro.python.tflite_micro import runtime
+
+    arena = 2 * tflm_arena_size(graph, len(model))
+    interpreter = runtime.Interpreter.from_bytes(
+        model, arena_size=arena, intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors
+    )
+    interpreter.set_input(sample, 0)
+    interpreter.invoke()
+    tensors: dict[int, np.ndarray] = {}
+    for op in graph.ops:
+        for index in op.outputs:
+            data = np.asarray(interpreter.GetTensor(index, 0)["tensor_data"])
+            tensors[index] = data.reshape(graph.tensor(index).shape).copy()
+    return tensors
+
+
 @contextlib.contextmanager
 def _quiet_stderr() -> Iterator[None]:
     """Silences C++ chatter on file descriptor 2 (LiteRT announces its XNNPACK delegate there)."""

@@ -34,10 +34,30 @@ class Comparison:
     within_1lsb_pct: float | None = None
     top1_agreement_pct: float | None = None
     error: str | None = None  # the reference could not run: why
+    first_mismatch: dict | None = None  # TFLite Micro only: the first op whose output differs
 
     @property
     def ran(self) -> bool:
         return self.error is None
+
+
+@dataclass
+class Mismatch:
+    """Where the simulator first leaves TFLite Micro, found on one differing sample."""
+
+    sample: int
+    op: int
+    kind: str
+    tensor: str
+    differing: int
+    elements: int
+    max_lsb: int
+
+    def describe(self) -> str:
+        return (
+            f"first difference: op {self.op} {self.kind} -> tensor '{self.tensor}' on sample {self.sample} "
+            f"({self.differing} of {self.elements} elements, up to {self.max_lsb} LSB)"
+        )
 
 
 @dataclass
@@ -87,7 +107,9 @@ def compare(reference: str, sim_out: np.ndarray, ref_out: np.ndarray) -> Compari
     )
 
 
-def _guarded(reference: str, produce: Callable[[], np.ndarray], sim_out: np.ndarray) -> Comparison:
+def _guarded(
+    reference: str, produce: Callable[[], np.ndarray], sim_out: np.ndarray
+) -> tuple[Comparison, np.ndarray | None]:
     """Runs one reference; a failure becomes a row with the reason instead of a traceback."""
     try:
         ref_out = produce()
@@ -95,8 +117,8 @@ def _guarded(reference: str, produce: Callable[[], np.ndarray], sim_out: np.ndar
         raise
     except Exception as exc:  # the reference runtimes raise plain RuntimeErrors with their own messages
         message = " ".join(str(exc).split()) or type(exc).__name__
-        return Comparison(reference, error=message[:300])
-    return compare(reference, sim_out, ref_out)
+        return Comparison(reference, error=message[:300]), None
+    return compare(reference, sim_out, ref_out), ref_out
 
 
 def quantize_logits(logits: np.ndarray, tensor: Tensor) -> np.ndarray:
@@ -141,11 +163,13 @@ def validate(
 
     sim_out = _first(run(graph, x))
     report = ValidationReport(str(model_path), described, int(x.shape[0]))
+    tflm, tflm_out = _guarded("TFLite Micro", lambda: oracles.run_tflm(model_bytes, graph, x)[0], sim_out)
+    if tflm.ran and tflm.differing and tflm_out is not None:
+        first = locate_mismatch(model_bytes, graph, x, sim_out, tflm_out)
+        tflm.first_mismatch = None if first is None else asdict(first)
+    report.comparisons.append(tflm)
     report.comparisons.append(
-        _guarded("TFLite Micro", lambda: oracles.run_tflm(model_bytes, graph, x)[0], sim_out)
-    )
-    report.comparisons.append(
-        _guarded("LiteRT", lambda: oracles.run_litert(model_bytes, graph, x)[0], sim_out)
+        _guarded("LiteRT", lambda: oracles.run_litert(model_bytes, graph, x)[0], sim_out)[0]
     )
     if onnx_path is not None:
         in_tensor, out_tensor = graph.input_tensors[0], graph.output_tensors[0]
@@ -156,8 +180,40 @@ def validate(
             logits = oracles.run_onnx(str(onnx_path), nchw)
             return quantize_logits(logits.reshape(sim_out.shape), out_tensor)
 
-        report.comparisons.append(_guarded("ONNX (QCDQ, float)", onnx_as_int8, sim_out))
+        report.comparisons.append(_guarded("ONNX (QCDQ, float)", onnx_as_int8, sim_out)[0])
     return report
+
+
+def locate_mismatch(
+    model: bytes, graph: Graph, x: np.ndarray, sim_out: np.ndarray, tflm_out: np.ndarray
+) -> Mismatch | None:
+    """Re-runs the first differing sample in both with every tensor kept; names the first op that differs."""
+    from mcu_effnet.sim import run
+
+    rows = np.flatnonzero((sim_out != tflm_out).reshape(sim_out.shape[0], -1).any(axis=1))
+    if rows.size == 0:
+        return None
+    i = int(rows[0])
+    sample = x[i : i + 1]
+    ours = run(graph, sample, capture=True)
+    theirs = oracles.tflm_all_tensors(model, graph, sample)
+    for op in graph.ops:
+        for index in op.outputs:
+            a = ours[index].astype(np.int64)
+            b = theirs[index].reshape(a.shape).astype(np.int64)
+            if not np.array_equal(a, b):
+                diff = np.abs(a - b)
+                tensor = graph.tensor(index)
+                return Mismatch(
+                    i,
+                    op.index,
+                    op.kind,
+                    tensor.name,
+                    int(np.count_nonzero(diff)),
+                    int(diff.size),
+                    int(diff.max()),
+                )
+    return None
 
 
 def _first(outputs: np.ndarray | list[np.ndarray]) -> np.ndarray:
@@ -180,6 +236,8 @@ def format_table(report: ValidationReport) -> str:
             f"{_cell(c.exact_pct, '.2f'):>8} {_cell(c.max_lsb, 'd'):>7} {_cell(c.within_1lsb_pct, '.2f'):>9} "
             f"{_cell(c.top1_agreement_pct, '.2f'):>8}"
         )
+        if c.first_mismatch:
+            lines.append("  " + Mismatch(**c.first_mismatch).describe())
     verdict = "bit-exact with TFLite Micro" if report.bit_exact else "NOT bit-exact with TFLite Micro"
     lines.append(f"simulator: {verdict}")
     return "\n".join(lines)
