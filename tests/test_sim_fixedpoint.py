@@ -193,6 +193,14 @@ def test_softmax_refuses_rows_that_abort_tflite_micro():
         run(graph, x)
 
 
+def test_softmax_refuses_a_beta_times_scale_too_small_for_tflite_micro():
+    """beta * input_scale * 2^26 <= 1 fails QuantizeMultiplierGreaterThanOne's TFLITE_CHECK,
+    which aborts TFLite Micro; the simulator says so instead."""
+    model = unary_model("SOFTMAX", (1, 10), (1e-9, 0), (1.0 / 256, -128), beta=1.0)
+    with pytest.raises(UserError, match="too small"):
+        run(load_tflite(model), np.zeros((1, 10), np.int8))
+
+
 def test_softmax_refuses_an_output_scale_other_than_1_256():
     model = unary_model("SOFTMAX", (1, 10), (0.1, 0), (1.0 / 128, -128), beta=1.0)
     with pytest.raises(UserError, match="1/256"):
