@@ -19,10 +19,11 @@ def image_classifier(
     scale: float = 1.0 / 255,
     zero_point: int = -128,
     labels: list[str] | None = None,
+    channels: int = 3,
 ) -> bytes:
-    """conv -> MEAN -> FC -> SOFTMAX on an RGB input with the given input quantization."""
+    """conv -> MEAN -> FC -> SOFTMAX on an image input with the given input quantization."""
     b = ModelBuilder(np.random.default_rng(11))
-    x = b.input((1, size, size, 3), scale=scale, zero_point=zero_point)
+    x = b.input((1, size, size, channels), scale=scale, zero_point=zero_point)
     feat = b.conv2d(x, 8, (3, 3), (2, 2), activation="RELU")
     pooled = b.mean(feat, (1, 2), keep_dims=False)
     b.outputs = [b.softmax(b.fully_connected(pooled, classes))]
@@ -166,6 +167,21 @@ def test_sim_image_uses_the_input_quantization(cli, tmp_path):
     assert fed[0, 0, 0, 0] == -20 and fed[0, 0, 0, 2] == 107  # float32(2/255) is a hair above 2/255
 
 
+def test_sim_image_grayscale_model_takes_luminance(cli, tmp_path):
+    model = write(tmp_path / "gray.tflite", image_classifier(channels=1))
+    rgb = np.random.default_rng(12).integers(0, 256, size=(12, 12, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "c.png")
+    result = cli("sim", model, "--image", tmp_path / "c.png", "--dump", tmp_path / "d")
+    assert result.returncode == 0, result.stderr
+    entry = next(
+        e for e in json.loads((tmp_path / "d" / "index.json").read_text())["tensors"] if e["role"] == "input"
+    )
+    luminance = np.asarray(Image.fromarray(rgb).convert("L"), dtype=np.int16)
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "d" / entry["file"])[0, ..., 0], (luminance - 128).astype(np.int8)
+    )
+
+
 def test_sim_image_errors(cli, tmp_path, cnn_model):
     model = write(tmp_path / "m.tflite", image_classifier())
     (tmp_path / "not_image.png").write_bytes(b"hello")
@@ -277,6 +293,20 @@ def test_validate_with_data_folder_and_npz(cli, tmp_path):
     result = cli("validate", model, "--data", tmp_path / "d.npz", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["comparisons"][0]["samples"] == 4
+    # 16x16 pixels are resized to the model's 12x12; floats in [0, 1] are pixel / 255
+    big = rng.integers(0, 256, size=(3, 16, 16, 3), dtype=np.uint8)
+    np.savez(tmp_path / "big.npz", x_test=big)
+    np.savez(tmp_path / "unit.npz", x_test=big.astype(np.float32) / 255.0)
+    from mcu_effnet.sim.inputs import load_npz
+
+    graph = load_tflite(model)
+    resized = load_npz(tmp_path / "big.npz", graph, 10)
+    expected = np.stack(
+        [np.asarray(Image.fromarray(im).resize((12, 12), Image.Resampling.BILINEAR)) for im in big]
+    )
+    np.testing.assert_array_equal(resized, (expected.astype(np.int16) - 128).astype(np.int8))
+    np.testing.assert_array_equal(load_npz(tmp_path / "unit.npz", graph, 10), resized)
+    assert cli("validate", model, "--data", tmp_path / "unit.npz", "--samples", "2").returncode == 0
     np.savez(tmp_path / "wrong.npz", x_train=np.zeros((2, 12, 12, 3), np.uint8))
     assert "x_test" in one_error_line(cli("validate", model, "--data", tmp_path / "wrong.npz"))
 
