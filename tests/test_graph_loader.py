@@ -222,7 +222,41 @@ def test_sim_rejects_an_input_of_the_wrong_shape_naming_both() -> None:
 
 # ---- fuzz: truncations and byte flips of real models --------------------------------------------
 
-_SEEDS = [random_cnn(np.random.default_rng(11)), random_mbconv(np.random.default_rng(12)), _one_conv()[0]]
+
+def _op_zoo() -> bytes:
+    """The ops the random CNNs lack: PAD, MAX_POOL_2D, CONCATENATION, QUANTIZE, RELU, RELU6, MUL by a constant."""
+    rng = np.random.default_rng(13)
+    b = ModelBuilder(rng)
+    x = b.input((1, 6, 6, 3), scale=0.05, zero_point=-10)
+    p = b.pad(x, [(0, 0), (1, 1), (0, 1), (0, 0)])
+    m = b.pool("MAX_POOL_2D", p, (2, 2), (2, 2), "SAME")
+    r6 = b.unary("RELU6", m)
+    cat = b.activation("cat", (1, 4, 4, 6), 0.05, -10)
+    b.add_op("CONCATENATION", [m, r6], [cat], axis=3)
+    q = b.unary("QUANTIZE", cat, out_scale=0.07, out_zp=3)
+    r = b.unary("RELU", q, out_scale=0.05, out_zp=-128)
+    const = b.add_tensor("gain", (1, 1, 1, 6), "int8", 0.02, 0, data=rng.integers(-127, 128, (1, 1, 1, 6)))
+    g = b.add(r, const, kind="MUL")
+    b.outputs = [b.pool("AVERAGE_POOL_2D", g, (4, 4), (1, 1), "VALID", activation="RELU")]
+    return b.build()
+
+
+_SEEDS = [
+    random_cnn(np.random.default_rng(11)),
+    random_mbconv(np.random.default_rng(12)),
+    _one_conv()[0],
+    _op_zoo(),
+]
+
+
+def test_op_zoo_seed_is_bit_exact() -> None:
+    """The fuzz seed with the remaining ops is itself a valid model that TFLite Micro agrees on."""
+    model = _SEEDS[3]
+    graph = load_tflite(model)
+    x = np.random.default_rng(0).integers(-128, 128, size=(64, 6, 6, 3)).astype(np.int8)
+    expected = run_tflm(model, x)
+    np.testing.assert_array_equal(run(graph, x), expected)
+    assert len(np.unique(expected)) > 3
 
 
 @settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
