@@ -38,6 +38,7 @@ class HardSwishParams:
     reluish_exponent: int
 
     @classmethod
+    @functools.lru_cache(maxsize=1024)  # one entry per op: Prepare runs once in TFLite Micro too
     def from_quantization(
         cls, input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int
     ) -> HardSwishParams:

@@ -33,6 +33,7 @@ class LogisticParams:
     input_range_radius: int
 
     @classmethod
+    @functools.lru_cache(maxsize=1024)  # one entry per op: Prepare runs once in TFLite Micro too
     def from_scale(cls, input_scale: float, input_zero_point: int) -> LogisticParams:
         real = float(np.float32(input_scale)) * float(1 << (31 - INPUT_INTEGER_BITS))
         fraction, exponent = math.frexp(real)

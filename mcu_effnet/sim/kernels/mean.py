@@ -10,6 +10,7 @@ integer-divided by ``count``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,7 @@ class MeanParams:
     count: int
 
     @classmethod
+    @functools.lru_cache(maxsize=1024)  # one entry per op: Prepare runs once in TFLite Micro too
     def from_quantization(
         cls,
         input_scale: float,

@@ -34,6 +34,7 @@ class SoftmaxParams:
     diff_min: int
 
     @classmethod
+    @functools.lru_cache(maxsize=1024)  # one entry per op: Prepare runs once in TFLite Micro too
     def from_scale(cls, beta: float, input_scale: float) -> SoftmaxParams:
         """PreprocessSoftmaxScaling + CalculateInputRadius, in double like the C++."""
         real = min(
