@@ -267,6 +267,14 @@ class Requantizer:
         s = x * self.multiplier
         s += 1 << 30
         s >>= 31  # SaturatingRoundingDoublingHighMul (see there): floor((x·m + 2^30) / 2^31)
+        if isinstance(self.right, int):  # RoundingDivideByPOT inlined for the usual uniform shift
+            if self.right == 0:
+                return s
+            t = s >> 63
+            t += s
+            t += 1 << (self.right - 1)
+            t >>= self.right
+            return t
         return rounding_divide_by_pot(s, self.right)
 
     def to_int8(self, acc: np.ndarray, output_zp: int, act_min: int, act_max: int) -> np.ndarray:

@@ -79,10 +79,12 @@ def _padded_windows(x: np.ndarray, zp: int, op: Op, kh: int, kw: int, oh: int, o
     left = same_padding(w, kw, sw, dw, ow) if a["padding"] == "SAME" else 0
     bottom = max((oh - 1) * sh + eff_h - h - top, 0)
     right = max((ow - 1) * sw + eff_w - w - left, 0)
-    shifted = x.astype(dtype)
-    shifted -= dtype(zp)
-    if top or bottom or left or right:
-        shifted = np.pad(shifted, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    n, _, _, c = x.shape
+    # (x − zp) written into a zero canvas: the padding taps then contribute nothing.
+    shifted = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dtype)
+    inner = shifted[:, top : top + h, left : left + w, :]
+    inner[...] = x
+    inner -= dtype(zp)
     windows = sliding_window_view(shifted, (eff_h, eff_w), axis=(1, 2))
     return windows[:, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw, :, ::dh, ::dw]
 
