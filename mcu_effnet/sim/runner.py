@@ -69,6 +69,10 @@ def run(
     ``graph.outputs``. With ``capture=True`` returns instead a dict mapping every tensor index
     of the graph inputs and of every op output to its batched value (outputs included).
     Raises ``UserError`` when ``x`` does not fit the graph's input (both shapes named).
+
+    The first run prepares per-op plans (multipliers, reshaped weights) and keeps them on the
+    graph object; a graph is treated as immutable once loaded, as TFLite Micro treats a model
+    after Prepare. Load the file again rather than editing a Graph that has been run.
     """
     xs = list(x) if isinstance(x, list | tuple) else [x]
     if len(xs) != len(graph.inputs):
