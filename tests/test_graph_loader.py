@@ -220,6 +220,22 @@ def test_sim_rejects_an_input_of_the_wrong_shape_naming_both() -> None:
         run(g, np.zeros((2, 6, 5, 3), np.int16))
 
 
+def test_models_the_simulator_cannot_batch_load_but_do_not_run() -> None:
+    """TFLite Micro runs them, so they load (inspect works); the batched simulator says why it won't."""
+    b = ModelBuilder(np.random.default_rng(3))
+    x = b.input((1, 2, 3))
+    b.outputs = [b.reshape(x, (2, 3))]
+    graph = load_tflite(b.build())
+    with pytest.raises(UserError, match=r"has shape \[2, 3\]; the simulator needs every activation to start"):
+        run(graph, np.zeros((4, 2, 3), np.int8))
+    b = ModelBuilder(np.random.default_rng(3))
+    x = b.input((1, 2, 3))
+    b.outputs = [b.mean(x, (0, 1), keep_dims=True)]
+    graph = load_tflite(b.build())
+    with pytest.raises(UserError, match=r"op 0 \(MEAN\) works across the batch axis"):
+        run(graph, np.zeros((4, 2, 3), np.int8))
+
+
 # ---- fuzz: truncations and byte flips of real models --------------------------------------------
 
 

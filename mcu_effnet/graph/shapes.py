@@ -297,9 +297,6 @@ def _reshape(graph: Graph, op: Op) -> str | None:
     x, y = _t(graph, op, 0), graph.tensors[op.outputs[0]]
     if int(np.prod(x.shape, dtype=np.int64)) != int(np.prod(y.shape, dtype=np.int64)):
         return f"cannot reshape {list(x.shape)} into {list(y.shape)}"
-    if not x.shape or not y.shape or y.shape[0] != x.shape[0]:
-        # The simulator batches along axis 0; a reshape that folds the batch axis cannot be batched.
-        return f"reshape from {list(x.shape)} to {list(y.shape)} changes the batch dimension"
     return None
 
 

@@ -27,13 +27,10 @@ def check_batchable(graph: Graph) -> None:
                 "the simulator needs every activation to start with a batch dimension of 1"
             )
     for op in graph.ops:
+        # Other ops that mix samples (PAD or CONCATENATION on axis 0) change the first dimension,
+        # caught above; a MEAN over axis 0 with keep_dims does not.
         folds_batch = False
-        if op.kind == "PAD":
-            pads = graph.tensors[op.inputs[1]].data
-            folds_batch = bool(pads is not None and np.any(pads.reshape(-1, 2)[0] != 0))
-        elif op.kind == "CONCATENATION":
-            folds_batch = op.attrs.get("axis", 0) % len(graph.tensors[op.outputs[0]].shape) == 0
-        elif op.kind == "MEAN":
+        if op.kind == "MEAN":
             axes = graph.tensors[op.inputs[1]].data
             rank = len(graph.tensors[op.inputs[0]].shape)
             folds_batch = bool(axes is not None and any(int(a) % rank == 0 for a in axes.reshape(-1)))
