@@ -295,6 +295,7 @@ def test_fuzzed_models_load_or_raise_user_error(
         assert "\n" not in str(exc)
         return
     assert graph.ops  # a graph that loads is a whole, validated graph
+    graph_stats(graph)  # and inspect's figures can be computed for it
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
