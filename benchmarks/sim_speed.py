@@ -1,9 +1,10 @@
 """Host simulator vs TFLite Micro's Python interpreter: batch-1 latency and batch-256 throughput.
 
-    .venv/bin/python benchmarks/sim_speed.py [MODEL.tflite ...] [--batch 256] [--repeats 30]
+    .venv/bin/python benchmarks/sim_speed.py [MODEL.tflite ...] [--no-builtin] [--batch 256] [--repeats 30]
 
-Without model paths it times the test builder's small CNNs (``random_cnn``, ``random_mbconv``
-with HARD_SWISH / squeeze-excitation, and the Lite variant with RELU6). Both runtimes get
+It times the test builder's small CNNs (``random_cnn``, ``random_mbconv`` with HARD_SWISH /
+squeeze-excitation, and the Lite variant with RELU6), two EfficientNet-shaped models, then
+any ``.tflite`` given (our exported EfficientNets, for instance). Both runtimes get
 the same random int8 inputs; the outputs are checked to be identical before timing counts.
 Prints a table and writes ``benchmarks/results/sim_speed.json``.
 """
@@ -151,17 +152,18 @@ def format_table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="*", metavar="MODEL.tflite", help="default: the builder's small CNNs")
+    parser.add_argument("models", nargs="*", metavar="MODEL.tflite", help="timed after the built-in models")
+    parser.add_argument("--no-builtin", action="store_true", help="time only the given models")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=30, help="timed calls at batch 1 (default 30)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "sim_speed.json")
     args = parser.parse_args(argv)
 
-    if args.models:
-        models = [(Path(p).name, Path(p).read_bytes()) for p in args.models]
-    else:
-        models = builtin_models()
+    models = [] if args.no_builtin else builtin_models()
+    models += [(Path(p).name, Path(p).read_bytes()) for p in args.models]
+    if not models:
+        parser.error("--no-builtin needs at least one MODEL.tflite")
     rows = []
     for name, model in models:
         rows.append(bench_model(name, model, args.batch, args.repeats, args.seed))

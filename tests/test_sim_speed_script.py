@@ -22,6 +22,7 @@ def test_sim_speed_script_on_a_model_path(tmp_path):
             sys.executable,
             str(ROOT / "benchmarks" / "sim_speed.py"),
             str(model),
+            "--no-builtin",
             "--batch",
             "8",
             "--repeats",
