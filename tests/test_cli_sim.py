@@ -80,6 +80,19 @@ def test_sim_accepts_one_sample_without_batch_axis(cli, tmp_path, cnn_model):
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), run_tflm(cnn_model.read_bytes(), sample[None]))
 
 
+def test_sim_output_into_a_missing_folder_is_one_error_line(cli, tmp_path, cnn_model):
+    graph = load_tflite(cnn_model)
+    np.save(tmp_path / "x.npy", np.zeros((1, *graph.input_tensors[0].shape[1:]), np.int8))
+    line = one_error_line(
+        cli("sim", cnn_model, "--input", tmp_path / "x.npy", "--output", tmp_path / "no" / "y.npy")
+    )
+    assert "does not exist" in line
+    (tmp_path / "dir.npy").mkdir()
+    assert "cannot write" in one_error_line(
+        cli("sim", cnn_model, "--input", tmp_path / "x.npy", "--output", tmp_path / "dir.npy")
+    )
+
+
 def test_sim_without_output_prints_a_summary(cli, tmp_path, cnn_model):
     graph = load_tflite(cnn_model)
     np.save(tmp_path / "x.npy", np.zeros((2, *graph.input_tensors[0].shape[1:]), np.int8))

@@ -75,9 +75,12 @@ def _write_outputs(path: Path, outputs: list[np.ndarray]) -> None:
     """The first output to Y.npy; further outputs, if any, beside it as Y_1.npy, Y_2.npy, ..."""
     if path.parent and not path.parent.exists():
         raise UserError(f"{path}: the folder {path.parent} does not exist")
-    np.save(path, outputs[0])
-    for k, extra in enumerate(outputs[1:], start=1):
-        np.save(path.with_name(f"{path.stem}_{k}{path.suffix or '.npy'}"), extra)
+    try:
+        np.save(path, outputs[0])
+        for k, extra in enumerate(outputs[1:], start=1):
+            np.save(path.with_name(f"{path.stem}_{k}{path.suffix or '.npy'}"), extra)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write the outputs ({exc.strerror or exc})") from None
 
 
 def sanitise(name: str) -> str:
