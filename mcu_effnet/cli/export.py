@@ -1,23 +1,38 @@
-"""``mcu-effnet export RUN_DIR``: re-export a run's QAT model from its checkpoint (QCDQ ONNX, checked)."""
+"""``mcu-effnet export RUN_DIR``: re-export a run's QAT model from its checkpoint (QCDQ ONNX and
+int8 .tflite, both checked); ``mcu-effnet export MODEL.onnx --out MODEL.tflite``: the int8 .tflite
+of any QCDQ ONNX model (``mcu_effnet.cli.onnx_to_tflite``)."""
 
 from __future__ import annotations
 
 import argparse
 
+from mcu_effnet.cli import onnx_to_tflite
+from mcu_effnet.errors import UserError
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "export",
-        help="re-export a run folder's QAT model from its checkpoint",
+        help="re-export a run folder's QAT model (ONNX and int8 .tflite), or a QCDQ .onnx as .tflite",
         description="Rebuild the Brevitas model from RUN_DIR/checkpoint.pt and write the checked QCDQ "
         "ONNX model (onnxruntime must agree with Brevitas to 1e-5 on the stored validation images).",
     )
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by mcu-effnet qat")
+    p.add_argument(
+        "run_dir",
+        metavar="RUN_DIR|MODEL.onnx",
+        help="a run folder written by mcu-effnet qat, or a QCDQ .onnx file",
+    )
+    onnx_to_tflite.add_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if onnx_to_tflite.is_onnx_path(args.run_dir):
+        return onnx_to_tflite.run(args, args.run_dir)
+    extra = [flag for flag in onnx_to_tflite.options_given(args) if flag != "--allow-drift"]
+    if extra:
+        raise UserError(f"{', '.join(extra)} apply to a .onnx file, not to the run folder {args.run_dir}")
     from mcu_effnet.quant.pipeline import export_run
 
-    export_run(args.run_dir)
+    export_run(args.run_dir, allow_drift=args.allow_drift)
     return 0

@@ -25,6 +25,7 @@ class ExportReport:
     run_dir: Path
     files: list[Path] = field(default_factory=list)
     onnx: OnnxCheck | None = None
+    tflite: object | None = None  # mcu_effnet.quant.tflite_export.ExportReport
 
 
 def load_quant_model(folder: RunFolder) -> tuple[ArchSpec, nn.Module, dict]:
@@ -68,7 +69,7 @@ def export_onnx(folder: RunFolder, spec: ArchSpec, model: nn.Module) -> OnnxChec
     return check
 
 
-def export_run(run_dir: str | Path, log=print) -> ExportReport:
+def export_run(run_dir: str | Path, log=print, allow_drift: bool = False) -> ExportReport:
     """(Re-)exports a run folder's QAT model: ``model.onnx`` now; the int8 ``.tflite`` goes here too."""
     folder = RunFolder.open(Path(run_dir))
     spec, model, state = load_quant_model(folder)
@@ -83,6 +84,10 @@ def export_run(run_dir: str | Path, log=print) -> ExportReport:
         f"{report.onnx.images} validation images, max |diff| {report.onnx.max_abs_diff:.2g} = "
         f"{report.onnx.max_lsb:.2g} LSB, same top-1 {100 * report.onnx.same_top1:.0f}%)"
     )
+    from mcu_effnet.quant.tflite_run import TFLITE, export_run_tflite
+
+    report.tflite = export_run_tflite(folder, allow_drift=allow_drift, log=log)
+    report.files.append(folder.file(TFLITE))
     return report
 
 

@@ -1,0 +1,84 @@
+"""The run folder's ``.tflite`` step, called by ``export_run`` right after ``model.onnx``.
+
+Writes ``model.tflite`` from the checked ``model.onnx`` (labels from ``labels.txt`` into the
+model metadata, the export check on the stored validation images), then measures the int8
+accuracy of the file itself in TFLite Micro on the whole validation split and records
+``int8_top1``, ``tflite_bytes`` and the check figures in ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from mcu_effnet.errors import UserError
+from mcu_effnet.quant.run_folder import CONFIG, LABELS, METRICS, ONNX, VAL_SAMPLES, RunFolder
+from mcu_effnet.quant.tflite_check import int8_top1, int8_top1_on_dataset
+from mcu_effnet.quant.tflite_export import ExportReport, export_tflite
+
+TFLITE = "model.tflite"
+
+
+def _labels(folder: RunFolder) -> list[str] | None:
+    path = folder.file(LABELS)
+    if not path.exists():
+        return None
+    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return names or None
+
+
+def _val_samples(folder: RunFolder) -> tuple[np.ndarray, np.ndarray]:
+    path = folder.file(VAL_SAMPLES)
+    try:
+        with np.load(path) as archive:
+            return archive["x"], archive["y"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise UserError(f"{path}: unreadable validation samples ({exc})") from None
+
+
+def _whole_val_split(folder: RunFolder, model_bytes: bytes) -> tuple[float, int] | None:
+    """int8 top-1 on the run's whole validation split, reopened as training opened it."""
+    from mcu_effnet.data import ImageDataset, open_data
+
+    config = folder.read_json(CONFIG)
+    train = config.get("train", {})
+    data = open_data(
+        config.get("data", {}).get("path"),
+        seed=int(train.get("seed", 0)),
+        max_train=train.get("max_train_images"),
+        max_val=train.get("max_val_images"),
+        warn=lambda message: None,
+    )
+    resolution = int(config["spec"]["resolution"])
+    dataset = ImageDataset(data.val, resolution, augment=False)
+    return int8_top1_on_dataset(model_bytes, dataset), len(dataset)
+
+
+def export_run_tflite(
+    folder: RunFolder, allow_drift: bool = False, log: Callable[[str], None] = print
+) -> ExportReport:
+    """``model.onnx`` → checked ``model.tflite`` in the run folder, and its metrics."""
+    images, targets = _val_samples(folder)
+    target = folder.file(TFLITE)
+    report = export_tflite(
+        folder.file(ONNX), target, labels=_labels(folder), inputs=images, allow_drift=allow_drift
+    )
+    blob = Path(target).read_bytes()
+    metrics: dict = {
+        "tflite_bytes": report.tflite_bytes,
+        "tflite_check": report.check.to_dict() if report.check else None,
+    }
+    try:
+        top1, count = _whole_val_split(folder, blob)
+        source = "the validation split"
+    except UserError as exc:  # the data moved since training: fall back to the stored samples
+        log(f"mcu-effnet: warning: {exc}; int8_top1 measured on the {len(targets)} stored validation images")
+        top1, count, source = int8_top1(blob, images, targets), len(targets), "stored validation images"
+    metrics.update({"int8_top1": top1, "int8_top1_images": count})
+    folder.update_json(METRICS, metrics)
+    for line in report.summary_lines():
+        log(line)
+    log(f"  int8 top-1 of {target.name} in TFLite Micro on {source} ({count} images): {100 * top1:.2f}%")
+    return report
