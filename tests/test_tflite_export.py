@@ -664,3 +664,27 @@ def test_requantizing_ops(tmp_path, through_relu, second_op):
     sub = read_model(blob).subgraphs[0]
     a, b = (sub.tensors[i].quantization for i in (sub.operators[1].inputs[0], sub.operators[1].outputs[0]))
     assert a.scale[0] != b.scale[0] and int(b.zeroPoint[0]) == -128
+
+
+class NarrowAct(nn.Module):
+    """An activation quantizer TFLite int8 cannot hold: narrow range or fewer than 8 bits."""
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.inp = qident(InputUint8Fixed)
+        self.conv = qconv(3, 4, 1)
+        if kind == "narrow":
+            self.out = qnn.QuantIdentity(act_quant=ActInt8, narrow_range=True, return_quant_tensor=True)
+        else:
+            self.out = qnn.QuantIdentity(act_quant=ActInt8, bit_width=4, return_quant_tensor=True)
+
+    def forward(self, x):
+        return self.out(self.conv(self.inp(x)))
+
+
+@pytest.mark.parametrize("kind", ["narrow", "4bit"])
+def test_narrow_or_sub_8_bit_activation_is_refused(tmp_path, kind):
+    onnx_path = to_qcdq(calibrate(NarrowAct(kind), (1, 3, 6, 6)), (1, 3, 6, 6), tmp_path / "n.onnx")
+    with pytest.raises(UserError, match="narrow-range or sub-8-bit activation"):
+        export_tflite(onnx_path, tmp_path / "n.tflite")
+    assert not (tmp_path / "n.tflite").exists()

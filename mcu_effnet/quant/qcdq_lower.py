@@ -462,7 +462,6 @@ class QCDQLowering:
             )
         elif x in self.qval:
             # Integer Clip between Q and DQ: Brevitas' narrow-range or sub-8-bit activations.
-            t = self.m.tensors[self.qval[x]]
             storage_lo, storage_hi = self._storage_range(x)
             if lo > storage_lo or hi < storage_hi:
                 raise self._fail(
@@ -471,7 +470,6 @@ class QCDQLowering:
                     "activations use the full range [-128, 127]",
                 )
             self.qval[out] = self.qval[x]
-            del t
         elif x in self.fval or x in self.padded:
             kind = {(0.0, math.inf): "RELU", (0.0, 6.0): "RELU6", (-1.0, 1.0): "RELU_N1_TO_1"}.get((lo, hi))
             if kind is None:
