@@ -688,3 +688,13 @@ def test_narrow_or_sub_8_bit_activation_is_refused(tmp_path, kind):
     with pytest.raises(UserError, match="narrow-range or sub-8-bit activation"):
         export_tflite(onnx_path, tmp_path / "n.tflite")
     assert not (tmp_path / "n.tflite").exists()
+
+
+def test_float_logits_are_refused(tmp_path):
+    model = Classifier("mean")
+    model.fc = qnn.QuantLinear(
+        16, 5, bias=True, weight_quant=WeightPerChannelInt8, bias_quant=BiasInt32, output_quant=None
+    )
+    onnx_path = to_qcdq(calibrate(model, (1, 3, 8, 8)), (1, 3, 8, 8), tmp_path / "f.onnx")
+    with pytest.raises(UserError, match=r"\(Gemm\): model output .* is float \(no output quantizer\)"):
+        export_tflite(onnx_path, tmp_path / "f.tflite")
