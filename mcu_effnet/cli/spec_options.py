@@ -1,0 +1,77 @@
+"""The options that describe an ``ArchSpec``, shared by ``scale`` and ``qat``.
+
+Values are parsed here rather than by argparse types so a bad value gives one error line
+(``UserError``) naming the option, not argparse's usage dump.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from mcu_effnet.errors import UserError
+
+
+def add_spec_options(parser: argparse.ArgumentParser, board_default: str = "stm32") -> None:
+    g = parser.add_argument_group("network (compound scaling)")
+    g.add_argument("--phi", metavar="PHI", help="compound coefficient; negative shrinks B0 (required)")
+    g.add_argument("--alpha", metavar="A", default="1.2", help="depth base, d = alpha^phi (default 1.2)")
+    g.add_argument("--beta", metavar="B", default="1.1", help="width base, w = beta^phi (default 1.1)")
+    g.add_argument(
+        "--gamma", metavar="G", default="1.15", help="resolution base, r = gamma^phi (default 1.15)"
+    )
+    g.add_argument("--variant", default="full", help="full (swish, SE) or lite (ReLU6, no SE); default full")
+    g.add_argument("--classes", metavar="N", default=None, help="number of classes (default 1000)")
+    g.add_argument("--resolution", metavar="PX", default=None, help="input resolution, replaces gamma^phi")
+    g.add_argument("--width", metavar="W", default=None, help="width multiplier, replaces beta^phi")
+    g.add_argument("--depth", metavar="D", default=None, help="depth multiplier, replaces alpha^phi")
+    g.add_argument(
+        "--board",
+        default=board_default,
+        help=f"fit resolution and width to this board's SRAM and flash, or 'none' (default {board_default})",
+    )
+
+
+def _number(option: str, text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise UserError(f"{option} must be a number (got {text!r})") from None
+    if not math.isfinite(value):
+        raise UserError(f"{option} must be a finite number (got {text!r})")
+    return value
+
+
+def _integer(option: str, text: str | None, what: str) -> int | None:
+    value = _number(option, text)
+    if value is None:
+        return None
+    if not value.is_integer():
+        raise UserError(f"{option} must be an integer {what} (got {text!r})")
+    return int(value)
+
+
+def spec_from_args(args: argparse.Namespace, classes: int | None = None):
+    """The ``ArchSpec`` the options describe; ``classes`` (e.g. found in the data) replaces --classes."""
+    from mcu_effnet.arch import make_spec
+
+    phi = _number("--phi", args.phi)
+    if phi is None:
+        raise UserError("--phi is required (e.g. --phi -1)")
+    if classes is None:
+        classes = _integer("--classes", args.classes, "of at least 2") if args.classes is not None else 1000
+    board = None if str(args.board).strip().lower() == "none" else args.board
+    return make_spec(
+        phi,
+        alpha=_number("--alpha", args.alpha),
+        beta=_number("--beta", args.beta),
+        gamma=_number("--gamma", args.gamma),
+        variant=args.variant,
+        classes=classes,
+        resolution=_integer("--resolution", args.resolution, "number of pixels"),
+        width=_number("--width", args.width),
+        depth=_number("--depth", args.depth),
+        board=board,
+    )
