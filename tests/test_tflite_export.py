@@ -472,6 +472,20 @@ def test_whole_build_quant_model(tmp_path, variant, phi):
     assert check.tflm.top1 >= 0.99 and check.tflm.within_1lsb >= 0.97 and check.tflm.max_abs_lsb <= 2
     names = op_names(out.read_bytes())
     assert "FULLY_CONNECTED" in names and "MEAN" in names
+    # and on real images: the built-in synthetic set's validation split
+    from mcu_effnet.data import ImageDataset, open_data, stack_samples
+    from mcu_effnet.quant.onnx_graph import load_onnx_graph
+    from mcu_effnet.quant.qcdq_lower import lower_qcdq
+    from mcu_effnet.quant.tflite_check import check_export
+
+    images, _ = stack_samples(ImageDataset(open_data(None, max_val=64).val, 32, augment=False), 64)
+    real = check_export(
+        str(onnx_path), out.read_bytes(), lower_qcdq(load_onnx_graph(onnx_path)), images / np.float32(255)
+    )
+    assert real.input_source == "validation images" and real.tflm.samples == 64
+    assert real.tflm.top1 >= 0.99 and real.tflm.within_1lsb >= 0.97 and real.tflm.max_abs_lsb <= 2
+    if variant == "full":
+        assert real.passed
     if variant == "full":
         assert {"LOGISTIC", "MUL"} <= set(names)
     else:
