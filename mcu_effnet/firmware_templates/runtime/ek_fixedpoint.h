@@ -1,0 +1,93 @@
+/* Fixed-point helpers of the int8 engine (internal to the kernels).
+ *
+ * The integer arithmetic of TFLite Micro's reference kernels: gemmlowp's saturating
+ * rounding doubling high multiply and rounding divide by a power of two (halves away
+ * from zero), TFLite's MultiplyByQuantizedMultiplier with double rounding, and the
+ * fixed-point exp / reciprocal / logistic used by SOFTMAX and LOGISTIC.
+ *
+ * Left shifts of possibly negative values go through uint32_t (a left shift of a
+ * negative int is undefined in C99); right shifts of negative values rely on the
+ * arithmetic shift every supported compiler (gcc, arm-none-eabi-gcc) implements.
+ */
+#ifndef EK_FIXEDPOINT_H
+#define EK_FIXEDPOINT_H
+
+#include <stdint.h>
+
+#define EK_INT32_MIN ((int32_t)(-2147483647 - 1))
+#define EK_INT32_MAX ((int32_t)2147483647)
+
+static inline int32_t ek_shl32(int32_t x, int32_t amount)
+{
+    return (int32_t)((uint32_t)x << amount);
+}
+
+/* Wrapping int32 addition and subtraction (as the reference's int32_t overflow does). */
+static inline int32_t ek_add32(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
+static inline int32_t ek_sub32(int32_t a, int32_t b) { return (int32_t)((uint32_t)a - (uint32_t)b); }
+
+/* gemmlowp's SaturatingRoundingDoublingHighMul: the high 32 bits of 2*a*b, rounded. The
+ * nudge is 2^30 for a non-negative product and 1 - 2^30 otherwise, then the quotient by
+ * 2^31 truncates toward zero. The single overflow (INT32_MIN squared) saturates. */
+static inline int32_t ek_srdhm(int32_t a, int32_t b)
+{
+    int64_t ab;
+    int64_t nudge;
+    int64_t q;
+    if (a == EK_INT32_MIN && b == EK_INT32_MIN) {
+        return EK_INT32_MAX;
+    }
+    ab = (int64_t)a * (int64_t)b;
+    nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+    q = (ab + nudge) / ((int64_t)1 << 31);
+    return (int32_t)q;
+}
+
+/* x / 2^exponent, rounded to nearest with halves away from zero; exponent in [0, 31]. */
+static inline int32_t ek_rdbpot(int32_t x, int32_t exponent)
+{
+    const int32_t mask = (int32_t)(((uint32_t)1 << exponent) - 1u);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* TFLite's MultiplyByQuantizedMultiplier (double rounding). */
+static inline int32_t ek_mbqm(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t left = shift > 0 ? shift : 0;
+    const int32_t right = shift > 0 ? 0 : -shift;
+    return ek_rdbpot(ek_srdhm(ek_shl32(x, left), multiplier), right);
+}
+
+static inline int32_t ek_clamp(int32_t x, int32_t lo, int32_t hi)
+{
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/* gemmlowp SaturatingRoundingMultiplyByPOT on an int32 raw value. */
+static inline int32_t ek_sat_mul_pot(int32_t x, int32_t exponent)
+{
+    if (exponent > 0) {
+        const int32_t threshold = (int32_t)(((uint32_t)1 << (31 - exponent)) - 1u);
+        if (x > threshold) {
+            return EK_INT32_MAX;
+        }
+        if (x < -threshold) {
+            return EK_INT32_MIN;
+        }
+        return ek_shl32(x, exponent);
+    }
+    if (exponent < 0) {
+        return ek_rdbpot(x, -exponent);
+    }
+    return x;
+}
+
+/* Fixed-point transcendental functions (ek_fixedpoint.c). Raw values: a FixedPoint with
+ * `integer_bits` integer bits stores r / 2^(31 - integer_bits). */
+int32_t ek_exp_on_negative_values(int32_t a, int32_t integer_bits); /* -> Q0.31 */
+int32_t ek_one_over_one_plus_x(int32_t a);                           /* Q0.31 in [0, 1) -> Q0.31 */
+int32_t ek_logistic_fixed(int32_t a, int32_t integer_bits);          /* -> Q0.31 */
+
+#endif /* EK_FIXEDPOINT_H */

@@ -1,0 +1,162 @@
+/* mcu-effnet int8 engine kernels: the public interface (C99, no heap, no floating point).
+ *
+ * Every kernel reproduces TensorFlow Lite Micro's reference integer arithmetic bit for bit.
+ * Parameters that TFLite Micro computes in Prepare (multipliers, shifts, paddings, clamps)
+ * are computed once by the code generator and stored in `const` structs (flash).
+ * Activations are int8 NHWC, contiguous. Shifts follow TFLite's convention: a positive
+ * shift multiplies by 2^shift before the fixed-point multiply, a negative one divides after.
+ */
+#ifndef EK_KERNELS_H
+#define EK_KERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EK_MAX_DIMS 4
+
+/* CONV_2D (weights OHWI) and DEPTHWISE_CONV_2D (weights 1HW(C*M)). */
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t depth_multiplier; /* depthwise only */
+    int32_t in_offset;        /* minus the input zero point */
+    int32_t out_offset;       /* the output zero point */
+    int32_t act_min, act_max;
+    const int8_t *weights;
+    const int32_t *bias; /* NULL when the op has none */
+    const int32_t *multiplier; /* one per output channel */
+    const int32_t *shift;
+} ek_conv_params;
+
+void ek_conv2d(const ek_conv_params *p, const int8_t *input, int8_t *output);
+void ek_depthwise_conv2d(const ek_conv_params *p, const int8_t *input, int8_t *output);
+
+/* FULLY_CONNECTED: `rows` input rows of `depth` values, weights (units, depth). */
+typedef struct {
+    int32_t rows, depth, units;
+    int32_t in_offset, out_offset;
+    int32_t act_min, act_max;
+    int32_t per_channel; /* multiplier/shift hold `units` entries, else one */
+    const int8_t *weights;
+    const int32_t *bias;
+    const int32_t *multiplier;
+    const int32_t *shift;
+} ek_fc_params;
+
+void ek_fully_connected(const ek_fc_params *p, const int8_t *input, int8_t *output);
+
+/* ADD and MUL with broadcasting over (up to) four dimensions: strides are 0 along the
+ * axes an input is broadcast on. The output may be the same buffer as an input of the
+ * output's shape (each element is read before it is written). */
+typedef struct {
+    int32_t out_dims[EK_MAX_DIMS];
+    int32_t in1_strides[EK_MAX_DIMS];
+    int32_t in2_strides[EK_MAX_DIMS];
+    int32_t in1_offset, in2_offset, out_offset;
+    int32_t left_shift; /* ADD only */
+    int32_t in1_multiplier, in1_shift; /* ADD only */
+    int32_t in2_multiplier, in2_shift; /* ADD only */
+    int32_t out_multiplier, out_shift;
+    int32_t act_min, act_max;
+} ek_binary_params;
+
+void ek_add(const ek_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *output);
+void ek_mul(const ek_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *output);
+
+/* AVERAGE_POOL_2D and MAX_POOL_2D (windows clipped to the input). */
+typedef struct {
+    int32_t batches, in_h, in_w, channels, out_h, out_w;
+    int32_t f_h, f_w, stride_h, stride_w, pad_top, pad_left;
+    int32_t act_min, act_max;
+} ek_pool_params;
+
+void ek_average_pool2d(const ek_pool_params *p, const int8_t *input, int8_t *output);
+void ek_max_pool2d(const ek_pool_params *p, const int8_t *input, int8_t *output);
+
+/* MEAN over a contiguous run of axes, viewed as (outer, reduce, inner). The multiplier and
+ * shift already carry the division by `reduce` (TFLite Micro's QuantizedMeanOrSum). */
+typedef struct {
+    int32_t outer, reduce, inner;
+    int32_t in_zero_point, out_zero_point;
+    int32_t multiplier, shift;
+} ek_mean_params;
+
+void ek_mean(const ek_mean_params *p, const int8_t *input, int8_t *output);
+
+/* QUANTIZE (int8 -> int8) and RELU: out = clamp(out_zp + MBQM(x - in_zp)). */
+typedef struct {
+    int32_t size;
+    int32_t in_zero_point, out_zero_point;
+    int32_t multiplier, shift;
+    int32_t act_min, act_max;
+} ek_requantize_params;
+
+void ek_requantize(const ek_requantize_params *p, const int8_t *input, int8_t *output);
+
+/* RELU6 on int8: clamps to [lower, upper] in the input's own quantization. */
+typedef struct {
+    int32_t size;
+    int32_t lower, upper;
+} ek_clamp_params;
+
+void ek_relu6(const ek_clamp_params *p, const int8_t *input, int8_t *output);
+
+/* LOGISTIC: output scale 1/256, zero point -128. */
+typedef struct {
+    int32_t size;
+    int32_t in_zero_point;
+    int32_t in_multiplier, in_left_shift;
+    int32_t in_range_radius;
+} ek_logistic_params;
+
+void ek_logistic(const ek_logistic_params *p, const int8_t *input, int8_t *output);
+
+/* HARD_SWISH in 16-bit fixed point. */
+typedef struct {
+    int32_t size;
+    int32_t in_zero_point, out_zero_point;
+    int32_t out_multiplier, out_exponent;         /* Q0.15 multiplier, exponent <= 0 */
+    int32_t reluish_multiplier, reluish_exponent; /* Q0.15 multiplier */
+} ek_hard_swish_params;
+
+void ek_hard_swish(const ek_hard_swish_params *p, const int8_t *input, int8_t *output);
+
+/* SOFTMAX along the last axis: output scale 1/256, zero point -128. */
+typedef struct {
+    int32_t rows, depth;
+    int32_t in_multiplier, in_left_shift;
+    int32_t diff_min;
+} ek_softmax_params;
+
+void ek_softmax(const ek_softmax_params *p, const int8_t *input, int8_t *output);
+
+/* PAD (up to four dimensions), filled with the output zero point. */
+typedef struct {
+    int32_t in_dims[EK_MAX_DIMS];
+    int32_t before[EK_MAX_DIMS];
+    int32_t after[EK_MAX_DIMS];
+    int32_t pad_value;
+} ek_pad_params;
+
+void ek_pad(const ek_pad_params *p, const int8_t *input, int8_t *output);
+
+/* CONCATENATION: `outer` blocks; block k of input i has `sizes[i]` bytes. */
+void ek_concatenation(int32_t outer, int32_t count, const int8_t *const *inputs, const int32_t *sizes,
+                      int8_t *output);
+
+/* A plain copy (a RESHAPE the planner could not alias). */
+void ek_copy(int32_t size, const int8_t *input, int8_t *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EK_KERNELS_H */

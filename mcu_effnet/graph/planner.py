@@ -1,0 +1,261 @@
+"""The static memory plan of the int8 engine: every activation tensor gets an arena offset.
+
+Tensors are first gathered into *buffers* (one buffer = one block of bytes):
+
+- a RESHAPE's output shares its input's buffer (no copy), unless that would make the
+  model's input and output one buffer;
+- an element-wise op whose input dies there and has the output's size writes its output over
+  that input (in-place execution: ``IN_PLACE_OPS``);
+- the model's input is read where the caller keeps it and its output is written straight to
+  the caller's buffer, so the buffers holding them take no arena space.
+
+A buffer is live from the op that writes it to the last op that reads it (both included).
+Arena buffers are placed greedily, largest first, each at the lowest aligned offset that
+overlaps no buffer live at the same time (first fit), as TFLite Micro's greedy planner does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcu_effnet.graph.ir import Graph
+
+ALIGNMENT = 4
+
+# Ops whose kernels read each element before writing the element at the same index (the
+# output may be the input buffer): element-wise maps, and ADD/MUL over the operand that has
+# the output's shape. SOFTMAX reads a whole row before writing it.
+IN_PLACE_OPS = frozenset({"ADD", "MUL", "RELU", "RELU6", "QUANTIZE", "LOGISTIC", "HARD_SWISH", "SOFTMAX"})
+
+ARENA, INPUT, OUTPUT = "arena", "input", "output"
+
+
+@dataclass
+class Buffer:
+    """A block of bytes shared by one or more tensors (reshape aliases, in-place outputs)."""
+
+    index: int
+    tensors: list[int]
+    size: int
+    first: int  # the op that writes it first (-1: before the first op, the model's input)
+    last: int  # the last op that reads it (len(ops): read after the last op, the model's output)
+    location: str = ARENA  # ARENA, INPUT (the caller's input) or OUTPUT (the caller's output)
+    offset: int = 0  # in the arena (0 elsewhere)
+
+    def overlaps_in_time(self, other: Buffer) -> bool:
+        return self.first <= other.last and other.first <= self.last
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "buffer": self.index,
+            "tensors": list(self.tensors),
+            "location": self.location,
+            "offset": self.offset,
+            "size": self.size,
+            "first_op": self.first,
+            "last_op": self.last,
+        }
+
+
+@dataclass
+class ArenaPlan:
+    buffers: list[Buffer]
+    tensor_buffer: dict[int, int]  # tensor index -> buffer index
+    arena_bytes: int
+    peak_bytes: int  # the largest sum of arena bytes live at one op (<= arena_bytes)
+    live_bytes: list[int]  # arena bytes live at each op
+    aliased_ops: list[int] = field(default_factory=list)  # RESHAPEs that cost nothing
+    in_place_ops: list[int] = field(default_factory=list)  # ops writing over their dying input
+    alignment: int = ALIGNMENT
+
+    def buffer_of(self, tensor: int) -> Buffer:
+        return self.buffers[self.tensor_buffer[tensor]]
+
+    def location(self, tensor: int) -> tuple[str, int]:
+        """(ARENA, offset), (INPUT, 0) or (OUTPUT, 0) for an activation tensor."""
+        b = self.buffer_of(tensor)
+        return b.location, b.offset
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "arena_bytes": self.arena_bytes,
+            "peak_bytes": self.peak_bytes,
+            "alignment": self.alignment,
+            "live_bytes": list(self.live_bytes),
+            "aliased_ops": list(self.aliased_ops),
+            "in_place_ops": list(self.in_place_ops),
+            "buffers": [b.to_dict() for b in self.buffers],
+        }
+
+    def describe(self, graph: Graph | None = None) -> str:
+        """A table of the buffers (offset, size, lifetime, tensors) and the totals."""
+        lines = [
+            f"arena {self.arena_bytes} bytes (peak of live tensors {self.peak_bytes}), "
+            f"{len(self.aliased_ops)} reshape(s) aliased, {len(self.in_place_ops)} op(s) in place"
+        ]
+        lines.append(f"{'buffer':>6} {'where':>6} {'offset':>8} {'size':>8} {'ops':>9}  tensors")
+        for b in sorted(self.buffers, key=lambda b: (b.location != ARENA, b.offset, b.index)):
+            names = [graph.tensors[t].name if graph is not None else str(t) for t in b.tensors]
+            ops = f"{b.first}..{b.last}"
+            lines.append(
+                f"{b.index:>6} {b.location:>6} {b.offset:>8} {b.size:>8} {ops:>9}  {', '.join(names)}"
+            )
+        return "\n".join(lines)
+
+
+def _align(n: int, alignment: int) -> int:
+    return (n + alignment - 1) // alignment * alignment
+
+
+def activation_tensors(graph: Graph) -> list[int]:
+    """Non-constant tensors the ops read or write, and the model's inputs and outputs."""
+    seen: list[int] = []
+    for t in [*graph.inputs, *(i for op in graph.ops for i in (*op.inputs, *op.outputs)), *graph.outputs]:
+        if t >= 0 and not graph.tensors[t].is_constant and t not in seen:
+            seen.append(t)
+    return seen
+
+
+def plan_arena(graph: Graph, alignment: int = ALIGNMENT, in_place: bool = True) -> ArenaPlan:
+    """Arena offsets for every activation tensor of ``graph`` (ops in execution order)."""
+    tensors = activation_tensors(graph)
+    n_ops = len(graph.ops)
+    parent = {t: t for t in tensors}
+
+    def find(t: int) -> int:
+        while parent[t] != t:
+            parent[t] = parent[parent[t]]
+            t = parent[t]
+        return t
+
+    ins, outs = set(graph.inputs), set(graph.outputs)
+
+    def has(root: int, which: set[int]) -> bool:
+        return any(find(t) == root for t in which)
+
+    aliased: list[int] = []
+    for op in graph.ops:
+        if op.kind != "RESHAPE" or not op.inputs or op.inputs[0] not in parent:
+            continue
+        a, b = find(op.inputs[0]), find(op.outputs[0])
+        if (has(a, ins) and has(b, outs)) or (has(a, outs) and has(b, ins)):
+            continue  # the caller's input and output stay apart: this RESHAPE copies
+        parent[b] = a
+        aliased.append(op.index)
+
+    # Lifetimes per group of aliased tensors.
+    groups: dict[int, list[int]] = {}
+    for t in tensors:
+        groups.setdefault(find(t), []).append(t)
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for root in groups:
+        first[root] = n_ops
+        last[root] = -1
+    for t in graph.inputs:
+        first[find(t)] = -1
+    for pos, op in enumerate(graph.ops):
+        for t in op.outputs:
+            if t in parent:
+                r = find(t)
+                first[r] = min(first[r], pos)
+                last[r] = max(last[r], pos)
+        for t in op.inputs:
+            if t in parent:
+                r = find(t)
+                last[r] = max(last[r], pos)
+    for t in graph.outputs:
+        last[find(t)] = n_ops
+    for root in groups:
+        first[root] = min(first[root], last[root]) if last[root] >= 0 else first[root]
+        last[root] = max(last[root], first[root])
+
+    def location(root: int) -> str:
+        if has(root, outs):
+            return OUTPUT
+        if has(root, ins):
+            return INPUT
+        return ARENA
+
+    def size(root: int) -> int:
+        return max(graph.tensors[t].nbytes for t in groups[root])
+
+    # In-place execution: merge the output's group into a dying input's group.
+    in_place_ops: list[int] = []
+    merged: dict[int, int] = {}  # output root -> input root it now lives in
+
+    def home(root: int) -> int:
+        while root in merged:
+            root = merged[root]
+        return root
+
+    if in_place:
+        for pos, op in enumerate(graph.ops):
+            if op.kind not in IN_PLACE_OPS or len(op.outputs) != 1 or op.outputs[0] not in parent:
+                continue
+            out_root = find(op.outputs[0])
+            if location(out_root) != ARENA or first[out_root] != pos:
+                continue
+            out_bytes = graph.tensors[op.outputs[0]].nbytes
+            for t in op.inputs[:2] if op.kind in ("ADD", "MUL") else op.inputs[:1]:
+                if t not in parent:
+                    continue
+                in_root = home(find(t))
+                if (
+                    location(in_root) == ARENA
+                    and last[in_root] == pos
+                    and graph.tensors[t].nbytes == out_bytes
+                    and graph.tensors[t].shape == graph.tensors[op.outputs[0]].shape
+                    and in_root != out_root
+                ):
+                    merged[out_root] = in_root
+                    groups[in_root] = groups[in_root] + groups[out_root]
+                    last[in_root] = last[out_root]
+                    in_place_ops.append(op.index)
+                    break
+
+    buffers: list[Buffer] = []
+    tensor_buffer: dict[int, int] = {}
+    for root in groups:
+        if root in merged:
+            continue
+        b = Buffer(len(buffers), sorted(groups[root]), size(root), first[root], last[root], location(root))
+        buffers.append(b)
+        for t in b.tensors:
+            tensor_buffer[t] = b.index
+
+    # Greedy by size, first fit.
+    placed: list[Buffer] = []
+    for b in sorted((b for b in buffers if b.location == ARENA), key=lambda b: (-b.size, b.first, b.index)):
+        busy = sorted((o.offset, o.offset + o.size) for o in placed if o.overlaps_in_time(b))
+        offset = 0
+        for lo, hi in busy:
+            if offset + b.size <= lo:
+                break
+            offset = max(offset, _align(hi, alignment))
+        b.offset = offset
+        placed.append(b)
+
+    arena = _align(max((b.offset + b.size for b in placed), default=0), alignment)
+    live = [sum(b.size for b in placed if b.first <= pos <= b.last) for pos in range(n_ops)]
+    return ArenaPlan(
+        buffers=buffers,
+        tensor_buffer=tensor_buffer,
+        arena_bytes=arena,
+        peak_bytes=max(live, default=0),
+        live_bytes=live,
+        aliased_ops=aliased,
+        in_place_ops=in_place_ops,
+        alignment=alignment,
+    )
+
+
+def check_plan(plan: ArenaPlan) -> None:
+    """Raises AssertionError if two arena buffers live at the same time share a byte."""
+    arena = [b for b in plan.buffers if b.location == ARENA]
+    for i, a in enumerate(arena):
+        assert a.offset % plan.alignment == 0 and a.offset + a.size <= plan.arena_bytes, a
+        for b in arena[i + 1 :]:
+            if a.overlaps_in_time(b):
+                assert a.offset + a.size <= b.offset or b.offset + b.size <= a.offset, (a, b)
