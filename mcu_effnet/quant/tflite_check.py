@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from mcu_effnet.errors import UserError
 from mcu_effnet.quant.int8_model import Int8Model, to_tflite_layout
 
 MIN_WITHIN_1LSB = 0.99
@@ -85,16 +86,24 @@ def _arena_bytes(model: Int8Model, model_size: int) -> int:
     return max(10 * model_size, 4 * activations) + (1 << 20)
 
 
-def run_onnx(onnx_path: str, x: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
-    """Reference values of ``outputs``, each with a leading sample axis."""
+def _reference_runs(model_source, x: np.ndarray, outputs: list[str], label: str) -> list[list[np.ndarray]]:
+    """onnxruntime, optimisations off (the float QCDQ graph as written), one sample per run."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.log_severity_level = 3
-    session = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    runs = [session.run(outputs, {name: x[i : i + 1]}) for i in range(len(x))]
+    try:
+        session = ort.InferenceSession(model_source, options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return [session.run(outputs, {name: x[i : i + 1]}) for i in range(len(x))]
+    except Exception as exc:  # onnxruntime's own exception types; the user gets one line
+        raise UserError(f"{label}: onnxruntime cannot run the model: {exc}".splitlines()[0]) from exc
+
+
+def run_onnx(onnx_path: str, x: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
+    """Reference values of ``outputs``, each with a leading sample axis."""
+    runs = _reference_runs(onnx_path, x, outputs, onnx_path)
     return [np.concatenate([r[k] for r in runs]) for k in range(len(runs[0]))]
 
 
@@ -220,14 +229,7 @@ def run_onnx_values(onnx_path: str, x: np.ndarray, names: list[str]) -> dict[str
     for name in names:
         if name not in present:
             proto.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.log_severity_level = 3
-    session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    input_name = session.get_inputs()[0].name
-    runs = [session.run(names, {input_name: x[i : i + 1]}) for i in range(len(x))]
+    runs = _reference_runs(proto.SerializeToString(), x, names, onnx_path)
     return {name: np.concatenate([r[k] for r in runs]) for k, name in enumerate(names)}
 
 
