@@ -58,3 +58,11 @@ def test_cli_exports_onnx_with_labels_and_json_report(cli, tmp_path):
     assert report["check"]["tflm"]["samples"] == 16
     assert report["tflite_bytes"] == out.stat().st_size and report["labels"] == 5
     assert report["ops"] == {"CONV_2D": 1, "MEAN": 1, "FULLY_CONNECTED": 1}
+
+
+def test_cli_onnx_options_are_refused_for_a_run_folder(cli, tmp_path):
+    result = cli("export", tmp_path, "--out", tmp_path / "x.tflite")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"mcu-effnet: error: --out: only for a .onnx file, not for the run folder {tmp_path}"
+    ]
