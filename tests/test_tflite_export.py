@@ -712,3 +712,38 @@ def test_float_logits_are_refused(tmp_path):
     onnx_path = to_qcdq(calibrate(model, (1, 3, 8, 8)), (1, 3, 8, 8), tmp_path / "f.onnx")
     with pytest.raises(UserError, match=r"\(Gemm\): model output .* is float \(no output quantizer\)"):
         export_tflite(onnx_path, tmp_path / "f.tflite")
+
+
+def test_run_folder_step_writes_tflite_and_int8_metrics(tmp_path):
+    """``export_run``'s .tflite step on a run folder laid out as ``qat`` writes it."""
+    import json
+
+    from mcu_effnet.data import ImageDataset, open_data, stack_samples
+    from mcu_effnet.quant.run_folder import CONFIG, LABELS, METRICS, ONNX, VAL_SAMPLES, RunFolder
+    from mcu_effnet.quant.tflite_check import int8_top1_on_dataset
+    from mcu_effnet.quant.tflite_run import TFLITE, export_run_tflite
+
+    torch.manual_seed(15)
+    folder = RunFolder.create(tmp_path / "run")
+    names = ["a", "b", "c", "d", "e"]
+    folder.write_json(
+        CONFIG, {"spec": {"resolution": 8}, "train": {"seed": 0, "max_val_images": 24}, "data": {}}
+    )
+    folder.write_text(LABELS, "".join(f"{n}\n" for n in names))
+    folder.write_json(METRICS, {"qat_top1": 12.5})
+    val = ImageDataset(open_data(None, max_val=24).val, 8, augment=False)
+    images, labels = stack_samples(val, 16)
+    np.savez(folder.file(VAL_SAMPLES), x=images, y=labels)
+    to_qcdq(calibrate(Classifier("mean"), (1, 3, 8, 8)), (1, 3, 8, 8), folder.file(ONNX))
+    lines: list[str] = []
+    report = export_run_tflite(folder, log=lines.append)
+    blob = folder.file(TFLITE).read_bytes()
+    metrics = json.loads(folder.file(METRICS).read_text())
+    assert metrics["qat_top1"] == 12.5  # kept
+    assert metrics["tflite_bytes"] == len(blob) == report.tflite_bytes
+    assert metrics["tflite_check"]["passed"] and metrics["tflite_check"]["tflm"]["samples"] == 16
+    assert metrics["int8_top1_images"] == 24
+    assert metrics["int8_top1"] == pytest.approx(100 * int8_top1_on_dataset(blob, val), abs=0.01)
+    entry = [m for m in read_model(blob).metadata if m.name.decode() == LABELS_METADATA]
+    assert bytes(read_model(blob).buffers[entry[0].buffer].data).decode() == "\n".join(names)
+    assert any("int8 top-1" in line for line in lines)
