@@ -59,6 +59,11 @@ def _runtime_source(name: str) -> str:
     return resources.files("mcu_effnet").joinpath("firmware_templates", "runtime", name).read_text()
 
 
+def runtime_sources() -> dict[str, str]:
+    """The kernel runtime (``firmware_templates/runtime``): file name -> content, copied as is."""
+    return {name: _runtime_source(name) for name in RUNTIME_FILES}
+
+
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.PackageLoader("mcu_effnet", "firmware_templates"),
@@ -601,8 +606,7 @@ def generate_engine(graph: Graph, plan: ArenaPlan | None = None) -> EngineSource
             uses_output="output" in used,
         ),
     }
-    for name in RUNTIME_FILES:
-        files[name] = _runtime_source(name)
+    files.update(runtime_sources())
     arena_in_use = any(buf.location == ARENA for buf in plan.buffers)
     assert arena_in_use or plan.arena_bytes == 0
     return EngineSources(

@@ -1,0 +1,110 @@
+"""Builds generated engines for the host and runs them (shared by the engine and kernel tests).
+
+The runtime kernels are compiled once per session into objects (gcc with AddressSanitizer and
+UndefinedBehaviorSanitizer, ``-Wall -Wextra -Werror -std=c99``); each model then only compiles
+its own ``model.c`` / ``model_data.c`` and the harness (``tests/engine_harness.c``), which runs
+a file of int8 inputs through ``model_invoke``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from mcu_effnet.codegen.engine import RUNTIME_FILES, EngineSources, generate_engine, runtime_sources
+from mcu_effnet.graph import load_tflite
+
+HERE = Path(__file__).resolve().parent
+CFLAGS = [
+    "-std=c99",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-pedantic",
+    "-O1",
+    "-g",
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=all",
+    "-fno-omit-frame-pointer",
+]
+ARM_M4 = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
+ARM_FLAGS = ["-Wall", "-Wextra", "-Werror", "-std=c99", "-O2", "-c"]
+
+
+class HostRuntime:
+    """The runtime kernels compiled once; ``run(model_bytes, x)`` builds and runs one model."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.runtime_dir = self.workdir / "runtime"
+        self.runtime_dir.mkdir(exist_ok=True)
+        self._counter = itertools.count()
+        sample = runtime_sources()
+        self.objects = []
+        for name in RUNTIME_FILES:
+            (self.runtime_dir / name).write_text(sample[name])
+        for name in RUNTIME_FILES:
+            if name.endswith(".c"):
+                obj = self.runtime_dir / (name[:-2] + ".o")
+                _cc(["gcc", *CFLAGS, "-c", str(self.runtime_dir / name), "-o", str(obj)])
+                self.objects.append(obj)
+
+    def build(self, engine: EngineSources) -> Path:
+        d = self.workdir / f"model{next(self._counter)}"
+        d.mkdir()
+        for rel, text in engine.files.items():
+            (d / rel).write_text(text)
+        exe = d / "harness"
+        _cc(
+            [
+                "gcc",
+                *CFLAGS,
+                f"-I{d}",
+                str(d / "model.c"),
+                str(d / "model_data.c"),
+                str(HERE / "engine_harness.c"),
+                *map(str, self.objects),
+                "-o",
+                str(exe),
+            ]
+        )
+        return exe
+
+    def run_engine(self, engine: EngineSources, x: np.ndarray) -> np.ndarray:
+        exe = self.build(engine)
+        x = np.ascontiguousarray(x, dtype=np.int8)
+        (exe.parent / "in.bin").write_bytes(x.tobytes())
+        proc = subprocess.run(
+            [str(exe), str(exe.parent / "in.bin"), str(exe.parent / "out.bin")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        y = np.frombuffer((exe.parent / "out.bin").read_bytes(), np.int8)
+        shutil.rmtree(exe.parent, ignore_errors=True)
+        return y.reshape(x.shape[0], -1)
+
+    def run(self, model_bytes: bytes, x: np.ndarray) -> np.ndarray:
+        return self.run_engine(generate_engine(load_tflite(model_bytes)), x)
+
+
+def _cc(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
+
+
+def compile_for_arm(files: dict[str, str], workdir: Path, cpu_flags: list[str] = ARM_M4) -> None:
+    """Compiles every .c of an engine with arm-none-eabi-gcc, warnings as errors."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for rel, text in files.items():
+        (workdir / rel).write_text(text)
+    sources = [str(workdir / rel) for rel in files if rel.endswith(".c")]
+    for src in sources:
+        _cc(["arm-none-eabi-gcc", *cpu_flags, *ARM_FLAGS, f"-I{workdir}", src, "-o", src[:-2] + ".o"])
