@@ -113,7 +113,7 @@ def export_and_compare(module: nn.Module, shape, tmp_path: Path, **kwargs):
 
 
 # ----------------------------------------------------------------------------- test modules
-def qconv(cin, cout, k, stride=1, padding=0, groups=1, output_quant=ActInt8):
+def qconv(cin, cout, k, stride=1, padding=0, groups=1, output_quant=ActInt8, dilation=1):
     return qnn.QuantConv2d(
         cin,
         cout,
@@ -121,6 +121,7 @@ def qconv(cin, cout, k, stride=1, padding=0, groups=1, output_quant=ActInt8):
         stride=stride,
         padding=padding,
         groups=groups,
+        dilation=dilation,
         bias=True,
         weight_quant=WeightPerChannelInt8,
         bias_quant=BiasInt32,
@@ -140,11 +141,11 @@ def value(x):
 class OneConv(nn.Module):
     """Input quantizer, optional explicit zero pad (TF SAME style), one conv."""
 
-    def __init__(self, k, stride, padding, pad=None, cin=3, cout=8):
+    def __init__(self, k, stride, padding, pad=None, cin=3, cout=8, dilation=1):
         super().__init__()
         self.inp = qident(InputUint8Fixed)
         self.pad = pad
-        self.conv = qconv(cin, cout, k, stride, padding)
+        self.conv = qconv(cin, cout, k, stride, padding, dilation=dilation)
 
     def forward(self, x):
         x = self.inp(x)
@@ -288,20 +289,25 @@ def assert_agrees(report, diffs: np.ndarray, single_op: bool) -> None:
 
 # ----------------------------------------------------------------------------- single patterns
 @pytest.mark.parametrize(
-    "k, stride, padding, pad, size, want_padding, want_pad_op",
+    "k, stride, padding, pad, size, want_padding, want_pad_op, dilation",
     [
-        (3, 1, 1, None, 12, "SAME", False),  # PyTorch symmetric pad == TF SAME at stride 1
-        (1, 1, 0, None, 12, "SAME", False),  # 1x1: SAME and VALID coincide; SAME is what TFLite writes
-        (3, 1, 0, None, 12, "VALID", False),
-        (3, 2, 1, None, 12, "VALID", True),  # the padding trap: PyTorch pads 1|1, SAME pads 0|1
-        (3, 2, 0, (0, 1, 0, 1), 12, "SAME", False),  # explicit TF-style pad folded into SAME
-        (5, 2, 2, None, 13, "SAME", False),  # odd input: symmetric 2|2 is SAME
-        (3, 2, 1, None, 13, "SAME", False),
+        (3, 1, 1, None, 12, "SAME", False, 1),  # PyTorch symmetric pad == TF SAME at stride 1
+        (1, 1, 0, None, 12, "SAME", False, 1),  # 1x1: SAME and VALID coincide; SAME is what TFLite writes
+        (3, 1, 0, None, 12, "VALID", False, 1),
+        (3, 2, 1, None, 12, "VALID", True, 1),  # the padding trap: PyTorch pads 1|1, SAME pads 0|1
+        (3, 2, 0, (0, 1, 0, 1), 12, "SAME", False, 1),  # explicit TF-style pad folded into SAME
+        (5, 2, 2, None, 13, "SAME", False, 1),  # odd input: symmetric 2|2 is SAME
+        (3, 2, 1, None, 13, "SAME", False, 1),
+        (3, 1, 2, None, 12, "SAME", False, 2),  # dilation 2: SAME pads (k - 1) * d / 2 each side
+        (3, 1, 1, None, 12, "VALID", True, 2),  # too little padding for SAME at dilation 2
     ],
 )
-def test_conv_padding_and_stride(tmp_path, k, stride, padding, pad, size, want_padding, want_pad_op):
+def test_conv_padding_and_stride(
+    tmp_path, k, stride, padding, pad, size, want_padding, want_pad_op, dilation
+):
     torch.manual_seed(0)
-    report, blob, diffs = export_and_compare(OneConv(k, stride, padding, pad), (1, 3, size, size), tmp_path)
+    module = OneConv(k, stride, padding, pad, dilation=dilation)
+    report, blob, diffs = export_and_compare(module, (1, 3, size, size), tmp_path)
     assert_agrees(report, diffs, single_op=True)
     ops = ops_with_options(blob)
     schema = _schema()
@@ -309,6 +315,7 @@ def test_conv_padding_and_stride(tmp_path, k, stride, padding, pad, size, want_p
     assert len(conv) == 1
     assert conv[0].padding == getattr(schema.Padding, want_padding)
     assert (conv[0].strideH, conv[0].strideW) == (stride, stride)
+    assert (conv[0].dilationHFactor, conv[0].dilationWFactor) == (dilation, dilation)
     assert ("PAD" in [name for name, _ in ops]) == want_pad_op
 
 
