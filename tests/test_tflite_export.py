@@ -754,3 +754,40 @@ def test_run_folder_step_writes_tflite_and_int8_metrics(tmp_path):
     entry = [m for m in read_model(blob).metadata if m.name.decode() == LABELS_METADATA]
     assert bytes(read_model(blob).buffers[entry[0].buffer].data).decode() == "\n".join(names)
     assert any("int8 top-1" in line for line in lines)
+
+
+class FlattenSpatial(nn.Module):
+    """Flattening a C x H x W map with H·W > 1 reads elements in NCHW order: not NHWC's."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp = qident(InputUint8Fixed)
+        self.conv = qconv(3, 4, 3, 2, 1)
+        self.flat = qident()
+
+    def forward(self, x):
+        return self.flat(torch.flatten(value(self.conv(self.inp(x))), 1))
+
+
+class Grouped(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inp = qident(InputUint8Fixed)
+        self.stem = qconv(3, 8, 1)
+        self.conv = qconv(8, 8, 3, 1, 1, groups=2)
+
+    def forward(self, x):
+        return self.conv(self.stem(self.inp(x)))
+
+
+@pytest.mark.parametrize(
+    "module, message",
+    [
+        (FlattenSpatial, r"\(Flatten\): reshaping \(1, 4, 4, 4\) to \(1, 64\) orders elements differently"),
+        (Grouped, r"\(Conv\): grouped convolution \(group 2\) has no TFLite int8 equivalent"),
+    ],
+)
+def test_layouts_and_groupings_tflite_cannot_hold_are_refused(tmp_path, module, message):
+    onnx_path = to_qcdq(calibrate(module(), (1, 3, 8, 8)), (1, 3, 8, 8), tmp_path / "m.onnx")
+    with pytest.raises(UserError, match=message):
+        export_tflite(onnx_path, tmp_path / "m.tflite")
