@@ -1,8 +1,8 @@
 """The firmware platform layer on its own: SysTick instruction counting under QEMU -icount,
 semihosting files and exit status, and every catalogued board's project building and fitting.
 
-A stand-in model (tests/firmware_standin.py) replaces the generated engine here, so these
-tests exercise only what the platform owns.
+A stand-in model (tests/firmware_standin.py) replaces the generated engine in most of these
+tests, so they exercise only what the platform owns; the every-board build uses the real engine.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from pathlib import Path
 import firmware_standin as standin
 import numpy as np
 import pytest
+from tflite_builder import random_cnn
 
 from mcu_effnet.boards import BOARDS, get_board
 from mcu_effnet.codegen import runner
 from mcu_effnet.codegen.project import render_platform, write_project
+from mcu_effnet.graph import load_tflite
 
 HERE = Path(__file__).resolve().parent
 CALIBRATE = HERE / "platform_src" / "calibrate.c"
@@ -112,7 +114,10 @@ def _standin_project(tmp_path: Path, board_name: str, build: bool = True):
 
 @pytest.mark.parametrize("board", [b.name for b in BOARDS])
 def test_every_board_project_builds_and_fits(arm_toolchain, tmp_path, board):
-    project = _standin_project(tmp_path, board)
+    """A small CNN through the real engine and simulator, for every catalogued board."""
+    model = random_cnn(np.random.default_rng(11))
+    graph = load_tflite(model)
+    project = write_project(graph, board, tmp_path / board, model_bytes=model)
     report = project.report
     b = get_board(board)
     assert report["flash_bytes"] and report["ram_bytes"]
