@@ -1,0 +1,119 @@
+"""``mcu-effnet scale`` and ``mcu-effnet boards`` through the installed command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mcu_effnet.arch import make_spec
+from mcu_effnet.boards import board_names
+
+TOP_KEYS = {
+    "phi",
+    "alpha",
+    "beta",
+    "gamma",
+    "depth_mult",
+    "width_mult",
+    "resolution_mult",
+    "resolution",
+    "params",
+    "macs",
+    "stages",
+}
+STAGE_KEYS = {
+    "stage",
+    "operator",
+    "kernel",
+    "stride",
+    "resolution",
+    "channels",
+    "layers",
+    "scaled_resolution",
+    "scaled_channels",
+    "scaled_layers",
+}
+FIT_KEYS = {"resolution", "width_mult", "peak_activation_bytes", "weight_bytes", "sram_bytes", "flash_bytes"}
+
+
+def test_scale_json_worked_example(cli):
+    result = cli("scale", "--phi", "7", "--gamma", "1.1", "--board", "none", "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert set(doc) == TOP_KEYS
+    assert [s["stage"] for s in doc["stages"]] == list(range(1, 10))
+    assert all(set(s) == STAGE_KEYS for s in doc["stages"])
+    s4 = doc["stages"][3]
+    assert (round(s4["scaled_resolution"]), round(s4["scaled_channels"]), round(s4["scaled_layers"])) == (
+        109,
+        78,
+        7,
+    )
+    # built: 437 px input, SAME strides 437 -> 219 -> 219 -> 110; 77.9 -> 80 channels; ceil(7.17) = 8
+    assert doc["resolution"] == 437
+    assert (s4["resolution"], s4["channels"], s4["layers"]) == (110, 80, 8)
+    assert doc["resolution_mult"] == pytest.approx(1.1**7) and doc["depth_mult"] == pytest.approx(1.2**7)
+
+
+def test_scale_json_with_board(cli):
+    result = cli("scale", "--phi", "-1", "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert set(doc) == TOP_KEYS | {"board", "fit"}
+    assert doc["board"] == "stm32f746g-disco" and set(doc["fit"]) == FIT_KEYS
+    fit = doc["fit"]
+    assert fit["peak_activation_bytes"] <= fit["sram_bytes"] and fit["weight_bytes"] <= fit["flash_bytes"]
+    spec = make_spec(-1)
+    assert doc["resolution"] == fit["resolution"] == spec.resolution < round(224 / 1.15)
+    assert (doc["params"], doc["macs"]) == (spec.params, spec.macs)
+    assert doc["width_mult"] == pytest.approx(1 / 1.1) and fit["width_mult"] < doc["width_mult"]
+    assert doc["stages"][0]["resolution"] == fit["resolution"]
+
+
+def test_scale_table(cli):
+    result = cli("scale", "--phi", "-1", "--classes", "10")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "fitted to stm32f746g-disco" in out and "MBConv6" in out and "Conv1x1 & Pooling & FC" in out
+    spec = make_spec(-1, classes=10)
+    assert f"{spec.params:,}" in out and f"{spec.peak_activation_bytes:,} B" in out
+    assert "195x195" in out  # the compound-scaled (unfitted) input beside the fitted one
+
+
+@pytest.mark.parametrize(
+    "args,names",
+    [
+        (["--phi", "-1", "--alpha", "1"], "--alpha"),
+        (["--phi", "-1", "--gamma", "0.9"], "--gamma"),
+        (["--phi", "-1", "--classes", "2.5"], "--classes"),
+        (["--phi", "-1", "--classes", "ten"], "--classes"),
+        (["--phi", "-1", "--classes", "1"], "--classes"),
+        (["--phi", "-20", "--board", "none"], "--phi"),
+        (["--phi", "-16", "--board", "none"], "--phi"),
+        (["--phi", "-1", "--resolution", "12"], "--resolution"),
+        (["--phi", "-1", "--board", "esp32"], "--board"),
+        (["--phi", "x"], "--phi"),
+        ([], "--phi"),
+    ],
+)
+def test_bad_input_one_line_exit_2(cli, args, names):
+    result = cli("scale", *args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mcu-effnet: error: ")
+    assert names in lines[0]
+    assert result.stdout == ""
+
+
+def test_boards_verb(cli):
+    result = cli("boards")
+    assert result.returncode == 0, result.stderr
+    for name in board_names():
+        assert name in result.stdout
+    assert "mps2-an505" in result.stdout and "netduinoplus2" in result.stdout
+    doc = json.loads(cli("boards", "--json").stdout)
+    assert [b["name"] for b in doc] == board_names()
+    stm32 = doc[0]
+    assert stm32["aliases"] == ["stm32"] and stm32["largest_sram_region"]["size"] == 320 * 1024
+    assert stm32["emulator"]["machine"] == "mps2-an500"
