@@ -186,4 +186,5 @@ def test_native_project_runs_bit_exact(arm_toolchain, cli, tmp_path, board, kind
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), simulate(graph, x))
     report = json.loads((out / "report.json").read_text())
     assert report["instructions_per_inference"] > 0 and report["bit_exact"] is True
+    assert 0 < report["stack_used_bytes"] < report["stack_bytes"]
     assert report["flash_bytes"] and report["ram_bytes"]

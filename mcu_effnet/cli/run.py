@@ -81,6 +81,8 @@ def main(args: argparse.Namespace) -> int:
 
     print("output:", " ".join(str(int(v)) for v in result.output))
     print(f"instructions per inference: {result.instructions}")
+    if result.stack_used is not None:
+        print(f"stack used: {result.stack_used} of {report.get('stack_bytes')} bytes")
     failures = []
 
     # The embedded test vector: checked in the firmware against codegen's simulator output, and
@@ -128,6 +130,7 @@ def main(args: argparse.Namespace) -> int:
         qemu_flash_bytes=sizes["flash_bytes"],
         qemu_ram_bytes=sizes["ram_bytes"],
         bit_exact=not failures,
+        stack_used_bytes=result.stack_used,
     )
     if samples_exact is not None:
         report["input_samples_bit_exact"] = samples_exact

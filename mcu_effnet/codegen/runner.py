@@ -101,6 +101,7 @@ class RunResult:
     ticks: int | None = None
     counter_hz: int | None = None
     file_samples: int = 0
+    stack_used: int | None = None  # deepest stack use (bytes), from the painted stack
     outputs: np.ndarray | None = None  # outputs.bin, one row per input sample
 
     @property
@@ -197,6 +198,8 @@ def run_qemu(
         result.counter_hz = int(lines["TICKS"][0]["hz"])
     if lines.get("INSTRUCTIONS"):
         result.instructions = int(lines["INSTRUCTIONS"][0]["per_inference"])
+    if lines.get("STACK"):
+        result.stack_used = int(lines["STACK"][0].get("used") or 0)
     if lines.get("FILES"):
         result.file_samples = int(lines["FILES"][0].get("samples") or 0)
     return result

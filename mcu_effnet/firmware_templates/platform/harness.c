@@ -173,6 +173,10 @@ int harness_run(const char *runtime)
         status = 1;
     }
 #endif
+    line_start("STACK");
+    field_u64("used", platform_stack_used());
+    field_u64("size", PLATFORM_STACK_SIZE);
+    console_endline();
     line_start("DONE");
     field_u64("status", (uint64_t)status);
     console_endline();

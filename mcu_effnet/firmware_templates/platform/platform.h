@@ -23,6 +23,9 @@ void platform_write(const char *data, size_t len);
 uint64_t platform_counter(void);
 void counter_init(void); /* called by platform_init() */
 
+/* Deepest stack use so far in bytes (the stack is painted at reset). */
+size_t platform_stack_used(void);
+
 /* Stops: under QEMU the emulator exits with `status`; on a board the core waits in a loop. */
 void platform_exit(int status) __attribute__((noreturn));
 

@@ -8,7 +8,9 @@
 #include "cmsis_regs.h"
 #include "platform.h"
 
-extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
+extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack, __stack_bottom;
+
+#define STACK_PAINT 0xA5A5A5A5u
 extern void (*__init_array_start[])(void);
 extern void (*__init_array_end[])(void);
 
@@ -58,6 +60,14 @@ void Reset_Handler(void)
     __asm__ volatile("dsb\n\tisb" ::: "memory");
     SCB_VTOR = (uint32_t)(uintptr_t)vector_table;
 
+    /* Paint the stack below the reset handler's frame, so platform_stack_used() can find the
+     * deepest point it reached. */
+    uint32_t *sp;
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    for (uint32_t *p = &__stack_bottom; p < sp - 16; ++p) {
+        *p = STACK_PAINT;
+    }
+
     const uint32_t *src = &_sidata;
     for (uint32_t *dst = &_sdata; dst < &_edata;) {
         *dst++ = *src++;
@@ -72,6 +82,15 @@ void Reset_Handler(void)
 
     platform_init();
     platform_exit(main());
+}
+
+size_t platform_stack_used(void)
+{
+    const uint32_t *p = &__stack_bottom;
+    while (p < &_estack && *p == STACK_PAINT) {
+        ++p;
+    }
+    return (size_t)((const uint8_t *)&_estack - (const uint8_t *)p);
 }
 
 static void fault_report(const char *what)
