@@ -105,3 +105,19 @@ def test_unsupported_op_is_refused_with_its_index():
     graph.ops[2].kind = "TANH"
     with pytest.raises(UserError, match="op 2 TANH is not supported"):
         generate_engine(graph)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["full", "lite"])
+def test_exported_efficientnet_engine_bit_exact(host, tmp_path, variant):
+    """Our own EfficientNets (QAT-exported .tflite at φ −6, 32 px) through the generated C."""
+    pytest.importorskip("torch")
+    from test_sim_efficientnet import _export
+
+    model = _export(tmp_path, variant, -6)
+    graph = load_tflite(model)
+    engine = generate_engine(graph)
+    shape = graph.tensors[graph.inputs[0]].shape
+    x = np.random.default_rng(0).integers(-128, 128, size=(32, *shape[1:]), dtype=np.int8)
+    expected = np.asarray(run_tflm(model, x)).reshape(32, -1)
+    np.testing.assert_array_equal(host.run_engine(engine, x), expected)
