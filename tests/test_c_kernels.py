@@ -27,6 +27,7 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     derandomize=True,
 )
+CONV_SETTINGS = settings(SETTINGS, max_examples=25)  # interior and border windows, dilations
 ACTIVATIONS = st.sampled_from(["NONE", "RELU", "RELU6"])
 
 
@@ -83,7 +84,7 @@ def _valid(case: dict) -> bool:
     )
 
 
-@SETTINGS
+@CONV_SETTINGS
 @given(case=conv_cases.filter(_valid))
 def test_conv2d(host, case):
     b = _builder(case["seed"])
@@ -103,7 +104,7 @@ def test_conv2d(host, case):
     check(host, b.build(), case["seed"])
 
 
-@SETTINGS
+@CONV_SETTINGS
 @given(case=conv_cases.filter(_valid))
 def test_depthwise_conv2d(host, case):
     b = _builder(case["seed"])

@@ -210,6 +210,21 @@ def _bias(graph: Graph, op: Op) -> Tensor | None:
     return None
 
 
+def _folded_bias(graph: Graph, op: Op, channels: int, weight_sums: np.ndarray, in_zp: int) -> np.ndarray:
+    """bias + in_offset * (sum of each output channel's weights), in int32.
+
+    The kernels then sum x * w alone inside the input and subtract in_offset * w for padding
+    taps: the accumulator TFLite Micro computes, bit for bit (int32 arithmetic is exact here;
+    a sum that would leave int32 is refused rather than wrapped).
+    """
+    bias_t = _bias(graph, op)
+    bias = np.zeros(channels, np.int64) if bias_t is None else bias_t.data.astype(np.int64).reshape(-1)
+    folded = bias + (-int(in_zp)) * weight_sums.astype(np.int64)
+    if folded.min(initial=0) < -(2**31) or folded.max(initial=0) > 2**31 - 1:
+        raise UserError(f"op {op.index} {op.kind}: bias plus input offset times the weights overflows int32")
+    return folded
+
+
 def _conv(b: _Builder, op: Op) -> None:
     from mcu_effnet.sim.requantize import conv_multipliers
 
@@ -236,13 +251,17 @@ def _conv(b: _Builder, op: Op) -> None:
     lo, hi = _act_range(op, y)
     tag = f"op{op.index}"
     bias = _bias(g, op)
+    w_int = w.data.astype(np.int64)
+    sums = w_int.sum(axis=(0, 1, 2)) if depthwise else w_int.reshape(oc, -1).sum(axis=1)
+    folded = _folded_bias(g, op, oc, sums, in_zp)
+    bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
     fields = dict(
         batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
         stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pad_top, pad_left=pad_left,
         depth_multiplier=oc // c if depthwise else 1, in_offset=-in_zp, out_offset=out_zp,
         act_min=lo, act_max=hi,
         weights=b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
-        bias=b.array(f"{tag}_bias", "int32_t", bias.data, f"{bias.name} {list(bias.shape)}") if bias else "NULL",
+        bias=b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums"),
         multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "per-channel multipliers (Q0.31)"),
         shift=b.array(f"{tag}_shift", "int32_t", shift, "per-channel shifts"),
     )  # fmt: skip
@@ -266,11 +285,13 @@ def _fully_connected(b: _Builder, op: Op) -> None:
     lo, hi = _act_range(op, y)
     tag = f"op{op.index}"
     bias = _bias(g, op)
+    folded = _folded_bias(g, op, units, w.data.astype(np.int64).sum(axis=1), in_zp)
+    bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
     fields = dict(
         rows=_elements(x.shape) // depth, depth=depth, units=units, in_offset=-in_zp, out_offset=out_zp,
         act_min=lo, act_max=hi, per_channel=1 if w.per_channel else 0,
         weights=b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
-        bias=b.array(f"{tag}_bias", "int32_t", bias.data, f"{bias.name} {list(bias.shape)}") if bias else "NULL",
+        bias=b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums"),
         multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "multipliers (Q0.31)"),
         shift=b.array(f"{tag}_shift", "int32_t", shift, "shifts"),
     )  # fmt: skip

@@ -1,51 +1,90 @@
 /* CONV_2D and DEPTHWISE_CONV_2D, int8 with per-channel requantization.
  *
- * acc = bias[oc] + sum over the taps inside the input of (x + in_offset) * w; taps that
- * fall into the padding contribute nothing. Then out = clamp(out_offset + MBQM(acc)). */
+ * TFLite Micro's reference computes acc = bias[oc] + sum over the taps inside the input of
+ * (x + in_offset) * w (taps in the padding contribute nothing), then
+ * out = clamp(out_offset + MBQM(acc)). Here the generator folds the offset into the bias:
+ * `bias[oc]` holds bias + in_offset * (sum of the channel's weights), so a window inside the
+ * input needs only sum(x * w); a window reaching into the padding subtracts
+ * in_offset * w for each tap outside. Integer arithmetic: the same accumulator, bit for bit. */
 #include "ek_kernels.h"
 #include "ek_fixedpoint.h"
 
-#include <stddef.h>
+/* sum(a[i] * b[i]) over n int8 pairs. */
+static int32_t dot(const int8_t *a, const int8_t *b, int32_t n)
+{
+    int32_t acc = 0;
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        acc += (int32_t)a[i] * b[i] + (int32_t)a[i + 1] * b[i + 1] + (int32_t)a[i + 2] * b[i + 2] +
+               (int32_t)a[i + 3] * b[i + 3];
+    }
+    for (; i < n; ++i) {
+        acc += (int32_t)a[i] * b[i];
+    }
+    return acc;
+}
+
+static int32_t sum(const int8_t *a, int32_t n)
+{
+    int32_t acc = 0;
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        acc += a[i];
+    }
+    return acc;
+}
+
+static int8_t requantize(const ek_conv_params *p, int32_t acc, int32_t oc)
+{
+    acc = ek_mbqm(acc, p->multiplier[oc], p->shift[oc]) + p->out_offset;
+    return (int8_t)ek_clamp(acc, p->act_min, p->act_max);
+}
 
 void ek_conv2d(const ek_conv_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t in_row = p->in_w * p->in_c;
     const int32_t in_image = p->in_h * in_row;
     const int32_t filter_size = p->k_h * p->k_w * p->in_c;
-    int32_t b, oy, ox, oc, ky, kx, ic;
+    const int32_t span_h = (p->k_h - 1) * p->dil_h;
+    const int32_t span_w = (p->k_w - 1) * p->dil_w;
+    /* With no horizontal dilation a filter row is one run of k_w * in_c bytes in both the
+     * input (NHWC) and the weights (OHWI). */
+    const int32_t run = p->dil_w == 1 ? p->k_w * p->in_c : p->in_c;
+    const int32_t runs_per_row = p->dil_w == 1 ? 1 : p->k_w;
+    int32_t b, oy, ox, oc, ky, kx;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *image = input + b * in_image;
         for (oy = 0; oy < p->out_h; ++oy) {
             const int32_t y0 = oy * p->stride_h - p->pad_top;
             for (ox = 0; ox < p->out_w; ++ox) {
                 const int32_t x0 = ox * p->stride_w - p->pad_left;
+                const int inside = y0 >= 0 && x0 >= 0 && y0 + span_h < p->in_h && x0 + span_w < p->in_w;
                 for (oc = 0; oc < p->out_c; ++oc) {
                     const int8_t *filter = p->weights + oc * filter_size;
-                    int32_t acc = 0;
-                    for (ky = 0; ky < p->k_h; ++ky) {
-                        const int32_t y = y0 + ky * p->dil_h;
-                        if (y < 0 || y >= p->in_h) {
-                            continue;
-                        }
-                        for (kx = 0; kx < p->k_w; ++kx) {
-                            const int32_t x = x0 + kx * p->dil_w;
-                            const int8_t *px;
-                            const int8_t *pw;
-                            if (x < 0 || x >= p->in_w) {
-                                continue;
+                    int32_t acc = p->bias[oc];
+                    if (inside) {
+                        for (ky = 0; ky < p->k_h; ++ky) {
+                            const int8_t *px = image + (y0 + ky * p->dil_h) * in_row + x0 * p->in_c;
+                            const int8_t *pw = filter + ky * p->k_w * p->in_c;
+                            for (kx = 0; kx < runs_per_row; ++kx) {
+                                acc += dot(px + kx * p->dil_w * p->in_c, pw + kx * run, run);
                             }
-                            px = image + y * in_row + x * p->in_c;
-                            pw = filter + (ky * p->k_w + kx) * p->in_c;
-                            for (ic = 0; ic < p->in_c; ++ic) {
-                                acc += ((int32_t)px[ic] + p->in_offset) * (int32_t)pw[ic];
+                        }
+                    } else {
+                        for (ky = 0; ky < p->k_h; ++ky) {
+                            const int32_t y = y0 + ky * p->dil_h;
+                            for (kx = 0; kx < p->k_w; ++kx) {
+                                const int32_t x = x0 + kx * p->dil_w;
+                                const int8_t *pw = filter + (ky * p->k_w + kx) * p->in_c;
+                                if (y < 0 || y >= p->in_h || x < 0 || x >= p->in_w) {
+                                    acc -= p->in_offset * sum(pw, p->in_c);
+                                } else {
+                                    acc += dot(image + y * in_row + x * p->in_c, pw, p->in_c);
+                                }
                             }
                         }
                     }
-                    if (p->bias != NULL) {
-                        acc += p->bias[oc];
-                    }
-                    acc = ek_mbqm(acc, p->multiplier[oc], p->shift[oc]) + p->out_offset;
-                    *output++ = (int8_t)ek_clamp(acc, p->act_min, p->act_max);
+                    *output++ = requantize(p, acc, oc);
                 }
             }
         }
@@ -57,6 +96,8 @@ void ek_depthwise_conv2d(const ek_conv_params *p, const int8_t *input, int8_t *o
     const int32_t in_row = p->in_w * p->in_c;
     const int32_t in_image = p->in_h * in_row;
     const int32_t m = p->depth_multiplier;
+    const int32_t span_h = (p->k_h - 1) * p->dil_h;
+    const int32_t span_w = (p->k_w - 1) * p->dil_w;
     int32_t b, oy, ox, ic, j, ky, kx;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *image = input + b * in_image;
@@ -64,29 +105,35 @@ void ek_depthwise_conv2d(const ek_conv_params *p, const int8_t *input, int8_t *o
             const int32_t y0 = oy * p->stride_h - p->pad_top;
             for (ox = 0; ox < p->out_w; ++ox) {
                 const int32_t x0 = ox * p->stride_w - p->pad_left;
+                const int inside = y0 >= 0 && x0 >= 0 && y0 + span_h < p->in_h && x0 + span_w < p->in_w;
                 for (ic = 0; ic < p->in_c; ++ic) {
                     for (j = 0; j < m; ++j) {
                         const int32_t oc = ic * m + j;
-                        int32_t acc = 0;
-                        for (ky = 0; ky < p->k_h; ++ky) {
-                            const int32_t y = y0 + ky * p->dil_h;
-                            if (y < 0 || y >= p->in_h) {
-                                continue;
-                            }
-                            for (kx = 0; kx < p->k_w; ++kx) {
-                                const int32_t x = x0 + kx * p->dil_w;
-                                if (x < 0 || x >= p->in_w) {
-                                    continue;
+                        const int8_t *pw = p->weights + oc;
+                        int32_t acc = p->bias[oc];
+                        if (inside) {
+                            for (ky = 0; ky < p->k_h; ++ky) {
+                                const int8_t *px = image + (y0 + ky * p->dil_h) * in_row + x0 * p->in_c + ic;
+                                const int8_t *pk = pw + ky * p->k_w * p->out_c;
+                                for (kx = 0; kx < p->k_w; ++kx) {
+                                    acc += (int32_t)px[kx * p->dil_w * p->in_c] * pk[kx * p->out_c];
                                 }
-                                acc += ((int32_t)image[y * in_row + x * p->in_c + ic] + p->in_offset) *
-                                       (int32_t)p->weights[(ky * p->k_w + kx) * p->out_c + oc];
+                            }
+                        } else {
+                            for (ky = 0; ky < p->k_h; ++ky) {
+                                const int32_t y = y0 + ky * p->dil_h;
+                                for (kx = 0; kx < p->k_w; ++kx) {
+                                    const int32_t x = x0 + kx * p->dil_w;
+                                    const int32_t w = pw[(ky * p->k_w + kx) * p->out_c];
+                                    if (y < 0 || y >= p->in_h || x < 0 || x >= p->in_w) {
+                                        acc -= p->in_offset * w;
+                                    } else {
+                                        acc += (int32_t)image[y * in_row + x * p->in_c + ic] * w;
+                                    }
+                                }
                             }
                         }
-                        if (p->bias != NULL) {
-                            acc += p->bias[oc];
-                        }
-                        acc = ek_mbqm(acc, p->multiplier[oc], p->shift[oc]) + p->out_offset;
-                        output[oc] = (int8_t)ek_clamp(acc, p->act_min, p->act_max);
+                        output[oc] = requantize(p, acc, oc);
                     }
                 }
                 output += p->out_c;

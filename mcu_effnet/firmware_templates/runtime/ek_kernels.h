@@ -17,7 +17,9 @@ extern "C" {
 
 #define EK_MAX_DIMS 4
 
-/* CONV_2D (weights OHWI) and DEPTHWISE_CONV_2D (weights 1HW(C*M)). */
+/* CONV_2D (weights OHWI) and DEPTHWISE_CONV_2D (weights 1HW(C*M)).
+ * `bias` (never NULL) holds the op's bias plus in_offset times the sum of the output
+ * channel's weights: the kernels add the offset back only for taps in the padding. */
 typedef struct {
     int32_t batches;
     int32_t in_h, in_w, in_c;
@@ -31,7 +33,7 @@ typedef struct {
     int32_t out_offset;       /* the output zero point */
     int32_t act_min, act_max;
     const int8_t *weights;
-    const int32_t *bias; /* NULL when the op has none */
+    const int32_t *bias; /* with the input offset folded in (see above) */
     const int32_t *multiplier; /* one per output channel */
     const int32_t *shift;
 } ek_conv_params;
@@ -39,14 +41,15 @@ typedef struct {
 void ek_conv2d(const ek_conv_params *p, const int8_t *input, int8_t *output);
 void ek_depthwise_conv2d(const ek_conv_params *p, const int8_t *input, int8_t *output);
 
-/* FULLY_CONNECTED: `rows` input rows of `depth` values, weights (units, depth). */
+/* FULLY_CONNECTED: `rows` input rows of `depth` values, weights (units, depth);
+ * `bias` (never NULL) has in_offset times the sum of each unit's weights folded in. */
 typedef struct {
     int32_t rows, depth, units;
     int32_t in_offset, out_offset;
     int32_t act_min, act_max;
     int32_t per_channel; /* multiplier/shift hold `units` entries, else one */
     const int8_t *weights;
-    const int32_t *bias;
+    const int32_t *bias; /* with the input offset folded in */
     const int32_t *multiplier;
     const int32_t *shift;
 } ek_fc_params;
