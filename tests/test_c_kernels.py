@@ -339,3 +339,30 @@ def test_reshape_copies_between_caller_buffers_and_aliases_inside(host):
     engine = generate_engine(load_tflite(model))
     assert engine.plan.aliased_ops == [1] and "ek_copy" not in engine.files["model.c"]
     check(host, model, 4)
+
+
+@pytest.mark.parametrize(
+    "hw,kernel,stride,channels",
+    [
+        ((5, 5), (5, 5), (2, 2), 70),
+        ((1, 1), (5, 5), (1, 1), 33),
+        ((2, 3), (3, 3), (1, 1), 64),
+        ((7, 6), (3, 3), (2, 1), 96),
+    ],
+)
+def test_depthwise_wide_channels(host, hw, kernel, stride, channels):
+    """Channel counts beyond the kernel's block of accumulators, maps smaller than the filter."""
+    b = _builder(channels)
+    x = b.input((1, *hw, channels))
+    b.outputs = [b.depthwise(x, kernel, stride, "SAME", activation="RELU6")]
+    check(host, b.build(), channels)
+
+
+@pytest.mark.parametrize(
+    "in_c,kernel,dilation", [(45, (1, 1), (1, 1)), (19, (3, 3), (1, 1)), (7, (3, 2), (2, 2))]
+)
+def test_conv2d_long_rows(host, in_c, kernel, dilation):
+    b = _builder(in_c)
+    x = b.input((1, 7, 6, in_c))
+    b.outputs = [b.conv2d(x, 9, kernel, (1, 1), "SAME", dilation, "RELU")]
+    check(host, b.build(), in_c)

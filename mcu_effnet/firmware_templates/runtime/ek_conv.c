@@ -91,13 +91,50 @@ void ek_conv2d(const ek_conv_params *p, const int8_t *input, int8_t *output)
     }
 }
 
+/* Depthwise with a multiplier of 1: per output pixel, channels innermost in blocks of
+ * EK_DW_BLOCK accumulators, so each tap is one contiguous run over input and weights. */
+#define EK_DW_BLOCK 32
+
+static void depthwise_pixel(const ek_conv_params *p, const int8_t *image, int32_t y0, int32_t x0, int8_t *out)
+{
+    const int32_t in_row = p->in_w * p->in_c;
+    const int32_t channels = p->out_c;
+    int32_t acc[EK_DW_BLOCK];
+    int32_t c0, c, n, ky, kx;
+    for (c0 = 0; c0 < channels; c0 += EK_DW_BLOCK) {
+        n = channels - c0 < EK_DW_BLOCK ? channels - c0 : EK_DW_BLOCK;
+        for (c = 0; c < n; ++c) {
+            acc[c] = p->bias[c0 + c];
+        }
+        for (ky = 0; ky < p->k_h; ++ky) {
+            const int32_t y = y0 + ky * p->dil_h;
+            const int row_inside = y >= 0 && y < p->in_h;
+            for (kx = 0; kx < p->k_w; ++kx) {
+                const int32_t x = x0 + kx * p->dil_w;
+                const int8_t *w = p->weights + (ky * p->k_w + kx) * channels + c0;
+                if (row_inside && x >= 0 && x < p->in_w) {
+                    const int8_t *px = image + y * in_row + x * p->in_c + c0;
+                    for (c = 0; c < n; ++c) {
+                        acc[c] += (int32_t)px[c] * w[c];
+                    }
+                } else {
+                    for (c = 0; c < n; ++c) {
+                        acc[c] -= p->in_offset * w[c];
+                    }
+                }
+            }
+        }
+        for (c = 0; c < n; ++c) {
+            out[c0 + c] = requantize(p, acc[c], c0 + c);
+        }
+    }
+}
+
 void ek_depthwise_conv2d(const ek_conv_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t in_row = p->in_w * p->in_c;
     const int32_t in_image = p->in_h * in_row;
     const int32_t m = p->depth_multiplier;
-    const int32_t span_h = (p->k_h - 1) * p->dil_h;
-    const int32_t span_w = (p->k_w - 1) * p->dil_w;
     int32_t b, oy, ox, ic, j, ky, kx;
     for (b = 0; b < p->batches; ++b) {
         const int8_t *image = input + b * in_image;
@@ -105,31 +142,24 @@ void ek_depthwise_conv2d(const ek_conv_params *p, const int8_t *input, int8_t *o
             const int32_t y0 = oy * p->stride_h - p->pad_top;
             for (ox = 0; ox < p->out_w; ++ox) {
                 const int32_t x0 = ox * p->stride_w - p->pad_left;
-                const int inside = y0 >= 0 && x0 >= 0 && y0 + span_h < p->in_h && x0 + span_w < p->in_w;
+                if (m == 1) {
+                    depthwise_pixel(p, image, y0, x0, output);
+                    output += p->out_c;
+                    continue;
+                }
                 for (ic = 0; ic < p->in_c; ++ic) {
                     for (j = 0; j < m; ++j) {
                         const int32_t oc = ic * m + j;
-                        const int8_t *pw = p->weights + oc;
                         int32_t acc = p->bias[oc];
-                        if (inside) {
-                            for (ky = 0; ky < p->k_h; ++ky) {
-                                const int8_t *px = image + (y0 + ky * p->dil_h) * in_row + x0 * p->in_c + ic;
-                                const int8_t *pk = pw + ky * p->k_w * p->out_c;
-                                for (kx = 0; kx < p->k_w; ++kx) {
-                                    acc += (int32_t)px[kx * p->dil_w * p->in_c] * pk[kx * p->out_c];
-                                }
-                            }
-                        } else {
-                            for (ky = 0; ky < p->k_h; ++ky) {
-                                const int32_t y = y0 + ky * p->dil_h;
-                                for (kx = 0; kx < p->k_w; ++kx) {
-                                    const int32_t x = x0 + kx * p->dil_w;
-                                    const int32_t w = pw[(ky * p->k_w + kx) * p->out_c];
-                                    if (y < 0 || y >= p->in_h || x < 0 || x >= p->in_w) {
-                                        acc -= p->in_offset * w;
-                                    } else {
-                                        acc += (int32_t)image[y * in_row + x * p->in_c + ic] * w;
-                                    }
+                        for (ky = 0; ky < p->k_h; ++ky) {
+                            const int32_t y = y0 + ky * p->dil_h;
+                            for (kx = 0; kx < p->k_w; ++kx) {
+                                const int32_t x = x0 + kx * p->dil_w;
+                                const int32_t w = p->weights[(ky * p->k_w + kx) * p->out_c + oc];
+                                if (y < 0 || y >= p->in_h || x < 0 || x >= p->in_w) {
+                                    acc -= p->in_offset * w;
+                                } else {
+                                    acc += (int32_t)image[y * in_row + x * p->in_c + ic] * w;
                                 }
                             }
                         }
