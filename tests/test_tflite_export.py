@@ -18,7 +18,7 @@ import pytest
 import torch
 from brevitas.export import export_onnx_qcdq
 from brevitas.graph.calibrate import calibration_mode
-from brevitas.quant import Uint8ActPerTensorFloat
+from brevitas.quant import ShiftedUint8ActPerTensorFloat, Uint8ActPerTensorFloat
 from tflite_builder import run_tflm
 from torch import nn
 from torch.nn import functional as F
@@ -757,7 +757,8 @@ def test_run_folder_step_writes_tflite_and_int8_metrics(tmp_path):
 
 
 class FlattenSpatial(nn.Module):
-    """Flattening a C x H x W map with H·W > 1 reads elements in NCHW order: not NHWC's."""
+    """Flattening a C x H x W map with H·W > 1 orders elements as NCHW does: an output in that
+    order cannot come out of the NHWC model."""
 
     def __init__(self):
         super().__init__()
@@ -783,7 +784,7 @@ class Grouped(nn.Module):
 @pytest.mark.parametrize(
     "module, message",
     [
-        (FlattenSpatial, r"\(Flatten\): reshaping \(1, 4, 4, 4\) to \(1, 64\) orders elements differently"),
+        (FlattenSpatial, r"model output .* is a C x H x W map flattened in NCHW order"),
         (Grouped, r"\(Conv\): grouped convolution \(group 2\) has no TFLite int8 equivalent"),
     ],
 )
@@ -791,3 +792,35 @@ def test_layouts_and_groupings_tflite_cannot_hold_are_refused(tmp_path, module, 
     onnx_path = to_qcdq(calibrate(module(), (1, 3, 8, 8)), (1, 3, 8, 8), tmp_path / "m.onnx")
     with pytest.raises(UserError, match=message):
         export_tflite(onnx_path, tmp_path / "m.tflite")
+
+
+class ConvFlattenFC(nn.Module):
+    """The classic small CNN head: conv, flatten the whole C x H x W map, fully connected."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp = qident(InputUint8Fixed)
+        self.conv = qconv(3, 4, 3, 2, 1)
+        self.flat = qident(ShiftedUint8ActPerTensorFloat)  # another zero point: a QUANTIZE op
+        self.fc = qnn.QuantLinear(
+            64,
+            6,
+            bias=True,
+            weight_quant=WeightPerChannelInt8,
+            bias_quant=BiasInt32,
+            output_quant=ActInt8,
+            return_quant_tensor=True,
+        )
+
+    def forward(self, x):
+        return self.fc(self.flat(torch.flatten(value(self.conv(self.inp(x))), 1)))
+
+
+def test_flatten_of_a_spatial_map_into_fully_connected(tmp_path):
+    """NHWC flattening reorders the elements; the FC weights are permuted to match."""
+    torch.manual_seed(16)
+    report, blob, diffs = export_and_compare(ConvFlattenFC(), (1, 3, 8, 8), tmp_path)
+    assert_agrees(report, diffs, single_op=False)
+    assert op_names(blob) == ["PAD", "CONV_2D", "RESHAPE", "QUANTIZE", "FULLY_CONNECTED"]
+    sub = read_model(blob).subgraphs[0]
+    assert list(sub.tensors[sub.operators[2].outputs[0]].shape) == [1, 64]

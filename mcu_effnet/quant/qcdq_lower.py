@@ -158,6 +158,9 @@ class QCDQLowering:
         self.dq_const: dict[str, DQConst] = {}
         self.pending: dict[str, Pending] = {}
         self.hard_sigmoid: dict[str, str] = {}  # HardSigmoid output -> its input
+        # Tensors holding a C x H x W map flattened in NHWC order: tensor -> ONNX (CHW) index of
+        # each element. Only a fully connected layer may read them (it permutes its weights).
+        self.nhwc_flat: dict[int, np.ndarray] = {}
         self._materialized: dict[str, int] = {}
         self._names: set[str] = set()
 
@@ -249,10 +252,17 @@ class QCDQLowering:
             raise self._fail(node, f"scale {float(s)} is not a positive finite number")
         return s, zero_point
 
-    def _float_source(self, name: str, node: onnx.NodeProto) -> int:
+    def _float_source(self, name: str, node: onnx.NodeProto, flattened_ok: bool = False) -> int:
         """The int8 tensor behind a float input of ``node``; writes a PAD when the input is padded."""
         if name in self.fval:
-            return self.fval[name]
+            src = self.fval[name]
+            if src in self.nhwc_flat and not flattened_ok:
+                raise self._fail(
+                    node,
+                    f"input '{name}' is a C x H x W map flattened in NCHW order; in NHWC only a "
+                    "fully connected layer can read it (by permuting its weights)",
+                )
+            return src
         if name in self.padded:
             return self._materialize_pad(name)
         raise self._not_quantized(name, node)
@@ -287,6 +297,12 @@ class QCDQLowering:
         return out
 
     def _output_tensor(self, name: str) -> int:
+        index = self.fval.get(name, self.qval.get(name))
+        if index is not None and index in self.nhwc_flat:
+            raise UserError(
+                f"{self.g.path}: model output '{name}' is a C x H x W map flattened in NCHW order, "
+                "which the NHWC model cannot reproduce; pool to 1x1 before flattening"
+            )
         if name in self.fval:
             return self.fval[name]
         if name in self.qval:
@@ -334,13 +350,15 @@ class QCDQLowering:
         elif x in self.pending:
             self.qval[out] = self._emit(self.pending[x], node, scale, zp)
         elif x in self.fval or x in self.padded:
-            src = self._float_source(x, node)
+            src = self._float_source(x, node, flattened_ok=True)
             t = self.m.tensors[src]
             if t.scale[0] == scale and t.zero_point[0] == zp:
                 self.qval[out] = src  # Q(DQ(q)) with the same parameters is q itself
             else:
                 dst = self._activation(module_name(node), self.g.shape(x), scale, zp, node)
                 self.m.add_op(QOp("QUANTIZE", [src], [dst], {}, node.name))
+                if src in self.nhwc_flat:  # element-wise: the order carries over
+                    self.nhwc_flat[dst] = self.nhwc_flat[src]
                 self.qval[out] = dst
         elif x in self.g.producer:
             raise self._not_quantized(x, node)
@@ -579,6 +597,10 @@ class QCDQLowering:
     def _reshape(self, node: onnx.NodeProto) -> None:
         x, out = node.input[0], node.output[0]
         in_shape, out_shape = self.g.shape(x), self.g.shape(out)
+        flattens_map = len(in_shape) == 4 and out_shape == (in_shape[0], int(np.prod(in_shape[1:])))
+        if flattens_map and x in self.fval and not self._layout_safe(in_shape, out_shape):
+            self._flatten_map(node, in_shape, out_shape)
+            return
         if not self._layout_safe(in_shape, out_shape):
             raise self._fail(
                 node,
@@ -616,6 +638,24 @@ class QCDQLowering:
             QOp("RESHAPE", [src, shape_t], [dst], {"new_shape": list(to_tflite_shape(out_shape))}, node.name)
         )
         self.fval[out] = dst
+
+    def _flatten_map(
+        self, node: onnx.NodeProto, in_shape: tuple[int, ...], out_shape: tuple[int, ...]
+    ) -> None:
+        """Flatten of an N x C x H x W map: RESHAPE in NHWC order, remember where each element
+        sits in ONNX's CHW order, so the fully connected layer reading it permutes its columns."""
+        src = self._float_source(node.input[0], node)
+        t = self.m.tensors[src]
+        _, c, h, w = in_shape
+        dst = self.m.add_tensor(
+            replace(
+                t, name=self._unique(module_name(node) or t.name + "_flat"), shape=out_shape, onnx_name=""
+            )
+        )
+        shape_t = self._int32_operand(self.m.tensors[dst].name + ".shape", list(out_shape))
+        self.m.add_op(QOp("RESHAPE", [src, shape_t], [dst], {"new_shape": list(out_shape)}, node.name))
+        self.nhwc_flat[dst] = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
+        self.fval[node.output[0]] = dst
 
     _op_Flatten = _reshape
     _op_Reshape = _reshape
@@ -817,12 +857,14 @@ class QCDQLowering:
     def _op_Gemm(self, node: onnx.NodeProto) -> None:
         if attr(node, "transA", 0) or attr(node, "alpha", 1.0) != 1.0 or attr(node, "beta", 1.0) != 1.0:
             raise self._fail(node, "Gemm with transA, alpha or beta is not a plain fully connected layer")
-        src = self._float_source(node.input[0], node)
+        src = self._float_source(node.input[0], node, flattened_ok=True)
         if len(self.m.tensors[src].shape) != 2:
             raise self._fail(node, "fully connected input must be rank 2")
         w = self._weight(node, node.input[1])
         trans_b = int(attr(node, "transB", 0))
         values = w.values if trans_b else w.values.T  # TFLite wants [out, in]
+        if src in self.nhwc_flat:  # input flattened in NHWC order: column j reads ONNX column order[j]
+            values = values[:, self.nhwc_flat[src]]
         out_c = values.shape[0]
         scales = self._channel_scales(w, 0 if trans_b else 1, out_c)
         if scales.size == 0:
