@@ -824,3 +824,34 @@ def test_flatten_of_a_spatial_map_into_fully_connected(tmp_path):
     assert op_names(blob) == ["PAD", "CONV_2D", "RESHAPE", "QUANTIZE", "FULLY_CONNECTED"]
     sub = read_model(blob).subgraphs[0]
     assert list(sub.tensors[sub.operators[2].outputs[0]].shape) == [1, 64]
+
+
+class MaxPooled(nn.Module):
+    """conv → max pool on the quantized tensor (no requantization) → conv."""
+
+    def __init__(self, k: int, stride: int, padding: int):
+        super().__init__()
+        self.inp = qident(InputUint8Fixed)
+        self.conv = qconv(3, 8, 3, 1, 1)
+        self.pool = nn.MaxPool2d(k, stride, padding)
+        self.head = qconv(8, 4, 1)
+
+    def forward(self, x):
+        return self.head(self.pool(self.conv(self.inp(x))))
+
+
+@pytest.mark.parametrize("k, stride, padding, want", [(2, 2, 0, "VALID"), (3, 1, 1, "SAME")])
+def test_max_pool_keeps_its_input_quantization(tmp_path, k, stride, padding, want):
+    torch.manual_seed(17)
+    report, blob, diffs = export_and_compare(MaxPooled(k, stride, padding), (1, 3, 8, 8), tmp_path)
+    assert_agrees(report, diffs, single_op=False)
+    ops = ops_with_options(blob)
+    assert [name for name, _ in ops] == ["CONV_2D", "MAX_POOL_2D", "CONV_2D"]
+    pool = ops[1][1]
+    assert pool.padding == getattr(_schema().Padding, want) and (pool.filterHeight, pool.strideH) == (
+        k,
+        stride,
+    )
+    sub = read_model(blob).subgraphs[0]
+    a, b = (sub.tensors[i].quantization for i in (sub.operators[1].inputs[0], sub.operators[1].outputs[0]))
+    assert a.scale[0] == b.scale[0] and a.zeroPoint[0] == b.zeroPoint[0]

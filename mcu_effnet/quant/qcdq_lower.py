@@ -567,6 +567,38 @@ class QCDQLowering:
             axes = list(range(len(self.g.shape(node.input[0]))))
         self._mean(node, list(axes), bool(attr(node, "keepdims", 1)))
 
+    def _op_MaxPool(self, node: onnx.NodeProto) -> None:
+        """Max commutes with the monotone DQ: the pooled value is DQ of the pooled int8 codes, at
+        the input's own scale and zero point (what MAX_POOL_2D requires)."""
+        x = node.input[0]
+        if len(node.output) > 1 and node.output[1]:
+            raise self._fail(node, "MaxPool with an indices output has no TFLite equivalent")
+        kh, kw = attr(node, "kernel_shape")
+        sh, sw = attr(node, "strides", [1, 1])
+        if attr(node, "dilations", [1, 1]) != [1, 1] or attr(node, "ceil_mode", 0):
+            raise self._fail(node, "MaxPool with dilation or ceil_mode has no TFLite equivalent")
+        src = self._float_source(x, node)
+        t = self.m.tensors[src]
+        _, in_h, in_w, _ = t.shape
+        top, left, bottom, right = (list(attr(node, "pads", [0, 0, 0, 0])) + [0, 0, 0, 0])[:4]
+        if attr(node, "auto_pad", "NOTSET") == "SAME_UPPER":
+            (top, bottom), (left, right) = tf_same_pads(in_h, kh, sh, 1), tf_same_pads(in_w, kw, sw, 1)
+        if (top, left, bottom, right) == (0, 0, 0, 0):
+            padding = "VALID"
+        elif ((top, bottom), (left, right)) == (tf_same_pads(in_h, kh, sh, 1), tf_same_pads(in_w, kw, sw, 1)):
+            padding = "SAME"  # both skip out-of-bounds positions (ONNX pads with -inf)
+        else:
+            raise self._fail(node, f"MaxPool pads {[top, left, bottom, right]} are neither TF SAME nor VALID")
+        out_shape = to_tflite_shape(self.g.shape(node.output[0]))
+        dst = self.m.add_tensor(
+            replace(
+                t, name=self._unique(module_name(node) or t.name + "_pool"), shape=out_shape, onnx_name=""
+            )
+        )
+        options = {"padding": padding, "stride_h": sh, "stride_w": sw, "filter_h": kh, "filter_w": kw}
+        self.m.add_op(QOp("MAX_POOL_2D", [src], [dst], options, node.name))
+        self.fval[node.output[0]] = dst
+
     def _op_AveragePool(self, node: onnx.NodeProto) -> None:
         shape = self.g.shape(node.input[0])
         kernel = list(attr(node, "kernel_shape"))

@@ -36,6 +36,7 @@ OP_VERSIONS = {
     "RELU": 2,
     "RELU6": 2,
     "RELU_N1_TO_1": 1,
+    "MAX_POOL_2D": 2,
 }
 WRITTEN_OPS = frozenset(OP_VERSIONS)
 
@@ -97,6 +98,13 @@ def _builtin_options(op: QOp, schema):
         return bo.ReshapeOptions, opt
     if op.kind == "PAD":
         return bo.PadOptions, schema.PadOptionsT()
+    if op.kind == "MAX_POOL_2D":
+        opt = schema.Pool2DOptionsT()
+        opt.padding = getattr(schema.Padding, o["padding"])
+        opt.strideH, opt.strideW = o["stride_h"], o["stride_w"]
+        opt.filterHeight, opt.filterWidth = o["filter_h"], o["filter_w"]
+        opt.fusedActivationFunction = act
+        return bo.Pool2DOptions, opt
     if op.kind == "HARD_SWISH":
         return bo.HardSwishOptions, schema.HardSwishOptionsT()
     if op.kind == "QUANTIZE":
