@@ -855,3 +855,30 @@ def test_max_pool_keeps_its_input_quantization(tmp_path, k, stride, padding, wan
     sub = read_model(blob).subgraphs[0]
     a, b = (sub.tensors[i].quantization for i in (sub.operators[1].inputs[0], sub.operators[1].outputs[0]))
     assert a.scale[0] == b.scale[0] and a.zeroPoint[0] == b.zeroPoint[0]
+
+
+class Probabilities(nn.Module):
+    """Logits → softmax quantized at 1/256 (the only int8 SOFTMAX output TFLite has)."""
+
+    def __init__(self, out_quant=SigmoidUint8Fixed):
+        super().__init__()
+        self.logits = Classifier("mean")
+        self.prob = qident(out_quant)
+
+    def forward(self, x):
+        return self.prob(torch.softmax(value(self.logits(x)), dim=1))
+
+
+def test_softmax_at_1_over_256(tmp_path):
+    torch.manual_seed(18)
+    report, blob, diffs = export_and_compare(Probabilities(), (1, 3, 8, 8), tmp_path)
+    assert_agrees(report, diffs, single_op=False)
+    assert op_names(blob) == ["CONV_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"]
+    assert report.output_scale == 1 / 256 and report.output_zero_point == -128
+
+
+def test_softmax_at_another_scale_is_refused(tmp_path):
+    module = Probabilities(Uint8ActPerTensorFloat)
+    onnx_path = to_qcdq(calibrate(module, (1, 3, 8, 8)), (1, 3, 8, 8), tmp_path / "p.onnx")
+    with pytest.raises(UserError, match="int8 SOFTMAX always outputs scale 1/256"):
+        export_tflite(onnx_path, tmp_path / "p.tflite")

@@ -413,17 +413,17 @@ class QCDQLowering:
             raise self._fail(
                 clamp, f"{clamp.op_type} after {p.node.op_type} cannot be fused into a TFLite op"
             )
-        if p.kind == "LOGISTIC" and (
+        if p.kind in ("LOGISTIC", "SOFTMAX") and (
             abs(float(scale) / float(LOGISTIC_SCALE) - 1.0) > 1e-6 or zp != LOGISTIC_ZERO_POINT
         ):
             raise self._fail(
                 qnode,
-                f"Sigmoid output quantized with scale {float(scale):.9g} and zero point {zp}; TFLite's int8 LOGISTIC "
-                "always outputs scale 1/256, zero point -128 (uint8 zero point 0); TFLite Micro would compute it "
-                "wrongly without a word",
+                f"{p.node.op_type} output quantized with scale {float(scale):.9g} and zero point {zp}; TFLite's "
+                f"int8 {p.kind} always outputs scale 1/256, zero point -128 (uint8 zero point 0); TFLite Micro "
+                "would compute it wrongly without a word",
             )
-        if p.kind == "LOGISTIC":
-            scale = LOGISTIC_SCALE  # store exactly 1/256, as the kernel assumes
+        if p.kind in ("LOGISTIC", "SOFTMAX"):
+            scale = LOGISTIC_SCALE  # store exactly 1/256, as the kernels assume
         if p.kind in ("RELU6", "RELU_N1_TO_1"):
             src = self.m.tensors[p.inputs[0]]
             if src.scale[0] != scale or src.zero_point[0] != zp:
@@ -512,6 +512,13 @@ class QCDQLowering:
 
     def _op_Sigmoid(self, node: onnx.NodeProto) -> None:
         self._pending(node, "LOGISTIC", [self._float_source(node.input[0], node)])
+
+    def _op_Softmax(self, node: onnx.NodeProto) -> None:
+        x = node.input[0]
+        rank = len(self.g.shape(x))
+        if attr(node, "axis", -1) % rank != rank - 1 or rank != 2:
+            raise self._fail(node, "only a softmax over the last axis of [N, classes] is written (SOFTMAX)")
+        self._pending(node, "SOFTMAX", [self._float_source(x, node)], beta=1.0)
 
     def _op_HardSwish(self, node: onnx.NodeProto) -> None:
         self._pending(node, "HARD_SWISH", [self._float_source(node.input[0], node)])

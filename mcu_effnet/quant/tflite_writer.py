@@ -37,6 +37,7 @@ OP_VERSIONS = {
     "RELU6": 2,
     "RELU_N1_TO_1": 1,
     "MAX_POOL_2D": 2,
+    "SOFTMAX": 2,
 }
 WRITTEN_OPS = frozenset(OP_VERSIONS)
 
@@ -98,6 +99,10 @@ def _builtin_options(op: QOp, schema):
         return bo.ReshapeOptions, opt
     if op.kind == "PAD":
         return bo.PadOptions, schema.PadOptionsT()
+    if op.kind == "SOFTMAX":
+        opt = schema.SoftmaxOptionsT()
+        opt.beta = float(o["beta"])
+        return bo.SoftmaxOptions, opt
     if op.kind == "MAX_POOL_2D":
         opt = schema.Pool2DOptionsT()
         opt.padding = getattr(schema.Padding, o["padding"])
