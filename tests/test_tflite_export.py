@@ -754,6 +754,7 @@ def test_run_folder_step_writes_tflite_and_int8_metrics(tmp_path):
     entry = [m for m in read_model(blob).metadata if m.name.decode() == LABELS_METADATA]
     assert bytes(read_model(blob).buffers[entry[0].buffer].data).decode() == "\n".join(names)
     assert any("int8 top-1" in line for line in lines)
+    assert lines[-1].startswith("top-1: float n/a, QAT 12.50%, int8 .tflite ")
 
 
 class FlattenSpatial(nn.Module):

@@ -79,8 +79,22 @@ def export_run_tflite(
         top1, count, source = int8_top1(blob, images, targets), len(targets), "stored validation images"
     # percent, like float_top1 and qat_top1 beside it
     metrics.update({"int8_top1": round(100 * top1, 2), "int8_top1_images": count})
-    folder.update_json(METRICS, metrics)
+    merged = folder.update_json(METRICS, metrics)
     for line in report.summary_lines():
         log(line)
     log(f"  int8 top-1 of {target.name} in TFLite Micro on {source} ({count} images): {100 * top1:.2f}%")
+    log(side_by_side(merged))
     return report
+
+
+def side_by_side(metrics: dict) -> str:
+    """float, QAT (fake-quant) and int8 (.tflite in TFLite Micro) top-1 on one line."""
+
+    def pct(key: str) -> str:
+        value = metrics.get(key)
+        return "n/a" if value is None else f"{float(value):.2f}%"
+
+    return (
+        f"top-1: float {pct('float_top1')}, QAT {pct('qat_top1')}, "
+        f"int8 .tflite {pct('int8_top1')} (TFLite Micro, bit-exact with the firmware)"
+    )
