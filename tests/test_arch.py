@@ -230,3 +230,14 @@ def test_explicit_resolution_and_width_are_kept():
 def test_too_big_for_board_names_both_numbers():
     with pytest.raises(UserError, match=r"stm32f746g-disco.*\d+ bytes.*\d+ bytes"):
         make_spec(0, variant="lite", classes=1000, board="stm32")
+
+
+def test_arch_and_scale_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mcu_effnet.arch, mcu_effnet.arch.report; "
+        "mcu_effnet.arch.make_spec(-1).peak_activation_bytes; assert 'torch' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
