@@ -883,3 +883,39 @@ def test_softmax_at_another_scale_is_refused(tmp_path):
     onnx_path = to_qcdq(calibrate(module, (1, 3, 8, 8)), (1, 3, 8, 8), tmp_path / "p.onnx")
     with pytest.raises(UserError, match="int8 SOFTMAX always outputs scale 1/256"):
         export_tflite(onnx_path, tmp_path / "p.tflite")
+
+
+def test_hand_built_opset14_hardswish_and_identity(tmp_path):
+    """ONNX's own HardSwish op (opset 14) and an Identity between quantizers."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [
+        numpy_helper.from_array(np.array(0.05, np.float32), "s_in"),
+        numpy_helper.from_array(np.array(-10, np.int8), "z_in"),
+        numpy_helper.from_array(np.array(0.03, np.float32), "s_out"),
+        numpy_helper.from_array(np.array(-20, np.int8), "z_out"),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s_in", "z_in"], ["xq"], name="/inp/act_quant/Q"),
+        helper.make_node("DequantizeLinear", ["xq", "s_in", "z_in"], ["xd"], name="/inp/act_quant/DQ"),
+        helper.make_node("Identity", ["xd"], ["xi"], name="/Identity"),
+        helper.make_node("HardSwish", ["xi"], ["h"], name="/act/HardSwish"),
+        helper.make_node("QuantizeLinear", ["h", "s_out", "z_out"], ["hq"], name="/act/act_quant/Q"),
+        helper.make_node("DequantizeLinear", ["hq", "s_out", "z_out"], ["out"], name="/act/act_quant/DQ"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "hs",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 5, 5])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4, 5, 5])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "hs.onnx")
+    report = export_tflite(tmp_path / "hs.onnx", tmp_path / "hs.tflite")
+    blob = (tmp_path / "hs.tflite").read_bytes()
+    assert report.check.passed and op_names(blob) == ["HARD_SWISH"]
+    assert reference_vs_tflm(tmp_path / "hs.onnx", blob).max() <= 1
+    assert report.input_zero_point == -10 and report.output_zero_point == -20
