@@ -17,6 +17,7 @@ from tflite_builder import ModelBuilder, run_tflm
 
 from mcu_effnet.codegen.engine import generate_engine
 from mcu_effnet.graph import load_tflite
+from mcu_effnet.graph.planner import plan_arena
 from mcu_effnet.sim import run as sim_run
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -321,14 +322,20 @@ def test_concatenation(host, seed, hwc, axis, extra):
     check(host, b.build(), seed)
 
 
-def test_reshape_copies_between_caller_buffers_and_aliases_inside(host):
+def test_reshape_aliases_or_copies_between_caller_buffers(host):
     b = _builder(3)
     x = b.input((1, 2, 3, 4))
     b.outputs = [b.reshape(x, (1, 24))]
     model = b.build()
-    engine = generate_engine(load_tflite(model))
+    graph = load_tflite(model)
+    inputs = np.random.default_rng(3).integers(-128, 128, size=(4, 2, 3, 4), dtype=np.int8)
+    engine = generate_engine(graph)  # input and output in the arena: one buffer, no kernel
+    assert engine.plan.aliased_ops == [0] and "aliased: no code" in engine.files["model.c"]
+    np.testing.assert_array_equal(host.run_engine(engine, inputs), inputs.reshape(4, -1))
+    engine = generate_engine(graph, plan_arena(graph, io_in_arena=False))  # the caller's buffers
     assert engine.plan.aliased_ops == [] and "ek_copy(24, input, output);" in engine.files["model.c"]
-    check(host, model, 3)
+    assert engine.arena_bytes == 0 and "arena[" not in engine.files["model.c"]
+    np.testing.assert_array_equal(host.run_engine(engine, inputs), inputs.reshape(4, -1))
 
     b = _builder(4)
     x = b.input((1, 4, 4, 3))
@@ -337,8 +344,20 @@ def test_reshape_copies_between_caller_buffers_and_aliases_inside(host):
     b.outputs = [b.fully_connected(r, 5)]
     model = b.build()
     engine = generate_engine(load_tflite(model))
-    assert engine.plan.aliased_ops == [1] and "ek_copy" not in engine.files["model.c"]
+    assert engine.plan.aliased_ops == [1] and engine.files["model.c"].count("ek_copy") == 2  # in and out
     check(host, model, 4)
+
+
+def test_engine_with_the_callers_buffers(host):
+    """The plan that keeps the input and output out of the arena runs bit-exact too."""
+    from tflite_builder import random_mbconv
+
+    model = random_mbconv(np.random.default_rng(5))
+    graph = load_tflite(model)
+    engine = generate_engine(graph, plan_arena(graph, io_in_arena=False))
+    x = np.random.default_rng(5).integers(-128, 128, size=(16, *graph.tensors[0].shape[1:]), dtype=np.int8)
+    assert "model_input_buffer" not in engine.files["model.h"]
+    np.testing.assert_array_equal(host.run_engine(engine, x), np.asarray(run_tflm(model, x)).reshape(16, -1))
 
 
 @pytest.mark.parametrize(

@@ -51,7 +51,9 @@ class EngineSources:
     layers: list[dict[str, Any]]  # per op: index, op, output_shape, macs, live_bytes
     input_bytes: int = 0
     output_bytes: int = 0
-    model_ram_bytes: int = 0  # arena + the input and output buffers the caller provides
+    # RAM the model needs: the arena (with the input and output in it, the default plan), else
+    # the arena plus the caller's input and output buffers
+    model_ram_bytes: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -593,6 +595,8 @@ def generate_engine(graph: Graph, plan: ArenaPlan | None = None) -> EngineSource
     in_scale, in_zp = _q(tin)
     out_scale, out_zp = _q(tout)
     used = {p["kind"] for c in b.calls for p in (*c["inputs"], c["output"])}
+    if plan.io_in_arena:
+        used |= {"input", "output"}  # copied in and out
     common = {
         "name": c_comment(graph.name or "model"),
         "source": c_comment(graph.source or "a .tflite model"),
@@ -611,6 +615,7 @@ def generate_engine(graph: Graph, plan: ArenaPlan | None = None) -> EngineSource
             output_zero_point=out_zp,
             input_size=tin.nbytes,
             output_size=tout.nbytes,
+            io_in_arena=plan.io_in_arena,
         ),
         "model_data.h": env.get_template("engine/model_data.h.j2").render(
             **common, arrays=b.arrays, structs=b.structs
@@ -625,6 +630,9 @@ def generate_engine(graph: Graph, plan: ArenaPlan | None = None) -> EngineSource
             in_place=len(plan.in_place_ops),
             uses_input="input" in used,
             uses_output="output" in used,
+            io_in_arena=plan.io_in_arena,
+            input_place=b.ptr(graph.inputs[0]),
+            output_place=b.ptr(graph.outputs[0]),
         ),
     }
     files.update(runtime_sources())
@@ -638,5 +646,5 @@ def generate_engine(graph: Graph, plan: ArenaPlan | None = None) -> EngineSource
         layers=_layers(graph, plan),
         input_bytes=tin.nbytes,
         output_bytes=tout.nbytes,
-        model_ram_bytes=plan.arena_bytes + tin.nbytes + tout.nbytes,
+        model_ram_bytes=plan.arena_bytes + (0 if plan.io_in_arena else tin.nbytes + tout.nbytes),
     )

@@ -6,8 +6,10 @@ Tensors are first gathered into *buffers* (one buffer = one block of bytes):
   model's input and output one buffer;
 - an element-wise op whose input dies there and has the output's size writes its output over
   that input (in-place execution: ``IN_PLACE_OPS``);
-- the model's input is read where the caller keeps it and its output is written straight to
-  the caller's buffer, so the buffers holding them take no arena space.
+- the model's input and output live in the arena too (``io_in_arena=True``, the default, as in
+  TFLite Micro): the input's bytes are reused once it is dead, and the caller may write the
+  input in place (``model_input_buffer()``). With ``io_in_arena=False`` the input is read where
+  the caller keeps it and the output written straight to the caller's buffer instead.
 
 A buffer is live from the op that writes it to the last op that reads it (both included).
 Arena buffers are placed greedily, largest first, each at the lowest aligned offset that
@@ -68,6 +70,7 @@ class ArenaPlan:
     aliased_ops: list[int] = field(default_factory=list)  # RESHAPEs that cost nothing
     in_place_ops: list[int] = field(default_factory=list)  # ops writing over their dying input
     alignment: int = ALIGNMENT
+    io_in_arena: bool = True  # the model's input and output have arena offsets too
 
     def buffer_of(self, tensor: int) -> Buffer:
         return self.buffers[self.tensor_buffer[tensor]]
@@ -82,6 +85,7 @@ class ArenaPlan:
             "arena_bytes": self.arena_bytes,
             "peak_bytes": self.peak_bytes,
             "alignment": self.alignment,
+            "io_in_arena": self.io_in_arena,
             "live_bytes": list(self.live_bytes),
             "aliased_ops": list(self.aliased_ops),
             "in_place_ops": list(self.in_place_ops),
@@ -117,7 +121,9 @@ def activation_tensors(graph: Graph) -> list[int]:
     return seen
 
 
-def plan_arena(graph: Graph, alignment: int = ALIGNMENT, in_place: bool = True) -> ArenaPlan:
+def plan_arena(
+    graph: Graph, alignment: int = ALIGNMENT, in_place: bool = True, io_in_arena: bool = True
+) -> ArenaPlan:
     """Arena offsets for every activation tensor of ``graph`` (ops in execution order)."""
     tensors = activation_tensors(graph)
     n_ops = len(graph.ops)
@@ -139,7 +145,7 @@ def plan_arena(graph: Graph, alignment: int = ALIGNMENT, in_place: bool = True) 
         if op.kind != "RESHAPE" or not op.inputs or op.inputs[0] not in parent:
             continue
         a, b = find(op.inputs[0]), find(op.outputs[0])
-        if (has(a, ins) and has(b, outs)) or (has(a, outs) and has(b, ins)):
+        if not io_in_arena and ((has(a, ins) and has(b, outs)) or (has(a, outs) and has(b, ins))):
             continue  # the caller's input and output stay apart: this RESHAPE copies
         parent[b] = a
         aliased.append(op.index)
@@ -172,6 +178,8 @@ def plan_arena(graph: Graph, alignment: int = ALIGNMENT, in_place: bool = True) 
         last[root] = max(last[root], first[root])
 
     def location(root: int) -> str:
+        if io_in_arena:
+            return ARENA
         if has(root, outs):
             return OUTPUT
         if has(root, ins):
@@ -248,6 +256,7 @@ def plan_arena(graph: Graph, alignment: int = ALIGNMENT, in_place: bool = True) 
         aliased_ops=aliased,
         in_place_ops=in_place_ops,
         alignment=alignment,
+        io_in_arena=io_in_arena,
     )
 
 
