@@ -108,6 +108,32 @@ class ArenaPlan:
         return "\n".join(lines)
 
 
+# Orders in which buffers are placed (each a sort key). Largest first is TFLite Micro's choice;
+# the others win on some graphs (long-lived buffers first, or execution order).
+PLACEMENT_ORDERS = (
+    lambda b: (-b.size, b.first, b.index),
+    lambda b: (-(b.last - b.first), -b.size, b.index),
+    lambda b: (-b.size * (b.last - b.first + 1), b.index),
+    lambda b: (b.first, -b.size, b.index),
+)
+
+
+def _first_fit(ordered: list[Buffer], alignment: int) -> list[int]:
+    """Places each buffer at the lowest aligned offset clear of the placed buffers live with it;
+    returns the offsets in the buffers' original index order (ordered by ``Buffer.index``)."""
+    placed: list[tuple[Buffer, int]] = []
+    for b in ordered:
+        busy = sorted((o, o + p.size) for p, o in placed if p.overlaps_in_time(b))
+        offset = 0
+        for lo, hi in busy:
+            if offset + b.size <= lo:
+                break
+            offset = max(offset, _align(hi, alignment))
+        placed.append((b, offset))
+    by_index = {b.index: o for b, o in placed}
+    return [by_index[b.index] for b in sorted(ordered, key=lambda b: b.index)]
+
+
 def _align(n: int, alignment: int) -> int:
     return (n + alignment - 1) // alignment * alignment
 
@@ -233,19 +259,20 @@ def plan_arena(
         for t in b.tensors:
             tensor_buffer[t] = b.index
 
-    # Greedy by size, first fit.
-    placed: list[Buffer] = []
-    for b in sorted((b for b in buffers if b.location == ARENA), key=lambda b: (-b.size, b.first, b.index)):
-        busy = sorted((o.offset, o.offset + o.size) for o in placed if o.overlaps_in_time(b))
-        offset = 0
-        for lo, hi in busy:
-            if offset + b.size <= lo:
-                break
-            offset = max(offset, _align(hi, alignment))
+    # Greedy first fit, largest first; a few other orders are tried too and the smallest arena kept.
+    arena_buffers = [b for b in buffers if b.location == ARENA]
+    best: tuple[int, list[int]] | None = None
+    for order in PLACEMENT_ORDERS:
+        offsets = _first_fit(sorted(arena_buffers, key=order), alignment)
+        size = _align(
+            max((o + b.size for b, o in zip(arena_buffers, offsets, strict=True)), default=0), alignment
+        )
+        if best is None or size < best[0]:
+            best = (size, offsets)
+    arena, offsets = best if best is not None else (0, [])
+    for b, offset in zip(arena_buffers, offsets, strict=True):
         b.offset = offset
-        placed.append(b)
-
-    arena = _align(max((b.offset + b.size for b in placed), default=0), alignment)
+    placed = arena_buffers
     live = [sum(b.size for b in placed if b.first <= pos <= b.last) for pos in range(n_ops)]
     return ArenaPlan(
         buffers=buffers,
