@@ -54,7 +54,7 @@ class HostRuntime:
                 _cc(["gcc", *CFLAGS, "-c", str(self.runtime_dir / name), "-o", str(obj)])
                 self.objects.append(obj)
 
-    def build(self, engine: EngineSources) -> Path:
+    def build(self, engine: EngineSources, defines: tuple[str, ...] = ()) -> Path:
         d = self.workdir / f"model{next(self._counter)}"
         d.mkdir()
         for rel, text in engine.files.items():
@@ -64,6 +64,7 @@ class HostRuntime:
             [
                 "gcc",
                 *CFLAGS,
+                *(f"-D{name}" for name in defines),
                 f"-I{d}",
                 str(d / "model.c"),
                 str(d / "model_data.c"),
@@ -75,8 +76,8 @@ class HostRuntime:
         )
         return exe
 
-    def run_engine(self, engine: EngineSources, x: np.ndarray) -> np.ndarray:
-        exe = self.build(engine)
+    def run_engine(self, engine: EngineSources, x: np.ndarray, defines: tuple[str, ...] = ()) -> np.ndarray:
+        exe = self.build(engine, defines)
         x = np.ascontiguousarray(x, dtype=np.int8)
         (exe.parent / "in.bin").write_bytes(x.tobytes())
         proc = subprocess.run(

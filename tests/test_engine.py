@@ -46,6 +46,23 @@ def test_generated_model_is_bit_exact_with_tflite_micro(host, kind, seed):
     np.testing.assert_array_equal(np.asarray(sim_run(graph, x)).reshape(N_INPUTS, -1), expected)
 
 
+def test_caller_writing_the_arenas_input_place_gets_the_same_outputs(host):
+    rng = np.random.default_rng(11)
+    model = random_mbconv(rng)
+    graph = load_tflite(model)
+    x = rng.integers(-128, 128, size=(16, *graph.tensors[graph.inputs[0]].shape[1:]), dtype=np.int8)
+    got = host.run_engine(generate_engine(graph), x, defines=("HARNESS_IN_PLACE",))
+    np.testing.assert_array_equal(got, np.asarray(run_tflm(model, x)).reshape(16, -1))
+
+
+def test_c_literals_doctests():
+    import doctest
+
+    from mcu_effnet.codegen import c_literals
+
+    assert doctest.testmod(c_literals).failed == 0
+
+
 def test_engine_files_and_figures():
     model = random_mbconv(np.random.default_rng(7))
     graph = load_tflite(model)
@@ -70,6 +87,7 @@ def test_engine_files_and_figures():
     assert sum(row["macs"] for row in engine.layers) > 0
     # straight-line calls over the static arena: one kernel call per op that is not an alias
     body = engine.files["model.c"]
+    assert f"arena {engine.arena_bytes} bytes (peak of live tensors {engine.plan.peak_bytes})" in body
     calls = re.findall(r"^\s+(ek_\w+)\(", body, flags=re.M)
     assert len(calls) == len(graph.ops) - len(engine.plan.aliased_ops) + 2  # + the copies in and out
     assert "static int8_t arena[MODEL_ARENA_SIZE]" in body

@@ -98,3 +98,13 @@ def c_comment(text: str) -> str:
     'a * / b c'
     """
     return " ".join(str(text).replace("*/", "* /").split())
+
+
+def c_comment_lines(text: str, prefix: str = " * ") -> str:
+    """Multi-line text for the inside of a ``/* */`` block, each line prefixed, layout kept.
+
+    >>> print(c_comment_lines("a  b\\nc */ d"))
+     * a  b
+     * c * / d
+    """
+    return "\n".join((prefix + line.replace("*/", "* /")).rstrip() for line in str(text).splitlines())

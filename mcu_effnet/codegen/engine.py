@@ -20,7 +20,14 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from mcu_effnet.codegen.c_literals import c_array_body, c_comment, c_identifier, c_int, c_int_list
+from mcu_effnet.codegen.c_literals import (
+    c_array_body,
+    c_comment,
+    c_comment_lines,
+    c_identifier,
+    c_int,
+    c_int_list,
+)
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op, Tensor
 from mcu_effnet.graph.ops import SUPPORTED_OPS
@@ -626,8 +633,7 @@ def generate_engine(graph: Graph, plan: ArenaPlan | None = None) -> EngineSource
         "model.c": env.get_template("engine/model.c.j2").render(
             **common,
             calls=b.calls,
-            aliased=len(plan.aliased_ops),
-            in_place=len(plan.in_place_ops),
+            plan_table=c_comment_lines(plan.describe(graph)),
             uses_input="input" in used,
             uses_output="output" in used,
             io_in_arena=plan.io_in_arena,
