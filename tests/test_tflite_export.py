@@ -9,6 +9,7 @@ written file, in the output's integer domain.
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -433,6 +434,10 @@ def test_file_parses_is_int_only_aligned_and_tflm_runs_every_op(tmp_path):
     entry = [m for m in model.metadata if m.name.decode() == LABELS_METADATA]
     assert len(entry) == 1
     assert bytes(model.buffers[entry[0].buffer].data).decode() == "a\nb\nc\nd\ne"
+    # an ordinary file: permissions from the umask, not mkstemp's 0600
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "m.tflite").stat().st_mode & 0o777 == 0o666 & ~umask
     # PyTorch module names survive as tensor names
     names = {t.name.decode() for t in sub.tensors}
     assert {"conv.weight", "conv.bias", "fc.weight", "fc.bias", "fc"} <= names

@@ -250,6 +250,9 @@ def export_tflite(
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the model is an ordinary file
         os.replace(tmp, tflite_path)
     finally:
         if os.path.exists(tmp):
