@@ -188,3 +188,31 @@ def test_native_project_runs_bit_exact(arm_toolchain, cli, tmp_path, board, kind
     assert report["instructions_per_inference"] > 0 and report["bit_exact"] is True
     assert 0 < report["stack_used_bytes"] < report["stack_bytes"]
     assert report["flash_bytes"] and report["ram_bytes"]
+
+
+@needs_engine
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "variant,boards", [("full", ["qemu-m4", "qemu-m33", "stm32f405"]), ("lite", ["qemu-m7", "stm32", "stm32f405"])]
+)
+def test_our_efficientnets_run_bit_exact_on_the_qemu_boards(arm_toolchain, cli, tmp_path, variant, boards):
+    """Our QAT-exported EfficientNets (φ −6, 32 px) as native firmware in QEMU: between the two
+    variants every QEMU-run board once, and STM32F405's own machine both times (the time budget
+    of the test suite; benchmarks/memory.py takes any model to any board)."""
+    pytest.importorskip("torch")
+    from test_sim_efficientnet import _export
+
+    model_bytes = _export(tmp_path, variant, -6)
+    model = tmp_path / f"effnet-{variant}.tflite"
+    model.write_bytes(model_bytes)
+    graph = load_tflite(model)
+    x = _inputs(graph, 2, seed=5)
+    np.save(tmp_path / "x.npy", x)
+    expected = simulate(graph, x)
+    for board in boards:
+        out = tmp_path / board
+        result = cli("codegen", model, "--board", board, "--out", out)
+        assert result.returncode == 0, result.stderr
+        result = cli("run", out, "--input", tmp_path / "x.npy", "--output", tmp_path / f"y-{board}.npy")
+        assert result.returncode == 0, f"{board}: {result.stdout}{result.stderr}"
+        np.testing.assert_array_equal(np.load(tmp_path / f"y-{board}.npy"), expected, err_msg=board)
