@@ -385,3 +385,14 @@ def test_conv2d_long_rows(host, in_c, kernel, dilation):
     x = b.input((1, 7, 6, in_c))
     b.outputs = [b.conv2d(x, 9, kernel, (1, 1), "SAME", dilation, "RELU")]
     check(host, b.build(), in_c)
+
+
+@pytest.mark.parametrize(
+    "h,w,in_c,out_c", [(3, 3, 5, 7), (2, 2, 16, 8), (1, 1, 3, 1), (5, 4, 1, 2), (1, 3, 9, 3)]
+)
+def test_pointwise_conv_blocks(host, h, w, in_c, out_c):
+    """1x1 stride-1 convs (the blocked matrix-product path): odd pixel and channel counts."""
+    b = _builder(h * 100 + out_c)
+    x = b.input((1, h, w, in_c))
+    b.outputs = [b.conv2d(x, out_c, (1, 1), activation="RELU6", per_channel=out_c % 2 == 1)]
+    check(host, b.build(), h)

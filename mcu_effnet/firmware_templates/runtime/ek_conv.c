@@ -40,6 +40,56 @@ static int8_t requantize(const ek_conv_params *p, int32_t acc, int32_t oc)
     return (int8_t)ek_clamp(acc, p->act_min, p->act_max);
 }
 
+/* 1x1 convolution with stride 1 and no padding: a matrix product of pixels (rows of in_c)
+ * by the weights (rows of in_c), computed two pixels by two output channels at a time so
+ * each loaded value serves two multiply-accumulates. */
+static void pointwise(const ek_conv_params *p, const int8_t *input, int8_t *output, int32_t pixels)
+{
+    const int32_t depth = p->in_c;
+    const int32_t channels = p->out_c;
+    int32_t px = 0;
+    int32_t oc, k;
+    for (; px + 2 <= pixels; px += 2) {
+        const int8_t *x0 = input + px * depth;
+        const int8_t *x1 = x0 + depth;
+        int8_t *o0 = output + px * channels;
+        int8_t *o1 = o0 + channels;
+        for (oc = 0; oc + 2 <= channels; oc += 2) {
+            const int8_t *w0 = p->weights + oc * depth;
+            const int8_t *w1 = w0 + depth;
+            int32_t a00 = p->bias[oc];
+            int32_t a01 = p->bias[oc + 1];
+            int32_t a10 = a00;
+            int32_t a11 = a01;
+            for (k = 0; k < depth; ++k) {
+                const int32_t xa = x0[k];
+                const int32_t xb = x1[k];
+                const int32_t wa = w0[k];
+                const int32_t wb = w1[k];
+                a00 += xa * wa;
+                a01 += xa * wb;
+                a10 += xb * wa;
+                a11 += xb * wb;
+            }
+            o0[oc] = requantize(p, a00, oc);
+            o0[oc + 1] = requantize(p, a01, oc + 1);
+            o1[oc] = requantize(p, a10, oc);
+            o1[oc + 1] = requantize(p, a11, oc + 1);
+        }
+        for (; oc < channels; ++oc) {
+            const int8_t *w = p->weights + oc * depth;
+            o0[oc] = requantize(p, p->bias[oc] + dot(x0, w, depth), oc);
+            o1[oc] = requantize(p, p->bias[oc] + dot(x1, w, depth), oc);
+        }
+    }
+    for (; px < pixels; ++px) {
+        const int8_t *x = input + px * depth;
+        for (oc = 0; oc < channels; ++oc) {
+            output[px * channels + oc] = requantize(p, p->bias[oc] + dot(x, p->weights + oc * depth, depth), oc);
+        }
+    }
+}
+
 void ek_conv2d(const ek_conv_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t in_row = p->in_w * p->in_c;
@@ -52,6 +102,11 @@ void ek_conv2d(const ek_conv_params *p, const int8_t *input, int8_t *output)
     const int32_t run = p->dil_w == 1 ? p->k_w * p->in_c : p->in_c;
     const int32_t runs_per_row = p->dil_w == 1 ? 1 : p->k_w;
     int32_t b, oy, ox, oc, ky, kx;
+    if (p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
+        p->pad_left == 0 && p->out_h == p->in_h && p->out_w == p->in_w) {
+        pointwise(p, input, output, p->batches * p->in_h * p->in_w);
+        return;
+    }
     for (b = 0; b < p->batches; ++b) {
         const int8_t *image = input + b * in_image;
         for (oy = 0; oy < p->out_h; ++oy) {
