@@ -60,6 +60,11 @@ def register(subparsers) -> None:
     )
     o.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
     o.add_argument("--no-progress", action="store_true", help="no progress bar (epoch lines only)")
+    o.add_argument(
+        "--allow-drift",
+        action="store_true",
+        help="write model.tflite even if TFLite Micro drifts past the export check (as mcu-effnet export)",
+    )
     p.set_defaults(func=run)
 
 
@@ -150,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
             resume=Path(args.resume) if args.resume else None,
             data_path=str(Path(args.data).expanduser().resolve()) if args.data else None,
             progress=not args.no_progress,
+            allow_drift=args.allow_drift,
         )
         if ctx.is_main:
             print(f"run folder: {result.run_dir}", flush=True)

@@ -101,6 +101,7 @@ def train_and_export(
     resume: Path | None = None,
     data_path: str | None = None,
     progress: bool = True,
+    allow_drift: bool = False,
     log=print,
 ):
     """``mcu-effnet qat``: ``run_qat`` on every process, then ``export_run`` on rank 0."""
@@ -110,5 +111,5 @@ def train_and_export(
         spec, data, options, ctx, out=out, resume=resume, data_path=data_path, progress=progress, log=log
     )
     if ctx.is_main:
-        export_run(result.run_dir, log=log)
+        export_run(result.run_dir, log=log, allow_drift=allow_drift)
     return result

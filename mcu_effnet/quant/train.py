@@ -94,6 +94,20 @@ def _spec_difference(stored: dict, current: dict) -> str:
     return ", ".join(f"{k} {stored.get(k)!r} -> {current.get(k)!r}" if k in simple else k for k in shown[:4])
 
 
+def zero_init_classifier(model: nn.Module) -> None:
+    """Starts the classifier at zero, so every class starts equally likely (loss = ln(classes)).
+
+    The reference initialisation draws it from U(-1/sqrt(classes), +1/sqrt(classes)): meant for 1000
+    classes, it gives 10-class logits of several units at step 0 and a first loss near twice
+    ln(10), which tiny networks spend many steps recovering from.
+    """
+    classifier = getattr(model, "classifier", None)
+    if isinstance(classifier, nn.Linear):
+        with torch.no_grad():
+            classifier.weight.zero_()
+            classifier.bias.zero_()
+
+
 class _Trainer:
     """The state of one ``run_qat`` call; methods are the steps of the recipe."""
 
@@ -328,6 +342,7 @@ class _Trainer:
 
         if state is None or state["phase"] == "float":
             float_model = build_float(self.spec)
+            zero_init_classifier(float_model)
             if state is not None:
                 float_model.load_state_dict(state["model"])
             float_model = self.run_phase("float", float_model, state)
