@@ -216,3 +216,22 @@ def test_our_efficientnets_run_bit_exact_on_the_qemu_boards(arm_toolchain, cli, 
         result = cli("run", out, "--input", tmp_path / "x.npy", "--output", tmp_path / f"y-{board}.npy")
         assert result.returncode == 0, f"{board}: {result.stdout}{result.stderr}"
         np.testing.assert_array_equal(np.load(tmp_path / f"y-{board}.npy"), expected, err_msg=board)
+
+
+@needs_engine
+def test_codegen_without_toolchain_writes_an_unbuilt_project(tmp_path):
+    script = os.path.join(os.path.dirname(sys.executable), "mcu-effnet")
+    env = dict(os.environ, PATH=str(tmp_path / "nothing-here"))
+    out = tmp_path / "fw"
+    result = subprocess.run(
+        [script, "codegen", str(_model(tmp_path)), "--board", "stm32", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "toolchain not found" in result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["flash_bytes"] is None and report["arena_bytes"] > 0
+    assert (out / "model" / "model.c").exists() and not (out / "build").exists()
