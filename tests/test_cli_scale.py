@@ -117,3 +117,22 @@ def test_boards_verb(cli):
     stm32 = doc[0]
     assert stm32["aliases"] == ["stm32"] and stm32["largest_sram_region"]["size"] == 320 * 1024
     assert stm32["emulator"]["machine"] == "mps2-an500"
+
+
+def test_spec_from_args_classes_from_data():
+    import argparse
+
+    from mcu_effnet.cli.spec_options import add_spec_options, spec_from_args
+    from mcu_effnet.errors import UserError
+
+    parser = argparse.ArgumentParser()
+    add_spec_options(parser)
+    assert spec_from_args(parser.parse_args(["--phi", "-4"])).classes == 1000
+    assert spec_from_args(parser.parse_args(["--phi", "-4"]), classes=10).classes == 10
+    assert spec_from_args(parser.parse_args(["--phi", "-4", "--classes", "10"]), classes=10).classes == 10
+    with pytest.raises(UserError, match="--classes 5"):
+        spec_from_args(parser.parse_args(["--phi", "-4", "--classes", "5"]), classes=10)
+    spec = spec_from_args(
+        parser.parse_args(["--phi", "-4", "--board", "none", "--width", "0.5", "--depth", "1"])
+    )
+    assert (spec.fit, spec.width_mult, spec.depth_mult) == (None, 0.5, 1.0)

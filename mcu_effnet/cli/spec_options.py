@@ -21,7 +21,12 @@ def add_spec_options(parser: argparse.ArgumentParser, board_default: str = "stm3
         "--gamma", metavar="G", default="1.15", help="resolution base, r = gamma^phi (default 1.15)"
     )
     g.add_argument("--variant", default="full", help="full (swish, SE) or lite (ReLU6, no SE); default full")
-    g.add_argument("--classes", metavar="N", default=None, help="number of classes (default 1000)")
+    g.add_argument(
+        "--classes",
+        metavar="N",
+        default=None,
+        help="number of classes (default 1000, or the data's count when training)",
+    )
     g.add_argument("--resolution", metavar="PX", default=None, help="input resolution, replaces gamma^phi")
     g.add_argument("--width", metavar="W", default=None, help="width multiplier, replaces beta^phi")
     g.add_argument("--depth", metavar="D", default=None, help="depth multiplier, replaces alpha^phi")
@@ -54,14 +59,21 @@ def _integer(option: str, text: str | None, what: str) -> int | None:
 
 
 def spec_from_args(args: argparse.Namespace, classes: int | None = None):
-    """The ``ArchSpec`` the options describe; ``classes`` (e.g. found in the data) replaces --classes."""
+    """The ``ArchSpec`` the options describe.
+
+    ``classes`` (the count found in the data, from ``qat``) is used when given; an explicit
+    ``--classes`` that disagrees with it is refused.
+    """
     from mcu_effnet.arch import make_spec
 
     phi = _number("--phi", args.phi)
     if phi is None:
         raise UserError("--phi is required (e.g. --phi -1)")
+    given = _integer("--classes", args.classes, "of at least 2") if args.classes is not None else None
+    if classes is not None and given is not None and given != classes:
+        raise UserError(f"--classes {given} disagrees with the {classes} classes found in the data")
     if classes is None:
-        classes = _integer("--classes", args.classes, "of at least 2") if args.classes is not None else 1000
+        classes = given if given is not None else 1000
     board = None if str(args.board).strip().lower() == "none" else args.board
     return make_spec(
         phi,
