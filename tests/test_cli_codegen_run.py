@@ -28,7 +28,9 @@ def _engine_available() -> bool:
     return True
 
 
-needs_engine = pytest.mark.skipif(not _engine_available(), reason="native engine (codegen/engine.py) not yet in the tree")
+needs_engine = pytest.mark.skipif(
+    not _engine_available(), reason="native engine (codegen/engine.py) not yet in the tree"
+)
 
 
 def _model(tmp_path, seed=0, name="cnn.tflite", kind="cnn"):
@@ -40,7 +42,9 @@ def _model(tmp_path, seed=0, name="cnn.tflite", kind="cnn"):
 
 def _one_error_line(result):
     assert result.returncode == 2, result.stdout + result.stderr
-    lines = [ln for ln in result.stderr.splitlines() if ln.strip() and not ln.startswith("mcu-effnet: building")]
+    lines = [
+        ln for ln in result.stderr.splitlines() if ln.strip() and not ln.startswith("mcu-effnet: building")
+    ]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("mcu-effnet: error: ")
     assert "Traceback" not in result.stderr
@@ -56,7 +60,9 @@ def _inputs(graph, n, seed):
 
 
 def test_unknown_board_lists_names(cli, tmp_path):
-    line = _one_error_line(cli("codegen", _model(tmp_path), "--board", "arduino-uno", "--out", tmp_path / "fw"))
+    line = _one_error_line(
+        cli("codegen", _model(tmp_path), "--board", "arduino-uno", "--out", tmp_path / "fw")
+    )
     assert "arduino-uno" in line and "qemu-m4" in line and "stm32f405" in line and "nrf52840dk" in line
     assert not (tmp_path / "fw").exists()
 
@@ -65,7 +71,9 @@ def test_out_folder_not_ours_is_refused(cli, tmp_path):
     out = tmp_path / "fw"
     out.mkdir()
     (out / "main.c").write_text("/* mine */")
-    line = _one_error_line(cli("codegen", _model(tmp_path), "--board", "qemu-m4", "--out", out, "--runtime", "tflm"))
+    line = _one_error_line(
+        cli("codegen", _model(tmp_path), "--board", "qemu-m4", "--out", out, "--runtime", "tflm")
+    )
     assert "not made by mcu-effnet" in line and "--force" in line
     assert (out / "main.c").read_text() == "/* mine */"
 
@@ -76,9 +84,13 @@ def test_model_too_big_for_board(cli, tmp_path):
     b.outputs = [b.conv2d(x, 16, (3, 3), (1, 1), "SAME", activation="RELU")]
     model = tmp_path / "big.tflite"
     model.write_bytes(b.build())
-    result = cli("codegen", model, "--board", "stm32f405", "--runtime", "tflm", "--out", tmp_path / "fw", "--no-build")
+    result = cli(
+        "codegen", model, "--board", "stm32f405", "--runtime", "tflm", "--out", tmp_path / "fw", "--no-build"
+    )
     line = _one_error_line(result)
-    assert re.search(r"needs \d+ KB SRAM \(arena \d+ KB \+ I/O buffers \d+ KB \+ stack 8 KB \+ runtime 1 KB\)", line)
+    assert re.search(
+        r"needs \d+ KB SRAM \(arena \d+ KB \+ I/O buffers \d+ KB \+ stack 8 KB \+ runtime 1 KB\)", line
+    )
     assert "stm32f405 has 192 KB in all, at most 128 KB contiguous" in line
     assert not (tmp_path / "fw").exists()
 
@@ -118,7 +130,12 @@ def test_run_refuses_a_folder_not_ours(cli, tmp_path):
 
 def test_missing_toolchain_gives_the_install_line(cli, tmp_path):
     out = tmp_path / "fw"
-    assert cli("codegen", _model(tmp_path), "--board", "qemu-m4", "--runtime", "tflm", "--out", out, "--no-build").returncode == 0
+    assert (
+        cli(
+            "codegen", _model(tmp_path), "--board", "qemu-m4", "--runtime", "tflm", "--out", out, "--no-build"
+        ).returncode
+        == 0
+    )
     script = os.path.join(os.path.dirname(sys.executable), "mcu-effnet")
     env = dict(os.environ, PATH=str(tmp_path / "nothing-here"))
     result = subprocess.run([script, "run", str(out)], capture_output=True, text=True, env=env, timeout=120)
@@ -128,7 +145,12 @@ def test_missing_toolchain_gives_the_install_line(cli, tmp_path):
 
 def test_run_rejects_inputs_of_the_wrong_shape(cli, tmp_path):
     out = tmp_path / "fw"
-    assert cli("codegen", _model(tmp_path), "--board", "qemu-m4", "--runtime", "tflm", "--out", out, "--no-build").returncode == 0
+    assert (
+        cli(
+            "codegen", _model(tmp_path), "--board", "qemu-m4", "--runtime", "tflm", "--out", out, "--no-build"
+        ).returncode
+        == 0
+    )
     np.save(tmp_path / "x.npy", np.zeros((2, 3, 3, 3), np.int8))
     line = _one_error_line(cli("run", out, "--input", tmp_path / "x.npy"))
     assert "x.npy" in line and "int8" in line
@@ -156,21 +178,30 @@ def test_tflm_project_runs_bit_exact(arm_toolchain, cli, tmp_path):
 
 def test_run_exits_nonzero_on_a_difference(arm_toolchain, cli, tmp_path):
     out = tmp_path / "fw"
-    assert cli("codegen", _model(tmp_path), "--board", "qemu-m4", "--runtime", "tflm", "--out", out, "--no-build").returncode == 0
+    assert (
+        cli(
+            "codegen", _model(tmp_path), "--board", "qemu-m4", "--runtime", "tflm", "--out", out, "--no-build"
+        ).returncode
+        == 0
+    )
     tv = out / "test_vector.c"
     text = tv.read_text()
     head, expected = text.split("test_vector_expected", 1)
     first = expected.index("{") + 1
     values = expected[first : expected.index("}")].split(",")
     values[0] = str(int(values[0]) ^ 1)  # one expected output off by an LSB
-    tv.write_text(head + "test_vector_expected" + expected[:first] + ",".join(values) + expected[expected.index("}") :])
+    tv.write_text(
+        head + "test_vector_expected" + expected[:first] + ",".join(values) + expected[expected.index("}") :]
+    )
     result = cli("run", out)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "bit-exact: NO" in result.stdout and "1 of" in result.stdout
 
 
 @needs_engine
-@pytest.mark.parametrize("board,kind", [(b, "cnn" if i % 2 == 0 else "mbconv") for i, b in enumerate(QEMU_BOARDS)])
+@pytest.mark.parametrize(
+    "board,kind", [(b, "cnn" if i % 2 == 0 else "mbconv") for i, b in enumerate(QEMU_BOARDS)]
+)
 def test_native_project_runs_bit_exact(arm_toolchain, cli, tmp_path, board, kind):
     seed = zlib.crc32(board.encode()) % 1000
     model = _model(tmp_path, seed=seed, kind=kind)
@@ -193,7 +224,8 @@ def test_native_project_runs_bit_exact(arm_toolchain, cli, tmp_path, board, kind
 @needs_engine
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "variant,boards", [("full", ["qemu-m4", "qemu-m33", "stm32f405"]), ("lite", ["qemu-m7", "stm32", "stm32f405"])]
+    "variant,boards",
+    [("full", ["qemu-m4", "qemu-m33", "stm32f405"]), ("lite", ["qemu-m7", "stm32", "stm32f405"])],
 )
 def test_our_efficientnets_run_bit_exact_on_the_qemu_boards(arm_toolchain, cli, tmp_path, variant, boards):
     """Our QAT-exported EfficientNets (φ −6, 32 px) as native firmware in QEMU: between the two

@@ -35,13 +35,31 @@ def test_c_array_formats_rows():
 
 def test_project_layout_report_and_png(tmp_path):
     p = _write(tmp_path / "fw")
-    for rel in ("Makefile", "README.md", "main.c", "test_vector.c", "model/model.c", "platform/qemu.ld",
-                "platform/startup.c", "platform/board_config.h", "report.json", "memory.png", MARKER):
+    for rel in (
+        "Makefile",
+        "README.md",
+        "main.c",
+        "test_vector.c",
+        "model/model.c",
+        "platform/qemu.ld",
+        "platform/startup.c",
+        "platform/board_config.h",
+        "report.json",
+        "memory.png",
+        MARKER,
+    ):
         assert (p.path / rel).is_file(), rel
     assert not (p.path / "platform" / "board.ld").exists()  # qemu-m4 has no hardware image
     report = json.loads((p.path / "report.json").read_text())
-    for key in ("flash_bytes", "ram_bytes", "model_ram_bytes", "arena_bytes", "weights_bytes", "layers",
-                "instructions_per_inference"):
+    for key in (
+        "flash_bytes",
+        "ram_bytes",
+        "model_ram_bytes",
+        "arena_bytes",
+        "weights_bytes",
+        "layers",
+        "instructions_per_inference",
+    ):
         assert key in report
     assert report["arena_bytes"] == 64 and report["layers"][0]["live_bytes"] == 64
     assert (p.path / "memory.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -182,8 +200,9 @@ def test_engine_files_in_subfolders_build(arm_toolchain, tmp_path):
     engine = standin.StandinEngine()
     engine.files = {
         "model.h": standin.MODEL_H,
-        "model.c": standin.MODEL_C.replace('#include "model.h"', '#include "model.h"\n#include "kernels.h"')
-        .replace("arena[j] = (acc + 2) >> 2;", "arena[j] = round_shift2(acc);"),
+        "model.c": standin.MODEL_C.replace(
+            '#include "model.h"', '#include "model.h"\n#include "kernels.h"'
+        ).replace("arena[j] = (acc + 2) >> 2;", "arena[j] = round_shift2(acc);"),
         "runtime/kernels.h": "#ifndef KERNELS_H\n#define KERNELS_H\n#include <stdint.h>\n"
         "int32_t round_shift2(int32_t v);\n#endif\n",
         "runtime/kernels.c": '#include "kernels.h"\nint32_t round_shift2(int32_t v) { return (v + 2) >> 2; }\n',

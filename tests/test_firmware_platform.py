@@ -157,7 +157,12 @@ def test_failing_check_exits_nonzero(arm_toolchain, tmp_path):
     """A firmware whose output differs from the embedded expectation exits with status 1."""
     wrong = lambda graph, x: standin.simulate(graph, x) ^ np.int8(1)  # noqa: E731
     project = write_project(
-        standin.graph(), "qemu-m4", tmp_path / "p", engine=standin.StandinEngine(), simulate=wrong, build=False
+        standin.graph(),
+        "qemu-m4",
+        tmp_path / "p",
+        engine=standin.StandinEngine(),
+        simulate=wrong,
+        build=False,
     )
     elf = runner.make(project.path, "qemu")
     result = runner.run_qemu(project.board, elf, timeout=60)
@@ -169,11 +174,15 @@ def test_failing_check_exits_nonzero(arm_toolchain, tmp_path):
 def test_makefile_run_and_size_targets(arm_toolchain, tmp_path):
     """What a user types in the project folder: make run (QEMU) and make size."""
     project = _standin_project(tmp_path, "stm32f405", build=False)
-    run = subprocess.run(["make", "-s", "-C", str(project.path), "run"], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        ["make", "-s", "-C", str(project.path), "run"], capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "MCU-EFFNET CHECK ok mismatches=0" in run.stdout
     assert "machine=netduinoplus2" in run.stdout
-    size = subprocess.run(["make", "-s", "-C", str(project.path), "size"], capture_output=True, text=True, timeout=120)
+    size = subprocess.run(
+        ["make", "-s", "-C", str(project.path), "size"], capture_output=True, text=True, timeout=120
+    )
     assert size.returncode == 0, size.stderr
     assert "build/board/firmware.elf" in size.stdout and "build/qemu/firmware.elf" in size.stdout
     assert (project.path / "build" / "board" / "firmware.bin").exists()

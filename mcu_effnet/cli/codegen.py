@@ -27,7 +27,10 @@ def register(subparsers) -> None:
     p.add_argument("--force", action="store_true", help="replace an --out folder not made by mcu-effnet")
     p.add_argument("--stack", type=int, default=None, metavar="BYTES", help="stack size (default 8192)")
     p.add_argument("--seed", type=int, default=0, help="seed of the embedded test vector's input")
-    p.add_argument("--tflm-dir", help="TensorFlow Lite Micro tree for --runtime tflm (default: TFLM_DIR, then ../shared/tflm)")
+    p.add_argument(
+        "--tflm-dir",
+        help="TensorFlow Lite Micro tree for --runtime tflm (default: TFLM_DIR, then ../shared/tflm)",
+    )
     p.add_argument("--no-build", action="store_true", help="write the project without building it")
     p.set_defaults(func=main)
 
@@ -36,7 +39,9 @@ def resolve_model(arg: str | None, runs_dir: str | Path = "runs") -> Path:
     """MODEL.tflite, RUN_DIR/model.tflite, or the newest runs/*/model.tflite."""
     if arg is None:
         runs = Path(runs_dir)
-        candidates = sorted(runs.glob("*/model.tflite"), key=lambda p: p.stat().st_mtime) if runs.is_dir() else []
+        candidates = (
+            sorted(runs.glob("*/model.tflite"), key=lambda p: p.stat().st_mtime) if runs.is_dir() else []
+        )
         if not candidates:
             raise UserError(
                 f"no model given and no run under {runs}/ has a model.tflite; "
@@ -47,7 +52,9 @@ def resolve_model(arg: str | None, runs_dir: str | Path = "runs") -> Path:
     if path.is_dir():
         model = path / "model.tflite"
         if not model.is_file():
-            raise UserError(f"{path}: a folder without model.tflite (expected a run folder or a .tflite file)")
+            raise UserError(
+                f"{path}: a folder without model.tflite (expected a run folder or a .tflite file)"
+            )
         return model
     if not path.exists():
         raise UserError(f"{path}: no such file")
@@ -89,7 +96,9 @@ def main(args: argparse.Namespace) -> int:
     r = project.report
     kib = lambda n: f"{n / 1024:.1f} KB" if n is not None else "-"  # noqa: E731
     print(f"wrote {out}/ for {board.name} ({r['runtime']} runtime, {board.emulator.machine} under QEMU)")
-    print(f"  arena {kib(r['arena_bytes'])}, model RAM {kib(r['model_ram_bytes'])}, weights {kib(r['weights_bytes'])}")
+    print(
+        f"  arena {kib(r['arena_bytes'])}, model RAM {kib(r['model_ram_bytes'])}, weights {kib(r['weights_bytes'])}"
+    )
     print(
         f"  SRAM needed {kib(r['sram_needed_bytes'])} of {kib(r['board_ram_bytes'])}; "
         f"linked flash {kib(r['flash_bytes'])} of {kib(r['board_flash_bytes'])}, RAM {kib(r['ram_bytes'])}"

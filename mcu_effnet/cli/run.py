@@ -63,7 +63,9 @@ def main(args: argparse.Namespace) -> int:
     elf = runner.make(folder, "qemu")
     sizes = runner.elf_size(elf)
     emulated = f"{board.emulator.machine}" + (
-        "" if not board.flash_tool else f" (standing in for {board.name}, its memory sizes enforced by the linker)"
+        ""
+        if not board.flash_tool
+        else f" (standing in for {board.name}, its memory sizes enforced by the linker)"
     )
     print(f"running {folder} on QEMU {emulated}")
     result = runner.run_qemu(
@@ -106,7 +108,9 @@ def main(args: argparse.Namespace) -> int:
     if x is not None:
         if result.outputs is None or result.outputs.shape[0] != x.shape[0]:
             got = 0 if result.outputs is None else result.outputs.shape[0]
-            failures.append(f"--input: firmware returned {got} of {x.shape[0]} outputs ({result.error or 'no error line'})")
+            failures.append(
+                f"--input: firmware returned {got} of {x.shape[0]} outputs ({result.error or 'no error line'})"
+            )
         else:
             y = result.outputs.reshape(x.shape[0], *out_shape[1:])
             if args.output:
@@ -118,7 +122,9 @@ def main(args: argparse.Namespace) -> int:
                 ref = np.asarray(simulate(graph, x)).reshape(y.shape)
                 bad = [i for i in range(x.shape[0]) if not np.array_equal(ref[i], y[i])]
                 samples_exact = not bad
-                print(f"--input: {x.shape[0] - len(bad)} of {x.shape[0]} samples bit-exact with the simulator")
+                print(
+                    f"--input: {x.shape[0] - len(bad)} of {x.shape[0]} samples bit-exact with the simulator"
+                )
                 if bad:
                     failures.append(f"--input: samples {bad[:10]} differ from the simulator")
     if result.status != 0 and not failures:
@@ -135,7 +141,9 @@ def main(args: argparse.Namespace) -> int:
     if samples_exact is not None:
         report["input_samples_bit_exact"] = samples_exact
     if report.get("flash_bytes") is None and not board.flash_tool:
-        report.update(flash_bytes=sizes["flash_bytes"], ram_bytes=sizes["ram_bytes"], elf=str(elf.relative_to(folder)))
+        report.update(
+            flash_bytes=sizes["flash_bytes"], ram_bytes=sizes["ram_bytes"], elf=str(elf.relative_to(folder))
+        )
     for key in ("TFLM",):
         if result.lines.get(key):
             report["tflm_arena_used_bytes"] = int(result.lines[key][0].get("arena_used") or 0)

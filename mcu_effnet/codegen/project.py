@@ -236,8 +236,7 @@ def _check_out_dir(out: Path, force: bool) -> None:
     if _read_marker(out) is not None or force or not any(out.iterdir()):
         return
     raise UserError(
-        f"--out {out}: folder exists and was not made by mcu-effnet (no {MARKER}); "
-        "pass --force to replace it"
+        f"--out {out}: folder exists and was not made by mcu-effnet (no {MARKER}); pass --force to replace it"
     )
 
 
@@ -349,7 +348,9 @@ def uart_note(board: Board) -> str:
     return f"{uart.name} TX on {uart.tx_pin_name}, {uart.baud} 8N1"
 
 
-def render_platform(board: Board | str, dest: str | os.PathLike, stack: int = DEFAULT_STACK_BYTES) -> list[str]:
+def render_platform(
+    board: Board | str, dest: str | os.PathLike, stack: int = DEFAULT_STACK_BYTES
+) -> list[str]:
     """Only the platform layer (for tests and bring-up programs): returns the files written."""
     board = get_board(board) if isinstance(board, str) else board
     files: list[str] = []
@@ -521,7 +522,9 @@ def write_project(
                 elf = runner.make(tmp, "all", label=str(out))
                 sizes = runner.elf_size(elf)
                 report.update(
-                    flash_bytes=sizes["flash_bytes"], ram_bytes=sizes["ram_bytes"], elf=str(elf.relative_to(tmp))
+                    flash_bytes=sizes["flash_bytes"],
+                    ram_bytes=sizes["ram_bytes"],
+                    elf=str(elf.relative_to(tmp)),
                 )
                 report["size"] = sizes
 
@@ -611,7 +614,12 @@ def write_memory_png(path: Path, report: dict[str, Any], board: Board) -> None:
     live = [_live_bytes(r) for r in rows]
     fig, ax = plt.subplots(figsize=(8, 3.6), dpi=100)
     if rows and all(v is not None for v in live):
-        ax.bar(range(len(live)), [v / KiB for v in live], color="#4477aa", label="live activations" if report["runtime"] == "native" else "op working set (inputs + output)")
+        ax.bar(
+            range(len(live)),
+            [v / KiB for v in live],
+            color="#4477aa",
+            label="live activations" if report["runtime"] == "native" else "op working set (inputs + output)",
+        )
         ax.set_xlabel("layer (execution order)")
     else:
         ax.bar([0], [report["arena_bytes"] / KiB], color="#4477aa", label="arena")

@@ -53,7 +53,10 @@ def _first_error(text: str) -> str:
 
 
 def make(
-    project: str | os.PathLike, target: str = "all", timeout: float = DEFAULT_TIMEOUT, label: str | None = None
+    project: str | os.PathLike,
+    target: str = "all",
+    timeout: float = DEFAULT_TIMEOUT,
+    label: str | None = None,
 ) -> Path:
     """Runs ``make <target>`` in the project; returns the ELF it produced."""
     project = Path(project)
@@ -179,7 +182,9 @@ def run_qemu(
             raise UserError(
                 f"{elf}: QEMU {board.emulator.machine} did not finish in {timeout:.0f} s"
             ) from None
-        result = RunResult(status=proc.returncode, stdout=proc.stdout + proc.stderr, machine=board.emulator.machine)
+        result = RunResult(
+            status=proc.returncode, stdout=proc.stdout + proc.stderr, machine=board.emulator.machine
+        )
         result.lines = parse_output(result.stdout)
         out_file = work_path / "outputs.bin"
         if inputs is not None and out_file.exists() and output_bytes:
