@@ -62,11 +62,12 @@ def main(args: argparse.Namespace) -> int:
 
     elf = runner.make(folder, "qemu")
     sizes = runner.elf_size(elf)
-    emulated = f"{board.emulator.machine}" + (
-        ""
-        if not board.flash_tool
-        else f" (standing in for {board.name}, its memory sizes enforced by the linker)"
-    )
+    if not board.flash_tool:
+        emulated = board.emulator.machine
+    elif board.emulator.machine.startswith("mps2"):
+        emulated = f"{board.emulator.machine} (standing in for {board.name}, its memory sizes enforced by the linker)"
+    else:
+        emulated = f"{board.emulator.machine} (QEMU's own model of the {board.name}'s chip)"
     print(f"running {folder} on QEMU {emulated}")
     result = runner.run_qemu(
         board,
