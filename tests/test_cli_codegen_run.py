@@ -119,7 +119,7 @@ def test_run_dir_argument_and_default_out(cli, tmp_path):
     _model(run_dir, name="model.tflite")
     result = cli("codegen", "--board", "stm32", "--runtime", "tflm", "--no-build", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    marker = json.loads((tmp_path / "firmware" / "stm32f746g-disco" / ".mcu-effnet-project").read_text())
+    marker = json.loads((tmp_path / "firmware" / "stm32" / ".mcu-effnet-project").read_text())
     assert marker["board"] == "stm32f746g-disco" and marker["runtime"] == "tflm"
 
 

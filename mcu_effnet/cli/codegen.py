@@ -22,7 +22,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("model", nargs="?", help="MODEL.tflite or RUN_DIR (default: newest run under runs/)")
     p.add_argument("--board", default="stm32", help="board name or alias (mcu-effnet boards); default stm32")
-    p.add_argument("--out", help="project folder (default firmware/<board>)")
+    p.add_argument("--out", help="project folder (default firmware/<BOARD as given>, e.g. firmware/stm32)")
     p.add_argument("--runtime", default="native", choices=("native", "tflm"), help="default native")
     p.add_argument("--force", action="store_true", help="replace an --out folder not made by mcu-effnet")
     p.add_argument("--stack", type=int, default=None, metavar="BYTES", help="stack size (default 8192)")
@@ -68,7 +68,8 @@ def main(args: argparse.Namespace) -> int:
 
     board = get_board(args.board)
     model_path = resolve_model(args.model)
-    out = Path(args.out) if args.out else Path("firmware") / board.name
+    # The folder is named as the board was asked for: --board stm32 -> firmware/stm32 (issue 6).
+    out = Path(args.out) if args.out else Path("firmware") / str(args.board).strip().lower()
     stack = args.stack if args.stack is not None else DEFAULT_STACK_BYTES
     if stack < 1024 or stack % 8:
         raise UserError(f"--stack {stack}: needs a multiple of 8 bytes, at least 1024")
