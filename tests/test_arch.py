@@ -209,13 +209,19 @@ def test_fit_within_budgets_and_peak_matches_hooks(board, phi, variant, classes)
 
 
 def test_fitting_is_tight_on_resolution():
-    """One step (8 px) up from the fitted resolution no longer fits the SRAM budget at the
-    compound-scaled width (resolution is fitted first, at that width; then the width)."""
-    spec = make_spec(-1, classes=10, board="stm32")
-    sram, _ = budgets(get_board("stm32"))
-    assert spec.fit.scaled_width_mult == pytest.approx(1.1**-1)
-    bigger = make_spec(-1, classes=10, board=None, resolution=spec.resolution + 8, width=1.1**-1)
-    assert bigger.peak_activation_bytes > sram
+    """At the fitted width, one step (8 px) more resolution no longer fits the SRAM budget
+    (the narrower network takes back resolution given up at the compound-scaled width)."""
+    for board in ("stm32", "nrf52840dk"):
+        spec = make_spec(-1, classes=10, board=board)
+        sram, _ = budgets(get_board(board))
+        assert spec.fit.scaled_width_mult == pytest.approx(1.1**-1) and spec.width_mult < 1.1**-1
+        bigger = make_spec(-1, classes=10, board=None, resolution=spec.resolution + 8, width=spec.width_mult)
+        assert bigger.peak_activation_bytes > sram
+        # and the width is the widest on the grid whose weights fit the flash budget
+        wider = make_spec(
+            -1, classes=10, board=None, resolution=spec.resolution, width=spec.width_mult + 0.01
+        )
+        assert wider.weight_bytes > spec.fit.flash_bytes or wider.peak_activation_bytes > sram
 
 
 def test_explicit_resolution_and_width_are_kept():

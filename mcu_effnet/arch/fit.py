@@ -1,9 +1,13 @@
 """Fitting a compound-scaled spec to a board's SRAM and flash (DESIGN.md, "Tiny φ").
 
-First the resolution drops to the next multiple of ``RESOLUTION_STEP`` px and then in steps of it until the peak activation
-memory fits the SRAM budget, then the width multiplier drops the same way on a grid of ``WIDTH_STEP`` until
-the weights fit the flash budget (and, when the resolution was given explicitly, the peak fits
-too). Depth is never touched. An explicit resolution or width is kept as given.
+1. The resolution drops to the next multiple of ``RESOLUTION_STEP`` px, then a step at a time,
+   until the peak activation memory fits the SRAM budget (at the compound-scaled width).
+2. The width multiplier drops on a grid of ``WIDTH_STEP`` until the weights fit the flash
+   budget (and, when the resolution was given explicitly, the peak fits too).
+3. A narrower network has smaller activations, so the resolution given up in step 1 is taken
+   back a step at a time while the peak still fits (never above the compound-scaled value).
+
+Depth is never touched. An explicit resolution or width is kept as given.
 """
 
 from __future__ import annotations
@@ -90,6 +94,13 @@ def fit_to_board(spec: ArchSpec, board: Board) -> ArchSpec:
             except UserError:  # below the channel limit: nothing narrower exists
                 break
             width = candidate
+
+    if not explicit_res and width < spec.width_mult:
+        while res + RESOLUTION_STEP <= spec.resolution:
+            candidate_spec = build(res + RESOLUTION_STEP, width)
+            if peak_activation_bytes(candidate_spec) > sram_budget:
+                break
+            res, current = res + RESOLUTION_STEP, candidate_spec
 
     peak, weights = peak_activation_bytes(current), flash_bytes(current)
     if peak > sram_budget:
