@@ -32,8 +32,12 @@ def random_graphs(draw) -> Graph:
     tensors = [_tensor(0, (1, draw(st.integers(1, 6)), draw(st.integers(1, 6)), draw(st.integers(1, 8))))]
     ops: list[Op] = []
     live = [0]  # activation tensors an op may read
-    for index in range(draw(st.integers(1, 14))):
-        kind = draw(st.sampled_from(["CONV_2D", "ADD", "MUL", "RESHAPE", "CONCATENATION", *ELEMENTWISE]))
+    for _ in range(draw(st.integers(1, 14))):
+        kind = draw(
+            st.sampled_from(
+                ["CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MUL", "RESHAPE", "CONCATENATION", *ELEMENTWISE]
+            )
+        )
         src = draw(st.sampled_from(live[-4:]))
         shape = tensors[src].shape
         inputs = [src]
@@ -42,6 +46,16 @@ def random_graphs(draw) -> Graph:
             tensors.append(weights)
             inputs.append(weights.index)
             shape = (1, draw(st.integers(1, 6)), draw(st.integers(1, 6)), draw(st.integers(1, 8)))
+        elif kind == "DEPTHWISE_CONV_2D":
+            if len(shape) != 4:
+                continue
+            k = draw(st.sampled_from([1, 3, 5]))
+            weights = _tensor(len(tensors), (1, k, k, shape[3]), constant=True)
+            tensors.append(weights)
+            inputs.append(weights.index)
+            stride = draw(st.sampled_from([1, 1, 2]))
+            attrs = {"padding": "SAME", "stride_h": stride, "stride_w": stride}
+            shape = (1, -(-shape[1] // stride), -(-shape[2] // stride), shape[3])
         elif kind in ("ADD", "MUL"):
             same = [t for t in live if tensors[t].shape == shape]
             inputs.append(draw(st.sampled_from(same)))
@@ -55,7 +69,7 @@ def random_graphs(draw) -> Graph:
             shape = (1, int(np.prod(shape)) + int(np.prod(tensors[other].shape)))
         out = _tensor(len(tensors), shape)
         tensors.append(out)
-        ops.append(Op(index, kind, inputs, [out.index]))
+        ops.append(Op(len(ops), kind, inputs, [out.index], attrs if kind == "DEPTHWISE_CONV_2D" else {}))
         live.append(out.index)
     n_outputs = draw(st.integers(1, 2))
     outputs = sorted(set(live[-n_outputs:]))
@@ -84,6 +98,9 @@ def execute_plan(graph: Graph, plan) -> None:
         else:
             r[:] = t  # the copy in (or the caller writing model_input_buffer())
     for op in graph.ops:
+        if op.index in plan.scratch:  # an in-place depthwise scribbles over its scratch first
+            b = plan.buffers[plan.scratch[op.index]]
+            memory[b.offset : b.offset + b.size] = -2
         for t in op.inputs:
             if t < 0 or graph.tensors[t].is_constant:
                 continue

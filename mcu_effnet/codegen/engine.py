@@ -185,6 +185,7 @@ class _Builder:
         return {"kind": where, "offset": offset}
 
     def call(self, op: Op, kernel: str, params: str, inputs: list[int], **extra: Any) -> None:
+        output = extra.pop("output_ptr", None) or self.ptr(op.outputs[0])
         self.calls.append(
             {
                 "op_index": op.index,
@@ -194,7 +195,7 @@ class _Builder:
                 "kernel": kernel,
                 "params": params,
                 "inputs": [self.ptr(t) for t in inputs],
-                "output": self.ptr(op.outputs[0]),
+                "output": output,
                 **extra,
             }
         )
@@ -275,6 +276,17 @@ def _conv(b: _Builder, op: Op) -> None:
         shift=b.array(f"{tag}_shift", "int32_t", shift, "per-channel shifts"),
     )  # fmt: skip
     params = b.struct(op, "ek_conv_params", fields)
+    if depthwise and op.index in b.plan.scratch:
+        scratch = b.plan.buffers[b.plan.scratch[op.index]]
+        assert b.plan.location(op.inputs[0]) == b.plan.location(op.outputs[0])
+        b.call(
+            op,
+            "ek_depthwise_conv2d_in_place",
+            params,
+            [op.inputs[0]],
+            output_ptr={"kind": ARENA, "offset": scratch.offset},
+        )
+        return
     b.call(op, "ek_depthwise_conv2d" if depthwise else "ek_conv2d", params, [op.inputs[0]])
 
 

@@ -27,10 +27,47 @@ ALIGNMENT = 4
 
 # Ops whose kernels read each element before writing the element at the same index (the
 # output may be the input buffer): element-wise maps, and ADD/MUL over the operand that has
-# the output's shape. SOFTMAX reads a whole row before writing it.
+# the output's shape. SOFTMAX reads a whole row before writing it. DEPTHWISE_CONV_2D runs in
+# place too when ``depthwise_in_place_rows`` allows it, with a few rows of scratch.
 IN_PLACE_OPS = frozenset({"ADD", "MUL", "RELU", "RELU6", "QUANTIZE", "LOGISTIC", "HARD_SWISH", "SOFTMAX"})
 
 ARENA, INPUT, OUTPUT = "arena", "input", "output"
+
+
+def depthwise_in_place_rows(graph: Graph, op) -> int | None:
+    """Output rows a DEPTHWISE_CONV_2D must hold back to run over its own input, else None.
+
+    Legal for stride 1, depth multiplier 1, one image, output shaped as the input: output row r
+    reads input rows from r - pad_top on, so input row r - pad_top is free once row r is done
+    and output row r - pad_top can go there. The kernel keeps pad_top + 1 output rows in a
+    scratch buffer; worth it only when that is fewer rows than the map has.
+    """
+    from mcu_effnet.graph.shapes import same_padding
+
+    if op.kind != "DEPTHWISE_CONV_2D" or len(op.inputs) < 2 or len(op.outputs) != 1:
+        return None
+    x, w, y = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]
+    a = op.attrs
+    if (
+        len(x.shape) != 4
+        or tuple(x.shape) != tuple(y.shape)
+        or x.shape[0] != 1
+        or len(w.shape) != 4
+        or a.get("stride_h", 1) != 1
+        or a.get("stride_w", 1) != 1
+    ):
+        return None
+    kh, dh = int(w.shape[1]), int(a.get("dilation_h_factor", 1))
+    h = int(x.shape[1])
+    pad_top = same_padding(h, kh, 1, dh, h) if a.get("padding", "SAME") == "SAME" else 0
+    rows = pad_top + 1
+    return rows if rows < h else None
+
+
+def depthwise_scratch_bytes(graph: Graph, op) -> int:
+    rows = depthwise_in_place_rows(graph, op)
+    y = graph.tensors[op.outputs[0]]
+    return 0 if rows is None else rows * int(y.shape[2]) * int(y.shape[3])
 
 
 @dataclass
@@ -71,6 +108,7 @@ class ArenaPlan:
     in_place_ops: list[int] = field(default_factory=list)  # ops writing over their dying input
     alignment: int = ALIGNMENT
     io_in_arena: bool = True  # the model's input and output have arena offsets too
+    scratch: dict[int, int] = field(default_factory=dict)  # op index -> scratch buffer (in-place depthwise)
 
     def buffer_of(self, tensor: int) -> Buffer:
         return self.buffers[self.tensor_buffer[tensor]]
@@ -89,6 +127,7 @@ class ArenaPlan:
             "live_bytes": list(self.live_bytes),
             "aliased_ops": list(self.aliased_ops),
             "in_place_ops": list(self.in_place_ops),
+            "scratch": {str(k): v for k, v in self.scratch.items()},
             "buffers": [b.to_dict() for b in self.buffers],
         }
 
@@ -101,6 +140,7 @@ class ArenaPlan:
         lines.append(f"{'buffer':>6} {'where':>6} {'offset':>8} {'size':>8} {'ops':>9}  tensors")
         for b in sorted(self.buffers, key=lambda b: (b.location != ARENA, b.offset, b.index)):
             names = [graph.tensors[t].name if graph is not None else str(t) for t in b.tensors]
+            names += [f"scratch of op {op}" for op, index in self.scratch.items() if index == b.index]
             ops = f"{b.first}..{b.last}"
             lines.append(
                 f"{b.index:>6} {b.location:>6} {b.offset:>8} {b.size:>8} {ops:>9}  {', '.join(names)}"
@@ -224,9 +264,15 @@ def plan_arena(
             root = merged[root]
         return root
 
+    scratch_ops: list[tuple[int, int]] = []  # (op position, scratch bytes) of in-place depthwise ops
     if in_place:
         for pos, op in enumerate(graph.ops):
-            if op.kind not in IN_PLACE_OPS or len(op.outputs) != 1 or op.outputs[0] not in parent:
+            depthwise = depthwise_in_place_rows(graph, op) is not None
+            if (
+                not (op.kind in IN_PLACE_OPS or depthwise)
+                or len(op.outputs) != 1
+                or op.outputs[0] not in parent
+            ):
                 continue
             out_root = find(op.outputs[0])
             if location(out_root) != ARENA or first[out_root] != pos:
@@ -247,6 +293,8 @@ def plan_arena(
                     groups[in_root] = groups[in_root] + groups[out_root]
                     last[in_root] = last[out_root]
                     in_place_ops.append(op.index)
+                    if depthwise:
+                        scratch_ops.append((pos, depthwise_scratch_bytes(graph, op)))
                     break
 
     buffers: list[Buffer] = []
@@ -258,6 +306,11 @@ def plan_arena(
         buffers.append(b)
         for t in b.tensors:
             tensor_buffer[t] = b.index
+    scratch: dict[int, int] = {}  # op index -> its scratch buffer
+    for pos, nbytes in scratch_ops:
+        b = Buffer(len(buffers), [], nbytes, pos, pos, ARENA)
+        buffers.append(b)
+        scratch[graph.ops[pos].index] = b.index
 
     # Greedy first fit, largest first; a few other orders are tried too and the smallest arena kept.
     arena_buffers = [b for b in buffers if b.location == ARENA]
@@ -284,6 +337,7 @@ def plan_arena(
         in_place_ops=in_place_ops,
         alignment=alignment,
         io_in_arena=io_in_arena,
+        scratch=scratch,
     )
 
 

@@ -226,3 +226,28 @@ void ek_depthwise_conv2d(const ek_conv_params *p, const int8_t *input, int8_t *o
         }
     }
 }
+
+void ek_depthwise_conv2d_in_place(const ek_conv_params *p, int8_t *data, int8_t *scratch)
+{
+    /* Output row r reads input rows from r - pad_top on: once row r is computed, input row
+     * r - pad_top is dead and output row r - pad_top (held in scratch) takes its place. The
+     * scratch ring holds pad_top + 1 rows. Stride 1, multiplier 1, one image, in = out shape. */
+    const int32_t keep = p->pad_top + 1;
+    const int32_t row_bytes = p->out_w * p->out_c;
+    int32_t oy, ox, r;
+    for (oy = 0; oy < p->out_h; ++oy) {
+        int8_t *slot = scratch + (oy % keep) * row_bytes;
+        for (ox = 0; ox < p->out_w; ++ox) {
+            depthwise_pixel(p, data, oy - p->pad_top, ox - p->pad_left, slot + ox * p->out_c);
+        }
+        r = oy - p->pad_top;
+        if (r >= 0) {
+            ek_copy(row_bytes, scratch + (r % keep) * row_bytes, data + r * row_bytes);
+        }
+    }
+    for (r = p->out_h - p->pad_top; r < p->out_h; ++r) {
+        if (r >= 0) {
+            ek_copy(row_bytes, scratch + (r % keep) * row_bytes, data + r * row_bytes);
+        }
+    }
+}

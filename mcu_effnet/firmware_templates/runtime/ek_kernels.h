@@ -41,6 +41,10 @@ typedef struct {
 void ek_conv2d(const ek_conv_params *p, const int8_t *input, int8_t *output);
 void ek_depthwise_conv2d(const ek_conv_params *p, const int8_t *input, int8_t *output);
 
+/* DEPTHWISE_CONV_2D writing its output over its own input (`data`): stride 1, multiplier 1,
+ * one image, output shaped as the input. `scratch` holds (pad_top + 1) * out_w * out_c bytes. */
+void ek_depthwise_conv2d_in_place(const ek_conv_params *p, int8_t *data, int8_t *scratch);
+
 /* FULLY_CONNECTED: `rows` input rows of `depth` values, weights (units, depth);
  * `bias` (never NULL) has in_offset times the sum of each unit's weights folded in. */
 typedef struct {
