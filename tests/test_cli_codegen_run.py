@@ -267,3 +267,22 @@ def test_codegen_without_toolchain_writes_an_unbuilt_project(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["flash_bytes"] is None and report["arena_bytes"] > 0
     assert (out / "model" / "model.c").exists() and not (out / "build").exists()
+
+
+def test_tflm_without_a_tree_says_where_it_looked(arm_toolchain, cli, tmp_path):
+    missing = tmp_path / "no-tflm"
+    result = cli(
+        "codegen",
+        _model(tmp_path),
+        "--board",
+        "qemu-m4",
+        "--runtime",
+        "tflm",
+        "--out",
+        tmp_path / "fw",
+        "--tflm-dir",
+        missing,
+    )
+    line = _one_error_line(result)
+    assert str(missing) in line and "native runtime needs none" in line
+    assert not (tmp_path / "fw").exists()
