@@ -13,7 +13,7 @@ are independent and are tested against the TFLite Micro interpreter directly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -46,8 +46,6 @@ RUNTIME_FILES: tuple[str, ...] = (
     "ek_shape.c",
 )
 
-_CTYPES = {"int8": "int8_t", "int32": "int32_t"}
-
 
 @dataclass
 class EngineSources:
@@ -61,7 +59,6 @@ class EngineSources:
     # RAM the model needs: the arena (with the input and output in it, the default plan), else
     # the arena plus the caller's input and output buffers
     model_ram_bytes: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def _runtime_source(name: str) -> str:
