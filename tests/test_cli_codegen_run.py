@@ -286,3 +286,23 @@ def test_tflm_without_a_tree_says_where_it_looked(arm_toolchain, cli, tmp_path):
     line = _one_error_line(result)
     assert str(missing) in line and "native runtime needs none" in line
     assert not (tmp_path / "fw").exists()
+
+
+def test_tflm_variants_switch_and_stay_bit_exact(arm_toolchain, cli, tmp_path):
+    """make run with TFLite Micro's reference kernels, then CMSIS-NN, then reference again: each
+    rebuilds with its own defines and matches the simulator's embedded expectation."""
+    out = tmp_path / "fw"
+    result = cli("codegen", _model(tmp_path, seed=4), "--board", "qemu-m4", "--runtime", "tflm", "--out", out)
+    assert result.returncode == 0, result.stderr
+    counts = []
+    for variant in ("ref", "cmsis_nn", "ref"):
+        run = subprocess.run(
+            ["make", "-s", "-C", str(out), "run", f"TFLM_VARIANT={variant}"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "MCU-EFFNET CHECK ok mismatches=0" in run.stdout
+        counts.append(int(re.search(r"INSTRUCTIONS per_inference=(\d+)", run.stdout).group(1)))
+    assert counts[0] == counts[2] != counts[1]
