@@ -92,14 +92,17 @@ def recorded_arena_bytes(model_bytes: bytes) -> int:
     with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
         f.write(model_bytes)
         f.flush()
-        size = max(len(model_bytes) * 10, 1 << 20)
-        proc = subprocess.run(
-            [sys.executable, "-c", _RECORD_SCRIPT, f.name, str(size)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    m = re.search(r"Arena allocation total (\d+) bytes", proc.stdout + proc.stderr)
+        # Recording needs an arena at least as large as what it records: grow it until it fits.
+        for size in (max(len(model_bytes) * 10, 1 << 20), 16 << 20, 256 << 20):
+            proc = subprocess.run(
+                [sys.executable, "-c", _RECORD_SCRIPT, f.name, str(size)],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            m = re.search(r"Arena allocation total (\d+) bytes", proc.stdout + proc.stderr)
+            if proc.returncode == 0 and m:
+                break
     if proc.returncode != 0 or not m:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise UserError(f"TFLite Micro could not allocate the model's tensors: {tail}")
