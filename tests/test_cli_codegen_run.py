@@ -306,3 +306,35 @@ def test_tflm_variants_switch_and_stay_bit_exact(arm_toolchain, cli, tmp_path):
         assert "MCU-EFFNET CHECK ok mismatches=0" in run.stdout
         counts.append(int(re.search(r"INSTRUCTIONS per_inference=(\d+)", run.stdout).group(1)))
     assert counts[0] == counts[2] != counts[1]
+
+
+def test_tflm_cmsis_nn_kernels_run_bit_exact(arm_toolchain, cli, tmp_path):
+    model = _model(tmp_path, seed=6, kind="mbconv")
+    out = tmp_path / "fw"
+    result = cli(
+        "codegen", model, "--board", "qemu-m33", "--runtime", "tflm", "--kernels", "cmsis-nn", "--out", out
+    )
+    assert result.returncode == 0, result.stderr
+    assert "TFLM_VARIANT ?= cmsis_nn" in (out / "Makefile").read_text()
+    x = _inputs(load_tflite(model), 2, seed=1)
+    np.save(tmp_path / "x.npy", x)
+    result = cli("run", out, "--input", tmp_path / "x.npy")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 of 2 samples bit-exact" in result.stdout
+    assert json.loads((out / "report.json").read_text())["tflm_kernels"] == "cmsis-nn"
+
+
+def test_kernels_option_needs_the_tflm_runtime(cli, tmp_path):
+    line = _one_error_line(
+        cli(
+            "codegen",
+            _model(tmp_path),
+            "--board",
+            "qemu-m4",
+            "--kernels",
+            "cmsis-nn",
+            "--out",
+            tmp_path / "fw",
+        )
+    )
+    assert "--kernels" in line and "--runtime tflm" in line

@@ -31,6 +31,12 @@ def register(subparsers) -> None:
         "--tflm-dir",
         help="TensorFlow Lite Micro tree for --runtime tflm (default: TFLM_DIR, then ../shared/tflm)",
     )
+    p.add_argument(
+        "--kernels",
+        default="reference",
+        choices=("reference", "cmsis-nn"),
+        help="TFLite Micro's kernels for --runtime tflm (default reference)",
+    )
     p.add_argument("--no-build", action="store_true", help="write the project without building it")
     p.set_defaults(func=main)
 
@@ -92,6 +98,7 @@ def main(args: argparse.Namespace) -> int:
         seed=args.seed,
         build=not args.no_build,
         tflm_dir=args.tflm_dir,
+        kernels=args.kernels,
         progress=progress,
     )
     r = project.report

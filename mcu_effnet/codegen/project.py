@@ -41,6 +41,8 @@ RUNTIME_RAM_BYTES = 1024
 # final word): platform + kernels for native, the interpreter and its kernels for TFLite Micro.
 CODE_FLASH_BYTES = {"native": 48 * 1024, "tflm": 96 * 1024}
 RUNTIMES = ("native", "tflm")
+# --kernels -> the prebuilt TFLite Micro library variant (libtflm_<variant>.a)
+TFLM_KERNELS = {"reference": "ref", "cmsis-nn": "cmsis_nn"}
 KiB = 1024
 
 # Platform files copied as they are (C that does not vary).
@@ -380,6 +382,7 @@ def write_project(
     seed: int = 0,
     build: bool = True,
     tflm_dir: str | os.PathLike | None = None,
+    kernels: str = "reference",
     progress: Callable[[str], None] | None = None,
 ) -> Project:
     """Renders, builds (when the toolchain is there) and reports a firmware project.
@@ -390,6 +393,10 @@ def write_project(
     ``runtime="tflm"``).
     """
     board = get_board(board) if isinstance(board, str) else board
+    if kernels not in TFLM_KERNELS:
+        raise UserError(f"--kernels: unknown kernels {kernels!r}; choose one of {', '.join(TFLM_KERNELS)}")
+    if kernels != "reference" and runtime != "tflm":
+        raise UserError("--kernels chooses TFLite Micro's kernels: it needs --runtime tflm")
     if runtime not in RUNTIMES:
         raise UserError(f"--runtime: unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
     out = Path(out_dir)
@@ -471,6 +478,7 @@ def write_project(
                 cxx_sources=cxx_sources,
                 include_dirs=_include_dirs(files),
                 tflm_dir=tflm_default,
+                tflm_variant=TFLM_KERNELS[kernels],
             ),
             files,
         )
@@ -503,6 +511,7 @@ def write_project(
             "layers": layers,
         }
         if tflm is not None:
+            report["tflm_kernels"] = kernels
             report["tflm_arena_recorded_bytes"] = tflm.recorded_bytes
             report["tflm_ops"] = tflm.ops
 
@@ -536,6 +545,7 @@ def write_project(
             "tool": "mcu-effnet",
             "board": board.name,
             "runtime": runtime,
+            "kernels": kernels,
             "model": model_name,
             "seed": seed,
         }
@@ -577,6 +587,7 @@ def _render_readme(env, board, runtime, model_name, label, report, tflm) -> str:
         input_size=report["input_bytes"],
         output_size=report["output_bytes"],
         tflm_dir=str(tflm.tflm_dir) if tflm else "",
+        tflm_variant=TFLM_KERNELS[report.get("tflm_kernels", "reference")],
     )
 
 
