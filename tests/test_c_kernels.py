@@ -267,7 +267,7 @@ def test_softmax(host, seed, shape, beta_factor):
 )
 def test_elementwise_activations(host, seed, kind, in_scale, in_zp, out_scale_factor, out_zp):
     b = _builder(seed)
-    x = b.input((1, 4, 4, 16), scale=in_scale, zero_point=in_zp)  # 256 inputs: every int8 value, at random
+    x = b.input((1, 4, 5, 16), scale=in_scale, zero_point=in_zp)  # 320 inputs
     if kind == "LOGISTIC":
         y = b.logistic(x)
     elif kind == "RELU6":
@@ -278,14 +278,16 @@ def test_elementwise_activations(host, seed, kind, in_scale, in_zp, out_scale_fa
     check(host, b.build(), seed, n=4)
 
 
-def test_activations_on_every_input_value(host):
+@pytest.mark.parametrize("repeat", [1, 3], ids=["direct", "table"])  # > 256 elements: a table first
+def test_activations_on_every_input_value(host, repeat):
     """Each element-wise kernel on all 256 int8 values, for a few quantizations."""
+    every = np.tile(np.arange(-128, 128, dtype=np.int8), repeat).reshape(1, repeat, 256)
     for seed, (in_scale, in_zp, factor, out_zp) in enumerate(
         [(0.01, 0, 0.7, -90), (0.1, -128, 1.2, 5), (0.004, 127, 0.06, -128), (0.25, 3, 2.5, 100)]
     ):
         for kind in ("LOGISTIC", "HARD_SWISH", "RELU", "RELU6", "QUANTIZE"):
             b = _builder(seed)
-            x = b.input((1, 256), scale=in_scale, zero_point=in_zp)
+            x = b.input((1, repeat, 256), scale=in_scale, zero_point=in_zp)
             if kind == "LOGISTIC":
                 y = b.logistic(x)
             elif kind == "RELU6":
@@ -294,7 +296,6 @@ def test_activations_on_every_input_value(host):
                 y = b.unary(kind, x, out_scale=in_scale * factor, out_zp=out_zp)
             b.outputs = [y]
             model = b.build()
-            every = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
             expected = np.asarray(run_tflm(model, every)).reshape(1, -1)
             np.testing.assert_array_equal(host.run(model, every), expected, err_msg=kind)
 

@@ -27,22 +27,41 @@ void ek_relu6(const ek_clamp_params *p, const int8_t *input, int8_t *output)
     }
 }
 
+static int8_t logistic_one(const ek_logistic_params *p, int32_t value)
+{
+    const int32_t centred = value - p->in_zero_point;
+    if (centred <= -p->in_range_radius) {
+        return -128;
+    }
+    if (centred >= p->in_range_radius) {
+        return 127;
+    }
+    {
+        const int32_t in_q4 = ek_mbqm(centred, p->in_multiplier, p->in_left_shift);
+        const int32_t out_q0 = ek_logistic_fixed(in_q4, 4);
+        return (int8_t)ek_clamp(ek_rdbpot(out_q0, 31 - 8) - 128, -128, 127);
+    }
+}
+
+/* The output of LOGISTIC and HARD_SWISH depends on the input value alone: for more than 256
+ * elements the kernels first evaluate all 256 int8 values into a table on the stack. */
+#define EK_TABLE_MIN_SIZE 256
+
 void ek_logistic(const ek_logistic_params *p, const int8_t *input, int8_t *output)
 {
     int32_t i;
-    for (i = 0; i < p->size; ++i) {
-        const int32_t centred = (int32_t)input[i] - p->in_zero_point;
-        int32_t out;
-        if (centred <= -p->in_range_radius) {
-            out = -128;
-        } else if (centred >= p->in_range_radius) {
-            out = 127;
-        } else {
-            const int32_t in_q4 = ek_mbqm(centred, p->in_multiplier, p->in_left_shift);
-            const int32_t out_q0 = ek_logistic_fixed(in_q4, 4);
-            out = ek_clamp(ek_rdbpot(out_q0, 31 - 8) - 128, -128, 127);
+    if (p->size > EK_TABLE_MIN_SIZE) {
+        int8_t table[256];
+        for (i = 0; i < 256; ++i) {
+            table[i] = logistic_one(p, i - 128);
         }
-        output[i] = (int8_t)out;
+        for (i = 0; i < p->size; ++i) {
+            output[i] = table[(int32_t)input[i] + 128];
+        }
+        return;
+    }
+    for (i = 0; i < p->size; ++i) {
+        output[i] = logistic_one(p, input[i]);
     }
 }
 
@@ -82,29 +101,44 @@ static int32_t rdbpot16(int32_t x, int32_t exponent)
     return wrap16((x >> exponent) + (remainder > threshold ? 1 : 0));
 }
 
+static int8_t hard_swish_one(const ek_hard_swish_params *p, int32_t input)
+{
+    const int32_t value = input - p->in_zero_point;
+    const int32_t hires = value * (1 << 7);
+    const int32_t preshift_output = srdhm16(hires, p->out_multiplier);
+    int32_t reluish = hires;
+    int32_t out;
+    if (p->reluish_exponent > 0) {
+        reluish = sat_shl16(reluish, p->reluish_exponent - 1);
+    }
+    reluish = srdhm16(reluish, p->reluish_multiplier);
+    if (p->reluish_exponent > 0) {
+        reluish = sat_shl16(reluish, 1);
+    }
+    if (p->reluish_exponent < 0) {
+        reluish = rdbpot16(reluish, -p->reluish_exponent);
+    }
+    reluish = wrap16((reluish + (1 << 15)) >> 1);
+    out = rdbpot16(sdhm16(reluish, preshift_output), -p->out_exponent);
+    out = wrap16(out + p->out_zero_point);
+    return (int8_t)ek_clamp(out, -128, 127);
+}
+
 void ek_hard_swish(const ek_hard_swish_params *p, const int8_t *input, int8_t *output)
 {
     int32_t i;
+    if (p->size > EK_TABLE_MIN_SIZE) {
+        int8_t table[256];
+        for (i = 0; i < 256; ++i) {
+            table[i] = hard_swish_one(p, i - 128);
+        }
+        for (i = 0; i < p->size; ++i) {
+            output[i] = table[(int32_t)input[i] + 128];
+        }
+        return;
+    }
     for (i = 0; i < p->size; ++i) {
-        const int32_t value = (int32_t)input[i] - p->in_zero_point;
-        const int32_t hires = value * (1 << 7);
-        const int32_t preshift_output = srdhm16(hires, p->out_multiplier);
-        int32_t reluish = hires;
-        int32_t out;
-        if (p->reluish_exponent > 0) {
-            reluish = sat_shl16(reluish, p->reluish_exponent - 1);
-        }
-        reluish = srdhm16(reluish, p->reluish_multiplier);
-        if (p->reluish_exponent > 0) {
-            reluish = sat_shl16(reluish, 1);
-        }
-        if (p->reluish_exponent < 0) {
-            reluish = rdbpot16(reluish, -p->reluish_exponent);
-        }
-        reluish = wrap16((reluish + (1 << 15)) >> 1);
-        out = rdbpot16(sdhm16(reluish, preshift_output), -p->out_exponent);
-        out = wrap16(out + p->out_zero_point);
-        output[i] = (int8_t)ek_clamp(out, -128, 127);
+        output[i] = hard_swish_one(p, input[i]);
     }
 }
 
