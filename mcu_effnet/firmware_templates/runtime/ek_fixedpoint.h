@@ -26,21 +26,18 @@ static inline int32_t ek_shl32(int32_t x, int32_t amount)
 static inline int32_t ek_add32(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
 static inline int32_t ek_sub32(int32_t a, int32_t b) { return (int32_t)((uint32_t)a - (uint32_t)b); }
 
-/* gemmlowp's SaturatingRoundingDoublingHighMul: the high 32 bits of 2*a*b, rounded. The
- * nudge is 2^30 for a non-negative product and 1 - 2^30 otherwise, then the quotient by
- * 2^31 truncates toward zero. The single overflow (INT32_MIN squared) saturates. */
+/* gemmlowp's SaturatingRoundingDoublingHighMul: the high 32 bits of 2*a*b, rounded. gemmlowp
+ * adds 2^30 to a non-negative product and 1 - 2^30 to a negative one, then divides by 2^31
+ * truncating toward zero; for a negative t = ab + 1 - 2^30 that truncation is
+ * floor((t + 2^31 - 1) / 2^31) = floor((ab + 2^30) / 2^31), the same expression as for a
+ * non-negative product, so one add and one arithmetic shift do both. The single overflow
+ * (INT32_MIN squared) saturates. */
 static inline int32_t ek_srdhm(int32_t a, int32_t b)
 {
-    int64_t ab;
-    int64_t nudge;
-    int64_t q;
     if (a == EK_INT32_MIN && b == EK_INT32_MIN) {
         return EK_INT32_MAX;
     }
-    ab = (int64_t)a * (int64_t)b;
-    nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-    q = (ab + nudge) / ((int64_t)1 << 31);
-    return (int32_t)q;
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 /* x / 2^exponent, rounded to nearest with halves away from zero; exponent in [0, 31]. */

@@ -1,0 +1,52 @@
+/* Exposes the engine's fixed-point helpers over arrays for ctypes (tests only). */
+#include <stdint.h>
+
+#include "ek_fixedpoint.h"
+
+void shim_srdhm(const int32_t *a, const int32_t *b, int32_t *out, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        out[i] = ek_srdhm(a[i], b[i]);
+    }
+}
+
+void shim_rdbpot(const int32_t *x, const int32_t *e, int32_t *out, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        out[i] = ek_rdbpot(x[i], e[i]);
+    }
+}
+
+void shim_mbqm(const int32_t *x, const int32_t *m, const int32_t *s, int32_t *out, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        out[i] = ek_mbqm(x[i], m[i], s[i]);
+    }
+}
+
+void shim_exp(const int32_t *a, int32_t integer_bits, int32_t *out, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        out[i] = ek_exp_on_negative_values(a[i], integer_bits);
+    }
+}
+
+void shim_one_over_one_plus_x(const int32_t *a, int32_t *out, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        out[i] = ek_one_over_one_plus_x(a[i]);
+    }
+}
+
+void shim_logistic(const int32_t *a, int32_t integer_bits, int32_t *out, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        out[i] = ek_logistic_fixed(a[i], integer_bits);
+    }
+}
