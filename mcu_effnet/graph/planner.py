@@ -5,15 +5,17 @@ Tensors are first gathered into *buffers* (one buffer = one block of bytes):
 - a RESHAPE's output shares its input's buffer (no copy), unless that would make the
   model's input and output one buffer;
 - an element-wise op whose input dies there and has the output's size writes its output over
-  that input (in-place execution: ``IN_PLACE_OPS``);
+  that input (in-place execution: ``IN_PLACE_OPS``), and so does a stride-1 depthwise
+  convolution, with a scratch buffer of a few output rows (``depthwise_in_place_rows``);
 - the model's input and output live in the arena too (``io_in_arena=True``, the default, as in
   TFLite Micro): the input's bytes are reused once it is dead, and the caller may write the
   input in place (``model_input_buffer()``). With ``io_in_arena=False`` the input is read where
   the caller keeps it and the output written straight to the caller's buffer instead.
 
 A buffer is live from the op that writes it to the last op that reads it (both included).
-Arena buffers are placed greedily, largest first, each at the lowest aligned offset that
-overlaps no buffer live at the same time (first fit), as TFLite Micro's greedy planner does.
+Arena buffers are placed greedily, each at the lowest aligned offset that overlaps no buffer
+live at the same time (first fit). Largest first is TFLite Micro's greedy planner's order; a
+few other orders are tried as well and the smallest arena kept (``PLACEMENT_ORDERS``).
 """
 
 from __future__ import annotations
