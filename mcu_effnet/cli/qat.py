@@ -114,6 +114,10 @@ def _describe(spec, data, ctx) -> str:
     )
 
 
+def _say(message: str) -> None:
+    print(message, flush=True)  # epoch lines appear as they happen, also through a pipe
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -156,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
             data_path=str(Path(args.data).expanduser().resolve()) if args.data else None,
             progress=not args.no_progress,
             allow_drift=args.allow_drift,
+            log=_say,
         )
         if ctx.is_main:
             print(f"run folder: {result.run_dir}", flush=True)
