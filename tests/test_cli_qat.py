@@ -21,13 +21,10 @@ SHORT_RUN = (
     "qat", "--phi", "-4", "--variant", "lite", "--resolution", "32", "--epochs", "5", "--qat-epochs", "1",
     "--max-train-images", "3000", "--max-val-images", "500", "--batch-size", "32", "--lr", "5e-3",
     "--workers", "1", "--no-progress",
-    # The .tflite step's TFLite-Micro-vs-onnxruntime check is the export issue's; its drift on these
-    # briefly trained models must not hide what this file tests (training and the ONNX check).
-    "--allow-drift",
 )  # fmt: skip
 TINY_RUN = (
     "--phi", "-4", "--variant", "lite", "--resolution", "32", "--epochs", "1", "--qat-epochs", "1",
-    "--batch-size", "8", "--workers", "0", "--no-progress", "--allow-drift",
+    "--batch-size", "8", "--workers", "0", "--no-progress",
 )  # fmt: skip
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
@@ -102,7 +99,7 @@ def test_export_rewrites_the_checked_onnx_from_the_checkpoint(short_run):
     cwd, _ = short_run
     run_dir = (cwd / "runs" / "latest").resolve()
     (run_dir / "model.onnx").unlink()
-    result = _mcu_effnet("export", run_dir, "--allow-drift", cwd=cwd)
+    result = _mcu_effnet("export", run_dir, cwd=cwd)
     assert result.returncode == 0, result.stderr
     assert "exact on" in result.stdout
     session = ort.InferenceSession(str(run_dir / "model.onnx"), providers=["CPUExecutionProvider"])

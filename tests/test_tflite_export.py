@@ -471,14 +471,20 @@ def test_whole_build_quant_model(tmp_path, variant, phi):
     out = tmp_path / "model.tflite"
     # Lite (ReLU6 outputs at scale ~6/255 feeding finer-scaled layers) amplifies TFLite Micro's
     # double-rounding flips end to end (measured 98.3 % within 1 LSB at phi -6, 99.5 % at -1):
-    # there the file is written on the per-op criterion, and the figures are asserted below.
-    report = export_tflite(onnx_path, out, labels=[str(i) for i in range(10)], allow_drift=variant == "lite")
+    # the per-op gate writes the file with a warning; --strict (end to end too) refuses it.
+    report = export_tflite(onnx_path, out, labels=[str(i) for i in range(10)], strict=variant == "full")
     assert out.exists() and report.output_shape == (1, 10)
     assert report.input_scale == pytest.approx(1 / 255) and report.input_zero_point == -128
     check = report.check
     assert check is not None
     if variant == "full":
-        assert check.passed
+        assert check.passed and not report.warnings
+    if (variant, phi) == ("lite", -6):
+        assert not check.passed and "double rounding" in report.warnings[0]
+        strict_out = tmp_path / "strict.tflite"
+        with pytest.raises(UserError, match=r"export check failed \(--strict\).*98\.\d\d% of"):
+            export_tflite(onnx_path, strict_out, strict=True)
+        assert not strict_out.exists()
     # every op alone, fed onnxruntime's own int8 inputs, is within 1 LSB: the writer is exact
     assert report.per_op and all(a.within_1lsb == 1.0 for a in report.per_op)
     assert check.tflm.top1 >= 0.99 and check.tflm.within_1lsb >= 0.97 and check.tflm.max_abs_lsb <= 2
@@ -924,3 +930,27 @@ def test_hand_built_opset14_hardswish_and_identity(tmp_path):
     assert report.check.passed and op_names(blob) == ["HARD_SWISH"]
     assert reference_vs_tflm(tmp_path / "hs.onnx", blob).max() <= 1
     assert report.input_zero_point == -10 and report.output_zero_point == -20
+
+
+def test_a_wrong_op_fails_the_per_op_gate_and_writes_nothing(tmp_path, monkeypatch):
+    """An export error (here: one conv's output scale written 3x too large) is caught by the
+    per-op gate, which names the op, even though it is not --strict."""
+    from mcu_effnet.quant import qcdq_lower
+
+    real_lower = qcdq_lower.lower_qcdq
+
+    def lower_with_a_wrong_scale(graph):
+        model = real_lower(graph)
+        conv = next(op for op in model.ops if op.kind == "CONV_2D")
+        out = model.tensors[conv.outputs[0]]
+        out.scale = np.asarray(out.scale, dtype=np.float32) * 3
+        return model
+
+    monkeypatch.setattr(qcdq_lower, "lower_qcdq", lower_with_a_wrong_scale)
+    torch.manual_seed(0)
+    model = calibrate(OneConv(3, 1, 1), (1, 3, 16, 16))
+    onnx_path = to_qcdq(model, (1, 3, 16, 16), tmp_path / "model.onnx")
+    out = tmp_path / "model.tflite"
+    with pytest.raises(UserError, match=r"op \d+ '.*' \(CONV_2D\) run alone in TFLite Micro is within 1 LSB"):
+        export_tflite(onnx_path, out)
+    assert not out.exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from mcu_effnet import __version__
@@ -62,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mcu-effnet: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `mcu-effnet inspect m.tflite | head`: the reader left; stop quietly, as Unix tools do.
+        # stdout is pointed at devnull so the interpreter's final flush cannot raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def run() -> None:

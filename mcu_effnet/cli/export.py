@@ -31,10 +31,10 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     if onnx_to_tflite.is_onnx_path(args.run_dir):
         return onnx_to_tflite.run(args, args.run_dir)
-    extra = [flag for flag in onnx_to_tflite.options_given(args) if flag != "--allow-drift"]
+    extra = [flag for flag in onnx_to_tflite.options_given(args) if flag != "--strict"]
     if extra:
         raise UserError(f"{', '.join(extra)}: only for a .onnx file, not for the run folder {args.run_dir}")
     from mcu_effnet.quant.pipeline import export_run
 
-    export_run(args.run_dir, allow_drift=args.allow_drift)
+    export_run(args.run_dir, strict=args.strict)
     return 0

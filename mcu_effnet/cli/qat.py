@@ -61,9 +61,9 @@ def register(subparsers) -> None:
     o.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its checkpoint")
     o.add_argument("--no-progress", action="store_true", help="no progress bar (epoch lines only)")
     o.add_argument(
-        "--allow-drift",
+        "--strict",
         action="store_true",
-        help="write model.tflite even if TFLite Micro drifts past the export check (as mcu-effnet export)",
+        help="the .tflite export check also requires the end-to-end figures (as mcu-effnet export --strict)",
     )
     p.set_defaults(func=run)
 
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
             resume=Path(args.resume) if args.resume else None,
             data_path=str(Path(args.data).expanduser().resolve()) if args.data else None,
             progress=not args.no_progress,
-            allow_drift=args.allow_drift,
+            strict=args.strict,
             log=_say,
         )
         if ctx.is_main:

@@ -69,7 +69,7 @@ def export_onnx(folder: RunFolder, spec: ArchSpec, model: nn.Module) -> OnnxChec
     return check
 
 
-def export_run(run_dir: str | Path, log=print, allow_drift: bool = False) -> ExportReport:
+def export_run(run_dir: str | Path, log=print, strict: bool = False) -> ExportReport:
     """(Re-)exports a run folder's QAT model: ``model.onnx`` now; the int8 ``.tflite`` goes here too."""
     folder = RunFolder.open(Path(run_dir))
     spec, model, state = load_quant_model(folder)
@@ -86,7 +86,7 @@ def export_run(run_dir: str | Path, log=print, allow_drift: bool = False) -> Exp
     )
     from mcu_effnet.quant.tflite_run import TFLITE, export_run_tflite
 
-    report.tflite = export_run_tflite(folder, allow_drift=allow_drift, log=log)
+    report.tflite = export_run_tflite(folder, strict=strict, log=log)
     report.files.append(folder.file(TFLITE))
     return report
 
@@ -101,7 +101,7 @@ def train_and_export(
     resume: Path | None = None,
     data_path: str | None = None,
     progress: bool = True,
-    allow_drift: bool = False,
+    strict: bool = False,
     log=print,
 ):
     """``mcu-effnet qat``: ``run_qat`` on every process, then ``export_run`` on rank 0."""
@@ -111,5 +111,5 @@ def train_and_export(
         spec, data, options, ctx, out=out, resume=resume, data_path=data_path, progress=progress, log=log
     )
     if ctx.is_main:
-        export_run(result.run_dir, log=log, allow_drift=allow_drift)
+        export_run(result.run_dir, log=log, strict=strict)
     return result

@@ -55,6 +55,8 @@ class ExportReport:
     notes: list[str] = field(default_factory=list)
     check: CheckReport | None = None
     per_op: list[OpAgreement] = field(default_factory=list)
+    strict: bool = False  # the end-to-end figures were required too
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def worst_op(self) -> OpAgreement | None:
@@ -81,6 +83,9 @@ class ExportReport:
             "labels": self.labels,
             "notes": self.notes,
             "check": self.check.to_dict() if self.check else None,
+            "gate": "per-op and end-to-end" if self.strict else "per-op",
+            "ops_checked": len(self.per_op),
+            "warnings": self.warnings,
             "per_op_worst": None
             if worst is None
             else {
@@ -88,6 +93,7 @@ class ExportReport:
                 "kind": worst.kind,
                 "exact": worst.exact,
                 "within_1lsb": worst.within_1lsb,
+                "max_abs_lsb": worst.max_abs_lsb,
             },
         }
 
@@ -108,10 +114,12 @@ class ExportReport:
         worst = self.worst_op
         if worst:
             lines.append(
-                f"  each op alone on onnxruntime's own inputs: worst {worst.kind} '{worst.output}' "
-                f"{100 * worst.within_1lsb:.2f}% within 1 LSB, {100 * worst.exact:.2f}% exact"
+                f"  each of {len(self.per_op)} ops alone on onnxruntime's own int8 inputs (the gate): worst "
+                f"{worst.kind} '{worst.output}' {100 * worst.within_1lsb:.2f}% within 1 LSB, "
+                f"{100 * worst.exact:.2f}% exact"
             )
         lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  warning: {w}" for w in self.warnings]
         return lines
 
 
@@ -148,33 +156,61 @@ def _parse_and_audit(blob: bytes) -> None:
             raise RuntimeError(f"tensor {t.name!r} has type {t.type}, not int8/int32")
 
 
-def _drift_message(onnx_path: str, report: ExportReport) -> str:
-    """Why the end-to-end check failed, told apart by the per-op figures.
-
-    TFLite Micro requantizes with double rounding (SaturatingRoundingDoublingHighMul, then
-    RoundingDivideByPOT): a value just below .5 can round up, always away from zero, in a
-    window of 2^-(right shift) — 0.1 to 2 % of a conv's outputs. Networks whose layers turn one
-    input LSB into several output LSBs compound these flips. Measured on a QAT-trained lite
-    phi -6 run: 43.75 % of logits within 1 LSB of onnxruntime, top-1 agreeing on 79.7 %; the
-    host simulator with the very same kernels but single rounding: 99.53 % and 100 %.
-    """
+def _end_to_end_shortfall(report: ExportReport) -> str:
+    """The end-to-end figures against the issue's thresholds, in one clause."""
     c = report.check
     assert c is not None
-    head = (
-        f"{onnx_path}: export check failed: TFLite Micro vs onnxruntime: {c.tflm.summary()} "
-        f"(need {100 * MIN_WITHIN_1LSB:.0f}% within 1 LSB and {100 * MIN_TOP1_AGREEMENT:.0f}% top-1)"
+    return (
+        f"TFLite Micro vs onnxruntime end to end: {c.tflm.summary()} "
+        f"(the strict gate wants {100 * MIN_WITHIN_1LSB:.0f}% within 1 LSB and "
+        f"{100 * MIN_TOP1_AGREEMENT:.0f}% top-1)"
     )
+
+
+def _drift_explanation(report: ExportReport) -> str:
+    """Why end-to-end drift is not an export error when every op alone agrees.
+
+    TFLite Micro requantizes with double rounding (SaturatingRoundingDoublingHighMul, then
+    RoundingDivideByPOT): a value just below .5 rounds up in a window of 2^-(right shift), so a
+    layer whose multiplier needs a right shift of only 3-5 bits flips 1.5-6 % of its outputs by
+    one LSB against onnxruntime's exact rounding. Layers that turn one input LSB into several
+    output LSBs compound the flips. Measured on a QAT-trained lite phi -4 run (36 ops): every
+    op alone 100 % within 1 LSB (worst 97.4 % exact), end to end 60 % of logits within 1 LSB;
+    LiteRT (single rounding) 99.8 % on the same file.
+    """
+    lite = report.check.litert if report.check else None
+    beside = f"; LiteRT (single rounding) {100 * lite.within_1lsb:.1f}% within 1 LSB" if lite else ""
+    return (
+        "every op alone agrees within 1 LSB, so this is TFLite Micro's double rounding compounding "
+        f"through the layers, not an export error{beside}. The .tflite's own accuracy (int8_top1) is "
+        "what the firmware computes"
+    )
+
+
+def _gate(onnx_path: str, report: ExportReport, strict: bool) -> None:
+    """Raises UserError when the export is wrong; records a warning when only the drift is large.
+
+    The gate is per op: each op of the written model, run alone in TFLite Micro on the int8
+    values onnxruntime computed for its inputs, must be within 1 LSB of onnxruntime's output on
+    ``MIN_WITHIN_1LSB`` of its elements. A wrong scale, layout, padding or pattern breaks that on
+    most elements of the op concerned and names it. The end-to-end figures are required too with
+    ``strict``; otherwise a shortfall is a warning (see ``_drift_explanation``).
+    """
+    if not report.per_op:
+        raise UserError(f"{onnx_path}: export check failed: no op could be checked alone against onnxruntime")
     worst = report.worst_op
-    if worst is not None and worst.within_1lsb == 1.0:
-        return (
-            head
-            + f"; every op alone agrees within 1 LSB (worst '{worst.output}' {100 * worst.exact:.1f}% exact), "
-            "so the drift is TFLite Micro's double rounding compounding through the layers; "
-            "--allow-drift writes the file anyway"
+    assert worst is not None
+    if worst.within_1lsb < MIN_WITHIN_1LSB:
+        raise UserError(
+            f"{onnx_path}: export check failed: op {worst.index} '{worst.output}' ({worst.kind}) run alone in "
+            f"TFLite Micro is within 1 LSB of onnxruntime on only {100 * worst.within_1lsb:.2f}% of "
+            f"{worst.elements} elements (max {worst.max_abs_lsb} LSB; need {100 * MIN_WITHIN_1LSB:.0f}%)"
         )
-    if worst is not None:
-        return head + f"; op '{worst.output}' ({worst.kind}) alone is off by up to {worst.max_abs_lsb} LSB"
-    return head
+    if report.check is not None and not report.check.passed:
+        if strict:
+            raise UserError(f"{onnx_path}: export check failed (--strict): {_end_to_end_shortfall(report)}; "
+                            f"{_drift_explanation(report)}")  # fmt: skip
+        report.warnings.append(f"{_end_to_end_shortfall(report)}; {_drift_explanation(report)}")
 
 
 def export_tflite(
@@ -184,15 +220,15 @@ def export_tflite(
     inputs: np.ndarray | None = None,
     samples: int = 64,
     check: bool = True,
-    allow_drift: bool = False,
+    strict: bool = False,
 ) -> ExportReport:
     """Writes the int8 ``.tflite`` of a Brevitas QCDQ ONNX model and checks it in TFLite Micro.
 
     ``inputs``: validation images, uint8 pixels or float ``pixel / 255``, NCHW or NHWC; random
-    inputs on the input quantizer's grid when None. The check (``samples`` inputs) must give
-    TFLite Micro within 1 output LSB of onnxruntime on ≥ 99 % of elements and the same top-1
-    on ≥ 99 % of samples, else UserError and no file. ``allow_drift`` still writes the file
-    when only the end-to-end figures miss while every op alone agrees within 1 LSB.
+    inputs on the input quantizer's grid when None. The check runs TFLite Micro and LiteRT end
+    to end against onnxruntime on ``samples`` inputs and every op alone on the first
+    ``PER_OP_SAMPLES``; ``_gate`` decides (per op always; end to end too with ``strict``).
+    On failure: UserError and no file.
     """
     from mcu_effnet.quant.onnx_graph import load_onnx_graph
     from mcu_effnet.quant.qcdq_lower import lower_qcdq
@@ -242,9 +278,8 @@ def export_tflite(
             raise UserError(
                 f"{onnx_path}: TFLite Micro rejected the written model: {exc}".splitlines()[0]
             ) from exc
-        per_op_ok = bool(report.per_op) and all(a.within_1lsb == 1.0 for a in report.per_op)
-        if not report.check.passed and not (allow_drift and per_op_ok):
-            raise UserError(_drift_message(onnx_path, report))
+        report.strict = strict
+        _gate(onnx_path, report, strict)
 
     fd, tmp = tempfile.mkstemp(prefix=f".{tflite_path.name}.", suffix=".tmp", dir=tflite_path.parent)
     try:

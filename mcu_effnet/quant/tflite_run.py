@@ -58,14 +58,12 @@ def _whole_val_split(folder: RunFolder, model_bytes: bytes) -> tuple[float, int]
 
 
 def export_run_tflite(
-    folder: RunFolder, allow_drift: bool = False, log: Callable[[str], None] = print
+    folder: RunFolder, strict: bool = False, log: Callable[[str], None] = print
 ) -> ExportReport:
     """``model.onnx`` → checked ``model.tflite`` in the run folder, and its metrics."""
     images, targets = _val_samples(folder)
     target = folder.file(TFLITE)
-    report = export_tflite(
-        folder.file(ONNX), target, labels=_labels(folder), inputs=images, allow_drift=allow_drift
-    )
+    report = export_tflite(folder.file(ONNX), target, labels=_labels(folder), inputs=images, strict=strict)
     blob = Path(target).read_bytes()
     metrics: dict = {
         "tflite_bytes": report.tflite_bytes,
