@@ -404,6 +404,8 @@ def write_project(
     tin, tout = _io_tensors(graph)
     label = model_source or graph.source or "model"
     model_name = Path(label).stem if label else "model"
+    if model_name == "model" and Path(label).parent.name not in ("", "."):
+        model_name = Path(label).resolve().parent.name  # a run folder's model.tflite: name it by its run
     say = progress or (lambda _msg: None)
 
     in_size = int(np.prod(tin.shape, dtype=np.int64))
