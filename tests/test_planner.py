@@ -12,7 +12,7 @@ from tflite_builder import ModelBuilder, random_cnn, random_mbconv
 
 from mcu_effnet.graph import load_tflite
 from mcu_effnet.graph.ir import Graph, Op, Tensor
-from mcu_effnet.graph.planner import ARENA, INPUT, OUTPUT, check_plan, plan_arena
+from mcu_effnet.graph.planner import ARENA, INPUT, OUTPUT, check_plan, ordered_ops, plan_arena
 
 ELEMENTWISE = ["RELU", "LOGISTIC", "HARD_SWISH", "QUANTIZE"]
 
@@ -97,7 +97,7 @@ def execute_plan(graph: Graph, plan) -> None:
             caller[plan.tensor_buffer[t]] = t
         else:
             r[:] = t  # the copy in (or the caller writing model_input_buffer())
-    for op in graph.ops:
+    for op in ordered_ops(graph, plan.order or None):  # the plan's execution order
         if op.index in plan.scratch:  # an in-place depthwise scribbles over its scratch first
             b = plan.buffers[plan.scratch[op.index]]
             memory[b.offset : b.offset + b.size] = -2

@@ -111,5 +111,20 @@ def main(args: argparse.Namespace) -> int:
         f"  SRAM needed {kib(r['sram_needed_bytes'])} of {kib(r['board_ram_bytes'])}; "
         f"linked flash {kib(r['flash_bytes'])} of {kib(r['board_flash_bytes'])}, RAM {kib(r['ram_bytes'])}"
     )
+    plan = r.get("memory_plan")
+    if plan:
+        print(f"  {plan_summary(plan)}")
     print(f"  next: mcu-effnet run {out}    (or: cd {out} && make && make run)")
     return 0
+
+
+def plan_summary(plan: dict) -> str:
+    """One line about the memory plan of report.json (the full table is in model/model.c)."""
+    line = f"memory plan: {len(plan['order'])} ops, order {plan['order_method']}"
+    if plan.get("reordered"):
+        line += (
+            f" (peak {plan['stored_order_peak_bytes']} -> {plan['peak_bytes']} bytes,"
+            f" arena {plan['stored_order_arena_bytes']} -> {plan['arena_bytes']})"
+        )
+    line += f"; {len(plan['in_place_ops'])} op(s) in place, {len(plan['aliased_ops'])} reshape(s) aliased"
+    return line

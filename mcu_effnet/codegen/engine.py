@@ -4,7 +4,8 @@
 kernel calls over a static arena), ``model_data.h`` / ``model_data.c`` (const weights, int32
 biases, per-channel multipliers and shifts computed here once, as TFLite Micro's Prepare would)
 and the runtime kernels (``firmware_templates/runtime``, copied as they are), all flat in one
-folder. The arena layout comes from ``mcu_effnet.graph.planner.plan_arena``.
+folder. The execution order and the arena layout come from
+``mcu_effnet.graph.schedule.plan_memory``: model.c calls the kernels in the plan's order.
 
 The per-op parameters reuse the simulator's Prepare arithmetic (``mcu_effnet.sim``): the
 same double-precision multiplier derivations TFLite Micro performs. The C kernels themselves
@@ -31,7 +32,8 @@ from mcu_effnet.codegen.c_literals import (
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op, Tensor
 from mcu_effnet.graph.ops import SUPPORTED_OPS
-from mcu_effnet.graph.planner import ARENA, ArenaPlan, plan_arena
+from mcu_effnet.graph.planner import ARENA, ArenaPlan, ordered_ops
+from mcu_effnet.graph.schedule import plan_memory
 from mcu_effnet.graph.shapes import conv_output_size, same_padding
 
 RUNTIME_FILES: tuple[str, ...] = (
@@ -53,7 +55,7 @@ class EngineSources:
     plan: ArenaPlan
     arena_bytes: int
     weights_bytes: int  # const arrays (weights, biases, multipliers, shifts, constant operands)
-    layers: list[dict[str, Any]]  # per op: index, op, output_shape, macs, live_bytes
+    layers: list[dict[str, Any]]  # per op in execution order: step, index, op, output_shape, macs, live_bytes
     input_bytes: int = 0
     output_bytes: int = 0
     # RAM the model needs: the arena (with the input and output in it, the default plan), else
@@ -589,22 +591,24 @@ def _layers(graph: Graph, plan: ArenaPlan) -> list[dict[str, Any]]:
 
     return [
         {
+            "step": pos,
             "index": op.index,
             "op": op.kind,
             "output_shape": [int(d) for d in graph.tensors[op.outputs[0]].shape],
             "macs": int(op_macs(graph, op)),
             "live_bytes": int(plan.live_bytes[pos]),
         }
-        for pos, op in enumerate(graph.ops)
+        for pos, op in enumerate(ordered_ops(graph, plan.order or None))
     ]
 
 
 def generate_engine(graph: Graph, plan: ArenaPlan | None = None) -> EngineSources:
-    """C sources of the native int8 engine for ``graph`` (one input, one output)."""
+    """C sources of the native int8 engine for ``graph`` (one input, one output), its ops called
+    in ``plan.order`` (default plan: ``plan_memory(graph)``, the order that lowers the arena)."""
     _check(graph)
-    plan = plan if plan is not None else plan_arena(graph)
+    plan = plan if plan is not None else plan_memory(graph)
     b = _Builder(graph, plan)
-    for op in graph.ops:
+    for op in ordered_ops(graph, plan.order or None):
         _HANDLERS[op.kind](b, op)
 
     tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]

@@ -421,6 +421,8 @@ def write_project(
         weights = int(engine.weights_bytes)
         model_ram = int(getattr(engine, "model_ram_bytes", arena))
         layers = [_layer_row(r) for r in getattr(engine, "layers", [])]
+        plan = getattr(engine, "plan", None)
+        memory_plan = plan.to_dict(graph) if plan is not None else None
         tflm = None
     else:
         if model_bytes is None:
@@ -432,6 +434,7 @@ def write_project(
         weights = len(model_bytes)
         model_ram = arena
         layers = tflm_mod.layer_rows(graph)
+        memory_plan = None
 
     io_bytes = in_size + out_size
     sram_needed = check_fits(board, runtime, arena, io_bytes, stack_bytes, weights, label)
@@ -512,6 +515,8 @@ def write_project(
             "instructions_per_inference": None,
             "layers": layers,
         }
+        if memory_plan is not None:  # native: execution order, buffers, in-place ops, peaks
+            report["memory_plan"] = memory_plan
         if tflm is not None:
             report["tflm_kernels"] = kernels
             report["tflm_arena_recorded_bytes"] = tflm.recorded_bytes
@@ -638,6 +643,14 @@ def write_memory_png(path: Path, report: dict[str, Any], board: Board) -> None:
         ax.bar([0], [report["arena_bytes"] / KiB], color="#4477aa", label="arena")
         ax.set_xticks([])
     ax.axhline(report["arena_bytes"] / KiB, color="#228833", linestyle="--", label="arena (peak)")
+    plan = report.get("memory_plan") or {}
+    if plan.get("reordered") and plan.get("stored_order_arena_bytes"):
+        ax.axhline(
+            plan["stored_order_arena_bytes"] / KiB,
+            color="#999999",
+            linestyle=":",
+            label="arena in the stored op order",
+        )
     ax.axhline(board.largest_sram_region.size / KiB, color="#cc3311", label=f"{board.name} SRAM")
     ax.set_ylabel("KB")
     ax.set_title(f"{report['model']} on {board.name}: activation memory ({report['runtime']})")

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcu_effnet.graph.ir import Graph
+from mcu_effnet.graph.ir import Graph, Op
 
 ALIGNMENT = 4
 
@@ -87,16 +87,19 @@ class Buffer:
     def overlaps_in_time(self, other: Buffer) -> bool:
         return self.first <= other.last and other.first <= self.last
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def to_dict(self, graph: Graph | None = None) -> dict[str, Any]:
+        d: dict[str, Any] = {
             "buffer": self.index,
             "tensors": list(self.tensors),
             "location": self.location,
             "offset": self.offset,
             "size": self.size,
-            "first_op": self.first,
-            "last_op": self.last,
+            "first_step": self.first,  # steps of the execution order (-1: before the first op)
+            "last_step": self.last,
         }
+        if graph is not None:
+            d["tensor_names"] = [graph.tensors[t].name for t in self.tensors]
+        return d
 
 
 @dataclass
@@ -111,6 +114,16 @@ class ArenaPlan:
     alignment: int = ALIGNMENT
     io_in_arena: bool = True  # the model's input and output have arena offsets too
     scratch: dict[int, int] = field(default_factory=dict)  # op index -> scratch buffer (in-place depthwise)
+    order: list[int] = field(default_factory=list)  # op indices in execution order (steps 0, 1, ...)
+    # The execution order's provenance (``mcu_effnet.graph.schedule.plan_memory`` fills these):
+    # how it was chosen, and the stored order's peak and arena for comparison.
+    order_method: str = "as stored"
+    stored_peak_bytes: int | None = None
+    stored_arena_bytes: int | None = None
+
+    @property
+    def reordered(self) -> bool:
+        return self.order != sorted(self.order)
 
     def buffer_of(self, tensor: int) -> Buffer:
         return self.buffers[self.tensor_buffer[tensor]]
@@ -120,7 +133,9 @@ class ArenaPlan:
         b = self.buffer_of(tensor)
         return b.location, b.offset
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, graph: Graph | None = None) -> dict[str, Any]:
+        """The plan as JSON (report.json's ``memory_plan``); tensor names and op kinds with ``graph``."""
+        kinds = {op.index: op.kind for op in graph.ops} if graph is not None else {}
         return {
             "arena_bytes": self.arena_bytes,
             "peak_bytes": self.peak_bytes,
@@ -130,24 +145,55 @@ class ArenaPlan:
             "aliased_ops": list(self.aliased_ops),
             "in_place_ops": list(self.in_place_ops),
             "scratch": {str(k): v for k, v in self.scratch.items()},
-            "buffers": [b.to_dict() for b in self.buffers],
+            "order": list(self.order),
+            "order_ops": [kinds[i] for i in self.order] if kinds else None,
+            "reordered": self.reordered,
+            "order_method": self.order_method,
+            "stored_order_peak_bytes": self.stored_peak_bytes,
+            "stored_order_arena_bytes": self.stored_arena_bytes,
+            "in_place_op_kinds": [kinds[i] for i in self.in_place_ops] if kinds else None,
+            "buffers": [b.to_dict(graph) for b in self.buffers],
         }
 
     def describe(self, graph: Graph | None = None) -> str:
-        """A table of the buffers (offset, size, lifetime, tensors) and the totals."""
+        """The plan as text: totals, execution order, in-place ops and a table of the buffers
+        (offset, size, lifetime in execution steps, tensors)."""
         lines = [
             f"arena {self.arena_bytes} bytes (peak of live tensors {self.peak_bytes}), "
             f"{len(self.aliased_ops)} reshape(s) aliased, {len(self.in_place_ops)} op(s) in place"
         ]
-        lines.append(f"{'buffer':>6} {'where':>6} {'offset':>8} {'size':>8} {'ops':>9}  tensors")
+        lines.append(f"execution order ({self.order_method}), op indices by step: {_ranges(self.order)}")
+        if self.stored_peak_bytes is not None and self.stored_arena_bytes is not None:
+            lines.append(
+                f"  in the stored order: peak {self.stored_peak_bytes}, arena {self.stored_arena_bytes} bytes"
+            )
+        if self.in_place_ops:
+            kinds = {op.index: op.kind for op in graph.ops} if graph is not None else {}
+            lines.append(
+                "in place: " + ", ".join(f"op {i} {kinds.get(i, '')}".rstrip() for i in self.in_place_ops)
+            )
+        lines.append(f"{'buffer':>6} {'where':>6} {'offset':>8} {'size':>8} {'steps':>9}  tensors")
         for b in sorted(self.buffers, key=lambda b: (b.location != ARENA, b.offset, b.index)):
             names = [graph.tensors[t].name if graph is not None else str(t) for t in b.tensors]
             names += [f"scratch of op {op}" for op, index in self.scratch.items() if index == b.index]
-            ops = f"{b.first}..{b.last}"
+            steps = f"{b.first}..{b.last}"
             lines.append(
-                f"{b.index:>6} {b.location:>6} {b.offset:>8} {b.size:>8} {ops:>9}  {', '.join(names)}"
+                f"{b.index:>6} {b.location:>6} {b.offset:>8} {b.size:>8} {steps:>9}  {', '.join(names)}"
             )
         return "\n".join(lines)
+
+
+def _ranges(order: list[int]) -> str:
+    """0 1 2 3 5 4 6 7 -> "0-3 5 4 6-7": runs of consecutive op indices shortened."""
+    parts: list[str] = []
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and order[j + 1] == order[j] + 1:
+            j += 1
+        parts.append(str(order[i]) if i == j else f"{order[i]}-{order[j]}")
+        i = j + 1
+    return " ".join(parts)
 
 
 # Orders in which buffers are placed (each a sort key). Largest first is TFLite Micro's choice;
@@ -189,12 +235,29 @@ def activation_tensors(graph: Graph) -> list[int]:
     return seen
 
 
-def plan_arena(
-    graph: Graph, alignment: int = ALIGNMENT, in_place: bool = True, io_in_arena: bool = True
-) -> ArenaPlan:
-    """Arena offsets for every activation tensor of ``graph`` (ops in execution order)."""
+def ordered_ops(graph: Graph, order: list[int] | None) -> list[Op]:
+    """``graph.ops`` in ``order`` (op indices; None: as stored), checked to be topological."""
+    if order is None:
+        return list(graph.ops)
+    by_index = {op.index: op for op in graph.ops}
+    if sorted(order) != sorted(by_index):
+        raise ValueError(f"order {order} is not a permutation of the graph's ops")
+    ops = [by_index[i] for i in order]
+    producer = {t: op.index for op in graph.ops for t in op.outputs}
+    done: set[int] = set()
+    for op in ops:
+        for t in op.inputs:
+            if t in producer and producer[t] not in done:
+                raise ValueError(f"order runs op {op.index} before op {producer[t]}, which writes its input")
+        done.add(op.index)
+    return ops
+
+
+def alias_roots(graph: Graph, io_in_arena: bool = True) -> tuple[dict[int, int], list[int]]:
+    """Reshape aliasing: activation tensor -> the root tensor whose bytes it shares, and the
+    RESHAPE ops (indices) that cost nothing. The same for any execution order (the ops are
+    visited as stored)."""
     tensors = activation_tensors(graph)
-    n_ops = len(graph.ops)
     parent = {t: t for t in tensors}
 
     def find(t: int) -> int:
@@ -217,6 +280,48 @@ def plan_arena(
             continue  # the caller's input and output stay apart: this RESHAPE copies
         parent[b] = a
         aliased.append(op.index)
+    return {t: find(t) for t in tensors}, aliased
+
+
+def in_place_inputs(graph: Graph, op: Op) -> list[int]:
+    """The inputs ``op`` may write its output over when they die there (same shape and bytes)."""
+    depthwise = depthwise_in_place_rows(graph, op) is not None
+    if not (op.kind in IN_PLACE_OPS or depthwise) or len(op.outputs) != 1:
+        return []
+    y = graph.tensors[op.outputs[0]]
+    candidates = op.inputs[:2] if op.kind in ("ADD", "MUL") else op.inputs[:1]
+    return [
+        t
+        for t in candidates
+        if t >= 0
+        and not graph.tensors[t].is_constant
+        and graph.tensors[t].nbytes == y.nbytes
+        and tuple(graph.tensors[t].shape) == tuple(y.shape)
+    ]
+
+
+def plan_arena(
+    graph: Graph,
+    alignment: int = ALIGNMENT,
+    in_place: bool = True,
+    io_in_arena: bool = True,
+    order: list[int] | None = None,
+) -> ArenaPlan:
+    """Arena offsets for every activation tensor of ``graph``, its ops run in ``order`` (op
+    indices, a topological order; None: as stored). Lifetimes count ops by execution step."""
+    tensors = activation_tensors(graph)
+    ops = ordered_ops(graph, order)
+    n_ops = len(ops)
+    roots, aliased = alias_roots(graph, io_in_arena)
+    parent = dict(roots)
+
+    def find(t: int) -> int:
+        return parent[t]
+
+    ins, outs = set(graph.inputs), set(graph.outputs)
+
+    def has(root: int, which: set[int]) -> bool:
+        return any(find(t) == root for t in which)
 
     # Lifetimes per group of aliased tensors.
     groups: dict[int, list[int]] = {}
@@ -229,7 +334,7 @@ def plan_arena(
         last[root] = -1
     for t in graph.inputs:
         first[find(t)] = -1
-    for pos, op in enumerate(graph.ops):
+    for pos, op in enumerate(ops):
         for t in op.outputs:
             if t in parent:
                 r = find(t)
@@ -268,29 +373,17 @@ def plan_arena(
 
     scratch_ops: list[tuple[int, int]] = []  # (op position, scratch bytes) of in-place depthwise ops
     if in_place:
-        for pos, op in enumerate(graph.ops):
-            depthwise = depthwise_in_place_rows(graph, op) is not None
-            if (
-                not (op.kind in IN_PLACE_OPS or depthwise)
-                or len(op.outputs) != 1
-                or op.outputs[0] not in parent
-            ):
+        for pos, op in enumerate(ops):
+            candidates = in_place_inputs(graph, op)
+            if not candidates or op.outputs[0] not in parent:
                 continue
+            depthwise = op.kind == "DEPTHWISE_CONV_2D"
             out_root = find(op.outputs[0])
             if location(out_root) != ARENA or first[out_root] != pos:
                 continue
-            out_bytes = graph.tensors[op.outputs[0]].nbytes
-            for t in op.inputs[:2] if op.kind in ("ADD", "MUL") else op.inputs[:1]:
-                if t not in parent:
-                    continue
+            for t in candidates:
                 in_root = home(find(t))
-                if (
-                    location(in_root) == ARENA
-                    and last[in_root] == pos
-                    and graph.tensors[t].nbytes == out_bytes
-                    and graph.tensors[t].shape == graph.tensors[op.outputs[0]].shape
-                    and in_root != out_root
-                ):
+                if location(in_root) == ARENA and last[in_root] == pos and in_root != out_root:
                     merged[out_root] = in_root
                     groups[in_root] = groups[in_root] + groups[out_root]
                     last[in_root] = last[out_root]
@@ -312,13 +405,13 @@ def plan_arena(
     for pos, nbytes in scratch_ops:
         b = Buffer(len(buffers), [], nbytes, pos, pos, ARENA)
         buffers.append(b)
-        scratch[graph.ops[pos].index] = b.index
+        scratch[ops[pos].index] = b.index
 
     # Greedy first fit, largest first; a few other orders are tried too and the smallest arena kept.
     arena_buffers = [b for b in buffers if b.location == ARENA]
     best: tuple[int, list[int]] | None = None
-    for order in PLACEMENT_ORDERS:
-        offsets = _first_fit(sorted(arena_buffers, key=order), alignment)
+    for key in PLACEMENT_ORDERS:
+        offsets = _first_fit(sorted(arena_buffers, key=key), alignment)
         size = _align(
             max((o + b.size for b, o in zip(arena_buffers, offsets, strict=True)), default=0), alignment
         )
@@ -340,6 +433,7 @@ def plan_arena(
         alignment=alignment,
         io_in_arena=io_in_arena,
         scratch=scratch,
+        order=[op.index for op in ops],
     )
 
 
