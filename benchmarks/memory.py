@@ -3,11 +3,13 @@
     .venv/bin/python benchmarks/memory.py [MODEL.tflite ...] [--board qemu-m4] [--runtimes native,tflm]
 
 For each model (default: ``benchmarks/sim_speed.py``'s built-in models: the test builder's CNNs
-and MBConvs and two EfficientNet-like models) it generates a firmware project per runtime with
+and MBConvs and two EfficientNet-like models, plus two CNNs with parallel branches from
+``tests/branchy_models.py``) it generates a firmware project per runtime with
 ``mcu_effnet.codegen.project.write_project``, builds it, runs it in QEMU (``-icount shift=0``) on
 the embedded test vector and a few random inputs, and records:
 
-- ``model_ram_bytes`` (native: arena and any other RAM the model needs), TFLite Micro's arena
+- ``model_ram_bytes`` (native: arena and any other RAM the model needs; also in the .tflite's
+  stored op order, before ``mcu_effnet.graph.schedule`` reorders the ops), TFLite Micro's arena
   total as recorded by the tflite-micro interpreter (host build) and ``arena_used_bytes()`` as
   measured on the target, and their ratio (target: native ≤ 0.8 × TFLite Micro's recorded arena);
 - flash (text + data of the linked ELF) and RAM (data + bss);
@@ -38,9 +40,14 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def default_models() -> list[tuple[str, bytes]]:
+    from branchy_models import branchy_cnn  # parallel branches stored breadth first
     from sim_speed import builtin_models  # random CNNs, MBConvs and EfficientNet-like 64/96 px
 
-    return builtin_models()
+    return [
+        *builtin_models(),
+        ("branchy concat 3x 16px", branchy_cnn(np.random.default_rng(4), size=16, branches=3)),
+        ("branchy add 4x 16px", branchy_cnn(np.random.default_rng(5), size=16, branches=4, merge="add")),
+    ]
 
 
 def engine_available() -> bool:
@@ -89,6 +96,10 @@ def measure(name: str, model: bytes, board: str, runtime: str, samples: int, wor
         "bit_exact": exact,
         "seconds": round(time.perf_counter() - t0, 2),
     }
+    plan = r.get("memory_plan")
+    if plan:  # the native plan in the .tflite's stored op order, before reordering
+        stored_ram = r["model_ram_bytes"] - r["arena_bytes"] + plan["stored_order_arena_bytes"]
+        row.update(stored_order_model_ram_bytes=stored_ram, order_method=plan["order_method"])
     if runtime == "tflm":
         row["tflm_arena_recorded_bytes"] = r["tflm_arena_recorded_bytes"]
         used = result.lines.get("TFLM")
@@ -115,6 +126,7 @@ def summarize(rows: list[dict]) -> list[dict]:
             )
         if native:
             line.update(
+                native_stored_order_ram=native.get("stored_order_model_ram_bytes"),
                 native_model_ram=native["model_ram_bytes"],
                 native_flash=native["flash_bytes"],
                 native_instructions=native["instructions_per_inference"],
@@ -122,6 +134,8 @@ def summarize(rows: list[dict]) -> list[dict]:
             )
         if native and tflm:
             line["ram_ratio"] = round(native["model_ram_bytes"] / tflm["tflm_arena_recorded_bytes"], 3)
+            if tflm["tflm_arena_used_bytes"]:
+                line["ram_ratio_used"] = round(native["model_ram_bytes"] / tflm["tflm_arena_used_bytes"], 3)
         table.append(line)
     return table
 
@@ -129,10 +143,12 @@ def summarize(rows: list[dict]) -> list[dict]:
 def format_table(table: list[dict]) -> str:
     cols = [
         ("model", "model"),
+        ("native_stored_order_ram", "native RAM, stored op order"),
         ("native_model_ram", "native model RAM"),
         ("tflm_arena_recorded", "TFLM arena (recorded)"),
         ("tflm_arena_used", "TFLM arena used (target)"),
-        ("ram_ratio", "RAM ratio"),
+        ("ram_ratio", "RAM ratio (recorded)"),
+        ("ram_ratio_used", "RAM ratio (used)"),
         ("native_flash", "native flash"),
         ("tflm_flash", "TFLM flash"),
         ("native_instructions", "native instr."),
@@ -161,12 +177,14 @@ def main() -> int:
     parser.add_argument("models", nargs="*", help=".tflite files (default: built-in test models)")
     parser.add_argument("--board", default="qemu-m4")
     parser.add_argument("--runtimes", default="native,tflm")
+    parser.add_argument("--only", default="", help="only the built-in models whose name contains this")
     parser.add_argument(
         "--samples", type=int, default=4, help="random inputs per model besides the test vector"
     )
     args = parser.parse_args()
 
     models = [(Path(m).stem, Path(m).read_bytes()) for m in args.models] or default_models()
+    models = [(name, model) for name, model in models if args.only in name]
     runtimes = [r for r in args.runtimes.split(",") if r]
     if "native" in runtimes and not engine_available():
         print(
