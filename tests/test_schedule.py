@@ -2,7 +2,8 @@
 topological, its plan never overlaps live tensors and never costs more than the stored order;
 the search finds the best order (checked against every topological order of small graphs); a
 branchy CNN stored breadth first gets a known better order; the engine executes that order
-bit-exactly with the simulator, and report.json shows the plan."""
+bit-exactly with the simulator, and report.json shows the plan. Every element-wise kernel runs
+in place over its dying input bit-exactly (host build under the sanitizers)."""
 
 from __future__ import annotations
 
@@ -203,3 +204,51 @@ def test_report_json_and_the_printed_line_show_the_plan(tmp_path):
     assert "execution order (exact search)" in (tmp_path / "fw" / "model" / "model.c").read_text()
     line = plan_summary(project.report["memory_plan"])
     assert "order exact search (peak 3584 -> 2304 bytes, arena 3584 -> 2304)" in line
+
+
+def _in_place_chain(rng: np.random.Generator) -> tuple[bytes, dict[str, int]]:
+    """Every element-wise kernel over its dying input: RELU, QUANTIZE, RELU6, LOGISTIC (table
+    path: more than 256 elements), HARD_SWISH, MUL over its first operand (x · gate, the gate
+    broadcast), ADD over its second operand with the first broadcast, ADD of two full maps."""
+    b = ModelBuilder(rng)
+    x = b.input((1, 8, 8, 6))
+    t = b.conv2d(x, 12, (1, 1))  # 768 bytes
+    ops: dict[str, int] = {}
+
+    def op(name: str, y: int) -> int:
+        ops[name] = len(b.operators) - 1
+        return y
+
+    t = op("RELU", b.unary("RELU", t))
+    t = op("QUANTIZE", b.unary("QUANTIZE", t, out_scale=b.qparams(t)[0] * 1.3, out_zp=-5))
+    t = op("RELU6", b.unary("RELU6", t))
+    t = op("LOGISTIC", b.logistic(t))
+    t = op("HARD_SWISH", b.unary("HARD_SWISH", t, out_scale=b.qparams(t)[0] * 0.7, out_zp=-90))
+    gate = b.logistic(b.conv2d(b.mean(t, (1, 2), keep_dims=True), 12, (1, 1)))  # 1x1x12
+    t = op("MUL", b.add(t, gate, kind="MUL"))  # over t (first operand)
+    keep = b.conv2d(t, 12, (1, 1))  # t is read again by the last ADD
+    bias = b.logistic(b.conv2d(b.mean(t, (1, 2), keep_dims=True), 12, (1, 1)))
+    u = op("ADD broadcast", b.add(bias, keep))  # over keep (second operand)
+    v = op("ADD", b.add(u, t))
+    b.outputs = [b.softmax(b.fully_connected(b.mean(v, (1, 2), keep_dims=False), 5))]
+    return b.build(), ops
+
+
+def test_every_element_wise_kernel_runs_in_place_bit_exact(host):
+    from tflite_builder import run_tflm
+
+    from mcu_effnet.codegen.engine import generate_engine
+    from mcu_effnet.sim import run as sim_run
+
+    rng = np.random.default_rng(9)
+    model, ops = _in_place_chain(rng)
+    graph = load_tflite(model)
+    engine = generate_engine(graph)
+    assert set(ops.values()) <= set(engine.plan.in_place_ops), (ops, engine.plan.in_place_ops)
+    add_b = graph.ops[ops["ADD broadcast"]]
+    assert engine.plan.location(add_b.outputs[0]) == engine.plan.location(add_b.inputs[1])
+    execute_plan(graph, engine.plan)
+    x = rng.integers(-128, 128, size=(64, 8, 8, 6), dtype=np.int8)
+    expected = np.asarray(sim_run(graph, x)).reshape(64, -1)
+    np.testing.assert_array_equal(np.asarray(run_tflm(model, x)).reshape(64, -1), expected)
+    np.testing.assert_array_equal(host.run_engine(engine, x), expected)
