@@ -268,6 +268,8 @@ def plan_memory(
                 best = plan
                 best.order_method = how
         if best is stored:
-            stored.order_method = f"as stored: {'an ' if searched.exact else 'a '}{found} found no smaller arena"
+            stored.order_method = (
+                f"as stored: {'an ' if searched.exact else 'a '}{found} found no smaller arena"
+            )
     best.stored_peak_bytes, best.stored_arena_bytes = stored.peak_bytes, stored.arena_bytes
     return best
