@@ -12,7 +12,10 @@ Tensors are first gathered into *buffers* (one buffer = one block of bytes):
   input in place (``model_input_buffer()``). With ``io_in_arena=False`` the input is read where
   the caller keeps it and the output written straight to the caller's buffer instead.
 
-A buffer is live from the op that writes it to the last op that reads it (both included).
+Ops run in a given topological order (``plan_arena(order=...)``; by default as stored in the
+.tflite; ``mcu_effnet.graph.schedule.plan_memory`` chooses an order that lowers the arena), and
+in-place decisions follow it: an input dies at an op only if every other reader ran before.
+A buffer is live from the step that writes it to the last step that reads it (both included).
 Arena buffers are placed greedily, each at the lowest aligned offset that overlaps no buffer
 live at the same time (first fit). Largest first is TFLite Micro's greedy planner's order; a
 few other orders are tried as well and the smallest arena kept (``PLACEMENT_ORDERS``).
