@@ -19,7 +19,7 @@ from test_planner import execute_plan, random_graphs
 from tflite_builder import ModelBuilder, random_mbconv
 
 from mcu_effnet.graph import load_tflite
-from mcu_effnet.graph.ir import Graph
+from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.graph.planner import check_plan, ordered_ops, plan_arena
 from mcu_effnet.graph.schedule import greedy_order, order_peak, plan_memory, search_order
 
@@ -74,6 +74,42 @@ def test_chosen_order_is_topological_legal_and_never_worse(graph, in_place, io_i
     assert searched.peak_bytes <= min(
         stored.peak_bytes, greedy_order(graph, in_place, io_in_arena).peak_bytes
     )
+
+
+@st.composite
+def shuffled_graphs(draw) -> Graph:
+    """A random DAG whose ops are stored in a random topological order (renumbered as stored)."""
+    graph = draw(random_graphs())
+    producer = {t: op.index for op in graph.ops for t in op.outputs}
+    done: set[int] = set()
+    order: list[Op] = []
+    while len(order) < len(graph.ops):
+        ready = [
+            op
+            for op in graph.ops
+            if op.index not in done and all(producer.get(t, -1) in done | {-1} for t in op.inputs)
+        ]
+        op = draw(st.sampled_from(ready))
+        done.add(op.index)
+        order.append(op)
+    ops = [Op(i, op.kind, list(op.inputs), list(op.outputs), dict(op.attrs)) for i, op in enumerate(order)]
+    return Graph(tensors=graph.tensors, ops=ops, inputs=graph.inputs, outputs=graph.outputs)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(graph=shuffled_graphs(), max_states=st.sampled_from([1, 3, 2000]), in_place=st.booleans())
+def test_any_stored_order_and_any_beam_width_give_a_legal_plan_no_worse(graph, max_states, in_place):
+    stored = plan_arena(graph, in_place=in_place)
+    plan = plan_memory(graph, in_place=in_place, max_states=max_states)
+    assert_topological(graph, plan.order)
+    check_plan(plan)
+    execute_plan(graph, plan)
+    assert plan.peak_bytes <= stored.peak_bytes and plan.arena_bytes <= stored.arena_bytes
+    searched = search_order(graph, in_place, max_states=max_states)
+    assert_topological(graph, searched.order)
+    assert searched.peak_bytes == plan_arena(graph, in_place=in_place, order=searched.order).peak_bytes
+    if searched.exact:
+        assert searched.peak_bytes <= stored.peak_bytes
 
 
 @settings(max_examples=80, deadline=None, derandomize=True)
