@@ -127,4 +127,6 @@ def plan_summary(plan: dict) -> str:
             f" arena {plan['stored_order_arena_bytes']} -> {plan['arena_bytes']})"
         )
     line += f"; {len(plan['in_place_ops'])} op(s) in place, {len(plan['aliased_ops'])} reshape(s) aliased"
+    if plan.get("fused"):
+        line += f", {len(plan['fused'])} SiLU(s) fused"
     return line

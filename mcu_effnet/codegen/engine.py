@@ -14,7 +14,7 @@ are independent and are tested against the TFLite Micro interpreter directly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -30,6 +30,7 @@ from mcu_effnet.codegen.c_literals import (
     c_int_list,
 )
 from mcu_effnet.errors import UserError
+from mcu_effnet.graph.fuse import LOOKUP, Fusion, fuse_silu
 from mcu_effnet.graph.ir import Graph, Op, Tensor
 from mcu_effnet.graph.ops import SUPPORTED_OPS
 from mcu_effnet.graph.planner import ARENA, ArenaPlan, ordered_ops
@@ -61,6 +62,8 @@ class EngineSources:
     # RAM the model needs: the arena (with the input and output in it, the default plan), else
     # the arena plus the caller's input and output buffers
     model_ram_bytes: int = 0
+    graph: Graph | None = None  # the graph the engine runs (SiLU pairs fused), for the plan's names
+    fusions: list[Fusion] = field(default_factory=list)
 
 
 def _runtime_source(name: str) -> str:
@@ -502,6 +505,23 @@ def _softmax(b: _Builder, op: Op) -> None:
     b.call(op, "ek_softmax", b.struct(op, "ek_softmax_params", fields), [op.inputs[0]])
 
 
+def _lookup(b: _Builder, op: Op) -> None:
+    x = b.graph.tensors[op.inputs[0]]
+    first, second = op.attrs["fused_ops"]
+    table = b.array(
+        f"op{op.index}_table",
+        "int8_t",
+        op.attrs["table"],
+        f"SiLU of ops {first}, {second}: output per input value",
+    )
+    b.call(
+        op,
+        "ek_lookup",
+        b.struct(op, "ek_lookup_params", dict(size=_elements(x.shape), table=table)),
+        [x.index],
+    )
+
+
 def _pad(b: _Builder, op: Op) -> None:
     g = b.graph
     x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
@@ -557,8 +577,9 @@ _HANDLERS = {
     "RELU6": _relu6,
     "QUANTIZE": _requantize,
     "CONCATENATION": _concatenation,
+    LOOKUP: _lookup,  # the engine's own: LOGISTIC -> MUL fused (mcu_effnet.graph.fuse)
 }
-assert set(_HANDLERS) == set(SUPPORTED_OPS)
+assert set(_HANDLERS) == set(SUPPORTED_OPS) | {LOOKUP}
 
 
 def _check(graph: Graph) -> None:
@@ -602,10 +623,17 @@ def _layers(graph: Graph, plan: ArenaPlan) -> list[dict[str, Any]]:
     ]
 
 
-def generate_engine(graph: Graph, plan: ArenaPlan | None = None) -> EngineSources:
+def generate_engine(graph: Graph, plan: ArenaPlan | None = None, fuse: bool | None = None) -> EngineSources:
     """C sources of the native int8 engine for ``graph`` (one input, one output), its ops called
-    in ``plan.order`` (default plan: ``plan_memory(graph)``, the order that lowers the arena)."""
+    in ``plan.order`` (default plan: ``plan_memory``, the order that lowers the arena).
+
+    ``fuse`` (default: when no plan is given) first turns each SiLU pair LOGISTIC -> MUL into one
+    table lookup (``mcu_effnet.graph.fuse``); a given plan must be for the graph as fused or not.
+    """
     _check(graph)
+    fusions: list[Fusion] = []
+    if fuse if fuse is not None else plan is None:
+        graph, fusions = fuse_silu(graph)
     plan = plan if plan is not None else plan_memory(graph)
     b = _Builder(graph, plan)
     for op in ordered_ops(graph, plan.order or None):
@@ -666,4 +694,6 @@ def generate_engine(graph: Graph, plan: ArenaPlan | None = None) -> EngineSource
         input_bytes=tin.nbytes,
         output_bytes=tout.nbytes,
         model_ram_bytes=plan.arena_bytes + (0 if plan.io_in_arena else tin.nbytes + tout.nbytes),
+        graph=graph,
+        fusions=fusions,
     )

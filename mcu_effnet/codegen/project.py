@@ -422,7 +422,9 @@ def write_project(
         model_ram = int(getattr(engine, "model_ram_bytes", arena))
         layers = [_layer_row(r) for r in getattr(engine, "layers", [])]
         plan = getattr(engine, "plan", None)
-        memory_plan = plan.to_dict(graph) if plan is not None else None
+        memory_plan = plan.to_dict(getattr(engine, "graph", None) or graph) if plan is not None else None
+        if memory_plan is not None:  # SiLU pairs the engine runs as one table lookup
+            memory_plan["fused"] = [f.to_dict() for f in getattr(engine, "fusions", [])]
         tflm = None
     else:
         if model_bytes is None:

@@ -32,9 +32,12 @@ ALIGNMENT = 4
 
 # Ops whose kernels read each element before writing the element at the same index (the
 # output may be the input buffer): element-wise maps, and ADD/MUL over the operand that has
-# the output's shape. SOFTMAX reads a whole row before writing it. DEPTHWISE_CONV_2D runs in
+# the output's shape. SOFTMAX reads a whole row before writing it. LOOKUP_TABLE is the engine's
+# fused SiLU (``mcu_effnet.graph.fuse``). DEPTHWISE_CONV_2D runs in
 # place too when ``depthwise_in_place_rows`` allows it, with a few rows of scratch.
-IN_PLACE_OPS = frozenset({"ADD", "MUL", "RELU", "RELU6", "QUANTIZE", "LOGISTIC", "HARD_SWISH", "SOFTMAX"})
+IN_PLACE_OPS = frozenset(
+    {"ADD", "MUL", "RELU", "RELU6", "QUANTIZE", "LOGISTIC", "HARD_SWISH", "SOFTMAX", "LOOKUP_TABLE"}
+)
 
 ARENA, INPUT, OUTPUT = "arena", "input", "output"
 

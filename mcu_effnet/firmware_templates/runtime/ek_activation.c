@@ -1,5 +1,5 @@
 /* Element-wise int8 ops: QUANTIZE / RELU (requantize and clamp), RELU6, LOGISTIC,
- * HARD_SWISH, and SOFTMAX along the last axis (TFLite Micro's reference arithmetic).
+ * HARD_SWISH, SOFTMAX along the last axis, and a 256-entry table lookup (fused SiLU) (TFLite Micro's reference arithmetic).
  * Each output element is written after its input element is read, so the output may be
  * the input buffer itself. */
 #include "ek_kernels.h"
@@ -199,5 +199,13 @@ void ek_softmax(const ek_softmax_params *p, const int8_t *input, int8_t *output)
             }
             out[c] = (int8_t)value;
         }
+    }
+}
+
+void ek_lookup(const ek_lookup_params *p, const int8_t *input, int8_t *output)
+{
+    int32_t i;
+    for (i = 0; i < p->size; ++i) {
+        output[i] = p->table[(int32_t)input[i] + 128];
     }
 }

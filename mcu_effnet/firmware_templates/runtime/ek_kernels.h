@@ -145,6 +145,15 @@ typedef struct {
 
 void ek_softmax(const ek_softmax_params *p, const int8_t *input, int8_t *output);
 
+/* An element-wise map given as a table: output[i] = table[input[i] + 128]. The generator
+ * fuses LOGISTIC -> MUL(x, sigmoid(x)) (SiLU) into one (mcu_effnet.graph.fuse); in place too. */
+typedef struct {
+    int32_t size;
+    const int8_t *table; /* 256 entries, for input values -128..127 */
+} ek_lookup_params;
+
+void ek_lookup(const ek_lookup_params *p, const int8_t *input, int8_t *output);
+
 /* PAD (up to four dimensions), filled with the output zero point. */
 typedef struct {
     int32_t in_dims[EK_MAX_DIMS];
