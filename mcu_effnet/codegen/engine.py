@@ -6,6 +6,7 @@ biases, per-channel multipliers and shifts computed here once, as TFLite Micro's
 and the runtime kernels (``firmware_templates/runtime``, copied as they are), all flat in one
 folder. The execution order and the arena layout come from
 ``mcu_effnet.graph.schedule.plan_memory``: model.c calls the kernels in the plan's order.
+SiLU pairs (LOGISTIC -> MUL(x, sigmoid x)) run as one table lookup (``mcu_effnet.graph.fuse``).
 
 The per-op parameters reuse the simulator's Prepare arithmetic (``mcu_effnet.sim``): the
 same double-precision multiplier derivations TFLite Micro performs. The C kernels themselves
