@@ -9,8 +9,8 @@ and MBConvs and two EfficientNet-like models, plus two CNNs with parallel branch
 the embedded test vector and a few random inputs, and records:
 
 - ``model_ram_bytes`` (native: arena and any other RAM the model needs; also in the .tflite's
-  stored op order, before ``mcu_effnet.graph.schedule`` reorders the ops, and in that order with
-  no op run in place over its input), TFLite Micro's arena
+  stored op order, before ``mcu_effnet.graph.schedule`` reorders the ops; without fusing SiLU
+  pairs; with none of that and no op run in place over its input), TFLite Micro's arena
   total as recorded by the tflite-micro interpreter (host build) and ``arena_used_bytes()`` as
   measured on the target, and their ratio (target: native ≤ 0.8 × TFLite Micro's recorded arena);
 - flash (text + data of the linked ELF) and RAM (data + bss);
@@ -102,10 +102,13 @@ def measure(name: str, model: bytes, board: str, runtime: str, samples: int, wor
         stored_ram = r["model_ram_bytes"] - r["arena_bytes"] + plan["stored_order_arena_bytes"]
         row.update(stored_order_model_ram_bytes=stored_ram, order_method=plan["order_method"])
         from mcu_effnet.graph.planner import plan_arena
+        from mcu_effnet.graph.schedule import plan_memory
 
-        # and with no op in place either (stored order): what in-place execution saves
-        bare = plan_arena(graph, in_place=False)
-        row["no_in_place_model_ram_bytes"] = r["model_ram_bytes"] - r["arena_bytes"] + bare.arena_bytes
+        io = r["model_ram_bytes"] - r["arena_bytes"]
+        # without fusing SiLU pairs (mcu_effnet.graph.fuse), and also with no op in place in the
+        # stored order: what each step saves
+        row["no_fusion_model_ram_bytes"] = io + plan_memory(graph).arena_bytes
+        row["no_in_place_model_ram_bytes"] = io + plan_arena(graph, in_place=False).arena_bytes
     if runtime == "tflm":
         row["tflm_arena_recorded_bytes"] = r["tflm_arena_recorded_bytes"]
         used = result.lines.get("TFLM")
@@ -133,6 +136,7 @@ def summarize(rows: list[dict]) -> list[dict]:
         if native:
             line.update(
                 native_no_in_place_ram=native.get("no_in_place_model_ram_bytes"),
+                native_no_fusion_ram=native.get("no_fusion_model_ram_bytes"),
                 native_stored_order_ram=native.get("stored_order_model_ram_bytes"),
                 native_model_ram=native["model_ram_bytes"],
                 native_flash=native["flash_bytes"],
@@ -150,9 +154,10 @@ def summarize(rows: list[dict]) -> list[dict]:
 def format_table(table: list[dict]) -> str:
     cols = [
         ("model", "model"),
-        ("native_no_in_place_ram", "native RAM, stored order, no in-place"),
-        ("native_stored_order_ram", "native RAM, stored order"),
-        ("native_model_ram", "native model RAM"),
+        ("native_no_in_place_ram", "native RAM: stored order, no in-place, no fusion"),
+        ("native_no_fusion_ram", "+ in-place, order chosen"),
+        ("native_stored_order_ram", "+ SiLU fused, stored order"),
+        ("native_model_ram", "native model RAM (all)"),
         ("tflm_arena_recorded", "TFLM arena (recorded)"),
         ("tflm_arena_used", "TFLM arena used (target)"),
         ("ram_ratio", "RAM ratio (recorded)"),
@@ -186,6 +191,7 @@ def main() -> int:
     parser.add_argument("--board", default="qemu-m4")
     parser.add_argument("--runtimes", default="native,tflm")
     parser.add_argument("--only", default="", help="only the built-in models whose name contains this")
+    parser.add_argument("--tag", default="", help="write memory-TAG.json / .md instead of memory.json / .md")
     parser.add_argument(
         "--samples", type=int, default=4, help="random inputs per model besides the test vector"
     )
@@ -210,10 +216,11 @@ def main() -> int:
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)
     meta = {"board": args.board, "python": platform.python_version(), "machine": platform.machine()}
-    (RESULTS / "memory.json").write_text(
+    stem = f"memory-{args.tag}" if args.tag else "memory"
+    (RESULTS / f"{stem}.json").write_text(
         json.dumps({"meta": meta, "runs": rows, "table": table}, indent=2) + "\n"
     )
-    (RESULTS / "memory.md").write_text(
+    (RESULTS / f"{stem}.md").write_text(
         f"Firmware on {args.board} in QEMU (`benchmarks/memory.py`); bytes and instructions per inference.\n\n{text}\n"
     )
     return 0 if all(r["bit_exact"] for r in rows) else 1

@@ -342,3 +342,17 @@ def test_silu_pairs_run_as_one_table_lookup_bit_exact(host, swap):
     np.testing.assert_array_equal(np.asarray(run_tflm(model, x)).reshape(64, -1), expected)
     np.testing.assert_array_equal(host.run_engine(engine, x), expected)
     np.testing.assert_array_equal(host.run_engine(unfused, x), expected)
+
+
+def test_a_logistic_tflite_micro_refuses_is_not_fused_away():
+    from mcu_effnet.codegen.engine import generate_engine
+    from mcu_effnet.errors import UserError
+
+    b = ModelBuilder(np.random.default_rng(1))
+    t = b.conv2d(b.input((1, 4, 4, 3)), 4, (1, 1))
+    s = b.logistic(t)
+    b.outputs = [b.add(t, s, kind="MUL")]
+    graph = load_tflite(b.build())
+    graph.tensors[s].zero_point = np.array([0])  # the loader refuses this; the engine must too
+    with pytest.raises(UserError, match="LOGISTIC: output zero point must be -128"):
+        generate_engine(graph)
