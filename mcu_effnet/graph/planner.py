@@ -23,6 +23,7 @@ few other orders are tried as well and the smallest arena kept (``PLACEMENT_ORDE
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,16 +169,20 @@ class ArenaPlan:
             f"arena {self.arena_bytes} bytes (peak of live tensors {self.peak_bytes}), "
             f"{len(self.aliased_ops)} reshape(s) aliased, {len(self.in_place_ops)} op(s) in place"
         ]
-        lines.append(f"execution order ({self.order_method}), op indices by step: {_ranges(self.order)}")
+        lines += textwrap.wrap(
+            f"execution order ({self.order_method}), op indices by step: {_ranges(self.order)}",
+            width=96,
+            subsequent_indent="  ",
+            break_on_hyphens=False,
+        )
         if self.stored_peak_bytes is not None and self.stored_arena_bytes is not None:
             lines.append(
                 f"  in the stored order: peak {self.stored_peak_bytes}, arena {self.stored_arena_bytes} bytes"
             )
         if self.in_place_ops:
             kinds = {op.index: op.kind for op in graph.ops} if graph is not None else {}
-            lines.append(
-                "in place: " + ", ".join(f"op {i} {kinds.get(i, '')}".rstrip() for i in self.in_place_ops)
-            )
+            items = [f"op {i} {kinds.get(i, '')}".rstrip() for i in self.in_place_ops]
+            lines += _wrap_items("in place:", items)
         lines.append(f"{'buffer':>6} {'where':>6} {'offset':>8} {'size':>8} {'steps':>9}  tensors")
         for b in sorted(self.buffers, key=lambda b: (b.location != ARENA, b.offset, b.index)):
             names = [graph.tensors[t].name if graph is not None else str(t) for t in b.tensors]
@@ -189,13 +194,27 @@ class ArenaPlan:
         return "\n".join(lines)
 
 
+def _wrap_items(head: str, items: list[str], width: int = 96) -> list[str]:
+    """``head item, item, ...`` over lines of at most ``width`` characters, never inside an item."""
+    lines, line = [], head
+    for k, item in enumerate(items):
+        text = item + ("," if k + 1 < len(items) else "")
+        if len(line) + 1 + len(text) > width and line.strip():
+            lines.append(line)
+            line = " "
+        line += " " + text
+    return [*lines, line]
+
+
 def _ranges(order: list[int]) -> str:
-    """0 1 2 3 5 4 6 7 -> "0-3 5 4 6-7": runs of consecutive op indices shortened."""
+    """0 1 2 3 5 4 6 7 -> "0-3 5 4 6-7": runs in the stored order shortened (op indices ascend in
+    the stored order, with gaps where ops were fused away: 0 1 3 4 -> "0-4")."""
+    rank = {op: k for k, op in enumerate(sorted(order))}
     parts: list[str] = []
     i = 0
     while i < len(order):
         j = i
-        while j + 1 < len(order) and order[j + 1] == order[j] + 1:
+        while j + 1 < len(order) and rank[order[j + 1]] == rank[order[j]] + 1:
             j += 1
         parts.append(str(order[i]) if i == j else f"{order[i]}-{order[j]}")
         i = j + 1
