@@ -136,6 +136,19 @@ def test_beam_search_past_the_state_limit_still_gives_a_valid_order():
     execute_plan(graph, plan)
 
 
+def test_a_wide_graph_is_searched_within_the_budget():
+    import time
+
+    graph = load_tflite(branchy_cnn(np.random.default_rng(0), branches=24, merge="add"))
+    started = time.perf_counter()
+    plan = plan_memory(graph)
+    assert time.perf_counter() - started < 10
+    assert plan.order_method in ("beam search", "greedy")
+    assert plan.arena_bytes < plan.stored_arena_bytes / 4
+    check_plan(plan)
+    execute_plan(graph, plan)
+
+
 def test_two_branches_stored_breadth_first_get_a_known_better_order():
     # input 8x8x3 (192 B) -> stem 8x8x4 (256) -> branch A: 1x1 to 24 ch (1536) -> 1x1 to 4 (256)
     #                                         -> branch B: 1x1 to 28 ch (1792) -> 1x1 to 4 (256)

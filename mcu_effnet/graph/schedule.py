@@ -15,7 +15,9 @@ cost depends only on which ops ran before, so:
   level, each set keeping the lowest peak reaching it. Chains with residual and SE branches
   (EfficientNets) have about one set per level; graphs with parallel branches have more. When
   a level holds more than ``max_states`` sets the best ones (lowest peak, then fewest live
-  bytes) are kept: a beam search, no longer exact (``Schedule.exact`` says which);
+  bytes) are kept: a beam search, no longer exact (``Schedule.exact`` says which). A budget of
+  steps evaluated (``BUDGET``) shrinks the sets kept on very wide graphs, so the search takes
+  about a second at most;
 - **greedy**: at each step the ready op that leaves the fewest live bytes (frees the most),
   ties to the lower peak at that step, then to the stored order.
 
@@ -39,6 +41,8 @@ from mcu_effnet.graph.planner import (
 )
 
 MAX_STATES = 2000  # executed sets kept per level of the search (beyond: beam search)
+BUDGET = 400_000  # steps evaluated by one search, at most about (a few seconds)
+MIN_STATES = 8  # sets kept per level however large the graph
 
 
 @dataclass
@@ -172,20 +176,26 @@ class _Costs:
 
 
 def search_order(
-    graph: Graph, in_place: bool = True, io_in_arena: bool = True, max_states: int = MAX_STATES
+    graph: Graph,
+    in_place: bool = True,
+    io_in_arena: bool = True,
+    max_states: int = MAX_STATES,
+    budget: int = BUDGET,
 ) -> Schedule:
     """The topological order with the lowest peak of live bytes (exact while every level of the
-    search holds at most ``max_states`` executed sets, else a beam search)."""
+    search holds at most ``max_states`` executed sets, else a beam search). ``budget`` bounds
+    the steps evaluated in all: past it, levels keep fewer sets so the search ends in time."""
     c = _Costs(graph, in_place, io_in_arena)
     ready0 = tuple(p for p in range(c.n) if c.preds[p] == 0)
     # executed set (bitmask of positions) -> (peak so far, live bytes after, ready positions)
     level: dict[int, tuple[int, int, tuple[int, ...]]] = {0: (0, c.base0, ready0)}
     back: list[dict[int, tuple[int, int]]] = []
-    exact, states = True, 1
-    for _ in range(c.n):
+    exact, states, spent = True, 1, 0
+    for depth in range(c.n):
         nxt: dict[int, tuple[int, int, tuple[int, ...]]] = {}
         parents: dict[int, tuple[int, int]] = {}
         for done, (peak, base, ready) in level.items():
+            spent += len(ready)
             for pos in ready:
                 during, after = c.step(done, base, pos)
                 new_peak = max(peak, during)
@@ -197,9 +207,13 @@ def search_order(
                 freed = tuple(s for s in c.succs[pos] if c.preds[s] & ~mask == 0)
                 nxt[mask] = (new_peak, after, tuple(sorted(rest + freed)))
                 parents[mask] = (done, pos)
-        if len(nxt) > max_states:
+        # sets kept: max_states, fewer when the budget left would not cover the levels left
+        branching = max(1, sum(len(r) for _, _, r in nxt.values()) // max(1, len(nxt)))
+        left = max(0, budget - spent) // (branching * max(1, c.n - depth - 1))
+        cap = min(max_states, max(MIN_STATES, left))
+        if len(nxt) > cap:
             exact = False
-            kept = sorted(nxt, key=lambda m: (nxt[m][0], nxt[m][1], m))[:max_states]
+            kept = sorted(nxt, key=lambda m: (nxt[m][0], nxt[m][1], m))[:cap]
             nxt = {m: nxt[m] for m in kept}
         states += len(nxt)
         back.append(parents)
@@ -255,7 +269,7 @@ def plan_memory(
     best = stored
     if reorder and len(graph.ops) > 1:
         searched = search_order(graph, in_place, io_in_arena, max_states)
-        found = "exact search" if searched.exact else f"beam search ({max_states} sets a step)"
+        found = "exact search" if searched.exact else "beam search"
         greedy = greedy_order(graph, in_place, io_in_arena)
         for order, how in ((searched.order, found), (greedy.order, "greedy")):
             if order in (stored.order, best.order):
