@@ -633,7 +633,7 @@ def generate_engine(graph: Graph, plan: ArenaPlan | None = None, fuse: bool | No
     """
     _check(graph)
     fusions: list[Fusion] = []
-    if fuse if fuse is not None else plan is None:
+    if (plan is None) if fuse is None else fuse:
         graph, fusions = fuse_silu(graph)
     plan = plan if plan is not None else plan_memory(graph)
     b = _Builder(graph, plan)
