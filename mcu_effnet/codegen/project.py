@@ -520,14 +520,11 @@ def write_project(
         if build:
             from mcu_effnet.codegen import runner
 
-            if runner.missing_tools(need_qemu=False, need_cxx=runtime == "tflm"):
+            missing = runner.missing_tools(need_qemu=False, need_cxx=runtime == "tflm")
+            if tflm is not None:
+                check_tflm(tflm, board, kernels, toolchain=not missing)
+            if missing:
                 say("toolchain not found: project written without building it (sizes left empty)")
-            elif tflm is not None and tflm.tflm_dir is None:
-                raise UserError(
-                    "no TensorFlow Lite Micro tree found (looked in "
-                    + "; ".join(tflm.looked)
-                    + "): pass --tflm-dir or set TFLM_DIR (the native runtime needs none)"
-                )
             else:
                 say(f"building {board.name} firmware")
                 elf = runner.make(tmp, "all", label=str(out))
@@ -557,6 +554,25 @@ def write_project(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return Project(path=out, board=board, runtime=runtime, report=report, files=files)
+
+
+def check_tflm(tflm: Any, board: Board, kernels: str, toolchain: bool = True) -> None:
+    """Before building a TFLite Micro project: a tree is there and can serve this model and board.
+
+    Without the toolchain, a missing tree is left for the build to report; a core with no
+    prebuilt library is refused (nothing to build one with).
+    """
+    from mcu_effnet.codegen import tflm as tflm_mod
+
+    if tflm.tflm_dir is None:
+        if not toolchain:
+            return
+        raise UserError(
+            "no TensorFlow Lite Micro tree found (looked in "
+            + "; ".join(tflm.looked)
+            + "): pass --tflm-dir or set TFLM_DIR (the native runtime needs none)"
+        )
+    tflm_mod.check_tree(tflm.tflm_dir, board, TFLM_KERNELS[kernels], tflm.ops)
 
 
 def _qemu_only_sources() -> tuple[str, ...]:
