@@ -2,7 +2,7 @@
 with CMSIS-NN, built for the same board and run in QEMU on the same inputs.
 
 ``compare(graph, model_bytes, board, out_dir)`` writes ``native/``, ``tflm-ref/`` and
-``tflm-cmsis-nn/`` project folders (``write_project``), builds each one's emulator image, runs it
+``tflm-cmsis-nn/`` project folders (``write_project``; each gets the firmware's ``outputs.npy``), builds each one's emulator image, runs it
 (``runner.run_qemu``, ``-icount shift=0``) and checks every output against the host simulator.
 Each row has:
 
@@ -165,6 +165,8 @@ def measure(
     exact_rows = 0
     if got is not None and got.shape[0] == n:
         exact_rows = sum(np.array_equal(got[i], expected[i]) for i in range(n))
+        # The firmware's outputs, shaped as the model's output, for anyone to check again.
+        np.save(folder / "outputs.npy", got.reshape(n, *report["output_shape"][1:]))
     exact = bool(result.status == 0 and result.check_ok and exact_rows == n)
     used = None
     if result.lines.get("TFLM"):
