@@ -74,15 +74,16 @@ def export_efficientnet(variant: str, phi: float, board: str | None, resolution:
         return out.read_bytes()
 
 
-def default_models(include_efficientnets: bool = True) -> list[tuple[str, bytes]]:
+def default_models(include_efficientnets: bool = True, keep=lambda name: True) -> list[tuple[str, bytes]]:
     from memory import default_models as test_models
 
     models = []
     if include_efficientnets:
         for name, variant, phi, board, res in EFFICIENTNETS:
-            print(f"exporting {name} ...", file=sys.stderr, flush=True)
-            models.append((name, export_efficientnet(variant, phi, board, res)))
-    return models + test_models()
+            if keep(name):  # exported only when wanted: the φ −1 ones take a while
+                print(f"exporting {name} ...", file=sys.stderr, flush=True)
+                models.append((name, export_efficientnet(variant, phi, board, res)))
+    return models + [(n, m) for n, m in test_models() if keep(n)]
 
 
 def git_commit() -> str | None:
@@ -154,13 +155,15 @@ def main() -> int:
     from mcu_effnet.errors import UserError
     from mcu_effnet.graph import load_tflite
 
+    wanted = [s.strip() for s in args.only.split(",") if s.strip()]
+
+    def keep(name: str) -> bool:
+        return not wanted or any(w in name for w in wanted)
+
     if args.models:
-        models = [(Path(m).stem, Path(m).read_bytes()) for m in args.models]
+        models = [(Path(m).stem, Path(m).read_bytes()) for m in args.models if keep(Path(m).stem)]
     else:
-        models = default_models(not args.no_efficientnets)
-    if args.only:
-        keep = [s.strip() for s in args.only.split(",") if s.strip()]
-        models = [(n, m) for n, m in models if any(k in n for k in keep)]
+        models = default_models(not args.no_efficientnets, keep)
     boards = [b for b in args.boards.split(",") if b]
     results, failures = [], []
     started = time.perf_counter()
