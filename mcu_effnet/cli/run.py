@@ -60,7 +60,11 @@ def main(args: argparse.Namespace) -> int:
         raise UserError("--output needs --input (the samples whose outputs to write)")
     runner.require_tools(need_qemu=True, need_cxx=marker.get("runtime") == "tflm")
 
-    elf = runner.make(folder, "qemu")
+    # A TFLite Micro project may first build its library (cores without a prebuilt one).
+    tflm = marker.get("runtime") == "tflm"
+    elf = runner.make(
+        folder, "qemu", timeout=runner.LIBRARY_BUILD_TIMEOUT if tflm else runner.DEFAULT_TIMEOUT
+    )
     sizes = runner.elf_size(elf)
     if not board.flash_tool:
         emulated = board.emulator.machine

@@ -154,7 +154,9 @@ def measure(
         tflm_dir=tflm_dir,
         kernels=fw.kernels,
     )
-    elf = runner.make(folder, "qemu", label=str(folder))
+    # TFLite Micro may first build its library into the cache (cores without a prebuilt one).
+    timeout = runner.LIBRARY_BUILD_TIMEOUT if fw.runtime == "tflm" else runner.DEFAULT_TIMEOUT
+    elf = runner.make(folder, "qemu", timeout=timeout, label=str(folder))
     sizes = runner.elf_size(elf)
     n = inputs.shape[0]
     report = project.report

@@ -521,13 +521,20 @@ def write_project(
             from mcu_effnet.codegen import runner
 
             missing = runner.missing_tools(need_qemu=False, need_cxx=runtime == "tflm")
+            timeout = runner.DEFAULT_TIMEOUT
             if tflm is not None:
-                check_tflm(tflm, board, kernels, toolchain=not missing)
+                library = check_tflm(tflm, board, kernels, toolchain=not missing)
+                if library is None and not missing:
+                    say(
+                        f"no prebuilt TensorFlow Lite Micro library for {board.core}: the build makes "
+                        "one once into ~/.cache/mcu-effnet/tflm or $TFLM_CACHE_ROOT (10-25 minutes)"
+                    )
+                    timeout = runner.LIBRARY_BUILD_TIMEOUT
             if missing:
                 say("toolchain not found: project written without building it (sizes left empty)")
             else:
                 say(f"building {board.name} firmware")
-                elf = runner.make(tmp, "all", label=str(out))
+                elf = runner.make(tmp, "all", timeout=timeout, label=str(out))
                 sizes = runner.elf_size(elf)
                 report.update(
                     flash_bytes=sizes["flash_bytes"],
@@ -556,8 +563,10 @@ def write_project(
     return Project(path=out, board=board, runtime=runtime, report=report, files=files)
 
 
-def check_tflm(tflm: Any, board: Board, kernels: str, toolchain: bool = True) -> None:
+def check_tflm(tflm: Any, board: Board, kernels: str, toolchain: bool = True) -> Path | None:
     """Before building a TFLite Micro project: a tree is there and can serve this model and board.
+    Returns the prebuilt library the project links, None when its build makes one (or no tree
+    without the toolchain).
 
     Without the toolchain, a missing tree is left for the build to report; a core with no
     prebuilt library is refused (nothing to build one with).
@@ -566,13 +575,13 @@ def check_tflm(tflm: Any, board: Board, kernels: str, toolchain: bool = True) ->
 
     if tflm.tflm_dir is None:
         if not toolchain:
-            return
+            return None
         raise UserError(
             "no TensorFlow Lite Micro tree found (looked in "
             + "; ".join(tflm.looked)
             + "): pass --tflm-dir or set TFLM_DIR (the native runtime needs none)"
         )
-    tflm_mod.check_tree(tflm.tflm_dir, board, TFLM_KERNELS[kernels], tflm.ops)
+    return tflm_mod.check_tree(tflm.tflm_dir, board, TFLM_KERNELS[kernels], tflm.ops)
 
 
 def _qemu_only_sources() -> tuple[str, ...]:

@@ -23,6 +23,8 @@ from mcu_effnet.errors import UserError
 APT_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm"
 PREFIX = "arm-none-eabi-"
 DEFAULT_TIMEOUT = 600.0
+# make of a TFLite Micro project whose core has no prebuilt library: the library build comes first.
+LIBRARY_BUILD_TIMEOUT = 3600.0
 
 
 def missing_tools(need_qemu: bool = True, need_cxx: bool = False) -> list[str]:
