@@ -84,7 +84,8 @@ def mcu(*args, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess
         [SCRIPT, *map(str, args)],
         capture_output=True,
         text=True,
-        env=dict(os.environ, **(env or {})),
+        # Every test names its tree with --tflm-dir; a TFLM_DIR of the caller's must not leak into make.
+        env={**{k: v for k, v in os.environ.items() if k != "TFLM_DIR"}, **(env or {})},
         cwd=cwd,
         timeout=600,
     )
@@ -254,3 +255,14 @@ def test_core_without_library_and_without_compiler(tmp_path):
     assert "cortex-m4" in line and "no prebuilt TFLite Micro library" in line
     assert "arm-none-eabi-g++" in line and "--runtime native" in line
     assert not (tmp_path / "fw").exists()
+
+
+def test_project_without_a_tree_fails_to_build_with_one_line(arm_toolchain, tmp_path):
+    """codegen --no-build found no tree: the Makefile says so instead of failing on a missing header."""
+    result = codegen_tflm(tmp_path, tmp_path / "no-tflm", "--no-build")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^TFLM_DIR\s*\?=\s*$", (tmp_path / "fw" / "Makefile").read_text(), re.M)
+    line = one_error_line(mcu("run", tmp_path / "fw"))
+    assert "TFLM_DIR=''" in line and "not a TensorFlow Lite Micro tree" in line
+    clean = subprocess.run(["make", "-C", str(tmp_path / "fw"), "clean"], capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stderr

@@ -470,7 +470,7 @@ def write_project(
         c_sources = [f for f in files if f.endswith(".c") and f not in _board_only_sources()]
         c_sources = sorted(set(c_sources) - set(_qemu_only_sources()))
         cxx_sources = sorted(f for f in files if f.endswith(".cc"))
-        tflm_default = str(tflm.tflm_dir) if tflm else ""
+        tflm_default = str(tflm.tflm_dir) if tflm and tflm.tflm_dir else ""
         _write(
             tmp,
             "Makefile",
@@ -613,7 +613,7 @@ def _render_readme(env, board, runtime, model_name, label, report, tflm) -> str:
         uart_note=uart_note(board),
         input_size=report["input_bytes"],
         output_size=report["output_bytes"],
-        tflm_dir=str(tflm.tflm_dir) if tflm else "",
+        tflm_dir=str(tflm.tflm_dir) if tflm and tflm.tflm_dir else "",
         tflm_variant=TFLM_KERNELS[report.get("tflm_kernels", "reference")],
     )
 
