@@ -3,12 +3,15 @@ built for one model and board, run in QEMU on the same inputs, held against the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 from tflite_builder import random_cnn, random_mbconv
 
-from mcu_effnet.codegen.compare import format_table
+from mcu_effnet.boards import get_board
+from mcu_effnet.boards.catalog import MemoryRegion
+from mcu_effnet.codegen.compare import compare, format_table
 from mcu_effnet.graph import load_tflite
 from mcu_effnet.sim import run as simulate
 
@@ -90,3 +93,19 @@ def test_out_folder_not_ours(cli, tmp_path):
     (tmp_path / "c" / "keep.txt").write_text("mine")
     line = _one_error_line(cli("compare", model, "--board", "qemu-m4", "--out", tmp_path / "c"))
     assert "--force" in line and (tmp_path / "c" / "keep.txt").exists()
+
+
+def test_a_runtime_that_does_not_fit_is_a_row(arm_toolchain, tmp_path):
+    """16 KB of SRAM: the native engine fits, TFLite Micro's larger arena does not; the table says
+    so and the comparison still runs the native firmware, bit-exact."""
+    model = random_mbconv(np.random.default_rng(11), size=10, activation="RELU6")
+    board = dataclasses.replace(get_board("qemu-m4"), sram=(MemoryRegion("RAM", 0x2000_0000, 16 * 1024),))
+    graph = load_tflite(model)
+    result = compare(graph, model, board, tmp_path / "cmp", samples=2, model_source="mb.tflite")
+    rows = {r["firmware"]: r for r in result["rows"]}
+    assert rows["native"]["bit_exact"] and rows["native"]["samples_bit_exact"] == 2
+    for name in ("tflm-ref", "tflm-cmsis-nn"):
+        assert rows[name]["flash_bytes"] is None and "does not fit" in rows[name]["error"]
+        assert "16 KB" in rows[name]["error"]
+    assert "not run, does not fit" in format_table(result)
+    assert result["ratios"]["instructions_native_vs_cmsis_nn"] is None

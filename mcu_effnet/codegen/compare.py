@@ -12,6 +12,9 @@ Each row has:
 - flash: text + data of the linked emulator image (code, weights, the .tflite for TFLite Micro).
 - instructions per inference (QEMU's instruction count, one inference of the test vector).
 - bit-exact: the embedded test vector and every input sample equal the simulator's output.
+
+A firmware whose model does not fit the board gets a row that says so (TFLite Micro's arena is
+often the one that does not); ``compare`` fails only for firmwares that ran and differ.
 """
 
 from __future__ import annotations
@@ -56,13 +59,15 @@ _TFLM_OBJECTS = ("interpreter_storage", "resolver_storage")
 
 @dataclass
 class Row:
+    """One firmware's figures; None where it could not be built or run (``error`` says why)."""
+
     firmware: str
     label: str
-    model_ram_bytes: int
-    arena_bytes: int  # reserved (native: the planned arena; TFLite Micro: recorded + margin)
+    model_ram_bytes: int | None
+    arena_bytes: int | None  # reserved (native: the planned arena; TFLite Micro: recorded + margin)
     arena_used_bytes: int | None  # TFLite Micro's arena_used_bytes() on the target
-    flash_bytes: int
-    ram_bytes: int  # data + bss of the whole image (stack, I/O buffers, console included)
+    flash_bytes: int | None
+    ram_bytes: int | None  # data + bss of the whole image (stack, I/O buffers, console included)
     instructions_per_inference: int | None
     bit_exact: bool
     samples: int
@@ -227,6 +232,7 @@ def compare(
     The TFLite Micro tree is checked before anything is built, so a bad tree costs no native build.
     """
     from mcu_effnet.codegen import runner
+    from mcu_effnet.codegen.project import DoesNotFit
     from mcu_effnet.sim import run as simulate
 
     board = get_board(board) if isinstance(board, str) else board
@@ -245,8 +251,9 @@ def compare(
     rows = []
     for fw in FIRMWARES:
         say(f"{fw.label}: building and running on {board.emulator.machine}")
-        rows.append(
-            measure(
+        t0 = time.perf_counter()
+        try:
+            row = measure(
                 graph,
                 model_bytes,
                 board,
@@ -258,7 +265,15 @@ def compare(
                 tflm_dir=tflm_dir,
                 timeout=timeout,
             )
-        )
+        except DoesNotFit as exc:
+            # A runtime whose model does not fit the board is a result, not the end of the
+            # comparison: its row says so (other errors stop with their one line).
+            say(f"{fw.label}: does not fit: {exc}")
+            row = Row(
+                fw.name, fw.label, None, None, None, None, None, None, False, int(x.shape[0]), 0,
+                round(time.perf_counter() - t0, 2), error=f"does not fit: {exc}",
+            )  # fmt: skip
+        rows.append(row)
     result = {
         "model": Path(label).stem,
         "model_source": str(label),
@@ -307,6 +322,8 @@ def format_table(result: dict[str, Any]) -> str:
     for r in result["rows"]:
         instr = r["instructions_per_inference"]
         exact = "yes" if r["bit_exact"] else f"NO ({r['samples_bit_exact']}/{r['samples']})"
+        if r.get("error") and r["flash_bytes"] is None:
+            exact = f"not run, {r['error']}"
         lines.append(
             f"| {r['label']} | {_kb(r['model_ram_bytes'])} | {_kb(r['arena_used_bytes'])} "
             f"| {_kb(r['flash_bytes'])} | {'-' if instr is None else f'{instr:,}'} | {exact} |"
@@ -325,8 +342,8 @@ def write_png(path: Path, result: dict[str, Any]) -> None:
     labels = [r["label"] for r in rows]
     colors = ["#4477aa", "#ee6677", "#228833"][: len(rows)]
     panels = (
-        ("model RAM (KB)", [r["model_ram_bytes"] / KiB for r in rows]),
-        ("flash (KB)", [r["flash_bytes"] / KiB for r in rows]),
+        ("model RAM (KB)", [(r["model_ram_bytes"] or 0) / KiB for r in rows]),
+        ("flash (KB)", [(r["flash_bytes"] or 0) / KiB for r in rows]),
         ("instructions / inference (M)", [(r["instructions_per_inference"] or 0) / 1e6 for r in rows]),
     )
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), dpi=100)
@@ -335,7 +352,7 @@ def write_png(path: Path, result: dict[str, Any]) -> None:
         ax.set_xticks(range(len(values)), labels, rotation=15, fontsize=8)
         ax.set_title(title, fontsize=10)
         for i, v in enumerate(values):
-            ax.text(i, v, f"{v:.3g}", ha="center", va="bottom", fontsize=8)
+            ax.text(i, v, f"{v:.3g}" if v else "n/a", ha="center", va="bottom", fontsize=8)
     fig.suptitle(f"{result['model']} on {result['board']} ({result['machine']} in QEMU)", fontsize=11)
     fig.tight_layout()
     fig.savefig(path)

@@ -61,6 +61,10 @@ _PLATFORM_FILES = (
 _PLATFORM_SOURCES = ("platform/startup.c", "platform/console.c", "platform/harness.c")
 
 
+class DoesNotFit(UserError):
+    """The model's RAM or flash exceeds the board's (``compare`` reports it as a result)."""
+
+
 @dataclass(frozen=True)
 class _Enable:
     address: int
@@ -272,11 +276,11 @@ def check_fits(
         has = f"{board.name} has {_kib(board.sram_bytes)}"
         if len(board.sram) > 1:
             has += f" in all, at most {_kib(region.size)} contiguous ({region.name})"
-        raise UserError(f"{model_label}: needs {_kib(needed)} SRAM ({detail}), {has}")
+        raise DoesNotFit(f"{model_label}: needs {_kib(needed)} SRAM ({detail}), {has}")
     flash_needed = weights + CODE_FLASH_BYTES[runtime]
     flash_has = board.flash[0].size
     if flash_needed > flash_has:
-        raise UserError(
+        raise DoesNotFit(
             f"{model_label}: needs {_kib(flash_needed)} flash (weights {_kib(weights)} + code "
             f"{_kib(CODE_FLASH_BYTES[runtime])}), {board.name} has {_kib(flash_has)}"
         )
