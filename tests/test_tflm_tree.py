@@ -266,3 +266,14 @@ def test_project_without_a_tree_fails_to_build_with_one_line(arm_toolchain, tmp_
     assert "TFLM_DIR=''" in line and "not a TensorFlow Lite Micro tree" in line
     clean = subprocess.run(["make", "-C", str(tmp_path / "fw"), "clean"], capture_output=True, text=True)
     assert clean.returncode == 0, clean.stderr
+
+
+@needs_tree
+def test_run_checks_the_tree_make_will_use(arm_toolchain, tmp_path):
+    """A project made against the real tree, run with TFLM_DIR (the environment wins over the
+    Makefile's default) naming a tree whose library was built for another core."""
+    assert codegen_tflm(tmp_path, REAL, "--no-build").returncode == 0
+    tree = fake_tree(tmp_path / "tree", prebuilt={"cortex-m4/libtflm_ref.a": "cortex-m33/libtflm_ref.a"})
+    line = one_error_line(mcu("run", tmp_path / "fw", env={"TFLM_DIR": str(tree)}))
+    assert f"{tree}/prebuilt/cortex-m4/libtflm_ref.a" in line and "v8-M.mainline" in line
+    assert not (tmp_path / "fw" / "build").exists()
