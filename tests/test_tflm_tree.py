@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 from tflite_builder import random_cnn, random_mbconv
 
-from mcu_effnet.codegen.tflm import find_tflm_dir
+from mcu_effnet.boards.catalog import BOARDS
+from mcu_effnet.codegen.tflm import attributes_mismatch, check_tree, find_tflm_dir
 
 REAL, _ = find_tflm_dir()
 needs_tree = pytest.mark.skipif(REAL is None, reason="no TensorFlow Lite Micro tree (TFLM_DIR)")
@@ -277,3 +278,28 @@ def test_run_checks_the_tree_make_will_use(arm_toolchain, tmp_path):
     line = one_error_line(mcu("run", tmp_path / "fw", env={"TFLM_DIR": str(tree)}))
     assert f"{tree}/prebuilt/cortex-m4/libtflm_ref.a" in line and "v8-M.mainline" in line
     assert not (tmp_path / "fw" / "build").exists()
+
+
+# ---- the library check itself ------------------------------------------------------------------
+
+
+def test_attribute_rules():
+    m4 = {"Tag_CPU_arch": "v7E-M", "Tag_FP_arch": "VFPv4-D16", "Tag_ABI_VFP_args": "VFP registers"}
+    m4_sp = dict(m4, Tag_ABI_HardFP_use="SP only")
+    m7_dp = dict(m4, Tag_FP_arch="FPv5/FP-D16 for ARMv8")
+    m7_sp = dict(m7_dp, Tag_ABI_HardFP_use="SP only")
+    assert not attributes_mismatch(m4_sp, m4_sp)
+    assert not attributes_mismatch(m7_sp, m7_dp)  # single-precision library, double-precision FPU
+    assert attributes_mismatch(m7_dp, m7_sp)  # the other way round: the library may use DP
+    assert attributes_mismatch(m4_sp, m7_sp)  # another FPU
+    assert attributes_mismatch(m4_sp, {"Tag_CPU_arch": "v7E-M"})  # soft-float board
+    assert attributes_mismatch(m4_sp, dict(m4_sp, Tag_CPU_arch="v8-M.mainline"))
+
+
+@needs_tree
+def test_every_catalog_board_accepts_the_real_tree(arm_toolchain):
+    """No false alarm: each board of the catalog links its core's prebuilt library."""
+    for board in BOARDS:
+        lib = check_tree(REAL, board, "ref", ["CONV_2D", "HARD_SWISH"])
+        assert lib == REAL / "prebuilt" / board.core / "libtflm_ref.a", board.name
+    assert check_tree(REAL, BOARDS[0], "cmsis_nn", ["CONV_2D"]).name == "libtflm_cmsis_nn.a"
