@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 from tflite_builder import random_cnn, random_mbconv
@@ -109,3 +110,23 @@ def test_a_runtime_that_does_not_fit_is_a_row(arm_toolchain, tmp_path):
         assert "16 KB" in rows[name]["error"]
     assert "not run, does not fit" in format_table(result)
     assert result["ratios"]["instructions_native_vs_cmsis_nn"] is None
+
+
+def test_json_option_prints_the_result(monkeypatch, tmp_path, capsys):
+    """--json prints what compare returned (the measuring itself is the test above)."""
+    import mcu_effnet.codegen.compare as compare_mod
+    from mcu_effnet.cli import main
+
+    model = tmp_path / "cnn.tflite"
+    model.write_bytes(random_cnn(np.random.default_rng(0)))
+    seen = {}
+
+    def fake_compare(graph, data, board, out, **kw):
+        seen.update(board=board.name, out=out, samples=kw["samples"], inputs=kw["inputs"])
+        return {"rows": [{"bit_exact": True, "flash_bytes": 1}], "ratios": {}}
+
+    monkeypatch.setattr(compare_mod, "compare", fake_compare)
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", str(model), "--board", "qemu-m7", "--samples", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"][0]["bit_exact"] is True
+    assert seen == {"board": "qemu-m7", "out": Path("compare/cnn-qemu-m7"), "samples": 2, "inputs": None}
