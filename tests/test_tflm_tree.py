@@ -164,6 +164,9 @@ def test_core_without_prebuilt_library_builds_it_into_the_cache(tmp_path):
     assert m, dry.stdout[:3000]
     assert m.groups()[1:] == ("CPU=cortex-m4", "FPU=fpv4-sp-d16", "FLOAT_ABI=hard")
     assert f"{m.group(1)}/libtflm_ref.a" in dry.stdout  # linked from there
+    # The tree's own Makefile (dry-run too) plans the library's compiles into that folder.
+    compiles = [ln for ln in dry.stdout.splitlines() if "g++" in ln and f"-o {m.group(1)}/obj_" in ln]
+    assert len(compiles) > 100 and all("-mcpu=cortex-m4" in ln for ln in compiles)
     assert not cache.exists() and not (tree / "prebuilt" / "cortex-m4").exists()
     # Another variant gets its own folder.
     lib = subprocess.run(
