@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from tflite_builder import random_cnn, random_mbconv
 
 from mcu_effnet.boards import get_board
@@ -130,3 +131,17 @@ def test_json_option_prints_the_result(monkeypatch, tmp_path, capsys):
     assert main(["compare", str(model), "--board", "qemu-m7", "--samples", "2", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["rows"][0]["bit_exact"] is True
     assert seen == {"board": "qemu-m7", "out": Path("compare/cnn-qemu-m7"), "samples": 2, "inputs": None}
+
+
+def test_a_failed_build_leaves_no_folder(arm_toolchain, monkeypatch, tmp_path):
+    import mcu_effnet.codegen.compare as compare_mod
+    from mcu_effnet.errors import UserError
+
+    def failing_measure(*args, **kwargs):
+        raise UserError("make qemu failed: error: something")
+
+    monkeypatch.setattr(compare_mod, "measure", failing_measure)
+    model = random_cnn(np.random.default_rng(0))
+    with pytest.raises(UserError, match="make qemu failed"):
+        compare(load_tflite(model), model, "qemu-m4", tmp_path / "cmp", samples=1)
+    assert not (tmp_path / "cmp").exists()

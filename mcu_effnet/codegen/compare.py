@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph
 
 MARKER = ".mcu-effnet-compare"
+RESULT_FILES = ("compare.json", "compare.md", "compare.png")
 KiB = 1024
 
 
@@ -232,7 +234,6 @@ def compare(
     The TFLite Micro tree is checked before anything is built, so a bad tree costs no native build.
     """
     from mcu_effnet.codegen import runner
-    from mcu_effnet.codegen.project import DoesNotFit
     from mcu_effnet.sim import run as simulate
 
     board = get_board(board) if isinstance(board, str) else board
@@ -246,8 +247,46 @@ def compare(
             _check_tflm(graph, board, tflm_dir, fw.kernels)
     x = inputs if inputs is not None else sample_inputs(graph, samples, seed)
     expected = np.asarray(simulate(graph, x)).reshape(x.shape[0], -1)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text(json.dumps({"tool": "mcu-effnet", "verb": "compare"}) + "\n")
+    for name in RESULT_FILES:  # a previous run's results must not sit beside new projects
+        (out / name).unlink(missing_ok=True)
+    try:
+        rows = _measure_all(graph, model_bytes, board, out, x, expected, label, tflm_dir, timeout, say)
+    except BaseException:
+        if created:  # no half-written output folder
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    result = {
+        "model": Path(label).stem,
+        "model_source": str(label),
+        "board": board.name,
+        "machine": board.emulator.machine,
+        "samples": int(x.shape[0]),
+        "rows": [asdict(r) for r in rows],
+        "ratios": ratios(rows),
+    }
+    (out / "compare.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_png(out / "compare.png", result)
+    (out / "compare.md").write_text(format_table(result) + "\n")
+    return result
+
+
+def _measure_all(
+    graph: Graph,
+    model_bytes: bytes,
+    board: Board,
+    out: Path,
+    x: np.ndarray,
+    expected: np.ndarray,
+    label: str,
+    tflm_dir: str | os.PathLike | None,
+    timeout: float,
+    say: Callable[[str], None],
+) -> list[Row]:
+    from mcu_effnet.codegen.project import DoesNotFit
+
     rows = []
     for fw in FIRMWARES:
         say(f"{fw.label}: building and running on {board.emulator.machine}")
@@ -274,19 +313,7 @@ def compare(
                 round(time.perf_counter() - t0, 2), error=f"does not fit: {exc}",
             )  # fmt: skip
         rows.append(row)
-    result = {
-        "model": Path(label).stem,
-        "model_source": str(label),
-        "board": board.name,
-        "machine": board.emulator.machine,
-        "samples": int(x.shape[0]),
-        "rows": [asdict(r) for r in rows],
-        "ratios": ratios(rows),
-    }
-    (out / "compare.json").write_text(json.dumps(result, indent=2) + "\n")
-    write_png(out / "compare.png", result)
-    (out / "compare.md").write_text(format_table(result) + "\n")
-    return result
+    return rows
 
 
 def ratios(rows: list[Row]) -> dict[str, float | None]:
