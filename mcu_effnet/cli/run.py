@@ -44,6 +44,31 @@ def _load_inputs(path: str, shape: list[int]) -> np.ndarray:
     return x
 
 
+def _check_tflm_tree(folder: Path, board, marker: dict) -> None:
+    """The tree the Makefile will use (its TFLM_DIR, the environment's if set) can serve the
+    project: the same checks as codegen, as the tree may have changed since."""
+    import subprocess
+
+    from mcu_effnet.codegen import tflm
+    from mcu_effnet.codegen.project import TFLM_KERNELS
+    from mcu_effnet.graph import load_tflite
+
+    proc = subprocess.run(
+        ["make", "-s", "--no-print-directory", "-C", str(folder), "print-tflm-dir"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    tree = proc.stdout.strip() if proc.returncode == 0 else ""
+    model = folder / "model.tflite"
+    found = tflm.find_tflm_dir(tree)[0] if tree else None
+    if found is None or not model.exists():
+        return  # no tree: make says so in one line; no model: nothing to check the resolver with
+    ops = list(dict.fromkeys(op.kind for op in load_tflite(model).ops))
+    variant = TFLM_KERNELS.get(marker.get("kernels", "reference"), "ref")
+    tflm.check_tree(found, board, variant, ops)
+
+
 def main(args: argparse.Namespace) -> int:
     from mcu_effnet.boards import get_board
     from mcu_effnet.codegen import runner
@@ -60,7 +85,13 @@ def main(args: argparse.Namespace) -> int:
         raise UserError("--output needs --input (the samples whose outputs to write)")
     runner.require_tools(need_qemu=True, need_cxx=marker.get("runtime") == "tflm")
 
-    elf = runner.make(folder, "qemu")
+    # A TFLite Micro project may first build its library (cores without a prebuilt one).
+    tflm = marker.get("runtime") == "tflm"
+    if tflm:
+        _check_tflm_tree(folder, board, marker)
+    elf = runner.make(
+        folder, "qemu", timeout=runner.LIBRARY_BUILD_TIMEOUT if tflm else runner.DEFAULT_TIMEOUT
+    )
     sizes = runner.elf_size(elf)
     if not board.flash_tool:
         emulated = board.emulator.machine

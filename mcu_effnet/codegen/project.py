@@ -61,6 +61,10 @@ _PLATFORM_FILES = (
 _PLATFORM_SOURCES = ("platform/startup.c", "platform/console.c", "platform/harness.c")
 
 
+class DoesNotFit(UserError):
+    """The model's RAM or flash exceeds the board's (``compare`` reports it as a result)."""
+
+
 @dataclass(frozen=True)
 class _Enable:
     address: int
@@ -272,11 +276,11 @@ def check_fits(
         has = f"{board.name} has {_kib(board.sram_bytes)}"
         if len(board.sram) > 1:
             has += f" in all, at most {_kib(region.size)} contiguous ({region.name})"
-        raise UserError(f"{model_label}: needs {_kib(needed)} SRAM ({detail}), {has}")
+        raise DoesNotFit(f"{model_label}: needs {_kib(needed)} SRAM ({detail}), {has}")
     flash_needed = weights + CODE_FLASH_BYTES[runtime]
     flash_has = board.flash[0].size
     if flash_needed > flash_has:
-        raise UserError(
+        raise DoesNotFit(
             f"{model_label}: needs {_kib(flash_needed)} flash (weights {_kib(weights)} + code "
             f"{_kib(CODE_FLASH_BYTES[runtime])}), {board.name} has {_kib(flash_has)}"
         )
@@ -475,7 +479,7 @@ def write_project(
         c_sources = [f for f in files if f.endswith(".c") and f not in _board_only_sources()]
         c_sources = sorted(set(c_sources) - set(_qemu_only_sources()))
         cxx_sources = sorted(f for f in files if f.endswith(".cc"))
-        tflm_default = str(tflm.tflm_dir) if tflm else ""
+        tflm_default = str(tflm.tflm_dir) if tflm and tflm.tflm_dir else ""
         _write(
             tmp,
             "Makefile",
@@ -527,17 +531,21 @@ def write_project(
         if build:
             from mcu_effnet.codegen import runner
 
-            if runner.missing_tools(need_qemu=False, need_cxx=runtime == "tflm"):
+            missing = runner.missing_tools(need_qemu=False, need_cxx=runtime == "tflm")
+            timeout = runner.DEFAULT_TIMEOUT
+            if tflm is not None:
+                library = check_tflm(tflm, board, kernels, toolchain=not missing)
+                if library is None and not missing:
+                    say(
+                        f"no prebuilt TensorFlow Lite Micro library for {board.core}: the build makes "
+                        "one once into ~/.cache/mcu-effnet/tflm or $TFLM_CACHE_ROOT (10-25 minutes)"
+                    )
+                    timeout = runner.LIBRARY_BUILD_TIMEOUT
+            if missing:
                 say("toolchain not found: project written without building it (sizes left empty)")
-            elif tflm is not None and tflm.tflm_dir is None:
-                raise UserError(
-                    "no TensorFlow Lite Micro tree found (looked in "
-                    + "; ".join(tflm.looked)
-                    + "): pass --tflm-dir or set TFLM_DIR (the native runtime needs none)"
-                )
             else:
                 say(f"building {board.name} firmware")
-                elf = runner.make(tmp, "all", label=str(out))
+                elf = runner.make(tmp, "all", timeout=timeout, label=str(out))
                 sizes = runner.elf_size(elf)
                 report.update(
                     flash_bytes=sizes["flash_bytes"],
@@ -564,6 +572,27 @@ def write_project(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return Project(path=out, board=board, runtime=runtime, report=report, files=files)
+
+
+def check_tflm(tflm: Any, board: Board, kernels: str, toolchain: bool = True) -> Path | None:
+    """Before building a TFLite Micro project: a tree is there and can serve this model and board.
+    Returns the prebuilt library the project links, None when its build makes one (or no tree
+    without the toolchain).
+
+    Without the toolchain, a missing tree is left for the build to report; a core with no
+    prebuilt library is refused (nothing to build one with).
+    """
+    from mcu_effnet.codegen import tflm as tflm_mod
+
+    if tflm.tflm_dir is None:
+        if not toolchain:
+            return None
+        raise UserError(
+            "no TensorFlow Lite Micro tree found (looked in "
+            + "; ".join(tflm.looked)
+            + "): pass --tflm-dir or set TFLM_DIR (the native runtime needs none)"
+        )
+    return tflm_mod.check_tree(tflm.tflm_dir, board, TFLM_KERNELS[kernels], tflm.ops)
 
 
 def _qemu_only_sources() -> tuple[str, ...]:
@@ -595,7 +624,7 @@ def _render_readme(env, board, runtime, model_name, label, report, tflm) -> str:
         uart_note=uart_note(board),
         input_size=report["input_bytes"],
         output_size=report["output_bytes"],
-        tflm_dir=str(tflm.tflm_dir) if tflm else "",
+        tflm_dir=str(tflm.tflm_dir) if tflm and tflm.tflm_dir else "",
         tflm_variant=TFLM_KERNELS[report.get("tflm_kernels", "reference")],
     )
 

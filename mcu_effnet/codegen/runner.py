@@ -23,6 +23,8 @@ from mcu_effnet.errors import UserError
 APT_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm"
 PREFIX = "arm-none-eabi-"
 DEFAULT_TIMEOUT = 600.0
+# make of a TFLite Micro project whose core has no prebuilt library: the library build comes first.
+LIBRARY_BUILD_TIMEOUT = 3600.0
 
 
 def missing_tools(need_qemu: bool = True, need_cxx: bool = False) -> list[str]:
@@ -45,10 +47,12 @@ def require_tools(need_qemu: bool = True, need_cxx: bool = False) -> None:
 
 def _first_error(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    for pattern in ("overflowed", "undefined reference", "error:", "error", "No such file"):
+    for pattern in ("overflowed", "undefined reference", "error:", "error", "No such file", "*** "):
         for ln in lines:
             if pattern in ln and not ln.startswith(("collect2", "make:", "make[")):
-                return ln
+                # A Makefile's own $(error ...): "Makefile:38: *** message.  Stop." -> the message.
+                m = re.match(r"^\S*Makefile:\d+: \*\*\* (.*?)\.?  Stop\.$", ln)
+                return m.group(1) if m else ln
     return (lines or ["(no output)"])[-1]
 
 

@@ -3,11 +3,15 @@
 The arena is sized from TFLite Micro's own allocation recording (the tflite-micro Python
 interpreter's ``RecordingMicroAllocator``, run in a child process because it prints from C++)
 plus a margin; the op resolver registers exactly the model's op kinds. The Makefile links the
-prebuilt library of the board's core from ``TFLM_DIR``.
+prebuilt library of the board's core from ``TFLM_DIR`` or, for a core without one, builds the
+library once into a cache folder outside the (read-only) tree. ``check_tree`` refuses, before
+anything is compiled, a tree that cannot serve the board: a resolver without one of the model's
+ops, flags that do not match the library, or no library and no compiler to build one.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -19,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from mcu_effnet.boards import Board
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph
 
@@ -67,7 +72,11 @@ interpreter.print_allocations()
 
 
 def find_tflm_dir(explicit: str | os.PathLike | None = None) -> tuple[Path | None, list[str]]:
-    """--tflm-dir, else $TFLM_DIR, else the ``shared/tflm`` folder beside the repository or cwd."""
+    """--tflm-dir, else $TFLM_DIR, else the ``shared/tflm`` folder beside the repository or cwd.
+
+    An explicit choice (option or environment) is final: a wrong path is reported, not silently
+    replaced by another tree.
+    """
     looked: list[str] = []
     candidates: list[tuple[str, Path]] = []
     if explicit:
@@ -85,8 +94,12 @@ def find_tflm_dir(explicit: str | os.PathLike | None = None) -> tuple[Path | Non
     return None, looked
 
 
+@functools.lru_cache(maxsize=8)
 def recorded_arena_bytes(model_bytes: bytes) -> int:
-    """TFLite Micro's recorded arena total for the model (host build of the interpreter)."""
+    """TFLite Micro's recorded arena total for the model (host build of the interpreter).
+
+    Cached: ``compare`` plans the same model for two kernel variants.
+    """
     import tempfile
 
     with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
@@ -172,3 +185,171 @@ def plan(graph: Graph, model_bytes: bytes, tflm_dir: str | os.PathLike | None = 
     arena = (arena + 15) // 16 * 16
     found, looked = find_tflm_dir(tflm_dir)
     return TflmPlan(model_bytes, kinds, recorded, arena, found, looked)
+
+
+# ---- the tree and its library ----------------------------------------------------------------
+
+_RESOLVER_HEADER = Path("tensorflow/lite/micro/micro_mutable_op_resolver.h")
+# ELF build attributes that must agree between the library and the board's own code: the
+# architecture, the FPU and whether floats travel in VFP registers (the calling convention).
+_ARCH_TAGS = ("Tag_CPU_arch", "Tag_FP_arch", "Tag_ABI_VFP_args")
+# Any CMSIS-NN kernel: present in libtflm_cmsis_nn.a, absent from libtflm_ref.a.
+_CMSIS_NN_SYMBOL = "arm_convolve_s8"
+
+
+def prebuilt_library(tflm_dir: Path, board: Board, variant: str) -> Path:
+    """Where the tree keeps the library for the board's core (it may not exist)."""
+    return Path(tflm_dir) / "prebuilt" / board.core / f"libtflm_{variant}.a"
+
+
+def _tool(name: str) -> str | None:
+    import shutil
+
+    return shutil.which(f"arm-none-eabi-{name}")
+
+
+def _run(cmd: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def print_flags(tflm_dir: Path, board: Board, variant: str) -> dict[str, str]:
+    """``make print-flags`` of the tree for the board: {"ARCH_FLAGS": ..., "DEFS": ..., ...}."""
+    cmd = ["make", "-s", "--no-print-directory", "-C", str(tflm_dir), "print-flags", f"VARIANT={variant}"]
+    cmd += [f"CPU={board.mcpu}", f"FPU={board.mfpu}", f"FLOAT_ABI={board.mfloat_abi}"]
+    env = dict(os.environ)
+    env.pop("MAKEFLAGS", None)  # a parent make's -n must not turn print-flags into a dry run
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+    flags = dict(ln.split("=", 1) for ln in proc.stdout.splitlines() if "=" in ln)
+    if proc.returncode != 0 or "DEFS" not in flags:
+        raise UserError(
+            f"TFLM_DIR {tflm_dir}: 'make print-flags' gives no flags (not the lean TFLite Micro tree "
+            "with prebuilt libraries described in its README?)"
+        )
+    return flags
+
+
+def _attributes(path: Path) -> dict[str, str]:
+    """The first object's ELF build attributes (every object of our libraries carries the same)."""
+    proc = _run([_tool("readelf") or "arm-none-eabi-readelf", "-A", str(path)])
+    tags: dict[str, str] = {}
+    for line in proc.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("File:") and tags:
+            break
+        name, sep, value = line.partition(":")
+        if sep and name.startswith("Tag_"):
+            tags.setdefault(name, value.strip())
+    return tags
+
+
+def _board_attributes(board: Board) -> dict[str, str] | None:
+    """Attributes of an empty object compiled with the board's flags (None: no compiler for them)."""
+    import tempfile
+
+    gcc = _tool("gcc")
+    if gcc is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="mcu-effnet-attr-") as tmp:
+        obj = Path(tmp) / "empty.o"
+        proc = _run([gcc, *board.cflags, "-c", "-x", "c", os.devnull, "-o", str(obj)])
+        return _attributes(obj) if proc.returncode == 0 else None
+
+
+def _describe(tags: dict[str, str]) -> str:
+    arch = tags.get("Tag_CPU_arch", "?")
+    fpu = tags.get("Tag_FP_arch", "no FPU")
+    if tags.get("Tag_ABI_HardFP_use") == "SP only":
+        fpu += " single precision"
+    abi = "hard-float" if tags.get("Tag_ABI_VFP_args") == "VFP registers" else "soft-float"
+    return f"{arch}, {fpu}, {abi}"
+
+
+def attributes_mismatch(library: dict[str, str], board: dict[str, str]) -> bool:
+    """True when code built with the board's flags cannot safely link the library.
+
+    Architecture, FPU and float ABI must be equal; a single-precision-only library is fine for a
+    board whose FPU also does double precision (the board runs every instruction it uses).
+    """
+    if any(library.get(t) != board.get(t) for t in _ARCH_TAGS):
+        return True
+    return library.get("Tag_ABI_HardFP_use") != board.get("Tag_ABI_HardFP_use") and (
+        library.get("Tag_ABI_HardFP_use") != "SP only"
+    )
+
+
+def _has_cmsis_nn(library: Path) -> bool:
+    proc = _run([_tool("nm") or "arm-none-eabi-nm", "-g", "--defined-only", str(library)])
+    return any(line.split()[-1] == _CMSIS_NN_SYMBOL for line in proc.stdout.splitlines() if line.strip())
+
+
+def check_resolver(tflm_dir: Path, ops: list[str]) -> None:
+    """Every op's resolver method is declared by this tree's MicroMutableOpResolver."""
+    header = Path(tflm_dir) / _RESOLVER_HEADER
+    try:
+        text = header.read_text(errors="replace")
+    except OSError:
+        raise UserError(f"TFLM_DIR {tflm_dir}: no {_RESOLVER_HEADER}") from None
+    for kind in ops:
+        if not re.search(rf"\b{RESOLVER_METHODS[kind]}\s*\(", text):
+            raise UserError(
+                f"TFLM_DIR {tflm_dir}: TFLite Micro's op resolver has no {RESOLVER_METHODS[kind]}() for "
+                f"the model's {kind} op (an older tree?); use --runtime native or a newer tree"
+            )
+
+
+def _check_compiler(board: Board, library: Path) -> None:
+    """A core with no prebuilt library needs arm-none-eabi-g++ that knows it."""
+    gxx = _tool("g++")
+    where = f"{board.name} ({board.core}): no prebuilt TFLite Micro library in {library.parent}"
+    if gxx is None:
+        raise UserError(
+            f"{where} and no arm-none-eabi-g++ to build one (sudo apt-get install gcc-arm-none-eabi "
+            "libstdc++-arm-none-eabi-newlib), or use --runtime native"
+        )
+    probe = _run([gxx, *board.cflags, "-c", "-x", "c++", os.devnull, "-o", os.devnull])
+    if probe.returncode != 0:
+        raise UserError(
+            f"{where} and arm-none-eabi-g++ cannot compile for {' '.join(board.cflags)}; use --runtime native"
+        )
+
+
+def check_tree(tflm_dir: Path, board: Board, variant: str, ops: list[str]) -> Path | None:
+    """Refuses a tree that cannot build this model for this board; returns the prebuilt library
+    that the Makefile will link, or None when it will build one into its cache folder.
+
+    What needs ``make`` (print-flags) or binutils (the library's attributes and symbols) is
+    skipped without them: the build itself reports the problem then.
+    """
+    import shutil
+
+    check_resolver(tflm_dir, ops)
+    library = prebuilt_library(tflm_dir, board, variant)
+    prebuilt = library.is_file()
+    if not prebuilt:
+        _check_compiler(board, library)
+    if shutil.which("make") is None:
+        return library if prebuilt else None
+    flags = print_flags(tflm_dir, board, variant)
+    defines_nn = "-DCMSIS_NN" in flags["DEFS"].split()
+    if defines_nn != (variant == "cmsis_nn"):
+        raise UserError(
+            f"TFLM_DIR {tflm_dir}: print-flags for VARIANT={variant} "
+            f"{'defines' if defines_nn else 'lacks'} -DCMSIS_NN, so its kernel headers do not match "
+            f"libtflm_{variant}.a"
+        )
+    if not prebuilt or _tool("readelf") is None or _tool("nm") is None:
+        return library if prebuilt else None
+    want = _board_attributes(board)
+    have = _attributes(library)
+    if want is not None and attributes_mismatch(have, want):
+        raise UserError(
+            f"{library}: built for {_describe(have)}, but {board.name} compiles for {_describe(want)} "
+            f"({' '.join(board.cflags)}); the library does not match the board's flags"
+        )
+    if _has_cmsis_nn(library) != (variant == "cmsis_nn"):
+        what = "has" if variant == "ref" else "lacks"
+        raise UserError(
+            f"{library}: {what} the CMSIS-NN kernels ({_CMSIS_NN_SYMBOL}), so it was not built with "
+            f"the flags of VARIANT={variant} (print-flags: {flags['DEFS']})"
+        )
+    return library

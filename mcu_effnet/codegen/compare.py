@@ -1,0 +1,386 @@
+"""One model, three firmwares: the native engine, TFLite Micro's reference kernels and TFLite Micro
+with CMSIS-NN, built for the same board and run in QEMU on the same inputs.
+
+``compare(graph, model_bytes, board, out_dir)`` writes ``native/``, ``tflm-ref/`` and
+``tflm-cmsis-nn/`` project folders (``write_project``; each gets the firmware's ``outputs.npy``), builds each one's emulator image, runs it
+(``runner.run_qemu``, ``-icount shift=0``) and checks every output against the host simulator.
+Each row has:
+
+- model RAM: native: the engine's arena and any buffer outside it; TFLite Micro: the arena bytes
+  the interpreter used on the target (``arena_used_bytes()``) plus the interpreter and op
+  resolver objects (static, sized from the ELF's symbols). The arena reserved is kept apart.
+- flash: text + data of the linked emulator image (code, weights, the .tflite for TFLite Micro).
+- instructions per inference (QEMU's instruction count, one inference of the test vector).
+- bit-exact: the embedded test vector and every input sample equal the simulator's output.
+
+A firmware whose model does not fit the board gets a row that says so (TFLite Micro's arena is
+often the one that does not); ``compare`` fails only for firmwares that ran and differ.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mcu_effnet.boards import Board, get_board
+from mcu_effnet.errors import UserError
+from mcu_effnet.graph.ir import Graph
+
+MARKER = ".mcu-effnet-compare"
+RESULT_FILES = ("compare.json", "compare.md", "compare.png")
+KiB = 1024
+
+
+@dataclass(frozen=True)
+class Firmware:
+    """One of the compared firmwares: its folder name, label, runtime and TFLite Micro kernels."""
+
+    name: str
+    label: str
+    runtime: str
+    kernels: str
+
+
+FIRMWARES = (
+    Firmware("native", "native", "native", "reference"),
+    Firmware("tflm-ref", "TFLM reference", "tflm", "reference"),
+    Firmware("tflm-cmsis-nn", "TFLM + CMSIS-NN", "tflm", "cmsis-nn"),
+)
+# Static objects of the TFLite Micro firmware the model needs beside the arena (main.cc.j2).
+_TFLM_OBJECTS = ("interpreter_storage", "resolver_storage")
+
+
+@dataclass
+class Row:
+    """One firmware's figures; None where it could not be built or run (``error`` says why)."""
+
+    firmware: str
+    label: str
+    model_ram_bytes: int | None
+    arena_bytes: int | None  # reserved (native: the planned arena; TFLite Micro: recorded + margin)
+    arena_used_bytes: int | None  # TFLite Micro's arena_used_bytes() on the target
+    flash_bytes: int | None
+    ram_bytes: int | None  # data + bss of the whole image (stack, I/O buffers, console included)
+    instructions_per_inference: int | None
+    bit_exact: bool
+    samples: int
+    samples_bit_exact: int
+    seconds: float
+    error: str | None = None
+
+
+def _object_bytes(elf: Path, names: tuple[str, ...]) -> int:
+    """Sizes of the named static objects in the ELF (their mangled names contain ``names``)."""
+    proc = subprocess.run(
+        ["arm-none-eabi-nm", "-S", "-C", str(elf)], capture_output=True, text=True, timeout=60
+    )
+    total = 0
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and any(n in " ".join(parts[3:]) for n in names):
+            total += int(parts[1], 16)
+    return total
+
+
+def _check_out(out: Path, force: bool) -> None:
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    if (out / MARKER).exists() or force or not any(out.iterdir()):
+        return
+    raise UserError(
+        f"--out {out}: folder exists and was not made by mcu-effnet compare (no {MARKER}); "
+        "pass --force to replace it"
+    )
+
+
+def sample_inputs(graph: Graph, samples: int, seed: int = 0) -> np.ndarray:
+    shape = graph.input_tensors[0].shape
+    rng = np.random.default_rng(seed)
+    return rng.integers(-128, 128, size=(samples, *shape[1:]), dtype=np.int8)
+
+
+def _check_tflm(graph: Graph, board: Board, tflm_dir: str | os.PathLike | None, kernels: str) -> None:
+    from mcu_effnet.codegen import tflm
+    from mcu_effnet.codegen.project import TFLM_KERNELS
+
+    found, looked = tflm.find_tflm_dir(tflm_dir)
+    if found is None:
+        raise UserError(
+            "no TensorFlow Lite Micro tree found (looked in "
+            + "; ".join(looked)
+            + "): pass --tflm-dir or set TFLM_DIR (the native runtime needs none)"
+        )
+    ops = list(dict.fromkeys(op.kind for op in graph.ops))
+    for op in graph.ops:
+        if op.kind not in tflm.RESOLVER_METHODS:
+            raise UserError(
+                f"{graph.source or 'model'}: op {op.index} ({op.kind}) has no TFLite Micro resolver "
+                "entry known to mcu-effnet; compare needs a model TFLite Micro can run"
+            )
+    tflm.check_tree(found, board, TFLM_KERNELS[kernels], ops)
+
+
+def measure(
+    graph: Graph,
+    model_bytes: bytes,
+    board: Board,
+    fw: Firmware,
+    folder: Path,
+    inputs: np.ndarray,
+    expected: np.ndarray,
+    *,
+    model_source: str,
+    tflm_dir: str | os.PathLike | None = None,
+    timeout: float = 600.0,
+) -> Row:
+    """Writes, builds and runs one firmware; compares its outputs with ``expected``."""
+    from mcu_effnet.codegen import runner
+    from mcu_effnet.codegen.project import write_project
+
+    t0 = time.perf_counter()
+    project = write_project(
+        graph,
+        board,
+        folder,
+        runtime=fw.runtime,
+        force=True,
+        model_bytes=model_bytes,
+        model_source=model_source,
+        build=False,
+        tflm_dir=tflm_dir,
+        kernels=fw.kernels,
+    )
+    # TFLite Micro may first build its library into the cache (cores without a prebuilt one).
+    timeout = runner.LIBRARY_BUILD_TIMEOUT if fw.runtime == "tflm" else runner.DEFAULT_TIMEOUT
+    elf = runner.make(folder, "qemu", timeout=timeout, label=str(folder))
+    sizes = runner.elf_size(elf)
+    n = inputs.shape[0]
+    report = project.report
+    result = runner.run_qemu(
+        board, elf, inputs=inputs.reshape(n, -1), output_bytes=report["output_bytes"], timeout=timeout
+    )
+    got = result.outputs
+    exact_rows = 0
+    if got is not None and got.shape[0] == n:
+        exact_rows = sum(np.array_equal(got[i], expected[i]) for i in range(n))
+        # The firmware's outputs, shaped as the model's output, for anyone to check again.
+        np.save(folder / "outputs.npy", got.reshape(n, *report["output_shape"][1:]))
+    exact = bool(result.status == 0 and result.check_ok and exact_rows == n)
+    used = None
+    if result.lines.get("TFLM"):
+        used = int(result.lines["TFLM"][0].get("arena_used") or 0)
+    if fw.runtime == "native":
+        model_ram = int(report["model_ram_bytes"])
+    else:
+        model_ram = (used if used is not None else int(report["arena_bytes"])) + _object_bytes(
+            elf, _TFLM_OBJECTS
+        )
+    row = Row(
+        firmware=fw.name,
+        label=fw.label,
+        model_ram_bytes=model_ram,
+        arena_bytes=int(report["arena_bytes"]),
+        arena_used_bytes=used,
+        flash_bytes=sizes["flash_bytes"],
+        ram_bytes=sizes["ram_bytes"],
+        instructions_per_inference=result.instructions,
+        bit_exact=exact,
+        samples=n,
+        samples_bit_exact=int(exact_rows),
+        seconds=round(time.perf_counter() - t0, 2),
+        error=result.error if result.status != 0 else None,
+    )
+    # The project's report keeps what was measured, as `mcu-effnet run` would.
+    report.update(
+        instructions_per_inference=result.instructions,
+        qemu_flash_bytes=sizes["flash_bytes"],
+        qemu_ram_bytes=sizes["ram_bytes"],
+        bit_exact=exact,
+    )
+    if used is not None:
+        report["tflm_arena_used_bytes"] = used
+    (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return row
+
+
+def compare(
+    graph: Graph,
+    model_bytes: bytes,
+    board: Board | str,
+    out_dir: str | os.PathLike,
+    *,
+    inputs: np.ndarray | None = None,
+    samples: int = 4,
+    seed: int = 0,
+    tflm_dir: str | os.PathLike | None = None,
+    force: bool = False,
+    model_source: str | None = None,
+    timeout: float = 600.0,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Builds and runs the three firmwares; writes compare.json and compare.png into ``out_dir``.
+
+    The TFLite Micro tree is checked before anything is built, so a bad tree costs no native build.
+    """
+    from mcu_effnet.codegen import runner
+    from mcu_effnet.sim import run as simulate
+
+    board = get_board(board) if isinstance(board, str) else board
+    out = Path(out_dir)
+    _check_out(out, force)
+    runner.require_tools(need_qemu=True, need_cxx=True)
+    say = progress or (lambda _msg: None)
+    label = model_source or graph.source or "model"
+    for fw in FIRMWARES:
+        if fw.runtime == "tflm":
+            _check_tflm(graph, board, tflm_dir, fw.kernels)
+    x = inputs if inputs is not None else sample_inputs(graph, samples, seed)
+    expected = np.asarray(simulate(graph, x)).reshape(x.shape[0], -1)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text(json.dumps({"tool": "mcu-effnet", "verb": "compare"}) + "\n")
+    for name in RESULT_FILES:  # a previous run's results must not sit beside new projects
+        (out / name).unlink(missing_ok=True)
+    try:
+        rows = _measure_all(graph, model_bytes, board, out, x, expected, label, tflm_dir, timeout, say)
+    except BaseException:
+        if created:  # no half-written output folder
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    result = {
+        "model": Path(label).stem,
+        "model_source": str(label),
+        "board": board.name,
+        "machine": board.emulator.machine,
+        "samples": int(x.shape[0]),
+        "rows": [asdict(r) for r in rows],
+        "ratios": ratios(rows),
+    }
+    (out / "compare.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_png(out / "compare.png", result)
+    (out / "compare.md").write_text(format_table(result) + "\n")
+    return result
+
+
+def _measure_all(
+    graph: Graph,
+    model_bytes: bytes,
+    board: Board,
+    out: Path,
+    x: np.ndarray,
+    expected: np.ndarray,
+    label: str,
+    tflm_dir: str | os.PathLike | None,
+    timeout: float,
+    say: Callable[[str], None],
+) -> list[Row]:
+    from mcu_effnet.codegen.project import DoesNotFit
+
+    rows = []
+    for fw in FIRMWARES:
+        say(f"{fw.label}: building and running on {board.emulator.machine}")
+        t0 = time.perf_counter()
+        try:
+            row = measure(
+                graph,
+                model_bytes,
+                board,
+                fw,
+                out / fw.name,
+                x,
+                expected,
+                model_source=label,
+                tflm_dir=tflm_dir,
+                timeout=timeout,
+            )
+        except DoesNotFit as exc:
+            # A runtime whose model does not fit the board is a result, not the end of the
+            # comparison: its row says so (other errors stop with their one line).
+            say(f"{fw.label}: does not fit: {exc}")
+            row = Row(
+                fw.name, fw.label, None, None, None, None, None, None, False, int(x.shape[0]), 0,
+                round(time.perf_counter() - t0, 2), error=f"does not fit: {exc}",
+            )  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+def ratios(rows: list[Row]) -> dict[str, float | None]:
+    """Native against TFLite Micro + CMSIS-NN (the issue's targets): < 1 means native is smaller."""
+    by = {r.firmware: r for r in rows}
+    native, nn = by.get("native"), by.get("tflm-cmsis-nn")
+    if native is None or nn is None:
+        return {}
+
+    def ratio(a: int | None, b: int | None) -> float | None:
+        return round(a / b, 3) if a and b else None
+
+    return {
+        "instructions_native_vs_cmsis_nn": ratio(
+            native.instructions_per_inference, nn.instructions_per_inference
+        ),
+        "model_ram_native_vs_tflm_arena_used": ratio(native.model_ram_bytes, nn.arena_used_bytes),
+        "flash_native_vs_cmsis_nn": ratio(native.flash_bytes, nn.flash_bytes),
+    }
+
+
+def _kb(n: int | None) -> str:
+    return "-" if n is None else f"{n / KiB:.1f} KB"
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A markdown table, one line per firmware."""
+    head = (
+        "| runtime | model RAM | arena used (TFLM) | flash (text+data) | instructions / inference "
+        "| bit-exact |"
+    )
+    lines = [head, "|---|---:|---:|---:|---:|---|"]
+    for r in result["rows"]:
+        instr = r["instructions_per_inference"]
+        exact = "yes" if r["bit_exact"] else f"NO ({r['samples_bit_exact']}/{r['samples']})"
+        if r.get("error") and r["flash_bytes"] is None:
+            exact = f"not run, {r['error']}"
+        lines.append(
+            f"| {r['label']} | {_kb(r['model_ram_bytes'])} | {_kb(r['arena_used_bytes'])} "
+            f"| {_kb(r['flash_bytes'])} | {'-' if instr is None else f'{instr:,}'} | {exact} |"
+        )
+    return "\n".join(lines)
+
+
+def write_png(path: Path, result: dict[str, Any]) -> None:
+    """Three bar panels: model RAM, flash, instructions per inference."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["rows"]
+    labels = [r["label"] for r in rows]
+    colors = ["#4477aa", "#ee6677", "#228833"][: len(rows)]
+    panels = (
+        ("model RAM (KB)", [(r["model_ram_bytes"] or 0) / KiB for r in rows]),
+        ("flash (KB)", [(r["flash_bytes"] or 0) / KiB for r in rows]),
+        ("instructions / inference (M)", [(r["instructions_per_inference"] or 0) / 1e6 for r in rows]),
+    )
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), dpi=100)
+    for ax, (title, values) in zip(axes, panels, strict=True):
+        ax.bar(range(len(values)), values, color=colors)
+        ax.set_xticks(range(len(values)), labels, rotation=15, fontsize=8)
+        ax.set_title(title, fontsize=10)
+        for i, v in enumerate(values):
+            ax.text(i, v, f"{v:.3g}" if v else "n/a", ha="center", va="bottom", fontsize=8)
+    fig.suptitle(f"{result['model']} on {result['board']} ({result['machine']} in QEMU)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,147 @@
+"""``mcu-effnet compare``: the native engine, TFLite Micro reference and TFLite Micro + CMSIS-NN
+built for one model and board, run in QEMU on the same inputs, held against the host simulator."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tflite_builder import random_cnn, random_mbconv
+
+from mcu_effnet.boards import get_board
+from mcu_effnet.boards.catalog import MemoryRegion
+from mcu_effnet.codegen.compare import compare, format_table
+from mcu_effnet.graph import load_tflite
+from mcu_effnet.sim import run as simulate
+
+
+def _one_error_line(result):
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("mcu-effnet: error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_compare_three_runtimes_bit_exact(arm_toolchain, cli, tmp_path):
+    model = tmp_path / "mb.tflite"
+    model.write_bytes(random_mbconv(np.random.default_rng(11), size=10, activation="RELU6"))
+    graph = load_tflite(model)
+    x = np.random.default_rng(3).integers(-128, 128, size=(3, *graph.input_tensors[0].shape[1:]))
+    np.save(tmp_path / "x.npy", x.astype(np.int8))
+    out = tmp_path / "cmp"
+    result = cli("compare", model, "--board", "qemu-m4", "--inputs", tmp_path / "x.npy", "--out", out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = [ln for ln in result.stdout.splitlines() if ln.startswith("|")]
+    body = table[2:]
+    assert [ln.split("|")[1].strip() for ln in body] == ["native", "TFLM reference", "TFLM + CMSIS-NN"]
+    assert all(ln.rstrip(" |").endswith("yes") for ln in body), result.stdout
+
+    data = json.loads((out / "compare.json").read_text())
+    assert data["board"] == "qemu-m4" and data["samples"] == 3
+    rows = {r["firmware"]: r for r in data["rows"]}
+    assert set(rows) == {"native", "tflm-ref", "tflm-cmsis-nn"}
+    for r in rows.values():
+        assert r["bit_exact"] and r["samples_bit_exact"] == 3
+        assert r["instructions_per_inference"] > 0 and r["flash_bytes"] > 0 and r["model_ram_bytes"] > 0
+    for name in ("tflm-ref", "tflm-cmsis-nn"):
+        # model RAM: the arena the interpreter used plus its static objects, within the reserved arena
+        assert 0 < rows[name]["arena_used_bytes"] < rows[name]["model_ram_bytes"]
+        assert rows[name]["arena_used_bytes"] <= rows[name]["arena_bytes"]
+    # The CMSIS-NN library brings its kernels: more code than the reference build.
+    assert rows["tflm-cmsis-nn"]["flash_bytes"] > rows["tflm-ref"]["flash_bytes"]
+    assert (out / "compare.png").stat().st_size > 0
+    assert (out / "compare.md").read_text().strip() == "\n".join(table)
+    # Each firmware's outputs, checked here again against the simulator.
+    expected = simulate(graph, x.astype(np.int8))
+    for name in rows:
+        np.testing.assert_array_equal(np.load(out / name / "outputs.npy"), expected, err_msg=name)
+        assert json.loads((out / name / "report.json").read_text())["bit_exact"] is True
+
+
+def test_format_table_marks_a_difference():
+    row = dict(
+        label="native",
+        model_ram_bytes=2048,
+        arena_used_bytes=None,
+        flash_bytes=10240,
+        instructions_per_inference=1234567,
+        bit_exact=False,
+        samples=4,
+        samples_bit_exact=3,
+    )
+    text = format_table({"rows": [row]})
+    assert text.splitlines()[-1] == "| native | 2.0 KB | - | 10.0 KB | 1,234,567 | NO (3/4) |"
+
+
+def test_inputs_of_the_wrong_shape(cli, tmp_path):
+    model = tmp_path / "cnn.tflite"
+    model.write_bytes(random_cnn(np.random.default_rng(0)))
+    np.save(tmp_path / "x.npy", np.zeros((2, 3), dtype=np.int8))
+    line = _one_error_line(
+        cli("compare", model, "--board", "qemu-m4", "--inputs", tmp_path / "x.npy", "--out", tmp_path / "c")
+    )
+    assert "x.npy" in line and "int8" in line
+    assert not (tmp_path / "c").exists()
+
+
+def test_out_folder_not_ours(cli, tmp_path):
+    model = tmp_path / "cnn.tflite"
+    model.write_bytes(random_cnn(np.random.default_rng(0)))
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "keep.txt").write_text("mine")
+    line = _one_error_line(cli("compare", model, "--board", "qemu-m4", "--out", tmp_path / "c"))
+    assert "--force" in line and (tmp_path / "c" / "keep.txt").exists()
+
+
+def test_a_runtime_that_does_not_fit_is_a_row(arm_toolchain, tmp_path):
+    """16 KB of SRAM: the native engine fits, TFLite Micro's larger arena does not; the table says
+    so and the comparison still runs the native firmware, bit-exact."""
+    model = random_mbconv(np.random.default_rng(11), size=10, activation="RELU6")
+    board = dataclasses.replace(get_board("qemu-m4"), sram=(MemoryRegion("RAM", 0x2000_0000, 16 * 1024),))
+    graph = load_tflite(model)
+    result = compare(graph, model, board, tmp_path / "cmp", samples=2, model_source="mb.tflite")
+    rows = {r["firmware"]: r for r in result["rows"]}
+    assert rows["native"]["bit_exact"] and rows["native"]["samples_bit_exact"] == 2
+    for name in ("tflm-ref", "tflm-cmsis-nn"):
+        assert rows[name]["flash_bytes"] is None and "does not fit" in rows[name]["error"]
+        assert "16 KB" in rows[name]["error"]
+    assert "not run, does not fit" in format_table(result)
+    assert result["ratios"]["instructions_native_vs_cmsis_nn"] is None
+
+
+def test_json_option_prints_the_result(monkeypatch, tmp_path, capsys):
+    """--json prints what compare returned (the measuring itself is the test above)."""
+    import mcu_effnet.codegen.compare as compare_mod
+    from mcu_effnet.cli import main
+
+    model = tmp_path / "cnn.tflite"
+    model.write_bytes(random_cnn(np.random.default_rng(0)))
+    seen = {}
+
+    def fake_compare(graph, data, board, out, **kw):
+        seen.update(board=board.name, out=out, samples=kw["samples"], inputs=kw["inputs"])
+        return {"rows": [{"bit_exact": True, "flash_bytes": 1}], "ratios": {}}
+
+    monkeypatch.setattr(compare_mod, "compare", fake_compare)
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", str(model), "--board", "qemu-m7", "--samples", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"][0]["bit_exact"] is True
+    assert seen == {"board": "qemu-m7", "out": Path("compare/cnn-qemu-m7"), "samples": 2, "inputs": None}
+
+
+def test_a_failed_build_leaves_no_folder(arm_toolchain, monkeypatch, tmp_path):
+    import mcu_effnet.codegen.compare as compare_mod
+    from mcu_effnet.errors import UserError
+
+    def failing_measure(*args, **kwargs):
+        raise UserError("make qemu failed: error: something")
+
+    monkeypatch.setattr(compare_mod, "measure", failing_measure)
+    model = random_cnn(np.random.default_rng(0))
+    with pytest.raises(UserError, match="make qemu failed"):
+        compare(load_tflite(model), model, "qemu-m4", tmp_path / "cmp", samples=1)
+    assert not (tmp_path / "cmp").exists()
