@@ -1,0 +1,74 @@
+"""Weight layouts for the DSP-extension kernels (``ek_conv_dsp.h``): depthwise and k x k conv.
+
+The DSP kernels multiply signed halfwords (SMLABB / SMLATT / SMLAD), so the weights are
+widened to 16 bits here, once, and packed two to a 32-bit word in the order the inner loops
+consume them: each tap is then one aligned double-word load, with no sign extension at run
+time. Flash grows by the weight bytes of these ops (depthwise weights are small: k*k per
+channel); the loop saves two extends and a load per tap and four channels.
+
+The kernels add the input offset to each input value while widening it (SXTAB16) and skip
+taps in the padding, so they take the op's own bias rather than the folded one the plain
+kernels use (``engine._folded_bias``): the accumulator is TFLite Micro's reference sum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DEPTHWISE_KERNEL = "ek_depthwise_conv2d_dsp"
+DEPTHWISE_IN_PLACE_KERNEL = "ek_depthwise_conv2d_in_place_dsp"
+CHANNEL_GROUP = 4  # channels per inner-loop step of the depthwise kernel
+
+
+@dataclass(frozen=True)
+class DspConvLayout:
+    """What the engine swaps in for one CONV_2D / DEPTHWISE_CONV_2D on a DSP core."""
+
+    kernel: str
+    in_place_kernel: str | None  # depthwise over its dying input (the planner's scratch ring)
+    weights: np.ndarray  # int32 words, the C array behind `weights` (cast to const int8_t *)
+    bias: np.ndarray  # int32: the op's own bias, the input offset NOT folded in
+    note: str  # for the C comment
+
+
+def pack_halfwords(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """int32 words holding ``low`` in bits 0-15 and ``high`` in bits 16-31 (both int16 values).
+
+    >>> [hex(v) for v in pack_halfwords(np.array([1, -1]), np.array([-2, 3])).view(np.uint32)]
+    ['0xfffe0001', '0x3ffff']
+    """
+    lo = np.asarray(low, np.int64) & 0xFFFF
+    hi = np.asarray(high, np.int64) & 0xFFFF
+    return (lo | (hi << 16)).astype(np.uint32).view(np.int32)
+
+
+def depthwise_weights(weights: np.ndarray) -> np.ndarray:
+    """DEPTHWISE_CONV_2D weights (1, kh, kw, C) -> words [group of 4 channels][tap][2].
+
+    Word 0 of a tap holds channels (c0, c2), word 1 (c1, c3): the lanes SXTB16 gives an input
+    word and its rotation by 8 bits. Channels past C (the last group) are zero.
+    """
+    w = np.asarray(weights, np.int64)
+    _, kh, kw, channels = w.shape
+    taps = kh * kw
+    groups = -(-channels // CHANNEL_GROUP)
+    padded = np.zeros((taps, groups * CHANNEL_GROUP), np.int64)
+    padded[:, :channels] = w.reshape(taps, channels)
+    per_group = padded.reshape(taps, groups, CHANNEL_GROUP).transpose(1, 0, 2)  # group, tap, 4
+    words = pack_halfwords(per_group[..., [0, 1]], per_group[..., [2, 3]])  # (c0,c2), (c1,c3)
+    return words.reshape(-1)
+
+
+def depthwise_layout(weights: np.ndarray, bias: np.ndarray, depth_multiplier: int) -> DspConvLayout | None:
+    """The DSP depthwise for a multiplier of 1; None keeps the plain kernel (multiplier > 1)."""
+    if depth_multiplier != 1:
+        return None
+    return DspConvLayout(
+        kernel=DEPTHWISE_KERNEL,
+        in_place_kernel=DEPTHWISE_IN_PLACE_KERNEL,
+        weights=depthwise_weights(weights),
+        bias=np.asarray(bias, np.int64).astype(np.int32),
+        note="halfword pairs (c0,c2),(c1,c3) per group of 4 channels and tap",
+    )

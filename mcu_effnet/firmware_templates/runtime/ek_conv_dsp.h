@@ -1,0 +1,33 @@
+/* DEPTHWISE_CONV_2D and k x k CONV_2D with the DSP extension's 16-bit multiply-accumulates
+ * (Cortex-M4, M7, M33). The generator (mcu_effnet/codegen/dsp_layout.py) picks these kernels
+ * for cores with the DSP extension and lays their weights out for them; the plain C kernels
+ * (ek_conv.c) stay the portable path. Same arithmetic as TFLite Micro's reference, bit for bit.
+ *
+ * Parameters are the plain kernels' `ek_conv_params`, with two differences the generator makes:
+ * - `weights` points at 32-bit words of sign-extended weight pairs (layouts below);
+ * - `bias` is the op's own bias (zero without one): the input offset is NOT folded in. The
+ *   kernels add in_offset to every input value as they widen it to 16 bits (SXTAB16), so taps
+ *   in the padding are simply skipped, exactly as TFLite Micro's reference skips them.
+ */
+#ifndef EK_CONV_DSP_H
+#define EK_CONV_DSP_H
+
+#include "ek_kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Depthwise, depth multiplier 1. Weights: for each group of 4 channels (the last one padded
+ * with zeros), for each tap (ky, kx) in row-major order, two words: channels (c0, c2) and
+ * (c1, c3) as (low, high) signed halfwords. */
+void ek_depthwise_conv2d_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output);
+
+/* The in-place variant: the same contract as ek_depthwise_conv2d_in_place. */
+void ek_depthwise_conv2d_in_place_dsp(const ek_conv_params *p, int8_t *data, int8_t *scratch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EK_CONV_DSP_H */
