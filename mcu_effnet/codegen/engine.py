@@ -46,6 +46,12 @@ RUNTIME_FILES: tuple[str, ...] = (
     "ek_shape.c",
 )
 
+# Kernels for cores with the DSP extension (Cortex-M4, M7, M33: SMLAD and friends through
+# arm_acle.h), added to an engine only when it is generated with dsp=True, which the board's
+# core decides (``Board.has_dsp``). Host, Cortex-M0+ and M3 builds keep the plain C99 kernels
+# above, unchanged. Their headers are included by model.c only in DSP engines.
+DSP_RUNTIME_FILES: tuple[str, ...] = ()
+
 
 @dataclass
 class EngineSources:
@@ -65,9 +71,13 @@ def _runtime_source(name: str) -> str:
     return resources.files("mcu_effnet").joinpath("firmware_templates", "runtime", name).read_text()
 
 
-def runtime_sources() -> dict[str, str]:
-    """The kernel runtime (``firmware_templates/runtime``): file name -> content, copied as is."""
-    return {name: _runtime_source(name) for name in RUNTIME_FILES}
+def runtime_sources(dsp: bool = False) -> dict[str, str]:
+    """The kernel runtime (``firmware_templates/runtime``): file name -> content, copied as is.
+
+    ``dsp``: also the DSP-extension kernels (``DSP_RUNTIME_FILES``).
+    """
+    names = RUNTIME_FILES + (DSP_RUNTIME_FILES if dsp else ())
+    return {name: _runtime_source(name) for name in names}
 
 
 def _environment() -> jinja2.Environment:
@@ -98,7 +108,8 @@ def _elements(shape: tuple[int, ...]) -> int:
 class _Builder:
     """Collects the arrays, parameter structs and calls of one graph."""
 
-    def __init__(self, graph: Graph, plan: ArenaPlan):
+    def __init__(self, graph: Graph, plan: ArenaPlan, dsp: bool = False):
+        self.dsp = dsp
         self.graph = graph
         self.plan = plan
         self.arrays: list[dict[str, Any]] = []
@@ -599,11 +610,16 @@ def _layers(graph: Graph, plan: ArenaPlan) -> list[dict[str, Any]]:
     ]
 
 
-def generate_engine(graph: Graph, plan: ArenaPlan | None = None) -> EngineSources:
-    """C sources of the native int8 engine for ``graph`` (one input, one output)."""
+def generate_engine(graph: Graph, plan: ArenaPlan | None = None, dsp: bool = False) -> EngineSources:
+    """C sources of the native int8 engine for ``graph`` (one input, one output).
+
+    ``dsp``: the target core has the DSP extension (Cortex-M4, M7, M33): ops the DSP kernels
+    cover get them, with their weights laid out for them here; the rest keep the plain kernels.
+    False gives the portable C99 engine (host builds, Cortex-M0+ / M3).
+    """
     _check(graph)
     plan = plan if plan is not None else plan_arena(graph)
-    b = _Builder(graph, plan)
+    b = _Builder(graph, plan, dsp)
     for op in graph.ops:
         _HANDLERS[op.kind](b, op)
 
@@ -632,6 +648,7 @@ def generate_engine(graph: Graph, plan: ArenaPlan | None = None) -> EngineSource
             input_size=tin.nbytes,
             output_size=tout.nbytes,
             io_in_arena=plan.io_in_arena,
+            dsp=dsp,
         ),
         "model_data.h": env.get_template("engine/model_data.h.j2").render(
             **common, arrays=b.arrays, structs=b.structs
@@ -648,9 +665,10 @@ def generate_engine(graph: Graph, plan: ArenaPlan | None = None) -> EngineSource
             io_in_arena=plan.io_in_arena,
             input_place=b.ptr(graph.inputs[0]),
             output_place=b.ptr(graph.outputs[0]),
+            dsp_headers=[f for f in DSP_RUNTIME_FILES if f.endswith(".h")] if dsp else [],
         ),
     }
-    files.update(runtime_sources())
+    files.update(runtime_sources(dsp))
     arena_in_use = any(buf.location == ARENA for buf in plan.buffers)
     assert arena_in_use or plan.arena_bytes == 0
     return EngineSources(
