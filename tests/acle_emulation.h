@@ -54,4 +54,46 @@ static inline int32_t __smlad(int16x2_t a, int16x2_t b, int32_t acc)
                      (int64_t)acle_hi16((uint32_t)a) * acle_hi16((uint32_t)b));
 }
 
+/* USAT: x saturated to [0, 2^bits - 1]. */
+static inline uint32_t __usat(int32_t x, uint32_t bits)
+{
+    const int32_t top = (int32_t)((1u << bits) - 1u);
+    return (uint32_t)(x < 0 ? 0 : (x > top ? top : x));
+}
+
+/* Byte-wise unsigned arithmetic (the GE flags UADD8 / USUB8 set are not modelled). */
+static inline uint32_t acle_bytes(const int32_t v[4])
+{
+    return ((uint32_t)v[0] & 0xFFu) | ((uint32_t)v[1] & 0xFFu) << 8 | ((uint32_t)v[2] & 0xFFu) << 16 |
+           ((uint32_t)v[3] & 0xFFu) << 24;
+}
+static inline uint32_t __uqsub8(uint32_t a, uint32_t b)
+{
+    int32_t v[4];
+    int n;
+    for (n = 0; n < 4; ++n) {
+        const int32_t d = (int32_t)((a >> (8 * n)) & 0xFFu) - (int32_t)((b >> (8 * n)) & 0xFFu);
+        v[n] = d < 0 ? 0 : d;
+    }
+    return acle_bytes(v);
+}
+static inline uint32_t __uadd8(uint32_t a, uint32_t b)
+{
+    int32_t v[4];
+    int n;
+    for (n = 0; n < 4; ++n) {
+        v[n] = (int32_t)((a >> (8 * n)) & 0xFFu) + (int32_t)((b >> (8 * n)) & 0xFFu);
+    }
+    return acle_bytes(v);
+}
+static inline uint32_t __usub8(uint32_t a, uint32_t b)
+{
+    int32_t v[4];
+    int n;
+    for (n = 0; n < 4; ++n) {
+        v[n] = (int32_t)((a >> (8 * n)) & 0xFFu) - (int32_t)((b >> (8 * n)) & 0xFFu);
+    }
+    return acle_bytes(v);
+}
+
 #endif /* ACLE_EMULATION_H */

@@ -22,6 +22,10 @@ DEPTHWISE_IN_PLACE_KERNEL = "ek_depthwise_conv2d_in_place_dsp"
 CHANNEL_GROUP = 4  # channels per inner-loop step of the depthwise kernel
 
 
+# The DSP kernels' requantization (ek_depthwise_dsp.c) doubles the accumulator before SMMULR.
+ACC_LIMIT = 2**30
+
+
 @dataclass(frozen=True)
 class DspConvLayout:
     """What the engine swaps in for one CONV_2D / DEPTHWISE_CONV_2D on a DSP core."""
@@ -30,7 +34,26 @@ class DspConvLayout:
     in_place_kernel: str | None  # depthwise over its dying input (the planner's scratch ring)
     weights: np.ndarray  # int32 words, the C array behind `weights` (cast to const int8_t *)
     bias: np.ndarray  # int32: the op's own bias, the input offset NOT folded in
+    shift: np.ndarray  # int32: -shift - 1 per channel (the kernels' rounding, see requant_ok)
     note: str  # for the C comment
+
+
+def requant_ok(shift: np.ndarray, acc_bound: np.ndarray) -> bool:
+    """Whether the DSP kernels' requantization is exact for this op.
+
+    It needs every TFLite shift <= -1 (a real multiplier below 0.5, the usual case for
+    convolutions) and every accumulator below 2^30 in magnitude (SMMULR on 2 * acc); otherwise
+    the engine keeps the plain kernel.
+    """
+    shift = np.asarray(shift, np.int64)
+    return bool(shift.size and shift.max() <= -1 and np.asarray(acc_bound).max(initial=0) < ACC_LIMIT)
+
+
+def accumulator_bound(weights_per_channel: np.ndarray, bias: np.ndarray, in_offset: int) -> np.ndarray:
+    """max |bias + sum((x + in_offset) * w)| per channel over int8 inputs x (rows: channels)."""
+    x_max = max(abs(-128 + in_offset), abs(127 + in_offset))
+    w = np.abs(np.asarray(weights_per_channel, np.int64)).sum(axis=1)
+    return np.abs(np.asarray(bias, np.int64)) + w * x_max
 
 
 def pack_halfwords(low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -61,14 +84,24 @@ def depthwise_weights(weights: np.ndarray) -> np.ndarray:
     return words.reshape(-1)
 
 
-def depthwise_layout(weights: np.ndarray, bias: np.ndarray, depth_multiplier: int) -> DspConvLayout | None:
-    """The DSP depthwise for a multiplier of 1; None keeps the plain kernel (multiplier > 1)."""
-    if depth_multiplier != 1:
+def depthwise_layout(
+    weights: np.ndarray, bias: np.ndarray, depth_multiplier: int, shift: np.ndarray, in_offset: int
+) -> DspConvLayout | None:
+    """The DSP depthwise, or None to keep the plain kernel (multiplier > 1, see requant_ok).
+
+    ``weights`` (1, kh, kw, C), ``bias`` the op's own (zeros without one), ``shift`` TFLite's
+    per-channel shifts, ``in_offset`` minus the input zero point.
+    """
+    w = np.asarray(weights, np.int64)
+    channels = w.shape[-1]
+    per_channel = w.reshape(-1, channels).T
+    if depth_multiplier != 1 or not requant_ok(shift, accumulator_bound(per_channel, bias, in_offset)):
         return None
     return DspConvLayout(
         kernel=DEPTHWISE_KERNEL,
         in_place_kernel=DEPTHWISE_IN_PLACE_KERNEL,
-        weights=depthwise_weights(weights),
+        weights=depthwise_weights(w),
         bias=np.asarray(bias, np.int64).astype(np.int32),
+        shift=(-np.asarray(shift, np.int64) - 1).astype(np.int32),
         note="halfword pairs (c0,c2),(c1,c3) per group of 4 channels and tap",
     )

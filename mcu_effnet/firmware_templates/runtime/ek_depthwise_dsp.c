@@ -21,28 +21,36 @@
 
 #include <string.h>
 
-#include "ek_fixedpoint.h"
-
-#if defined(EK_ACLE_EMULATION)
-#include "acle_emulation.h" /* host tests: portable versions of the intrinsics */
-#else
-#include <arm_acle.h>
+#if defined(__GNUC__) && !defined(__clang__)
+/* gcc's first scheduling pass stretches the tap loop's live ranges until the accumulators spill
+ * (Cortex-M4: 14 instead of 11 instructions a tap); the second pass alone is enough here. */
+#pragma GCC optimize("no-schedule-insns")
 #endif
 
-/* Four bytes from any address (LDR allows unaligned addresses on Armv7-M / Armv8-M Mainline). */
-static inline uint32_t load4(const int8_t *p)
+#include "ek_dsp.h"
+
+/* Requantization, exact for a shift <= -1 and |acc| < 2^30 (the generator picks this kernel
+ * only then, dsp_layout.py), with the generator's `shift` array holding s = -shift - 1:
+ * - MultiplyByQuantizedMultiplier's doubling high multiply (acc * m + 2^30) >> 31 is SMMULR
+ *   of 2 * acc (2 * acc fits in int32);
+ * - its rounding divide by 2^(s+1), halves away from zero, is
+ *   (((v - (v < 0)) >> s) + 1) >> 1, and the output offset z joins the last step exactly as
+ *   (t + 1 + 2 * (z + 128)) >> 1, which lands the result in [0, 255] terms (USAT) so four
+ *   channels clamp to [act_min, act_max] at once as unsigned bytes. */
+static inline uint32_t requantize_u8(int32_t acc, int32_t multiplier, int32_t s, int32_t round_offset)
 {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
+    int32_t v = ek_smmulr(acc * 2, multiplier);
+    v = (v + (v >> 31)) >> s;
+    return (uint32_t)__usat((v + round_offset) >> 1, 8);
 }
 
-static inline uint32_t ror8(uint32_t x) { return (x >> 8) | (x << 24); }
-
-static inline int8_t requantize(const ek_conv_params *p, int32_t acc, int32_t c)
+/* Four requantized channels (bytes biased by 128) clamped and stored as int8. */
+static inline void store4(int8_t *out, uint32_t word, uint32_t lo4, uint32_t hi4)
 {
-    acc = ek_mbqm(acc, p->multiplier[c], p->shift[c]) + p->out_offset;
-    return (int8_t)ek_clamp(acc, p->act_min, p->act_max);
+    word = __uadd8(__uqsub8(word, lo4), lo4);  /* max(word, act_min + 128) */
+    word = __usub8(hi4, __uqsub8(hi4, word));  /* min(word, act_max + 128) */
+    word ^= 0x80808080u;                       /* back to int8 */
+    memcpy(out, &word, 4);
 }
 
 /* The halfword of a widened weight pair for channel r (0..3) of a group (see the layout). */
@@ -52,86 +60,183 @@ static inline int32_t weight_lane(const uint32_t *pair, int32_t r)
     return (r >> 1) ? (int32_t)(int16_t)(uint16_t)(word >> 16) : (int32_t)(int16_t)(uint16_t)(word & 0xFFFFu);
 }
 
-/* One output pixel: window origin (y0, x0) in input coordinates (may lie in the padding). */
-static void pixel(const ek_conv_params *p, const int8_t *image, int32_t y0, int32_t x0, int8_t *out)
+/* One tap for four channels: x advances by col_step, w by one pair of words. */
+#define EK_DW_TAP()                                                                                        \
+    do {                                                                                                   \
+        const uint32_t v_ = ek_load4(x);                                                                      \
+        const int32_t even_ = __sxtab16(off2, (int32_t)v_); /* (x0, x2) + off */                           \
+        const int32_t odd_ = ek_sxtab16_ror8(off2, v_);      /* (x1, x3) + off */                           \
+        const int32_t w0_ = (int32_t)w[0];                                                                 \
+        const int32_t w1_ = (int32_t)w[1];                                                                 \
+        x += col_step;                                                                                     \
+        w += 2;                                                                                            \
+        a0 = __smlabb(even_, w0_, a0);                                                                     \
+        a2 = __smlatt(even_, w0_, a2);                                                                     \
+        a1 = __smlabb(odd_, w1_, a1);                                                                      \
+        a3 = __smlatt(odd_, w1_, a3);                                                                      \
+    } while (0)
+
+/* What every pixel of one call shares (computed once per call). */
+typedef struct {
+    int32_t channels;
+    int32_t row_step, col_step; /* bytes between window rows / columns (dilation included) */
+    int32_t k_w, w_group;       /* taps per window row; weight words per group of 4 channels */
+    int32_t off2;               /* the input offset in both halfwords */
+    const uint32_t *weights;
+    const int32_t *bias, *mult, *shift;
+    int32_t round_offset; /* 1 + 2 * (out_offset + 128), see requantize_u8 */
+    uint32_t lo4, hi4;    /* act_min + 128 and act_max + 128 in four bytes */
+} dw_call;
+
+/* The groups of four channels of one pixel, with `TAPS_OF_A_ROW` the taps of one window row:
+ * `first` is channel 0 of the first tap inside the input, `w_first` group 0's weights there. */
+#define EK_DW_GROUPS(TAPS_OF_A_ROW)                                                                        \
+    for (c = 0; c + 4 <= channels; c += 4, w_first += k->w_group) {                                      \
+        int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];                        \
+        const int8_t *row = first + c;                                                                     \
+        const uint32_t *w = w_first;                                                                       \
+        int32_t ky = ny;                                                                                   \
+        do {                                                                                               \
+            const int8_t *x = row;                                                                         \
+            TAPS_OF_A_ROW;                                                                                 \
+            row += row_step;                                                                               \
+            w += skip_w;                                                                                   \
+        } while (--ky > 0);                                                                                \
+        {                                                                                                  \
+            const int32_t *m_ = k->mult + c;                                                               \
+            const int32_t *s_ = k->shift + c;                                                              \
+            const int32_t r_ = k->round_offset;                                                            \
+            store4(out + c,                                                                                \
+                   requantize_u8(a0, m_[0], s_[0], r_) | requantize_u8(a1, m_[1], s_[1], r_) << 8 |        \
+                       requantize_u8(a2, m_[2], s_[2], r_) << 16 | requantize_u8(a3, m_[3], s_[3], r_) << 24, \
+                   k->lo4, k->hi4);                                                                        \
+        }                                                                                                  \
+    }
+
+#define EK_DW_TAPS_3() \
+    EK_DW_TAP();       \
+    EK_DW_TAP();       \
+    EK_DW_TAP()
+#define EK_DW_TAPS_5() \
+    EK_DW_TAPS_3();    \
+    EK_DW_TAP();       \
+    EK_DW_TAP()
+#define EK_DW_TAPS_N()                   \
+    int32_t kx;                          \
+    for (kx = nx; kx >= 2; kx -= 2) {    \
+        EK_DW_TAP();                     \
+        EK_DW_TAP();                     \
+    }                                    \
+    if (kx > 0) {                        \
+        EK_DW_TAP();                     \
+    }
+
+/* One output pixel over the taps inside the input: `ny` window rows and `nx` columns from
+ * `first` (channel 0 of the first such tap), whose weights start at word `w_first`. */
+static void pixel(const dw_call *k, const int8_t *first, const uint32_t *w_first, int32_t ny, int32_t nx,
+                  int8_t *out)
 {
-    const int32_t channels = p->in_c;
-    const int32_t in_row = p->in_w * channels;
-    const int32_t taps = p->k_h * p->k_w;
-    const int32_t off = p->in_offset;
-    const int32_t off2 = (int32_t)(((uint32_t)off & 0xFFFFu) * 0x10001u);
-    const uint32_t *group_w = (const uint32_t *)(const void *)p->weights;
-    /* The taps inside the input: rows [ky0, ky1), columns [kx0, kx1). */
-    int32_t ky0 = 0, ky1 = p->k_h, kx0 = 0, kx1 = p->k_w;
-    int32_t c, ky, kx, ny, nx, row_step, col_step, skip_w;
-    const int8_t *first;
-    while (ky0 < ky1 && y0 + ky0 * p->dil_h < 0) {
-        ++ky0;
-    }
-    while (ky1 > ky0 && y0 + (ky1 - 1) * p->dil_h >= p->in_h) {
-        --ky1;
-    }
-    while (kx0 < kx1 && x0 + kx0 * p->dil_w < 0) {
-        ++kx0;
-    }
-    while (kx1 > kx0 && x0 + (kx1 - 1) * p->dil_w >= p->in_w) {
-        --kx1;
-    }
-    ny = ky1 - ky0;
-    nx = kx1 - kx0;
-    row_step = p->dil_h * in_row;
-    col_step = p->dil_w * channels;
-    skip_w = 2 * (p->k_w - nx); /* weight words to the next row's first tap */
-    first = ny > 0 && nx > 0 ? image + (y0 + ky0 * p->dil_h) * in_row + (x0 + kx0 * p->dil_w) * channels : image;
-    for (c = 0; c + 4 <= channels; c += 4, group_w += 2 * taps) {
-        int32_t a0 = p->bias[c], a1 = p->bias[c + 1], a2 = p->bias[c + 2], a3 = p->bias[c + 3];
-        const int8_t *row = first + c;
-        const uint32_t *w = group_w + 2 * (ky0 * p->k_w + kx0);
-        for (ky = 0; ky < ny; ++ky, row += row_step, w += skip_w) {
-            const int8_t *x = row;
-            for (kx = 0; kx < nx; ++kx, x += col_step, w += 2) {
-                const uint32_t v = load4(x);
-                const int32_t even = __sxtab16(off2, (int32_t)v);       /* (x0, x2) + off */
-                const int32_t odd = __sxtab16(off2, (int32_t)ror8(v)); /* (x1, x3) + off */
-                a0 = __smlabb(even, (int32_t)w[0], a0);
-                a2 = __smlatt(even, (int32_t)w[0], a2);
-                a1 = __smlabb(odd, (int32_t)w[1], a1);
-                a3 = __smlatt(odd, (int32_t)w[1], a3);
-            }
-        }
-        out[c] = requantize(p, a0, c);
-        out[c + 1] = requantize(p, a1, c + 1);
-        out[c + 2] = requantize(p, a2, c + 2);
-        out[c + 3] = requantize(p, a3, c + 3);
+    const int32_t channels = k->channels;
+    const int32_t row_step = k->row_step;
+    const int32_t col_step = k->col_step;
+    const int32_t skip_w = 2 * (k->k_w - nx); /* weight words from a row's end to the next row */
+    const int32_t off2 = k->off2;
+    const int32_t *bias = k->bias;
+    int32_t c;
+    if (nx == 3) {
+        EK_DW_GROUPS(EK_DW_TAPS_3())
+    } else if (nx == 5) {
+        EK_DW_GROUPS(EK_DW_TAPS_5())
+    } else {
+        EK_DW_GROUPS(EK_DW_TAPS_N())
     }
     /* The last 1 to 3 channels one by one (a 32-bit read could leave the tensor). */
     for (; c < channels; ++c) {
         const int32_t r = c & 3;
-        int32_t acc = p->bias[c];
+        const int32_t off = (int32_t)(int16_t)(uint16_t)((uint32_t)off2 & 0xFFFFu);
+        int32_t acc = bias[c];
         const int8_t *row = first + c;
-        const uint32_t *w = group_w + 2 * (ky0 * p->k_w + kx0);
+        const uint32_t *w = w_first;
+        int32_t ky, kx;
         for (ky = 0; ky < ny; ++ky, row += row_step, w += skip_w) {
             const int8_t *x = row;
             for (kx = 0; kx < nx; ++kx, x += col_step, w += 2) {
                 acc += ((int32_t)*x + off) * weight_lane(w, r);
             }
         }
-        out[c] = requantize(p, acc, c);
+        {
+            const int32_t u = (int32_t)requantize_u8(acc, k->mult[c], k->shift[c], k->round_offset);
+            const int32_t lo = (int32_t)(k->lo4 & 0xFFu), hi = (int32_t)(k->hi4 & 0xFFu);
+            out[c] = (int8_t)((u < lo ? lo : (u > hi ? hi : u)) - 128);
+        }
     }
+}
+
+/* The window taps [*k0, k0 + n) along one axis that fall inside [0, size), for a window
+ * starting at `start` with `taps` taps `dilation` apart. */
+static int32_t clip(int32_t start, int32_t taps, int32_t dilation, int32_t size, int32_t *k0)
+{
+    int32_t lo = 0, hi = taps;
+    while (lo < hi && start + lo * dilation < 0) {
+        ++lo;
+    }
+    while (hi > lo && start + (hi - 1) * dilation >= size) {
+        --hi;
+    }
+    *k0 = lo;
+    return hi - lo;
+}
+
+/* One output row: window rows start at input row y0; `out` receives out_w pixels. */
+static void output_row(const ek_conv_params *p, const dw_call *k, const int8_t *image, int32_t y0, int8_t *out)
+{
+    const int32_t channels = k->channels;
+    const int32_t in_row = p->in_w * channels;
+    const int32_t last = (p->k_w - 1) * p->dil_w;
+    int32_t ky0, kx0, ox;
+    const int32_t ny = clip(y0, p->k_h, p->dil_h, p->in_h, &ky0);
+    const int8_t *row = image + (y0 + ky0 * p->dil_h) * in_row;
+    const uint32_t *w_row = k->weights + 2 * ky0 * p->k_w;
+    int32_t x0 = -p->pad_left;
+    for (ox = 0; ox < p->out_w; ++ox, x0 += p->stride_w, out += channels) {
+        if (ny <= 0) { /* no window row inside the input: the bias alone */
+            pixel(k, row, w_row, 0, 0, out);
+        } else if (x0 >= 0 && x0 + last < p->in_w) { /* the whole window row inside */
+            pixel(k, row + x0 * channels, w_row, ny, p->k_w, out);
+        } else {
+            const int32_t nx = clip(x0, p->k_w, p->dil_w, p->in_w, &kx0);
+            pixel(k, row + (x0 + kx0 * p->dil_w) * channels, w_row + 2 * kx0, ny, nx, out);
+        }
+    }
+}
+
+static void prepare(const ek_conv_params *p, dw_call *k)
+{
+    k->channels = p->in_c;
+    k->row_step = p->dil_h * p->in_w * p->in_c;
+    k->col_step = p->dil_w * p->in_c;
+    k->k_w = p->k_w;
+    k->w_group = 2 * p->k_h * p->k_w;
+    k->off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) * 0x10001u);
+    k->weights = (const uint32_t *)(const void *)p->weights;
+    k->bias = p->bias;
+    k->mult = p->multiplier;
+    k->shift = p->shift;
+    k->round_offset = 1 + 2 * (p->out_offset + 128);
+    k->lo4 = (uint32_t)(p->act_min + 128) * 0x01010101u;
+    k->hi4 = (uint32_t)(p->act_max + 128) * 0x01010101u;
 }
 
 void ek_depthwise_conv2d_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t in_image = p->in_h * p->in_w * p->in_c;
-    int32_t b, oy, ox;
+    const int32_t out_row = p->out_w * p->out_c;
+    dw_call k;
+    int32_t b, oy;
+    prepare(p, &k);
     for (b = 0; b < p->batches; ++b) {
-        const int8_t *image = input + b * in_image;
-        for (oy = 0; oy < p->out_h; ++oy) {
-            const int32_t y0 = oy * p->stride_h - p->pad_top;
-            for (ox = 0; ox < p->out_w; ++ox) {
-                pixel(p, image, y0, ox * p->stride_w - p->pad_left, output);
-                output += p->out_c;
-            }
+        for (oy = 0; oy < p->out_h; ++oy, output += out_row) {
+            output_row(p, &k, input + b * in_image, oy * p->stride_h - p->pad_top, output);
         }
     }
 }
@@ -142,21 +247,20 @@ void ek_depthwise_conv2d_in_place_dsp(const ek_conv_params *p, int8_t *data, int
      * from r - pad_top on, so once it is computed into the ring, input row r - pad_top is dead
      * and output row r - pad_top moves from the ring into its place. */
     const int32_t keep = p->pad_top + 1;
-    const int32_t row_bytes = p->out_w * p->out_c;
-    int32_t oy, ox, r;
+    const size_t row_bytes = (size_t)p->out_w * (size_t)p->out_c;
+    dw_call k;
+    int32_t oy, r;
+    prepare(p, &k);
     for (oy = 0; oy < p->out_h; ++oy) {
-        int8_t *slot = scratch + (oy % keep) * row_bytes;
-        for (ox = 0; ox < p->out_w; ++ox) {
-            pixel(p, data, oy - p->pad_top, ox - p->pad_left, slot + ox * p->out_c);
-        }
+        output_row(p, &k, data, oy - p->pad_top, scratch + (size_t)(oy % keep) * row_bytes);
         r = oy - p->pad_top;
         if (r >= 0) {
-            ek_copy(row_bytes, scratch + (r % keep) * row_bytes, data + r * row_bytes);
+            memcpy(data + (size_t)r * row_bytes, scratch + (size_t)(r % keep) * row_bytes, row_bytes);
         }
     }
     for (r = p->out_h - p->pad_top; r < p->out_h; ++r) {
         if (r >= 0) {
-            ek_copy(row_bytes, scratch + (r % keep) * row_bytes, data + r * row_bytes);
+            memcpy(data + (size_t)r * row_bytes, scratch + (size_t)(r % keep) * row_bytes, row_bytes);
         }
     }
 }
