@@ -20,6 +20,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
+from mcu_effnet.codegen import dsp_pointwise
 from mcu_effnet.codegen.c_literals import (
     c_array_body,
     c_comment,
@@ -50,7 +51,11 @@ RUNTIME_FILES: tuple[str, ...] = (
 # arm_acle.h), added to an engine only when it is generated with dsp=True, which the board's
 # core decides (``Board.has_dsp``). Host, Cortex-M0+ and M3 builds keep the plain C99 kernels
 # above, unchanged. Their headers are included by model.c only in DSP engines.
-DSP_RUNTIME_FILES: tuple[str, ...] = ()
+DSP_RUNTIME_FILES: tuple[str, ...] = (
+    "ek_dsp.h",
+    "ek_pointwise_dsp.h",
+    "ek_pointwise_dsp.c",
+)
 
 
 @dataclass
@@ -273,13 +278,24 @@ def _conv(b: _Builder, op: Op) -> None:
     sums = w_int.sum(axis=(0, 1, 2)) if depthwise else w_int.reshape(oc, -1).sum(axis=1)
     folded = _folded_bias(g, op, oc, sums, in_zp)
     bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
+    layout = None
+    if b.dsp and not depthwise and kh == 1 and kw == 1:  # any stride; a 1x1 window is never padded
+        layout = dsp_pointwise.pointwise_layout(dsp_pointwise.CONV_KERNEL, w.data, folded, shift)
+    if layout is not None:
+        weights = "(const int8_t *)" + b.array(
+            f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"
+        )
+        bias_array = b.array(
+            f"{tag}_bias", "int32_t", layout.bias, f"{bias_note}, as {layout.kernel} takes it"
+        )
+    else:
+        weights = b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}")
+        bias_array = b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums")
     fields = dict(
         batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
         stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pad_top, pad_left=pad_left,
         depth_multiplier=oc // c if depthwise else 1, in_offset=-in_zp, out_offset=out_zp,
-        act_min=lo, act_max=hi,
-        weights=b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
-        bias=b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums"),
+        act_min=lo, act_max=hi, weights=weights, bias=bias_array,
         multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "per-channel multipliers (Q0.31)"),
         shift=b.array(f"{tag}_shift", "int32_t", shift, "per-channel shifts"),
     )  # fmt: skip
@@ -295,7 +311,8 @@ def _conv(b: _Builder, op: Op) -> None:
             output_ptr={"kind": ARENA, "offset": scratch.offset},
         )
         return
-    b.call(op, "ek_depthwise_conv2d" if depthwise else "ek_conv2d", params, [op.inputs[0]])
+    kernel = layout.kernel if layout else ("ek_depthwise_conv2d" if depthwise else "ek_conv2d")
+    b.call(op, kernel, params, [op.inputs[0]])
 
 
 def _fully_connected(b: _Builder, op: Op) -> None:
@@ -316,15 +333,22 @@ def _fully_connected(b: _Builder, op: Op) -> None:
     bias = _bias(g, op)
     folded = _folded_bias(g, op, units, w.data.astype(np.int64).sum(axis=1), in_zp)
     bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
+    kernel, weights = "ek_fully_connected", None
+    if b.dsp:
+        layout = dsp_pointwise.pointwise_layout(dsp_pointwise.FC_KERNEL, w.data, folded, shift)
+        kernel = layout.kernel
+        weights = "(const int8_t *)" + b.array(
+            f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"
+        )
     fields = dict(
         rows=_elements(x.shape) // depth, depth=depth, units=units, in_offset=-in_zp, out_offset=out_zp,
         act_min=lo, act_max=hi, per_channel=1 if w.per_channel else 0,
-        weights=b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
+        weights=weights or b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
         bias=b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums"),
         multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "multipliers (Q0.31)"),
         shift=b.array(f"{tag}_shift", "int32_t", shift, "shifts"),
     )  # fmt: skip
-    b.call(op, "ek_fully_connected", b.struct(op, "ek_fc_params", fields), [op.inputs[0]])
+    b.call(op, kernel, b.struct(op, "ek_fc_params", fields), [op.inputs[0]])
 
 
 def _broadcast_strides(shape: tuple[int, ...], out4: list[int], what: str) -> list[int]:
