@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+CONV_KERNEL = "ek_conv2d_dsp"
+CONV_MAX_WINDOW = 288  # EK_CONV_DSP_MAX_WINDOW (ek_conv_dsp.h): halfwords on the kernel's stack
 DEPTHWISE_KERNEL = "ek_depthwise_conv2d_dsp"
 DEPTHWISE_IN_PLACE_KERNEL = "ek_depthwise_conv2d_in_place_dsp"
 CHANNEL_GROUP = 4  # channels per inner-loop step of the depthwise kernel
@@ -104,4 +106,43 @@ def depthwise_layout(
         bias=np.asarray(bias, np.int64).astype(np.int32),
         shift=(-np.asarray(shift, np.int64) - 1).astype(np.int32),
         note="halfword pairs (c0,c2),(c1,c3) per group of 4 channels and tap",
+    )
+
+
+def conv_weights(weights: np.ndarray) -> np.ndarray:
+    """CONV_2D weights (O, kh, kw, I) -> words [group of 4 output channels][window pair][4].
+
+    Each word holds one output channel's weights at window positions (k, k + 1) of the OHWI
+    window (low, high): the pair SMLAD multiplies with two gathered window values. Output
+    channels past O and the position past an odd window are zero.
+    """
+    w = np.asarray(weights, np.int64)
+    out_c = w.shape[0]
+    size = int(np.prod(w.shape[1:]))
+    groups = -(-out_c // CHANNEL_GROUP)
+    padded = np.zeros((groups * CHANNEL_GROUP, size + size % 2), np.int64)
+    padded[:out_c, :size] = w.reshape(out_c, size)
+    pairs = padded.reshape(groups, CHANNEL_GROUP, -1, 2).transpose(0, 2, 1, 3)  # group, pair, oc, 2
+    return pack_halfwords(pairs[..., 0], pairs[..., 1]).reshape(-1)
+
+
+def conv_layout(
+    weights: np.ndarray, bias: np.ndarray, shift: np.ndarray, in_offset: int
+) -> DspConvLayout | None:
+    """The DSP k x k CONV_2D, or None to keep the plain kernel (window too large for the
+    kernel's stack buffer, see requant_ok). ``weights`` (O, kh, kw, I); ``bias`` the op's own."""
+    w = np.asarray(weights, np.int64)
+    per_channel = w.reshape(w.shape[0], -1)
+    size = per_channel.shape[1]
+    if size + size % 2 > CONV_MAX_WINDOW or not requant_ok(
+        shift, accumulator_bound(per_channel, bias, in_offset)
+    ):
+        return None
+    return DspConvLayout(
+        kernel=CONV_KERNEL,
+        in_place_kernel=None,
+        weights=conv_weights(w),
+        bias=np.asarray(bias, np.int64).astype(np.int32),
+        shift=(-np.asarray(shift, np.int64) - 1).astype(np.int32),
+        note="per group of 4 output channels and window pair: (w[k], w[k+1]) for each channel",
     )

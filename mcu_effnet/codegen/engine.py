@@ -20,7 +20,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from mcu_effnet.codegen import dsp_pointwise
+from mcu_effnet.codegen import dsp_layout, dsp_pointwise
 from mcu_effnet.codegen.c_literals import (
     c_array_body,
     c_comment,
@@ -55,6 +55,10 @@ DSP_RUNTIME_FILES: tuple[str, ...] = (
     "ek_dsp.h",
     "ek_pointwise_dsp.h",
     "ek_pointwise_dsp.c",
+    "ek_conv_dsp.h",
+    "ek_requant_dsp.h",
+    "ek_depthwise_dsp.c",
+    "ek_conv_dsp.c",
 )
 
 
@@ -281,6 +285,12 @@ def _conv(b: _Builder, op: Op) -> None:
     layout = None
     if b.dsp and not depthwise and kh == 1 and kw == 1:  # any stride; a 1x1 window is never padded
         layout = dsp_pointwise.pointwise_layout(dsp_pointwise.CONV_KERNEL, w.data, folded, shift)
+    if b.dsp and (depthwise or kh * kw > 1):
+        own_bias = np.zeros(oc, np.int64) if bias is None else bias.data.astype(np.int64).reshape(-1)
+        if depthwise:
+            layout = dsp_layout.depthwise_layout(w.data, own_bias, oc // c, shift, -in_zp)
+        else:
+            layout = dsp_layout.conv_layout(w.data, own_bias, shift, -in_zp)
     if layout is not None:
         weights = "(const int8_t *)" + b.array(
             f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"
@@ -297,7 +307,9 @@ def _conv(b: _Builder, op: Op) -> None:
         depth_multiplier=oc // c if depthwise else 1, in_offset=-in_zp, out_offset=out_zp,
         act_min=lo, act_max=hi, weights=weights, bias=bias_array,
         multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "per-channel multipliers (Q0.31)"),
-        shift=b.array(f"{tag}_shift", "int32_t", shift, "per-channel shifts"),
+        shift=b.array(f"{tag}_shift", "int32_t", shift, "per-channel shifts")
+        if layout is None
+        else b.array(f"{tag}_shift", "int32_t", layout.shift, f"per-channel shifts, as {layout.kernel} takes them"),
     )  # fmt: skip
     params = b.struct(op, "ek_conv_params", fields)
     if depthwise and op.index in b.plan.scratch:
@@ -305,7 +317,7 @@ def _conv(b: _Builder, op: Op) -> None:
         assert b.plan.location(op.inputs[0]) == b.plan.location(op.outputs[0])
         b.call(
             op,
-            "ek_depthwise_conv2d_in_place",
+            layout.in_place_kernel if layout else "ek_depthwise_conv2d_in_place",
             params,
             [op.inputs[0]],
             output_ptr={"kind": ARENA, "offset": scratch.offset},

@@ -29,6 +29,14 @@ void ek_depthwise_conv2d_dsp(const ek_conv_params *p, const int8_t *input, int8_
 /* The in-place variant: the same contract as ek_depthwise_conv2d_in_place. */
 void ek_depthwise_conv2d_in_place_dsp(const ek_conv_params *p, int8_t *data, int8_t *scratch);
 
+/* CONV_2D with a window of at most EK_CONV_DSP_MAX_WINDOW values (k_h * k_w * in_c rounded up
+ * to even; the window buffer is on the stack). Weights: for each group of 4 output channels
+ * (the last one padded with zeros), for each pair of window positions (k, k + 1) in OHWI order
+ * within the window (the last pair padded with a zero), four words: output channels 0..3 of
+ * the group, each (w[k], w[k + 1]) as (low, high) signed halfwords. */
+#define EK_CONV_DSP_MAX_WINDOW 288
+void ek_conv2d_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif
