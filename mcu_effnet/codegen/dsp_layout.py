@@ -8,7 +8,9 @@ channel); the loop saves two extends and a load per tap and four channels.
 
 The kernels add the input offset to each input value while widening it (SXTAB16) and skip
 taps in the padding, so they take the op's own bias rather than the folded one the plain
-kernels use (``engine._folded_bias``): the accumulator is TFLite Micro's reference sum.
+kernels use (``engine._folded_bias``): the accumulator is TFLite Micro's reference sum. Weights
+and bias are doubled (2w still fits a halfword): the kernels then accumulate 2 * acc, the very
+operand their requantization's SMMULR needs (exact while |acc| < 2^30, ``requant_ok``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class DspConvLayout:
     kernel: str
     in_place_kernel: str | None  # depthwise over its dying input (the planner's scratch ring)
     weights: np.ndarray  # int32 words, the C array behind `weights` (cast to const int8_t *)
-    bias: np.ndarray  # int32: the op's own bias, the input offset NOT folded in
+    bias: np.ndarray  # int32: twice the op's own bias (input offset NOT folded in)
     shift: np.ndarray  # int32: -shift - 1 per channel (the kernels' rounding, see requant_ok)
     note: str  # for the C comment
 
@@ -73,7 +75,8 @@ def depthwise_weights(weights: np.ndarray) -> np.ndarray:
     """DEPTHWISE_CONV_2D weights (1, kh, kw, C) -> words [group of 4 channels][tap][2].
 
     Word 0 of a tap holds channels (c0, c2), word 1 (c1, c3): the lanes SXTB16 gives an input
-    word and its rotation by 8 bits. Channels past C (the last group) are zero.
+    word and its rotation by 8 bits. Each halfword is twice the weight (module docstring);
+    channels past C (the last group) are zero.
     """
     w = np.asarray(weights, np.int64)
     _, kh, kw, channels = w.shape
@@ -81,7 +84,7 @@ def depthwise_weights(weights: np.ndarray) -> np.ndarray:
     groups = -(-channels // CHANNEL_GROUP)
     padded = np.zeros((taps, groups * CHANNEL_GROUP), np.int64)
     padded[:, :channels] = w.reshape(taps, channels)
-    per_group = padded.reshape(taps, groups, CHANNEL_GROUP).transpose(1, 0, 2)  # group, tap, 4
+    per_group = 2 * padded.reshape(taps, groups, CHANNEL_GROUP).transpose(1, 0, 2)  # group, tap, 4
     words = pack_halfwords(per_group[..., [0, 1]], per_group[..., [2, 3]])  # (c0,c2), (c1,c3)
     return words.reshape(-1)
 
@@ -103,7 +106,7 @@ def depthwise_layout(
         kernel=DEPTHWISE_KERNEL,
         in_place_kernel=DEPTHWISE_IN_PLACE_KERNEL,
         weights=depthwise_weights(w),
-        bias=np.asarray(bias, np.int64).astype(np.int32),
+        bias=(2 * np.asarray(bias, np.int64)).astype(np.int32),
         shift=(-np.asarray(shift, np.int64) - 1).astype(np.int32),
         note="halfword pairs (c0,c2),(c1,c3) per group of 4 channels and tap",
     )
@@ -112,8 +115,8 @@ def depthwise_layout(
 def conv_weights(weights: np.ndarray) -> np.ndarray:
     """CONV_2D weights (O, kh, kw, I) -> words [group of 4 output channels][window pair][4].
 
-    Each word holds one output channel's weights at window positions (k, k + 1) of the OHWI
-    window (low, high): the pair SMLAD multiplies with two gathered window values. Output
+    Each word holds one output channel's doubled weights at window positions (k, k + 1) of the
+    OHWI window (low, high): the pair SMLAD multiplies with two gathered window values. Output
     channels past O and the position past an odd window are zero.
     """
     w = np.asarray(weights, np.int64)
@@ -122,7 +125,7 @@ def conv_weights(weights: np.ndarray) -> np.ndarray:
     groups = -(-out_c // CHANNEL_GROUP)
     padded = np.zeros((groups * CHANNEL_GROUP, size + size % 2), np.int64)
     padded[:out_c, :size] = w.reshape(out_c, size)
-    pairs = padded.reshape(groups, CHANNEL_GROUP, -1, 2).transpose(0, 2, 1, 3)  # group, pair, oc, 2
+    pairs = 2 * padded.reshape(groups, CHANNEL_GROUP, -1, 2).transpose(0, 2, 1, 3)  # group, pair, oc, 2
     return pack_halfwords(pairs[..., 0], pairs[..., 1]).reshape(-1)
 
 
@@ -142,7 +145,7 @@ def conv_layout(
         kernel=CONV_KERNEL,
         in_place_kernel=None,
         weights=conv_weights(w),
-        bias=np.asarray(bias, np.int64).astype(np.int32),
+        bias=(2 * np.asarray(bias, np.int64)).astype(np.int32),
         shift=(-np.asarray(shift, np.int64) - 1).astype(np.int32),
         note="per group of 4 output channels and window pair: (w[k], w[k+1]) for each channel",
     )

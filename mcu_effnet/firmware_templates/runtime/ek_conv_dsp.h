@@ -4,13 +4,13 @@
  * (ek_conv.c) stay the portable path. Same arithmetic as TFLite Micro's reference, bit for bit.
  *
  * Parameters are the plain kernels' `ek_conv_params`, with three differences the generator makes:
- * - `weights` points at 32-bit words of sign-extended weight pairs (layouts below);
- * - `bias` is the op's own bias (zero without one): the input offset is NOT folded in. The
+ * - `weights` points at 32-bit words of pairs of weights, doubled, as halfwords (layouts below);
+ * - `bias` is twice the op's own bias (zero without one): the input offset is NOT folded in. The
  *   kernels add in_offset to every input value as they widen it to 16 bits (SXTAB16), so taps
  *   in the padding are simply skipped, exactly as TFLite Micro's reference skips them;
  * - `shift` holds -shift - 1 (>= 0) per channel: the generator picks these kernels only when
  *   every TFLite shift is <= -1 and every accumulator stays below 2^30 in magnitude, where
- *   their shorter requantization is exact (ek_depthwise_dsp.c).
+ *   their shorter requantization is exact (ek_requant_dsp.h) on the doubled accumulator.
  */
 #ifndef EK_CONV_DSP_H
 #define EK_CONV_DSP_H

@@ -67,11 +67,8 @@ typedef struct {
 
 /* The groups of four channels of one pixel, with `TAPS_OF_A_ROW` the taps of one window row:
  * `first` is channel 0 of the first tap inside the input, `w_first` group 0's weights there. */
-#define EK_DW_GROUPS(TAPS_OF_A_ROW)                                                                        \
-    for (c = 0; c + 4 <= channels; c += 4, w_first += k->w_group) {                                      \
-        int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];                        \
-        const int8_t *row = first + c;                                                                     \
-        const uint32_t *w = w_first;                                                                       \
+#define EK_DW_ROWS(TAPS_OF_A_ROW)                                                                          \
+    do {                                                                                                   \
         int32_t ky = ny;                                                                                   \
         do {                                                                                               \
             const int8_t *x = row;                                                                         \
@@ -79,6 +76,25 @@ typedef struct {
             row += row_step;                                                                               \
             w += skip_w;                                                                                   \
         } while (--ky > 0);                                                                                \
+    } while (0)
+
+/* A whole 3x3 window: no loop at all (the weights run on: no skip between rows). */
+#define EK_DW_ROWS_3X3()        \
+    do {                        \
+        const int8_t *x = row;  \
+        EK_DW_TAPS_3();         \
+        x = row + row_step;     \
+        EK_DW_TAPS_3();         \
+        x = row + 2 * row_step; \
+        EK_DW_TAPS_3();         \
+    } while (0)
+
+#define EK_DW_GROUPS(ROWS)                                                                                 \
+    for (c = 0; c + 4 <= channels; c += 4, w_first += k->w_group) {                                      \
+        int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];                        \
+        const int8_t *row = first + c;                                                                     \
+        const uint32_t *w = w_first;                                                                       \
+        ROWS;                                                                                              \
         {                                                                                                  \
             const int32_t *m_ = k->mult + c;                                                               \
             const int32_t *s_ = k->shift + c;                                                              \
@@ -110,7 +126,7 @@ typedef struct {
 
 /* One output pixel over the taps inside the input: `ny` window rows and `nx` columns from
  * `first` (channel 0 of the first such tap), whose weights start at word `w_first`. */
-static void pixel(const dw_call *k, const int8_t *first, const uint32_t *w_first, int32_t ny, int32_t nx,
+EK_DSP_INLINE void pixel(const dw_call *k, const int8_t *first, const uint32_t *w_first, int32_t ny, int32_t nx,
                   int8_t *out)
 {
     const int32_t channels = k->channels;
@@ -120,12 +136,14 @@ static void pixel(const dw_call *k, const int8_t *first, const uint32_t *w_first
     const int32_t off2 = k->off2;
     const int32_t *bias = k->bias;
     int32_t c;
-    if (nx == 3) {
-        EK_DW_GROUPS(EK_DW_TAPS_3())
+    if (nx == 3 && ny == 3 && k->k_w == 3) {
+        EK_DW_GROUPS(EK_DW_ROWS_3X3())
+    } else if (nx == 3) {
+        EK_DW_GROUPS(EK_DW_ROWS(EK_DW_TAPS_3()))
     } else if (nx == 5) {
-        EK_DW_GROUPS(EK_DW_TAPS_5())
+        EK_DW_GROUPS(EK_DW_ROWS(EK_DW_TAPS_5()))
     } else {
-        EK_DW_GROUPS(EK_DW_TAPS_N())
+        EK_DW_GROUPS(EK_DW_ROWS(EK_DW_TAPS_N()))
     }
     /* The last 1 to 3 channels one by one (a 32-bit read could leave the tensor). */
     for (; c < channels; ++c) {
@@ -168,18 +186,26 @@ static void output_row(const ek_conv_params *p, const dw_call *k, const int8_t *
     const int32_t last = (p->k_w - 1) * p->dil_w;
     int32_t ky0, kx0, ox;
     const int32_t ny = clip(y0, p->k_h, p->dil_h, p->in_h, &ky0);
-    const int8_t *row = image + (y0 + ky0 * p->dil_h) * in_row;
+    const int8_t *row = ny > 0 ? image + (y0 + ky0 * p->dil_h) * in_row : image;
     const uint32_t *w_row = k->weights + 2 * ky0 * p->k_w;
     int32_t x0 = -p->pad_left;
     for (ox = 0; ox < p->out_w; ++ox, x0 += p->stride_w, out += channels) {
+        /* One call site, so pixel() inlines: the taps of this window inside the input. */
+        const int8_t *first = row;
+        const uint32_t *w_first = w_row;
+        int32_t nx = 0;
         if (ny <= 0) { /* no window row inside the input: the bias alone */
-            pixel(k, row, w_row, 0, 0, out);
         } else if (x0 >= 0 && x0 + last < p->in_w) { /* the whole window row inside */
-            pixel(k, row + x0 * channels, w_row, ny, p->k_w, out);
+            first += x0 * channels;
+            nx = p->k_w;
         } else {
-            const int32_t nx = clip(x0, p->k_w, p->dil_w, p->in_w, &kx0);
-            pixel(k, row + (x0 + kx0 * p->dil_w) * channels, w_row + 2 * kx0, ny, nx, out);
+            nx = clip(x0, p->k_w, p->dil_w, p->in_w, &kx0);
+            if (nx > 0) {
+                first += (x0 + kx0 * p->dil_w) * channels;
+                w_first += 2 * kx0;
+            }
         }
+        pixel(k, first, w_first, nx > 0 ? ny : 0, nx, out);
     }
 }
 
