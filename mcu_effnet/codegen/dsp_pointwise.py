@@ -30,8 +30,8 @@ FAST_SUFFIX = "_fast"  # requantization with SMMULR (ek_dsp.h), when every chann
 class PointwiseLayout:
     kernel: str
     weights: np.ndarray  # int32 words of the interleaved weights (the C array, cast to const int8_t *)
-    bias: np.ndarray  # the plain kernels' bias: input offset x weight sums folded in
-    shift: np.ndarray  # the plain kernels' shifts (TFLite's convention), unchanged
+    bias: np.ndarray  # the plain kernels' folded bias, padded with a 0 to an even channel count
+    shift: np.ndarray  # `_fast` kernels: -shift - 1 (>= 0); the others: TFLite's shifts unchanged
     note: str  # for the C comment
 
 
@@ -71,10 +71,13 @@ def pointwise_layout(
     (``FC_KERNEL``) whose weights are ``weights`` (channels, depth)."""
     w = np.asarray(weights).reshape(len(folded_bias), -1)
     fast = fast_requantize_ok(shift, folded_bias, w)
+    bias = np.zeros(len(folded_bias) + len(folded_bias) % 2, np.int64)
+    bias[: len(folded_bias)] = folded_bias
+    shift = np.asarray(shift, np.int64)
     return PointwiseLayout(
         kernel=kernel + (FAST_SUFFIX if fast else ""),
         weights=interleave(w),
-        bias=np.asarray(folded_bias, np.int64).astype(np.int32),
-        shift=np.asarray(shift),
+        bias=bias.astype(np.int32),
+        shift=(-shift - 1 if fast else shift).astype(np.int32),
         note="channel pairs interleaved for SXTB16/SMLAD, depth padded to 4 (ek_pointwise_dsp.h)",
     )

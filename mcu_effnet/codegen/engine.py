@@ -345,10 +345,10 @@ def _fully_connected(b: _Builder, op: Op) -> None:
     bias = _bias(g, op)
     folded = _folded_bias(g, op, units, w.data.astype(np.int64).sum(axis=1), in_zp)
     bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
-    kernel, weights = "ek_fully_connected", None
+    kernel, weights, bias_values, shifts = "ek_fully_connected", None, folded, shift
     if b.dsp:
         layout = dsp_pointwise.pointwise_layout(dsp_pointwise.FC_KERNEL, w.data, folded, shift)
-        kernel = layout.kernel
+        kernel, bias_values, shifts = layout.kernel, layout.bias, layout.shift
         weights = "(const int8_t *)" + b.array(
             f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"
         )
@@ -356,9 +356,9 @@ def _fully_connected(b: _Builder, op: Op) -> None:
         rows=_elements(x.shape) // depth, depth=depth, units=units, in_offset=-in_zp, out_offset=out_zp,
         act_min=lo, act_max=hi, per_channel=1 if w.per_channel else 0,
         weights=weights or b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
-        bias=b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums"),
+        bias=b.array(f"{tag}_bias", "int32_t", bias_values, f"{bias_note} + input offset x weight sums"),
         multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "multipliers (Q0.31)"),
-        shift=b.array(f"{tag}_shift", "int32_t", shift, "shifts"),
+        shift=b.array(f"{tag}_shift", "int32_t", shifts, f"shifts, as {kernel} takes them"),
     )  # fmt: skip
     b.call(op, kernel, b.struct(op, "ek_fc_params", fields), [op.inputs[0]])
 

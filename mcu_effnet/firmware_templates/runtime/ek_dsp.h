@@ -45,7 +45,10 @@ static inline int32_t ek_smmulr(int32_t a, int32_t b)
 {
     return (int32_t)(((int64_t)a * b + ((int64_t)1 << 31)) >> 32);
 }
+/* SSAT #8: x clamped to [-128, 127]. */
+static inline int32_t ek_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
 #else
+static inline int32_t ek_ssat8(int32_t x) { return __ssat(x, 8); }
 static inline int32_t ek_sxtb16_ror8(uint32_t x)
 {
     int32_t r;
@@ -65,19 +68,5 @@ static inline int32_t ek_smmulr(int32_t a, int32_t b)
     return r;
 }
 #endif
-
-/* TFLite's MultiplyByQuantizedMultiplier for a shift <= -1 and |acc| < 2^30, then the output
- * offset and the clamp. The generator picks a kernel using this only when every channel's shift
- * and accumulator bound qualify (else the op keeps the plain kernel). Exact: the doubling high
- * multiply (acc * m + 2^30) >> 31 is SMMULR of 2 * acc (2 * acc fits in int32), and the
- * rounding divide by 2^right with halves away from zero is (v + 2^(right-1) - (v < 0)) >> right. */
-static inline int8_t ek_dsp_requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t out_offset,
-                                       int32_t act_min, int32_t act_max)
-{
-    const int32_t right = -shift;
-    int32_t v = ek_smmulr(acc * 2, multiplier);
-    v = ((v + (int32_t)(((uint32_t)1 << right) >> 1) + (v >> 31)) >> right) + out_offset;
-    return (int8_t)(v < act_min ? act_min : (v > act_max ? act_max : v));
-}
 
 #endif /* EK_DSP_H */

@@ -18,23 +18,37 @@
 /* One matrix product: the weights, biases and requantization of `channels` output channels. */
 typedef struct {
     const int32_t *weights; /* channel pairs, see ek_pointwise_dsp.h */
-    const int32_t *bias;
+    const int32_t *bias;    /* padded to an even count (the last pair's zero channel) */
     const int32_t *multiplier;
-    const int32_t *shift;
-    int32_t q_step; /* 1: a multiplier and shift per channel; 0: one for all */
+    const int32_t *shift; /* fast kernels: s = -shift - 1 (ek_pointwise_dsp.h) */
+    int32_t q_step;       /* 1: a multiplier and shift per channel; 0: one for all */
     int32_t depth, channels;
     int32_t out_offset, act_min, act_max;
 } ek_mm;
 
-EK_DSP_INLINE int8_t out_value(const ek_mm *m, int32_t acc, int32_t c, int fast)
+/* How outputs are requantized: TFLite's MultiplyByQuantizedMultiplier (ek_mbqm) for any
+ * shift; or the short exact form for s = -shift - 1 >= 0 and |acc| < 2^30 (the generator
+ * checks both), saturated to int8 alone (activation range [-128, 127]) or then clamped. */
+enum { EK_EXACT, EK_FAST, EK_FAST_CLAMP };
+
+/* The short form: the doubling high multiply (acc * m + 2^30) >> 31 is SMMULR of 2 * acc;
+ * the rounding divide by 2^(s+1), halves away from zero, is (((v - (v < 0)) >> s) + 1) >> 1;
+ * the output offset z joins before the last halving as 2z (exact: 2z is even), so
+ * `offset` = 1 + 2z and one SSAT with its built-in ASR #1 ends it. About 7 instructions. */
+EK_DSP_INLINE int8_t requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t offset, int32_t lo,
+                                int32_t hi, int mode)
 {
-    const int32_t multiplier = m->multiplier[c * m->q_step];
-    const int32_t shift = m->shift[c * m->q_step];
-    if (fast) {
-        return ek_dsp_requantize(acc, multiplier, shift, m->out_offset, m->act_min, m->act_max);
+    int32_t v;
+    if (mode == EK_EXACT) {
+        v = ek_mbqm(acc, multiplier, shift) + offset;
+        return (int8_t)ek_clamp(v, lo, hi);
     }
-    acc = ek_mbqm(acc, multiplier, shift) + m->out_offset;
-    return (int8_t)ek_clamp(acc, m->act_min, m->act_max);
+    v = ek_smmulr(acc * 2, multiplier);
+    v = ek_ssat8((((v + (v >> 31)) >> shift) + offset) >> 1);
+    if (mode == EK_FAST_CLAMP) {
+        v = v < lo ? lo : (v > hi ? hi : v);
+    }
+    return (int8_t)v;
 }
 
 /* The last n (1..3) bytes of a row as a word, zeros above (no read past the row). */
@@ -89,57 +103,90 @@ static inline uint32_t load_tail(const int8_t *p, int32_t n)
         a01 = __smlad(x0o_, ek_sxtb16_ror8((uint32_t)wb_), a01);                                           \
     } while (0)
 
+/* The requantization constants of the pass, read once (int8 stores may alias the struct). */
+#define EK_PW_LOCALS(m)                                                                                    \
+    const int32_t *const bias = (m)->bias;                                                                 \
+    const int32_t *const mult = (m)->multiplier;                                                           \
+    const int32_t *const shift = (m)->shift;                                                               \
+    const int32_t step = (m)->q_step;                                                                      \
+    const int32_t channels = (m)->channels;                                                                \
+    const int32_t blocks = (m)->depth >> 2;                                                                \
+    const int32_t tail = (m)->depth & 3;                                                                   \
+    const int32_t offset = mode == EK_EXACT ? (m)->out_offset : 1 + 2 * (m)->out_offset;                   \
+    const int32_t lo = (m)->act_min;                                                                       \
+    const int32_t hi = (m)->act_max;                                                                       \
+    const int32_t *w = (m)->weights
+
 EK_DSP_INLINE void two_pixels(const ek_mm *m, const int8_t *x0, const int8_t *x1, int8_t *o0, int8_t *o1,
-                              int fast)
+                              int mode)
 {
-    const int32_t blocks = m->depth >> 2;
-    const int32_t tail = m->depth & 3;
-    const int32_t *w = m->weights;
-    int32_t c;
-    for (c = 0; c < m->channels; c += 2) {
-        const int second = c + 1 < m->channels;
-        int32_t a00 = m->bias[c];
-        int32_t a01 = second ? m->bias[c + 1] : 0;
+    EK_PW_LOCALS(m);
+    const int32_t *b = bias;
+    const int32_t *mu = mult;
+    const int32_t *sh = shift;
+    int8_t *const o0_end = o0 + channels - 1; /* the last even channel's output, if odd */
+    const int32_t q = 2 * step;
+    for (; o0 < o0_end + 1; o0 += 2, o1 += 2, b += 2, mu += q, sh += q) {
+        int32_t a00 = b[0];
+        int32_t a01 = b[1];
         int32_t a10 = a00;
         int32_t a11 = a01;
         const int8_t *p0 = x0;
         const int8_t *p1 = x1;
-        {
-            const int32_t *const end = w + 2 * blocks;
-            while (w != end) {
-                const uint32_t u0 = ek_load4(p0);
-                const uint32_t u1 = ek_load4(p1);
-                p0 += 4;
-                p1 += 4;
-                EK_PW_STEP2(u0, u1);
-            }
+        const int32_t *const end = w + 4 * (blocks >> 1);
+        while (w != end) {
+            uint32_t u0 = ek_load4(p0);
+            uint32_t u1 = ek_load4(p1);
+            EK_PW_STEP2(u0, u1);
+            __asm__ volatile("" ::: "memory"); /* keeps the two halves apart: no spills */
+            u0 = ek_load4(p0 + 4);
+            u1 = ek_load4(p1 + 4);
+            p0 += 8;
+            p1 += 8;
+            EK_PW_STEP2(u0, u1);
+        }
+        if (blocks & 1) {
+            const uint32_t u0 = ek_load4(p0);
+            const uint32_t u1 = ek_load4(p1);
+            p0 += 4;
+            p1 += 4;
+            EK_PW_STEP2(u0, u1);
         }
         if (tail) {
             const uint32_t u0 = load_tail(p0, tail);
             const uint32_t u1 = load_tail(p1, tail);
             EK_PW_STEP2(u0, u1);
         }
-        o0[c] = out_value(m, a00, c, fast);
-        o1[c] = out_value(m, a10, c, fast);
-        if (second) {
-            o0[c + 1] = out_value(m, a01, c + 1, fast);
-            o1[c + 1] = out_value(m, a11, c + 1, fast);
+        {
+            /* every constant read before the first store (int8 stores may alias anything) */
+            const int32_t m0 = mu[0];
+            const int32_t s0 = sh[0];
+            const int8_t r00 = requantize(a00, m0, s0, offset, lo, hi, mode);
+            const int8_t r10 = requantize(a10, m0, s0, offset, lo, hi, mode);
+            if (o0 != o0_end) {
+                const int32_t m1 = mu[step];
+                const int32_t s1 = sh[step];
+                const int8_t r01 = requantize(a01, m1, s1, offset, lo, hi, mode);
+                const int8_t r11 = requantize(a11, m1, s1, offset, lo, hi, mode);
+                o0[1] = r01;
+                o1[1] = r11;
+            }
+            o0[0] = r00;
+            o1[0] = r10;
         }
     }
 }
 
-EK_DSP_INLINE void one_pixel(const ek_mm *m, const int8_t *x0, int8_t *o0, int fast)
+EK_DSP_INLINE void one_pixel(const ek_mm *m, const int8_t *x0, int8_t *o0, int mode)
 {
-    const int32_t blocks = m->depth >> 2;
-    const int32_t tail = m->depth & 3;
-    const int32_t *w = m->weights;
-    int32_t c, j;
-    for (c = 0; c < m->channels; c += 2) {
-        const int second = c + 1 < m->channels;
-        int32_t a00 = m->bias[c];
-        int32_t a01 = second ? m->bias[c + 1] : 0;
+    EK_PW_LOCALS(m);
+    int32_t c;
+    for (c = 0; c < channels; c += 2) {
+        int32_t a00 = bias[c];
+        int32_t a01 = bias[c + 1];
         const int8_t *p0 = x0;
-        for (j = blocks; j > 0; --j) {
+        const int32_t *const end = w + 2 * blocks;
+        while (w != end) {
             const uint32_t u0 = ek_load4(p0);
             p0 += 4;
             EK_PW_STEP1(u0);
@@ -148,27 +195,27 @@ EK_DSP_INLINE void one_pixel(const ek_mm *m, const int8_t *x0, int8_t *o0, int f
             const uint32_t u0 = load_tail(p0, tail);
             EK_PW_STEP1(u0);
         }
-        o0[c] = out_value(m, a00, c, fast);
-        if (second) {
-            o0[c + 1] = out_value(m, a01, c + 1, fast);
+        o0[c] = requantize(a00, mult[c * step], shift[c * step], offset, lo, hi, mode);
+        if (c + 1 < channels) {
+            o0[c + 1] = requantize(a01, mult[(c + 1) * step], shift[(c + 1) * step], offset, lo, hi, mode);
         }
     }
 }
 
 /* `n` pixels `x_step` bytes apart, their outputs contiguous. */
-EK_DSP_INLINE void pixels(const ek_mm *m, const int8_t *x, int32_t x_step, int8_t *o, int32_t n, int fast)
+EK_DSP_INLINE void pixels(const ek_mm *m, const int8_t *x, int32_t x_step, int8_t *o, int32_t n, int mode)
 {
     for (; n >= 2; n -= 2) {
-        two_pixels(m, x, x + x_step, o, o + m->channels, fast);
+        two_pixels(m, x, x + x_step, o, o + m->channels, mode);
         x += 2 * x_step;
         o += 2 * m->channels;
     }
     if (n > 0) {
-        one_pixel(m, x, o, fast);
+        one_pixel(m, x, o, mode);
     }
 }
 
-EK_DSP_INLINE void conv_1x1(const ek_conv_params *p, const int8_t *input, int8_t *output, int fast)
+EK_DSP_INLINE void conv_1x1(const ek_conv_params *p, const int8_t *input, int8_t *output, int mode)
 {
     const ek_mm m = {(const int32_t *)(const void *)p->weights, p->bias, p->multiplier, p->shift, 1,
                      p->in_c, p->out_c, p->out_offset, p->act_min, p->act_max};
@@ -176,41 +223,51 @@ EK_DSP_INLINE void conv_1x1(const ek_conv_params *p, const int8_t *input, int8_t
     int32_t b, oy;
     if (p->stride_h == 1 && p->stride_w == 1 && p->out_h == p->in_h && p->out_w == p->in_w) {
         /* every input pixel, in order: one matrix of batches * h * w rows */
-        pixels(&m, input, p->in_c, output, p->batches * p->in_h * p->in_w, fast);
+        pixels(&m, input, p->in_c, output, p->batches * p->in_h * p->in_w, mode);
         return;
     }
     for (b = 0; b < p->batches; ++b) {
         const int8_t *image = input + b * p->in_h * in_row;
         for (oy = 0; oy < p->out_h; ++oy) {
-            pixels(&m, image + oy * p->stride_h * in_row, p->stride_w * p->in_c, output, p->out_w, fast);
+            pixels(&m, image + oy * p->stride_h * in_row, p->stride_w * p->in_c, output, p->out_w, mode);
             output += p->out_w * p->out_c;
         }
     }
 }
 
-EK_DSP_INLINE void fully_connected(const ek_fc_params *p, const int8_t *input, int8_t *output, int fast)
+EK_DSP_INLINE void fully_connected(const ek_fc_params *p, const int8_t *input, int8_t *output, int mode)
 {
     const ek_mm m = {(const int32_t *)(const void *)p->weights, p->bias, p->multiplier, p->shift,
                      p->per_channel ? 1 : 0, p->depth, p->units, p->out_offset, p->act_min, p->act_max};
-    pixels(&m, input, p->depth, output, p->rows, fast);
+    pixels(&m, input, p->depth, output, p->rows, mode);
 }
+
+static int full_range(int32_t lo, int32_t hi) { return lo == -128 && hi == 127; }
 
 void ek_conv2d_1x1_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output)
 {
-    conv_1x1(p, input, output, 0);
+    conv_1x1(p, input, output, EK_EXACT);
 }
 
 void ek_conv2d_1x1_dsp_fast(const ek_conv_params *p, const int8_t *input, int8_t *output)
 {
-    conv_1x1(p, input, output, 1);
+    if (full_range(p->act_min, p->act_max)) {
+        conv_1x1(p, input, output, EK_FAST);
+    } else {
+        conv_1x1(p, input, output, EK_FAST_CLAMP);
+    }
 }
 
 void ek_fully_connected_dsp(const ek_fc_params *p, const int8_t *input, int8_t *output)
 {
-    fully_connected(p, input, output, 0);
+    fully_connected(p, input, output, EK_EXACT);
 }
 
 void ek_fully_connected_dsp_fast(const ek_fc_params *p, const int8_t *input, int8_t *output)
 {
-    fully_connected(p, input, output, 1);
+    if (full_range(p->act_min, p->act_max)) {
+        fully_connected(p, input, output, EK_FAST);
+    } else {
+        fully_connected(p, input, output, EK_FAST_CLAMP);
+    }
 }

@@ -13,8 +13,11 @@
  * and SXTB16 of its rotation by 8 channel 1's: the lanes SXTB16 / SXTB16-ROR8 give an input
  * word (x[k], x[k+2]) and (x[k+1], x[k+3]). One weight stream serves two channels.
  *
- * `_fast` kernels requantize with SMMULR (ek_dsp.h): the generator picks them only when every
- * shift is <= -1 and every accumulator is below 2^30 in magnitude; the others use ek_mbqm.
+ * `bias` holds an even number of entries (a 0 for the zero channel of an odd count).
+ *
+ * `_fast` kernels requantize in a short exact form (SMMULR, SSAT; ek_pointwise_dsp.c): the
+ * generator picks them only when every shift is <= -1 and every accumulator is below 2^30 in
+ * magnitude, and stores s = -shift - 1 in `shift`; the others use ek_mbqm on TFLite's shifts.
  */
 #ifndef EK_POINTWISE_DSP_H
 #define EK_POINTWISE_DSP_H
