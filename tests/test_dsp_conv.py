@@ -204,12 +204,9 @@ def test_depthwise_dsp_in_qemu(tmp_path, board):
 
 def test_depthwise_layout_round_trips():
     w = np.random.default_rng(0).integers(-128, 128, size=(1, 3, 2, 7)).astype(np.int8)
-    words = dsp_layout.depthwise_weights(w).view(np.uint32).reshape(2, 6, 2)  # groups, taps, pair
-    lanes = np.stack([words & 0xFFFF, words >> 16], axis=-1).astype(np.uint16).view(np.int16)
-    # word 0 holds (c0, c2), word 1 (c1, c3)
-    per_group = lanes[:, :, [0, 1, 0, 1], [0, 0, 1, 1]]  # group, tap, channel in group
-    channels = per_group.transpose(1, 0, 2).reshape(6, 8)
-    np.testing.assert_array_equal(channels[:, :7], 2 * w.reshape(6, 7).astype(np.int16))  # doubled
+    words = dsp_layout.depthwise_weights(w).reshape(2, 6)  # groups, taps
+    channels = words.view(np.int8).reshape(2, 6, 4).transpose(1, 0, 2).reshape(6, 8)  # little-endian
+    np.testing.assert_array_equal(channels[:, :7], w.reshape(6, 7))
     assert not channels[:, 7].any()
 
 

@@ -1,16 +1,17 @@
 """Weight layouts for the DSP-extension kernels (``ek_conv_dsp.h``): depthwise and k x k conv.
 
-The DSP kernels multiply signed halfwords (SMLABB / SMLATT / SMLAD), so the weights are
-widened to 16 bits here, once, and packed two to a 32-bit word in the order the inner loops
-consume them: each tap is then one aligned double-word load, with no sign extension at run
-time. Flash grows by the weight bytes of these ops (depthwise weights are small: k*k per
-channel); the loop saves two extends and a load per tap and four channels.
+The DSP kernels multiply signed halfwords (SMLABB / SMLATT / SMLAD). The depthwise weights stay
+int8, regrouped so that a tap of four channels is one aligned word (SXTB16 widens them at run
+time: widening here would double their flash, which tips large models off 1 MB parts); the
+k x k convolution's (stems: a few hundred bytes) are widened here, once, and packed two to a
+word in the order its inner loop consumes them.
 
 The kernels add the input offset to each input value while widening it (SXTAB16) and skip
 taps in the padding, so they take the op's own bias rather than the folded one the plain
-kernels use (``engine._folded_bias``): the accumulator is TFLite Micro's reference sum. Weights
-and bias are doubled (2w still fits a halfword): the kernels then accumulate 2 * acc, the very
-operand their requantization's SMMULR needs (exact while |acc| < 2^30, ``requant_ok``).
+kernels use (``engine._folded_bias``): the accumulator is TFLite Micro's reference sum. The
+k x k weights and bias are doubled (2w still fits a halfword): that kernel then accumulates
+2 * acc, the very operand the requantization's SMMULR needs (exact while |acc| < 2^30,
+``requant_ok``); the depthwise kernel doubles its accumulators itself.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class DspConvLayout:
     kernel: str
     in_place_kernel: str | None  # depthwise over its dying input (the planner's scratch ring)
     weights: np.ndarray  # int32 words, the C array behind `weights` (cast to const int8_t *)
-    bias: np.ndarray  # int32: twice the op's own bias (input offset NOT folded in)
+    bias: np.ndarray  # int32: the op's own bias (input offset NOT folded in), doubled for k x k
     shift: np.ndarray  # int32: -shift - 1 per channel (the kernels' rounding, see requant_ok)
     note: str  # for the C comment
 
@@ -72,11 +73,12 @@ def pack_halfwords(low: np.ndarray, high: np.ndarray) -> np.ndarray:
 
 
 def depthwise_weights(weights: np.ndarray) -> np.ndarray:
-    """DEPTHWISE_CONV_2D weights (1, kh, kw, C) -> words [group of 4 channels][tap][2].
+    """DEPTHWISE_CONV_2D weights (1, kh, kw, C) -> words [group of 4 channels][tap].
 
-    Word 0 of a tap holds channels (c0, c2), word 1 (c1, c3): the lanes SXTB16 gives an input
-    word and its rotation by 8 bits. Each halfword is twice the weight (module docstring);
-    channels past C (the last group) are zero.
+    A tap's word holds the group's four int8 weights, channel c0 in the low byte: SXTB16 gives
+    (c0, c2) and SXTB16 of its rotation by 8 bits (c1, c3), the lanes of an input word. The
+    weights stay 8-bit (the same flash as the plain kernel's, plus the last group's padding
+    channels, which are zero).
     """
     w = np.asarray(weights, np.int64)
     _, kh, kw, channels = w.shape
@@ -84,9 +86,9 @@ def depthwise_weights(weights: np.ndarray) -> np.ndarray:
     groups = -(-channels // CHANNEL_GROUP)
     padded = np.zeros((taps, groups * CHANNEL_GROUP), np.int64)
     padded[:, :channels] = w.reshape(taps, channels)
-    per_group = 2 * padded.reshape(taps, groups, CHANNEL_GROUP).transpose(1, 0, 2)  # group, tap, 4
-    words = pack_halfwords(per_group[..., [0, 1]], per_group[..., [2, 3]])  # (c0,c2), (c1,c3)
-    return words.reshape(-1)
+    per_group = padded.reshape(taps, groups, CHANNEL_GROUP).transpose(1, 0, 2) & 0xFF  # group, tap, 4
+    words = per_group[..., 0] | per_group[..., 1] << 8 | per_group[..., 2] << 16 | per_group[..., 3] << 24
+    return words.astype(np.uint32).view(np.int32).reshape(-1)
 
 
 def depthwise_layout(
@@ -106,9 +108,9 @@ def depthwise_layout(
         kernel=DEPTHWISE_KERNEL,
         in_place_kernel=DEPTHWISE_IN_PLACE_KERNEL,
         weights=depthwise_weights(w),
-        bias=(2 * np.asarray(bias, np.int64)).astype(np.int32),
+        bias=np.asarray(bias, np.int64).astype(np.int32),
         shift=(-np.asarray(shift, np.int64) - 1).astype(np.int32),
-        note="halfword pairs (c0,c2),(c1,c3) per group of 4 channels and tap",
+        note="int8 weights, a word per group of 4 channels and tap",
     )
 
 

@@ -4,8 +4,9 @@
  * (ek_conv.c) stay the portable path. Same arithmetic as TFLite Micro's reference, bit for bit.
  *
  * Parameters are the plain kernels' `ek_conv_params`, with three differences the generator makes:
- * - `weights` points at 32-bit words of pairs of weights, doubled, as halfwords (layouts below);
- * - `bias` is twice the op's own bias (zero without one): the input offset is NOT folded in. The
+ * - `weights` points at 32-bit words (an int32 array cast to const int8_t *; layouts below);
+ * - `bias` is the op's own bias (zero without one; doubled for k x k, whose weights are doubled
+ *   halfwords): the input offset is NOT folded in. The
  *   kernels add in_offset to every input value as they widen it to 16 bits (SXTAB16), so taps
  *   in the padding are simply skipped, exactly as TFLite Micro's reference skips them;
  * - `shift` holds -shift - 1 (>= 0) per channel: the generator picks these kernels only when
@@ -22,8 +23,8 @@ extern "C" {
 #endif
 
 /* Depthwise, depth multiplier 1. Weights: for each group of 4 channels (the last one padded
- * with zeros), for each tap (ky, kx) in row-major order, two words: channels (c0, c2) and
- * (c1, c3) as (low, high) signed halfwords. */
+ * with zeros), for each tap (ky, kx) in row-major order, one word: the four int8 weights,
+ * channel c0 in the low byte. */
 void ek_depthwise_conv2d_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output);
 
 /* The in-place variant: the same contract as ek_depthwise_conv2d_in_place. */
@@ -33,7 +34,7 @@ void ek_depthwise_conv2d_in_place_dsp(const ek_conv_params *p, int8_t *data, int
  * to even; the window buffer is on the stack). Weights: for each group of 4 output channels
  * (the last one padded with zeros), for each pair of window positions (k, k + 1) in OHWI order
  * within the window (the last pair padded with a zero), four words: output channels 0..3 of
- * the group, each (w[k], w[k + 1]) as (low, high) signed halfwords. */
+ * the group, each (2 w[k], 2 w[k + 1]) as (low, high) signed halfwords. */
 #define EK_CONV_DSP_MAX_WINDOW 288
 void ek_conv2d_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output);
 

@@ -2,15 +2,18 @@
  *
  * Per output pixel and group of four channels, each tap loads the four input bytes in one
  * 32-bit read and widens them to two pairs of halfwords with SXTAB16, adding the input offset
- * on the way: (x0 + off, x2 + off) and (x1 + off, x3 + off). The weights were widened at
- * generation time into the same lanes (ek_conv_dsp.h), so four SMLABB / SMLATT finish the tap:
- * one load of inputs, one double-word load of weights, two extends, four MACs. The pairs hold
- * different channels, so SMLAD (which adds its two products) does not apply here.
+ * on the way: (x0 + off, x2 + off) and (x1 + off, x3 + off). The tap's four weights come in one
+ * word too (laid out group by group at generation time, ek_conv_dsp.h) and widen into the same
+ * lanes with SXTB16, so four SMLABB / SMLATT finish the tap: two loads, four extends, four MACs.
+ * The pairs hold different channels, so SMLAD (which adds its two products) does not apply.
+ * (Weights widened at generation time would save two extends a tap but double the depthwise
+ * weights' flash, which tips large models off 1 MB parts: kept as int8.)
  *
  * The accumulator is TFLite Micro's: bias + sum over the taps inside the input of
  * (x + in_offset) * w (x + in_offset fits a halfword: |x + in_offset| <= 255), so the kernel
  * walks only the taps inside the input and the bias is the op's own (not folded). The same
- * integers in another order, modulo 2^32: bit for bit the reference.
+ * integers in another order, modulo 2^32: bit for bit the reference. Requantization takes
+ * 2 * acc (ek_requant_dsp.h).
  *
  * Memory: like the plain kernel it reads one output pixel's window and writes that pixel's
  * channels; the in-place variant keeps the plain kernel's row ring (ek_conv.c).
@@ -30,11 +33,10 @@
 #include "ek_dsp.h"
 #include "ek_requant_dsp.h"
 
-/* The halfword of a widened weight pair for channel r (0..3) of a group (see the layout). */
-static inline int32_t weight_lane(const uint32_t *pair, int32_t r)
+/* The weight of channel r (0..3) of a group in a tap's word (byte r). */
+static inline int32_t weight_lane(const uint32_t *word, int32_t r)
 {
-    const uint32_t word = pair[r & 1];
-    return (r >> 1) ? (int32_t)(int16_t)(uint16_t)(word >> 16) : (int32_t)(int16_t)(uint16_t)(word & 0xFFFFu);
+    return (int32_t)(int8_t)(uint8_t)((*word >> (8 * r)) & 0xFFu);
 }
 
 /* One tap for four channels: x advances by col_step, w by one pair of words. */
@@ -43,10 +45,10 @@ static inline int32_t weight_lane(const uint32_t *pair, int32_t r)
         const uint32_t v_ = ek_load4(x);                                                                      \
         const int32_t even_ = __sxtab16(off2, (int32_t)v_); /* (x0, x2) + off */                           \
         const int32_t odd_ = ek_sxtab16_ror8(off2, v_);      /* (x1, x3) + off */                           \
-        const int32_t w0_ = (int32_t)w[0];                                                                 \
-        const int32_t w1_ = (int32_t)w[1];                                                                 \
+        const int32_t w0_ = __sxtb16((int32_t)*w);    /* (w0, w2) */                                       \
+        const int32_t w1_ = ek_sxtb16_ror8(*w);       /* (w1, w3) */                                       \
         x += col_step;                                                                                     \
-        w += 2;                                                                                            \
+        w += 1;                                                                                            \
         a0 = __smlabb(even_, w0_, a0);                                                                     \
         a2 = __smlatt(even_, w0_, a2);                                                                     \
         a1 = __smlabb(odd_, w1_, a1);                                                                      \
@@ -100,8 +102,9 @@ typedef struct {
             const int32_t *s_ = k->shift + c;                                                              \
             const int32_t r_ = k->round_offset;                                                            \
             store4(out + c,                                                                                \
-                   requantize_u8(a0, m_[0], s_[0], r_) | requantize_u8(a1, m_[1], s_[1], r_) << 8 |        \
-                       requantize_u8(a2, m_[2], s_[2], r_) << 16 | requantize_u8(a3, m_[3], s_[3], r_) << 24, \
+                   requantize_u8(2 * a0, m_[0], s_[0], r_) | requantize_u8(2 * a1, m_[1], s_[1], r_) << 8 |  \
+                       requantize_u8(2 * a2, m_[2], s_[2], r_) << 16 |                                     \
+                       requantize_u8(2 * a3, m_[3], s_[3], r_) << 24,                                      \
                    k->lo4, k->hi4);                                                                        \
         }                                                                                                  \
     }
@@ -132,7 +135,7 @@ EK_DSP_INLINE void pixel(const dw_call *k, const int8_t *first, const uint32_t *
     const int32_t channels = k->channels;
     const int32_t row_step = k->row_step;
     const int32_t col_step = k->col_step;
-    const int32_t skip_w = 2 * (k->k_w - nx); /* weight words from a row's end to the next row */
+    const int32_t skip_w = k->k_w - nx; /* weight words from a row's end to the next row */
     const int32_t off2 = k->off2;
     const int32_t *bias = k->bias;
     int32_t c;
@@ -155,11 +158,11 @@ EK_DSP_INLINE void pixel(const dw_call *k, const int8_t *first, const uint32_t *
         int32_t ky, kx;
         for (ky = 0; ky < ny; ++ky, row += row_step, w += skip_w) {
             const int8_t *x = row;
-            for (kx = 0; kx < nx; ++kx, x += col_step, w += 2) {
+            for (kx = 0; kx < nx; ++kx, x += col_step, w += 1) {
                 acc += ((int32_t)*x + off) * weight_lane(w, r);
             }
         }
-        out[c] = requantize1(acc, k->mult[c], k->shift[c], k->round_offset, k->lo4, k->hi4);
+        out[c] = requantize1(2 * acc, k->mult[c], k->shift[c], k->round_offset, k->lo4, k->hi4);
     }
 }
 
@@ -187,7 +190,7 @@ static void output_row(const ek_conv_params *p, const dw_call *k, const int8_t *
     int32_t ky0, kx0, ox;
     const int32_t ny = clip(y0, p->k_h, p->dil_h, p->in_h, &ky0);
     const int8_t *row = ny > 0 ? image + (y0 + ky0 * p->dil_h) * in_row : image;
-    const uint32_t *w_row = k->weights + 2 * ky0 * p->k_w;
+    const uint32_t *w_row = k->weights + ky0 * p->k_w;
     int32_t x0 = -p->pad_left;
     for (ox = 0; ox < p->out_w; ++ox, x0 += p->stride_w, out += channels) {
         /* One call site, so pixel() inlines: the taps of this window inside the input. */
@@ -202,7 +205,7 @@ static void output_row(const ek_conv_params *p, const dw_call *k, const int8_t *
             nx = clip(x0, p->k_w, p->dil_w, p->in_w, &kx0);
             if (nx > 0) {
                 first += (x0 + kx0 * p->dil_w) * channels;
-                w_first += 2 * kx0;
+                w_first += kx0;
             }
         }
         pixel(k, first, w_first, nx > 0 ? ny : 0, nx, out);
@@ -215,7 +218,7 @@ static void prepare(const ek_conv_params *p, dw_call *k)
     k->row_step = p->dil_h * p->in_w * p->in_c;
     k->col_step = p->dil_w * p->in_c;
     k->k_w = p->k_w;
-    k->w_group = 2 * p->k_h * p->k_w;
+    k->w_group = p->k_h * p->k_w;
     k->off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) * 0x10001u);
     k->weights = (const uint32_t *)(const void *)p->weights;
     k->bias = p->bias;

@@ -9,8 +9,8 @@
 /* Requantization, exact for a shift <= -1 and |acc| < 2^30 (the generator picks this kernel
  * only then, dsp_layout.py), with the generator's `shift` array holding s = -shift - 1:
  * - MultiplyByQuantizedMultiplier's doubling high multiply (acc * m + 2^30) >> 31 is SMMULR
- *   of 2 * acc (2 * acc fits in int32), and the kernels accumulate 2 * acc directly: the
- *   generator doubles their weights (2w fits a halfword) and biases;
+ *   of 2 * acc (2 * acc fits in int32): the callers pass 2 * acc (the k x k kernel accumulates
+ *   it directly: the generator doubles its halfword weights and its bias);
  * - its rounding divide by 2^(s+1), halves away from zero, is
  *   (((v - (v < 0)) >> s) + 1) >> 1, and the output offset z joins the last step exactly as
  *   (t + 1 + 2 * (z + 128)) >> 1, which lands the result in [0, 255] terms (USAT) so four
