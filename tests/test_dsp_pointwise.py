@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tflite_builder import ModelBuilder
 
-from mcu_effnet.codegen.dsp_pointwise import fast_requantize_ok, interleave
+from mcu_effnet.codegen.dsp_pointwise import fast_requantize_ok, interleave, pointwise_layout, records
 from mcu_effnet.codegen.engine import generate_engine
 from mcu_effnet.graph import load_tflite
 from mcu_effnet.sim import run as sim_run
@@ -88,6 +88,21 @@ def test_interleave_gives_the_inputs_lanes(seed, channels, depth):
                 rotated = (word >> 8) | ((word << 24) & 0xFFFFFFFF)
                 assert _sxtb16(rotated) == (padded[pair + 1, k], padded[pair + 1, k + 2])
                 i += 1
+
+
+def test_records_pair_the_channels_constants():
+    r = records(np.array([1, 2, 3]), np.array([10, 20, 30]), np.array([-1, -2, -3])).reshape(-1, 6)
+    assert r.tolist() == [[1, 2, 10, 20, -1, -2], [3, 0, 30, 0, -3, 0]]
+    fc = records(np.array([4, 5]), np.array([7]), np.array([2])).reshape(-1, 6)  # per-tensor
+    assert fc.tolist() == [[4, 5, 7, 7, 2, 2]]
+
+
+def test_layout_stores_s_for_fast_kernels_and_tflite_shifts_otherwise():
+    w = np.ones((2, 3), np.int8)
+    fast = pointwise_layout("k", w, np.array([0, 0]), np.array([1 << 30] * 2), np.array([-1, -4]))
+    assert fast.kernel == "k_fast" and fast.bias.tolist()[4:] == [0, 3]
+    exact = pointwise_layout("k", w, np.array([0, 0]), np.array([1 << 30] * 2), np.array([0, -4]))
+    assert exact.kernel == "k" and exact.bias.tolist()[4:] == [0, -4]
 
 
 def test_fast_requantize_needs_negative_shifts_and_small_accumulators():
@@ -207,5 +222,5 @@ def test_dsp_firmware_in_qemu_is_bit_exact(arm_toolchain, tmp_path, board):
     dis = subprocess.run(
         ["arm-none-eabi-objdump", "-d", str(elf)], capture_output=True, text=True, check=True
     ).stdout
-    body = dis.split("<ek_conv2d_1x1_dsp_fast>:")[1].split("\n\n")[0]
+    body = re.split(r"\n[0-9a-f]+ <", dis.split("<run_fast>:")[1])[0]  # ek_conv2d_1x1_dsp_fast's loop
     assert "smlad" in body and "sxtb16" in body

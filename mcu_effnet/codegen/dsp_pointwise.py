@@ -13,6 +13,11 @@ so the inner loop streams one aligned 32-bit weight word per channel pair and ha
 weights stay 8-bit (flash grows only by the zero padding: the depth to a multiple of 4, the
 channels to a multiple of 2). The bias keeps the plain kernels' input-offset folding
 (``engine._folded_bias``), so raw int8 inputs go straight into SXTB16.
+
+Bias, multiplier and shift travel together as one record per channel pair (``records``), in
+the params' ``bias`` (``multiplier`` and ``shift`` are NULL): the kernel walks one pointer and
+reads each pair's six words with three double-word loads, where three arrays cost a pointer
+each (spilled around the multiply-accumulate loop, which needs every register).
 """
 
 from __future__ import annotations
@@ -30,9 +35,9 @@ FAST_SUFFIX = "_fast"  # requantization with SMMULR (ek_dsp.h), when every chann
 class PointwiseLayout:
     kernel: str
     weights: np.ndarray  # int32 words of the interleaved weights (the C array, cast to const int8_t *)
-    bias: np.ndarray  # the plain kernels' folded bias, padded with a 0 to an even channel count
-    shift: np.ndarray  # `_fast` kernels: -shift - 1 (>= 0); the others: TFLite's shifts unchanged
+    bias: np.ndarray  # the records (see ``records``), the params' `bias`
     note: str  # for the C comment
+    shift: None = None  # no separate multiplier / shift arrays: the params hold NULL there
 
 
 def interleave(weights: np.ndarray) -> np.ndarray:
@@ -65,19 +70,33 @@ def fast_requantize_ok(shift: np.ndarray, bias: np.ndarray, weights: np.ndarray)
 
 
 def pointwise_layout(
-    kernel: str, weights: np.ndarray, folded_bias: np.ndarray, shift: np.ndarray
+    kernel: str, weights: np.ndarray, folded_bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray
 ) -> PointwiseLayout:
     """The DSP kernel and weight words of a 1x1 CONV_2D (``CONV_KERNEL``) or FULLY_CONNECTED
     (``FC_KERNEL``) whose weights are ``weights`` (channels, depth)."""
     w = np.asarray(weights).reshape(len(folded_bias), -1)
     fast = fast_requantize_ok(shift, folded_bias, w)
-    bias = np.zeros(len(folded_bias) + len(folded_bias) % 2, np.int64)
-    bias[: len(folded_bias)] = folded_bias
     shift = np.asarray(shift, np.int64)
     return PointwiseLayout(
         kernel=kernel + (FAST_SUFFIX if fast else ""),
         weights=interleave(w),
-        bias=bias.astype(np.int32),
-        shift=(-shift - 1 if fast else shift).astype(np.int32),
+        bias=records(folded_bias, multiplier, -shift - 1 if fast else shift),
         note="channel pairs interleaved for SXTB16/SMLAD, depth padded to 4 (ek_pointwise_dsp.h)",
     )
+
+
+def records(bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """int32 (bias0, bias1, multiplier0, multiplier1, shift0, shift1) per channel pair.
+
+    ``multiplier`` / ``shift``: one per channel, or one for all (per-tensor FULLY_CONNECTED).
+    The zero channel of an odd count gets zeros (its output is not stored).
+
+    >>> records(np.array([5, 6, 7]), np.array([100]), np.array([-2])).reshape(-1, 6).tolist()
+    [[5, 6, 100, 100, -2, -2], [7, 0, 100, 0, -2, 0]]
+    """
+    channels = len(bias)
+    table = np.zeros((3, channels + channels % 2), np.int64)
+    table[0, :channels] = bias
+    table[1, :channels] = np.broadcast_to(np.asarray(multiplier, np.int64), (channels,))
+    table[2, :channels] = np.broadcast_to(np.asarray(shift, np.int64), (channels,))
+    return table.reshape(3, -1, 2).transpose(1, 0, 2).reshape(-1).astype(np.int32)

@@ -284,7 +284,7 @@ def _conv(b: _Builder, op: Op) -> None:
     bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
     layout = None
     if b.dsp and not depthwise and kh == 1 and kw == 1:  # any stride; a 1x1 window is never padded
-        layout = dsp_pointwise.pointwise_layout(dsp_pointwise.CONV_KERNEL, w.data, folded, shift)
+        layout = dsp_pointwise.pointwise_layout(dsp_pointwise.CONV_KERNEL, w.data, folded, multiplier, shift)
     if b.dsp and (depthwise or kh * kw > 1):
         own_bias = np.zeros(oc, np.int64) if bias is None else bias.data.astype(np.int64).reshape(-1)
         if depthwise:
@@ -306,10 +306,14 @@ def _conv(b: _Builder, op: Op) -> None:
         stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pad_top, pad_left=pad_left,
         depth_multiplier=oc // c if depthwise else 1, in_offset=-in_zp, out_offset=out_zp,
         act_min=lo, act_max=hi, weights=weights, bias=bias_array,
-        multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "per-channel multipliers (Q0.31)"),
+        multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "per-channel multipliers (Q0.31)")
+        if layout is None or layout.shift is not None
+        else "NULL",  # in the layout's records
         shift=b.array(f"{tag}_shift", "int32_t", shift, "per-channel shifts")
         if layout is None
-        else b.array(f"{tag}_shift", "int32_t", layout.shift, f"per-channel shifts, as {layout.kernel} takes them"),
+        else b.array(f"{tag}_shift", "int32_t", layout.shift, f"per-channel shifts, as {layout.kernel} takes them")
+        if layout.shift is not None
+        else "NULL",
     )  # fmt: skip
     params = b.struct(op, "ek_conv_params", fields)
     if depthwise and op.index in b.plan.scratch:
@@ -345,10 +349,10 @@ def _fully_connected(b: _Builder, op: Op) -> None:
     bias = _bias(g, op)
     folded = _folded_bias(g, op, units, w.data.astype(np.int64).sum(axis=1), in_zp)
     bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
-    kernel, weights, bias_values, shifts = "ek_fully_connected", None, folded, shift
+    kernel, weights, layout = "ek_fully_connected", None, None
     if b.dsp:
-        layout = dsp_pointwise.pointwise_layout(dsp_pointwise.FC_KERNEL, w.data, folded, shift)
-        kernel, bias_values, shifts = layout.kernel, layout.bias, layout.shift
+        layout = dsp_pointwise.pointwise_layout(dsp_pointwise.FC_KERNEL, w.data, folded, multiplier, shift)
+        kernel = layout.kernel
         weights = "(const int8_t *)" + b.array(
             f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"
         )
@@ -356,9 +360,11 @@ def _fully_connected(b: _Builder, op: Op) -> None:
         rows=_elements(x.shape) // depth, depth=depth, units=units, in_offset=-in_zp, out_offset=out_zp,
         act_min=lo, act_max=hi, per_channel=1 if w.per_channel else 0,
         weights=weights or b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
-        bias=b.array(f"{tag}_bias", "int32_t", bias_values, f"{bias_note} + input offset x weight sums"),
-        multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "multipliers (Q0.31)"),
-        shift=b.array(f"{tag}_shift", "int32_t", shifts, f"shifts, as {kernel} takes them"),
+        bias=b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums")
+        if layout is None
+        else b.array(f"{tag}_records", "int32_t", layout.bias, f"{bias_note}: records for {kernel}"),
+        multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "multipliers (Q0.31)") if layout is None else "NULL",
+        shift=b.array(f"{tag}_shift", "int32_t", shift, "shifts") if layout is None else "NULL",
     )  # fmt: skip
     b.call(op, kernel, b.struct(op, "ek_fc_params", fields), [op.inputs[0]])
 

@@ -15,13 +15,10 @@
 #include "ek_dsp.h"
 #include "ek_fixedpoint.h"
 
-/* One matrix product: the weights, biases and requantization of `channels` output channels. */
+/* One matrix product: the weights and records of `channels` output channels. */
 typedef struct {
     const int32_t *weights; /* channel pairs, see ek_pointwise_dsp.h */
-    const int32_t *bias;    /* padded to an even count (the last pair's zero channel) */
-    const int32_t *multiplier;
-    const int32_t *shift; /* fast kernels: s = -shift - 1 (ek_pointwise_dsp.h) */
-    int32_t q_step;       /* 1: a multiplier and shift per channel; 0: one for all */
+    const int32_t *records; /* per channel pair: bias0, bias1, multiplier0, multiplier1, shift0, shift1 */
     int32_t depth, channels;
     int32_t out_offset, act_min, act_max;
 } ek_mm;
@@ -103,76 +100,86 @@ static inline uint32_t load_tail(const int8_t *p, int32_t n)
         a01 = __smlad(x0o_, ek_sxtb16_ror8((uint32_t)wb_), a01);                                           \
     } while (0)
 
-/* The requantization constants of the pass, read once (int8 stores may alias the struct). */
+/* The constants of the pass, read once (int8 stores may alias the struct). */
 #define EK_PW_LOCALS(m)                                                                                    \
-    const int32_t *const bias = (m)->bias;                                                                 \
-    const int32_t *const mult = (m)->multiplier;                                                           \
-    const int32_t *const shift = (m)->shift;                                                               \
-    const int32_t step = (m)->q_step;                                                                      \
     const int32_t channels = (m)->channels;                                                                \
     const int32_t blocks = (m)->depth >> 2;                                                                \
     const int32_t tail = (m)->depth & 3;                                                                   \
     const int32_t offset = mode == EK_EXACT ? (m)->out_offset : 1 + 2 * (m)->out_offset;                   \
     const int32_t lo = (m)->act_min;                                                                       \
     const int32_t hi = (m)->act_max;                                                                       \
-    const int32_t *w = (m)->weights
+    const int32_t *r = (m)->records;                                                                       \
+    const int32_t *w = (m)->weights;                                                                       \
+    int32_t c
+
+/* The multiply-accumulate loop over the depth for two pixels and one channel pair. */
+#define EK_PW_DEPTH2()                                                                                     \
+    do {                                                                                                   \
+        const int8_t *p0 = x0;                                                                             \
+        const int8_t *p1 = x1;                                                                             \
+        const int32_t *const end = w + 4 * (blocks >> 1);                                                  \
+        while (w != end) {                                                                                 \
+            uint32_t u0 = ek_load4(p0);                                                                    \
+            uint32_t u1 = ek_load4(p1);                                                                    \
+            EK_PW_STEP2(u0, u1);                                                                           \
+            __asm__ volatile("" ::: "memory"); /* keeps the two halves apart: no spills */                 \
+            u0 = ek_load4(p0 + 4);                                                                         \
+            u1 = ek_load4(p1 + 4);                                                                         \
+            p0 += 8;                                                                                       \
+            p1 += 8;                                                                                       \
+            EK_PW_STEP2(u0, u1);                                                                           \
+        }                                                                                                  \
+        if (blocks & 1) {                                                                                  \
+            const uint32_t u0 = ek_load4(p0);                                                              \
+            const uint32_t u1 = ek_load4(p1);                                                              \
+            p0 += 4;                                                                                       \
+            p1 += 4;                                                                                       \
+            EK_PW_STEP2(u0, u1);                                                                           \
+        }                                                                                                  \
+        if (tail) {                                                                                        \
+            const uint32_t u0 = load_tail(p0, tail);                                                       \
+            const uint32_t u1 = load_tail(p1, tail);                                                       \
+            EK_PW_STEP2(u0, u1);                                                                           \
+        }                                                                                                  \
+    } while (0)
 
 EK_DSP_INLINE void two_pixels(const ek_mm *m, const int8_t *x0, const int8_t *x1, int8_t *o0, int8_t *o1,
                               int mode)
 {
     EK_PW_LOCALS(m);
-    const int32_t *b = bias;
-    const int32_t *mu = mult;
-    const int32_t *sh = shift;
-    int8_t *const o0_end = o0 + channels - 1; /* the last even channel's output, if odd */
-    const int32_t q = 2 * step;
-    for (; o0 < o0_end + 1; o0 += 2, o1 += 2, b += 2, mu += q, sh += q) {
-        int32_t a00 = b[0];
-        int32_t a01 = b[1];
+    for (c = 0; c < channels - 1; c += 2, r += 6) {
+        int32_t a00 = r[0];
+        int32_t a01 = r[1];
         int32_t a10 = a00;
         int32_t a11 = a01;
-        const int8_t *p0 = x0;
-        const int8_t *p1 = x1;
-        const int32_t *const end = w + 4 * (blocks >> 1);
-        while (w != end) {
-            uint32_t u0 = ek_load4(p0);
-            uint32_t u1 = ek_load4(p1);
-            EK_PW_STEP2(u0, u1);
-            __asm__ volatile("" ::: "memory"); /* keeps the two halves apart: no spills */
-            u0 = ek_load4(p0 + 4);
-            u1 = ek_load4(p1 + 4);
-            p0 += 8;
-            p1 += 8;
-            EK_PW_STEP2(u0, u1);
-        }
-        if (blocks & 1) {
-            const uint32_t u0 = ek_load4(p0);
-            const uint32_t u1 = ek_load4(p1);
-            p0 += 4;
-            p1 += 4;
-            EK_PW_STEP2(u0, u1);
-        }
-        if (tail) {
-            const uint32_t u0 = load_tail(p0, tail);
-            const uint32_t u1 = load_tail(p1, tail);
-            EK_PW_STEP2(u0, u1);
-        }
+        EK_PW_DEPTH2();
         {
-            /* every constant read before the first store (int8 stores may alias anything) */
-            const int32_t m0 = mu[0];
-            const int32_t s0 = sh[0];
+            /* the record read before the first store (int8 stores may alias anything) */
+            const int32_t m0 = r[2], m1 = r[3], s0 = r[4], s1 = r[5];
             const int8_t r00 = requantize(a00, m0, s0, offset, lo, hi, mode);
             const int8_t r10 = requantize(a10, m0, s0, offset, lo, hi, mode);
-            if (o0 != o0_end) {
-                const int32_t m1 = mu[step];
-                const int32_t s1 = sh[step];
-                const int8_t r01 = requantize(a01, m1, s1, offset, lo, hi, mode);
-                const int8_t r11 = requantize(a11, m1, s1, offset, lo, hi, mode);
-                o0[1] = r01;
-                o1[1] = r11;
-            }
-            o0[0] = r00;
-            o1[0] = r10;
+            const int8_t r01 = requantize(a01, m1, s1, offset, lo, hi, mode);
+            const int8_t r11 = requantize(a11, m1, s1, offset, lo, hi, mode);
+            o0[c] = r00;
+            o0[c + 1] = r01;
+            o1[c] = r10;
+            o1[c + 1] = r11;
+        }
+    }
+    if (c < channels) { /* the last of an odd count */
+        int32_t a00 = r[0];
+        int32_t a01 = 0;
+        int32_t a10 = a00;
+        int32_t a11 = 0;
+        EK_PW_DEPTH2();
+        (void)a01;
+        (void)a11;
+        {
+            const int32_t m0 = r[2], s0 = r[4];
+            const int8_t r00 = requantize(a00, m0, s0, offset, lo, hi, mode);
+            const int8_t r10 = requantize(a10, m0, s0, offset, lo, hi, mode);
+            o0[c] = r00;
+            o1[c] = r10;
         }
     }
 }
@@ -180,10 +187,9 @@ EK_DSP_INLINE void two_pixels(const ek_mm *m, const int8_t *x0, const int8_t *x1
 EK_DSP_INLINE void one_pixel(const ek_mm *m, const int8_t *x0, int8_t *o0, int mode)
 {
     EK_PW_LOCALS(m);
-    int32_t c;
-    for (c = 0; c < channels; c += 2) {
-        int32_t a00 = bias[c];
-        int32_t a01 = bias[c + 1];
+    for (c = 0; c < channels; c += 2, r += 6) {
+        int32_t a00 = r[0];
+        int32_t a01 = r[1];
         const int8_t *p0 = x0;
         const int32_t *const end = w + 2 * blocks;
         while (w != end) {
@@ -195,9 +201,14 @@ EK_DSP_INLINE void one_pixel(const ek_mm *m, const int8_t *x0, int8_t *o0, int m
             const uint32_t u0 = load_tail(p0, tail);
             EK_PW_STEP1(u0);
         }
-        o0[c] = requantize(a00, mult[c * step], shift[c * step], offset, lo, hi, mode);
-        if (c + 1 < channels) {
-            o0[c + 1] = requantize(a01, mult[(c + 1) * step], shift[(c + 1) * step], offset, lo, hi, mode);
+        {
+            const int32_t m0 = r[2], m1 = r[3], s0 = r[4], s1 = r[5];
+            const int8_t r00 = requantize(a00, m0, s0, offset, lo, hi, mode);
+            const int8_t r01 = requantize(a01, m1, s1, offset, lo, hi, mode);
+            o0[c] = r00;
+            if (c + 1 < channels) {
+                o0[c + 1] = r01;
+            }
         }
     }
 }
@@ -215,59 +226,70 @@ EK_DSP_INLINE void pixels(const ek_mm *m, const int8_t *x, int32_t x_step, int8_
     }
 }
 
-EK_DSP_INLINE void conv_1x1(const ek_conv_params *p, const int8_t *input, int8_t *output, int mode)
+/* One instance of the pixel loop per requantization (the entry points share them). */
+typedef void (*ek_pw_run)(const ek_mm *m, const int8_t *x, int32_t x_step, int8_t *o, int32_t n);
+
+static void run_exact(const ek_mm *m, const int8_t *x, int32_t x_step, int8_t *o, int32_t n)
 {
-    const ek_mm m = {(const int32_t *)(const void *)p->weights, p->bias, p->multiplier, p->shift, 1,
-                     p->in_c, p->out_c, p->out_offset, p->act_min, p->act_max};
+    pixels(m, x, x_step, o, n, EK_EXACT);
+}
+
+static void run_fast(const ek_mm *m, const int8_t *x, int32_t x_step, int8_t *o, int32_t n)
+{
+    pixels(m, x, x_step, o, n, EK_FAST);
+}
+
+static void run_fast_clamp(const ek_mm *m, const int8_t *x, int32_t x_step, int8_t *o, int32_t n)
+{
+    pixels(m, x, x_step, o, n, EK_FAST_CLAMP);
+}
+
+static void conv_1x1(const ek_conv_params *p, const int8_t *input, int8_t *output, ek_pw_run run)
+{
+    const ek_mm m = {(const int32_t *)(const void *)p->weights, p->bias, p->in_c, p->out_c, p->out_offset,
+                     p->act_min, p->act_max};
     const int32_t in_row = p->in_w * p->in_c;
     int32_t b, oy;
     if (p->stride_h == 1 && p->stride_w == 1 && p->out_h == p->in_h && p->out_w == p->in_w) {
         /* every input pixel, in order: one matrix of batches * h * w rows */
-        pixels(&m, input, p->in_c, output, p->batches * p->in_h * p->in_w, mode);
+        run(&m, input, p->in_c, output, p->batches * p->in_h * p->in_w);
         return;
     }
     for (b = 0; b < p->batches; ++b) {
         const int8_t *image = input + b * p->in_h * in_row;
         for (oy = 0; oy < p->out_h; ++oy) {
-            pixels(&m, image + oy * p->stride_h * in_row, p->stride_w * p->in_c, output, p->out_w, mode);
+            run(&m, image + oy * p->stride_h * in_row, p->stride_w * p->in_c, output, p->out_w);
             output += p->out_w * p->out_c;
         }
     }
 }
 
-EK_DSP_INLINE void fully_connected(const ek_fc_params *p, const int8_t *input, int8_t *output, int mode)
+static void fully_connected(const ek_fc_params *p, const int8_t *input, int8_t *output, ek_pw_run run)
 {
-    const ek_mm m = {(const int32_t *)(const void *)p->weights, p->bias, p->multiplier, p->shift,
-                     p->per_channel ? 1 : 0, p->depth, p->units, p->out_offset, p->act_min, p->act_max};
-    pixels(&m, input, p->depth, output, p->rows, mode);
+    const ek_mm m = {(const int32_t *)(const void *)p->weights, p->bias, p->depth, p->units, p->out_offset,
+                     p->act_min, p->act_max};
+    run(&m, input, p->depth, output, p->rows);
 }
 
-static int full_range(int32_t lo, int32_t hi) { return lo == -128 && hi == 127; }
+/* The short requantization, clamped to the activation range only when that is not int8's. */
+static ek_pw_run fast_run(int32_t lo, int32_t hi) { return lo == -128 && hi == 127 ? run_fast : run_fast_clamp; }
 
 void ek_conv2d_1x1_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output)
 {
-    conv_1x1(p, input, output, EK_EXACT);
+    conv_1x1(p, input, output, run_exact);
 }
 
 void ek_conv2d_1x1_dsp_fast(const ek_conv_params *p, const int8_t *input, int8_t *output)
 {
-    if (full_range(p->act_min, p->act_max)) {
-        conv_1x1(p, input, output, EK_FAST);
-    } else {
-        conv_1x1(p, input, output, EK_FAST_CLAMP);
-    }
+    conv_1x1(p, input, output, fast_run(p->act_min, p->act_max));
 }
 
 void ek_fully_connected_dsp(const ek_fc_params *p, const int8_t *input, int8_t *output)
 {
-    fully_connected(p, input, output, EK_EXACT);
+    fully_connected(p, input, output, run_exact);
 }
 
 void ek_fully_connected_dsp_fast(const ek_fc_params *p, const int8_t *input, int8_t *output)
 {
-    if (full_range(p->act_min, p->act_max)) {
-        fully_connected(p, input, output, EK_FAST);
-    } else {
-        fully_connected(p, input, output, EK_FAST_CLAMP);
-    }
+    fully_connected(p, input, output, fast_run(p->act_min, p->act_max));
 }

@@ -3,21 +3,23 @@
  * kernels for cores with the DSP extension and lays their weights out for them; the plain C
  * kernels stay the portable path. Same arithmetic as TFLite Micro's reference, bit for bit.
  *
- * Parameters are the plain kernels' structs (`bias` with the input offset folded in, as there),
- * except `weights`, which points at 32-bit words (an int32 array cast to const int8_t *):
- * output channels in pairs (the last pair of an odd count padded with a zero channel), each
- * pair's weights over the input depth padded with zeros to a multiple of 4, and for every 4
- * depth values k..k+3 two words holding the bytes
- *     (w0[k],   w1[k],   w0[k+2], w1[k+2])   and   (w0[k+1], w1[k+1], w0[k+3], w1[k+3])
- * (w0, w1: the pair's two channels). SXTB16 of the first gives channel 0's (k, k+2) halfwords
- * and SXTB16 of its rotation by 8 channel 1's: the lanes SXTB16 / SXTB16-ROR8 give an input
- * word (x[k], x[k+2]) and (x[k+1], x[k+3]). One weight stream serves two channels.
- *
- * `bias` holds an even number of entries (a 0 for the zero channel of an odd count).
- *
- * `_fast` kernels requantize in a short exact form (SMMULR, SSAT; ek_pointwise_dsp.c): the
- * generator picks them only when every shift is <= -1 and every accumulator is below 2^30 in
- * magnitude, and stores s = -shift - 1 in `shift`; the others use ek_mbqm on TFLite's shifts.
+ * Parameters are the plain kernels' structs, with three differences the generator makes:
+ * - `weights` points at 32-bit words (an int32 array cast to const int8_t *): output channels
+ *   in pairs (the last pair of an odd count padded with a zero channel), each pair's weights
+ *   over the input depth padded with zeros to a multiple of 4, and for every 4 depth values
+ *   k..k+3 two words holding the bytes
+ *       (w0[k],   w1[k],   w0[k+2], w1[k+2])   and   (w0[k+1], w1[k+1], w0[k+3], w1[k+3])
+ *   (w0, w1: the pair's two channels). SXTB16 of the first gives channel 0's (k, k+2)
+ *   halfwords and SXTB16 of its rotation by 8 channel 1's: the lanes SXTB16 / SXTB16-ROR8
+ *   give an input word, (x[k], x[k+2]) and (x[k+1], x[k+3]). One weight stream serves two
+ *   channels.
+ * - `bias` points at one record of six int32 per channel pair: bias0, bias1, multiplier0,
+ *   multiplier1, shift0, shift1 (the bias with the input offset folded in, as the plain
+ *   kernels take it; zeros for the zero channel); `multiplier` and `shift` are NULL.
+ * - `_fast` kernels requantize in a short exact form (SMMULR, SSAT; ek_pointwise_dsp.c): the
+ *   generator picks them only when every shift is <= -1 and every accumulator is below 2^30
+ *   in magnitude, and stores s = -shift - 1 as the records' shifts; the others use ek_mbqm on
+ *   TFLite's shifts.
  */
 #ifndef EK_POINTWISE_DSP_H
 #define EK_POINTWISE_DSP_H
