@@ -25,23 +25,32 @@ static void gather(const ek_conv_params *p, const int8_t *image, int32_t y0, int
     const int32_t in_c = p->in_c;
     const int32_t in_row = p->in_w * in_c;
     const int32_t off = p->in_offset;
-    int32_t ky, kx, ci;
-    for (ky = 0; ky < p->k_h; ++ky) {
+    const int32_t run = p->k_w * in_c; /* one window row */
+    /* With no horizontal dilation and the window's columns inside, a window row is one run. */
+    const int columns_inside = p->dil_w == 1 && x0 >= 0 && x0 + p->k_w <= p->in_w;
+    int32_t ky, kx, i;
+    for (ky = 0; ky < p->k_h; ++ky, window += run) {
         const int32_t y = y0 + ky * p->dil_h;
-        const int row_inside = y >= 0 && y < p->in_h;
-        for (kx = 0; kx < p->k_w; ++kx) {
-            const int32_t x = x0 + kx * p->dil_w;
-            if (row_inside && x >= 0 && x < p->in_w) {
-                const int8_t *px = image + y * in_row + x * in_c;
-                for (ci = 0; ci < in_c; ++ci) {
-                    window[ci] = (int16_t)(px[ci] + off);
-                }
-            } else {
-                for (ci = 0; ci < in_c; ++ci) {
-                    window[ci] = 0;
+        if (y < 0 || y >= p->in_h) {
+            memset(window, 0, (size_t)run * sizeof(int16_t));
+        } else if (columns_inside) {
+            const int8_t *px = image + y * in_row + x0 * in_c;
+            for (i = 0; i < run; ++i) {
+                window[i] = (int16_t)(px[i] + off);
+            }
+        } else {
+            for (kx = 0; kx < p->k_w; ++kx) {
+                const int32_t x = x0 + kx * p->dil_w;
+                int16_t *to = window + kx * in_c;
+                if (x >= 0 && x < p->in_w) {
+                    const int8_t *px = image + y * in_row + x * in_c;
+                    for (i = 0; i < in_c; ++i) {
+                        to[i] = (int16_t)(px[i] + off);
+                    }
+                } else {
+                    memset(to, 0, (size_t)in_c * sizeof(int16_t));
                 }
             }
-            window += in_c;
         }
     }
 }
@@ -76,13 +85,27 @@ void ek_conv2d_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output)
                     int32_t a2 = n > 2 ? bias[oc + 2] : 0;
                     int32_t a3 = n > 3 ? bias[oc + 3] : 0;
                     const int16_t *v = window;
-                    for (j = 0; j < pairs; ++j, v += 2, w += 4) {
+                    for (j = pairs; j >= 2; j -= 2, v += 4, w += 8) { /* two pairs a step */
+                        uint32_t x, y;
+                        memcpy(&x, v, 4);
+                        memcpy(&y, v + 2, 4);
+                        a0 = __smlad((int32_t)x, (int32_t)w[0], a0);
+                        a1 = __smlad((int32_t)x, (int32_t)w[1], a1);
+                        a2 = __smlad((int32_t)x, (int32_t)w[2], a2);
+                        a3 = __smlad((int32_t)x, (int32_t)w[3], a3);
+                        a0 = __smlad((int32_t)y, (int32_t)w[4], a0);
+                        a1 = __smlad((int32_t)y, (int32_t)w[5], a1);
+                        a2 = __smlad((int32_t)y, (int32_t)w[6], a2);
+                        a3 = __smlad((int32_t)y, (int32_t)w[7], a3);
+                    }
+                    if (j > 0) {
                         uint32_t x;
                         memcpy(&x, v, 4);
                         a0 = __smlad((int32_t)x, (int32_t)w[0], a0);
                         a1 = __smlad((int32_t)x, (int32_t)w[1], a1);
                         a2 = __smlad((int32_t)x, (int32_t)w[2], a2);
                         a3 = __smlad((int32_t)x, (int32_t)w[3], a3);
+                        w += 4;
                     }
                     if (n == 4) {
                         store4(output + oc,
