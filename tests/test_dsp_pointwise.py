@@ -181,6 +181,31 @@ def test_plain_engine_has_no_dsp_kernels():
     )
 
 
+def test_the_boards_core_picks_the_kernels(tmp_path):
+    """write_project generates the DSP engine for a core with the DSP extension, the plain one
+    for a core without (a Cortex-M3-like variant of qemu-m4)."""
+    import dataclasses
+
+    from mcu_effnet.boards import get_board
+    from mcu_effnet.codegen.project import write_project
+
+    case = dict(
+        seed=2, h=2, w=2, c=4, oc=2, oc2=2, stride=(1, 1), padding="SAME", activation="NONE",
+        per_channel=True, slow=(False, False), units=2, fc_rows=False,
+    )  # fmt: skip
+    graph = load_tflite(_model(case))
+    m4 = get_board("qemu-m4")
+    no_dsp = dataclasses.replace(m4, has_dsp=False)
+    for board, dsp in ((m4, True), (no_dsp, False)):
+        out = tmp_path / str(dsp)
+        write_project(graph, board, out, build=False)
+        assert ("#define MODEL_DSP_KERNELS 1" if dsp else "#define MODEL_DSP_KERNELS 0") in (
+            out / "model" / "model.h"
+        ).read_text()
+        assert bool(DSP_KERNEL.search((out / "model" / "model.c").read_text())) == dsp
+        assert (out / "model" / "ek_pointwise_dsp.c").exists() == dsp
+
+
 # ---- firmware: the real instructions in QEMU ---------------------------------------------------
 
 
