@@ -226,6 +226,13 @@ def test_depthwise_falls_back_to_the_plain_kernel():
     b.outputs = [y]
     engine = generate_engine(load_tflite(b.build()), dsp=True)
     assert _dsp_calls(engine) == 0 and "ek_depthwise_conv2d(&" in engine.files["model.c"]
+    # an accumulator that could reach 2^30, a window larger than the k x k kernel's buffer
+    w = np.full((1, 3, 3, 4), 127, np.int8)
+    assert dsp_layout.depthwise_layout(w, np.zeros(4), 1, np.full(4, -3), 0) is not None
+    assert dsp_layout.depthwise_layout(w, np.full(4, 2**30 - 1000), 1, np.full(4, -3), 0) is None
+    big = np.ones((2, 3, 3, 40), np.int8)  # 360 window values
+    assert dsp_layout.conv_layout(big, np.zeros(2), np.full(2, -3), 0) is None
+    assert dsp_layout.conv_layout(big[..., :32], np.zeros(2), np.full(2, -3), 0) is not None
     # the requantization's conditions
     assert dsp_layout.requant_ok(np.array([-1, -5]), np.array([2**30 - 1]))
     assert not dsp_layout.requant_ok(np.array([-1, 0]), np.array([10]))
