@@ -239,3 +239,16 @@ def test_depthwise_falls_back_to_the_plain_kernel():
     assert not dsp_layout.requant_ok(np.array([-3]), np.array([2**30]))
     bound = dsp_layout.accumulator_bound(np.array([[1, -2]]), np.array([-5]), in_offset=128)
     assert bound.tolist() == [5 + 3 * 255]
+
+
+def test_dsp_path_keeps_the_memory_plan():
+    """The DSP kernels honour the planner's in-place contract: the same arena, the same places
+    and scratch ring as the plain engine, depthwise ops still in place."""
+    for seed, size, channels, layers in CHAINS:
+        graph = load_tflite(_chain(seed, size, channels, layers))
+        plain, dsp = generate_engine(graph), generate_engine(graph, dsp=True)
+        assert dsp.arena_bytes == plain.arena_bytes and dsp.model_ram_bytes == plain.model_ram_bytes
+        assert dsp.plan.scratch == plain.plan.scratch and dsp.plan.scratch
+        assert plain.files["model.c"].count("ek_depthwise_conv2d_in_place(&") == dsp.files["model.c"].count(
+            "ek_depthwise_conv2d_in_place_dsp(&"
+        )
