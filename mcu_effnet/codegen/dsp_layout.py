@@ -27,7 +27,7 @@ DEPTHWISE_IN_PLACE_KERNEL = "ek_depthwise_conv2d_in_place_dsp"
 CHANNEL_GROUP = 4  # channels per inner-loop step of the depthwise kernel
 
 
-# The DSP kernels' requantization (ek_depthwise_dsp.c) doubles the accumulator before SMMULR.
+# The DSP kernels' requantization (ek_requant_dsp.h) takes SMMULR of 2 * acc, which must fit int32.
 ACC_LIMIT = 2**30
 
 
