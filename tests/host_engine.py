@@ -15,7 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mcu_effnet.codegen.engine import RUNTIME_FILES, EngineSources, generate_engine, runtime_sources
+from mcu_effnet.codegen.engine import (
+    DSP_RUNTIME_FILES,
+    RUNTIME_FILES,
+    EngineSources,
+    generate_engine,
+    runtime_sources,
+)
 from mcu_effnet.graph import load_tflite
 
 HERE = Path(__file__).resolve().parent
@@ -35,23 +41,34 @@ ARM_M4 = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 ARM_FLAGS = ["-Wall", "-Wextra", "-Werror", "-std=c99", "-O2", "-c"]
 
 
-class HostRuntime:
-    """The runtime kernels compiled once; ``run(model_bytes, x)`` builds and runs one model."""
+# The DSP kernels on the host: tests/acle_emulation.h stands in for arm_acle.h.
+DSP_EMULATION = ["-DEK_ACLE_EMULATION", f"-I{HERE}"]
 
-    def __init__(self, workdir: Path):
+
+class HostRuntime:
+    """The runtime kernels compiled once; ``run(model_bytes, x)`` builds and runs one model.
+
+    ``dsp``: also the DSP-extension kernels (portable ACLE emulation), for engines generated
+    with ``dsp=True``.
+    """
+
+    def __init__(self, workdir: Path, dsp: bool = False):
+        self.dsp = dsp
+        self.extra = DSP_EMULATION if dsp else []
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.runtime_dir = self.workdir / "runtime"
         self.runtime_dir.mkdir(exist_ok=True)
         self._counter = itertools.count()
-        sample = runtime_sources()
+        sample = runtime_sources(dsp)
+        names = RUNTIME_FILES + (DSP_RUNTIME_FILES if dsp else ())
         self.objects = []
-        for name in RUNTIME_FILES:
+        for name in names:
             (self.runtime_dir / name).write_text(sample[name])
-        for name in RUNTIME_FILES:
+        for name in names:
             if name.endswith(".c"):
                 obj = self.runtime_dir / (name[:-2] + ".o")
-                _cc(["gcc", *CFLAGS, "-c", str(self.runtime_dir / name), "-o", str(obj)])
+                _cc(["gcc", *CFLAGS, *self.extra, "-c", str(self.runtime_dir / name), "-o", str(obj)])
                 self.objects.append(obj)
 
     def build(self, engine: EngineSources, defines: tuple[str, ...] = ()) -> Path:
@@ -64,6 +81,7 @@ class HostRuntime:
             [
                 "gcc",
                 *CFLAGS,
+                *self.extra,
                 *(f"-D{name}" for name in defines),
                 f"-I{d}",
                 str(d / "model.c"),
@@ -92,7 +110,7 @@ class HostRuntime:
         return y.reshape(x.shape[0], -1)
 
     def run(self, model_bytes: bytes, x: np.ndarray) -> np.ndarray:
-        return self.run_engine(generate_engine(load_tflite(model_bytes)), x)
+        return self.run_engine(generate_engine(load_tflite(model_bytes), dsp=self.dsp), x)
 
 
 def _cc(cmd: list[str]) -> None:

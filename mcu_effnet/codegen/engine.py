@@ -22,6 +22,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
+from mcu_effnet.codegen import dsp_layout, dsp_pointwise
 from mcu_effnet.codegen.c_literals import (
     c_array_body,
     c_comment,
@@ -50,6 +51,20 @@ RUNTIME_FILES: tuple[str, ...] = (
     "ek_shape.c",
 )
 
+# Kernels for cores with the DSP extension (Cortex-M4, M7, M33: SMLAD and friends through
+# arm_acle.h), added to an engine only when it is generated with dsp=True, which the board's
+# core decides (``Board.has_dsp``). Host, Cortex-M0+ and M3 builds keep the plain C99 kernels
+# above, unchanged. Their headers are included by model.c only in DSP engines.
+DSP_RUNTIME_FILES: tuple[str, ...] = (
+    "ek_dsp.h",
+    "ek_pointwise_dsp.h",
+    "ek_pointwise_dsp.c",
+    "ek_conv_dsp.h",
+    "ek_requant_dsp.h",
+    "ek_depthwise_dsp.c",
+    "ek_conv_dsp.c",
+)
+
 
 @dataclass
 class EngineSources:
@@ -71,9 +86,13 @@ def _runtime_source(name: str) -> str:
     return resources.files("mcu_effnet").joinpath("firmware_templates", "runtime", name).read_text()
 
 
-def runtime_sources() -> dict[str, str]:
-    """The kernel runtime (``firmware_templates/runtime``): file name -> content, copied as is."""
-    return {name: _runtime_source(name) for name in RUNTIME_FILES}
+def runtime_sources(dsp: bool = False) -> dict[str, str]:
+    """The kernel runtime (``firmware_templates/runtime``): file name -> content, copied as is.
+
+    ``dsp``: also the DSP-extension kernels (``DSP_RUNTIME_FILES``).
+    """
+    names = RUNTIME_FILES + (DSP_RUNTIME_FILES if dsp else ())
+    return {name: _runtime_source(name) for name in names}
 
 
 def _environment() -> jinja2.Environment:
@@ -104,7 +123,8 @@ def _elements(shape: tuple[int, ...]) -> int:
 class _Builder:
     """Collects the arrays, parameter structs and calls of one graph."""
 
-    def __init__(self, graph: Graph, plan: ArenaPlan):
+    def __init__(self, graph: Graph, plan: ArenaPlan, dsp: bool = False):
+        self.dsp = dsp
         self.graph = graph
         self.plan = plan
         self.arrays: list[dict[str, Any]] = []
@@ -268,15 +288,38 @@ def _conv(b: _Builder, op: Op) -> None:
     sums = w_int.sum(axis=(0, 1, 2)) if depthwise else w_int.reshape(oc, -1).sum(axis=1)
     folded = _folded_bias(g, op, oc, sums, in_zp)
     bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
+    layout = None
+    if b.dsp and not depthwise and kh == 1 and kw == 1:  # any stride; a 1x1 window is never padded
+        layout = dsp_pointwise.pointwise_layout(dsp_pointwise.CONV_KERNEL, w.data, folded, multiplier, shift)
+    if b.dsp and (depthwise or kh * kw > 1):
+        own_bias = np.zeros(oc, np.int64) if bias is None else bias.data.astype(np.int64).reshape(-1)
+        if depthwise:
+            layout = dsp_layout.depthwise_layout(w.data, own_bias, oc // c, shift, -in_zp)
+        else:
+            layout = dsp_layout.conv_layout(w.data, own_bias, shift, -in_zp)
+    if layout is not None:
+        weights = "(const int8_t *)" + b.array(
+            f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"
+        )
+        bias_array = b.array(
+            f"{tag}_bias", "int32_t", layout.bias, f"{bias_note}, as {layout.kernel} takes it"
+        )
+    else:
+        weights = b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}")
+        bias_array = b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums")
     fields = dict(
         batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
         stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pad_top, pad_left=pad_left,
         depth_multiplier=oc // c if depthwise else 1, in_offset=-in_zp, out_offset=out_zp,
-        act_min=lo, act_max=hi,
-        weights=b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
-        bias=b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums"),
-        multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "per-channel multipliers (Q0.31)"),
-        shift=b.array(f"{tag}_shift", "int32_t", shift, "per-channel shifts"),
+        act_min=lo, act_max=hi, weights=weights, bias=bias_array,
+        multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "per-channel multipliers (Q0.31)")
+        if layout is None or layout.shift is not None
+        else "NULL",  # in the layout's records
+        shift=b.array(f"{tag}_shift", "int32_t", shift, "per-channel shifts")
+        if layout is None
+        else b.array(f"{tag}_shift", "int32_t", layout.shift, f"per-channel shifts, as {layout.kernel} takes them")
+        if layout.shift is not None
+        else "NULL",
     )  # fmt: skip
     params = b.struct(op, "ek_conv_params", fields)
     if depthwise and op.index in b.plan.scratch:
@@ -284,13 +327,14 @@ def _conv(b: _Builder, op: Op) -> None:
         assert b.plan.location(op.inputs[0]) == b.plan.location(op.outputs[0])
         b.call(
             op,
-            "ek_depthwise_conv2d_in_place",
+            layout.in_place_kernel if layout else "ek_depthwise_conv2d_in_place",
             params,
             [op.inputs[0]],
             output_ptr={"kind": ARENA, "offset": scratch.offset},
         )
         return
-    b.call(op, "ek_depthwise_conv2d" if depthwise else "ek_conv2d", params, [op.inputs[0]])
+    kernel = layout.kernel if layout else ("ek_depthwise_conv2d" if depthwise else "ek_conv2d")
+    b.call(op, kernel, params, [op.inputs[0]])
 
 
 def _fully_connected(b: _Builder, op: Op) -> None:
@@ -311,15 +355,24 @@ def _fully_connected(b: _Builder, op: Op) -> None:
     bias = _bias(g, op)
     folded = _folded_bias(g, op, units, w.data.astype(np.int64).sum(axis=1), in_zp)
     bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
+    kernel, weights, layout = "ek_fully_connected", None, None
+    if b.dsp:
+        layout = dsp_pointwise.pointwise_layout(dsp_pointwise.FC_KERNEL, w.data, folded, multiplier, shift)
+        kernel = layout.kernel
+        weights = "(const int8_t *)" + b.array(
+            f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"
+        )
     fields = dict(
         rows=_elements(x.shape) // depth, depth=depth, units=units, in_offset=-in_zp, out_offset=out_zp,
         act_min=lo, act_max=hi, per_channel=1 if w.per_channel else 0,
-        weights=b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
-        bias=b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums"),
-        multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "multipliers (Q0.31)"),
-        shift=b.array(f"{tag}_shift", "int32_t", shift, "shifts"),
+        weights=weights or b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
+        bias=b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums")
+        if layout is None
+        else b.array(f"{tag}_records", "int32_t", layout.bias, f"{bias_note}: records for {kernel}"),
+        multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "multipliers (Q0.31)") if layout is None else "NULL",
+        shift=b.array(f"{tag}_shift", "int32_t", shift, "shifts") if layout is None else "NULL",
     )  # fmt: skip
-    b.call(op, "ek_fully_connected", b.struct(op, "ek_fc_params", fields), [op.inputs[0]])
+    b.call(op, kernel, b.struct(op, "ek_fc_params", fields), [op.inputs[0]])
 
 
 def _broadcast_strides(shape: tuple[int, ...], out4: list[int], what: str) -> list[int]:
@@ -624,19 +677,24 @@ def _layers(graph: Graph, plan: ArenaPlan) -> list[dict[str, Any]]:
     ]
 
 
-def generate_engine(graph: Graph, plan: ArenaPlan | None = None, fuse: bool | None = None) -> EngineSources:
+def generate_engine(
+    graph: Graph, plan: ArenaPlan | None = None, fuse: bool | None = None, dsp: bool = False
+) -> EngineSources:
     """C sources of the native int8 engine for ``graph`` (one input, one output), its ops called
     in ``plan.order`` (default plan: ``plan_memory``, the order that lowers the arena).
 
     ``fuse`` (default: when no plan is given) first turns each SiLU pair LOGISTIC -> MUL into one
     table lookup (``mcu_effnet.graph.fuse``); a given plan must be for the graph as fused or not.
+    ``dsp``: the target core has the DSP extension (Cortex-M4, M7, M33): ops the DSP kernels
+    cover get them, with their weights laid out for them here; the rest keep the plain kernels.
+    False gives the portable C99 engine (host builds, Cortex-M0+ / M3).
     """
     _check(graph)
     fusions: list[Fusion] = []
     if (plan is None) if fuse is None else fuse:
         graph, fusions = fuse_silu(graph)
     plan = plan if plan is not None else plan_memory(graph)
-    b = _Builder(graph, plan)
+    b = _Builder(graph, plan, dsp)
     for op in ordered_ops(graph, plan.order or None):
         _HANDLERS[op.kind](b, op)
 
@@ -665,6 +723,7 @@ def generate_engine(graph: Graph, plan: ArenaPlan | None = None, fuse: bool | No
             input_size=tin.nbytes,
             output_size=tout.nbytes,
             io_in_arena=plan.io_in_arena,
+            dsp=dsp,
         ),
         "model_data.h": env.get_template("engine/model_data.h.j2").render(
             **common, arrays=b.arrays, structs=b.structs
@@ -681,9 +740,10 @@ def generate_engine(graph: Graph, plan: ArenaPlan | None = None, fuse: bool | No
             io_in_arena=plan.io_in_arena,
             input_place=b.ptr(graph.inputs[0]),
             output_place=b.ptr(graph.outputs[0]),
+            dsp_headers=[f for f in DSP_RUNTIME_FILES if f.endswith(".h")] if dsp else [],
         ),
     }
-    files.update(runtime_sources())
+    files.update(runtime_sources(dsp))
     arena_in_use = any(buf.location == ARENA for buf in plan.buffers)
     assert arena_in_use or plan.arena_bytes == 0
     return EngineSources(

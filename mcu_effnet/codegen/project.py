@@ -420,7 +420,7 @@ def write_project(
         if engine is None:
             from mcu_effnet.codegen.engine import generate_engine
 
-            engine = generate_engine(graph)
+            engine = generate_engine(graph, dsp=board.has_dsp)  # the core picks the kernels
         arena = int(engine.arena_bytes)
         weights = int(engine.weights_bytes)
         model_ram = int(getattr(engine, "model_ram_bytes", arena))

@@ -1,0 +1,153 @@
+"""Weight layouts for the DSP-extension kernels (``ek_conv_dsp.h``): depthwise and k x k conv.
+
+The DSP kernels multiply signed halfwords (SMLABB / SMLATT / SMLAD). The depthwise weights stay
+int8, regrouped so that a tap of four channels is one aligned word (SXTB16 widens them at run
+time: widening here would double their flash, which tips large models off 1 MB parts); the
+k x k convolution's (stems: a few hundred bytes) are widened here, once, and packed two to a
+word in the order its inner loop consumes them.
+
+The kernels add the input offset to each input value while widening it (SXTAB16) and skip
+taps in the padding, so they take the op's own bias rather than the folded one the plain
+kernels use (``engine._folded_bias``): the accumulator is TFLite Micro's reference sum. The
+k x k weights and bias are doubled (2w still fits a halfword): that kernel then accumulates
+2 * acc, the very operand the requantization's SMMULR needs (exact while |acc| < 2^30,
+``requant_ok``); the depthwise kernel doubles its accumulators itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CONV_KERNEL = "ek_conv2d_dsp"
+CONV_MAX_WINDOW = 288  # EK_CONV_DSP_MAX_WINDOW (ek_conv_dsp.h): halfwords on the kernel's stack
+DEPTHWISE_KERNEL = "ek_depthwise_conv2d_dsp"
+DEPTHWISE_IN_PLACE_KERNEL = "ek_depthwise_conv2d_in_place_dsp"
+CHANNEL_GROUP = 4  # channels per inner-loop step of the depthwise kernel
+
+
+# The DSP kernels' requantization (ek_requant_dsp.h) takes SMMULR of 2 * acc, which must fit int32.
+ACC_LIMIT = 2**30
+
+
+@dataclass(frozen=True)
+class DspConvLayout:
+    """What the engine swaps in for one CONV_2D / DEPTHWISE_CONV_2D on a DSP core."""
+
+    kernel: str
+    in_place_kernel: str | None  # depthwise over its dying input (the planner's scratch ring)
+    weights: np.ndarray  # int32 words, the C array behind `weights` (cast to const int8_t *)
+    bias: np.ndarray  # int32: the op's own bias (input offset NOT folded in), doubled for k x k
+    shift: np.ndarray  # int32: -shift - 1 per channel (the kernels' rounding, see requant_ok)
+    note: str  # for the C comment
+
+
+def requant_ok(shift: np.ndarray, acc_bound: np.ndarray) -> bool:
+    """Whether the DSP kernels' requantization is exact for this op.
+
+    It needs every TFLite shift <= -1 (a real multiplier below 0.5, the usual case for
+    convolutions) and every accumulator below 2^30 in magnitude (SMMULR on 2 * acc); otherwise
+    the engine keeps the plain kernel.
+    """
+    shift = np.asarray(shift, np.int64)
+    return bool(shift.size and shift.max() <= -1 and np.asarray(acc_bound).max(initial=0) < ACC_LIMIT)
+
+
+def accumulator_bound(weights_per_channel: np.ndarray, bias: np.ndarray, in_offset: int) -> np.ndarray:
+    """max |bias + sum((x + in_offset) * w)| per channel over int8 inputs x (rows: channels)."""
+    x_max = max(abs(-128 + in_offset), abs(127 + in_offset))
+    w = np.abs(np.asarray(weights_per_channel, np.int64)).sum(axis=1)
+    return np.abs(np.asarray(bias, np.int64)) + w * x_max
+
+
+def pack_halfwords(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """int32 words holding ``low`` in bits 0-15 and ``high`` in bits 16-31 (both int16 values).
+
+    >>> [hex(v) for v in pack_halfwords(np.array([1, -1]), np.array([-2, 3])).view(np.uint32)]
+    ['0xfffe0001', '0x3ffff']
+    """
+    lo = np.asarray(low, np.int64) & 0xFFFF
+    hi = np.asarray(high, np.int64) & 0xFFFF
+    return (lo | (hi << 16)).astype(np.uint32).view(np.int32)
+
+
+def depthwise_weights(weights: np.ndarray) -> np.ndarray:
+    """DEPTHWISE_CONV_2D weights (1, kh, kw, C) -> words [group of 4 channels][tap].
+
+    A tap's word holds the group's four int8 weights, channel c0 in the low byte: SXTB16 gives
+    (c0, c2) and SXTB16 of its rotation by 8 bits (c1, c3), the lanes of an input word. The
+    weights stay 8-bit (the same flash as the plain kernel's, plus the last group's padding
+    channels, which are zero).
+    """
+    w = np.asarray(weights, np.int64)
+    _, kh, kw, channels = w.shape
+    taps = kh * kw
+    groups = -(-channels // CHANNEL_GROUP)
+    padded = np.zeros((taps, groups * CHANNEL_GROUP), np.int64)
+    padded[:, :channels] = w.reshape(taps, channels)
+    per_group = padded.reshape(taps, groups, CHANNEL_GROUP).transpose(1, 0, 2) & 0xFF  # group, tap, 4
+    words = per_group[..., 0] | per_group[..., 1] << 8 | per_group[..., 2] << 16 | per_group[..., 3] << 24
+    return words.astype(np.uint32).view(np.int32).reshape(-1)
+
+
+def depthwise_layout(
+    weights: np.ndarray, bias: np.ndarray, depth_multiplier: int, shift: np.ndarray, in_offset: int
+) -> DspConvLayout | None:
+    """The DSP depthwise, or None to keep the plain kernel (multiplier > 1, see requant_ok).
+
+    ``weights`` (1, kh, kw, C), ``bias`` the op's own (zeros without one), ``shift`` TFLite's
+    per-channel shifts, ``in_offset`` minus the input zero point.
+    """
+    w = np.asarray(weights, np.int64)
+    channels = w.shape[-1]
+    per_channel = w.reshape(-1, channels).T
+    if depth_multiplier != 1 or not requant_ok(shift, accumulator_bound(per_channel, bias, in_offset)):
+        return None
+    return DspConvLayout(
+        kernel=DEPTHWISE_KERNEL,
+        in_place_kernel=DEPTHWISE_IN_PLACE_KERNEL,
+        weights=depthwise_weights(w),
+        bias=np.asarray(bias, np.int64).astype(np.int32),
+        shift=(-np.asarray(shift, np.int64) - 1).astype(np.int32),
+        note="int8 weights, a word per group of 4 channels and tap",
+    )
+
+
+def conv_weights(weights: np.ndarray) -> np.ndarray:
+    """CONV_2D weights (O, kh, kw, I) -> words [group of 4 output channels][window pair][4].
+
+    Each word holds one output channel's doubled weights at window positions (k, k + 1) of the
+    OHWI window (low, high): the pair SMLAD multiplies with two gathered window values. Output
+    channels past O and the position past an odd window are zero.
+    """
+    w = np.asarray(weights, np.int64)
+    out_c = w.shape[0]
+    size = int(np.prod(w.shape[1:]))
+    groups = -(-out_c // CHANNEL_GROUP)
+    padded = np.zeros((groups * CHANNEL_GROUP, size + size % 2), np.int64)
+    padded[:out_c, :size] = w.reshape(out_c, size)
+    pairs = 2 * padded.reshape(groups, CHANNEL_GROUP, -1, 2).transpose(0, 2, 1, 3)  # group, pair, oc, 2
+    return pack_halfwords(pairs[..., 0], pairs[..., 1]).reshape(-1)
+
+
+def conv_layout(
+    weights: np.ndarray, bias: np.ndarray, shift: np.ndarray, in_offset: int
+) -> DspConvLayout | None:
+    """The DSP k x k CONV_2D, or None to keep the plain kernel (window too large for the
+    kernel's stack buffer, see requant_ok). ``weights`` (O, kh, kw, I); ``bias`` the op's own."""
+    w = np.asarray(weights, np.int64)
+    per_channel = w.reshape(w.shape[0], -1)
+    size = per_channel.shape[1]
+    if size + size % 2 > CONV_MAX_WINDOW or not requant_ok(
+        shift, accumulator_bound(per_channel, bias, in_offset)
+    ):
+        return None
+    return DspConvLayout(
+        kernel=CONV_KERNEL,
+        in_place_kernel=None,
+        weights=conv_weights(w),
+        bias=(2 * np.asarray(bias, np.int64)).astype(np.int32),
+        shift=(-np.asarray(shift, np.int64) - 1).astype(np.int32),
+        note="per group of 4 output channels and window pair: (w[k], w[k+1]) for each channel",
+    )

@@ -1,0 +1,274 @@
+/* DEPTHWISE_CONV_2D (depth multiplier 1) with the DSP extension: four channels at a time.
+ *
+ * Per output pixel and group of four channels, each tap loads the four input bytes in one
+ * 32-bit read and widens them to two pairs of halfwords with SXTAB16, adding the input offset
+ * on the way: (x0 + off, x2 + off) and (x1 + off, x3 + off). The tap's four weights come in one
+ * word too (laid out group by group at generation time, ek_conv_dsp.h) and widen into the same
+ * lanes with SXTB16, so four SMLABB / SMLATT finish the tap: two loads, four extends, four MACs.
+ * The pairs hold different channels, so SMLAD (which adds its two products) does not apply.
+ * (Weights widened at generation time would save two extends a tap but double the depthwise
+ * weights' flash, which tips large models off 1 MB parts: kept as int8.)
+ *
+ * The accumulator is TFLite Micro's: bias + sum over the taps inside the input of
+ * (x + in_offset) * w (x + in_offset fits a halfword: |x + in_offset| <= 255), so the kernel
+ * walks only the taps inside the input and the bias is the op's own (not folded). The same
+ * integers in another order, modulo 2^32: bit for bit the reference. Requantization takes
+ * 2 * acc (ek_requant_dsp.h).
+ *
+ * Memory: like the plain kernel it reads one output pixel's window and writes that pixel's
+ * channels; the in-place variant keeps the plain kernel's row ring (ek_conv.c).
+ */
+#include "ek_conv_dsp.h"
+
+#if defined(__ARM_FEATURE_DSP) || defined(EK_ACLE_EMULATION)
+
+#include <string.h>
+
+#if defined(__GNUC__) && !defined(__clang__)
+/* gcc's first scheduling pass stretches the tap loops' live ranges until accumulators spill to
+ * the stack inside them (measured on Cortex-M4: a 3-tap row of 45 instead of 34 instructions);
+ * the second pass alone is enough here. */
+#pragma GCC optimize("no-schedule-insns")
+#endif
+
+#include "ek_dsp.h"
+#include "ek_requant_dsp.h"
+
+/* The weight of channel r (0..3) of a group in a tap's word (byte r). */
+static inline int32_t weight_lane(const uint32_t *word, int32_t r)
+{
+    return (int32_t)(int8_t)(uint8_t)((*word >> (8 * r)) & 0xFFu);
+}
+
+/* One tap for four channels: x advances by col_step, w by one word. */
+#define EK_DW_TAP()                                                                                        \
+    do {                                                                                                   \
+        const uint32_t v_ = ek_load4(x);                                                                   \
+        const int32_t even_ = __sxtab16(off2, (int32_t)v_); /* (x0, x2) + off */                           \
+        const int32_t odd_ = ek_sxtab16_ror8(off2, v_);     /* (x1, x3) + off */                           \
+        const int32_t w0_ = __sxtb16((int32_t)*w);          /* (w0, w2) */                                 \
+        const int32_t w1_ = ek_sxtb16_ror8(*w);             /* (w1, w3) */                                 \
+        x += col_step;                                                                                     \
+        w += 1;                                                                                            \
+        a0 = __smlabb(even_, w0_, a0);                                                                     \
+        a2 = __smlatt(even_, w0_, a2);                                                                     \
+        a1 = __smlabb(odd_, w1_, a1);                                                                      \
+        a3 = __smlatt(odd_, w1_, a3);                                                                      \
+    } while (0)
+
+/* What every pixel of one call shares (computed once per call). */
+typedef struct {
+    int32_t channels;
+    int32_t row_step, col_step; /* bytes between window rows / columns (dilation included) */
+    int32_t k_w, w_group;       /* taps per window row; weight words per group of 4 channels */
+    int32_t off2;               /* the input offset in both halfwords */
+    const uint32_t *weights;
+    const int32_t *bias, *mult, *shift;
+    int32_t round_offset; /* 1 + 2 * (out_offset + 128), see requantize_u8 */
+    uint32_t lo4, hi4;    /* act_min + 128 and act_max + 128 in four bytes */
+} dw_call;
+
+/* The groups of four channels of one pixel, with `TAPS_OF_A_ROW` the taps of one window row:
+ * `first` is channel 0 of the first tap inside the input, `w_first` group 0's weights there. */
+#define EK_DW_ROWS(TAPS_OF_A_ROW)                                                                          \
+    do {                                                                                                   \
+        int32_t ky = ny;                                                                                   \
+        do {                                                                                               \
+            const int8_t *x = row;                                                                         \
+            TAPS_OF_A_ROW;                                                                                 \
+            row += row_step;                                                                               \
+            w += skip_w;                                                                                   \
+        } while (--ky > 0);                                                                                \
+    } while (0)
+
+/* A whole 3x3 window: no loop at all (the weights run on: no skip between rows). */
+#define EK_DW_ROWS_3X3()        \
+    do {                        \
+        const int8_t *x = row;  \
+        EK_DW_TAPS_3();         \
+        x = row + row_step;     \
+        EK_DW_TAPS_3();         \
+        x = row + 2 * row_step; \
+        EK_DW_TAPS_3();         \
+    } while (0)
+
+#define EK_DW_GROUPS(ROWS)                                                                                 \
+    for (c = 0; c + 4 <= channels; c += 4, w_first += k->w_group) {                                      \
+        int32_t a0 = bias[c], a1 = bias[c + 1], a2 = bias[c + 2], a3 = bias[c + 3];                        \
+        const int8_t *row = first + c;                                                                     \
+        const uint32_t *w = w_first;                                                                       \
+        ROWS;                                                                                              \
+        {                                                                                                  \
+            const int32_t *m_ = k->mult + c;                                                               \
+            const int32_t *s_ = k->shift + c;                                                              \
+            const int32_t r_ = k->round_offset;                                                            \
+            store4(out + c,                                                                                \
+                   requantize_u8(2 * a0, m_[0], s_[0], r_) |                                               \
+                       requantize_u8(2 * a1, m_[1], s_[1], r_) << 8 |                                      \
+                       requantize_u8(2 * a2, m_[2], s_[2], r_) << 16 |                                     \
+                       requantize_u8(2 * a3, m_[3], s_[3], r_) << 24,                                      \
+                   k->lo4, k->hi4);                                                                        \
+        }                                                                                                  \
+    }
+
+#define EK_DW_TAPS_3() \
+    EK_DW_TAP();       \
+    EK_DW_TAP();       \
+    EK_DW_TAP()
+#define EK_DW_TAPS_5() \
+    EK_DW_TAPS_3();    \
+    EK_DW_TAP();       \
+    EK_DW_TAP()
+#define EK_DW_TAPS_N()                   \
+    int32_t kx;                          \
+    for (kx = nx; kx >= 2; kx -= 2) {    \
+        EK_DW_TAP();                     \
+        EK_DW_TAP();                     \
+    }                                    \
+    if (kx > 0) {                        \
+        EK_DW_TAP();                     \
+    }
+
+/* One output pixel over the taps inside the input: `ny` window rows and `nx` columns from
+ * `first` (channel 0 of the first such tap), whose weights start at word `w_first`. */
+EK_DSP_INLINE void pixel(const dw_call *k, const int8_t *first, const uint32_t *w_first, int32_t ny, int32_t nx,
+                         int8_t *out)
+{
+    const int32_t channels = k->channels;
+    const int32_t row_step = k->row_step;
+    const int32_t col_step = k->col_step;
+    const int32_t skip_w = k->k_w - nx; /* weight words from a row's end to the next row */
+    const int32_t off2 = k->off2;
+    const int32_t *bias = k->bias;
+    int32_t c;
+    if (nx == 3 && ny == 3 && k->k_w == 3) {
+        EK_DW_GROUPS(EK_DW_ROWS_3X3())
+    } else if (nx == 3) {
+        EK_DW_GROUPS(EK_DW_ROWS(EK_DW_TAPS_3()))
+    } else if (nx == 5) {
+        EK_DW_GROUPS(EK_DW_ROWS(EK_DW_TAPS_5()))
+    } else {
+        EK_DW_GROUPS(EK_DW_ROWS(EK_DW_TAPS_N()))
+    }
+    /* The last 1 to 3 channels one by one (a 32-bit read could leave the tensor). */
+    for (; c < channels; ++c) {
+        const int32_t r = c & 3;
+        const int32_t off = (int32_t)(int16_t)(uint16_t)((uint32_t)off2 & 0xFFFFu);
+        int32_t acc = bias[c];
+        const int8_t *row = first + c;
+        const uint32_t *w = w_first;
+        int32_t ky, kx;
+        for (ky = 0; ky < ny; ++ky, row += row_step, w += skip_w) {
+            const int8_t *x = row;
+            for (kx = 0; kx < nx; ++kx, x += col_step, w += 1) {
+                acc += ((int32_t)*x + off) * weight_lane(w, r);
+            }
+        }
+        out[c] = requantize1(2 * acc, k->mult[c], k->shift[c], k->round_offset, k->lo4, k->hi4);
+    }
+}
+
+/* The window taps [*k0, k0 + n) along one axis that fall inside [0, size), for a window
+ * starting at `start` with `taps` taps `dilation` apart. */
+static int32_t clip(int32_t start, int32_t taps, int32_t dilation, int32_t size, int32_t *k0)
+{
+    int32_t lo = 0, hi = taps;
+    while (lo < hi && start + lo * dilation < 0) {
+        ++lo;
+    }
+    while (hi > lo && start + (hi - 1) * dilation >= size) {
+        --hi;
+    }
+    *k0 = lo;
+    return hi - lo;
+}
+
+/* One output row: window rows start at input row y0; `out` receives out_w pixels. */
+static void output_row(const ek_conv_params *p, const dw_call *k, const int8_t *image, int32_t y0, int8_t *out)
+{
+    const int32_t channels = k->channels;
+    const int32_t in_row = p->in_w * channels;
+    const int32_t last = (p->k_w - 1) * p->dil_w;
+    int32_t ky0, kx0, ox;
+    const int32_t ny = clip(y0, p->k_h, p->dil_h, p->in_h, &ky0);
+    const int8_t *row = ny > 0 ? image + (y0 + ky0 * p->dil_h) * in_row : image;
+    const uint32_t *w_row = k->weights + ky0 * p->k_w;
+    int32_t x0 = -p->pad_left;
+    for (ox = 0; ox < p->out_w; ++ox, x0 += p->stride_w, out += channels) {
+        /* One call site, so pixel() inlines: the taps of this window inside the input. */
+        const int8_t *first = row;
+        const uint32_t *w_first = w_row;
+        int32_t nx = 0;
+        if (ny <= 0) { /* no window row inside the input: the bias alone */
+        } else if (x0 >= 0 && x0 + last < p->in_w) { /* the whole window row inside */
+            first += x0 * channels;
+            nx = p->k_w;
+        } else {
+            nx = clip(x0, p->k_w, p->dil_w, p->in_w, &kx0);
+            if (nx > 0) {
+                first += (x0 + kx0 * p->dil_w) * channels;
+                w_first += kx0;
+            }
+        }
+        pixel(k, first, w_first, nx > 0 ? ny : 0, nx, out);
+    }
+}
+
+static void prepare(const ek_conv_params *p, dw_call *k)
+{
+    k->channels = p->in_c;
+    k->row_step = p->dil_h * p->in_w * p->in_c;
+    k->col_step = p->dil_w * p->in_c;
+    k->k_w = p->k_w;
+    k->w_group = p->k_h * p->k_w;
+    k->off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) * 0x10001u);
+    k->weights = (const uint32_t *)(const void *)p->weights;
+    k->bias = p->bias;
+    k->mult = p->multiplier;
+    k->shift = p->shift;
+    k->round_offset = 1 + 2 * (p->out_offset + 128);
+    k->lo4 = (uint32_t)(p->act_min + 128) * 0x01010101u;
+    k->hi4 = (uint32_t)(p->act_max + 128) * 0x01010101u;
+}
+
+void ek_depthwise_conv2d_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output)
+{
+    const int32_t in_image = p->in_h * p->in_w * p->in_c;
+    const int32_t out_row = p->out_w * p->out_c;
+    dw_call k;
+    int32_t b, oy;
+    prepare(p, &k);
+    for (b = 0; b < p->batches; ++b) {
+        for (oy = 0; oy < p->out_h; ++oy, output += out_row) {
+            output_row(p, &k, input + b * in_image, oy * p->stride_h - p->pad_top, output);
+        }
+    }
+}
+
+void ek_depthwise_conv2d_in_place_dsp(const ek_conv_params *p, int8_t *data, int8_t *scratch)
+{
+    /* The plain kernel's scheme (ek_depthwise_conv2d_in_place): output row r reads input rows
+     * from r - pad_top on, so once it is computed into the ring, input row r - pad_top is dead
+     * and output row r - pad_top moves from the ring into its place. */
+    const int32_t keep = p->pad_top + 1;
+    const size_t row_bytes = (size_t)p->out_w * (size_t)p->out_c;
+    dw_call k;
+    int32_t oy, r;
+    prepare(p, &k);
+    for (oy = 0; oy < p->out_h; ++oy) {
+        output_row(p, &k, data, oy - p->pad_top, scratch + (size_t)(oy % keep) * row_bytes);
+        r = oy - p->pad_top;
+        if (r >= 0) {
+            memcpy(data + (size_t)r * row_bytes, scratch + (size_t)(r % keep) * row_bytes, row_bytes);
+        }
+    }
+    for (r = p->out_h - p->pad_top; r < p->out_h; ++r) {
+        if (r >= 0) {
+            memcpy(data + (size_t)r * row_bytes, scratch + (size_t)(r % keep) * row_bytes, row_bytes);
+        }
+    }
+}
+
+#else
+typedef int ek_depthwise_dsp_unused; /* no DSP extension: the plain kernels run (ek_conv.c) */
+#endif

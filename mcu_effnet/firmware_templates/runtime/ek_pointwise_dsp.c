@@ -1,0 +1,295 @@
+/* 1x1 CONV_2D and FULLY_CONNECTED with SMLAD: a matrix product of pixels (rows of `depth`
+ * int8 values) by output channels, two pixels by two channels at a time.
+ *
+ * Per 4 depth values of a block: one 32-bit load per pixel and two per channel pair (the
+ * layout in ek_pointwise_dsp.h), SXTB16 / SXTB16-ROR8 to halfword pairs (two per word), and
+ * eight SMLADs (two multiply-accumulates each): 4 loads, 8 extends, 8 SMLADs for 16 MACs.
+ * The input offset is in the bias (the plain kernels' convention), so raw int8 inputs go
+ * straight into SXTB16. A depth that is not a multiple of 4 ends with a word assembled from
+ * the last 1-3 input bytes (the weights there are zero-padded); an odd channel count computes
+ * the zero channel of the last pair and does not store it; an odd pixel count ends with one
+ * pixel. The accumulator is the plain kernel's sum in another order (modulo 2^32): bit for bit.
+ */
+#include "ek_pointwise_dsp.h"
+
+#include "ek_dsp.h"
+#include "ek_fixedpoint.h"
+
+/* One matrix product: the weights and records of `channels` output channels. */
+typedef struct {
+    const int32_t *weights; /* channel pairs, see ek_pointwise_dsp.h */
+    const int32_t *records; /* per channel pair: bias0, bias1, multiplier0, multiplier1, shift0, shift1 */
+    int32_t depth, channels;
+    int32_t out_offset, act_min, act_max;
+} ek_mm;
+
+/* How outputs are requantized: TFLite's MultiplyByQuantizedMultiplier (ek_mbqm) for any
+ * shift; or the short exact form for s = -shift - 1 >= 0 and |acc| < 2^30 (the generator
+ * checks both), saturated to int8 alone (activation range [-128, 127]) or then clamped. */
+enum { EK_EXACT, EK_FAST, EK_FAST_CLAMP };
+
+/* The short form: the doubling high multiply (acc * m + 2^30) >> 31 is SMMULR of 2 * acc;
+ * the rounding divide by 2^(s+1), halves away from zero, is (((v - (v < 0)) >> s) + 1) >> 1;
+ * the output offset z joins before the last halving as 2z (exact: 2z is even), so
+ * `offset` = 1 + 2z and one SSAT with its built-in ASR #1 ends it. About 7 instructions. */
+EK_DSP_INLINE int8_t requantize(int32_t acc, int32_t multiplier, int32_t shift, int32_t offset, int32_t lo,
+                                int32_t hi, int mode)
+{
+    int32_t v;
+    if (mode == EK_EXACT) {
+        v = ek_mbqm(acc, multiplier, shift) + offset;
+        return (int8_t)ek_clamp(v, lo, hi);
+    }
+    v = ek_smmulr(acc * 2, multiplier);
+    v = ek_ssat8((((v + (v >> 31)) >> shift) + offset) >> 1);
+    if (mode == EK_FAST_CLAMP) {
+        v = v < lo ? lo : (v > hi ? hi : v);
+    }
+    return (int8_t)v;
+}
+
+/* The last n (1..3) bytes of a row as a word, zeros above (no read past the row). */
+static inline uint32_t load_tail(const int8_t *p, int32_t n)
+{
+    uint32_t v = (uint8_t)p[0];
+    if (n > 1) {
+        v |= (uint32_t)(uint8_t)p[1] << 8;
+    }
+    if (n > 2) {
+        v |= (uint32_t)(uint8_t)p[2] << 16;
+    }
+    return v;
+}
+
+/* 4 depth values (input words V0, V1) of two pixels against the pair's next two weight words. */
+#define EK_PW_STEP2(V0, V1)                                                                                \
+    do {                                                                                                   \
+        int32_t w_ = w[0];                                                                                 \
+        int32_t wl_ = __sxtb16(w_);                                                                        \
+        int32_t x_;                                                                                        \
+        w_ = ek_sxtb16_ror8((uint32_t)w_);                                                                 \
+        x_ = __sxtb16((int32_t)(V0));                                                                      \
+        a00 = __smlad(x_, wl_, a00);                                                                       \
+        a01 = __smlad(x_, w_, a01);                                                                        \
+        x_ = __sxtb16((int32_t)(V1));                                                                      \
+        a10 = __smlad(x_, wl_, a10);                                                                       \
+        a11 = __smlad(x_, w_, a11);                                                                        \
+        w_ = w[1];                                                                                         \
+        w += 2;                                                                                            \
+        wl_ = __sxtb16(w_);                                                                                \
+        w_ = ek_sxtb16_ror8((uint32_t)w_);                                                                 \
+        x_ = ek_sxtb16_ror8(V0);                                                                           \
+        a00 = __smlad(x_, wl_, a00);                                                                       \
+        a01 = __smlad(x_, w_, a01);                                                                        \
+        x_ = ek_sxtb16_ror8(V1);                                                                           \
+        a10 = __smlad(x_, wl_, a10);                                                                       \
+        a11 = __smlad(x_, w_, a11);                                                                        \
+    } while (0)
+
+/* The same for one pixel (V0). */
+#define EK_PW_STEP1(V0)                                                                                    \
+    do {                                                                                                   \
+        const int32_t wa_ = w[0];                                                                          \
+        const int32_t wb_ = w[1];                                                                          \
+        const int32_t x0e_ = __sxtb16((int32_t)(V0));                                                      \
+        const int32_t x0o_ = ek_sxtb16_ror8(V0);                                                           \
+        w += 2;                                                                                            \
+        a00 = __smlad(x0e_, __sxtb16(wa_), a00);                                                           \
+        a01 = __smlad(x0e_, ek_sxtb16_ror8((uint32_t)wa_), a01);                                           \
+        a00 = __smlad(x0o_, __sxtb16(wb_), a00);                                                           \
+        a01 = __smlad(x0o_, ek_sxtb16_ror8((uint32_t)wb_), a01);                                           \
+    } while (0)
+
+/* The constants of the pass, read once (int8 stores may alias the struct). */
+#define EK_PW_LOCALS(m)                                                                                    \
+    const int32_t channels = (m)->channels;                                                                \
+    const int32_t blocks = (m)->depth >> 2;                                                                \
+    const int32_t tail = (m)->depth & 3;                                                                   \
+    const int32_t offset = mode == EK_EXACT ? (m)->out_offset : 1 + 2 * (m)->out_offset;                   \
+    const int32_t lo = (m)->act_min;                                                                       \
+    const int32_t hi = (m)->act_max;                                                                       \
+    const int32_t *r = (m)->records;                                                                       \
+    const int32_t *w = (m)->weights;                                                                       \
+    int32_t c
+
+/* The multiply-accumulate loop over the depth for two pixels and one channel pair. */
+#define EK_PW_DEPTH2()                                                                                     \
+    do {                                                                                                   \
+        const int8_t *p0 = x0;                                                                             \
+        const int8_t *p1 = x1;                                                                             \
+        const int32_t *const end = w + 4 * (blocks >> 1);                                                  \
+        while (w != end) {                                                                                 \
+            uint32_t u0 = ek_load4(p0);                                                                    \
+            uint32_t u1 = ek_load4(p1);                                                                    \
+            EK_PW_STEP2(u0, u1);                                                                           \
+            __asm__ volatile("" ::: "memory"); /* keeps the two halves apart: no spills */                 \
+            u0 = ek_load4(p0 + 4);                                                                         \
+            u1 = ek_load4(p1 + 4);                                                                         \
+            p0 += 8;                                                                                       \
+            p1 += 8;                                                                                       \
+            EK_PW_STEP2(u0, u1);                                                                           \
+        }                                                                                                  \
+        if (blocks & 1) {                                                                                  \
+            const uint32_t u0 = ek_load4(p0);                                                              \
+            const uint32_t u1 = ek_load4(p1);                                                              \
+            p0 += 4;                                                                                       \
+            p1 += 4;                                                                                       \
+            EK_PW_STEP2(u0, u1);                                                                           \
+        }                                                                                                  \
+        if (tail) {                                                                                        \
+            const uint32_t u0 = load_tail(p0, tail);                                                       \
+            const uint32_t u1 = load_tail(p1, tail);                                                       \
+            EK_PW_STEP2(u0, u1);                                                                           \
+        }                                                                                                  \
+    } while (0)
+
+EK_DSP_INLINE void two_pixels(const ek_mm *m, const int8_t *x0, const int8_t *x1, int8_t *o0, int8_t *o1,
+                              int mode)
+{
+    EK_PW_LOCALS(m);
+    for (c = 0; c < channels - 1; c += 2, r += 6) {
+        int32_t a00 = r[0];
+        int32_t a01 = r[1];
+        int32_t a10 = a00;
+        int32_t a11 = a01;
+        EK_PW_DEPTH2();
+        {
+            /* the record read before the first store (int8 stores may alias anything) */
+            const int32_t m0 = r[2], m1 = r[3], s0 = r[4], s1 = r[5];
+            const int8_t r00 = requantize(a00, m0, s0, offset, lo, hi, mode);
+            const int8_t r10 = requantize(a10, m0, s0, offset, lo, hi, mode);
+            const int8_t r01 = requantize(a01, m1, s1, offset, lo, hi, mode);
+            const int8_t r11 = requantize(a11, m1, s1, offset, lo, hi, mode);
+            o0[c] = r00;
+            o0[c + 1] = r01;
+            o1[c] = r10;
+            o1[c + 1] = r11;
+        }
+    }
+    if (c < channels) { /* the last of an odd count */
+        int32_t a00 = r[0];
+        int32_t a01 = 0;
+        int32_t a10 = a00;
+        int32_t a11 = 0;
+        EK_PW_DEPTH2();
+        (void)a01;
+        (void)a11;
+        {
+            const int32_t m0 = r[2], s0 = r[4];
+            const int8_t r00 = requantize(a00, m0, s0, offset, lo, hi, mode);
+            const int8_t r10 = requantize(a10, m0, s0, offset, lo, hi, mode);
+            o0[c] = r00;
+            o1[c] = r10;
+        }
+    }
+}
+
+EK_DSP_INLINE void one_pixel(const ek_mm *m, const int8_t *x0, int8_t *o0, int mode)
+{
+    EK_PW_LOCALS(m);
+    for (c = 0; c < channels; c += 2, r += 6) {
+        int32_t a00 = r[0];
+        int32_t a01 = r[1];
+        const int8_t *p0 = x0;
+        const int32_t *const end = w + 2 * blocks;
+        while (w != end) {
+            const uint32_t u0 = ek_load4(p0);
+            p0 += 4;
+            EK_PW_STEP1(u0);
+        }
+        if (tail) {
+            const uint32_t u0 = load_tail(p0, tail);
+            EK_PW_STEP1(u0);
+        }
+        {
+            const int32_t m0 = r[2], m1 = r[3], s0 = r[4], s1 = r[5];
+            const int8_t r00 = requantize(a00, m0, s0, offset, lo, hi, mode);
+            const int8_t r01 = requantize(a01, m1, s1, offset, lo, hi, mode);
+            o0[c] = r00;
+            if (c + 1 < channels) {
+                o0[c + 1] = r01;
+            }
+        }
+    }
+}
+
+/* `n` pixels `x_step` bytes apart, their outputs contiguous. */
+EK_DSP_INLINE void pixels(const ek_mm *m, const int8_t *x, int32_t x_step, int8_t *o, int32_t n, int mode)
+{
+    for (; n >= 2; n -= 2) {
+        two_pixels(m, x, x + x_step, o, o + m->channels, mode);
+        x += 2 * x_step;
+        o += 2 * m->channels;
+    }
+    if (n > 0) {
+        one_pixel(m, x, o, mode);
+    }
+}
+
+/* One instance of the pixel loop per requantization (the entry points share them). */
+typedef void (*ek_pw_run)(const ek_mm *m, const int8_t *x, int32_t x_step, int8_t *o, int32_t n);
+
+static void run_exact(const ek_mm *m, const int8_t *x, int32_t x_step, int8_t *o, int32_t n)
+{
+    pixels(m, x, x_step, o, n, EK_EXACT);
+}
+
+static void run_fast(const ek_mm *m, const int8_t *x, int32_t x_step, int8_t *o, int32_t n)
+{
+    pixels(m, x, x_step, o, n, EK_FAST);
+}
+
+static void run_fast_clamp(const ek_mm *m, const int8_t *x, int32_t x_step, int8_t *o, int32_t n)
+{
+    pixels(m, x, x_step, o, n, EK_FAST_CLAMP);
+}
+
+static void conv_1x1(const ek_conv_params *p, const int8_t *input, int8_t *output, ek_pw_run run)
+{
+    const ek_mm m = {(const int32_t *)(const void *)p->weights, p->bias, p->in_c, p->out_c, p->out_offset,
+                     p->act_min, p->act_max};
+    const int32_t in_row = p->in_w * p->in_c;
+    int32_t b, oy;
+    if (p->stride_h == 1 && p->stride_w == 1 && p->out_h == p->in_h && p->out_w == p->in_w) {
+        /* every input pixel, in order: one matrix of batches * h * w rows */
+        run(&m, input, p->in_c, output, p->batches * p->in_h * p->in_w);
+        return;
+    }
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *image = input + b * p->in_h * in_row;
+        for (oy = 0; oy < p->out_h; ++oy) {
+            run(&m, image + oy * p->stride_h * in_row, p->stride_w * p->in_c, output, p->out_w);
+            output += p->out_w * p->out_c;
+        }
+    }
+}
+
+static void fully_connected(const ek_fc_params *p, const int8_t *input, int8_t *output, ek_pw_run run)
+{
+    const ek_mm m = {(const int32_t *)(const void *)p->weights, p->bias, p->depth, p->units, p->out_offset,
+                     p->act_min, p->act_max};
+    run(&m, input, p->depth, output, p->rows);
+}
+
+/* The short requantization, clamped to the activation range only when that is not int8's. */
+static ek_pw_run fast_run(int32_t lo, int32_t hi) { return lo == -128 && hi == 127 ? run_fast : run_fast_clamp; }
+
+void ek_conv2d_1x1_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output)
+{
+    conv_1x1(p, input, output, run_exact);
+}
+
+void ek_conv2d_1x1_dsp_fast(const ek_conv_params *p, const int8_t *input, int8_t *output)
+{
+    conv_1x1(p, input, output, fast_run(p->act_min, p->act_max));
+}
+
+void ek_fully_connected_dsp(const ek_fc_params *p, const int8_t *input, int8_t *output)
+{
+    fully_connected(p, input, output, run_exact);
+}
+
+void ek_fully_connected_dsp_fast(const ek_fc_params *p, const int8_t *input, int8_t *output)
+{
+    fully_connected(p, input, output, fast_run(p->act_min, p->act_max));
+}

@@ -1,0 +1,254 @@
+"""The DSP-extension depthwise kernel (ek_depthwise_dsp.c) against the simulator.
+
+- Host: engines generated with ``dsp=True`` are built with gcc, ASan and UBSan, the ACLE
+  intrinsics replaced by tests/acle_emulation.h, on randomised shapes, strides, paddings,
+  dilations, channel counts (full groups of four and tails) and quantization; the plain
+  engine of the same model runs beside it. Both must equal the simulator bit for bit.
+- QEMU: chains of depthwise ops (every stride-1 op of a chain runs in place over its dying
+  input) built for qemu-m4 and qemu-m33, where the core picks the DSP path, run on random
+  inputs and compared with the simulator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from host_engine import HostRuntime
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tflite_builder import ModelBuilder
+
+from mcu_effnet.codegen import dsp_layout, runner
+from mcu_effnet.codegen.engine import EngineSources, generate_engine
+from mcu_effnet.graph import load_tflite
+from mcu_effnet.sim import run as sim_run
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory) -> HostRuntime:
+    return HostRuntime(tmp_path_factory.mktemp("dsp_conv"), dsp=True)  # portable ACLE intrinsics
+
+
+def _out_size(size: int, k: int, stride: int, dilation: int, padding: str) -> int:
+    eff = (k - 1) * dilation + 1
+    return (size + stride - 1) // stride if padding == "SAME" else (size - eff + stride) // stride
+
+
+def _dsp_calls(engine: EngineSources) -> int:
+    return engine.files["model.c"].count("_dsp(&")
+
+
+cases = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**16),
+        "h": st.integers(1, 9),
+        "w": st.integers(1, 9),
+        "c": st.integers(1, 13),
+        "kernel": st.tuples(st.integers(1, 5), st.integers(1, 5)),
+        "stride": st.tuples(st.integers(1, 3), st.integers(1, 3)),
+        "dilation": st.tuples(st.integers(1, 2), st.integers(1, 2)),
+        "padding": st.sampled_from(["SAME", "VALID"]),
+        "activation": st.sampled_from(["NONE", "RELU", "RELU6"]),
+        "per_channel": st.booleans(),
+        "bias": st.booleans(),
+    }
+)
+
+
+def _valid(case: dict) -> bool:
+    return all(
+        _out_size(size, k, s, d, case["padding"]) >= 1
+        for size, k, s, d in zip(
+            (case["h"], case["w"]), case["kernel"], case["stride"], case["dilation"], strict=True
+        )
+    )
+
+
+@settings(
+    max_examples=24,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=cases.filter(_valid))
+def test_depthwise_dsp_on_host(host, case):
+    b = ModelBuilder(np.random.default_rng(case["seed"]))
+    x = b.input((1, case["h"], case["w"], case["c"]))
+    y = b.depthwise(
+        x, case["kernel"], case["stride"], case["padding"], case["dilation"], 1,
+        case["activation"], case["per_channel"], case["bias"],
+    )  # fmt: skip
+    b.outputs = [y]
+    graph = load_tflite(b.build())
+    xs = np.random.default_rng(case["seed"]).integers(-128, 128, size=(4, case["h"], case["w"], case["c"]))
+    xs = xs.astype(np.int8)
+    expected = np.asarray(sim_run(graph, xs)).reshape(4, -1)
+    dsp = generate_engine(graph, dsp=True)
+    assert _dsp_calls(dsp) == 1
+    np.testing.assert_array_equal(host.run_engine(dsp, xs), expected)
+    np.testing.assert_array_equal(host.run_engine(generate_engine(graph), xs), expected)
+
+
+conv_cases = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**16),
+        "h": st.integers(1, 9),
+        "w": st.integers(1, 9),
+        "c": st.integers(1, 6),
+        "oc": st.integers(1, 9),
+        "kernel": st.sampled_from([(3, 3), (2, 2), (1, 3), (3, 1), (5, 5), (1, 1)]),
+        "stride": st.tuples(st.integers(1, 3), st.integers(1, 3)),
+        "dilation": st.tuples(st.integers(1, 2), st.integers(1, 2)),
+        "padding": st.sampled_from(["SAME", "VALID"]),
+        "activation": st.sampled_from(["NONE", "RELU", "RELU6"]),
+        "per_channel": st.booleans(),
+        "bias": st.booleans(),
+    }
+)
+
+
+@settings(
+    max_examples=16,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=conv_cases.filter(_valid))
+def test_conv_dsp_on_host(host, case):
+    """k x k CONV_2D (1x1 windows go to the pointwise kernels, also checked here)."""
+    b = ModelBuilder(np.random.default_rng(case["seed"]))
+    x = b.input((1, case["h"], case["w"], case["c"]))
+    y = b.conv2d(
+        x, case["oc"], case["kernel"], case["stride"], case["padding"], case["dilation"],
+        case["activation"], case["per_channel"], case["bias"],
+    )  # fmt: skip
+    b.outputs = [y]
+    graph = load_tflite(b.build())
+    xs = np.random.default_rng(case["seed"]).integers(-128, 128, size=(4, case["h"], case["w"], case["c"]))
+    xs = xs.astype(np.int8)
+    expected = np.asarray(sim_run(graph, xs)).reshape(4, -1)
+    dsp = generate_engine(graph, dsp=True)
+    if case["kernel"] != (1, 1):
+        assert "ek_conv2d_dsp(&" in dsp.files["model.c"]
+    np.testing.assert_array_equal(host.run_engine(dsp, xs), expected)
+    np.testing.assert_array_equal(host.run_engine(generate_engine(graph), xs), expected)
+
+
+def _chain(seed: int, size: int, channels: int, layers: list[dict]) -> bytes:
+    """A chain of depthwise ops (and k x k convs: "conv" = output channels); each stride-1
+    depthwise op's input dies there, so it runs in place."""
+    b = ModelBuilder(np.random.default_rng(seed))
+    x = b.input((1, size, size, channels))
+    for layer in layers:
+        layer = dict(layer)
+        x = b.conv2d(x, layer.pop("conv"), **layer) if "conv" in layer else b.depthwise(x, **layer)
+    b.outputs = [x]
+    return b.build()
+
+
+CHAINS = [
+    # a 3x3 stride-2 stem to 7 channels (one group of four and a tail of three), then
+    # depthwise ops with borders on every side
+    (
+        11,
+        17,
+        3,
+        [
+            dict(conv=7, kernel=(3, 3), stride=(2, 2), activation="RELU6"),
+            dict(kernel=(3, 3), activation="RELU6"),
+            dict(kernel=(5, 5), stride=(2, 2)),
+            dict(kernel=(3, 3), dilation=(2, 1), activation="RELU"),
+            dict(kernel=(2, 3), padding="VALID"),
+        ],
+    ),
+    # 16 channels (four groups), 5x5 in place, a 1x4 window, stride 2 VALID, a 2x3 conv
+    (
+        12,
+        10,
+        16,
+        [
+            dict(kernel=(5, 5)),
+            dict(conv=16, kernel=(2, 3), padding="SAME", activation="RELU"),
+            dict(kernel=(3, 3), stride=(2, 2), padding="VALID", activation="RELU6"),
+            dict(kernel=(1, 4), bias=False),
+            dict(kernel=(3, 3), stride=(1, 2), per_channel=False),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m33"])
+def test_depthwise_dsp_in_qemu(tmp_path, board):
+    if runner.missing_tools(need_qemu=True):
+        pytest.skip("needs arm-none-eabi-gcc and qemu-system-arm")
+    from mcu_effnet.codegen.project import write_project
+
+    for n, (seed, size, channels, layers) in enumerate(CHAINS):
+        model = _chain(seed, size, channels, layers)
+        graph = load_tflite(model)
+        project = write_project(graph, board, tmp_path / f"m{n}", model_bytes=model)
+        model_c = (project.path / "model" / "model.c").read_text()
+        kernels = ("ek_depthwise_conv2d_dsp(&", "ek_depthwise_conv2d_in_place_dsp(&", "ek_conv2d_dsp(&")
+        assert sum(model_c.count(k) for k in kernels) == len(layers)
+        assert "ek_depthwise_conv2d_in_place_dsp(&" in model_c
+        elf = runner.make(project.path, "qemu")
+        x = np.random.default_rng(seed).integers(-128, 128, size=(3, size, size, channels), dtype=np.int8)
+        result = runner.run_qemu(
+            project.board, elf, inputs=x.reshape(3, -1), output_bytes=project.report["output_bytes"]
+        )
+        assert result.status == 0 and result.check_ok, result.stdout[-2000:]
+        np.testing.assert_array_equal(result.outputs, np.asarray(sim_run(graph, x)).reshape(3, -1))
+
+
+def test_depthwise_layout_round_trips():
+    w = np.random.default_rng(0).integers(-128, 128, size=(1, 3, 2, 7)).astype(np.int8)
+    words = dsp_layout.depthwise_weights(w).reshape(2, 6)  # groups, taps
+    channels = words.view(np.int8).reshape(2, 6, 4).transpose(1, 0, 2).reshape(6, 8)  # little-endian
+    np.testing.assert_array_equal(channels[:, :7], w.reshape(6, 7))
+    assert not channels[:, 7].any()
+
+
+def test_conv_layout_round_trips():
+    w = np.random.default_rng(1).integers(-128, 128, size=(5, 3, 1, 3)).astype(np.int8)  # 9 values
+    words = dsp_layout.conv_weights(w).view(np.uint32).reshape(2, 5, 4)  # groups, pairs, channel
+    halves = np.stack([words & 0xFFFF, words >> 16], axis=-1).astype(np.uint16).view(np.int16)
+    per_channel = halves.transpose(0, 2, 1, 3).reshape(8, 10)  # output channel, window position
+    np.testing.assert_array_equal(per_channel[:5, :9], 2 * w.reshape(5, 9).astype(np.int16))
+    assert not per_channel[5:].any() and not per_channel[:, 9].any()
+
+
+def test_depthwise_falls_back_to_the_plain_kernel():
+    b = ModelBuilder(np.random.default_rng(3))
+    x = b.input((1, 5, 5, 4))
+    y = b.depthwise(x, (3, 3), depth_multiplier=2)  # multiplier 2: plain kernel
+    b.outputs = [y]
+    engine = generate_engine(load_tflite(b.build()), dsp=True)
+    assert _dsp_calls(engine) == 0 and "ek_depthwise_conv2d(&" in engine.files["model.c"]
+    # an accumulator that could reach 2^30, a window larger than the k x k kernel's buffer
+    w = np.full((1, 3, 3, 4), 127, np.int8)
+    assert dsp_layout.depthwise_layout(w, np.zeros(4), 1, np.full(4, -3), 0) is not None
+    assert dsp_layout.depthwise_layout(w, np.full(4, 2**30 - 1000), 1, np.full(4, -3), 0) is None
+    big = np.ones((2, 3, 3, 40), np.int8)  # 360 window values
+    assert dsp_layout.conv_layout(big, np.zeros(2), np.full(2, -3), 0) is None
+    assert dsp_layout.conv_layout(big[..., :32], np.zeros(2), np.full(2, -3), 0) is not None
+    # the requantization's conditions
+    assert dsp_layout.requant_ok(np.array([-1, -5]), np.array([2**30 - 1]))
+    assert not dsp_layout.requant_ok(np.array([-1, 0]), np.array([10]))
+    assert not dsp_layout.requant_ok(np.array([-3]), np.array([2**30]))
+    bound = dsp_layout.accumulator_bound(np.array([[1, -2]]), np.array([-5]), in_offset=128)
+    assert bound.tolist() == [5 + 3 * 255]
+
+
+def test_dsp_path_keeps_the_memory_plan():
+    """The DSP kernels honour the planner's in-place contract: the same arena, the same places
+    and scratch ring as the plain engine, depthwise ops still in place."""
+    for seed, size, channels, layers in CHAINS:
+        graph = load_tflite(_chain(seed, size, channels, layers))
+        plain, dsp = generate_engine(graph), generate_engine(graph, dsp=True)
+        assert dsp.arena_bytes == plain.arena_bytes and dsp.model_ram_bytes == plain.model_ram_bytes
+        assert dsp.plan.scratch == plain.plan.scratch and dsp.plan.scratch
+        assert plain.files["model.c"].count("ek_depthwise_conv2d_in_place(&") == dsp.files["model.c"].count(
+            "ek_depthwise_conv2d_in_place_dsp(&"
+        )
