@@ -239,6 +239,24 @@ def _as_int8_codes(value: np.ndarray) -> np.ndarray:
     return to_tflite_layout(codes).astype(np.int8)
 
 
+def _reordered(model: Int8Model, producer: dict[int, int], i: int) -> bool:
+    """ONNX holds tensor ``i`` in another element order: a flattened NCHW map (the .tflite
+    flattens NHWC and permutes the FC's columns to match), or one derived from it element by
+    element. Such tensors are neither fed from ONNX nor compared with it; their ops are checked
+    as part of the next op's sub-model."""
+    if i not in producer:
+        return False
+    op = model.ops[producer[i]]
+    if op.kind == "RESHAPE":
+        return True
+    sources = [j for j in op.inputs if j >= 0 and model.tensors[j].data is None]
+    return (
+        len(sources) == 1
+        and op.kind in ("QUANTIZE", "RELU", "RELU6")
+        and _reordered(model, producer, sources[0])
+    )
+
+
 def _single_op_model(model: Int8Model, op_index: int) -> Int8Model | None:
     """The op plus the RESHAPE/PAD producers of inputs ONNX has no integers for; inputs rewired."""
     from mcu_effnet.quant.int8_model import InputBinding
@@ -252,7 +270,7 @@ def _single_op_model(model: Int8Model, op_index: int) -> Int8Model | None:
             t = model.tensors[i] if i >= 0 else None
             if t is None or t.data is not None:
                 continue
-            if t.onnx_name:
+            if t.onnx_name and not _reordered(model, producer, i):
                 if i not in feeds:
                     feeds.append(i)
             elif i in producer:
@@ -295,7 +313,9 @@ def per_op_agreement(onnx_path: str, model: Int8Model, x: np.ndarray) -> list[Op
     results = []
     for k, op in enumerate(model.ops):
         out = model.tensors[op.outputs[0]]
-        sub = _single_op_model(model, k) if out.onnx_name else None
+        producer = {o: j for j, o_op in enumerate(model.ops) for o in o_op.outputs}
+        comparable = out.onnx_name and not _reordered(model, producer, op.outputs[0])
+        sub = _single_op_model(model, k) if comparable else None
         if sub is None:
             continue
         from tflite_micro.python.tflite_micro import runtime
