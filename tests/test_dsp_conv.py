@@ -40,6 +40,19 @@ def _dsp_calls(engine: EngineSources) -> int:
     return engine.files["model.c"].count("_dsp(&")
 
 
+def _check_both_engines(host: HostRuntime, b: ModelBuilder, case: dict) -> EngineSources:
+    """Runs the one-op model through the DSP engine and the plain engine on four random inputs;
+    both must equal the simulator. Returns the DSP engine for checks on its kernel calls."""
+    graph = load_tflite(b.build())
+    xs = np.random.default_rng(case["seed"]).integers(-128, 128, size=(4, case["h"], case["w"], case["c"]))
+    xs = xs.astype(np.int8)
+    expected = np.asarray(sim_run(graph, xs)).reshape(4, -1)
+    dsp = generate_engine(graph, dsp=True)
+    np.testing.assert_array_equal(host.run_engine(dsp, xs), expected)
+    np.testing.assert_array_equal(host.run_engine(generate_engine(graph), xs), expected)
+    return dsp
+
+
 cases = st.fixed_dictionaries(
     {
         "seed": st.integers(0, 2**16),
@@ -81,14 +94,8 @@ def test_depthwise_dsp_on_host(host, case):
         case["activation"], case["per_channel"], case["bias"],
     )  # fmt: skip
     b.outputs = [y]
-    graph = load_tflite(b.build())
-    xs = np.random.default_rng(case["seed"]).integers(-128, 128, size=(4, case["h"], case["w"], case["c"]))
-    xs = xs.astype(np.int8)
-    expected = np.asarray(sim_run(graph, xs)).reshape(4, -1)
-    dsp = generate_engine(graph, dsp=True)
+    dsp = _check_both_engines(host, b, case)
     assert _dsp_calls(dsp) == 1
-    np.testing.assert_array_equal(host.run_engine(dsp, xs), expected)
-    np.testing.assert_array_equal(host.run_engine(generate_engine(graph), xs), expected)
 
 
 conv_cases = st.fixed_dictionaries(
@@ -125,15 +132,9 @@ def test_conv_dsp_on_host(host, case):
         case["activation"], case["per_channel"], case["bias"],
     )  # fmt: skip
     b.outputs = [y]
-    graph = load_tflite(b.build())
-    xs = np.random.default_rng(case["seed"]).integers(-128, 128, size=(4, case["h"], case["w"], case["c"]))
-    xs = xs.astype(np.int8)
-    expected = np.asarray(sim_run(graph, xs)).reshape(4, -1)
-    dsp = generate_engine(graph, dsp=True)
+    dsp = _check_both_engines(host, b, case)
     if case["kernel"] != (1, 1):
         assert "ek_conv2d_dsp(&" in dsp.files["model.c"]
-    np.testing.assert_array_equal(host.run_engine(dsp, xs), expected)
-    np.testing.assert_array_equal(host.run_engine(generate_engine(graph), xs), expected)
 
 
 def _chain(seed: int, size: int, channels: int, layers: list[dict]) -> bytes:
