@@ -435,7 +435,7 @@ def write_project(
             raise UserError(f"{label}: --runtime tflm needs the .tflite file itself")
         from mcu_effnet.codegen import tflm as tflm_mod
 
-        tflm = tflm_mod.plan(graph, model_bytes, tflm_dir=tflm_dir)
+        tflm = tflm_mod.plan(graph, model_bytes, tflm_dir=tflm_dir, kernels=kernels)
         arena = tflm.arena_bytes
         weights = len(model_bytes)
         model_ram = arena

@@ -2,7 +2,8 @@
 
 The arena is sized from TFLite Micro's own allocation recording (the tflite-micro Python
 interpreter's ``RecordingMicroAllocator``, run in a child process because it prints from C++)
-plus a margin; the op resolver registers exactly the model's op kinds. The Makefile links the
+plus a margin, plus the largest scratch buffer CMSIS-NN's kernels request (the reference kernels
+the recording runs request none); the op resolver registers exactly the model's op kinds. The Makefile links the
 prebuilt library of the board's core from ``TFLM_DIR`` or, for a core without one, builds the
 library once into a cache folder outside the (read-only) tree. ``check_tree`` refuses, before
 anything is compiled, a tree that cannot serve the board: a resolver without one of the model's
@@ -25,7 +26,8 @@ import numpy as np
 
 from mcu_effnet.boards import Board
 from mcu_effnet.errors import UserError
-from mcu_effnet.graph.ir import Graph
+from mcu_effnet.graph.ir import Graph, Op
+from mcu_effnet.graph.shapes import same_padding
 
 # TFLite builtin name -> MicroMutableOpResolver method (tensorflow/lite/micro/micro_mutable_op_resolver.h).
 RESOLVER_METHODS = {
@@ -122,6 +124,56 @@ def recorded_arena_bytes(model_bytes: bytes) -> int:
     return int(m.group(1))
 
 
+def _align4(n: int) -> int:
+    return (n + 3) // 4 * 4
+
+
+def _op_scratch_bytes(graph: Graph, op: Op) -> int:
+    """The scratch buffer TFLite Micro's CMSIS-NN kernel for ``op`` requests on a core with the
+    DSP extension (no MVE), as CMSIS-NN's ``*_get_buffer_size`` functions compute it."""
+    a = op.attrs
+    if op.kind == "CONV_2D":
+        x, w = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
+        kh, kw, cin = int(w.shape[1]), int(w.shape[2]), int(x.shape[3])
+        if (kh, kw) == (1, 1):
+            return 0  # arm_convolve_1x1_s8_fast: no buffer under gcc; the non-fast 1x1 none at all
+        return 2 * _align4(kh * kw * cin) * 2  # two im2col columns of int16
+    if op.kind == "DEPTHWISE_CONV_2D":
+        x, w, y = (graph.tensors[i] for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+        kh, kw, cin = int(w.shape[1]), int(w.shape[2]), int(x.shape[3])
+        if cin != int(y.shape[3]) or (a.get("dilation_h_factor", 1), a.get("dilation_w_factor", 1)) != (1, 1):
+            return 0  # the generic kernel, without a buffer
+        if (kh, kw) == (3, 3) and a.get("padding") == "SAME":
+            pads = [
+                same_padding(int(x.shape[d]), 3, a[s], 1, int(y.shape[d]))
+                for d, s in ((1, "stride_h"), (2, "stride_w"))
+            ]
+            if max(pads) <= 1:
+                return 0  # arm_depthwise_conv_3x3_s8
+        if (kh, kw) == (3, 3) and a.get("padding") == "VALID":
+            return 0
+        return cin * kh * kw * 2  # arm_depthwise_conv_s8_opt: the window of every channel in int16
+    if op.kind == "FULLY_CONNECTED":
+        y, w = graph.tensors[op.outputs[0]], graph.tensors[op.inputs[1]]
+        per_channel = w.scale.size > 1
+        if len(y.shape) > 2 and int(w.shape[-1]) % 4 == 0 and not per_channel:
+            return int(w.shape[0]) * 4 * 2  # per-channel multipliers and shifts faked for conv 1x1
+        return 0
+    if op.kind == "AVERAGE_POOL_2D":
+        return int(graph.tensors[op.inputs[0]].shape[-1]) * 4  # an int32 sum per channel
+    return 0
+
+
+def cmsis_nn_scratch_bytes(graph: Graph) -> int:
+    """The largest CMSIS-NN scratch request of the model's ops, plus alignment.
+
+    The arena is recorded with the reference kernels, which request none; TFLite Micro plans a
+    scratch buffer for the duration of its op only, so the largest one bounds what CMSIS-NN adds.
+    """
+    largest = max((_op_scratch_bytes(graph, op) for op in graph.ops), default=0)
+    return largest + 16 if largest else 0
+
+
 def layer_rows(graph: Graph) -> list[dict[str, Any]]:
     from mcu_effnet.graph.stats import graph_stats
 
@@ -170,7 +222,9 @@ class TflmPlan:
             files.append(rel)
 
 
-def plan(graph: Graph, model_bytes: bytes, tflm_dir: str | os.PathLike | None = None) -> TflmPlan:
+def plan(
+    graph: Graph, model_bytes: bytes, tflm_dir: str | os.PathLike | None = None, kernels: str = "reference"
+) -> TflmPlan:
     kinds: list[str] = []
     for op in graph.ops:
         if op.kind not in RESOLVER_METHODS:
@@ -181,7 +235,8 @@ def plan(graph: Graph, model_bytes: bytes, tflm_dir: str | os.PathLike | None = 
         if op.kind not in kinds:
             kinds.append(op.kind)
     recorded = recorded_arena_bytes(model_bytes)
-    arena = int(recorded * (1 + ARENA_MARGIN_FRACTION)) + ARENA_MARGIN_BYTES
+    scratch = cmsis_nn_scratch_bytes(graph) if kernels == "cmsis-nn" else 0
+    arena = int(recorded * (1 + ARENA_MARGIN_FRACTION)) + ARENA_MARGIN_BYTES + scratch
     arena = (arena + 15) // 16 * 16
     found, looked = find_tflm_dir(tflm_dir)
     return TflmPlan(model_bytes, kinds, recorded, arena, found, looked)
