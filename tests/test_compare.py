@@ -161,7 +161,9 @@ def test_cmsis_nn_scratch_fits_the_arena(arm_toolchain, tmp_path):
     b.outputs = [y]
     model = b.build()
     graph = load_tflite(model)
-    result = compare(graph, model, get_board("qemu-m4"), tmp_path / "cmp", samples=1, model_source="dw.tflite")
+    result = compare(
+        graph, model, get_board("qemu-m4"), tmp_path / "cmp", samples=1, model_source="dw.tflite"
+    )
     rows = {r["firmware"]: r for r in result["rows"]}
     assert rows["tflm-cmsis-nn"]["bit_exact"], rows["tflm-cmsis-nn"]
     assert rows["tflm-cmsis-nn"]["arena_used_bytes"] <= rows["tflm-cmsis-nn"]["arena_bytes"]
