@@ -17,7 +17,6 @@ the embedded test vector and a few random inputs, and records:
 - flash (text + data of the linked ELF) and RAM (data + bss);
 - instructions per inference, and whether every output is bit-exact with the host simulator.
 
-The native runtime is skipped (with a note) while ``mcu_effnet.codegen.engine`` is absent.
 Prints a table and writes ``benchmarks/results/memory.json`` and ``memory.md``.
 """
 
