@@ -317,6 +317,31 @@ def test_fuzzed_models_that_load_also_simulate(which: int, flips: list[tuple[int
         pass
 
 
+@pytest.mark.parametrize("scale", [4.627662e-39, 1e-38, float(np.finfo(np.float32).max)])
+def test_a_scale_whose_float32_arithmetic_overflows_is_refused_at_load(scale: float) -> None:
+    """Found by the fuzz test above: a byte flip left a RELU6 output with a subnormal scale, and
+    TFLite Micro's activation range (6 / scale in float32) became infinite. Such a scale is
+    refused when the file loads, naming the tensor; it never reaches a kernel."""
+    b = ModelBuilder(np.random.default_rng(0))
+    x = b.input((1, 6, 5, 3), scale=0.02, zero_point=-5)
+    y = b.conv2d(x, 4, (3, 3), activation="RELU6")
+    b.tensors[y].quantization.scale = [scale]
+    b.outputs = [y]
+    with pytest.raises(UserError, match=r"scale .* out of the range"):
+        load_tflite(b.build())
+
+
+def test_a_constant_declared_as_model_output_is_refused() -> None:
+    """Found by fuzzing: a byte flip made a weight tensor a model output; the simulator met a
+    graph output that no op computes."""
+    b = ModelBuilder(np.random.default_rng(0))
+    x = b.input((1, 6, 5, 3), scale=0.02, zero_point=-5)
+    y = b.conv2d(x, 4, (3, 3), activation="RELU6")
+    weights = b.operators[0].inputs[1]
+    with pytest.raises(UserError, match=r"model output 'conv_w_1' is a constant"):
+        load_tflite(b.build(outputs=[weights, y]))
+
+
 def test_header_corruptions() -> None:
     model, _ = _one_conv()
     huge_root = struct.pack("<I", len(model) + 5) + model[4:]

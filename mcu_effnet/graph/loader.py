@@ -24,6 +24,11 @@ from mcu_effnet.graph.validate import validate_graph
 
 # Far above any microcontroller model (an int8 activation of 16 Mi elements is 16 MB of SRAM).
 MAX_TENSOR_ELEMENTS = 1 << 24
+# TFLite Micro multiplies and divides scales in float32 (an activation range is 6 / scale, a bias
+# scale input x weight, a multiplier input x weight / output): within 2^-60 .. 2^60 every such
+# product and quotient of two or three scales stays finite and normal. Real models sit near 2^-10.
+SCALE_MIN = 2.0**-60
+SCALE_MAX = 2.0**60
 MAX_RANK = 6
 
 _DTYPES = {
@@ -271,6 +276,15 @@ def _tensor(t: Any, index: int, buffers: list[bytes]) -> Tensor:
         if scale.size and zero_point.size != scale.size:
             raise _Corrupt(
                 f"tensor {index} '{name}' has {scale.size} scales but {zero_point.size} zero points"
+            )
+        with np.errstate(invalid="ignore"):  # a signalling NaN warns when widened; it fails the test
+            magnitude = np.abs(scale[scale != 0].astype(np.float64))
+            in_range = np.all((magnitude >= SCALE_MIN) & (magnitude <= SCALE_MAX))
+        if not in_range:
+            bad = next(float(v) for v in scale if v != 0 and not SCALE_MIN <= abs(float(v)) <= SCALE_MAX)
+            raise _Corrupt(
+                f"tensor {index} '{name}' has scale {bad:.4g}, out of the range TFLite Micro's float32 "
+                f"arithmetic on scales stays finite in (2^-60 .. 2^60)"
             )
         if scale.size > 1 and not (0 <= axis < len(shape) and shape[axis] == scale.size):
             raise _Corrupt(

@@ -73,5 +73,9 @@ def _check_dataflow(graph: Graph, label: str) -> None:
                 )
             ready.add(i)
     for i in graph.outputs:
+        if graph.tensors[i].is_constant:
+            raise UserError(
+                f"{label}: model output '{graph.tensors[i].name}' is a constant, not computed by any op"
+            )
         if i not in ready:
             raise UserError(f"{label}: model output '{graph.tensors[i].name}' is never computed")
