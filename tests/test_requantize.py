@@ -231,3 +231,48 @@ def test_prepared_requantizer_equals_mbqm(values: list[int], channels: list[tupl
     assert uniform(x.copy()).tolist() == [
         [ref_mbqm(v, mult, int(s[0])) for mult, _ in channels] for v in values
     ]
+
+
+def ref_mbqm_single(x: int, multiplier: int, shift: int) -> int:
+    """TFLite's MultiplyByQuantizedMultiplier built with TFLITE_SINGLE_ROUNDING (common.cc):
+    the exact product rounded once, halves up, with no int32 pre-shift."""
+    total = 31 - shift
+    return (x * multiplier + (1 << (total - 1))) >> total
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(int32s, min_size=1, max_size=24),
+    st.lists(st.tuples(multipliers, st.integers(-31, 30)), min_size=1, max_size=5),
+)
+def test_single_rounding_mode_is_tflite_single_rounding(
+    values: list[int], channels: list[tuple[int, int]]
+) -> None:
+    x = np.array(values, np.int64)[:, None] * np.ones(len(channels), np.int64)[None, :]
+    m = np.array([c[0] for c in channels], np.int64)
+    s = np.array([c[1] for c in channels], np.int64)
+    single = [[ref_mbqm_single(v, mult, sh) for mult, sh in channels] for v in values]
+    double = [[ref_mbqm(v, mult, sh) for mult, sh in channels] for v in values]
+    prepared = rq.Requantizer.create(m, s)
+    with rq.rounding("single"):
+        assert rq.multiply_by_quantized_multiplier(x, m, s).tolist() == single
+        assert prepared(x.copy()).tolist() == single
+        uniform = rq.Requantizer.create(m, np.full_like(s, s[0]))
+        assert uniform(x.copy()).tolist() == [
+            [ref_mbqm_single(v, mult, int(s[0])) for mult, _ in channels] for v in values
+        ]
+    # the default, TFLite Micro's own build, is back after the block
+    assert prepared(x.copy()).tolist() == double
+
+
+def test_single_rounding_differs_where_double_rounding_rounds_twice() -> None:
+    # 1 x 2^30 x 2^-32 = 0.25 exactly, which one rounding takes to 0; the high multiply first
+    # rounds 1 x 2^30 / 2^31 = 0.5 up to 1, then 1 / 2 = 0.5 rounds away from zero to 1.
+    x, m, shift = np.array([1]), np.array([1 << 30]), np.array([-1])
+    assert rq.multiply_by_quantized_multiplier(x, m, shift).tolist() == [1]
+    with rq.rounding("single"):
+        assert rq.multiply_by_quantized_multiplier(x, m, shift).tolist() == [0]
+        assert rq.Requantizer.create(m, shift)(x).tolist() == [0]
+    with pytest.raises(ValueError, match="rounding"):
+        with rq.rounding("stochastic"):
+            pass

@@ -111,6 +111,11 @@ class ExportReport:
                 lines.append(f"  LiteRT vs onnxruntime (reported, not required): {c.litert.summary()}")
             else:
                 lines.append(f"  LiteRT could not run the model (reported, not required): {c.litert_error}")
+            if c.single_rounding:
+                lines.append(
+                    "  the same file with single-rounding requantization (host simulator, as TFLite Micro "
+                    f"built with TFLITE_SINGLE_ROUNDING; reported): {c.single_rounding.summary()}"
+                )
         worst = self.worst_op
         if worst:
             lines.append(
@@ -179,7 +184,13 @@ def _drift_explanation(report: ExportReport) -> str:
     LiteRT (single rounding) 99.8 % on the same file.
     """
     lite = report.check.litert if report.check else None
-    beside = f"; LiteRT (single rounding) {100 * lite.within_1lsb:.1f}% within 1 LSB" if lite else ""
+    single = report.check.single_rounding if report.check else None
+    beside = f"; LiteRT {100 * lite.within_1lsb:.1f}% within 1 LSB" if lite else ""
+    if single:
+        beside += (
+            f"; the same file with single-rounding requantization {100 * single.within_1lsb:.1f}% "
+            f"within 1 LSB, top-1 {100 * single.top1:.1f}%"
+        )
     return (
         "every op alone agrees within 1 LSB, so this is TFLite Micro's double rounding compounding "
         f"through the layers, not an export error{beside}. The .tflite's own accuracy (int8_top1) is "

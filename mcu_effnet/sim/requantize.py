@@ -11,6 +11,9 @@ per-channel arrays; per-channel arrays broadcast on the last axis (channels last
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +24,37 @@ INT8_MIN = -128
 INT8_MAX = 127
 
 ArrayLike = np.ndarray | int
+
+ROUNDING_MODES = ("double", "single")
+_ROUNDING: contextvars.ContextVar[str] = contextvars.ContextVar("mcu_effnet_rounding", default="double")
+
+
+@contextlib.contextmanager
+def rounding(mode: str) -> Iterator[None]:
+    """Runs the block with ``MultiplyByQuantizedMultiplier`` in another rounding mode.
+
+    ``"double"`` (the default) is TFLite Micro's default build, which the simulator reproduces
+    bit for bit. ``"single"`` is its ``TFLITE_SINGLE_ROUNDING`` build (the exact product rounded
+    once): a diagnostic that separates what a model computes from the runtime's double
+    rounding; the exporter reports how a ``.tflite`` agrees with ONNX under it. Only the
+    requantization multiply changes (as in that build); a shift above 30, which that build
+    saturates in ``QuantizeMultiplier``, is not modelled (no real model has one).
+    """
+    if mode not in ROUNDING_MODES:
+        raise ValueError(f"rounding mode {mode!r}: choose one of {', '.join(ROUNDING_MODES)}")
+    token = _ROUNDING.set(mode)
+    try:
+        yield
+    finally:
+        _ROUNDING.reset(token)
+
+
+def _single_rounding(x: np.ndarray, multiplier: ArrayLike, shift: ArrayLike) -> np.ndarray:
+    """``TFLITE_SINGLE_ROUNDING``'s ``MultiplyByQuantizedMultiplier``: (x·m + 2^(30−shift)) >> (31−shift).
+
+    |x·m| < 2^62 and the rounding term ≤ 2^61, so int64 holds it; no int32 pre-shift."""
+    total = 31 - np.asarray(shift, dtype=np.int64)
+    return (x * np.asarray(multiplier, dtype=np.int64) + (np.int64(1) << (total - 1))) >> total
 
 
 def wrap_int32(x: np.ndarray) -> np.ndarray:
@@ -116,6 +150,8 @@ def multiply_by_quantized_multiplier(x: ArrayLike, multiplier: ArrayLike, shift:
     x = np.asarray(x, dtype=np.int64)
     multiplier = np.asarray(multiplier, dtype=np.int64)
     shift = np.asarray(shift, dtype=np.int64)
+    if _ROUNDING.get() == "single":
+        return _single_rounding(x, multiplier, shift)
     left = np.maximum(shift, 0)
     right = np.maximum(-shift, 0)
     scaled = wrap_int32(x << left) if np.any(left) else x
@@ -126,6 +162,8 @@ def multiply_by_quantized_multiplier_smaller_than_one_exp(
     x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike
 ) -> np.ndarray:
     """``MultiplyByQuantizedMultiplierSmallerThanOneExp`` (shift <= 0), used by ADD and friends."""
+    if _ROUNDING.get() == "single":
+        return _single_rounding(np.asarray(x, dtype=np.int64), multiplier, shift)
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, multiplier), -np.asarray(shift))
 
 
@@ -259,6 +297,8 @@ class Requantizer:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """x: int32 values in an int64 array (left untouched); returns the int64 results."""
+        if _ROUNDING.get() == "single":
+            return _single_rounding(x, self.multiplier, np.asarray(self.left) - np.asarray(self.right))
         if isinstance(self.left, int):
             if self.left:
                 x = wrap_int32(x << self.left)
