@@ -354,6 +354,10 @@ def test_validate_against_onnx(cli, tmp_path):
     onnx_row = json.loads(result.stdout)["comparisons"][2]
     assert onnx_row["reference"].startswith("ONNX") and onnx_row["error"] is None
     assert onnx_row["within_1lsb_pct"] == 100.0 and onnx_row["samples"] == 10
+    single = json.loads(result.stdout)["comparisons"][3]
+    assert single["reference"] == "ONNX, sim 1-rounding" and single["within_1lsb_pct"] == 100.0
+    table = cli("validate", model, "--onnx", tmp_path / "gap.onnx", "--samples", "10").stdout
+    assert "ONNX, sim 1-rounding" in table and "TFLITE_SINGLE_ROUNDING" in table
 
 
 def test_validate_bad_inputs(cli, tmp_path, cnn_model):
