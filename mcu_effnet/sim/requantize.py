@@ -49,6 +49,11 @@ def rounding(mode: str) -> Iterator[None]:
         _ROUNDING.reset(token)
 
 
+def rounding_mode() -> str:
+    """The rounding mode in force (see ``rounding``): part of the key of any cached result."""
+    return _ROUNDING.get()
+
+
 def _single_rounding(x: np.ndarray, multiplier: ArrayLike, shift: ArrayLike) -> np.ndarray:
     """``TFLITE_SINGLE_ROUNDING``'s ``MultiplyByQuantizedMultiplier``: (x·m + 2^(30−shift)) >> (31−shift).
 

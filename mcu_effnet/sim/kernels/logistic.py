@@ -19,7 +19,7 @@ import numpy as np
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.sim import fixedpoint as fp
-from mcu_effnet.sim.requantize import multiply_by_quantized_multiplier
+from mcu_effnet.sim.requantize import multiply_by_quantized_multiplier, rounding, rounding_mode
 
 INPUT_INTEGER_BITS = 4
 OUTPUT_INTEGER_BITS = 8
@@ -66,17 +66,20 @@ def logistic_kernel(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> li
             f"{int(dst.zero_point[0])})"
         )
     params = LogisticParams.from_scale(float(src.scale[0]), int(src.zero_point[0]))
-    return [np.take(logistic_table(params), inputs[0].view(np.uint8))]
+    return [np.take(logistic_table(params, rounding_mode()), inputs[0].view(np.uint8))]
 
 
 @functools.lru_cache(maxsize=256)
-def logistic_table(params: LogisticParams) -> np.ndarray:
+def logistic_table(params: LogisticParams, mode: str = "double") -> np.ndarray:
     """The exact int8 result for each of the 256 inputs, indexed by the input's uint8 bit pattern.
 
     The output depends on the input value alone, so evaluating the fixed-point code once per
-    value and looking it up is the same arithmetic at a fraction of the cost.
+    value and looking it up is the same arithmetic at a fraction of the cost. ``mode``, the
+    requantization rounding (``mcu_effnet.sim.requantize.rounding``), is part of the cache key so
+    a table computed in one mode is never served in the other.
     """
-    table = logistic_int8(np.arange(256, dtype=np.uint8).view(np.int8), params)
+    with rounding(mode):
+        table = logistic_int8(np.arange(256, dtype=np.uint8).view(np.int8), params)
     table.setflags(write=False)
     return table
 
