@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tflite_builder import random_cnn, random_mbconv
+from tflite_builder import ModelBuilder, random_cnn, random_mbconv
 
 from mcu_effnet.boards import get_board
 from mcu_effnet.boards.catalog import MemoryRegion
@@ -152,8 +152,6 @@ def test_cmsis_nn_scratch_fits_the_arena(arm_toolchain, tmp_path):
     for a 5x5 depthwise, 8,000 bytes, and an im2col buffer for a 3x3 conv): the arena
     recorded with the reference kernels plus its margin is too small for it unless the
     scratch is added."""
-    from tflite_builder import ModelBuilder
-
     b = ModelBuilder(np.random.default_rng(5))
     x = b.input((1, 8, 8, 160))
     y = b.depthwise(x, (5, 5), (1, 1), "SAME", (1, 1), 1, "RELU6", True, True)

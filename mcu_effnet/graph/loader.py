@@ -277,14 +277,13 @@ def _tensor(t: Any, index: int, buffers: list[bytes]) -> Tensor:
             raise _Corrupt(
                 f"tensor {index} '{name}' has {scale.size} scales but {zero_point.size} zero points"
             )
-        with np.errstate(invalid="ignore"):  # a signalling NaN warns when widened; it fails the test
-            magnitude = np.abs(scale[scale != 0].astype(np.float64))
-            in_range = np.all((magnitude >= SCALE_MIN) & (magnitude <= SCALE_MAX))
-        if not in_range:
-            bad = next(float(v) for v in scale if v != 0 and not SCALE_MIN <= abs(float(v)) <= SCALE_MAX)
+        with np.errstate(invalid="ignore"):  # a signalling NaN warns when widened; NaN is out of range
+            magnitude = np.abs(scale.astype(np.float64))
+            out_of_range = (magnitude != 0) & ~((magnitude >= SCALE_MIN) & (magnitude <= SCALE_MAX))
+        if out_of_range.any():
             raise _Corrupt(
-                f"tensor {index} '{name}' has scale {bad:.4g}, out of the range TFLite Micro's float32 "
-                f"arithmetic on scales stays finite in (2^-60 .. 2^60)"
+                f"tensor {index} '{name}' has scale {float(scale[out_of_range][0]):.4g}, out of the range "
+                "2^-60 .. 2^60 in which TFLite Micro's float32 arithmetic on scales stays finite"
             )
         if scale.size > 1 and not (0 <= axis < len(shape) and shape[axis] == scale.size):
             raise _Corrupt(
