@@ -407,3 +407,26 @@ def test_inspect_cli_table_and_json(tmp_path, cli) -> None:
     assert report["macs"] == expected.macs and report["params"] == expected.params
     assert [layer["kind"] for layer in report["layers"]] == [op.kind for op in load_tflite(path).ops]
     assert report["inputs"][0]["dtype"] == "int8"
+
+
+@pytest.mark.parametrize("declared_axis", [1, 3])
+def test_per_channel_bias_with_any_declared_axis_runs_as_tflite_micro_runs_it(declared_axis: int) -> None:
+    """TFLite Micro's own person-detection model declares quantized_dimension 3 on a 1-D bias
+    with per-channel scales; TFLite Micro never reads a bias's axis, and a 1-D tensor has only
+    axis 0. Such a model loads, with the bias read per channel, and runs bit-exact."""
+    model, b = _one_conv()
+    bias = b.operators[0].inputs[2]
+    b.tensors[bias].quantization.quantizedDimension = declared_axis
+    model = b.build()
+    graph = load_tflite(model)
+    assert graph.tensors[bias].quantized_dimension == 0
+    x = np.random.default_rng(1).integers(-128, 128, size=(16, 6, 5, 3)).astype(np.int8)
+    np.testing.assert_array_equal(run(graph, x), run_tflm(model, x))
+
+
+def test_per_channel_scales_on_a_wrong_axis_of_a_weight_tensor_are_still_refused() -> None:
+    model, b = _one_conv()
+    weights = b.operators[0].inputs[1]
+    b.tensors[weights].quantization.quantizedDimension = 3
+    with pytest.raises(UserError, match=r"per-channel scales on axis 3"):
+        load_tflite(b.build())

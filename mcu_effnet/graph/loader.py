@@ -285,6 +285,10 @@ def _tensor(t: Any, index: int, buffers: list[bytes]) -> Tensor:
                 f"tensor {index} '{name}' has scale {float(scale[out_of_range][0]):.4g}, out of the range "
                 "2^-60 .. 2^60 in which TFLite Micro's float32 arithmetic on scales stays finite"
             )
+        # A 1-D tensor has only axis 0: converters write any axis on per-channel biases
+        # (TFLite Micro's person-detection model says 3), and TFLite Micro never reads it.
+        if len(shape) == 1 and scale.size == shape[0]:
+            axis = 0
         if scale.size > 1 and not (0 <= axis < len(shape) and shape[axis] == scale.size):
             raise _Corrupt(
                 f"tensor {index} '{name}' of shape {list(shape)} has {scale.size} per-channel scales on axis {axis}"
