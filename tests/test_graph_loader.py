@@ -154,7 +154,7 @@ BAD_FILES = {
     "float model": (_float_conv_model, "this is a float model: run `mcu-effnet qat` or quantize it first"),
     "unsupported op": (
         _unsupported_op_model,
-        "unsupported op TANH at index 1; supported: CONV_2D, DEPTHWISE_CONV_2D",
+        "unsupported op TANH at index 1 (int8 in, int8 out); supported: CONV_2D, DEPTHWISE_CONV_2D",
     ),
     "uint8 input": (
         _uint8_input_model,
@@ -429,4 +429,16 @@ def test_per_channel_scales_on_a_wrong_axis_of_a_weight_tensor_are_still_refused
     weights = b.operators[0].inputs[1]
     b.tensors[weights].quantization.quantizedDimension = 3
     with pytest.raises(UserError, match=r"per-channel scales on axis 3"):
+        load_tflite(b.build())
+
+
+def test_an_empty_tensor_loads_but_an_op_we_run_refuses_it_by_name() -> None:
+    """Zero dimensions are legal in the schema (LSTM placeholders are [0]), so they are no longer
+    "corrupt"; an op mcu-effnet runs refuses an empty tensor, naming the op and the tensor."""
+    b = ModelBuilder(np.random.default_rng(0))
+    x = b.input((1, 6, 5, 3), scale=0.02, zero_point=-5)
+    y = b.conv2d(x, 4, (3, 3), activation="RELU6")
+    b.tensors[y].shape = [1, 0, 5, 4]
+    b.outputs = [y]
+    with pytest.raises(UserError, match=r"op 0 \(CONV_2D\): tensor 'conv_3' has shape \[1, 0, 5, 4\]"):
         load_tflite(b.build())

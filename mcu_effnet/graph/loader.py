@@ -31,6 +31,8 @@ SCALE_MIN = 2.0**-60
 SCALE_MAX = 2.0**60
 MAX_RANK = 6
 
+# Element types the IR holds as numpy arrays; any other type the schema knows is kept by name
+# (a STRING or RESOURCE tensor of an op we refuse must not make the whole file "corrupt").
 _DTYPES = {
     schema.TensorType.FLOAT32: "float32",
     schema.TensorType.FLOAT16: "float16",
@@ -43,6 +45,12 @@ _DTYPES = {
     schema.TensorType.FLOAT64: "float64",
     schema.TensorType.UINT32: "uint32",
     schema.TensorType.UINT16: "uint16",
+    schema.TensorType.UINT64: "uint64",
+}
+_OTHER_TYPES = {
+    value: name.lower()
+    for name, value in vars(schema.TensorType).items()
+    if not name.startswith("_") and value not in _DTYPES
 }
 
 _OP_NAMES = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
@@ -244,15 +252,19 @@ def _buffer_bytes(buffer: Any, data: bytes, index: int) -> bytes:
 def _tensor(t: Any, index: int, buffers: list[bytes]) -> Tensor:
     name = _text(t.Name(), f"tensor_{index}")
     type_code = t.Type()
-    if type_code not in _DTYPES:
-        raise _Corrupt(f"tensor {index} '{name}' has unsupported element type {type_code}")
-    dtype = _DTYPES[type_code]
+    dtype = _DTYPES.get(type_code) or _OTHER_TYPES.get(type_code)
+    if dtype is None:
+        raise _Corrupt(
+            f"tensor {index} '{name}' has element type {type_code}, which the schema does not define"
+        )
     rank = t.ShapeLength()
     if rank > MAX_RANK:
         raise _Corrupt(f"tensor {index} '{name}' has rank {rank}")
     shape = tuple(int(d) for d in t.ShapeAsNumpy()) if rank else ()
-    if any(d < 1 for d in shape):
-        raise _Corrupt(f"tensor {index} '{name}' has shape {list(shape)} (dimensions must be >= 1)")
+    # A zero dimension is legal (the LSTM kernels' placeholder intermediates are [0]); an op we
+    # run refuses an empty tensor in validation, by name.
+    if any(d < 0 for d in shape):
+        raise _Corrupt(f"tensor {index} '{name}' has shape {list(shape)} (dimensions must be >= 0)")
     elements = 1
     for d in shape:
         elements *= d
@@ -301,7 +313,9 @@ def _tensor(t: Any, index: int, buffers: list[bytes]) -> Tensor:
         )
     payload = buffers[buffer_index]
     data = None
-    if payload:
+    if payload and dtype not in _DTYPES.values():
+        data = np.frombuffer(payload, dtype=np.uint8).copy()  # a constant of a type no kernel of ours reads
+    elif payload:
         itemsize = np.dtype(dtype).itemsize
         if len(payload) != elements * itemsize:
             raise _Corrupt(

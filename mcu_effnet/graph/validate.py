@@ -8,11 +8,24 @@ op's attributes), so a crafted or corrupted file is rejected here instead of cra
 from __future__ import annotations
 
 from mcu_effnet.errors import UserError
-from mcu_effnet.graph.ir import Graph, Tensor
+from mcu_effnet.graph.ir import Graph, Op, Tensor
 from mcu_effnet.graph.ops import SUPPORTED_OPS
 from mcu_effnet.graph.shapes import check_op
 
 _FLOAT = ("float32", "float16", "float64")
+
+
+# Ops outside the project's scope, with the reason a user is given. TFLite Micro runs them; we
+# name them instead of calling them merely "unsupported".
+_RECURRENT = (
+    "LSTM",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM",
+    "BIDIRECTIONAL_SEQUENCE_LSTM",
+    "RNN",
+    "UNIDIRECTIONAL_SEQUENCE_RNN",
+    "BIDIRECTIONAL_SEQUENCE_RNN",
+    "SVDF",
+)
 
 
 def validate_graph(graph: Graph, label: str) -> None:
@@ -22,24 +35,65 @@ def validate_graph(graph: Graph, label: str) -> None:
     if not graph.inputs or not graph.outputs:
         raise UserError(f"{label}: the model declares no {'inputs' if not graph.inputs else 'outputs'}")
     _check_not_float(graph, label)
-    for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
-        for i in indices:
-            t = graph.tensors[i]
-            if t.dtype != "int8":
-                raise UserError(
-                    f"{label}: model {role} '{t.name}' is {t.dtype}; mcu-effnet needs int8 inputs and outputs "
-                    "(export the model with an int8 interface)"
-                )
     for op in graph.ops:
         if op.kind not in SUPPORTED_OPS:
-            raise UserError(
-                f"{label}: unsupported op {op.kind} at index {op.index}; supported: {', '.join(SUPPORTED_OPS)}"
-            )
+            raise UserError(f"{label}: {_unsupported(graph, op)}")
+    _check_interface(graph, label)
     _check_dataflow(graph, label)
     for op in graph.ops:
+        empty = [i for i in op.inputs + op.outputs if i >= 0 and 0 in graph.tensors[i].shape]
+        if empty:
+            t = graph.tensors[empty[0]]
+            raise UserError(
+                f"{label}: op {op.index} ({op.kind}): tensor '{t.name}' has shape {list(t.shape)}"
+            )
         problem = check_op(graph, op)
         if problem:
             raise UserError(f"{label}: op {op.index} ({op.kind}): {problem}")
+
+
+def _types(graph: Graph, op: Op) -> str:
+    """The op's element types as a user reads them: "int16 in, int16 out"."""
+
+    def names(indices: list[int]) -> str:
+        return "/".join(dict.fromkeys(graph.tensors[i].dtype for i in indices if i >= 0)) or "none"
+
+    data_inputs = [i for i in op.inputs if i >= 0 and not graph.tensors[i].is_constant]
+    return f"{names(data_inputs or op.inputs)} in, {names(op.outputs)} out"
+
+
+def _unsupported(graph: Graph, op: Op) -> str:
+    if op.kind in _RECURRENT:
+        return (
+            f"op {op.index} ({op.kind}, {_types(graph, op)}) is out of scope: mcu-effnet runs "
+            "convolutional networks, not recurrent or SVDF layers"
+        )
+    if op.kind.startswith("CUSTOM:"):
+        return f"op {op.index} ({op.kind}, {_types(graph, op)}) is out of scope: custom ops have no reference kernel"
+    return (
+        f"unsupported op {op.kind} at index {op.index} ({_types(graph, op)}); "
+        f"supported: {', '.join(SUPPORTED_OPS)}"
+    )
+
+
+def _check_interface(graph: Graph, label: str) -> None:
+    """Inputs and outputs are int8; otherwise the message names the op that reads or writes them."""
+    for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
+        for i in indices:
+            t = graph.tensors[i]
+            if t.dtype == "int8":
+                continue
+            op = next((o for o in graph.ops if i in o.inputs or i in o.outputs), None)
+            where = f"op {op.index} ({op.kind}, {_types(graph, op)}): " if op else ""
+            if t.dtype == "int16":
+                raise UserError(
+                    f"{label}: {where}16-bit activations (TFLite's 16x8 scheme) are not supported; "
+                    "mcu-effnet runs int8 models"
+                )
+            raise UserError(
+                f"{label}: {where}model {role} '{t.name}' is {t.dtype}; mcu-effnet needs int8 inputs and "
+                "outputs (export the model with an int8 interface)"
+            )
 
 
 def _check_not_float(graph: Graph, label: str) -> None:

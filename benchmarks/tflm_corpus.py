@@ -1,0 +1,78 @@
+"""Coverage of TensorFlow Lite Micro's own model corpus: how many models mcu-effnet runs, how many
+it refuses, and why.
+
+    .venv/bin/python benchmarks/tflm_corpus.py [--corpus DIR]
+
+The corpus is found as ``tests/tflm_corpus.py`` finds it (``MCU_EFFNET_TFLM_MODELS``, else
+``shared/models/tflm`` beside the repository). Every model that loads is also run in the
+simulator and compared with TFLite Micro (and the golden output where the corpus ships one); the
+test ``tests/test_tflm_corpus.py`` holds the same line on every file. Prints the table and writes
+``benchmarks/results/tflm_corpus.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from tflite_builder import run_tflm  # noqa: E402
+from tflm_corpus import corpus_dir, corpus_inputs, corpus_models, csv_tensor, golden_files, survey_model  # noqa: E402
+
+from mcu_effnet.sim import run  # noqa: E402
+
+
+def _bit_exact(row) -> bool:
+    graph = row.graph
+    batches = corpus_inputs(graph, row.path)
+    _, golden = golden_files(row.path)
+    ours = run(graph, batches)
+    same = bool(np.array_equal(ours, run_tflm(row.path.read_bytes(), batches)))
+    if golden is not None:
+        same &= bool(np.array_equal(ours[0].reshape(-1), csv_tensor(golden, ours.dtype)))
+    return same
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "tflm_corpus.json")
+    args = parser.parse_args()
+    root = args.corpus or corpus_dir()
+    if root is None:
+        sys.exit("error: TensorFlow Lite Micro's model corpus not found (--corpus or MCU_EFFNET_TFLM_MODELS)")
+    rows = []
+    for path in corpus_models(root):
+        row = survey_model(path)
+        entry = {"model": str(path.relative_to(root)), "status": row.status, "reason": row.reason}
+        if row.status == "runs":
+            entry["bit_exact_with_tflm"] = _bit_exact(row)
+        else:
+            entry["message"] = row.message.split(": ", 1)[-1]
+        rows.append(entry)
+    runs = [r for r in rows if r["status"] == "runs"]
+    reasons = Counter(r["reason"] for r in rows if r["status"] == "refused")
+    lines = [
+        "| outcome | models |",
+        "|---|---|",
+        f"| runs, bit-exact with TFLite Micro | {sum(r['bit_exact_with_tflm'] for r in runs)} of {len(runs)} |",
+    ]
+    lines += [f"| refused: {reason} | {n} |" for reason, n in reasons.most_common()]
+    lines.append(f"| total | {len(rows)} |")
+    table = "\n".join(lines)
+    print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"models": rows}, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()

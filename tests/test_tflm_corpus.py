@@ -1,0 +1,73 @@
+"""Every model of TensorFlow Lite Micro's own corpus: run bit-exact, or refused naming the op.
+
+Models somebody else converted are the honest test of the loader: what mcu-effnet runs must
+agree with TFLite Micro (and with the golden outputs shipped beside the model) in the simulator
+and in the host-built C engine; everything else is refused in one line that names the op, its
+index and its types, never as "corrupt".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import REQUIRE_TOOLCHAIN
+from host_engine import HostRuntime
+from tflite_builder import run_tflm
+from tflm_corpus import (
+    corpus_dir,
+    corpus_inputs,
+    corpus_models,
+    csv_tensor,
+    golden_files,
+    names_the_op,
+    survey_model,
+)
+
+from mcu_effnet.codegen.engine import generate_engine
+from mcu_effnet.errors import UserError
+from mcu_effnet.sim import run
+
+ROOT = corpus_dir()
+
+
+def _models() -> list:
+    if ROOT is None:
+        return [pytest.param(None, id="corpus-missing")]
+    return [pytest.param(p, id=str(p.relative_to(ROOT))) for p in corpus_models(ROOT)]
+
+
+@pytest.fixture(scope="module")
+def host_runtime(tmp_path_factory) -> HostRuntime:
+    return HostRuntime(tmp_path_factory.mktemp("corpus-runtime"))
+
+
+@pytest.mark.parametrize("model", _models())
+def test_corpus_model_runs_bit_exact_or_is_refused_naming_the_op(model, host_runtime) -> None:
+    if model is None:
+        message = (
+            "TensorFlow Lite Micro's model corpus not found "
+            "(MCU_EFFNET_TFLM_MODELS or shared/models/tflm beside the repository)"
+        )
+        if REQUIRE_TOOLCHAIN:
+            pytest.fail(message)
+        pytest.skip(message)
+    row = survey_model(model)
+    if row.status == "refused":
+        assert names_the_op(row.message), row.message
+        assert "corrupt" not in row.message and "\n" not in row.message
+        return
+    graph = row.graph
+    xs = corpus_inputs(graph, model)
+    data = model.read_bytes()
+    expected = run_tflm(data, xs)
+    ours = run(graph, xs)
+    np.testing.assert_array_equal(ours, expected)
+    _, golden = golden_files(model)
+    if golden is not None:
+        np.testing.assert_array_equal(ours[0].reshape(-1), csv_tensor(golden, ours.dtype))
+    if len(graph.inputs) > 1:
+        # The native engine's contract is one input and one output; it says so in one line.
+        with pytest.raises(UserError, match="runs models with one input and one output"):
+            generate_engine(graph)
+        return
+    np.testing.assert_array_equal(host_runtime.run(data, xs[0]), ours.reshape(ours.shape[0], -1))
