@@ -1,11 +1,13 @@
-"""A read-only view of a QCDQ ONNX model, prepared for pattern matching.
+"""A read-only view of a quantized (QCDQ or QDQ) ONNX model, prepared for pattern matching.
 
 Brevitas' QCDQ export computes some constants with small subgraphs (the pads of a
 ``ZeroPad2d`` come out as ConstantOfShape → Concat → Reshape → Slice → Transpose → Cast),
 and clamps int8 weights with a ``Clip`` on a constant. Everything whose inputs are all
-constant is folded here with ONNX's reference evaluator, except ``QuantizeLinear`` and
-``DequantizeLinear``: the int8 weight, its scale and zero point must stay apart, because
-the writer stores the integers and the scales separately.
+constant is folded here with ONNX's reference evaluator, except ``DequantizeLinear``: the
+int8 weight, its scale and zero point must stay apart, because the writer stores the
+integers and the scales separately. A ``QuantizeLinear`` of a constant (onnxruntime's QDQ
+quantizes float constants such as GELU's √2 that way) folds into the integers it computes,
+leaving the ``DequantizeLinear`` after it as the weight pattern.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from onnx import numpy_helper
 from mcu_effnet.errors import UserError
 
 # Never folded: the writer needs the integer tensor and its quantization parameters apart.
-_KEEP_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
+_KEEP_OPS = frozenset({"DequantizeLinear"})
 
 
 @dataclass

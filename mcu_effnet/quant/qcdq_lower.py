@@ -1,4 +1,4 @@
-"""Pattern matching a Brevitas QCDQ ONNX graph into an ``Int8Model``.
+"""Pattern matching a quantized ONNX graph (Brevitas QCDQ or onnxruntime QDQ) into an ``Int8Model``.
 
 A QCDQ graph computes in float between QuantizeLinear/DequantizeLinear pairs. Walking the
 nodes in order, every ONNX value falls in one of these kinds:
@@ -16,6 +16,16 @@ nodes in order, every ONNX value falls in one of these kinds:
 Because QuantizeLinear is monotone, ``Q(clip(y, lo, hi)) = clamp(Q(y), Q(lo), Q(hi))``: a
 Relu/Clip before the output quantizer becomes a fused activation when TFLite's fused
 RELU/RELU6/RELU_N1_TO_1 (or none) yields exactly that integer range.
+
+The QDQ graphs onnxruntime's ``quantize_static`` writes are the same patterns without the
+integer Clip between Q and DQ, so the one matcher takes both. Their differences are met
+where they arise: activations may be uint8 (zero point z is int8 z - 128, exactly); biases
+are int32 at input_scale x weight_scale already; a ReLU/ReLU6 whose range the calibrated
+output quantizer covers is removed by onnxruntime, its clamp implied by an int8 zero point
+of -128 (``_implied_activation``); Q of a float constant is folded by ``onnx_graph`` into a
+weight-like DQ; BatchNormalization must have been folded into the convolution before
+quantizing; weights may use -128, which TFLite's int8 spec reserves but TFLite Micro's
+kernels compute exactly (a note says so).
 """
 
 from __future__ import annotations
@@ -163,6 +173,7 @@ class QCDQLowering:
         self.nhwc_flat: dict[int, np.ndarray] = {}
         self._materialized: dict[str, int] = {}
         self._names: set[str] = set()
+        self._full_range_weights: list[str] = []  # layers whose int8 weights use -128
 
     # ------------------------------------------------------------------ entry
     def run(self) -> Int8Model:
@@ -171,7 +182,8 @@ class QCDQLowering:
         if "QuantizeLinear" not in op_types:
             raise UserError(
                 f"{g.path}: a float ONNX model (no QuantizeLinear/DequantizeLinear): it needs QAT or "
-                "calibration first (export it with brevitas export_onnx_qcdq)"
+                "calibration first (export it with brevitas export_onnx_qcdq, or quantize it with "
+                "onnxruntime's quantize_static in QDQ format)"
             )
         if len(g.inputs) != 1:
             raise UserError(f"{g.path}: the writer takes models with one input, this one has {len(g.inputs)}")
@@ -185,6 +197,15 @@ class QCDQLowering:
             self.m.onnx_outputs.append(name)
         if not self.m.inputs:
             raise UserError(f"{g.path}: the model input never passes a QuantizeLinear")
+        if self._full_range_weights:
+            # TFLite's int8 spec keeps weights in [-127, 127] so that some optimized kernels
+            # may pair products in 16 bits; TFLite Micro's reference kernels and CMSIS-NN widen
+            # every product to 32 bits, so -128 computes exactly there (the check runs it).
+            layers = ", ".join(self._full_range_weights)
+            self.m.notes.append(
+                f"int8 weights use -128 ({layers}): outside TFLite's symmetric range [-127, 127], which "
+                "TFLite Micro's kernels compute exactly but other TFLite runtimes may not"
+            )
         self._drop_dead_ops()
         return self.m
 
@@ -701,6 +722,14 @@ class QCDQLowering:
     _op_Squeeze = _reshape
     _op_Unsqueeze = _reshape
 
+    def _op_BatchNormalization(self, node: onnx.NodeProto) -> None:
+        raise self._fail(
+            node,
+            "a float batch norm between quantized ops has no int8 TFLite equivalent; fold it into the "
+            "convolution before quantizing (torch.onnx.export of model.eval() with do_constant_folding=True, "
+            "or onnxruntime's quant_pre_process)",
+        )
+
     def _op_Identity(self, node: onnx.NodeProto) -> None:
         x = node.input[0]
         for table in (self.qval, self.fval, self.padded, self.pending, self.dq_const):
@@ -748,12 +777,16 @@ class QCDQLowering:
         w = self.dq_const[name]
         if w.values.dtype != np.int8:
             raise self._fail(
-                node, f"weight '{name}' is {w.values.dtype}; TFLite int8 weights are symmetric int8"
+                node,
+                f"weight '{name}' is {w.values.dtype}; TFLite int8 weights are symmetric int8 "
+                "(with onnxruntime's quantize_static: weight_type=QuantType.QInt8)",
             )
         if np.any(w.zero_point != 0):
             raise self._fail(
                 node, f"weight '{name}' has non-zero zero points; TFLite int8 weights are symmetric"
             )
+        if np.any(w.values == -128):
+            self._full_range_weights.append(module_name(node) or node.name)
         return w
 
     def _bias(self, node: onnx.NodeProto, name: str, expected: np.ndarray, tensor_name: str) -> int:
