@@ -143,6 +143,9 @@ def test_cli_exports_a_quantize_static_mobilenetv2(cli, mobilenet, mobilenet_qdq
     values = simulate(graph, x[:2], capture=True)
     for i, value in reference.items():
         np.testing.assert_array_equal(values[i], value, err_msg=f"tensor {i} {graph.tensors[i].name}")
+    # weights are named after their PyTorch parameters, nested Sequentials included
+    weights = {graph.tensors[op.inputs[1]].name for op in graph.ops if op.kind.endswith(("CONV_2D", "CONNECTED"))}
+    assert weights == {k for k in mobilenet.state_dict() if k.endswith("weight") and mobilenet.get_parameter(k).ndim > 1}
 
 
 def test_uint8_activations_write_the_same_file(mobilenet, mobilenet_qdq, tmp_path):

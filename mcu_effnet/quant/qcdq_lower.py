@@ -63,19 +63,25 @@ _QUANT_SCOPE = re.compile(r"^((act|weight|bias|input|output)_quant(_\d+)?|export
 def module_name(node: onnx.NodeProto) -> str:
     """PyTorch module path of a node from its ONNX scope name.
 
-    torch names nodes ``/blocks/blocks.0/conv/Conv``: each scope segment is either a child
-    name or the full dotted path so far. The result here is ``blocks.0.conv``.
+    torch names nodes ``/blocks/blocks.0/conv/Conv``: each scope segment is a child name,
+    the full dotted path so far, or (inside nested containers) the previous segment followed
+    by the child's name: ``/features/features.1/conv/conv.0/conv.0.2/Clip``. The results here
+    are ``blocks.0.conv`` and ``features.1.conv.0.2``.
     """
     parts = [p for p in (node.name or "").split("/") if p]
     path: list[str] = []
+    previous = ""
     for segment in parts[:-1]:  # the last segment is the op itself ("Conv", "Relu", ...)
         if _QUANT_SCOPE.match(segment):
             break
         joined = ".".join(path)
         if joined and segment.startswith(joined + "."):
             path = segment.split(".")
+        elif previous and segment.startswith(previous + "."):
+            path += segment[len(previous) + 1 :].split(".")
         else:
             path.append(segment)
+        previous = segment
     return ".".join(path)
 
 
