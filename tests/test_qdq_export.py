@@ -19,12 +19,14 @@ import onnx
 import pytest
 import torch
 from onnx import numpy_helper
-from tflite_builder import run_tflm
+from tflite_builder import run_tflm, run_tflm_tensors
 from torch import nn
 from torch_models import InvertedResidual, MobileNetV2Small, randomize_batch_norm
 
+from mcu_effnet.graph import load_tflite
 from mcu_effnet.quant.tflite_check import quantize_like_onnx
 from mcu_effnet.quant.tflite_export import export_tflite
+from mcu_effnet.sim import run as simulate
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -125,14 +127,14 @@ def test_cli_exports_a_quantize_static_mobilenetv2(cli, mobilenet, mobilenet_qdq
     assert report["per_op_worst"]["within_1lsb"] >= 0.99
     assert report["check"]["tflm"]["samples"] == 32
     # calibrated on [0, 1) images: scale max / 255, zero point -128
-    assert report["input"] == {"shape": [1, 32, 32, 3], "scale": pytest.approx(1 / 255, rel=1e-4), "zero_point": -128}
+    assert report["input"] == {
+        "shape": [1, 32, 32, 3],
+        "scale": pytest.approx(1 / 255, rel=1e-4),
+        "zero_point": -128,
+    }
     assert report["output"]["shape"] == [1, 10]
 
     # the written file in the simulator: bit-exact with TFLite Micro, output and every tensor
-    from mcu_effnet.graph import load_tflite
-    from mcu_effnet.sim import run as simulate
-    from tflite_builder import run_tflm_tensors
-
     blob = out.read_bytes()
     graph = load_tflite(blob)
     x = np.transpose(quantize_like_onnx(images, report["input"]["scale"], -128), (0, 2, 3, 1))
@@ -144,15 +146,21 @@ def test_cli_exports_a_quantize_static_mobilenetv2(cli, mobilenet, mobilenet_qdq
     for i, value in reference.items():
         np.testing.assert_array_equal(values[i], value, err_msg=f"tensor {i} {graph.tensors[i].name}")
     # weights are named after their PyTorch parameters, nested Sequentials included
-    weights = {graph.tensors[op.inputs[1]].name for op in graph.ops if op.kind.endswith(("CONV_2D", "CONNECTED"))}
-    assert weights == {k for k in mobilenet.state_dict() if k.endswith("weight") and mobilenet.get_parameter(k).ndim > 1}
+    weights = {
+        graph.tensors[op.inputs[1]].name for op in graph.ops if op.kind.endswith(("CONV_2D", "CONNECTED"))
+    }
+    assert weights == {
+        k for k in mobilenet.state_dict() if k.endswith("weight") and mobilenet.get_parameter(k).ndim > 1
+    }
 
 
 def test_uint8_activations_write_the_same_file(mobilenet, mobilenet_qdq, tmp_path):
     """QUInt8 zero point z is int8 zero point z - 128 with the same scale: the same integers."""
     unsigned = to_qdq(mobilenet, tmp_path / "uint8.onnx", activations="QUInt8")
     zero_points = [
-        numpy_helper.to_array(i) for i in onnx.load(unsigned).graph.initializer if i.name.endswith("zero_point")
+        numpy_helper.to_array(i)
+        for i in onnx.load(unsigned).graph.initializer
+        if i.name.endswith("zero_point")
     ]
     assert any(z.dtype == np.uint8 for z in zero_points)  # onnxruntime did write uint8 activations
     export_tflite(mobilenet_qdq, tmp_path / "int8.tflite", check=False)
