@@ -1,6 +1,7 @@
 """``mcu-effnet export RUN_DIR``: re-export a run's QAT model from its checkpoint (QCDQ ONNX and
 int8 .tflite, both checked); ``mcu-effnet export MODEL.onnx --out MODEL.tflite``: the int8 .tflite
-of any QCDQ ONNX model (``mcu_effnet.cli.onnx_to_tflite``)."""
+of any QCDQ (Brevitas) or QDQ (onnxruntime ``quantize_static``) ONNX model
+(``mcu_effnet.cli.onnx_to_tflite``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from mcu_effnet.errors import UserError
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "export",
-        help="re-export a run folder's QAT model (ONNX and int8 .tflite), or a QCDQ .onnx as .tflite",
+        help="re-export a run folder's QAT model (ONNX and int8 .tflite), or a quantized .onnx as .tflite",
         description="Rebuild the Brevitas model from RUN_DIR/checkpoint.pt and write the checked QCDQ "
         "ONNX model (onnxruntime must agree with Brevitas to 1e-5 on the stored validation images), then "
         "the fully int8 model.tflite with the QAT scales (TFLite Micro within 1 LSB of onnxruntime on 99% "
@@ -22,7 +23,8 @@ def register(subparsers) -> None:
     p.add_argument(
         "run_dir",
         metavar="RUN_DIR|MODEL.onnx",
-        help="a run folder written by mcu-effnet qat, or a QCDQ .onnx file",
+        help="a run folder written by mcu-effnet qat, or a quantized .onnx file (Brevitas QCDQ, or "
+        "QDQ from onnxruntime's quantize_static with int8 weights)",
     )
     onnx_to_tflite.add_arguments(p)
     p.set_defaults(func=run)

@@ -14,7 +14,9 @@ from mcu_effnet.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("exporting a QCDQ .onnx file to int8 .tflite")
+    group = parser.add_argument_group(
+        "exporting a quantized .onnx file (Brevitas QCDQ or onnxruntime QDQ) to int8 .tflite"
+    )
     group.add_argument("--out", metavar="MODEL.tflite", help="output file (default: beside the .onnx)")
     group.add_argument(
         "--labels", metavar="FILE", help="class names, one per line, stored in the model metadata"
@@ -66,7 +68,7 @@ def options_given(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace, path: str) -> int:
-    """Exports ``path`` (a QCDQ ``.onnx``) and prints the report; UserError on bad input."""
+    """Exports ``path`` (a QCDQ or QDQ ``.onnx``) and prints the report; UserError on bad input."""
     from mcu_effnet.quant.tflite_export import export_tflite
 
     onnx_path = Path(path)

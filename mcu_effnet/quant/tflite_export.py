@@ -1,10 +1,13 @@
-"""QCDQ ONNX → fully int8 ``.tflite`` that keeps the QAT scales, checked in TFLite Micro.
+"""Quantized ONNX → fully int8 ``.tflite`` that keeps the ONNX scales, checked in TFLite Micro.
+
+The ONNX model is a Brevitas QCDQ export (QAT scales) or a QDQ model written by onnxruntime's
+``quantize_static`` (calibrated scales, per-channel int8 weights).
 
 ``export_tflite(onnx_path, tflite_path)`` is the public entry. The steps live in modules of
 their own:
 
 - ``onnx_graph``: load, fold constant subgraphs, infer static shapes;
-- ``qcdq_lower``: match the QCDQ patterns into an ``Int8Model`` (int8 tensors with their exact
+- ``qcdq_lower``: match the QCDQ/QDQ patterns into an ``Int8Model`` (int8 tensors with their exact
   scales and zero points, TFLite builtin ops, NCHW → NHWC in the weights);
 - ``tflite_writer``: schema object API → flatbuffer → the wheel's 16-byte aligner;
 - ``tflite_check``: TFLite Micro (required) and LiteRT (reported) against onnxruntime.
@@ -233,7 +236,7 @@ def export_tflite(
     check: bool = True,
     strict: bool = False,
 ) -> ExportReport:
-    """Writes the int8 ``.tflite`` of a Brevitas QCDQ ONNX model and checks it in TFLite Micro.
+    """Writes the int8 ``.tflite`` of a QCDQ or QDQ ONNX model and checks it in TFLite Micro.
 
     ``inputs``: validation images, uint8 pixels or float ``pixel / 255``, NCHW or NHWC; random
     inputs on the input quantizer's grid when None. The check runs TFLite Micro and LiteRT end
