@@ -16,7 +16,7 @@ from tflite_builder import ModelBuilder, run_tflm
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph import load_tflite
 from mcu_effnet.sim import run
-from mcu_effnet.sim.kernels.hard_swish import HardSwishParams
+from mcu_effnet.ops.hard_swish import HardSwishParams
 
 ALL_INT8 = np.arange(-128, 128, dtype=np.int8)
 

@@ -1,0 +1,28 @@
+"""LOOKUP_TABLE: the engine's own op, a 256-entry int8 -> int8 table standing for a fused
+elementwise pair (SiLU: LOGISTIC -> MUL(x, sigmoid x), see ``mcu_effnet.codegen.fuse``).
+
+It never appears in a loaded model, so it has no checks: the fusion builds it well formed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mcu_effnet.graph.ir import Graph, Op
+
+LOOKUP = "LOOKUP_TABLE"
+
+
+@dataclass(frozen=True)
+class LookupParams:
+    table: np.ndarray  # int8, the output for input value v at index v + 128
+    fused_ops: tuple[int, ...]  # the indices of the ops the table replaces
+
+
+def prepare(graph: Graph, op: Op) -> LookupParams:
+    return LookupParams(np.asarray(op.attrs["table"]), tuple(op.attrs["fused_ops"]))
+
+
+PREPARE = {LOOKUP: prepare}
