@@ -44,7 +44,8 @@ def test_silu_pairs_run_as_one_table_lookup_bit_exact(host, swap):
     from tflite_builder import run_tflm
 
     from mcu_effnet.codegen.engine import generate_engine
-    from mcu_effnet.codegen.fuse import LOOKUP, fuse_silu
+    from mcu_effnet.codegen.fuse import fuse_silu
+    from mcu_effnet.ops.lookup import LOOKUP
     from mcu_effnet.sim import run as sim_run
 
     rng = np.random.default_rng(12 + swap)

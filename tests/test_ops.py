@@ -130,7 +130,7 @@ def test_mean_folds_one_over_the_count_into_the_multiplier():
     graph = _graph(b)
     p = registry.prepare(graph, graph.ops[0])
     # real 1 = 0.5 · 2^1; count 16 shifts it left by 4 and divides by 16: 2^30, shift 1 − 4
-    assert (p.axes, p.count, p.multiplier, p.shift, p.input_zero_point) == ((1, 2), 16, HALF, -3, 7)
+    assert (p.axes, p.count, p.multiplier, p.shift, p.in_zero_point) == ((1, 2), 16, HALF, -3, 7)
 
 
 def test_softmax_and_logistic_input_scaling():
@@ -140,11 +140,11 @@ def test_softmax_and_logistic_input_scaling():
     graph = _graph(b)
     softmax = registry.prepare(graph, graph.ops[0])
     # beta · scale · 2^26 = 2^22 = 0.5 · 2^23; radius 31 · 2^26 / 2^23 = 248
-    assert (softmax.input_multiplier, softmax.input_left_shift, softmax.diff_min) == (HALF, 23, -248)
+    assert (softmax.in_multiplier, softmax.in_left_shift, softmax.diff_min) == (HALF, 23, -248)
     logistic = registry.prepare(graph, graph.ops[1])
     # scale · 2^27 = 2^23 = 0.5 · 2^24; radius 15 · 2^27 / 2^24 = 120
-    assert (logistic.input_multiplier, logistic.input_left_shift) == (HALF, 24)
-    assert logistic.input_range_radius == 120
+    assert (logistic.in_multiplier, logistic.in_left_shift) == (HALF, 24)
+    assert logistic.in_range_radius == 120
 
 
 def test_relu6_clamps_in_the_inputs_quantization():

@@ -16,6 +16,7 @@ against the TFLite Micro interpreter directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any
@@ -38,7 +39,7 @@ from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.graph.ops import SUPPORTED_OPS
 from mcu_effnet.graph.planner import ARENA, ArenaPlan, ordered_ops
 from mcu_effnet.graph.schedule import plan_memory
-from mcu_effnet.ops.common import elements, fits_int32, optional_input, qparams
+from mcu_effnet.ops.common import elements, optional_input, qparams
 from mcu_effnet.ops.lookup import LOOKUP
 from mcu_effnet.ops.registry import op_macs, prepare
 
@@ -223,7 +224,7 @@ class _Builder:
 
 def _int32_bias(op: Op, folded: np.ndarray) -> np.ndarray:
     """The folded bias, refused rather than wrapped when it leaves int32 (the C field's type)."""
-    if not fits_int32(folded):
+    if folded.min(initial=0) < -(2**31) or folded.max(initial=0) > 2**31 - 1:
         raise UserError(f"op {op.index} {op.kind}: bias plus input offset times the weights overflows int32")
     return folded
 
@@ -360,7 +361,7 @@ def _mean(b: _Builder, op: Op) -> None:
         )
     fields = dict(
         outer=elements(shape[: axes[0]]), reduce=p.count, inner=elements(shape[axes[-1] + 1 :]),
-        in_zero_point=p.input_zero_point, out_zero_point=p.output_zero_point, multiplier=p.multiplier,
+        in_zero_point=p.in_zero_point, out_zero_point=p.out_zero_point, multiplier=p.multiplier,
         shift=p.shift,
     )  # fmt: skip
     b.call(op, "ek_mean", b.struct(op, "ek_mean_params", fields), [op.inputs[0]])
@@ -370,12 +371,7 @@ def _pool(b: _Builder, op: Op) -> None:
     g = b.graph
     n, h, w, c = g.tensors[op.inputs[0]].shape
     _, oh, ow, _ = g.tensors[op.outputs[0]].shape
-    p = prepare(g, op)
-    fields = dict(
-        batches=n, in_h=h, in_w=w, channels=c, out_h=oh, out_w=ow, f_h=p.filter_h, f_w=p.filter_w,
-        stride_h=p.stride_h, stride_w=p.stride_w, pad_top=p.pad_top, pad_left=p.pad_left,
-        act_min=p.act_min, act_max=p.act_max,
-    )  # fmt: skip
+    fields = dict(batches=n, in_h=h, in_w=w, channels=c, out_h=oh, out_w=ow, **asdict(prepare(g, op)))
     kernel = "ek_average_pool2d" if op.kind == "AVERAGE_POOL_2D" else "ek_max_pool2d"
     b.call(op, kernel, b.struct(op, "ek_pool_params", fields), [op.inputs[0]])
 
@@ -384,43 +380,19 @@ def _size(b: _Builder, op: Op) -> int:
     return elements(b.graph.tensors[op.inputs[0]].shape)
 
 
-def _requantize(b: _Builder, op: Op) -> None:
-    """QUANTIZE, and RELU (a requantization clamped at the output's zero)."""
-    fields = dict(size=_size(b, op), **asdict(prepare(b.graph, op)))
-    b.call(op, "ek_requantize", b.struct(op, "ek_requantize_params", fields), [op.inputs[0]])
+def _unary(kernel: str, struct: str) -> Callable[[_Builder, Op], None]:
+    """The handler of an elementwise op whose C struct is its element count and its Params."""
 
+    def handle(b: _Builder, op: Op) -> None:
+        fields = dict(size=_size(b, op), **asdict(prepare(b.graph, op)))
+        b.call(op, kernel, b.struct(op, struct, fields), [op.inputs[0]])
 
-def _relu6(b: _Builder, op: Op) -> None:
-    fields = dict(size=_size(b, op), **asdict(prepare(b.graph, op)))
-    b.call(op, "ek_relu6", b.struct(op, "ek_clamp_params", fields), [op.inputs[0]])
-
-
-def _logistic(b: _Builder, op: Op) -> None:
-    p = prepare(b.graph, op)
-    fields = dict(
-        size=_size(b, op), in_zero_point=p.input_zero_point, in_multiplier=p.input_multiplier,
-        in_left_shift=p.input_left_shift, in_range_radius=p.input_range_radius,
-    )  # fmt: skip
-    b.call(op, "ek_logistic", b.struct(op, "ek_logistic_params", fields), [op.inputs[0]])
-
-
-def _hard_swish(b: _Builder, op: Op) -> None:
-    p = prepare(b.graph, op)
-    fields = dict(
-        size=_size(b, op), in_zero_point=p.input_zero_point, out_zero_point=p.output_zero_point,
-        out_multiplier=p.output_multiplier, out_exponent=p.output_exponent,
-        reluish_multiplier=p.reluish_multiplier, reluish_exponent=p.reluish_exponent,
-    )  # fmt: skip
-    b.call(op, "ek_hard_swish", b.struct(op, "ek_hard_swish_params", fields), [op.inputs[0]])
+    return handle
 
 
 def _softmax(b: _Builder, op: Op) -> None:
-    p = prepare(b.graph, op)
     depth = int(b.graph.tensors[op.inputs[0]].shape[-1])
-    fields = dict(
-        rows=_size(b, op) // depth, depth=depth, in_multiplier=p.input_multiplier,
-        in_left_shift=p.input_left_shift, diff_min=p.diff_min,
-    )  # fmt: skip
+    fields = dict(rows=_size(b, op) // depth, depth=depth, **asdict(prepare(b.graph, op)))
     b.call(op, "ek_softmax", b.struct(op, "ek_softmax_params", fields), [op.inputs[0]])
 
 
@@ -481,11 +453,11 @@ _HANDLERS = {
     "PAD": _pad,
     "RESHAPE": _reshape,
     "SOFTMAX": _softmax,
-    "LOGISTIC": _logistic,
-    "HARD_SWISH": _hard_swish,
-    "RELU": _requantize,
-    "RELU6": _relu6,
-    "QUANTIZE": _requantize,
+    "LOGISTIC": _unary("ek_logistic", "ek_logistic_params"),
+    "HARD_SWISH": _unary("ek_hard_swish", "ek_hard_swish_params"),
+    "RELU": _unary("ek_requantize", "ek_requantize_params"),  # a requantization clamped at zero
+    "RELU6": _unary("ek_relu6", "ek_clamp_params"),
+    "QUANTIZE": _unary("ek_requantize", "ek_requantize_params"),
     "CONCATENATION": _concatenation,
     LOOKUP: _lookup,  # the engine's own: LOGISTIC -> MUL fused (mcu_effnet.codegen.fuse)
 }

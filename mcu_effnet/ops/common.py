@@ -14,9 +14,6 @@ import numpy as np
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op, Tensor
 
-INT8_MIN = -128
-INT8_MAX = 127
-
 
 def input_tensor(graph: Graph, op: Op, k: int) -> Tensor:
     return graph.tensors[op.inputs[k]]
@@ -84,7 +81,7 @@ def quantize_scalar_f32(value: float, scale: float, zero_point: int) -> int:
 
 
 def activation_range(
-    activation: str, scale: float, zero_point: int, qmin: int = INT8_MIN, qmax: int = INT8_MAX
+    activation: str, scale: float, zero_point: int, qmin: int = -128, qmax: int = 127
 ) -> tuple[int, int]:
     """``CalculateActivationRangeQuantized``: the clamp of a fused activation on an int8 output."""
     if activation == "RELU":
@@ -135,10 +132,6 @@ def folded_bias(bias: Tensor | None, channels: int, weight_sums: np.ndarray, inp
     return values + int(input_offset) * weight_sums.astype(np.int64)
 
 
-def fits_int32(values: np.ndarray) -> bool:
-    return bool(values.min(initial=0) >= -(2**31) and values.max(initial=0) <= 2**31 - 1)
-
-
 def conv_output_size(size: int, kernel: int, stride: int, dilation: int, padding: str) -> int:
     """TFLite's ComputeOutSize: SAME keeps ceil(size / stride), VALID drops the partial windows."""
     effective = (kernel - 1) * dilation + 1
@@ -154,25 +147,16 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int, out_size: i
     return total // 2
 
 
-def window(graph: Graph, op: Op) -> tuple[int, int]:
-    """(height, width) of the window of a convolution (its weights) or pooling (its attributes)."""
-    if "filter_height" in op.attrs:
-        return int(op.attrs["filter_height"]), int(op.attrs["filter_width"])
-    w = input_tensor(graph, op, 1)
-    return int(w.shape[1]), int(w.shape[2])
-
-
 def op_padding(graph: Graph, op: Op) -> tuple[int, int]:
     """(top, left) padding of a convolution or pooling op, as TFLite's Prepare computes it."""
     a = op.attrs
     if a.get("padding", "SAME") != "SAME":
         return 0, 0
     x, y = input_tensor(graph, op, 0), output_tensor(graph, op)
-    kh, kw = window(graph, op)
-    top = same_padding(
-        int(x.shape[1]), kh, int(a.get("stride_h", 1)), int(a.get("dilation_h_factor", 1)), int(y.shape[1])
-    )
-    left = same_padding(
-        int(x.shape[2]), kw, int(a.get("stride_w", 1)), int(a.get("dilation_w_factor", 1)), int(y.shape[2])
+    pooling = "filter_height" in a  # the window: a pooling op's attributes, else the weights (OHWI, 1HWC)
+    window = (a["filter_height"], a["filter_width"]) if pooling else input_tensor(graph, op, 1).shape[1:3]
+    top, left = (
+        same_padding(int(x.shape[d]), int(window[d - 1]), int(a.get(s, 1)), int(a.get(f, 1)), int(y.shape[d]))
+        for d, s, f in ((1, "stride_h", "dilation_h_factor"), (2, "stride_w", "dilation_w_factor"))
     )
     return top, left

@@ -13,15 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op
-from mcu_effnet.ops import checks
-from mcu_effnet.ops.common import (
-    elements,
-    fused_activation_range,
-    input_tensor,
-    output_tensor,
-    qparams,
-    quantize_multiplier,
-)
+from mcu_effnet.ops import checks, common
+from mcu_effnet.ops.common import elements, input_tensor, output_tensor, qparams, quantize_multiplier
 
 ADD_LEFT_SHIFT = 20
 
@@ -43,7 +36,7 @@ class BinaryParams:
 
 
 def add_params(
-    s1: float, z1: int, s2: float, z2: int, so: float, zo: int, act_min: int = -128, act_max: int = 127
+    s1: float, z1: int, s2: float, z2: int, so: float, zo: int, lo: int = -128, hi: int = 127
 ) -> BinaryParams:
     """ADD's parameters from the three (scale, zero point) pairs."""
     s1, s2 = np.float64(np.float32(s1)), np.float64(np.float32(s2))
@@ -52,24 +45,19 @@ def add_params(
     (m1, e1), (m2, e2), (mo, eo) = (
         quantize_multiplier(r) for r in (s1 / twice_max, s2 / twice_max, real_out)
     )
-    return BinaryParams(
-        -int(z1), -int(z2), int(zo), ADD_LEFT_SHIFT, int(m1), int(e1), int(m2), int(e2), int(mo), int(eo),
-        act_min, act_max,
-    )  # fmt: skip
-
-
-def mul_params(
-    s1: float, z1: int, s2: float, z2: int, so: float, zo: int, act_min: int = -128, act_max: int = 127
-) -> BinaryParams:
-    """MUL's parameters: one requantization of the product of the centred inputs."""
-    m, s = quantize_multiplier(np.float64(s1) * np.float64(s2) / np.float64(so))
-    return BinaryParams(-int(z1), -int(z2), int(zo), 0, 0, 0, 0, 0, int(m), int(s), act_min, act_max)
+    multipliers = (int(m1), int(e1), int(m2), int(e2), int(mo), int(eo))
+    return BinaryParams(-int(z1), -int(z2), int(zo), ADD_LEFT_SHIFT, *multipliers, lo, hi)
 
 
 def prepare(graph: Graph, op: Op) -> BinaryParams:
-    quant = (*qparams(input_tensor(graph, op, 0)), *qparams(input_tensor(graph, op, 1)))
-    derive = add_params if op.kind == "ADD" else mul_params
-    return derive(*quant, *qparams(output_tensor(graph, op)), *fused_activation_range(graph, op))
+    (s1, z1), (s2, z2) = qparams(input_tensor(graph, op, 0)), qparams(input_tensor(graph, op, 1))
+    so, zo = qparams(output_tensor(graph, op))
+    lo, hi = common.fused_activation_range(graph, op)
+    if op.kind == "ADD":
+        return add_params(s1, z1, s2, z2, so, zo, lo, hi)
+    # MUL: one requantization of the product of the centred inputs
+    m, s = quantize_multiplier(np.float64(s1) * np.float64(s2) / np.float64(so))
+    return BinaryParams(-z1, -z2, zo, 0, 0, 0, 0, 0, int(m), int(s), lo, hi)
 
 
 def macs(graph: Graph, op: Op) -> int:

@@ -28,34 +28,34 @@ def _downscale_to_int16(multiplier: int) -> int:
 
 @dataclass(frozen=True)
 class HardSwishParams:
-    input_zero_point: int
-    output_zero_point: int
-    output_multiplier: int  # Q0.15
-    output_exponent: int  # <= 0
+    in_zero_point: int
+    out_zero_point: int
+    out_multiplier: int  # Q0.15
+    out_exponent: int  # <= 0
     reluish_multiplier: int  # Q0.15
     reluish_exponent: int
 
     @classmethod
     @functools.lru_cache(maxsize=1024)  # one entry per op: Prepare runs once in TFLite Micro too
     def from_quantization(
-        cls, input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int
+        cls, input_scale: float, in_zero_point: int, output_scale: float, out_zero_point: int
     ) -> HardSwishParams:
         # The scales are combined in float32, as the C++ does before widening to double.
         hires_input_scale = np.float32(1.0 / 128.0) * np.float32(input_scale)
         reluish_scale = np.float32(3.0 / 32768.0)
         output_real = float(np.float32(hires_input_scale / np.float32(output_scale)))
         reluish_real = float(np.float32(hires_input_scale / reluish_scale))
-        output_multiplier, output_exponent = quantize_multiplier(output_real)
+        out_multiplier, out_exponent = quantize_multiplier(output_real)
         reluish_multiplier, reluish_exponent = quantize_multiplier(reluish_real)
-        if output_exponent > 0:
+        if out_exponent > 0:
             raise ValueError(
                 f"input scale {input_scale:.6g} is too large for output scale {output_scale:.6g}"
             )
         return cls(
-            int(input_zero_point),
-            int(output_zero_point),
-            _downscale_to_int16(int(output_multiplier)),
-            int(output_exponent),
+            int(in_zero_point),
+            int(out_zero_point),
+            _downscale_to_int16(int(out_multiplier)),
+            int(out_exponent),
             _downscale_to_int16(int(reluish_multiplier)),
             int(reluish_exponent),
         )

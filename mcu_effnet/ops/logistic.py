@@ -22,20 +22,20 @@ INPUT_INTEGER_BITS = 4
 
 @dataclass(frozen=True)
 class LogisticParams:
-    input_zero_point: int
-    input_multiplier: int
-    input_left_shift: int
-    input_range_radius: int
+    in_zero_point: int
+    in_multiplier: int
+    in_left_shift: int
+    in_range_radius: int
 
     @classmethod
     @functools.lru_cache(maxsize=1024)  # one entry per op: Prepare runs once in TFLite Micro too
-    def from_scale(cls, input_scale: float, input_zero_point: int) -> LogisticParams:
+    def from_scale(cls, input_scale: float, in_zero_point: int) -> LogisticParams:
         real = float(np.float32(input_scale)) * float(1 << (31 - INPUT_INTEGER_BITS))
         fraction, exponent = math.frexp(real)
         # TfLiteRound is round-half-away-from-zero; q * 2^31 is exact in double.
         multiplier = int(math.floor(fraction * (1 << 31) + 0.5))
         radius_real = ((1 << INPUT_INTEGER_BITS) - 1) * float(1 << (31 - INPUT_INTEGER_BITS)) / 2.0**exponent
-        return cls(int(input_zero_point), multiplier, exponent, int(math.floor(radius_real)))
+        return cls(int(in_zero_point), multiplier, exponent, int(math.floor(radius_real)))
 
 
 def prepare(graph: Graph, op: Op) -> LogisticParams:

@@ -1,8 +1,5 @@
 """LOOKUP_TABLE: the engine's own op, a 256-entry int8 -> int8 table standing for a fused
-elementwise pair (SiLU: LOGISTIC -> MUL(x, sigmoid x), see ``mcu_effnet.codegen.fuse``).
-
-It never appears in a loaded model, so it has no checks: the fusion builds it well formed.
-"""
+elementwise pair (SiLU, ``mcu_effnet.codegen.fuse``). No loaded model has one: no checks."""
 
 from __future__ import annotations
 

@@ -21,8 +21,8 @@ from mcu_effnet.ops.common import elements, input_tensor, output_tensor, qparams
 class MeanParams:
     axes: tuple[int, ...]  # resolved (no negatives, no duplicates), in the order given
     count: int  # elements summed into each output
-    input_zero_point: int
-    output_zero_point: int
+    in_zero_point: int
+    out_zero_point: int
     multiplier: int  # already folded with 1 / count
     shift: int
 

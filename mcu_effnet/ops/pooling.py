@@ -6,20 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mcu_effnet.graph.ir import Graph, Op
-from mcu_effnet.ops import checks
-from mcu_effnet.ops.common import (
-    conv_output_size,
-    fused_activation_range,
-    input_tensor,
-    op_padding,
-    output_tensor,
-)
+from mcu_effnet.ops import checks, common
+from mcu_effnet.ops.common import input_tensor, output_tensor
 
 
 @dataclass(frozen=True)
 class PoolParams:
-    filter_h: int
-    filter_w: int
+    f_h: int  # the window
+    f_w: int
     stride_h: int
     stride_w: int
     pad_top: int
@@ -35,8 +29,8 @@ def prepare(graph: Graph, op: Op) -> PoolParams:
         int(a["filter_width"]),
         int(a.get("stride_h", 1)),
         int(a.get("stride_w", 1)),
-        *op_padding(graph, op),
-        *fused_activation_range(graph, op),
+        *common.op_padding(graph, op),
+        *common.fused_activation_range(graph, op),
     )
 
 
@@ -54,8 +48,8 @@ def check(graph: Graph, op: Op) -> str | None:
     for key in ("filter_height", "filter_width"):
         if not isinstance(a.get(key), int) or not 1 <= a[key] <= 4096:
             return f"{key} = {a.get(key)} (must be >= 1)"
-    oh = conv_output_size(x.shape[1], a["filter_height"], a["stride_h"], 1, a["padding"])
-    ow = conv_output_size(x.shape[2], a["filter_width"], a["stride_w"], 1, a["padding"])
+    oh = common.conv_output_size(x.shape[1], a["filter_height"], a["stride_h"], 1, a["padding"])
+    ow = common.conv_output_size(x.shape[2], a["filter_width"], a["stride_w"], 1, a["padding"])
     if oh < 1 or ow < 1:
         return "the pooling window is larger than the input"
     return checks.same_quant(graph, op, "pooling") or checks.shape_is(y, (x.shape[0], oh, ow, x.shape[3]))

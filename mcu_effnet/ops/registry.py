@@ -17,18 +17,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mcu_effnet.graph.ir import Graph, Op
 
-FAMILIES: tuple[str, ...] = (
-    "conv",
-    "fully_connected",
-    "elementwise",
-    "pooling",
-    "shape",
-    "activations",
-    "mean",
-    "logistic",
-    "softmax",
-    "hard_swish",
-    "lookup",
+FAMILIES: tuple[str, ...] = tuple(
+    "conv fully_connected elementwise pooling shape activations mean logistic softmax hard_swish lookup".split()
 )
 
 

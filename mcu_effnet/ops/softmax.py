@@ -22,8 +22,8 @@ SCALED_DIFF_INTEGER_BITS = 5
 
 @dataclass(frozen=True)
 class SoftmaxParams:
-    input_multiplier: int
-    input_left_shift: int
+    in_multiplier: int
+    in_left_shift: int
     diff_min: int
 
     @classmethod

@@ -15,43 +15,30 @@ chunks to keep the im2col matrix under ``_CHUNK_ELEMENTS``.
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.ops.common import input_tensor, output_tensor
 from mcu_effnet.ops.conv import ConvParams
-from mcu_effnet.sim.kernels.common import Kernel, cached, op_params
+from mcu_effnet.sim.kernels.common import Kernel, cached, op_params, padded_windows
 from mcu_effnet.sim.requantize import Requantizer
 
 _CHUNK_ELEMENTS = 1 << 23  # im2col elements per chunk: 32 MB in float32, 64 MB in float64
-_FLOAT32_EXACT_K = (1 << 24) // (255 * 128)  # 514
+FLOAT32_EXACT_K = (1 << 24) // (255 * 128)  # 514
 
 
 def _conv_matrix(w: np.ndarray) -> np.ndarray:
     """OHWI weights as a (K, O) float matrix, K ordered (C, KH, KW) like the window view's axes."""
     out_c, kh, kw, in_c = w.shape
     k = in_c * kh * kw
-    dtype = np.float32 if k <= _FLOAT32_EXACT_K else np.float64
+    dtype = np.float32 if k <= FLOAT32_EXACT_K else np.float64
     return np.ascontiguousarray(w.astype(dtype).transpose(3, 1, 2, 0).reshape(k, out_c))
 
 
-def _padded_windows(
-    x: np.ndarray, zp: int, p: ConvParams, kh: int, kw: int, oh: int, ow: int, dtype
-) -> np.ndarray:
-    """(x − zp) zero-padded as the op's padding asks, viewed as windows (N, OH, OW, C, KH, KW)."""
-    n, h, w, c = x.shape
-    sh, sw, dh, dw = p.stride_h, p.stride_w, p.dil_h, p.dil_w
-    eff_h, eff_w = (kh - 1) * dh + 1, (kw - 1) * dw + 1
-    top, left = p.pad_top, p.pad_left
-    bottom = max((oh - 1) * sh + eff_h - h - top, 0)
-    right = max((ow - 1) * sw + eff_w - w - left, 0)
-    # (x − zp) written into a zero canvas: the padding taps then contribute nothing.
-    shifted = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dtype)
-    inner = shifted[:, top : top + h, left : left + w, :]
-    inner[...] = x
-    inner -= dtype(zp)
-    windows = sliding_window_view(shifted, (eff_h, eff_w), axis=(1, 2))
-    return windows[:, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw, :, ::dh, ::dw]
+def _centred_windows(x: np.ndarray, p: ConvParams, window: tuple[int, int], out: tuple[int, int], dtype):
+    """(x − zp) zero-padded, as windows: the padding taps then contribute nothing."""
+    centred = x.astype(dtype)
+    centred += dtype(p.in_offset)
+    return padded_windows(centred, 0, p, window, out, (p.dil_h, p.dil_w))
 
 
 def _finish(graph: Graph, op: Op, p: ConvParams, acc: np.ndarray) -> np.ndarray:
@@ -76,7 +63,7 @@ def conv_2d(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.nd
             cols = part.reshape(-1, k).astype(weights.dtype)  # 1x1: the input is its own im2col
             cols += weights.dtype.type(p.in_offset)
         else:
-            windows = _padded_windows(part, -p.in_offset, p, kh, kw, oh, ow, weights.dtype.type)
+            windows = _centred_windows(part, p, (kh, kw), (oh, ow), weights.dtype.type)
             cols = windows.reshape(-1, k)  # copies the strided view into the im2col matrix
         # Exact integers (see the module docstring): the cast needs no rounding.
         acc[start : start + chunk] = (cols @ weights).reshape(-1, oh, ow, out_c)
@@ -95,7 +82,7 @@ def depthwise_conv_2d(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> 
         lambda: input_tensor(graph, op, 1).data.reshape(kh, kw, in_c, -1).astype(np.int32),
     )
     _, oh, ow, _ = output_tensor(graph, op).shape
-    windows = _padded_windows(x, -p.in_offset, p, kh, kw, oh, ow, np.int32)
+    windows = _centred_windows(x, p, (kh, kw), (oh, ow), np.int32)
     # Output channel c·M + m reads input channel c with filter column c·M + m. One einsum over the
     # window view (N, OH, OW, C, KH, KW) sums the taps in int32, exactly like the reference
     # (|sum| <= KH·KW·255·128, far inside int32), and is faster than a loop of tap multiplies.

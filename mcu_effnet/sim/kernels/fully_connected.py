@@ -13,14 +13,13 @@ from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.ops.common import input_tensor, output_tensor
 from mcu_effnet.ops.fully_connected import FullyConnectedParams
 from mcu_effnet.sim.kernels.common import Kernel, cached, op_params
+from mcu_effnet.sim.kernels.conv import FLOAT32_EXACT_K
 from mcu_effnet.sim.requantize import Requantizer
-
-_FLOAT32_EXACT_K = (1 << 24) // (255 * 128)
 
 
 def _weights_t(w: np.ndarray) -> np.ndarray:
     """(depth, units) in float32, or float64 when float32 could not sum a row exactly."""
-    dtype = np.float32 if w.shape[1] <= _FLOAT32_EXACT_K else np.float64
+    dtype = np.float32 if w.shape[1] <= FLOAT32_EXACT_K else np.float64
     return np.ascontiguousarray(w.astype(dtype).T)
 
 

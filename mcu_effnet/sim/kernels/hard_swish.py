@@ -20,9 +20,9 @@ from mcu_effnet.sim.kernels.common import op_params
 
 
 def hard_swish_int8(x: np.ndarray, params: HardSwishParams) -> np.ndarray:
-    input_value = x.astype(np.int64) - params.input_zero_point
+    input_value = x.astype(np.int64) - params.in_zero_point
     hires = input_value * (1 << 7)  # |value| <= 255, so this fits int16
-    preshift_output = fp.srdhm_int16(hires, params.output_multiplier)
+    preshift_output = fp.srdhm_int16(hires, params.out_multiplier)
 
     # The relu-ish factor: the input on a scale where 3.0 is 32768, saturating; the last
     # bit of a left shift is applied after the multiply so saturation there is exact.
@@ -37,8 +37,8 @@ def hard_swish_int8(x: np.ndarray, params: HardSwishParams) -> np.ndarray:
     reluish = (reluish + (1 << 15)) >> 1  # [-1, 1] -> [0, 1]
 
     preshift = fp.sdhm_int16(reluish, preshift_output)
-    out = fp.rdbpot_int16(preshift, -params.output_exponent)
-    out = fp.wrap_int16(out + params.output_zero_point)  # int16 addition in the C++
+    out = fp.rdbpot_int16(preshift, -params.out_exponent)
+    out = fp.wrap_int16(out + params.out_zero_point)  # int16 addition in the C++
     return np.clip(out, -128, 127).astype(np.int8)
 
 

@@ -22,13 +22,13 @@ OUTPUT_INTEGER_BITS = 8
 
 
 def logistic_int8(x: np.ndarray, params: LogisticParams) -> np.ndarray:
-    centred = x.astype(np.int64) - params.input_zero_point
+    centred = x.astype(np.int64) - params.in_zero_point
     # Inside the radius the left shift of MultiplyByQuantizedMultiplier cannot overflow.
-    input_in_q4 = multiply_by_quantized_multiplier(centred, params.input_multiplier, params.input_left_shift)
+    input_in_q4 = multiply_by_quantized_multiplier(centred, params.in_multiplier, params.in_left_shift)
     output_in_q0 = fp.logistic(input_in_q4, INPUT_INTEGER_BITS)
     out = np.clip(fp.rdbpot(output_in_q0, 31 - OUTPUT_INTEGER_BITS) - 128, -128, 127)
-    out = np.where(centred >= params.input_range_radius, 127, out)
-    out = np.where(centred <= -params.input_range_radius, -128, out)
+    out = np.where(centred >= params.in_range_radius, 127, out)
+    out = np.where(centred <= -params.in_range_radius, -128, out)
     return out.astype(np.int8)
 
 

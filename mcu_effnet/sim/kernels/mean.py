@@ -1,11 +1,9 @@
 """MEAN, int8, as TFLite Micro's ``reference_ops::QuantizedMeanOrSum<int8_t, int32_t>``.
 
 TFLite Micro has one int8 path for every axis set (the 4-D axes-(1, 2) special case is
-float-only), whether or not input and output share a scale: int32 sums over the reduced
-axes, minus ``zero_point * count``, then ``MultiplyByQuantizedMultiplier`` with the
-multiplier of ``input_scale / output_scale`` folded with ``1 / count``: the multiplier is
-shifted left by ``floor(log2(count))`` (at most 32 and at most ``31 + shift``) and
-integer-divided by ``count``.
+float-only): int32 sums over the reduced axes, minus ``zero_point * count``, then
+``MultiplyByQuantizedMultiplier`` with the multiplier already folded with ``1 / count``
+(``mcu_effnet.ops.mean.MeanParams``).
 """
 
 from __future__ import annotations
@@ -27,10 +25,10 @@ def mean_int8(x: np.ndarray, axes: tuple[int, ...], p: MeanParams) -> np.ndarray
         return np.zeros(shape, dtype=np.int8)
     # The int32 accumulator: numpy's int32 sum wraps like the C++ one, in any order.
     total = x.sum(axis=axes, keepdims=True, dtype=np.int32).astype(np.int64)
-    shifted_sum = fp.wrap_int32(total - p.input_zero_point * p.count)
+    shifted_sum = fp.wrap_int32(total - p.in_zero_point * p.count)
     # The int32 overload of MultiplyByQuantizedMultiplier: its left shift wraps like the C++.
     out = multiply_by_quantized_multiplier(shifted_sum, p.multiplier, p.shift)
-    return np.clip(out + p.output_zero_point, -128, 127).astype(np.int8)
+    return np.clip(out + p.out_zero_point, -128, 127).astype(np.int8)
 
 
 def mean_kernel(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:

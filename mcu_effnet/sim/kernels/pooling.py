@@ -8,31 +8,23 @@ the maximum ignores taps outside. Both clamp to the fused activation's range of 
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.ops.common import output_tensor
 from mcu_effnet.ops.pooling import PoolParams
-from mcu_effnet.sim.kernels.common import Kernel, op_params
+from mcu_effnet.sim.kernels.common import Kernel, op_params, padded_windows
 
 
-def _windows(x: np.ndarray, p: PoolParams, oh: int, ow: int, fill: int) -> np.ndarray:
-    """x padded with `fill` as the op's padding asks, as windows (N, OH, OW, C, FH, FW)."""
-    _, h, w, _ = x.shape
-    fh, fw, sh, sw = p.filter_h, p.filter_w, p.stride_h, p.stride_w
-    bottom = max((oh - 1) * sh + fh - h - p.pad_top, 0)
-    right = max((ow - 1) * sw + fw - w - p.pad_left, 0)
-    padded = np.pad(x, ((0, 0), (p.pad_top, bottom), (p.pad_left, right), (0, 0)), constant_values=fill)
-    view = sliding_window_view(padded, (fh, fw), axis=(1, 2))
-    return view[:, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw]
+def _windows(x: np.ndarray, p: PoolParams, out: tuple[int, int], fill: int) -> np.ndarray:
+    return padded_windows(x, fill, p, (p.f_h, p.f_w), out)
 
 
 def average_pool_2d(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     x, p = inputs[0], op_params(graph, op)
     _, oh, ow, _ = output_tensor(graph, op).shape
-    sums = _windows(x.astype(np.int32), p, oh, ow, 0).sum(axis=(-2, -1), dtype=np.int64)
+    sums = _windows(x.astype(np.int32), p, (oh, ow), 0).sum(axis=(-2, -1), dtype=np.int64)
     ones = np.ones((1, *x.shape[1:3], 1), dtype=np.int32)
-    counts = _windows(ones, p, oh, ow, 0).sum(axis=(-2, -1), dtype=np.int64)
+    counts = _windows(ones, p, (oh, ow), 0).sum(axis=(-2, -1), dtype=np.int64)
     half = counts // 2
     # C's `/` truncates toward zero: round the magnitude, then restore the sign.
     magnitude = (np.abs(sums) + half) // counts
@@ -43,7 +35,7 @@ def average_pool_2d(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> li
 def max_pool_2d(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     x, p = inputs[0], op_params(graph, op)
     _, oh, ow, _ = output_tensor(graph, op).shape
-    peak = _windows(x, p, oh, ow, -128).max(axis=(-2, -1))
+    peak = _windows(x, p, (oh, ow), -128).max(axis=(-2, -1))
     return [np.clip(peak, p.act_min, p.act_max).astype(np.int8)]
 
 

@@ -45,9 +45,7 @@ def exp_tables(params: SoftmaxParams) -> ExpTables:
     diff = -np.arange(256, dtype=np.int64)
     used = diff >= params.diff_min
     # MultiplyByQuantizedMultiplierGreaterThanOne; diff_min keeps the shifted value in int32.
-    rescaled = fp.srdhm(
-        fp.wrap_int32(np.where(used, diff, 0) << params.input_left_shift), params.input_multiplier
-    )
+    rescaled = fp.srdhm(fp.wrap_int32(np.where(used, diff, 0) << params.in_left_shift), params.in_multiplier)
     exp_q0 = fp.exp_on_negative_values(rescaled, SCALED_DIFF_INTEGER_BITS)
     exp_accum = np.where(used, fp.rescale(exp_q0, 0, ACCUMULATION_INTEGER_BITS), 0)
     for table in (used, exp_q0, exp_accum):
