@@ -143,9 +143,8 @@ def _op_scratch_bytes(graph: Graph, op: Op) -> int:
         kh, kw, cin = int(w.shape[1]), int(w.shape[2]), int(x.shape[3])
         if cin != int(y.shape[3]) or (a.get("dilation_h_factor", 1), a.get("dilation_w_factor", 1)) != (1, 1):
             return 0  # the generic kernel, without a buffer
-        if (kh, kw) == (3, 3):
-            if max(op_padding(graph, op)) <= 1:
-                return 0  # arm_depthwise_conv_3x3_s8
+        if (kh, kw) == (3, 3) and max(op_padding(graph, op)) <= 1:
+            return 0  # arm_depthwise_conv_3x3_s8
         return cin * kh * kw * 2  # arm_depthwise_conv_s8_opt: the window of every channel in int16
     if op.kind == "FULLY_CONNECTED":
         y, w = graph.tensors[op.outputs[0]], graph.tensors[op.inputs[1]]

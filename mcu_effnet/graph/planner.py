@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcu_effnet.graph.ir import Graph, Op
+from mcu_effnet.ops.common import op_padding
 
 ALIGNMENT = 4
 
@@ -51,8 +52,6 @@ def depthwise_in_place_rows(graph: Graph, op) -> int | None:
     and output row r - pad_top can go there. The kernel keeps pad_top + 1 output rows in a
     scratch buffer; worth it only when that is fewer rows than the map has.
     """
-    from mcu_effnet.ops.common import op_padding
-
     if op.kind != "DEPTHWISE_CONV_2D" or len(op.inputs) < 2 or len(op.outputs) != 1:
         return None
     x, w, y = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]

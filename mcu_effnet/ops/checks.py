@@ -74,13 +74,6 @@ def window_attrs(op: Op, dilation: bool) -> str | None:
     return activation(op)
 
 
-def same_quant(graph: Graph, op: Op, what: str) -> str | None:
-    x, y = optional_input(graph, op, 0), graph.tensors[op.outputs[0]]
-    if abs(float(x.scale[0]) - float(y.scale[0])) > 1e-6 or int(x.zero_point[0]) != int(y.zero_point[0]):
-        return f"{what} needs the same scale and zero point on input and output"
-    return None
-
-
 def const_int32(graph: Graph, op: Op, k: int, what: str) -> tuple[np.ndarray | None, str | None]:
     t = optional_input(graph, op, k)
     if t is None or not t.is_constant or t.dtype not in ("int32", "int64"):

@@ -15,14 +15,11 @@ from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.ops import checks
 from mcu_effnet.ops.common import input_tensor, output_tensor, qparams, quantize_multiplier, refuse
 
-_INT32_MAX = (1 << 31) - 1
-_INT16_MAX = (1 << 15) - 1
-
 
 def _downscale_to_int16(multiplier: int) -> int:
     """DownScaleInt32ToInt16Multiplier: round a Q0.31 multiplier to Q0.15, saturating."""
-    if multiplier >= _INT32_MAX - (1 << 15):
-        return _INT16_MAX
+    if multiplier >= (1 << 31) - 1 - (1 << 15):  # INT32_MAX - 2^15
+        return (1 << 15) - 1
     return (multiplier + (1 << 15)) >> 16
 
 

@@ -10,15 +10,14 @@ import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.ops.activations import ClampParams, RequantizeParams
-from mcu_effnet.sim.kernels.common import Kernel, cached, op_params
-from mcu_effnet.sim.requantize import Requantizer
+from mcu_effnet.sim.kernels.common import Kernel, op_params, requantizer
 
 
 def requantize(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     p: RequantizeParams = op_params(graph, op)
-    requantizer = cached(graph, op, "requantizer", lambda: Requantizer.create(p.multiplier, p.shift))
+    scale = requantizer(graph, op, p.multiplier, p.shift)
     x = inputs[0].astype(np.int64) - p.in_zero_point
-    return [requantizer.to_int8(x, p.out_zero_point, p.act_min, p.act_max)]
+    return [scale.to_int8(x, p.out_zero_point, p.act_min, p.act_max)]
 
 
 def relu6(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:

@@ -10,6 +10,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.ops import registry
+from mcu_effnet.sim.requantize import Requantizer
 
 # A kernel takes the graph, the op and its input arrays (aligned with op.inputs, None for an
 # omitted optional input; activations batched on a leading axis N replacing the file's first
@@ -28,6 +29,11 @@ def cached(graph: Graph, op: Op, key: str, compute: Callable[[], T]) -> T:
     if slot not in cache:
         cache[slot] = compute()
     return cache[slot]
+
+
+def requantizer(graph: Graph, op: Op, multiplier: Any, shift: Any, key: str = "requantizer") -> Requantizer:
+    """A ``Requantizer`` of the op's multipliers and shifts, built once."""
+    return cached(graph, op, key, lambda: Requantizer.create(multiplier, shift))
 
 
 def op_params(graph: Graph, op: Op) -> Any:

@@ -19,8 +19,7 @@ import numpy as np
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.ops.common import input_tensor, output_tensor
 from mcu_effnet.ops.conv import ConvParams
-from mcu_effnet.sim.kernels.common import Kernel, cached, op_params, padded_windows
-from mcu_effnet.sim.requantize import Requantizer
+from mcu_effnet.sim.kernels.common import Kernel, cached, op_params, padded_windows, requantizer
 
 _CHUNK_ELEMENTS = 1 << 23  # im2col elements per chunk: 32 MB in float32, 64 MB in float64
 FLOAT32_EXACT_K = (1 << 24) // (255 * 128)  # 514
@@ -43,8 +42,8 @@ def _centred_windows(x: np.ndarray, p: ConvParams, window: tuple[int, int], out:
 
 def _finish(graph: Graph, op: Op, p: ConvParams, acc: np.ndarray) -> np.ndarray:
     acc += p.bias
-    requantizer = cached(graph, op, "requantizer", lambda: Requantizer.create(p.multiplier, p.shift))
-    return requantizer.to_int8(acc, p.out_offset, p.act_min, p.act_max)
+    scale = requantizer(graph, op, p.multiplier, p.shift)
+    return scale.to_int8(acc, p.out_offset, p.act_min, p.act_max)
 
 
 def conv_2d(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:

@@ -13,8 +13,8 @@ import numpy as np
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.ops.common import input_tensor, output_tensor
 from mcu_effnet.ops.elementwise import BinaryParams
-from mcu_effnet.sim.kernels.common import Kernel, cached, op_params
-from mcu_effnet.sim.requantize import Requantizer, wrap_int32
+from mcu_effnet.sim.kernels.common import Kernel, op_params, requantizer
+from mcu_effnet.sim.requantize import wrap_int32
 
 
 def _aligned(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -39,19 +39,9 @@ def add(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarra
     p: BinaryParams = op_params(graph, op)
     # All three multipliers are below one (shift <= 0): MultiplyByQuantizedMultiplierSmallerThanOneExp
     # is then the same computation as MultiplyByQuantizedMultiplier.
-    scale1, scale2, scale_out = cached(
-        graph,
-        op,
-        "requantizers",
-        lambda: tuple(
-            Requantizer.create(m, s)
-            for m, s in (
-                (p.in1_multiplier, p.in1_shift),
-                (p.in2_multiplier, p.in2_shift),
-                (p.out_multiplier, p.out_shift),
-            )
-        ),
-    )
+    scale1 = requantizer(graph, op, p.in1_multiplier, p.in1_shift, "in1")
+    scale2 = requantizer(graph, op, p.in2_multiplier, p.in2_shift, "in2")
+    scale_out = requantizer(graph, op, p.out_multiplier, p.out_shift)
     shifted1 = (a + p.in1_offset) << p.left_shift  # |x| < 2^9 · 2^20: fits int32 as in C
     shifted2 = (b + p.in2_offset) << p.left_shift
     raw_sum = wrap_int32(scale1(shifted1) + scale2(shifted2))
@@ -61,9 +51,9 @@ def add(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarra
 def mul(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     a, b = _aligned(graph, op, inputs)
     p: BinaryParams = op_params(graph, op)
-    requantizer = cached(graph, op, "requantizer", lambda: Requantizer.create(p.out_multiplier, p.out_shift))
+    scale = requantizer(graph, op, p.out_multiplier, p.out_shift)
     product = (a + p.in1_offset) * (b + p.in2_offset)  # |product| <= 2^16: the int32 product of the C code
-    return [requantizer.to_int8(product, p.out_offset, p.act_min, p.act_max)]
+    return [scale.to_int8(product, p.out_offset, p.act_min, p.act_max)]
 
 
 KERNELS: dict[str, Kernel] = {"ADD": add, "MUL": mul}

@@ -12,9 +12,8 @@ import numpy as np
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.ops.common import input_tensor, output_tensor
 from mcu_effnet.ops.fully_connected import FullyConnectedParams
-from mcu_effnet.sim.kernels.common import Kernel, cached, op_params
+from mcu_effnet.sim.kernels.common import Kernel, cached, op_params, requantizer
 from mcu_effnet.sim.kernels.conv import FLOAT32_EXACT_K
-from mcu_effnet.sim.requantize import Requantizer
 
 
 def _weights_t(w: np.ndarray) -> np.ndarray:
@@ -26,14 +25,14 @@ def _weights_t(w: np.ndarray) -> np.ndarray:
 def fully_connected(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     p: FullyConnectedParams = op_params(graph, op)
     weights_t = cached(graph, op, "weights", lambda: _weights_t(input_tensor(graph, op, 1).data))
-    requantizer = cached(graph, op, "requantizer", lambda: Requantizer.create(p.multiplier, p.shift))
+    scale = requantizer(graph, op, p.multiplier, p.shift)
     x = inputs[0]
     depth, units = weights_t.shape
     rows = x.reshape(-1, depth).astype(weights_t.dtype)
     rows += weights_t.dtype.type(p.in_offset)
     acc = (rows @ weights_t).astype(np.int64)  # exact integers: no rounding needed
     acc += p.bias
-    y = requantizer.to_int8(acc, p.out_offset, p.act_min, p.act_max)
+    y = scale.to_int8(acc, p.out_offset, p.act_min, p.act_max)
     if op.attrs.get("keep_num_dims"):
         return [y.reshape(*x.shape[:-1], units)]
     return [y.reshape(x.shape[0], *output_tensor(graph, op).shape[1:])]
