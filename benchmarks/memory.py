@@ -105,7 +105,7 @@ def measure(name: str, model: bytes, board: str, runtime: str, samples: int, wor
         from mcu_effnet.graph.schedule import plan_memory
 
         io = r["model_ram_bytes"] - r["arena_bytes"]
-        # without fusing SiLU pairs (mcu_effnet.graph.fuse), and also with no op in place in the
+        # without fusing SiLU pairs (mcu_effnet.codegen.fuse), and also with no op in place in the
         # stored order: what each step saves
         row["no_fusion_model_ram_bytes"] = io + plan_memory(graph).arena_bytes
         row["no_in_place_model_ram_bytes"] = io + plan_arena(graph, in_place=False).arena_bytes

@@ -1,4 +1,4 @@
-"""SiLU fusion (mcu_effnet.graph.fuse): LOGISTIC -> MUL(x, sigmoid x) runs as one 256-entry
+"""SiLU fusion (mcu_effnet.codegen.fuse): LOGISTIC -> MUL(x, sigmoid x) runs as one 256-entry
 table lookup in place over x, bit-exact with the simulator and TFLite Micro on the host engine
 (with the unfused engine beside it); a LOGISTIC TFLite Micro refuses is not fused away."""
 
@@ -44,7 +44,8 @@ def test_silu_pairs_run_as_one_table_lookup_bit_exact(host, swap):
     from tflite_builder import run_tflm
 
     from mcu_effnet.codegen.engine import generate_engine
-    from mcu_effnet.graph.fuse import LOOKUP, fuse_silu
+    from mcu_effnet.codegen.fuse import fuse_silu
+    from mcu_effnet.ops.lookup import LOOKUP
     from mcu_effnet.sim import run as sim_run
 
     rng = np.random.default_rng(12 + swap)

@@ -16,6 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mcu_effnet.ops.common import activation_range, conv_multipliers, quantize_multiplier
+from mcu_effnet.ops.elementwise import add_params
+from mcu_effnet.ops.fully_connected import fc_multiplier_per_tensor
 from mcu_effnet.sim import requantize as rq
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -141,7 +144,7 @@ reals = st.one_of(
 @settings(max_examples=500, deadline=None)
 @given(st.lists(reals, min_size=1, max_size=16))
 def test_quantize_multiplier_matches_reference(values: list[float]) -> None:
-    m, s = rq.quantize_multiplier(np.array(values, np.float64))
+    m, s = quantize_multiplier(np.array(values, np.float64))
     assert list(zip(m.tolist(), s.tolist(), strict=True)) == [ref_quantize_multiplier(v) for v in values]
     for mult, shift, v in zip(m.tolist(), s.tolist(), values, strict=True):
         assert mult == 0 or (1 << 30) <= mult < (1 << 31)
@@ -151,12 +154,12 @@ def test_quantize_multiplier_matches_reference(values: list[float]) -> None:
 
 def test_quantize_multiplier_edges() -> None:
     # Rounds up to 2^31: halved, exponent bumped.
-    m, s = rq.quantize_multiplier(1 - 2.0**-40)
+    m, s = quantize_multiplier(1 - 2.0**-40)
     assert (int(m), int(s)) == (1 << 30, 1)
     # Shift below -31 flushes to zero; exactly -31 survives.
-    assert tuple(map(int, rq.quantize_multiplier(2.0**-33))) == (0, 0)
-    assert tuple(map(int, rq.quantize_multiplier(2.0**-32))) == (1 << 30, -31)
-    assert tuple(map(int, rq.quantize_multiplier(0.0))) == (0, 0)
+    assert tuple(map(int, quantize_multiplier(2.0**-33))) == (0, 0)
+    assert tuple(map(int, quantize_multiplier(2.0**-32))) == (1 << 30, -31)
+    assert tuple(map(int, quantize_multiplier(0.0))) == (0, 0)
 
 
 def test_conv_and_fc_multipliers_use_the_reference_precision() -> None:
@@ -165,12 +168,12 @@ def test_conv_and_fc_multipliers_use_the_reference_precision() -> None:
     found_difference = False
     for _ in range(2000):
         s_in, s_w, s_out = (float(np.float32(v)) for v in rng.uniform(1e-3, 1e-1, size=3))
-        conv = rq.conv_multipliers(s_in, np.array([s_w], np.float32), s_out)
+        conv = conv_multipliers(s_in, np.array([s_w], np.float32), s_out)
         expected_conv = ref_quantize_multiplier(
             float(np.float32(s_in)) * float(np.float32(s_w)) / float(np.float32(s_out))
         )
         assert (int(conv[0][0]), int(conv[1][0])) == expected_conv
-        fc = rq.fc_multiplier_per_tensor(s_in, s_w, s_out)
+        fc = fc_multiplier_per_tensor(s_in, s_w, s_out)
         product32 = float(np.float32(np.float32(s_in) * np.float32(s_w)))
         assert fc == ref_quantize_multiplier(product32 / float(np.float32(s_out)))
         found_difference |= fc != expected_conv
@@ -191,7 +194,7 @@ def test_conv_and_fc_multipliers_use_the_reference_precision() -> None:
     ],
 )
 def test_activation_range(activation: str, scale: float, zp: int, expected: tuple[int, int]) -> None:
-    assert rq.activation_range(activation, scale, zp) == expected
+    assert activation_range(activation, scale, zp) == expected
 
 
 @settings(max_examples=200, deadline=None)
@@ -204,14 +207,14 @@ def test_activation_range(activation: str, scale: float, zp: int, expected: tupl
     st.integers(-128, 127),
 )
 def test_add_params_match_reference(s1: float, z1: int, s2: float, z2: int, so: float, zo: int) -> None:
-    p = rq.add_params(s1, z1, s2, z2, so, zo)
+    p = add_params(s1, z1, s2, z2, so, zo)
     f1, f2, fo = (float(np.float32(v)) for v in (s1, s2, so))
     twice_max = 2 * max(f1, f2)
-    assert (p.input1_multiplier, p.input1_shift) == ref_quantize_multiplier(f1 / twice_max)
-    assert (p.input2_multiplier, p.input2_shift) == ref_quantize_multiplier(f2 / twice_max)
-    assert (p.output_multiplier, p.output_shift) == ref_quantize_multiplier(twice_max / ((1 << 20) * fo))
-    assert (p.input1_offset, p.input2_offset, p.output_offset, p.left_shift) == (-z1, -z2, zo, 20)
-    assert p.input1_shift <= 0 and p.input2_shift <= 0
+    assert (p.in1_multiplier, p.in1_shift) == ref_quantize_multiplier(f1 / twice_max)
+    assert (p.in2_multiplier, p.in2_shift) == ref_quantize_multiplier(f2 / twice_max)
+    assert (p.out_multiplier, p.out_shift) == ref_quantize_multiplier(twice_max / ((1 << 20) * fo))
+    assert (p.in1_offset, p.in2_offset, p.out_offset, p.left_shift) == (-z1, -z2, zo, 20)
+    assert p.in1_shift <= 0 and p.in2_shift <= 0
 
 
 @settings(max_examples=300, deadline=None)

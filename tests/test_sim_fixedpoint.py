@@ -15,8 +15,8 @@ from tflite_builder import ModelBuilder, run_tflm
 
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph import load_tflite
+from mcu_effnet.ops.hard_swish import HardSwishParams
 from mcu_effnet.sim import run
-from mcu_effnet.sim.kernels.hard_swish import HardSwishParams
 
 ALL_INT8 = np.arange(-128, 128, dtype=np.int8)
 
@@ -117,7 +117,7 @@ def test_hard_swish_exhaustive_over_random_scales():
             params = HardSwishParams.from_quantization(in_scale, in_zp, out_scale, out_zp)
         except ValueError:
             continue  # TFLite Micro refuses these too (see the test below)
-        shifts.append(params.output_exponent)
+        shifts.append(params.out_exponent)
         model = unary_model("HARD_SWISH", (1, 256), (in_scale, in_zp), (out_scale, out_zp))
         assert_same_as_tflm(model, ALL_INT8[None])
     # The cases reached the corners of the arithmetic: no right shift at all, and shifts of

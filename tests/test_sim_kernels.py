@@ -286,7 +286,7 @@ def _shrink_weights(b: ModelBuilder, op_index: int, rng: np.random.Generator) ->
 @pytest.mark.parametrize("kind", ["CONV_2D", "FULLY_CONNECTED", "ADD", "MUL", "QUANTIZE"])
 def test_multipliers_above_one_shift_left(kind: str) -> None:
     """Output scales finer than the input product: QuantizeMultiplier gives shift > 0."""
-    from mcu_effnet.sim.requantize import quantize_multiplier
+    from mcu_effnet.ops.common import quantize_multiplier
 
     rng = np.random.default_rng(9100)
     b = ModelBuilder(rng)

@@ -6,16 +6,18 @@ biases, per-channel multipliers and shifts computed here once, as TFLite Micro's
 and the runtime kernels (``firmware_templates/runtime``, copied as they are), all flat in one
 folder. The execution order and the arena layout come from
 ``mcu_effnet.graph.schedule.plan_memory``: model.c calls the kernels in the plan's order.
-SiLU pairs (LOGISTIC -> MUL(x, sigmoid x)) run as one table lookup (``mcu_effnet.graph.fuse``).
+SiLU pairs (LOGISTIC -> MUL(x, sigmoid x)) run as one table lookup (``mcu_effnet.codegen.fuse``).
 
-The per-op parameters reuse the simulator's Prepare arithmetic (``mcu_effnet.sim``): the
-same double-precision multiplier derivations TFLite Micro performs. The C kernels themselves
-are independent and are tested against the TFLite Micro interpreter directly.
+Each op's parameters come from its Prepare in ``mcu_effnet.ops`` (the Params the simulator
+evaluates too); a handler here writes one Params into one C struct, laying out weights for
+the DSP kernels where they apply. The C kernels themselves are independent and are tested
+against the TFLite Micro interpreter directly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -31,13 +33,15 @@ from mcu_effnet.codegen.c_literals import (
     c_int,
     c_int_list,
 )
+from mcu_effnet.codegen.fuse import Fusion, fuse_silu
 from mcu_effnet.errors import UserError
-from mcu_effnet.graph.fuse import LOOKUP, Fusion, fuse_silu
-from mcu_effnet.graph.ir import Graph, Op, Tensor
+from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.graph.ops import SUPPORTED_OPS
 from mcu_effnet.graph.planner import ARENA, ArenaPlan, ordered_ops
 from mcu_effnet.graph.schedule import plan_memory
-from mcu_effnet.graph.shapes import conv_output_size, same_padding
+from mcu_effnet.ops.common import elements, optional_input, qparams
+from mcu_effnet.ops.lookup import LOOKUP
+from mcu_effnet.ops.registry import op_macs, prepare
 
 RUNTIME_FILES: tuple[str, ...] = (
     "ek_kernels.h",
@@ -105,19 +109,10 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def _q(t: Tensor) -> tuple[float, int]:
-    """Per-tensor (scale as the float32 it is stored as, zero point)."""
-    return float(np.float32(t.scale[0])), int(t.zero_point[0])
-
-
 def _shape4(shape: tuple[int, ...], what: str) -> list[int]:
     if len(shape) > 4:
         raise UserError(f"{what}: tensors of rank {len(shape)} are not supported (at most 4)")
     return [1] * (4 - len(shape)) + [int(d) for d in shape]
-
-
-def _elements(shape: tuple[int, ...]) -> int:
-    return int(np.prod(shape, dtype=np.int64))
 
 
 class _Builder:
@@ -224,79 +219,37 @@ class _Builder:
         )
 
 
-# ---- per-op parameter derivation -----------------------------------------------------------
+# ---- per-op handlers: one Params (mcu_effnet.ops) into one C struct -----------------------
 
 
-def _act_range(op: Op, out: Tensor) -> tuple[int, int]:
-    from mcu_effnet.sim.requantize import activation_range
-
-    scale, zp = _q(out)
-    try:
-        return activation_range(op.attrs.get("fused_activation_function", "NONE"), scale, zp)
-    except ValueError as exc:
-        raise UserError(f"op {op.index} {op.kind}: {exc}") from None
-
-
-def _bias(graph: Graph, op: Op) -> Tensor | None:
-    if len(op.inputs) > 2 and op.inputs[2] >= 0:
-        return graph.tensors[op.inputs[2]]
-    return None
-
-
-def _folded_bias(graph: Graph, op: Op, channels: int, weight_sums: np.ndarray, in_zp: int) -> np.ndarray:
-    """bias + in_offset * (sum of each output channel's weights), in int32.
-
-    The kernels then sum x * w alone inside the input and subtract in_offset * w for padding
-    taps: the accumulator TFLite Micro computes, bit for bit (int32 arithmetic is exact here;
-    a sum that would leave int32 is refused rather than wrapped).
-    """
-    bias_t = _bias(graph, op)
-    bias = np.zeros(channels, np.int64) if bias_t is None else bias_t.data.astype(np.int64).reshape(-1)
-    folded = bias + (-int(in_zp)) * weight_sums.astype(np.int64)
+def _int32_bias(op: Op, folded: np.ndarray) -> np.ndarray:
+    """The folded bias, refused rather than wrapped when it leaves int32 (the C field's type)."""
     if folded.min(initial=0) < -(2**31) or folded.max(initial=0) > 2**31 - 1:
         raise UserError(f"op {op.index} {op.kind}: bias plus input offset times the weights overflows int32")
     return folded
 
 
 def _conv(b: _Builder, op: Op) -> None:
-    from mcu_effnet.sim.requantize import conv_multipliers
-
     g = b.graph
     x, w, y = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
     depthwise = op.kind == "DEPTHWISE_CONV_2D"
     n, h, wd, c = x.shape
     _, oh, ow, oc = y.shape
     kh, kw = (w.shape[1], w.shape[2])
-    a = op.attrs
-    sh, sw = int(a.get("stride_h", 1)), int(a.get("stride_w", 1))
-    dh, dw = int(a.get("dilation_h_factor", 1)), int(a.get("dilation_w_factor", 1))
-    padding = a.get("padding", "SAME")
-    if (conv_output_size(h, kh, sh, dh, padding), conv_output_size(wd, kw, sw, dw, padding)) != (oh, ow):
-        raise UserError(
-            f"op {op.index} {op.kind}: output shape {list(y.shape)} does not follow from the input"
-        )
-    pad_top = same_padding(h, kh, sh, dh, oh) if padding == "SAME" else 0
-    pad_left = same_padding(wd, kw, sw, dw, ow) if padding == "SAME" else 0
-    in_scale, in_zp = _q(x)
-    out_scale, out_zp = _q(y)
-    w_scales = np.broadcast_to(np.asarray(w.scale, np.float32), (oc,))
-    multiplier, shift = conv_multipliers(in_scale, w_scales, out_scale)
-    lo, hi = _act_range(op, y)
+    p = prepare(g, op)
+    multiplier, shift = p.multiplier, p.shift
     tag = f"op{op.index}"
-    bias = _bias(g, op)
-    w_int = w.data.astype(np.int64)
-    sums = w_int.sum(axis=(0, 1, 2)) if depthwise else w_int.reshape(oc, -1).sum(axis=1)
-    folded = _folded_bias(g, op, oc, sums, in_zp)
+    bias = optional_input(g, op, 2)
+    folded = _int32_bias(op, p.folded_bias)
     bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
     layout = None
     if b.dsp and not depthwise and kh == 1 and kw == 1:  # any stride; a 1x1 window is never padded
         layout = dsp_pointwise.pointwise_layout(dsp_pointwise.CONV_KERNEL, w.data, folded, multiplier, shift)
     if b.dsp and (depthwise or kh * kw > 1):
-        own_bias = np.zeros(oc, np.int64) if bias is None else bias.data.astype(np.int64).reshape(-1)
         if depthwise:
-            layout = dsp_layout.depthwise_layout(w.data, own_bias, oc // c, shift, -in_zp)
+            layout = dsp_layout.depthwise_layout(w.data, p.bias, p.depth_multiplier, shift, p.in_offset)
         else:
-            layout = dsp_layout.conv_layout(w.data, own_bias, shift, -in_zp)
+            layout = dsp_layout.conv_layout(w.data, p.bias, shift, p.in_offset)
     if layout is not None:
         weights = "(const int8_t *)" + b.array(
             f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"
@@ -309,9 +262,9 @@ def _conv(b: _Builder, op: Op) -> None:
         bias_array = b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums")
     fields = dict(
         batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
-        stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pad_top, pad_left=pad_left,
-        depth_multiplier=oc // c if depthwise else 1, in_offset=-in_zp, out_offset=out_zp,
-        act_min=lo, act_max=hi, weights=weights, bias=bias_array,
+        stride_h=p.stride_h, stride_w=p.stride_w, dil_h=p.dil_h, dil_w=p.dil_w, pad_top=p.pad_top,
+        pad_left=p.pad_left, depth_multiplier=p.depth_multiplier, in_offset=p.in_offset,
+        out_offset=p.out_offset, act_min=p.act_min, act_max=p.act_max, weights=weights, bias=bias_array,
         multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "per-channel multipliers (Q0.31)")
         if layout is None or layout.shift is not None
         else "NULL",  # in the layout's records
@@ -338,22 +291,14 @@ def _conv(b: _Builder, op: Op) -> None:
 
 
 def _fully_connected(b: _Builder, op: Op) -> None:
-    from mcu_effnet.sim.requantize import conv_multipliers, fc_multiplier_per_tensor
-
     g = b.graph
-    x, w, y = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+    x, w = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
     units, depth = int(w.shape[0]), int(w.shape[1])
-    in_scale, in_zp = _q(x)
-    out_scale, out_zp = _q(y)
-    if w.per_channel:
-        multiplier, shift = conv_multipliers(in_scale, w.scale, out_scale)
-    else:
-        m, s = fc_multiplier_per_tensor(in_scale, float(w.scale[0]), out_scale)
-        multiplier, shift = np.array([m]), np.array([s])
-    lo, hi = _act_range(op, y)
+    p = prepare(g, op)
+    multiplier, shift = p.multiplier, p.shift
     tag = f"op{op.index}"
-    bias = _bias(g, op)
-    folded = _folded_bias(g, op, units, w.data.astype(np.int64).sum(axis=1), in_zp)
+    bias = optional_input(g, op, 2)
+    folded = _int32_bias(op, p.folded_bias)
     bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
     kernel, weights, layout = "ek_fully_connected", None, None
     if b.dsp:
@@ -363,8 +308,8 @@ def _fully_connected(b: _Builder, op: Op) -> None:
             f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"
         )
     fields = dict(
-        rows=_elements(x.shape) // depth, depth=depth, units=units, in_offset=-in_zp, out_offset=out_zp,
-        act_min=lo, act_max=hi, per_channel=1 if w.per_channel else 0,
+        rows=elements(x.shape) // depth, depth=depth, units=units, in_offset=p.in_offset,
+        out_offset=p.out_offset, act_min=p.act_min, act_max=p.act_max, per_channel=int(p.per_channel),
         weights=weights or b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
         bias=b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums")
         if layout is None
@@ -391,203 +336,86 @@ def _broadcast_strides(shape: tuple[int, ...], out4: list[int], what: str) -> li
 
 
 def _binary(b: _Builder, op: Op) -> None:
-    from mcu_effnet.sim.requantize import add_params, quantize_multiplier
-
     g = b.graph
     t1, t2, y = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
     what = f"op {op.index} {op.kind}"
     out4 = _shape4(y.shape, what)
-    s1, z1 = _q(t1)
-    s2, z2 = _q(t2)
-    so, zo = _q(y)
-    lo, hi = _act_range(op, y)
+    p = prepare(g, op)
     fields: dict[str, Any] = dict(
         out_dims=out4,
         in1_strides=_broadcast_strides(t1.shape, out4, what),
         in2_strides=_broadcast_strides(t2.shape, out4, what),
+        **asdict(p),
     )
-    if op.kind == "ADD":
-        p = add_params(s1, z1, s2, z2, so, zo)
-        fields.update(
-            in1_offset=p.input1_offset, in2_offset=p.input2_offset, out_offset=p.output_offset,
-            left_shift=p.left_shift, in1_multiplier=p.input1_multiplier, in1_shift=p.input1_shift,
-            in2_multiplier=p.input2_multiplier, in2_shift=p.input2_shift,
-            out_multiplier=p.output_multiplier, out_shift=p.output_shift,
-        )  # fmt: skip
-    else:
-        m, s = quantize_multiplier(np.float64(s1) * np.float64(s2) / np.float64(so))
-        fields.update(
-            in1_offset=-z1, in2_offset=-z2, out_offset=zo, left_shift=0, in1_multiplier=0, in1_shift=0,
-            in2_multiplier=0, in2_shift=0, out_multiplier=int(m), out_shift=int(s),
-        )  # fmt: skip
-    fields.update(act_min=lo, act_max=hi)
     params = b.struct(op, "ek_binary_params", fields)
     b.call(op, "ek_add" if op.kind == "ADD" else "ek_mul", params, [op.inputs[0], op.inputs[1]])
 
 
 def _mean(b: _Builder, op: Op) -> None:
-    from mcu_effnet.sim.kernels.mean import MeanParams, resolve_axes
-
-    g = b.graph
-    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-    axes_t = g.tensors[op.inputs[1]]
-    if axes_t.data is None:
-        raise UserError(f"op {op.index} MEAN: the axes input must be a constant tensor")
-    shape = tuple(int(d) for d in x.shape)
-    try:
-        axes = sorted(resolve_axes(axes_t.data, len(shape)))
-    except ValueError as exc:
-        raise UserError(f"op {op.index} MEAN: {exc}") from None
+    shape = tuple(int(d) for d in b.graph.tensors[op.inputs[0]].shape)
+    p = prepare(b.graph, op)
+    axes = sorted(p.axes)
     if axes != list(range(axes[0], axes[-1] + 1)):
         raise UserError(
             f"op {op.index} MEAN: axes {axes} are not contiguous; the engine reduces one run of axes"
         )
-    outer = _elements(shape[: axes[0]])
-    reduce = _elements(shape[axes[0] : axes[-1] + 1])
-    inner = _elements(shape[axes[-1] + 1 :])
-    in_scale, in_zp = _q(x)
-    out_scale, out_zp = _q(y)
-    p = MeanParams.from_quantization(in_scale, in_zp, out_scale, out_zp, reduce)
     fields = dict(
-        outer=outer, reduce=reduce, inner=inner, in_zero_point=p.input_zero_point,
-        out_zero_point=p.output_zero_point, multiplier=p.multiplier, shift=p.shift,
+        outer=elements(shape[: axes[0]]), reduce=p.count, inner=elements(shape[axes[-1] + 1 :]),
+        in_zero_point=p.in_zero_point, out_zero_point=p.out_zero_point, multiplier=p.multiplier,
+        shift=p.shift,
     )  # fmt: skip
     b.call(op, "ek_mean", b.struct(op, "ek_mean_params", fields), [op.inputs[0]])
 
 
 def _pool(b: _Builder, op: Op) -> None:
     g = b.graph
-    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-    n, h, w, c = x.shape
-    _, oh, ow, _ = y.shape
-    a = op.attrs
-    fh, fw = int(a["filter_height"]), int(a["filter_width"])
-    sh, sw = int(a.get("stride_h", 1)), int(a.get("stride_w", 1))
-    padding = a.get("padding", "VALID")
-    lo, hi = _act_range(op, y)
-    fields = dict(
-        batches=n, in_h=h, in_w=w, channels=c, out_h=oh, out_w=ow, f_h=fh, f_w=fw, stride_h=sh, stride_w=sw,
-        pad_top=same_padding(h, fh, sh, 1, oh) if padding == "SAME" else 0,
-        pad_left=same_padding(w, fw, sw, 1, ow) if padding == "SAME" else 0,
-        act_min=lo, act_max=hi,
-    )  # fmt: skip
+    n, h, w, c = g.tensors[op.inputs[0]].shape
+    _, oh, ow, _ = g.tensors[op.outputs[0]].shape
+    fields = dict(batches=n, in_h=h, in_w=w, channels=c, out_h=oh, out_w=ow, **asdict(prepare(g, op)))
     kernel = "ek_average_pool2d" if op.kind == "AVERAGE_POOL_2D" else "ek_max_pool2d"
     b.call(op, kernel, b.struct(op, "ek_pool_params", fields), [op.inputs[0]])
 
 
-def _requantize(b: _Builder, op: Op) -> None:
-    from mcu_effnet.sim.requantize import quantize_multiplier
-
-    g = b.graph
-    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-    in_scale, in_zp = _q(x)
-    out_scale, out_zp = _q(y)
-    if op.kind == "RELU":
-        # CalculateReluOpData divides the scales in float32, then widens to double.
-        m, s = quantize_multiplier(np.float64(np.float32(in_scale) / np.float32(out_scale)))
-        lo = max(-128, out_zp)
-    else:  # QUANTIZE int8 -> int8: the ratio in double
-        m, s = quantize_multiplier(np.float64(in_scale) / np.float64(out_scale))
-        lo = -128
-    fields = dict(
-        size=_elements(x.shape), in_zero_point=in_zp, out_zero_point=out_zp, multiplier=int(m), shift=int(s),
-        act_min=lo, act_max=127,
-    )  # fmt: skip
-    b.call(op, "ek_requantize", b.struct(op, "ek_requantize_params", fields), [op.inputs[0]])
+def _size(b: _Builder, op: Op) -> int:
+    return elements(b.graph.tensors[op.inputs[0]].shape)
 
 
-def _relu6(b: _Builder, op: Op) -> None:
-    from mcu_effnet.sim.requantize import quantize_scalar_f32
+def _unary(kernel: str, struct: str) -> Callable[[_Builder, Op], None]:
+    """The handler of an elementwise op whose C struct is its element count and its Params."""
 
-    x = b.graph.tensors[op.inputs[0]]
-    scale, zp = _q(x)
-    six = min(127, max(-128, quantize_scalar_f32(6.0, scale, zp)))
-    fields = dict(size=_elements(x.shape), lower=zp, upper=six)
-    b.call(op, "ek_relu6", b.struct(op, "ek_clamp_params", fields), [op.inputs[0]])
+    def handle(b: _Builder, op: Op) -> None:
+        fields = dict(size=_size(b, op), **asdict(prepare(b.graph, op)))
+        b.call(op, kernel, b.struct(op, struct, fields), [op.inputs[0]])
 
-
-def _logistic(b: _Builder, op: Op) -> None:
-    from mcu_effnet.sim.kernels.logistic import LogisticParams
-
-    x, y = b.graph.tensors[op.inputs[0]], b.graph.tensors[op.outputs[0]]
-    if _q(y)[1] != -128:
-        raise UserError(
-            f"op {op.index} LOGISTIC: output zero point must be -128 (TFLite Micro refuses {_q(y)[1]})"
-        )
-    scale, zp = _q(x)
-    p = LogisticParams.from_scale(scale, zp)
-    fields = dict(
-        size=_elements(x.shape), in_zero_point=p.input_zero_point, in_multiplier=p.input_multiplier,
-        in_left_shift=p.input_left_shift, in_range_radius=p.input_range_radius,
-    )  # fmt: skip
-    b.call(op, "ek_logistic", b.struct(op, "ek_logistic_params", fields), [op.inputs[0]])
-
-
-def _hard_swish(b: _Builder, op: Op) -> None:
-    from mcu_effnet.sim.kernels.hard_swish import HardSwishParams
-
-    x, y = b.graph.tensors[op.inputs[0]], b.graph.tensors[op.outputs[0]]
-    (si, zi), (so, zo) = _q(x), _q(y)
-    try:
-        p = HardSwishParams.from_quantization(si, zi, so, zo)
-    except ValueError as exc:
-        raise UserError(f"op {op.index} HARD_SWISH: {exc} (TFLite Micro refuses it)") from None
-    fields = dict(
-        size=_elements(x.shape), in_zero_point=p.input_zero_point, out_zero_point=p.output_zero_point,
-        out_multiplier=p.output_multiplier, out_exponent=p.output_exponent,
-        reluish_multiplier=p.reluish_multiplier, reluish_exponent=p.reluish_exponent,
-    )  # fmt: skip
-    b.call(op, "ek_hard_swish", b.struct(op, "ek_hard_swish_params", fields), [op.inputs[0]])
+    return handle
 
 
 def _softmax(b: _Builder, op: Op) -> None:
-    from mcu_effnet.sim.kernels.softmax import SoftmaxParams
-
-    x, y = b.graph.tensors[op.inputs[0]], b.graph.tensors[op.outputs[0]]
-    so, zo = _q(y)
-    if zo != -128 or np.float32(so) != np.float32(1.0 / 256):
-        raise UserError(f"op {op.index} SOFTMAX: int8 output must have scale 1/256 and zero point -128")
-    try:
-        p = SoftmaxParams.from_scale(float(op.attrs.get("beta", 1.0)), _q(x)[0])
-    except ValueError as exc:
-        raise UserError(f"op {op.index} SOFTMAX: {exc}") from None
-    depth = int(x.shape[-1])
-    fields = dict(
-        rows=_elements(x.shape) // depth, depth=depth, in_multiplier=p.input_multiplier,
-        in_left_shift=p.input_left_shift, diff_min=p.diff_min,
-    )  # fmt: skip
+    depth = int(b.graph.tensors[op.inputs[0]].shape[-1])
+    fields = dict(rows=_size(b, op) // depth, depth=depth, **asdict(prepare(b.graph, op)))
     b.call(op, "ek_softmax", b.struct(op, "ek_softmax_params", fields), [op.inputs[0]])
 
 
 def _lookup(b: _Builder, op: Op) -> None:
-    x = b.graph.tensors[op.inputs[0]]
-    first, second = op.attrs["fused_ops"]
+    p = prepare(b.graph, op)
+    first, second = p.fused_ops
     table = b.array(
-        f"op{op.index}_table",
-        "int8_t",
-        op.attrs["table"],
-        f"SiLU of ops {first}, {second}: output per input value",
+        f"op{op.index}_table", "int8_t", p.table, f"SiLU of ops {first}, {second}: output per input value"
     )
-    b.call(
-        op,
-        "ek_lookup",
-        b.struct(op, "ek_lookup_params", dict(size=_elements(x.shape), table=table)),
-        [x.index],
-    )
+    fields = dict(size=_size(b, op), table=table)
+    b.call(op, "ek_lookup", b.struct(op, "ek_lookup_params", fields), [op.inputs[0]])
 
 
 def _pad(b: _Builder, op: Op) -> None:
-    g = b.graph
-    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-    pads_t = g.tensors[op.inputs[1]]
-    if pads_t.data is None:
-        raise UserError(f"op {op.index} PAD: the paddings input must be a constant tensor")
-    what = f"op {op.index} PAD"
-    pads = np.asarray(pads_t.data, np.int64).reshape(-1, 2)
-    extra = 4 - len(x.shape)
-    before = [0] * extra + [int(p) for p in pads[:, 0]]
-    after = [0] * extra + [int(p) for p in pads[:, 1]]
-    fields = dict(in_dims=_shape4(x.shape, what), before=before, after=after, pad_value=_q(y)[1])
+    x = b.graph.tensors[op.inputs[0]]
+    p = prepare(b.graph, op)
+    extra = [(0, 0)] * (4 - len(x.shape))
+    fields = dict(
+        in_dims=_shape4(x.shape, f"op {op.index} PAD"),
+        before=[before for before, _ in extra + list(p.paddings)],
+        after=[after for _, after in extra + list(p.paddings)],
+        pad_value=p.pad_value,
+    )
     b.call(op, "ek_pad", b.struct(op, "ek_pad_params", fields), [op.inputs[0]])
 
 
@@ -605,8 +433,8 @@ def _concatenation(b: _Builder, op: Op) -> None:
     rank = len(y.shape)
     axis = int(op.attrs.get("axis", 0))
     axis = axis + rank if axis < 0 else axis
-    outer = _elements(y.shape[:axis])
-    sizes = [_elements(g.tensors[t].shape[axis:]) for t in op.inputs]
+    outer = elements(y.shape[:axis])
+    sizes = [elements(g.tensors[t].shape[axis:]) for t in op.inputs]
     name = b.array(
         f"op{op.index}_sizes", "int32_t", np.array(sizes), "bytes per block of each input", public=True
     )
@@ -625,13 +453,13 @@ _HANDLERS = {
     "PAD": _pad,
     "RESHAPE": _reshape,
     "SOFTMAX": _softmax,
-    "LOGISTIC": _logistic,
-    "HARD_SWISH": _hard_swish,
-    "RELU": _requantize,
-    "RELU6": _relu6,
-    "QUANTIZE": _requantize,
+    "LOGISTIC": _unary("ek_logistic", "ek_logistic_params"),
+    "HARD_SWISH": _unary("ek_hard_swish", "ek_hard_swish_params"),
+    "RELU": _unary("ek_requantize", "ek_requantize_params"),  # a requantization clamped at zero
+    "RELU6": _unary("ek_relu6", "ek_clamp_params"),
+    "QUANTIZE": _unary("ek_requantize", "ek_requantize_params"),
     "CONCATENATION": _concatenation,
-    LOOKUP: _lookup,  # the engine's own: LOGISTIC -> MUL fused (mcu_effnet.graph.fuse)
+    LOOKUP: _lookup,  # the engine's own: LOGISTIC -> MUL fused (mcu_effnet.codegen.fuse)
 }
 assert set(_HANDLERS) == set(SUPPORTED_OPS) | {LOOKUP}
 
@@ -662,8 +490,6 @@ def _check(graph: Graph) -> None:
 
 
 def _layers(graph: Graph, plan: ArenaPlan) -> list[dict[str, Any]]:
-    from mcu_effnet.graph.stats import op_macs
-
     return [
         {
             "step": pos,
@@ -684,7 +510,7 @@ def generate_engine(
     in ``plan.order`` (default plan: ``plan_memory``, the order that lowers the arena).
 
     ``fuse`` (default: when no plan is given) first turns each SiLU pair LOGISTIC -> MUL into one
-    table lookup (``mcu_effnet.graph.fuse``); a given plan must be for the graph as fused or not.
+    table lookup (``mcu_effnet.codegen.fuse``); a given plan must be for the graph as fused or not.
     ``dsp``: the target core has the DSP extension (Cortex-M4, M7, M33): ops the DSP kernels
     cover get them, with their weights laid out for them here; the rest keep the plain kernels.
     False gives the portable C99 engine (host builds, Cortex-M0+ / M3).
@@ -699,8 +525,8 @@ def generate_engine(
         _HANDLERS[op.kind](b, op)
 
     tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
-    in_scale, in_zp = _q(tin)
-    out_scale, out_zp = _q(tout)
+    in_scale, in_zp = qparams(tin)
+    out_scale, out_zp = qparams(tout)
     used = {p["kind"] for c in b.calls for p in (*c["inputs"], c["output"])}
     if plan.io_in_arena:
         used |= {"input", "output"}  # copied in and out

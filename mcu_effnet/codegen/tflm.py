@@ -27,7 +27,7 @@ import numpy as np
 from mcu_effnet.boards import Board
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op
-from mcu_effnet.graph.shapes import same_padding
+from mcu_effnet.ops.common import op_padding
 
 # TFLite builtin name -> MicroMutableOpResolver method (tensorflow/lite/micro/micro_mutable_op_resolver.h).
 RESOLVER_METHODS = {
@@ -143,13 +143,8 @@ def _op_scratch_bytes(graph: Graph, op: Op) -> int:
         kh, kw, cin = int(w.shape[1]), int(w.shape[2]), int(x.shape[3])
         if cin != int(y.shape[3]) or (a.get("dilation_h_factor", 1), a.get("dilation_w_factor", 1)) != (1, 1):
             return 0  # the generic kernel, without a buffer
-        if (kh, kw) == (3, 3):
-            pads = [
-                same_padding(int(x.shape[d]), 3, a[s], 1, int(y.shape[d])) if a["padding"] == "SAME" else 0
-                for d, s in ((1, "stride_h"), (2, "stride_w"))
-            ]
-            if max(pads) <= 1:
-                return 0  # arm_depthwise_conv_3x3_s8
+        if (kh, kw) == (3, 3) and max(op_padding(graph, op)) <= 1:
+            return 0  # arm_depthwise_conv_3x3_s8
         return cin * kh * kw * 2  # arm_depthwise_conv_s8_opt: the window of every channel in int16
     if op.kind == "FULLY_CONNECTED":
         y, w = graph.tensors[op.outputs[0]], graph.tensors[op.inputs[1]]

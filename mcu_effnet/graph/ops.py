@@ -2,29 +2,9 @@
 
 from __future__ import annotations
 
+# Builtin options table of each op (None: it carries none); a mismatch means a corrupt file.
 # Order is the order shown to users in "unsupported op" messages.
-SUPPORTED_OPS: tuple[str, ...] = (
-    "CONV_2D",
-    "DEPTHWISE_CONV_2D",
-    "FULLY_CONNECTED",
-    "ADD",
-    "MUL",
-    "MEAN",
-    "AVERAGE_POOL_2D",
-    "MAX_POOL_2D",
-    "PAD",
-    "RESHAPE",
-    "SOFTMAX",
-    "LOGISTIC",
-    "HARD_SWISH",
-    "RELU",
-    "RELU6",
-    "QUANTIZE",
-    "CONCATENATION",
-)
-
-# Builtin options table of each op (ops absent here carry none). A mismatch means a corrupt file.
-OPTIONS_TABLE: dict[str, str] = {
+OPTIONS_TABLE: dict[str, str | None] = {
     "CONV_2D": "Conv2DOptions",
     "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
     "FULLY_CONNECTED": "FullyConnectedOptions",
@@ -36,7 +16,11 @@ OPTIONS_TABLE: dict[str, str] = {
     "PAD": "PadOptions",
     "RESHAPE": "ReshapeOptions",
     "SOFTMAX": "SoftmaxOptions",
+    "LOGISTIC": None,
     "HARD_SWISH": "HardSwishOptions",
+    "RELU": None,
+    "RELU6": None,
     "QUANTIZE": "QuantizeOptions",
     "CONCATENATION": "ConcatenationOptions",
 }
+SUPPORTED_OPS: tuple[str, ...] = tuple(OPTIONS_TABLE)

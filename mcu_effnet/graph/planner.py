@@ -28,13 +28,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcu_effnet.graph.ir import Graph, Op
+from mcu_effnet.ops.common import op_padding
 
 ALIGNMENT = 4
 
 # Ops whose kernels read each element before writing the element at the same index (the
 # output may be the input buffer): element-wise maps, and ADD/MUL over the operand that has
 # the output's shape. SOFTMAX reads a whole row before writing it. LOOKUP_TABLE is the engine's
-# fused SiLU (``mcu_effnet.graph.fuse``). DEPTHWISE_CONV_2D runs in
+# fused SiLU (``mcu_effnet.codegen.fuse``). DEPTHWISE_CONV_2D runs in
 # place too when ``depthwise_in_place_rows`` allows it, with a few rows of scratch.
 IN_PLACE_OPS = frozenset(
     {"ADD", "MUL", "RELU", "RELU6", "QUANTIZE", "LOGISTIC", "HARD_SWISH", "SOFTMAX", "LOOKUP_TABLE"}
@@ -51,8 +52,6 @@ def depthwise_in_place_rows(graph: Graph, op) -> int | None:
     and output row r - pad_top can go there. The kernel keeps pad_top + 1 output rows in a
     scratch buffer; worth it only when that is fewer rows than the map has.
     """
-    from mcu_effnet.graph.shapes import same_padding
-
     if op.kind != "DEPTHWISE_CONV_2D" or len(op.inputs) < 2 or len(op.outputs) != 1:
         return None
     x, w, y = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]
@@ -66,11 +65,8 @@ def depthwise_in_place_rows(graph: Graph, op) -> int | None:
         or a.get("stride_w", 1) != 1
     ):
         return None
-    kh, dh = int(w.shape[1]), int(a.get("dilation_h_factor", 1))
-    h = int(x.shape[1])
-    pad_top = same_padding(h, kh, 1, dh, h) if a.get("padding", "SAME") == "SAME" else 0
-    rows = pad_top + 1
-    return rows if rows < h else None
+    rows = op_padding(graph, op)[0] + 1
+    return rows if rows < int(x.shape[1]) else None
 
 
 def depthwise_scratch_bytes(graph: Graph, op) -> int:

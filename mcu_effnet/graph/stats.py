@@ -2,8 +2,8 @@
 
 Parameters are the elements of an op's constant operands that are model weights (filters,
 biases, constant operands of ADD / MUL / CONCATENATION); shape, axis and padding vectors do
-not count. MACs are multiply-accumulates of CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED
-(one per weight use) and MUL (one per output element); other ops are counted as 0. An op's
+not count. MACs are each op's own count (``mcu_effnet.ops``: one per weight use of CONV_2D,
+DEPTHWISE_CONV_2D and FULLY_CONNECTED, one per output element of MUL; other ops count 0). An op's
 working set is the bytes of its activation inputs and outputs, all live while it runs: the
 largest one is a lower bound of the SRAM arena any planner can reach.
 """
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
 from mcu_effnet.graph.ir import Graph, Op
+from mcu_effnet.ops.common import elements
+from mcu_effnet.ops.registry import op_macs
 
 # Inputs that hold weights (index positions) for ops whose other constant inputs are metadata.
 _WEIGHT_INPUTS = {
@@ -58,26 +58,6 @@ class GraphStats:
         return asdict(self)
 
 
-def _elements(shape: tuple[int, ...]) -> int:
-    return int(np.prod(shape, dtype=np.int64))
-
-
-def op_macs(graph: Graph, op: Op) -> int:
-    out = graph.tensors[op.outputs[0]]
-    if op.kind == "CONV_2D":
-        _, kh, kw, c = graph.tensors[op.inputs[1]].shape
-        return _elements(out.shape) * kh * kw * c
-    if op.kind == "DEPTHWISE_CONV_2D":
-        _, kh, kw, _ = graph.tensors[op.inputs[1]].shape
-        return _elements(out.shape) * kh * kw
-    if op.kind == "FULLY_CONNECTED":
-        depth = graph.tensors[op.inputs[1]].shape[1]
-        return _elements(out.shape) * depth
-    if op.kind == "MUL":
-        return _elements(out.shape)
-    return 0
-
-
 def _weight_tensors(graph: Graph, op: Op) -> list[int]:
     positions = _WEIGHT_INPUTS.get(op.kind)
     indices = [i for k, i in enumerate(op.inputs) if positions is None or k in positions]
@@ -107,7 +87,7 @@ def layer_stats(graph: Graph, op: Op) -> LayerStats:
         input_zero_point=in_zp,
         output_scale=out_scale,
         output_zero_point=out_zp,
-        params=sum(_elements(graph.tensors[i].shape) for i in weights),
+        params=sum(elements(graph.tensors[i].shape) for i in weights),
         param_bytes=sum(graph.tensors[i].nbytes for i in weights),
         macs=op_macs(graph, op),
         output_bytes=output_bytes,
@@ -122,7 +102,7 @@ def graph_stats(graph: Graph) -> GraphStats:
     peak = max(layers, key=lambda s: s.working_bytes) if layers else None
     return GraphStats(
         layers=layers,
-        params=sum(_elements(graph.tensors[i].shape) for i in weight_ids),
+        params=sum(elements(graph.tensors[i].shape) for i in weight_ids),
         param_bytes=sum(graph.tensors[i].nbytes for i in weight_ids),
         macs=sum(s.macs for s in layers),
         peak_working_bytes=peak.working_bytes if peak else 0,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op, Tensor
 from mcu_effnet.graph.ops import SUPPORTED_OPS
-from mcu_effnet.graph.shapes import check_op
+from mcu_effnet.ops.registry import check_op
 
 _FLOAT = ("float32", "float16", "float64")
 

@@ -1,9 +1,9 @@
 """TFLite Micro's integer requantization arithmetic, vectorised in numpy int64.
 
 Everything here reproduces TFLite Micro's default build (double rounding, i.e. without
-``TFLITE_SINGLE_ROUNDING``): ``QuantizeMultiplier`` from ``quantization_util.cc``, gemmlowp's
-``SaturatingRoundingDoublingHighMul`` and ``RoundingDivideByPOT``, and
-``MultiplyByQuantizedMultiplier`` from ``common.cc``. Values are carried in int64 arrays but
+``TFLITE_SINGLE_ROUNDING``): gemmlowp's ``SaturatingRoundingDoublingHighMul`` and
+``RoundingDivideByPOT``, and ``MultiplyByQuantizedMultiplier`` from ``common.cc``, applied
+with the multipliers and shifts an op's Prepare derived (``mcu_effnet.ops``). Values are carried in int64 arrays but
 every intermediate that is an ``int32_t`` in C is kept (or wrapped) to int32 range, so the
 results are bit-for-bit those of the C code. Multipliers and shifts may be scalars or
 per-channel arrays; per-channel arrays broadcast on the last axis (channels last, NHWC).
@@ -20,8 +20,6 @@ import numpy as np
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
-INT8_MIN = -128
-INT8_MAX = 127
 
 ArrayLike = np.ndarray | int
 
@@ -66,36 +64,6 @@ def wrap_int32(x: np.ndarray) -> np.ndarray:
     """Two's-complement wrap of int64 values to int32 range (what `int32_t` overflow does on every target we run)."""
     x = np.asarray(x, dtype=np.int64)
     return ((x + 2**31) & 0xFFFFFFFF) - 2**31
-
-
-def _round_half_away(x: np.ndarray) -> np.ndarray:
-    """C's `std::round`: halves go away from zero (numpy's `rint` would go to even)."""
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
-
-
-def quantize_multiplier(real: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """TFLite's ``QuantizeMultiplier``: a double multiplier as (int32 significand, power-of-two shift).
-
-    ``real ≈ multiplier · 2^(shift − 31)``. Works element-wise on arrays (per-channel
-    multipliers). Returns int64 arrays of the input's shape (0-d for a scalar); use ``int()``
-    on them for scalars.
-    """
-    real = np.asarray(real, dtype=np.float64)
-    q, shift = np.frexp(real)
-    q_fixed = _round_half_away(q * float(1 << 31)).astype(np.int64)
-    shift = shift.astype(np.int64)
-    # Rounding can carry q up to exactly 1.0: halve it and bump the exponent.
-    carry = q_fixed == (1 << 31)
-    q_fixed = np.where(carry, q_fixed // 2, q_fixed)
-    shift = np.where(carry, shift + 1, shift)
-    # Shifts below -31 would shift every bit out; TFLite flushes them to a zero multiplier.
-    tiny = shift < -31
-    q_fixed = np.where(tiny, 0, q_fixed)
-    shift = np.where(tiny, 0, shift)
-    zero = real == 0.0
-    q_fixed = np.where(zero, 0, q_fixed)
-    shift = np.where(zero, 0, shift)
-    return q_fixed.astype(np.int64), shift.astype(np.int64)
 
 
 def saturating_rounding_doubling_high_mul(a: ArrayLike, b: ArrayLike) -> np.ndarray:
@@ -163,114 +131,6 @@ def multiply_by_quantized_multiplier(x: ArrayLike, multiplier: ArrayLike, shift:
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(scaled, multiplier), right)
 
 
-def multiply_by_quantized_multiplier_smaller_than_one_exp(
-    x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike
-) -> np.ndarray:
-    """``MultiplyByQuantizedMultiplierSmallerThanOneExp`` (shift <= 0), used by ADD and friends."""
-    if _ROUNDING.get() == "single":
-        return _single_rounding(np.asarray(x, dtype=np.int64), multiplier, shift)
-    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, multiplier), -np.asarray(shift))
-
-
-def conv_multipliers(
-    input_scale: float, filter_scales: np.ndarray, output_scale: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel (multiplier, shift) of CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED.
-
-    As ``PopulateConvolutionQuantizationParams``: each float32 scale is widened to double and
-    ``input_scale · filter_scale / output_scale`` is evaluated in double, left to right.
-    """
-    real = (
-        np.float64(np.float32(input_scale))
-        * np.asarray(filter_scales, dtype=np.float32).astype(np.float64)
-        / np.float64(np.float32(output_scale))
-    )
-    return quantize_multiplier(real)
-
-
-def fc_multiplier_per_tensor(input_scale: float, filter_scale: float, output_scale: float) -> tuple[int, int]:
-    """(multiplier, shift) of a per-tensor FULLY_CONNECTED.
-
-    Unlike the per-channel path, ``GetQuantizedConvolutionMultipler`` multiplies the two scales
-    in float32 and only then widens to double before dividing by the output scale.
-    """
-    product = np.float32(input_scale) * np.float32(filter_scale)
-    m, e = quantize_multiplier(np.float64(product) / np.float64(np.float32(output_scale)))
-    return int(m), int(e)
-
-
-def quantize_scalar_f32(value: float, scale: float, zero_point: int) -> int:
-    """The ``Quantize`` helper of ``kernel_util.cc``: ``zp + round(value / scale)``, computed in float32."""
-    tmp = np.float32(value) / np.float32(scale)
-    return int(zero_point) + int(_round_half_away(np.float64(tmp)))
-
-
-def activation_range(
-    activation: str, scale: float, zero_point: int, qmin: int = INT8_MIN, qmax: int = INT8_MAX
-) -> tuple[int, int]:
-    """``CalculateActivationRangeQuantized``: the clamp of a fused activation on an int8 output."""
-    if activation == "RELU":
-        return max(qmin, quantize_scalar_f32(0.0, scale, zero_point)), qmax
-    if activation == "RELU6":
-        lo = max(qmin, quantize_scalar_f32(0.0, scale, zero_point))
-        return lo, min(qmax, quantize_scalar_f32(6.0, scale, zero_point))
-    if activation == "RELU_N1_TO_1":
-        lo = max(qmin, quantize_scalar_f32(-1.0, scale, zero_point))
-        return lo, min(qmax, quantize_scalar_f32(1.0, scale, zero_point))
-    if activation in ("NONE", None):
-        return qmin, qmax
-    raise ValueError(f"fused activation {activation!r} has no int8 range")
-
-
-@dataclass(frozen=True)
-class AddParams:
-    """Fixed-point parameters of int8 ADD, as ``CalculateOpDataAdd`` computes them."""
-
-    input1_offset: int
-    input2_offset: int
-    output_offset: int
-    left_shift: int
-    input1_multiplier: int
-    input1_shift: int
-    input2_multiplier: int
-    input2_shift: int
-    output_multiplier: int
-    output_shift: int
-
-
-def add_params(
-    input1_scale: float,
-    input1_zp: int,
-    input2_scale: float,
-    input2_zp: int,
-    output_scale: float,
-    output_zp: int,
-) -> AddParams:
-    """Both inputs are brought to 2·max(s1, s2) with 20 bits of headroom, summed, then rescaled."""
-    left_shift = 20
-    s1 = np.float64(np.float32(input1_scale))
-    s2 = np.float64(np.float32(input2_scale))
-    twice_max = 2.0 * max(s1, s2)
-    real1 = s1 / twice_max
-    real2 = s2 / twice_max
-    real_out = twice_max / (float(1 << left_shift) * np.float64(np.float32(output_scale)))
-    m1, e1 = quantize_multiplier(real1)
-    m2, e2 = quantize_multiplier(real2)
-    mo, eo = quantize_multiplier(real_out)
-    return AddParams(
-        input1_offset=-int(input1_zp),
-        input2_offset=-int(input2_zp),
-        output_offset=int(output_zp),
-        left_shift=left_shift,
-        input1_multiplier=int(m1),
-        input1_shift=int(e1),
-        input2_multiplier=int(m2),
-        input2_shift=int(e2),
-        output_multiplier=int(mo),
-        output_shift=int(eo),
-    )
-
-
 @dataclass(frozen=True)
 class Requantizer:
     """``MultiplyByQuantizedMultiplier`` with one op's multipliers and shifts prepared once.
@@ -329,12 +189,3 @@ class Requantizer:
         np.maximum(out, act_min, out=out)
         np.minimum(out, act_max, out=out)
         return out.astype(np.int8)
-
-
-def requantize_to_int8(
-    acc: np.ndarray, multiplier: ArrayLike, shift: ArrayLike, output_zp: int, act_min: int, act_max: int
-) -> np.ndarray:
-    """The common tail of CONV / DEPTHWISE / FC: scale the int32 accumulator, add the zero point, clamp."""
-    return Requantizer.create(multiplier, shift).to_int8(
-        np.asarray(acc, dtype=np.int64), output_zp, act_min, act_max
-    )

@@ -2,25 +2,19 @@
 
 ADD lifts both inputs by 2^20, scales each to 2·max(s1, s2) with a multiplier below one, sums
 and rescales to the output (``AddFunc``). MUL multiplies the zero-point-corrected inputs in
-int32 and requantizes once (``MulElementwise``). Both clamp to the fused activation's range.
+int32 and requantizes once (``MulElementwise``). Both clamp to the fused activation's range
+(``mcu_effnet.ops.elementwise.BinaryParams``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op
-from mcu_effnet.sim.kernels.common import Kernel, cached, input_tensor, output_tensor, qparams
-from mcu_effnet.sim.requantize import (
-    AddParams,
-    Requantizer,
-    activation_range,
-    add_params,
-    quantize_multiplier,
-    wrap_int32,
-)
+from mcu_effnet.ops.common import input_tensor, output_tensor
+from mcu_effnet.ops.elementwise import BinaryParams
+from mcu_effnet.sim.kernels.common import Kernel, op_params, requantizer
+from mcu_effnet.sim.requantize import wrap_int32
 
 
 def _aligned(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -40,75 +34,26 @@ def _aligned(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> tuple[np.
     return aligned[0], aligned[1]
 
 
-def _activation(graph: Graph, op: Op) -> tuple[int, int, int]:
-    out_scale, out_zp = qparams(output_tensor(graph, op))
-    lo, hi = activation_range(op.attrs.get("fused_activation_function", "NONE"), out_scale, out_zp)
-    return out_zp, lo, hi
-
-
-@dataclass(frozen=True)
-class _AddPlan:
-    params: AddParams
-    scale1: Requantizer
-    scale2: Requantizer
-    scale_out: Requantizer
-    act_min: int
-    act_max: int
-
-
-def _add_plan(graph: Graph, op: Op) -> _AddPlan:
-    s1, z1 = qparams(input_tensor(graph, op, 0))
-    s2, z2 = qparams(input_tensor(graph, op, 1))
-    out_scale, out_zp = qparams(output_tensor(graph, op))
-    _, lo, hi = _activation(graph, op)
-    p = add_params(s1, z1, s2, z2, out_scale, out_zp)
-    # All three multipliers are below one (shift <= 0): MultiplyByQuantizedMultiplierSmallerThanOneExp
-    # is then the same computation as MultiplyByQuantizedMultiplier.
-    return _AddPlan(
-        p,
-        Requantizer.create(p.input1_multiplier, p.input1_shift),
-        Requantizer.create(p.input2_multiplier, p.input2_shift),
-        Requantizer.create(p.output_multiplier, p.output_shift),
-        lo,
-        hi,
-    )
-
-
 def add(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     a, b = _aligned(graph, op, inputs)
-    plan = cached(graph, op, "add", lambda: _add_plan(graph, op))
-    p = plan.params
-    shifted1 = (a + p.input1_offset) << p.left_shift  # |x| < 2^9 · 2^20: fits int32 as in C
-    shifted2 = (b + p.input2_offset) << p.left_shift
-    raw_sum = wrap_int32(plan.scale1(shifted1) + plan.scale2(shifted2))
-    return [plan.scale_out.to_int8(raw_sum, p.output_offset, plan.act_min, plan.act_max)]
-
-
-@dataclass(frozen=True)
-class _MulPlan:
-    z1: int
-    z2: int
-    out_zp: int
-    requantizer: Requantizer
-    act_min: int
-    act_max: int
-
-
-def _mul_plan(graph: Graph, op: Op) -> _MulPlan:
-    s1, z1 = qparams(input_tensor(graph, op, 0))
-    s2, z2 = qparams(input_tensor(graph, op, 1))
-    out_scale, out_zp = qparams(output_tensor(graph, op))
-    # MUL's real multiplier: the three float32 scales widened to double, then multiplied and divided.
-    multiplier, shift = quantize_multiplier(np.float64(s1) * np.float64(s2) / np.float64(out_scale))
-    _, lo, hi = _activation(graph, op)
-    return _MulPlan(z1, z2, out_zp, Requantizer.create(multiplier, shift), lo, hi)
+    p: BinaryParams = op_params(graph, op)
+    # All three multipliers are below one (shift <= 0): MultiplyByQuantizedMultiplierSmallerThanOneExp
+    # is then the same computation as MultiplyByQuantizedMultiplier.
+    scale1 = requantizer(graph, op, p.in1_multiplier, p.in1_shift, "in1")
+    scale2 = requantizer(graph, op, p.in2_multiplier, p.in2_shift, "in2")
+    scale_out = requantizer(graph, op, p.out_multiplier, p.out_shift)
+    shifted1 = (a + p.in1_offset) << p.left_shift  # |x| < 2^9 · 2^20: fits int32 as in C
+    shifted2 = (b + p.in2_offset) << p.left_shift
+    raw_sum = wrap_int32(scale1(shifted1) + scale2(shifted2))
+    return [scale_out.to_int8(raw_sum, p.out_offset, p.act_min, p.act_max)]
 
 
 def mul(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     a, b = _aligned(graph, op, inputs)
-    plan = cached(graph, op, "mul", lambda: _mul_plan(graph, op))
-    product = (a - plan.z1) * (b - plan.z2)  # |product| <= 2^16: the int32 product of the C code
-    return [plan.requantizer.to_int8(product, plan.out_zp, plan.act_min, plan.act_max)]
+    p: BinaryParams = op_params(graph, op)
+    scale = requantizer(graph, op, p.out_multiplier, p.out_shift)
+    product = (a + p.in1_offset) * (b + p.in2_offset)  # |product| <= 2^16: the int32 product of the C code
+    return [scale.to_int8(product, p.out_offset, p.act_min, p.act_max)]
 
 
 KERNELS: dict[str, Kernel] = {"ADD": add, "MUL": mul}

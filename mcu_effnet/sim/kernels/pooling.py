@@ -8,53 +8,35 @@ the maximum ignores taps outside. Both clamp to the fused activation's range of 
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from mcu_effnet.graph.ir import Graph, Op
-from mcu_effnet.graph.shapes import conv_output_size, same_padding
-from mcu_effnet.sim.kernels.common import Kernel, output_tensor, qparams
-from mcu_effnet.sim.requantize import activation_range
+from mcu_effnet.ops.common import output_tensor
+from mcu_effnet.ops.pooling import PoolParams
+from mcu_effnet.sim.kernels.common import Kernel, op_params, padded_windows
 
 
-def _windows(x: np.ndarray, op: Op, fill: int) -> np.ndarray:
-    """x padded with `fill` as the op's padding asks, as windows (N, OH, OW, C, FH, FW)."""
-    a = op.attrs
-    _, h, w, _ = x.shape
-    fh, fw, sh, sw = a["filter_height"], a["filter_width"], a["stride_h"], a["stride_w"]
-    oh = conv_output_size(h, fh, sh, 1, a["padding"])
-    ow = conv_output_size(w, fw, sw, 1, a["padding"])
-    top = same_padding(h, fh, sh, 1, oh) if a["padding"] == "SAME" else 0
-    left = same_padding(w, fw, sw, 1, ow) if a["padding"] == "SAME" else 0
-    bottom = max((oh - 1) * sh + fh - h - top, 0)
-    right = max((ow - 1) * sw + fw - w - left, 0)
-    padded = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=fill)
-    view = sliding_window_view(padded, (fh, fw), axis=(1, 2))
-    return view[:, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw]
-
-
-def _range(graph: Graph, op: Op) -> tuple[int, int]:
-    scale, zp = qparams(output_tensor(graph, op))
-    return activation_range(op.attrs.get("fused_activation_function", "NONE"), scale, zp)
+def _windows(x: np.ndarray, p: PoolParams, out: tuple[int, int], fill: int) -> np.ndarray:
+    return padded_windows(x, fill, p, (p.f_h, p.f_w), out)
 
 
 def average_pool_2d(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    x = inputs[0]
-    sums = _windows(x.astype(np.int32), op, 0).sum(axis=(-2, -1), dtype=np.int64)
+    x, p = inputs[0], op_params(graph, op)
+    _, oh, ow, _ = output_tensor(graph, op).shape
+    sums = _windows(x.astype(np.int32), p, (oh, ow), 0).sum(axis=(-2, -1), dtype=np.int64)
     ones = np.ones((1, *x.shape[1:3], 1), dtype=np.int32)
-    counts = _windows(ones, op, 0).sum(axis=(-2, -1), dtype=np.int64)
+    counts = _windows(ones, p, (oh, ow), 0).sum(axis=(-2, -1), dtype=np.int64)
     half = counts // 2
     # C's `/` truncates toward zero: round the magnitude, then restore the sign.
     magnitude = (np.abs(sums) + half) // counts
     avg = np.where(sums > 0, magnitude, -magnitude)
-    lo, hi = _range(graph, op)
-    return [np.clip(avg, lo, hi).astype(np.int8)]
+    return [np.clip(avg, p.act_min, p.act_max).astype(np.int8)]
 
 
 def max_pool_2d(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    x = inputs[0]
-    peak = _windows(x, op, -128).max(axis=(-2, -1))
-    lo, hi = _range(graph, op)
-    return [np.clip(peak, lo, hi).astype(np.int8)]
+    x, p = inputs[0], op_params(graph, op)
+    _, oh, ow, _ = output_tensor(graph, op).shape
+    peak = _windows(x, p, (oh, ow), -128).max(axis=(-2, -1))
+    return [np.clip(peak, p.act_min, p.act_max).astype(np.int8)]
 
 
 KERNELS: dict[str, Kernel] = {"AVERAGE_POOL_2D": average_pool_2d, "MAX_POOL_2D": max_pool_2d}

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op
-from mcu_effnet.sim.kernels.common import Kernel, output_tensor, qparams
+from mcu_effnet.ops.common import output_tensor
+from mcu_effnet.ops.shape import PadParams
+from mcu_effnet.sim.kernels.common import Kernel, op_params
 
 
 def pad(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    x, paddings = inputs[0], np.asarray(inputs[1]).astype(np.int64)
-    # TFLite Micro fills with the *output* zero point (no PADV2 constant here).
-    _, out_zp = qparams(output_tensor(graph, op))
-    widths = [(0, 0)] + [(int(a), int(b)) for a, b in paddings[1:]]  # the batch axis is never padded
-    return [np.pad(x, widths, constant_values=np.int8(out_zp))]
+    p: PadParams = op_params(graph, op)
+    widths = [(0, 0), *p.paddings[1:]]  # the batch axis is never padded
+    return [np.pad(inputs[0], widths, constant_values=np.int8(p.pad_value))]
 
 
 def reshape(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:

@@ -2,8 +2,8 @@
 
 For int8 -> int8 TFLite Micro takes gemmlowp's fixed-point path (its exp/reciprocal LUTs
 are only built for int16 inputs): along the last axis, differences to the row maximum are
-scaled by ``beta * input_scale`` into Q5.26 (differences below ``diff_min`` count as
-zero), exponentiated with ``exp_on_negative_values``, summed in Q12.19, and each exp is
+scaled by ``beta * input_scale`` into Q5.26 (``mcu_effnet.ops.softmax.SoftmaxParams``;
+differences below ``diff_min`` count as zero), exponentiated with ``exp_on_negative_values``, summed in Q12.19, and each exp is
 multiplied by the sum's fixed-point reciprocal and rounded to the output scale 1/256,
 zero point -128 (both required exactly by TFLite Micro). A row whose exps sum to 512 or
 more (e.g. over 512 logits tied at the maximum) trips a TFLITE_CHECK that aborts TFLite
@@ -13,44 +13,17 @@ Micro; the simulator raises a UserError there instead of inventing numbers.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op
+from mcu_effnet.ops.softmax import SCALED_DIFF_INTEGER_BITS, SoftmaxParams
 from mcu_effnet.sim import fixedpoint as fp
-from mcu_effnet.sim.requantize import quantize_multiplier
+from mcu_effnet.sim.kernels.common import op_params
 
-SCALED_DIFF_INTEGER_BITS = 5
 ACCUMULATION_INTEGER_BITS = 12
-
-
-@dataclass(frozen=True)
-class SoftmaxParams:
-    input_multiplier: int
-    input_left_shift: int
-    diff_min: int
-
-    @classmethod
-    @functools.lru_cache(maxsize=1024)  # one entry per op: Prepare runs once in TFLite Micro too
-    def from_scale(cls, beta: float, input_scale: float) -> SoftmaxParams:
-        """PreprocessSoftmaxScaling + CalculateInputRadius, in double like the C++."""
-        real = min(
-            float(np.float32(beta))
-            * float(np.float32(input_scale))
-            * float(1 << (31 - SCALED_DIFF_INTEGER_BITS)),
-            float((1 << 31) - 1),
-        )
-        if not real > 1.0:
-            # QuantizeMultiplierGreaterThanOne aborts TFLite Micro here.
-            raise ValueError(f"beta * input_scale = {real / (1 << 26):.3g} is too small for int8 SOFTMAX")
-        multiplier, shift = quantize_multiplier(real)
-        radius_real = (
-            ((1 << SCALED_DIFF_INTEGER_BITS) - 1) * float(1 << (31 - SCALED_DIFF_INTEGER_BITS)) / 2.0**shift
-        )
-        return cls(int(multiplier), int(shift), -int(math.floor(radius_real)))
 
 
 @dataclass(frozen=True)
@@ -72,9 +45,7 @@ def exp_tables(params: SoftmaxParams) -> ExpTables:
     diff = -np.arange(256, dtype=np.int64)
     used = diff >= params.diff_min
     # MultiplyByQuantizedMultiplierGreaterThanOne; diff_min keeps the shifted value in int32.
-    rescaled = fp.srdhm(
-        fp.wrap_int32(np.where(used, diff, 0) << params.input_left_shift), params.input_multiplier
-    )
+    rescaled = fp.srdhm(fp.wrap_int32(np.where(used, diff, 0) << params.in_left_shift), params.in_multiplier)
     exp_q0 = fp.exp_on_negative_values(rescaled, SCALED_DIFF_INTEGER_BITS)
     exp_accum = np.where(used, fp.rescale(exp_q0, 0, ACCUMULATION_INTEGER_BITS), 0)
     for table in (used, exp_q0, exp_accum):
@@ -116,22 +87,8 @@ def _rdbpot_per_row(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
 
 
 def softmax_kernel(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    src, dst = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    if src.dtype != "int8" or dst.dtype != "int8":
-        raise UserError(
-            f"op {op.index} SOFTMAX: only int8 -> int8 is supported, got {src.dtype} -> {dst.dtype}"
-        )
-    if int(dst.zero_point[0]) != -128 or np.float32(dst.scale[0]) != np.float32(1.0 / 256):
-        raise UserError(
-            f"op {op.index} SOFTMAX: int8 output must have scale 1/256 and zero point -128 "
-            f"(got {float(dst.scale[0]):.6g}, {int(dst.zero_point[0])}); TFLite Micro refuses it"
-        )
     try:
-        params = SoftmaxParams.from_scale(float(op.attrs.get("beta", 1.0)), float(src.scale[0]))
-    except ValueError as exc:
-        raise UserError(f"op {op.index} SOFTMAX: {exc}") from None
-    try:
-        return [softmax_int8(inputs[0], params)]
+        return [softmax_int8(inputs[0], op_params(graph, op))]
     except ValueError as exc:
         raise UserError(f"op {op.index} SOFTMAX: {exc}; TFLite Micro aborts on this input") from None
 

@@ -1,5 +1,9 @@
 """Element-wise fusion for the native engine: SiLU (x · sigmoid(x)) as one 256-entry table.
 
+It lives beside the engine, its only user, rather than in ``mcu_effnet.ops``: the table is the
+simulator's output on all 256 input values (through its public ``run``), and ``ops`` sits
+below the simulator, which evaluates its Params. The fused op's Params are ``ops.lookup``'s.
+
 Our EfficientNets write SiLU as LOGISTIC(x) followed by MUL(x, LOGISTIC(x)) on the same shape.
 Each output element depends on the input element at the same index alone, so the pair is one
 int8 → int8 map: ``table[v + 128]`` is the pair's output for input value v. The table is
@@ -20,8 +24,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op, Tensor
-
-LOOKUP = "LOOKUP_TABLE"
+from mcu_effnet.ops.lookup import LOOKUP
+from mcu_effnet.sim import run
 
 
 @dataclass
@@ -36,8 +40,6 @@ class Fusion:
 
 def _table(graph: Graph, logistic: Op, mul: Op) -> np.ndarray:
     """The pair's output for every int8 input value, by the simulator."""
-    from mcu_effnet.sim import run
-
     x, s, y = (graph.tensors[t] for t in (logistic.inputs[0], logistic.outputs[0], mul.outputs[0]))
     tensors = [replace(t, index=i, shape=(1, 256), data=None) for i, t in enumerate((x, s, y))]
     local = {x.index: 0, s.index: 1}
