@@ -112,7 +112,6 @@ def sample_inputs(graph: Graph, samples: int, seed: int = 0) -> np.ndarray:
 
 def _check_tflm(graph: Graph, board: Board, tflm_dir: str | os.PathLike | None, kernels: str) -> None:
     from mcu_effnet.codegen import tflm
-    from mcu_effnet.codegen.project import TFLM_KERNELS
 
     found, looked = tflm.find_tflm_dir(tflm_dir)
     if found is None:
@@ -128,7 +127,7 @@ def _check_tflm(graph: Graph, board: Board, tflm_dir: str | os.PathLike | None, 
                 f"{graph.source or 'model'}: op {op.index} ({op.kind}) has no TFLite Micro resolver "
                 "entry known to mcu-effnet; compare needs a model TFLite Micro can run"
             )
-    tflm.check_tree(found, board, TFLM_KERNELS[kernels], ops)
+    tflm.check_tree(found, board, tflm.TFLM_KERNELS[kernels], ops)
 
 
 def measure(
@@ -285,7 +284,7 @@ def _measure_all(
     timeout: float,
     say: Callable[[str], None],
 ) -> list[Row]:
-    from mcu_effnet.codegen.project import DoesNotFit
+    from mcu_effnet.codegen.project_plan import DoesNotFit
 
     rows = []
     for fw in FIRMWARES:

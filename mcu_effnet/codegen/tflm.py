@@ -60,6 +60,9 @@ RESOLVER_METHODS = {
     "TRANSPOSE": "AddTranspose",
 }
 
+# --kernels -> the prebuilt TFLite Micro library variant (libtflm_<variant>.a)
+TFLM_KERNELS = {"reference": "ref", "cmsis-nn": "cmsis_nn"}
+
 ARENA_MARGIN_FRACTION = 0.10
 ARENA_MARGIN_BYTES = 1024
 
