@@ -1,8 +1,7 @@
 """``--runtime tflm``: a TensorFlow Lite Micro firmware project for the same board and harness.
 
-The arena is sized from TFLite Micro's own allocation recording (the tflite-micro Python
-interpreter's ``RecordingMicroAllocator``, run in a child process because it prints from C++)
-plus a margin, plus the largest scratch buffer CMSIS-NN's kernels request (the reference kernels
+The arena is sized from TFLite Micro's own allocation recording
+(``mcu_effnet.oracle.recorded_arena_bytes``) plus a margin, plus the largest scratch buffer CMSIS-NN's kernels request (the reference kernels
 the recording runs request none); the op resolver registers exactly the model's op kinds. The Makefile links the
 prebuilt library of the board's core from ``TFLM_DIR`` or, for a core without one, builds the
 library once into a cache folder outside the (read-only) tree. ``check_tree`` refuses, before
@@ -12,12 +11,10 @@ ops, flags that do not match the library, or no library and no compiler to build
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import re
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +25,7 @@ from mcu_effnet.boards import Board
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.graph.shapes import same_padding
+from mcu_effnet.oracle import recorded_arena_bytes
 
 # TFLite builtin name -> MicroMutableOpResolver method (tensorflow/lite/micro/micro_mutable_op_resolver.h).
 RESOLVER_METHODS = {
@@ -66,16 +64,6 @@ TFLM_KERNELS = {"reference": "ref", "cmsis-nn": "cmsis_nn"}
 ARENA_MARGIN_FRACTION = 0.10
 ARENA_MARGIN_BYTES = 1024
 
-_RECORD_SCRIPT = r"""
-import sys
-from tflite_micro.python.tflite_micro import runtime
-data = open(sys.argv[1], "rb").read()
-interpreter = runtime.Interpreter.from_bytes(data, arena_size=int(sys.argv[2]))
-sys.stdout.flush()
-interpreter.print_allocations()
-"""
-
-
 def find_tflm_dir(explicit: str | os.PathLike | None = None) -> tuple[Path | None, list[str]]:
     """--tflm-dir, else $TFLM_DIR, else the ``shared/tflm`` folder beside the repository or cwd.
 
@@ -97,34 +85,6 @@ def find_tflm_dir(explicit: str | os.PathLike | None = None) -> tuple[Path | Non
         if (path / "tensorflow" / "lite" / "micro" / "micro_interpreter.h").is_file():
             return path.resolve(), looked
     return None, looked
-
-
-@functools.lru_cache(maxsize=8)
-def recorded_arena_bytes(model_bytes: bytes) -> int:
-    """TFLite Micro's recorded arena total for the model (host build of the interpreter).
-
-    Cached: ``compare`` plans the same model for two kernel variants.
-    """
-    import tempfile
-
-    with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
-        f.write(model_bytes)
-        f.flush()
-        # Recording needs an arena at least as large as what it records: grow it until it fits.
-        for size in (max(len(model_bytes) * 10, 1 << 20), 16 << 20, 256 << 20):
-            proc = subprocess.run(
-                [sys.executable, "-c", _RECORD_SCRIPT, f.name, str(size)],
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            m = re.search(r"Arena allocation total (\d+) bytes", proc.stdout + proc.stderr)
-            if proc.returncode == 0 and m:
-                break
-    if proc.returncode != 0 or not m:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UserError(f"TFLite Micro could not allocate the model's tensors: {tail}")
-    return int(m.group(1))
 
 
 def _align4(n: int) -> int:
