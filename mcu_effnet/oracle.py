@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,8 +56,7 @@ def tflm_interpreter(model: bytes | str | os.PathLike, keep_all_tensors: bool = 
     tensor gets its own memory instead of sharing the arena, so intermediates survive until read."""
     from tflite_micro.python.tflite_micro import runtime
 
-    data = model if isinstance(model, bytes | bytearray) else open(model, "rb").read()
-    data = bytes(data)
+    data = bytes(model) if isinstance(model, bytes | bytearray) else Path(model).read_bytes()
     if not keep_all_tensors:
         return runtime.Interpreter.from_bytes(data, arena_size=arena_size(data))
     config = runtime.InterpreterConfig.kPreserveAllTensors
@@ -67,9 +67,9 @@ class TflmRunner:
     """One TFLite Micro interpreter, kept for repeated calls (benchmarks reuse it)."""
 
     def __init__(self, model: bytes | str | os.PathLike, keep_all_tensors: bool = False) -> None:
-        self.interpreter = tflm_interpreter(model, keep_all_tensors)
-        data = model if isinstance(model, bytes | bytearray) else open(model, "rb").read()
-        self.outputs = _flatbuffer(bytes(data)).Subgraphs(0).OutputsLength()
+        self.model = bytes(model) if isinstance(model, bytes | bytearray) else Path(model).read_bytes()
+        self.interpreter = tflm_interpreter(self.model, keep_all_tensors)
+        self.outputs = _flatbuffer(self.model).Subgraphs(0).OutputsLength()
 
     def run_one(self, sample: Batch) -> list[np.ndarray]:
         """One sample (or one per input), with the model's own batch dimension of 1."""
@@ -94,7 +94,7 @@ def tflm_all_tensors(model: bytes, x: np.ndarray) -> dict[int, np.ndarray]:
     """Every op output of a single-input model as TFLite Micro computes it, batched, by tensor
     index (compared with ``mcu_effnet.sim.run(..., capture=True)`` layer by layer)."""
     runner = TflmRunner(model, keep_all_tensors=True)
-    graph = _flatbuffer(bytes(model)).Subgraphs(0)
+    graph = _flatbuffer(runner.model).Subgraphs(0)
     indices = [int(i) for k in range(graph.OperatorsLength()) for i in graph.Operators(k).OutputsAsNumpy()]
     rows: dict[int, list[np.ndarray]] = {i: [] for i in indices}
     for n in range(x.shape[0]):
@@ -173,16 +173,22 @@ def run_litert(model: bytes, x: np.ndarray) -> list[np.ndarray]:
     return [np.concatenate(parts) for parts in outputs]
 
 
-def run_onnx(onnx_path: str, x_nchw: np.ndarray) -> np.ndarray:
-    """The first output of an ONNX model on float32 NCHW inputs, in batches of one."""
-    import onnxruntime
+def run_onnx(
+    model: str | bytes, x: np.ndarray, outputs: list[str] | None = None, optimize: bool = True
+) -> list[np.ndarray]:
+    """The ``outputs`` (default: all) of an ONNX model on float32 inputs, one sample per run, batched.
+    ``optimize=False`` runs the float graph exactly as written, Q/DQ pairs not fused into
+    onnxruntime's own integer kernels."""
+    import onnxruntime as ort
 
-    session = onnxruntime.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    if not optimize:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        options.log_severity_level = 3
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    outs = [
-        session.run(None, {name: x_nchw[i : i + 1].astype(np.float32)})[0] for i in range(x_nchw.shape[0])
-    ]
-    return np.concatenate(outs)
+    runs = [session.run(outputs, {name: x[i : i + 1].astype(np.float32)}) for i in range(len(x))]
+    return [np.concatenate([r[k] for r in runs]) for k in range(len(runs[0]))]
 
 
 def float_codes(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from mcu_effnet.boards import Board, get_board
+from mcu_effnet.codegen.project_plan import test_vector_input
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph
 
@@ -102,12 +103,6 @@ def _check_out(out: Path, force: bool) -> None:
         f"--out {out}: folder exists and was not made by mcu-effnet compare (no {MARKER}); "
         "pass --force to replace it"
     )
-
-
-def sample_inputs(graph: Graph, samples: int, seed: int = 0) -> np.ndarray:
-    shape = graph.input_tensors[0].shape
-    rng = np.random.default_rng(seed)
-    return rng.integers(-128, 128, size=(samples, *shape[1:]), dtype=np.int8)
 
 
 def _check_tflm(graph: Graph, board: Board, tflm_dir: str | os.PathLike | None, kernels: str) -> None:
@@ -244,7 +239,7 @@ def compare(
     for fw in FIRMWARES:
         if fw.runtime == "tflm":
             _check_tflm(graph, board, tflm_dir, fw.kernels)
-    x = inputs if inputs is not None else sample_inputs(graph, samples, seed)
+    x = inputs if inputs is not None else test_vector_input(graph.input_tensors[0].shape, seed, samples)
     expected = np.asarray(simulate(graph, x)).reshape(x.shape[0], -1)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)

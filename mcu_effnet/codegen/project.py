@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from mcu_effnet.atomic import staged
 from mcu_effnet.boards import Board, get_board
 from mcu_effnet.codegen.project_build import build_project
 from mcu_effnet.codegen.project_plan import DEFAULT_STACK_BYTES, check_choices, plan_project
 from mcu_effnet.codegen.project_render import render_project
-from mcu_effnet.codegen.project_report import project_report, write_report
+from mcu_effnet.codegen.project_report import write_report
 from mcu_effnet.codegen.templates import environment
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph
@@ -113,39 +112,15 @@ def write_project(
     check_choices(runtime, kernels)
     out = Path(out_dir)
     _check_out_dir(out, force)
-    plan = plan_project(
-        graph, board, runtime, kernels, model_bytes=model_bytes, model_source=model_source,
-        stack_bytes=stack_bytes, engine=engine, simulate=simulate, seed=seed, tflm_dir=tflm_dir,
-    )
+    options = (model_bytes, model_source, stack_bytes, engine, simulate, seed, tflm_dir)
+    plan = plan_project(graph, board, runtime, kernels, *options)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with staged(out, folder=True) as tmp:
         env = environment()
         files = render_project(env, plan, tmp)
         built = build_project(plan, tmp, str(out), progress or (lambda _msg: None)) if build else None
-        report = project_report(plan, built)
-        write_report(env, plan, report, tmp, files)
+        report = write_report(env, plan, built, tmp, files)
         marker = {"tool": "mcu-effnet", "board": board.name, "runtime": runtime, "kernels": kernels}
         marker.update(model=plan.model_name, seed=seed)
         (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-        _replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return Project(path=out, board=board, runtime=runtime, report=report, files=files)
-
-
-def _replace(tmp: Path, out: Path) -> None:
-    """Moves the finished folder into place; an old one goes only after the new one is there."""
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-        os.rename(out, old / "project")
-    try:
-        os.rename(tmp, out)
-    except OSError:
-        if old is not None:
-            os.rename(old / "project", out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ class DoesNotFit(UserError):
 
 @dataclass
 class ProjectPlan:
-    """One project, decided: the board, the runtime's model and sizes, the test vector."""
+    """One project, decided before a file is written."""
 
     board: Board
     runtime: str
@@ -45,27 +45,14 @@ class ProjectPlan:
     model_name: str
     input: Tensor
     output: Tensor
-    arena: int
-    weights: int
-    model_ram: int
-    layers: list[dict[str, Any]]
-    memory_plan: dict[str, Any] | None
-    engine: Any  # EngineSources (native) or None
-    tflm: Any  # TflmPlan (tflm) or None
     stack_bytes: int
-    sram_needed: int
     seed: int
-    test_input: np.ndarray
-    test_expected: np.ndarray
     model_bytes: bytes | None
-
-    @property
-    def input_bytes(self) -> int:
-        return int(np.prod(self.input.shape, dtype=np.int64))
-
-    @property
-    def output_bytes(self) -> int:
-        return int(np.prod(self.output.shape, dtype=np.int64))
+    engine: Any = None  # EngineSources (native runtime)
+    tflm: Any = None  # TflmPlan (tflm runtime)
+    report: dict[str, Any] = field(default_factory=dict)  # report.json but the linked sizes
+    test_input: np.ndarray | None = None
+    test_expected: np.ndarray | None = None
 
 
 def check_choices(runtime: str, kernels: str) -> None:
@@ -119,10 +106,10 @@ def check_fits(
     return needed
 
 
-def test_vector_input(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
-    """The deterministic int8 input embedded in every project (batch axis included)."""
+def test_vector_input(shape: tuple[int, ...], seed: int = 0, samples: int = 1) -> np.ndarray:
+    """The deterministic int8 input embedded in every project (``samples`` on the batch axis)."""
     rng = np.random.default_rng(seed)
-    return rng.integers(-128, 128, size=(1, *shape[1:]) if shape else (1,), dtype=np.int8)
+    return rng.integers(-128, 128, size=(samples, *shape[1:]) if shape else (samples,), dtype=np.int8)
 
 
 def _default_simulate(graph: Graph, x: np.ndarray) -> np.ndarray:
@@ -132,19 +119,8 @@ def _default_simulate(graph: Graph, x: np.ndarray) -> np.ndarray:
     return out[0] if isinstance(out, list | tuple) else out
 
 
-def _layer_row(row: Any) -> dict[str, Any]:
-    if isinstance(row, dict):
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in row.items()}
-    if hasattr(row, "__dataclass_fields__"):
-        return _layer_row(asdict(row))
-    return {"layer": str(row)}
-
-
-def _model_name(label: str) -> str:
-    name = Path(label).stem if label else "model"
-    if name == "model" and Path(label).parent.name not in ("", "."):
-        name = Path(label).resolve().parent.name  # a run folder's model.tflite: name it by its run
-    return name
+def _layer_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in row.items()}
 
 
 def plan_project(
@@ -152,7 +128,6 @@ def plan_project(
     board: Board,
     runtime: str,
     kernels: str,
-    *,
     model_bytes: bytes | None,
     model_source: str | None,
     stack_bytes: int,
@@ -164,39 +139,67 @@ def plan_project(
     """The runtime's model and sizes (fits checked) and the test vector; writes nothing."""
     tin, tout = io_tensors(graph)
     label = model_source or graph.source or "model"
+    name = Path(label).stem
+    if name == "model" and Path(label).parent.name not in ("", "."):
+        name = Path(label).resolve().parent.name  # a run folder's model.tflite: name it by its run
+    plan = ProjectPlan(board, runtime, kernels, label, name, tin, tout, stack_bytes, seed, model_bytes)
+    memory_plan = None
     if runtime == "native":
         if engine is None:
             from mcu_effnet.codegen.engine import generate_engine
 
             engine = generate_engine(graph, dsp=board.has_dsp)  # the core picks the kernels
-        arena = int(engine.arena_bytes)
-        weights = int(engine.weights_bytes)
+        plan.engine = engine
+        arena, weights = int(engine.arena_bytes), int(engine.weights_bytes)
         model_ram = int(getattr(engine, "model_ram_bytes", arena))
         layers = [_layer_row(r) for r in getattr(engine, "layers", [])]
-        plan = getattr(engine, "plan", None)
-        memory_plan = plan.to_dict(getattr(engine, "graph", None) or graph) if plan is not None else None
-        if memory_plan is not None:  # SiLU pairs the engine runs as one table lookup
+        if getattr(engine, "plan", None) is not None:  # execution order, buffers, in-place ops, peaks
+            memory_plan = engine.plan.to_dict(getattr(engine, "graph", None) or graph)
+            # SiLU pairs the engine runs as one table lookup
             memory_plan["fused"] = [f.to_dict() for f in getattr(engine, "fusions", [])]
-        tflm = None
     else:
         if model_bytes is None:
             raise UserError(f"{label}: --runtime tflm needs the .tflite file itself")
         from mcu_effnet.codegen import tflm as tflm_mod
 
-        tflm = tflm_mod.plan(graph, model_bytes, tflm_dir=tflm_dir, kernels=kernels)
-        arena, weights = tflm.arena_bytes, len(model_bytes)
-        model_ram = arena
-        layers = tflm_mod.layer_rows(graph)
-        memory_plan = None
-    io_bytes = int(np.prod(tin.shape, dtype=np.int64)) + int(np.prod(tout.shape, dtype=np.int64))
-    sram_needed = check_fits(board, runtime, arena, io_bytes, stack_bytes, weights, label)
+        plan.tflm = tflm_mod.plan(graph, model_bytes, tflm_dir=tflm_dir, kernels=kernels)
+        arena = model_ram = plan.tflm.arena_bytes
+        weights, layers = len(model_bytes), tflm_mod.layer_rows(graph)
+    sram_needed = check_fits(board, runtime, arena, tin.nbytes + tout.nbytes, stack_bytes, weights, label)
 
-    x = test_vector_input(tin.shape, seed)
-    expected = np.asarray((simulate or _default_simulate)(graph, x))
-    if expected.size != int(np.prod(tout.shape, dtype=np.int64)) or expected.dtype != np.int8:
-        raise UserError(f"{label}: the simulator returned {expected.shape} {expected.dtype}, expected int8")
-    return ProjectPlan(
-        board, runtime, kernels, label, _model_name(label), tin, tout, arena, weights, model_ram, layers,
-        memory_plan, engine if runtime == "native" else None, tflm, stack_bytes, sram_needed, seed, x,
-        expected, model_bytes,
-    )
+    plan.test_input = test_vector_input(tin.shape, seed)
+    plan.test_expected = np.asarray((simulate or _default_simulate)(graph, plan.test_input))
+    if plan.test_expected.size != tout.nbytes or plan.test_expected.dtype != np.int8:
+        got = plan.test_expected
+        raise UserError(f"{label}: the simulator returned {got.shape} {got.dtype}, expected int8")
+    plan.report = {
+        "board": board.name,
+        "runtime": runtime,
+        "model": plan.model_name,
+        "model_source": str(label),
+        "emulator": board.emulator.machine,
+        "input_shape": list(tin.shape),
+        "output_shape": list(tout.shape),
+        "input_bytes": tin.nbytes,
+        "output_bytes": tout.nbytes,
+        "arena_bytes": arena,
+        "model_ram_bytes": model_ram,
+        "weights_bytes": weights,
+        "stack_bytes": stack_bytes,
+        "sram_needed_bytes": sram_needed,
+        "board_ram_bytes": board.largest_sram_region.size,
+        "board_sram_total_bytes": board.sram_bytes,
+        "board_flash_bytes": board.flash[0].size,
+        "flash_bytes": None,  # the linked sizes, filled in when the project is built
+        "ram_bytes": None,
+        "elf": None,
+        "instructions_per_inference": None,
+        "layers": layers,
+    }
+    if memory_plan is not None:
+        plan.report["memory_plan"] = memory_plan
+    if plan.tflm is not None:
+        plan.report["tflm_kernels"] = kernels
+        plan.report["tflm_arena_recorded_bytes"] = plan.tflm.recorded_bytes
+        plan.report["tflm_ops"] = plan.tflm.ops
+    return plan

@@ -11,7 +11,7 @@ from pathlib import Path
 import jinja2
 
 from mcu_effnet.boards import Board, get_board
-from mcu_effnet.boards.uart import CONSOLE_UARTS, CopiedUart
+from mcu_effnet.boards.uart import CONSOLE_UARTS
 from mcu_effnet.codegen.project_plan import DEFAULT_STACK_BYTES, ProjectPlan
 from mcu_effnet.codegen.templates import TEMPLATES, environment
 from mcu_effnet.codegen.tflm import TFLM_KERNELS
@@ -49,7 +49,16 @@ def _include_dirs(paths: list[str]) -> list[str]:
     return [".", *ordered]
 
 
-def _render_platform(env: jinja2.Environment, board: Board, dest: Path, stack: int, files: list[str]) -> None:
+def render_platform(
+    board: Board | str,
+    dest: str | os.PathLike,
+    stack: int = DEFAULT_STACK_BYTES,
+    env: jinja2.Environment | None = None,
+    files: list[str] | None = None,
+) -> list[str]:
+    """The platform layer (alone: for tests and bring-up programs); returns the files written."""
+    board = get_board(board) if isinstance(board, str) else board
+    env, dest, files = env or environment(), Path(dest), [] if files is None else files
     plat = dest / "platform"
     plat.mkdir(parents=True, exist_ok=True)
     for name in _PLATFORM_FILES:
@@ -77,29 +86,19 @@ def _render_platform(env: jinja2.Environment, board: Board, dest: Path, stack: i
         uart = CONSOLE_UARTS.get(board.name)
         if uart is None:
             raise UserError(f"{board.name}: no console UART is defined for this board")
-        if isinstance(uart, CopiedUart):
-            shutil.copyfile(TEMPLATES / "platform" / uart.source, plat / "uart.c")
+        if isinstance(uart, str):
+            shutil.copyfile(TEMPLATES / "platform" / uart, plat / "uart.c")
         else:
             text = env.get_template("platform/uart_stm32.c.j2").render(board=board, uart=uart)
             (plat / "uart.c").write_text(text)
         files.append("platform/uart.c")
-
-
-def render_platform(
-    board: Board | str, dest: str | os.PathLike, stack: int = DEFAULT_STACK_BYTES
-) -> list[str]:
-    """Only the platform layer (for tests and bring-up programs): returns the files written."""
-    board = get_board(board) if isinstance(board, str) else board
-    files: list[str] = []
-    _render_platform(environment(), board, Path(dest), stack, files)
     return files
 
 
 def render_project(env: jinja2.Environment, plan: ProjectPlan, dest: Path) -> list[str]:
     """Every source file and the Makefile of the project into ``dest``: returns them in order."""
-    files: list[str] = []
     board, tflm = plan.board, plan.tflm
-    _render_platform(env, board, dest, plan.stack_bytes, files)
+    files = render_platform(board, dest, plan.stack_bytes, env)
     common = dict(board=board, model_name=plan.model_name, runtime=plan.runtime)
     test_vector = env.get_template("platform/test_vector.c.j2").render(
         **common,
@@ -114,9 +113,10 @@ def render_project(env: jinja2.Environment, plan: ProjectPlan, dest: Path) -> li
         write_file(dest, "main.c", env.get_template("project/main.c.j2").render(**common), files)
     else:
         values = dict(
-            common, input_size=plan.input_bytes, output_size=plan.output_bytes, model_source=plan.label
+            common, input_size=plan.input.nbytes, output_size=plan.output.nbytes, model_source=plan.label
         )
-        tflm.render(env, dest, values, files)
+        for rel, text in tflm.sources(env, values).items():
+            write_file(dest, rel, text, files)
     c_sources = [f for f in files if f.endswith(".c") and f not in BOARD_ONLY_SOURCES]
     c_sources = sorted(set(c_sources) - set(QEMU_ONLY_SOURCES))
     makefile = env.get_template("project/Makefile.j2").render(

@@ -16,50 +16,20 @@ from mcu_effnet.codegen.templates import KiB, kib
 from mcu_effnet.codegen.tflm import TFLM_KERNELS
 
 
-def project_report(plan: ProjectPlan, build: tuple[dict[str, int], str] | None) -> dict[str, Any]:
-    """``report.json``: the plan's sizes, and the linked ones when the project was built."""
-    board = plan.board
-    sizes, elf = build if build is not None else ({}, None)
-    report = {
-        "board": board.name,
-        "runtime": plan.runtime,
-        "model": plan.model_name,
-        "model_source": str(plan.label),
-        "emulator": board.emulator.machine,
-        "input_shape": list(plan.input.shape),
-        "output_shape": list(plan.output.shape),
-        "input_bytes": plan.input_bytes,
-        "output_bytes": plan.output_bytes,
-        "arena_bytes": plan.arena,
-        "model_ram_bytes": plan.model_ram,
-        "weights_bytes": plan.weights,
-        "stack_bytes": plan.stack_bytes,
-        "sram_needed_bytes": plan.sram_needed,
-        "board_ram_bytes": board.largest_sram_region.size,
-        "board_sram_total_bytes": board.sram_bytes,
-        "board_flash_bytes": board.flash[0].size,
-        "flash_bytes": sizes.get("flash_bytes"),
-        "ram_bytes": sizes.get("ram_bytes"),
-        "elf": elf,
-        "instructions_per_inference": None,
-        "layers": plan.layers,
-    }
-    if plan.memory_plan is not None:  # native: execution order, buffers, in-place ops, peaks
-        report["memory_plan"] = plan.memory_plan
-    if plan.tflm is not None:
-        report["tflm_kernels"] = plan.kernels
-        report["tflm_arena_recorded_bytes"] = plan.tflm.recorded_bytes
-        report["tflm_ops"] = plan.tflm.ops
-    if build is not None:
-        report["size"] = sizes
-    return report
-
-
 def write_report(
-    env: jinja2.Environment, plan: ProjectPlan, report: dict[str, Any], dest: Path, files: list[str]
-) -> None:
-    """README.md, report.json and memory.png into ``dest``, recorded in ``files``."""
+    env: jinja2.Environment,
+    plan: ProjectPlan,
+    build: tuple[dict[str, int], str] | None,
+    dest: Path,
+    files: list[str],
+) -> dict[str, Any]:
+    """README.md, report.json (the plan's figures, the linked sizes when the project was built)
+    and memory.png into ``dest``, recorded in ``files``; returns the report."""
     board, tflm = plan.board, plan.tflm
+    report = dict(plan.report)
+    if build is not None:
+        sizes, elf = build
+        report.update(flash_bytes=sizes["flash_bytes"], ram_bytes=sizes["ram_bytes"], elf=elf, size=sizes)
     readme = env.get_template("project/README.md.j2").render(
         board=board,
         runtime=plan.runtime,
@@ -77,6 +47,7 @@ def write_report(
     write_file(dest, "report.json", json.dumps(report, indent=2) + "\n", files)
     write_memory_png(dest / "memory.png", report, board)
     files.append("memory.png")
+    return report
 
 
 def _live_bytes(row: dict[str, Any]) -> int | None:

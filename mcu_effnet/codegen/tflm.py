@@ -64,6 +64,7 @@ TFLM_KERNELS = {"reference": "ref", "cmsis-nn": "cmsis_nn"}
 ARENA_MARGIN_FRACTION = 0.10
 ARENA_MARGIN_BYTES = 1024
 
+
 def find_tflm_dir(explicit: str | os.PathLike | None = None) -> tuple[Path | None, list[str]]:
     """--tflm-dir, else $TFLM_DIR, else the ``shared/tflm`` folder beside the repository or cwd.
 
@@ -159,7 +160,8 @@ class TflmPlan:
     tflm_dir: Path | None
     looked: list[str] = field(default_factory=list)
 
-    def render(self, env, dest: Path, common: dict[str, Any], files: list[str]) -> None:
+    def sources(self, env, common: dict[str, Any]) -> dict[str, str]:
+        """The TFLite Micro program and the model as a C array: path in the project -> text."""
         ops = [{"kind": k, "method": RESOLVER_METHODS[k]} for k in self.ops]
         values = dict(
             common,
@@ -171,16 +173,8 @@ class TflmPlan:
             model_source=common.get("model_source", "model.tflite"),
             sha256=hashlib.sha256(self.model_bytes).hexdigest(),
         )
-        for template, rel in (
-            ("tflm/main.cc.j2", "main.cc"),
-            ("tflm/model.h.j2", "model/model.h"),
-            ("tflm/model_data.h.j2", "model/model_data.h"),
-            ("tflm/model_data.cc.j2", "model/model_data.cc"),
-        ):
-            path = dest / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(env.get_template(template).render(**values))
-            files.append(rel)
+        templates = ("main.cc", "model/model.h", "model/model_data.h", "model/model_data.cc")
+        return {rel: env.get_template(f"tflm/{Path(rel).name}.j2").render(**values) for rel in templates}
 
 
 def plan(

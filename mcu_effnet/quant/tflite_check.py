@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from mcu_effnet import oracle
 from mcu_effnet.errors import UserError
 from mcu_effnet.oracle import float_codes, run_litert, run_tflm, top1, top1_agreement
 from mcu_effnet.quant.int8_model import Int8Model, to_tflite_layout
@@ -81,25 +82,13 @@ def random_inputs(model: Int8Model, n: int, seed: int = 0) -> np.ndarray:
     return ((q - b.zero_point) * np.float32(b.scale)).astype(np.float32)
 
 
-def _reference_runs(model_source, x: np.ndarray, outputs: list[str], label: str) -> list[list[np.ndarray]]:
-    """onnxruntime, optimisations off (the float QCDQ graph as written), one sample per run."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.log_severity_level = 3
+def run_onnx(model: str | bytes, x: np.ndarray, outputs: list[str], label: str) -> list[np.ndarray]:
+    """Reference values of ``outputs``, each with a leading sample axis: onnxruntime with its
+    optimisations off (the float QCDQ graph as written)."""
     try:
-        session = ort.InferenceSession(model_source, options, providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        return [session.run(outputs, {name: x[i : i + 1]}) for i in range(len(x))]
+        return oracle.run_onnx(model, x, outputs, optimize=False)
     except Exception as exc:  # onnxruntime's own exception types; the user gets one line
         raise UserError(f"{label}: onnxruntime cannot run the model: {exc}".splitlines()[0]) from exc
-
-
-def run_onnx(onnx_path: str, x: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
-    """Reference values of ``outputs``, each with a leading sample axis."""
-    runs = _reference_runs(onnx_path, x, outputs, onnx_path)
-    return [np.concatenate([r[k] for r in runs]) for k in range(len(runs[0]))]
 
 
 def reference_codes(model: Int8Model, onnx_outputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -139,7 +128,7 @@ def check_export(
     else:
         x, source = np.asarray(x, dtype=np.float32)[:samples], "validation images"
     x_int8 = to_tflite_layout(quantize_like_onnx(x, b.scale, b.zero_point))
-    reference = reference_codes(model, run_onnx(onnx_path, x, model.onnx_outputs))
+    reference = reference_codes(model, run_onnx(onnx_path, x, model.onnx_outputs, onnx_path))
     tflm = compare(reference, run_tflm(model_bytes, x_int8))
     litert, litert_error = None, None
     try:
@@ -191,8 +180,7 @@ def run_onnx_values(onnx_path: str, x: np.ndarray, names: list[str]) -> dict[str
     for name in names:
         if name not in present:
             proto.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
-    runs = _reference_runs(proto.SerializeToString(), x, names, onnx_path)
-    return {name: np.concatenate([r[k] for r in runs]) for k, name in enumerate(names)}
+    return dict(zip(names, run_onnx(proto.SerializeToString(), x, names, onnx_path), strict=True))
 
 
 def _as_int8_codes(value: np.ndarray) -> np.ndarray:

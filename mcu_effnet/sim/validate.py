@@ -158,17 +158,17 @@ def validate(
         first = locate_mismatch(model_bytes, graph, x, sim_out, tflm_out)
         tflm.first_mismatch = None if first is None else asdict(first)
     report.comparisons.append(tflm)
-    report.comparisons.append(
-        _guarded("LiteRT", lambda: oracle.run_litert(model_bytes, x)[0], sim_out)[0]
-    )
+    report.comparisons.append(_guarded("LiteRT", lambda: oracle.run_litert(model_bytes, x)[0], sim_out)[0])
     if onnx_path is not None:
         in_tensor, out_tensor = graph.input_tensors[0], graph.output_tensors[0]
 
         def onnx_as_int8() -> np.ndarray:
             unit = model_inputs.dequantize_to_unit(x, in_tensor)
             nchw = unit.transpose(0, 3, 1, 2) if unit.ndim == 4 else unit
-            logits = oracle.run_onnx(str(onnx_path), nchw)
-            return oracle.float_codes(logits.reshape(sim_out.shape), out_tensor.scale[0], out_tensor.zero_point[0])
+            logits = oracle.run_onnx(str(onnx_path), nchw)[0]
+            return oracle.float_codes(
+                logits.reshape(sim_out.shape), out_tensor.scale[0], out_tensor.zero_point[0]
+            )
 
         onnx_row, onnx_out = _guarded("ONNX (QCDQ, float)", onnx_as_int8, sim_out)
         report.comparisons.append(onnx_row)
