@@ -1,12 +1,10 @@
 """The reference runtimes our int8 arithmetic is held against, and the one way to read them.
 
 TensorFlow Lite Micro (the tflite-micro wheel's interpreter, whose reference kernels define our
-arithmetic) is the oracle: every interpreter the project creates, whole models, single ops,
-every tensor kept, or the recorded arena size, comes from here. LiteRT and onnxruntime are
-reported beside it. Each runs a batch (leading axis) one sample at a time, the way those
-runtimes take it, and returns the outputs batched. ONNX float outputs are read back as int8
-codes (``float_codes``) and outputs compared by top-1 (``top1_agreement``) here too.
-
+arithmetic) is the oracle: every interpreter the project creates (whole models, single ops,
+every tensor kept, the recorded arena size) comes from here; LiteRT and onnxruntime are reported
+beside it. Each runs a batch one sample at a time and returns the outputs batched. Here too:
+TFLite's rounding of reals to codes (``float_codes``) and top-1 agreement (``top1_agreement``).
 The runtimes are imported inside the functions: the simulator and the engine never need them.
 """
 
@@ -18,12 +16,13 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from mcu_effnet.errors import UserError
 
 Batch = np.ndarray | list[np.ndarray]  # one batch per model input
 
@@ -108,8 +107,7 @@ def tflm_all_tensors(model: bytes, x: np.ndarray) -> dict[int, np.ndarray]:
 _RECORD_SCRIPT = r"""
 import sys
 from tflite_micro.python.tflite_micro import runtime
-data = open(sys.argv[1], "rb").read()
-interpreter = runtime.Interpreter.from_bytes(data, arena_size=int(sys.argv[2]))
+interpreter = runtime.Interpreter.from_bytes(sys.stdin.buffer.read(), arena_size=int(sys.argv[1]))
 sys.stdout.flush()
 interpreter.print_allocations()
 """
@@ -119,24 +117,15 @@ interpreter.print_allocations()
 def recorded_arena_bytes(model_bytes: bytes) -> int:
     """TFLite Micro's recorded arena total for the model (host build of the interpreter, run in
     a child process because it prints from C++). Cached: ``compare`` plans a model twice."""
-    from mcu_effnet.errors import UserError
-
-    with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
-        f.write(model_bytes)
-        f.flush()
-        # Recording needs an arena at least as large as what it records: grow it until it fits.
-        for size in (max(len(model_bytes) * 10, 1 << 20), 16 << 20, 256 << 20):
-            proc = subprocess.run(
-                [sys.executable, "-c", _RECORD_SCRIPT, f.name, str(size)],
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            m = re.search(r"Arena allocation total (\d+) bytes", proc.stdout + proc.stderr)
-            if proc.returncode == 0 and m:
-                break
+    # Recording needs an arena at least as large as what it records: grow it until it fits.
+    for size in (max(len(model_bytes) * 10, 1 << 20), 16 << 20, 256 << 20):
+        script = [sys.executable, "-c", _RECORD_SCRIPT, str(size)]
+        proc = subprocess.run(script, input=model_bytes, capture_output=True, timeout=300)
+        m = re.search(rb"Arena allocation total (\d+) bytes", proc.stdout + proc.stderr)
+        if proc.returncode == 0 and m:
+            break
     if proc.returncode != 0 or not m:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        tail = (proc.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
         raise UserError(f"TFLite Micro could not allocate the model's tensors: {tail}")
     return int(m.group(1))
 
@@ -191,13 +180,14 @@ def run_onnx(
     return [np.concatenate([r[k] for r in runs]) for k in range(len(runs[0]))]
 
 
-def float_codes(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """Float outputs (ONNX's dequantized int8) back on the int8 grid, rounded as TFLite's QUANTIZE
-    rounds (half away from zero) and saturated. A dequantized code divides back to within float
-    noise of an integer, so the tie rule only decides for values that were never codes."""
+def float_codes(values: np.ndarray, scale: float, zero_point: int, dtype: str = "int8") -> np.ndarray:
+    """Real values (ONNX's dequantized outputs, pixels) on a quantized grid, rounded as TFLite's
+    QUANTIZE rounds (half away from zero) and saturated. A dequantized code divides back to within
+    float noise of an integer, so the tie rule only decides for values that were never codes."""
     real = np.asarray(values, dtype=np.float64) / float(scale)
     q = np.sign(real) * np.floor(np.abs(real) + 0.5) + int(zero_point)
-    return np.clip(q, -128, 127).astype(np.int8)
+    info = np.iinfo(np.dtype(dtype))
+    return np.clip(q, info.min, info.max).astype(dtype)
 
 
 def top1(outputs: np.ndarray) -> np.ndarray:

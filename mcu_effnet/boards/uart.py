@@ -6,7 +6,7 @@ platform file copied as it is. Emulator-only boards print through semihosting an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mcu_effnet.boards.catalog import Board
 
@@ -39,40 +39,32 @@ class StmUart:
     baud: int = 115200
 
 
-_F4_F7_USART1 = (
-    RegisterBit(0x4002_3830, 0, "RCC_AHB1ENR.GPIOAEN"),
-    RegisterBit(0x4002_3844, 4, "RCC_APB2ENR.USART1EN"),
+# USART1 on PA9, the same registers and clocks on the F4 and the F7 (bar the register layout).
+_USART1_PA9 = StmUart(
+    name="USART1",
+    base=0x4001_1000,
+    legacy_registers=False,
+    gpio_base=0x4002_0000,
+    tx_pin=9,
+    tx_pin_name="PA9",
+    af=7,
+    enable=(
+        RegisterBit(0x4002_3830, 0, "RCC_AHB1ENR.GPIOAEN"),
+        RegisterBit(0x4002_3844, 4, "RCC_APB2ENR.USART1EN"),
+    ),
+    brr=139,
+    brr_note="16 MHz HSI / 115200",
+    clock_note="16 MHz HSI",
+    note="USART1 is the ST-LINK virtual COM port on the discovery board.",
 )
 
 # Console UART of each real board (the ST-LINK / J-Link virtual COM port where there is one).
 # A name instead of registers: a platform file copied as it is.
 CONSOLE_UARTS: dict[str, StmUart | str] = {
-    "stm32f746g-disco": StmUart(
-        name="USART1",
-        base=0x4001_1000,
-        legacy_registers=False,
-        gpio_base=0x4002_0000,
-        tx_pin=9,
-        tx_pin_name="PA9",
-        af=7,
-        enable=_F4_F7_USART1,
-        brr=139,
-        brr_note="16 MHz HSI / 115200",
-        clock_note="16 MHz HSI",
-        note="USART1 is the ST-LINK virtual COM port on the discovery board.",
-    ),
-    "stm32f405": StmUart(
-        name="USART1",
-        base=0x4001_1000,
+    "stm32f746g-disco": _USART1_PA9,
+    "stm32f405": replace(
+        _USART1_PA9,
         legacy_registers=True,
-        gpio_base=0x4002_0000,
-        tx_pin=9,
-        tx_pin_name="PA9",
-        af=7,
-        enable=_F4_F7_USART1,
-        brr=139,
-        brr_note="16 MHz HSI / 115200",
-        clock_note="16 MHz HSI",
         note="Connect a USB-serial adapter to PA9 (no on-board debugger UART is assumed).",
     ),
     "nucleo-h743zi": StmUart(

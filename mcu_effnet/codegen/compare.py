@@ -108,20 +108,8 @@ def _check_out(out: Path, force: bool) -> None:
 def _check_tflm(graph: Graph, board: Board, tflm_dir: str | os.PathLike | None, kernels: str) -> None:
     from mcu_effnet.codegen import tflm
 
-    found, looked = tflm.find_tflm_dir(tflm_dir)
-    if found is None:
-        raise UserError(
-            "no TensorFlow Lite Micro tree found (looked in "
-            + "; ".join(looked)
-            + "): pass --tflm-dir or set TFLM_DIR (the native runtime needs none)"
-        )
-    ops = list(dict.fromkeys(op.kind for op in graph.ops))
-    for op in graph.ops:
-        if op.kind not in tflm.RESOLVER_METHODS:
-            raise UserError(
-                f"{graph.source or 'model'}: op {op.index} ({op.kind}) has no TFLite Micro resolver "
-                "entry known to mcu-effnet; compare needs a model TFLite Micro can run"
-            )
+    found = tflm.require_tree(*tflm.find_tflm_dir(tflm_dir))
+    ops = tflm.model_ops(graph, "compare needs a model TFLite Micro can run")
     tflm.check_tree(found, board, tflm.TFLM_KERNELS[kernels], ops)
 
 

@@ -177,18 +177,32 @@ class TflmPlan:
         return {rel: env.get_template(f"tflm/{Path(rel).name}.j2").render(**values) for rel in templates}
 
 
-def plan(
-    graph: Graph, model_bytes: bytes, tflm_dir: str | os.PathLike | None = None, kernels: str = "reference"
-) -> TflmPlan:
-    kinds: list[str] = []
+def model_ops(graph: Graph, advice: str) -> list[str]:
+    """The model's op kinds, first use first; UserError (with ``advice``) for one without a resolver entry."""
     for op in graph.ops:
         if op.kind not in RESOLVER_METHODS:
             raise UserError(
                 f"{graph.source or 'model'}: op {op.index} ({op.kind}) has no TFLite Micro resolver "
-                "entry known to mcu-effnet; use --runtime native"
+                f"entry known to mcu-effnet; {advice}"
             )
-        if op.kind not in kinds:
-            kinds.append(op.kind)
+    return list(dict.fromkeys(op.kind for op in graph.ops))
+
+
+def require_tree(found: Path | None, looked: list[str]) -> Path:
+    """The tree ``find_tflm_dir`` found, or UserError listing where it looked."""
+    if found is None:
+        raise UserError(
+            "no TensorFlow Lite Micro tree found (looked in "
+            + "; ".join(looked)
+            + "): pass --tflm-dir or set TFLM_DIR (the native runtime needs none)"
+        )
+    return found
+
+
+def plan(
+    graph: Graph, model_bytes: bytes, tflm_dir: str | os.PathLike | None = None, kernels: str = "reference"
+) -> TflmPlan:
+    kinds = model_ops(graph, "use --runtime native")
     recorded = recorded_arena_bytes(model_bytes)
     scratch = cmsis_nn_scratch_bytes(graph) if kernels == "cmsis-nn" else 0
     arena = int(recorded * (1 + ARENA_MARGIN_FRACTION)) + ARENA_MARGIN_BYTES + scratch
