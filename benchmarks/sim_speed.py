@@ -97,14 +97,14 @@ def median_seconds(fn: Callable[[], object], repeats: int, budget_s: float = 5.0
 
 def bench_model(name: str, model: bytes, batch: int, repeats: int, seed: int) -> dict:
     from mcu_effnet.graph import load_tflite
+    from mcu_effnet.oracle import TflmRunner
     from mcu_effnet.sim import run
-    from mcu_effnet.sim.oracles import TflmRunner
 
     graph = load_tflite(model)
     tensor = graph.input_tensors[0]
     rng = np.random.default_rng(seed)
     x = rng.integers(-128, 128, size=(batch, *tensor.shape[1:]), dtype=np.int64).astype(np.int8)
-    tflm = TflmRunner(model, graph)
+    tflm = TflmRunner(model)
 
     sim_out = run(graph, x)
     sim_out = sim_out[0] if isinstance(sim_out, list) else sim_out

@@ -272,19 +272,19 @@ def test_validate_json(cli, tmp_path):
 
 def test_validate_exits_1_when_tflite_micro_differs(tmp_path, monkeypatch, capsys, cnn_model):
     """A simulator/TFLite Micro mismatch anywhere fails validation (the oracle is perturbed by one LSB)."""
-    from mcu_effnet.sim import oracles
+    from mcu_effnet import oracle
 
-    real = oracles.run_tflm
+    real = oracle.run_tflm
 
-    def off_by_one(model, graph, x):
-        outs = real(model, graph, x)
+    def off_by_one(model, x):
+        outs = real(model, x)
         outs[0] = outs[0].copy()
         outs[0].flat[5] = (
             np.int8(max(-128, int(outs[0].flat[5]) - 1)) if outs[0].flat[5] > -128 else np.int8(-127)
         )
         return outs
 
-    monkeypatch.setattr(oracles, "run_tflm", off_by_one)
+    monkeypatch.setattr(oracle, "run_tflm", off_by_one)
     assert cli_main(["validate", str(cnn_model), "--samples", "4", "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["bit_exact_with_tflm"] is False and report["comparisons"][0]["differing"] == 1

@@ -15,8 +15,9 @@ import pytest
 from tflite_builder import ModelBuilder, random_cnn
 
 from mcu_effnet.boards import BOARDS, get_board
-from mcu_effnet.codegen import project as proj
-from mcu_effnet.codegen.project import MARKER, c_array, write_project
+from mcu_effnet.codegen import project_report
+from mcu_effnet.codegen.c_literals import c_array_body as c_array
+from mcu_effnet.codegen.project import MARKER, write_project
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph import load_tflite
 
@@ -99,13 +100,13 @@ def test_failure_leaves_no_half_written_folder(tmp_path):
     def late_failure(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    orig = proj.write_memory_png
-    proj.write_memory_png = late_failure
+    orig = project_report.write_memory_png
+    project_report.write_memory_png = late_failure
     try:
         with pytest.raises(RuntimeError):
             _write(tmp_path / "fw", seed=7)
     finally:
-        proj.write_memory_png = orig
+        project_report.write_memory_png = orig
     assert (tmp_path / "fw" / "test_vector.c").read_text() == before
     assert sorted(q.name for q in tmp_path.iterdir()) == ["fw"]
 

@@ -17,7 +17,8 @@ from tflite_builder import random_cnn
 
 from mcu_effnet.boards import BOARDS, get_board
 from mcu_effnet.codegen import runner
-from mcu_effnet.codegen.project import render_platform, write_project
+from mcu_effnet.codegen.project import write_project
+from mcu_effnet.codegen.project_render import render_platform
 from mcu_effnet.graph import load_tflite
 
 HERE = Path(__file__).resolve().parent

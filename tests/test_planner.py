@@ -201,7 +201,7 @@ def test_a_tensor_read_later_is_not_overwritten_in_place():
 @pytest.mark.parametrize("kind", ["cnn", "mbconv"])
 def test_model_ram_is_smaller_than_tflite_micros_arena(kind, seed):
     from mcu_effnet.codegen.engine import generate_engine
-    from mcu_effnet.codegen.tflm import recorded_arena_bytes
+    from mcu_effnet.oracle import recorded_arena_bytes
 
     rng = np.random.default_rng(seed)
     model = random_cnn(rng) if kind == "cnn" else random_mbconv(rng)

@@ -16,9 +16,10 @@ import pytest
 torch = pytest.importorskip("torch")
 warnings.filterwarnings("ignore")  # Brevitas and torch.onnx are chatty
 
-from tflite_builder import run_tflm, run_tflm_tensors  # noqa: E402
+from tflite_builder import run_tflm  # noqa: E402
 
 from mcu_effnet.graph import load_tflite  # noqa: E402
+from mcu_effnet.oracle import tflm_all_tensors  # noqa: E402
 from mcu_effnet.sim import run  # noqa: E402
 
 
@@ -65,7 +66,7 @@ def test_exported_efficientnet_bit_exact(tmp_path, variant: str) -> None:
     assert int((got != expected).sum()) == 0
     assert len(np.unique(expected)) > 5
     # layer by layer, on a few samples: every op output equal
-    reference = run_tflm_tensors(model, x[:4])
+    reference = tflm_all_tensors(model, x[:4])
     captured = run(graph, x[:4], capture=True)
     for op in graph.ops:
         for i in op.outputs:

@@ -10,8 +10,8 @@ Two layers:
   biases and output scales from a numpy ``Generator``.
 - ready-made random CNNs (``random_cnn``, ``random_mbconv``) for whole-model tests.
 
-``run_tflm(model_bytes, x_batch)`` runs a batch through the real TFLite Micro interpreter,
-one sample at a time.
+``run_tflm(model_bytes, x_batch)`` runs a batch through the real TFLite Micro interpreter
+(``mcu_effnet.oracle``), one sample at a time.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from typing import Any
 import flatbuffers
 import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+from mcu_effnet import oracle
 
 _TENSOR_TYPES = {
     "float32": schema.TensorType.FLOAT32,
@@ -501,69 +503,11 @@ def align_model(model_bytes: bytes) -> bytes:
 # ---- the oracle ---------------------------------------------------------------------------------
 
 
-def run_tflm(model_bytes: bytes, x_batch: np.ndarray | list[np.ndarray], arena_size: int | None = None):
-    """Runs each sample of the batch through TFLite Micro's interpreter.
-
-    ``x_batch`` has a leading batch axis replacing the input's first dimension (1); a list of
-    batches for multi-input models. Returns one batched array for a single-output model, else
-    a list aligned with the graph outputs (the same convention as ``mcu_effnet.sim.run``).
-    """
-    from tflite_micro.python.tflite_micro import runtime
-
-    inputs = list(x_batch) if isinstance(x_batch, list) else [x_batch]
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytes(model_bytes), 0))
-    if arena_size is None:
-        arena_size = _arena_estimate(model, len(model_bytes))
-    n_outputs = len(model.subgraphs[0].outputs)
-    interpreter = runtime.Interpreter.from_bytes(bytes(model_bytes), arena_size=arena_size)
-    rows: list[list[np.ndarray]] = []
-    for i in range(inputs[0].shape[0]):
-        for k, x in enumerate(inputs):
-            interpreter.set_input(np.ascontiguousarray(x[i : i + 1]), k)
-        interpreter.invoke()
-        rows.append([np.array(interpreter.get_output(k)) for k in range(n_outputs)])
-    stacked = [np.concatenate([r[k] for r in rows], axis=0) for k in range(n_outputs)]
-    return stacked[0] if n_outputs == 1 else stacked
-
-
-def run_tflm_tensors(
-    model_bytes: bytes, x_batch: np.ndarray, arena_size: int | None = None
-) -> dict[int, np.ndarray]:
-    """Every op output of a single-input model as TFLite Micro computes it, batched, by tensor index.
-
-    Uses the interpreter's kPreserveAllTensors mode, so intermediate tensors can be compared
-    with ``mcu_effnet.sim.run(..., capture=True)`` layer by layer.
-    """
-    from tflite_micro.python.tflite_micro import runtime
-
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(bytes(model_bytes), 0))
-    subgraph = model.subgraphs[0]
-    if arena_size is None:
-        arena_size = _arena_estimate(model, len(model_bytes)) * 2
-    interpreter = runtime.Interpreter.from_bytes(
-        bytes(model_bytes),
-        arena_size=arena_size,
-        intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors,
-    )
-    indices = [int(i) for op in subgraph.operators for i in op.outputs]
-    rows: dict[int, list[np.ndarray]] = {i: [] for i in indices}
-    for n in range(x_batch.shape[0]):
-        interpreter.set_input(np.ascontiguousarray(x_batch[n : n + 1]), 0)
-        interpreter.invoke()
-        for i in indices:
-            shape = [int(d) for d in subgraph.tensors[i].shape]
-            value = interpreter.GetTensor(i, 0)["tensor_data"]
-            rows[i].append(np.asarray(value).reshape(shape))
-    return {i: np.concatenate(parts, axis=0) for i, parts in rows.items()}
-
-
-def _arena_estimate(model, model_size: int) -> int:
-    """Room for every activation at once plus TFLite Micro's bookkeeping: generous, never tight."""
-    total = 0
-    for tensor in model.subgraphs[0].tensors:
-        if model.buffers[tensor.buffer].data is None:
-            total += int(np.prod(tensor.shape if tensor.shape is not None else [1])) * 4
-    return total * 2 + model_size + 256 * 1024
+def run_tflm(model_bytes: bytes, x_batch: np.ndarray | list[np.ndarray]):
+    """``mcu_effnet.oracle.run_tflm`` with ``mcu_effnet.sim.run``'s convention: one batched array
+    for a single-output model, else a list aligned with the graph outputs."""
+    outputs = oracle.run_tflm(model_bytes, x_batch)
+    return outputs[0] if len(outputs) == 1 else outputs
 
 
 # ---- ready-made random models -------------------------------------------------------------------

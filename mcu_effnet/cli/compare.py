@@ -44,7 +44,7 @@ def main(args: argparse.Namespace) -> int:
     from mcu_effnet.cli.codegen import resolve_model
     from mcu_effnet.cli.run import _load_inputs
     from mcu_effnet.codegen.compare import compare, format_table
-    from mcu_effnet.codegen.project import _io_tensors
+    from mcu_effnet.codegen.project_plan import io_tensors
     from mcu_effnet.graph import load_tflite
 
     board = get_board(args.board)
@@ -54,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
     data = model_path.read_bytes()
     graph = load_tflite(data)
     graph.source = str(model_path)
-    tin, _ = _io_tensors(graph)
+    tin, _ = io_tensors(graph)
     x = _load_inputs(args.inputs, list(tin.shape)) if args.inputs else None
     out = (
         Path(args.out)

@@ -50,7 +50,6 @@ def _check_tflm_tree(folder: Path, board, marker: dict) -> None:
     import subprocess
 
     from mcu_effnet.codegen import tflm
-    from mcu_effnet.codegen.project import TFLM_KERNELS
     from mcu_effnet.graph import load_tflite
 
     proc = subprocess.run(
@@ -65,14 +64,15 @@ def _check_tflm_tree(folder: Path, board, marker: dict) -> None:
     if found is None or not model.exists():
         return  # no tree: make says so in one line; no model: nothing to check the resolver with
     ops = list(dict.fromkeys(op.kind for op in load_tflite(model).ops))
-    variant = TFLM_KERNELS.get(marker.get("kernels", "reference"), "ref")
+    variant = tflm.TFLM_KERNELS.get(marker.get("kernels", "reference"), "ref")
     tflm.check_tree(found, board, variant, ops)
 
 
 def main(args: argparse.Namespace) -> int:
     from mcu_effnet.boards import get_board
     from mcu_effnet.codegen import runner
-    from mcu_effnet.codegen.project import load_marker, test_vector_input
+    from mcu_effnet.codegen.project import load_marker
+    from mcu_effnet.codegen.project_plan import test_vector_input
 
     folder = Path(args.project)
     marker = load_marker(folder)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from mcu_effnet.atomic import staged
 from mcu_effnet.errors import UserError
 
 
@@ -97,10 +96,9 @@ def _write_dump(directory: Path, graph, tensors: dict[int, np.ndarray]) -> None:
             f"{directory}: folder is not empty and holds no previous dump (index.json); not touching it"
         )
     directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     producers = {t: op for op in graph.ops for t in op.outputs}
     entries = []
-    try:
+    with staged(directory, folder=True) as staging:
         for index in sorted(tensors):
             tensor = graph.tensor(index)
             array = tensors[index]
@@ -127,12 +125,6 @@ def _write_dump(directory: Path, graph, tensors: dict[int, np.ndarray]) -> None:
         (staging / "index.json").write_text(
             json.dumps({"tensors": entries}, indent=1) + "\n", encoding="utf-8"
         )
-        if directory.exists():
-            shutil.rmtree(directory)
-        staging.rename(directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     print(f"wrote {len(entries)} tensors to {directory}/ (index.json lists them)")
 
 

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from mcu_effnet.boards import Board, get_board
+from mcu_effnet.codegen.project_plan import test_vector_input
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph
 
@@ -104,31 +105,12 @@ def _check_out(out: Path, force: bool) -> None:
     )
 
 
-def sample_inputs(graph: Graph, samples: int, seed: int = 0) -> np.ndarray:
-    shape = graph.input_tensors[0].shape
-    rng = np.random.default_rng(seed)
-    return rng.integers(-128, 128, size=(samples, *shape[1:]), dtype=np.int8)
-
-
 def _check_tflm(graph: Graph, board: Board, tflm_dir: str | os.PathLike | None, kernels: str) -> None:
     from mcu_effnet.codegen import tflm
-    from mcu_effnet.codegen.project import TFLM_KERNELS
 
-    found, looked = tflm.find_tflm_dir(tflm_dir)
-    if found is None:
-        raise UserError(
-            "no TensorFlow Lite Micro tree found (looked in "
-            + "; ".join(looked)
-            + "): pass --tflm-dir or set TFLM_DIR (the native runtime needs none)"
-        )
-    ops = list(dict.fromkeys(op.kind for op in graph.ops))
-    for op in graph.ops:
-        if op.kind not in tflm.RESOLVER_METHODS:
-            raise UserError(
-                f"{graph.source or 'model'}: op {op.index} ({op.kind}) has no TFLite Micro resolver "
-                "entry known to mcu-effnet; compare needs a model TFLite Micro can run"
-            )
-    tflm.check_tree(found, board, TFLM_KERNELS[kernels], ops)
+    found = tflm.require_tree(*tflm.find_tflm_dir(tflm_dir))
+    ops = tflm.model_ops(graph, "compare needs a model TFLite Micro can run")
+    tflm.check_tree(found, board, tflm.TFLM_KERNELS[kernels], ops)
 
 
 def measure(
@@ -245,7 +227,7 @@ def compare(
     for fw in FIRMWARES:
         if fw.runtime == "tflm":
             _check_tflm(graph, board, tflm_dir, fw.kernels)
-    x = inputs if inputs is not None else sample_inputs(graph, samples, seed)
+    x = inputs if inputs is not None else test_vector_input(graph.input_tensors[0].shape, seed, samples)
     expected = np.asarray(simulate(graph, x)).reshape(x.shape[0], -1)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
@@ -285,7 +267,7 @@ def _measure_all(
     timeout: float,
     say: Callable[[str], None],
 ) -> list[Row]:
-    from mcu_effnet.codegen.project import DoesNotFit
+    from mcu_effnet.codegen.project_plan import DoesNotFit
 
     rows = []
     for fw in FIRMWARES:

@@ -34,6 +34,7 @@ from mcu_effnet.codegen.c_literals import (
     c_int_list,
 )
 from mcu_effnet.codegen.fuse import Fusion, fuse_silu
+from mcu_effnet.codegen.templates import environment
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.graph.ops import SUPPORTED_OPS
@@ -100,13 +101,7 @@ def runtime_sources(dsp: bool = False) -> dict[str, str]:
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("mcu_effnet", "firmware_templates"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    return environment()
 
 
 def _shape4(shape: tuple[int, ...], what: str) -> list[int]:

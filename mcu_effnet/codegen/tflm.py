@@ -1,8 +1,7 @@
 """``--runtime tflm``: a TensorFlow Lite Micro firmware project for the same board and harness.
 
-The arena is sized from TFLite Micro's own allocation recording (the tflite-micro Python
-interpreter's ``RecordingMicroAllocator``, run in a child process because it prints from C++)
-plus a margin, plus the largest scratch buffer CMSIS-NN's kernels request (the reference kernels
+The arena is sized from TFLite Micro's own allocation recording
+(``mcu_effnet.oracle.recorded_arena_bytes``) plus a margin, plus the largest scratch buffer CMSIS-NN's kernels request (the reference kernels
 the recording runs request none); the op resolver registers exactly the model's op kinds. The Makefile links the
 prebuilt library of the board's core from ``TFLM_DIR`` or, for a core without one, builds the
 library once into a cache folder outside the (read-only) tree. ``check_tree`` refuses, before
@@ -12,12 +11,10 @@ ops, flags that do not match the library, or no library and no compiler to build
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import re
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +25,7 @@ from mcu_effnet.boards import Board
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.ops.common import op_padding
+from mcu_effnet.oracle import recorded_arena_bytes
 
 # TFLite builtin name -> MicroMutableOpResolver method (tensorflow/lite/micro/micro_mutable_op_resolver.h).
 RESOLVER_METHODS = {
@@ -60,17 +58,11 @@ RESOLVER_METHODS = {
     "TRANSPOSE": "AddTranspose",
 }
 
+# --kernels -> the prebuilt TFLite Micro library variant (libtflm_<variant>.a)
+TFLM_KERNELS = {"reference": "ref", "cmsis-nn": "cmsis_nn"}
+
 ARENA_MARGIN_FRACTION = 0.10
 ARENA_MARGIN_BYTES = 1024
-
-_RECORD_SCRIPT = r"""
-import sys
-from tflite_micro.python.tflite_micro import runtime
-data = open(sys.argv[1], "rb").read()
-interpreter = runtime.Interpreter.from_bytes(data, arena_size=int(sys.argv[2]))
-sys.stdout.flush()
-interpreter.print_allocations()
-"""
 
 
 def find_tflm_dir(explicit: str | os.PathLike | None = None) -> tuple[Path | None, list[str]]:
@@ -94,34 +86,6 @@ def find_tflm_dir(explicit: str | os.PathLike | None = None) -> tuple[Path | Non
         if (path / "tensorflow" / "lite" / "micro" / "micro_interpreter.h").is_file():
             return path.resolve(), looked
     return None, looked
-
-
-@functools.lru_cache(maxsize=8)
-def recorded_arena_bytes(model_bytes: bytes) -> int:
-    """TFLite Micro's recorded arena total for the model (host build of the interpreter).
-
-    Cached: ``compare`` plans the same model for two kernel variants.
-    """
-    import tempfile
-
-    with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
-        f.write(model_bytes)
-        f.flush()
-        # Recording needs an arena at least as large as what it records: grow it until it fits.
-        for size in (max(len(model_bytes) * 10, 1 << 20), 16 << 20, 256 << 20):
-            proc = subprocess.run(
-                [sys.executable, "-c", _RECORD_SCRIPT, f.name, str(size)],
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-            m = re.search(r"Arena allocation total (\d+) bytes", proc.stdout + proc.stderr)
-            if proc.returncode == 0 and m:
-                break
-    if proc.returncode != 0 or not m:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UserError(f"TFLite Micro could not allocate the model's tensors: {tail}")
-    return int(m.group(1))
 
 
 def _align4(n: int) -> int:
@@ -191,7 +155,8 @@ class TflmPlan:
     tflm_dir: Path | None
     looked: list[str] = field(default_factory=list)
 
-    def render(self, env, dest: Path, common: dict[str, Any], files: list[str]) -> None:
+    def sources(self, env, common: dict[str, Any]) -> dict[str, str]:
+        """The TFLite Micro program and the model as a C array: path in the project -> text."""
         ops = [{"kind": k, "method": RESOLVER_METHODS[k]} for k in self.ops]
         values = dict(
             common,
@@ -203,30 +168,36 @@ class TflmPlan:
             model_source=common.get("model_source", "model.tflite"),
             sha256=hashlib.sha256(self.model_bytes).hexdigest(),
         )
-        for template, rel in (
-            ("tflm/main.cc.j2", "main.cc"),
-            ("tflm/model.h.j2", "model/model.h"),
-            ("tflm/model_data.h.j2", "model/model_data.h"),
-            ("tflm/model_data.cc.j2", "model/model_data.cc"),
-        ):
-            path = dest / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(env.get_template(template).render(**values))
-            files.append(rel)
+        templates = ("main.cc", "model/model.h", "model/model_data.h", "model/model_data.cc")
+        return {rel: env.get_template(f"tflm/{Path(rel).name}.j2").render(**values) for rel in templates}
+
+
+def model_ops(graph: Graph, advice: str) -> list[str]:
+    """The model's op kinds, first use first; UserError (with ``advice``) for one without a resolver entry."""
+    for op in graph.ops:
+        if op.kind not in RESOLVER_METHODS:
+            raise UserError(
+                f"{graph.source or 'model'}: op {op.index} ({op.kind}) has no TFLite Micro resolver "
+                f"entry known to mcu-effnet; {advice}"
+            )
+    return list(dict.fromkeys(op.kind for op in graph.ops))
+
+
+def require_tree(found: Path | None, looked: list[str]) -> Path:
+    """The tree ``find_tflm_dir`` found, or UserError listing where it looked."""
+    if found is None:
+        raise UserError(
+            "no TensorFlow Lite Micro tree found (looked in "
+            + "; ".join(looked)
+            + "): pass --tflm-dir or set TFLM_DIR (the native runtime needs none)"
+        )
+    return found
 
 
 def plan(
     graph: Graph, model_bytes: bytes, tflm_dir: str | os.PathLike | None = None, kernels: str = "reference"
 ) -> TflmPlan:
-    kinds: list[str] = []
-    for op in graph.ops:
-        if op.kind not in RESOLVER_METHODS:
-            raise UserError(
-                f"{graph.source or 'model'}: op {op.index} ({op.kind}) has no TFLite Micro resolver "
-                "entry known to mcu-effnet; use --runtime native"
-            )
-        if op.kind not in kinds:
-            kinds.append(op.kind)
+    kinds = model_ops(graph, "use --runtime native")
     recorded = recorded_arena_bytes(model_bytes)
     scratch = cmsis_nn_scratch_bytes(graph) if kernels == "cmsis-nn" else 0
     arena = int(recorded * (1 + ARENA_MARGIN_FRACTION)) + ARENA_MARGIN_BYTES + scratch

@@ -7,7 +7,6 @@ into the run folder, so a failed check never leaves a half-valid model there. Th
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 from torch import nn
 
 from mcu_effnet.arch import ArchSpec
+from mcu_effnet.atomic import staged
 from mcu_effnet.errors import UserError
 from mcu_effnet.quant.onnx_export import OnnxCheck, check_against_model, export_qcdq
 from mcu_effnet.quant.run_folder import CONFIG, METRICS, ONNX, VAL_SAMPLES, RunFolder
@@ -58,14 +58,9 @@ def export_onnx(folder: RunFolder, spec: ArchSpec, model: nn.Module) -> OnnxChec
     """Writes ``model.onnx`` after checking it against ``model`` on the stored validation images."""
     images, _ = load_val_samples(folder)
     target = folder.file(ONNX)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
+    with staged(target) as tmp:
         export_qcdq(model, spec.resolution, tmp)
         check = check_against_model(tmp.read_bytes(), model, images)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return check
 
 

@@ -7,7 +7,8 @@ import io
 import math
 from dataclasses import asdict, dataclass, fields
 
-from mcu_effnet.quant.run_folder import CURVES, HISTORY, RunFolder, atomic_write_bytes
+from mcu_effnet.atomic import atomic_write_bytes
+from mcu_effnet.quant.run_folder import CURVES, HISTORY, RunFolder
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from mcu_effnet.atomic import atomic_write_bytes, staged
 from mcu_effnet.errors import UserError
 
 RUNS_ROOT = Path("runs")
@@ -32,20 +32,6 @@ VAL_SAMPLES = "val_samples.npz"
 def default_run_name(variant: str, phi: float, resolution: int, when: float | None = None) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
     return f"{variant}-phi{phi:g}-r{resolution}-{stamp}"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Writes ``data`` to ``path`` via a temporary file and a rename (atomic on POSIX)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 class RunFolder:
@@ -118,8 +104,5 @@ class RunFolder:
         latest = self.path.parent / "latest"
         if latest.exists() and not latest.is_symlink():
             return  # someone's real folder called "latest": leave it alone
-        tmp = self.path.parent / f".latest.tmp-{os.getpid()}"
-        if tmp.is_symlink() or tmp.exists():
-            tmp.unlink()
-        tmp.symlink_to(self.path.name)
-        os.replace(tmp, latest)
+        with staged(latest) as tmp:
+            tmp.symlink_to(self.path.name)

@@ -12,15 +12,13 @@ TFLite Micro but not required (its FULLY_CONNECTED requantizes in float; INT8-NO
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from mcu_effnet import oracle
 from mcu_effnet.errors import UserError
+from mcu_effnet.oracle import float_codes, run_litert, run_tflm, top1, top1_agreement
 from mcu_effnet.quant.int8_model import Int8Model, to_tflite_layout
 
 MIN_WITHIN_1LSB = 0.99
@@ -84,77 +82,13 @@ def random_inputs(model: Int8Model, n: int, seed: int = 0) -> np.ndarray:
     return ((q - b.zero_point) * np.float32(b.scale)).astype(np.float32)
 
 
-def _arena_bytes(model: Int8Model, model_size: int) -> int:
-    activations = sum(int(np.prod(t.shape)) for t in model.tensors if t.data is None)
-    return max(10 * model_size, 4 * activations) + (1 << 20)
-
-
-def _reference_runs(model_source, x: np.ndarray, outputs: list[str], label: str) -> list[list[np.ndarray]]:
-    """onnxruntime, optimisations off (the float QCDQ graph as written), one sample per run."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    options.log_severity_level = 3
+def run_onnx(model: str | bytes, x: np.ndarray, outputs: list[str], label: str) -> list[np.ndarray]:
+    """Reference values of ``outputs``, each with a leading sample axis: onnxruntime with its
+    optimisations off (the float QCDQ graph as written)."""
     try:
-        session = ort.InferenceSession(model_source, options, providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        return [session.run(outputs, {name: x[i : i + 1]}) for i in range(len(x))]
+        return oracle.run_onnx(model, x, outputs, optimize=False)
     except Exception as exc:  # onnxruntime's own exception types; the user gets one line
         raise UserError(f"{label}: onnxruntime cannot run the model: {exc}".splitlines()[0]) from exc
-
-
-def run_onnx(onnx_path: str, x: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
-    """Reference values of ``outputs``, each with a leading sample axis."""
-    runs = _reference_runs(onnx_path, x, outputs, onnx_path)
-    return [np.concatenate([r[k] for r in runs]) for k in range(len(runs[0]))]
-
-
-def run_tflm(model_bytes: bytes, model: Int8Model, x_int8: np.ndarray) -> list[np.ndarray]:
-    """TFLite Micro outputs for int8 NHWC inputs, one sample per invoke."""
-    from tflite_micro.python.tflite_micro import runtime
-
-    interpreter = runtime.Interpreter.from_bytes(
-        model_bytes, arena_size=_arena_bytes(model, len(model_bytes))
-    )
-    outs: list[list[np.ndarray]] = [[] for _ in model.outputs]
-    for sample in x_int8:
-        interpreter.set_input(sample[None], 0)
-        interpreter.invoke()
-        for k in range(len(model.outputs)):
-            outs[k].append(np.array(interpreter.get_output(k)))
-    return [np.concatenate(o) for o in outs]
-
-
-@contextlib.contextmanager
-def _quiet_fd2() -> Iterator[None]:
-    """LiteRT announces its XNNPACK delegate on file descriptor 2; a CLI error must stay one line."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def run_litert(model_bytes: bytes, x_int8: np.ndarray) -> list[np.ndarray]:
-    from ai_edge_litert.interpreter import Interpreter
-
-    with _quiet_fd2():
-        interpreter = Interpreter(model_content=model_bytes)
-        interpreter.allocate_tensors()
-    inp = interpreter.get_input_details()[0]["index"]
-    details = interpreter.get_output_details()
-    outs: list[list[np.ndarray]] = [[] for _ in details]
-    for sample in x_int8:
-        interpreter.set_tensor(inp, sample[None])
-        interpreter.invoke()
-        for k, d in enumerate(details):
-            outs[k].append(np.array(interpreter.get_tensor(d["index"])))
-    return [np.concatenate(o) for o in outs]
 
 
 def reference_codes(model: Int8Model, onnx_outputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -163,8 +97,7 @@ def reference_codes(model: Int8Model, onnx_outputs: list[np.ndarray]) -> list[np
     codes = []
     for name, t_index in zip(model.onnx_outputs, model.outputs, strict=True):
         t = model.tensors[t_index]
-        y = to_tflite_layout(by_name[name]).astype(np.float64)
-        codes.append(np.rint(y / float(t.scale[0])).astype(np.int64) + int(t.zero_point[0]))
+        codes.append(float_codes(to_tflite_layout(by_name[name]), t.scale[0], t.zero_point[0]))
     return codes
 
 
@@ -175,18 +108,13 @@ def compare(reference: list[np.ndarray], actual: list[np.ndarray]) -> Agreement:
             for r, a in zip(reference, actual, strict=True)
         ]
     )
-    # top-1 on the first output (the logits); a tie in the reference admits any of its maxima
-    ref = reference[0].reshape(len(reference[0]), -1)
-    got = actual[0].reshape(len(actual[0]), -1).astype(np.int64)
-    picked = np.argmax(got, axis=1)
-    top1 = float(np.mean(ref[np.arange(len(ref)), picked] == ref.max(axis=1)))
     return Agreement(
-        samples=len(ref),
+        samples=len(reference[0]),
         elements=int(diffs.size),
         exact=float(np.mean(diffs == 0)),
         within_1lsb=float(np.mean(diffs <= 1)),
         max_abs_lsb=int(diffs.max()) if diffs.size else 0,
-        top1=top1,
+        top1=top1_agreement(reference[0], actual[0]),  # on the first output, the logits
     )
 
 
@@ -200,8 +128,8 @@ def check_export(
     else:
         x, source = np.asarray(x, dtype=np.float32)[:samples], "validation images"
     x_int8 = to_tflite_layout(quantize_like_onnx(x, b.scale, b.zero_point))
-    reference = reference_codes(model, run_onnx(onnx_path, x, model.onnx_outputs))
-    tflm = compare(reference, run_tflm(model_bytes, model, x_int8))
+    reference = reference_codes(model, run_onnx(onnx_path, x, model.onnx_outputs, onnx_path))
+    tflm = compare(reference, run_tflm(model_bytes, x_int8))
     litert, litert_error = None, None
     try:
         litert = compare(reference, run_litert(model_bytes, x_int8))
@@ -252,8 +180,7 @@ def run_onnx_values(onnx_path: str, x: np.ndarray, names: list[str]) -> dict[str
     for name in names:
         if name not in present:
             proto.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
-    runs = _reference_runs(proto.SerializeToString(), x, names, onnx_path)
-    return {name: np.concatenate([r[k] for r in runs]) for k, name in enumerate(names)}
+    return dict(zip(names, run_onnx(proto.SerializeToString(), x, names, onnx_path), strict=True))
 
 
 def _as_int8_codes(value: np.ndarray) -> np.ndarray:
@@ -341,18 +268,9 @@ def per_op_agreement(onnx_path: str, model: Int8Model, x: np.ndarray) -> list[Op
         sub = _single_op_model(model, k) if comparable else None
         if sub is None:
             continue
-        from tflite_micro.python.tflite_micro import runtime
-
-        blob = write_tflite_bytes(sub)
-        interpreter = runtime.Interpreter.from_bytes(blob, arena_size=_arena_bytes(sub, len(blob)))
-        diffs = []
-        for s in range(len(x)):
-            for j, b in enumerate(sub.inputs):
-                interpreter.set_input(values[sub.tensors[b.tensor].onnx_name][s : s + 1], j)
-            interpreter.invoke()
-            got = np.array(interpreter.get_output(0)).astype(np.int64)
-            diffs.append(np.abs(got - values[out.onnx_name][s : s + 1].astype(np.int64)).reshape(-1))
-        d = np.concatenate(diffs)
+        inputs = [values[sub.tensors[b.tensor].onnx_name] for b in sub.inputs]
+        got = run_tflm(write_tflite_bytes(sub), inputs)[0].astype(np.int64)
+        d = np.abs(got - values[out.onnx_name].astype(np.int64)).reshape(-1)
         results.append(
             OpAgreement(
                 k,
@@ -374,7 +292,6 @@ def int8_predictions(model_bytes: bytes, images: np.ndarray) -> np.ndarray:
     the ONNX model takes them. They are quantized with the file's own input scale and zero
     point (for 1/255 and -128 that is exactly ``pixel - 128``).
     """
-    from tflite_micro.python.tflite_micro import runtime
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model_bytes, 0))
@@ -390,16 +307,7 @@ def int8_predictions(model_bytes: bytes, images: np.ndarray) -> np.ndarray:
         raise ValueError(f"images of shape {x.shape[1:]} do not fit the model input {(h, w, c)}")
     pixels = x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x.astype(np.float32)
     q = quantize_like_onnx(pixels, float(tin.quantization.scale[0]), int(tin.quantization.zeroPoint[0]))
-    activations = sum(int(np.prod(t.shape)) for t in sub.tensors if model.buffers[t.buffer].data is None)
-    interpreter = runtime.Interpreter.from_bytes(
-        model_bytes, arena_size=max(10 * len(model_bytes), 4 * activations) + (1 << 20)
-    )
-    top1 = np.empty(len(q), dtype=np.int64)
-    for i, sample in enumerate(q):
-        interpreter.set_input(sample[None], 0)
-        interpreter.invoke()
-        top1[i] = int(np.argmax(np.array(interpreter.get_output(0)).reshape(-1)))
-    return top1
+    return top1(run_tflm(model_bytes, q)[0])
 
 
 def int8_top1(model_bytes: bytes, images: np.ndarray, labels: np.ndarray) -> float:

@@ -18,14 +18,13 @@ check passed, so a failed export never leaves a ``.tflite`` behind.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from mcu_effnet.atomic import atomic_write_bytes
 from mcu_effnet.errors import UserError
 from mcu_effnet.quant.int8_model import Int8Model
 from mcu_effnet.quant.tflite_check import (
@@ -295,15 +294,5 @@ def export_tflite(
         report.strict = strict
         _gate(onnx_path, report, strict)
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{tflite_path.name}.", suffix=".tmp", dir=tflite_path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the model is an ordinary file
-        os.replace(tmp, tflite_path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_bytes(tflite_path, blob)
     return report

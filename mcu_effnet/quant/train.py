@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from mcu_effnet.arch import ArchSpec
+from mcu_effnet.atomic import atomic_write_bytes
 from mcu_effnet.data import DataBundle, ImageDataset, make_loader, stack_samples
 from mcu_effnet.errors import UserError
 from mcu_effnet.models import build_float, build_quant, fold_batchnorm
@@ -57,7 +58,6 @@ from mcu_effnet.quant.run_folder import (
     RUNS_ROOT,
     VAL_SAMPLES,
     RunFolder,
-    atomic_write_bytes,
     default_run_name,
 )
 from mcu_effnet.quant.schedule import make_optimizer, make_scheduler

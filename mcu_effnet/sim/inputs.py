@@ -15,6 +15,7 @@ import numpy as np
 
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Tensor
+from mcu_effnet.oracle import float_codes
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 LABELS_METADATA = "mcu_effnet_labels"
@@ -64,10 +65,7 @@ def quantize_pixels(pixels: np.ndarray, tensor: Tensor) -> np.ndarray:
     """Pixel values in [0, 255] (any real dtype) to the input tensor's int8 grid."""
     scale = float(tensor.scale[0]) if tensor.scale.size else 1.0 / 255.0
     zero_point = int(tensor.zero_point[0]) if tensor.zero_point.size else -128
-    real = np.asarray(pixels, dtype=np.float64) / 255.0 / scale
-    q = np.sign(real) * np.floor(np.abs(real) + 0.5) + zero_point  # round half away from zero, as TFLite
-    info = np.iinfo(np.dtype(tensor.dtype))
-    return np.clip(q, info.min, info.max).astype(tensor.dtype)
+    return float_codes(np.asarray(pixels, dtype=np.float64) / 255.0, scale, zero_point, tensor.dtype)
 
 
 def dequantize_to_unit(x: np.ndarray, tensor: Tensor) -> np.ndarray:

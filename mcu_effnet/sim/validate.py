@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mcu_effnet import oracle
 from mcu_effnet.errors import UserError
-from mcu_effnet.graph.ir import Graph, Tensor
+from mcu_effnet.graph.ir import Graph
 from mcu_effnet.sim import inputs as model_inputs
-from mcu_effnet.sim import oracles
 
 SINGLE_ROUNDING_ROW = "ONNX, sim 1-rounding"
 
@@ -86,26 +86,21 @@ class ValidationReport:
 
 
 def compare(reference: str, sim_out: np.ndarray, ref_out: np.ndarray) -> Comparison:
-    """Element-wise agreement of two int8 batches, plus top-1 agreement of their last axis."""
+    """Element-wise agreement of two int8 batches, plus top-1 agreement (``oracle.top1_agreement``)."""
     if sim_out.shape != ref_out.shape:
         return Comparison(
             reference, error=f"output shape {ref_out.shape} differs from the simulator's {sim_out.shape}"
         )
     diff = np.abs(sim_out.astype(np.int64) - ref_out.astype(np.int64))
-    n = sim_out.shape[0]
-    flat_sim = sim_out.reshape(n, -1)
-    flat_ref = ref_out.reshape(n, -1)
     return Comparison(
         reference,
-        samples=n,
+        samples=sim_out.shape[0],
         elements=int(diff.size),
         differing=int(np.count_nonzero(diff)),
         exact_pct=100.0 * float(np.mean(diff == 0)) if diff.size else 100.0,
         max_lsb=int(diff.max(initial=0)),
         within_1lsb_pct=100.0 * float(np.mean(diff <= 1)) if diff.size else 100.0,
-        top1_agreement_pct=100.0 * float(np.mean(flat_sim.argmax(axis=1) == flat_ref.argmax(axis=1)))
-        if n
-        else 100.0,
+        top1_agreement_pct=100.0 * oracle.top1_agreement(ref_out, sim_out),
     )
 
 
@@ -121,13 +116,6 @@ def _guarded(
         message = " ".join(str(exc).split()) or type(exc).__name__
         return Comparison(reference, error=message[:300]), None
     return compare(reference, sim_out, ref_out), ref_out
-
-
-def quantize_logits(logits: np.ndarray, tensor: Tensor) -> np.ndarray:
-    """Float outputs (e.g. ONNX) on the output tensor's int8 grid, rounding half away from zero."""
-    real = np.asarray(logits, dtype=np.float64) / float(tensor.scale[0])
-    q = np.sign(real) * np.floor(np.abs(real) + 0.5) + int(tensor.zero_point[0])
-    return np.clip(q, -128, 127).astype(np.int8)
 
 
 def make_inputs(
@@ -165,22 +153,22 @@ def validate(
 
     sim_out = _first(run(graph, x))
     report = ValidationReport(str(model_path), described, int(x.shape[0]))
-    tflm, tflm_out = _guarded("TFLite Micro", lambda: oracles.run_tflm(model_bytes, graph, x)[0], sim_out)
+    tflm, tflm_out = _guarded("TFLite Micro", lambda: oracle.run_tflm(model_bytes, x)[0], sim_out)
     if tflm.ran and tflm.differing and tflm_out is not None:
         first = locate_mismatch(model_bytes, graph, x, sim_out, tflm_out)
         tflm.first_mismatch = None if first is None else asdict(first)
     report.comparisons.append(tflm)
-    report.comparisons.append(
-        _guarded("LiteRT", lambda: oracles.run_litert(model_bytes, graph, x)[0], sim_out)[0]
-    )
+    report.comparisons.append(_guarded("LiteRT", lambda: oracle.run_litert(model_bytes, x)[0], sim_out)[0])
     if onnx_path is not None:
         in_tensor, out_tensor = graph.input_tensors[0], graph.output_tensors[0]
 
         def onnx_as_int8() -> np.ndarray:
             unit = model_inputs.dequantize_to_unit(x, in_tensor)
             nchw = unit.transpose(0, 3, 1, 2) if unit.ndim == 4 else unit
-            logits = oracles.run_onnx(str(onnx_path), nchw)
-            return quantize_logits(logits.reshape(sim_out.shape), out_tensor)
+            logits = oracle.run_onnx(str(onnx_path), nchw)[0]
+            return oracle.float_codes(
+                logits.reshape(sim_out.shape), out_tensor.scale[0], out_tensor.zero_point[0]
+            )
 
         onnx_row, onnx_out = _guarded("ONNX (QCDQ, float)", onnx_as_int8, sim_out)
         report.comparisons.append(onnx_row)
@@ -207,7 +195,7 @@ def locate_mismatch(
     i = int(rows[0])
     sample = x[i : i + 1]
     ours = run(graph, sample, capture=True)
-    theirs = oracles.tflm_all_tensors(model, graph, sample)
+    theirs = oracle.tflm_all_tensors(model, sample)
     for op in graph.ops:
         for index in op.outputs:
             a = ours[index].astype(np.int64)

@@ -1,0 +1,205 @@
+"""What goes into a firmware project: the runtime's model (engine or TFLite Micro), its RAM and
+flash against the board's, and the test vector with the host simulator's expected output.
+
+Everything here is decided before a file is written, so a model that cannot fit is refused
+before anything touches the disk (``DoesNotFit``; ``compare`` reports it as a result).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mcu_effnet.boards import Board
+from mcu_effnet.codegen.templates import kib
+from mcu_effnet.codegen.tflm import TFLM_KERNELS
+from mcu_effnet.errors import UserError
+from mcu_effnet.graph.ir import Graph, Tensor
+
+DEFAULT_STACK_BYTES = 8 * 1024
+# RAM of the platform layer beside the model's buffers: console line, counters, .data of newlib.
+RUNTIME_RAM_BYTES = 1024
+# Flash of everything but the weights, for the fit check before linking (the linker has the
+# final word): platform + kernels for native, the interpreter and its kernels for TFLite Micro.
+CODE_FLASH_BYTES = {"native": 48 * 1024, "tflm": 96 * 1024}
+RUNTIMES = ("native", "tflm")
+
+
+class DoesNotFit(UserError):
+    """The model's RAM or flash exceeds the board's (``compare`` reports it as a result)."""
+
+
+@dataclass
+class ProjectPlan:
+    """One project, decided before a file is written."""
+
+    board: Board
+    runtime: str
+    kernels: str
+    label: str  # where the model came from, as the user named it
+    model_name: str
+    input: Tensor
+    output: Tensor
+    stack_bytes: int
+    seed: int
+    model_bytes: bytes | None
+    engine: Any = None  # EngineSources (native runtime)
+    tflm: Any = None  # TflmPlan (tflm runtime)
+    report: dict[str, Any] = field(default_factory=dict)  # report.json but the linked sizes
+    test_input: np.ndarray | None = None
+    test_expected: np.ndarray | None = None
+
+
+def check_choices(runtime: str, kernels: str) -> None:
+    if kernels not in TFLM_KERNELS:
+        raise UserError(f"--kernels: unknown kernels {kernels!r}; choose one of {', '.join(TFLM_KERNELS)}")
+    if kernels != "reference" and runtime != "tflm":
+        raise UserError("--kernels chooses TFLite Micro's kernels: it needs --runtime tflm")
+    if runtime not in RUNTIMES:
+        raise UserError(f"--runtime: unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+
+
+def io_tensors(graph: Graph) -> tuple[Tensor, Tensor]:
+    """The one int8 input and the one int8 output a firmware project takes."""
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise UserError(
+            f"{graph.source or 'model'}: has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
+            "firmware projects support one input and one output"
+        )
+    tin, tout = graph.input_tensors[0], graph.output_tensors[0]
+    for t, what in ((tin, "input"), (tout, "output")):
+        if t.dtype != "int8":
+            raise UserError(f"{graph.source or 'model'}: {what} '{t.name}' is {t.dtype}; firmware needs int8")
+    return tin, tout
+
+
+def ram_budget(arena: int, io_bytes: int, stack: int) -> dict[str, int]:
+    """SRAM the firmware needs, by part (all in the board's largest contiguous region)."""
+    return {"arena": arena, "I/O buffers": io_bytes, "stack": stack, "runtime": RUNTIME_RAM_BYTES}
+
+
+def check_fits(
+    board: Board, runtime: str, arena: int, io_bytes: int, stack: int, weights: int, model_label: str
+) -> int:
+    """Raises UserError (both figures) when the model cannot fit; returns the SRAM needed."""
+    parts = ram_budget(arena, io_bytes, stack)
+    needed = sum(parts.values())
+    region = board.largest_sram_region
+    if needed > region.size:
+        detail = " + ".join(f"{k} {kib(v)}" for k, v in parts.items())
+        has = f"{board.name} has {kib(board.sram_bytes)}"
+        if len(board.sram) > 1:
+            has += f" in all, at most {kib(region.size)} contiguous ({region.name})"
+        raise DoesNotFit(f"{model_label}: needs {kib(needed)} SRAM ({detail}), {has}")
+    flash_needed = weights + CODE_FLASH_BYTES[runtime]
+    flash_has = board.flash[0].size
+    if flash_needed > flash_has:
+        raise DoesNotFit(
+            f"{model_label}: needs {kib(flash_needed)} flash (weights {kib(weights)} + code "
+            f"{kib(CODE_FLASH_BYTES[runtime])}), {board.name} has {kib(flash_has)}"
+        )
+    return needed
+
+
+def test_vector_input(shape: tuple[int, ...], seed: int = 0, samples: int = 1) -> np.ndarray:
+    """The deterministic int8 input embedded in every project (``samples`` on the batch axis)."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(-128, 128, size=(samples, *shape[1:]) if shape else (samples,), dtype=np.int8)
+
+
+def _default_simulate(graph: Graph, x: np.ndarray) -> np.ndarray:
+    from mcu_effnet.sim import run
+
+    out = run(graph, x)
+    return out[0] if isinstance(out, list | tuple) else out
+
+
+def _layer_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in row.items()}
+
+
+def plan_project(
+    graph: Graph,
+    board: Board,
+    runtime: str,
+    kernels: str,
+    model_bytes: bytes | None,
+    model_source: str | None,
+    stack_bytes: int,
+    engine: Any,
+    simulate: Callable[[Graph, np.ndarray], np.ndarray] | None,
+    seed: int,
+    tflm_dir: str | os.PathLike | None,
+) -> ProjectPlan:
+    """The runtime's model and sizes (fits checked) and the test vector; writes nothing."""
+    tin, tout = io_tensors(graph)
+    label = model_source or graph.source or "model"
+    name = Path(label).stem
+    if name == "model" and Path(label).parent.name not in ("", "."):
+        name = Path(label).resolve().parent.name  # a run folder's model.tflite: name it by its run
+    plan = ProjectPlan(board, runtime, kernels, label, name, tin, tout, stack_bytes, seed, model_bytes)
+    memory_plan = None
+    if runtime == "native":
+        if engine is None:
+            from mcu_effnet.codegen.engine import generate_engine
+
+            engine = generate_engine(graph, dsp=board.has_dsp)  # the core picks the kernels
+        plan.engine = engine
+        arena, weights = int(engine.arena_bytes), int(engine.weights_bytes)
+        model_ram = int(getattr(engine, "model_ram_bytes", arena))
+        layers = [_layer_row(r) for r in getattr(engine, "layers", [])]
+        if getattr(engine, "plan", None) is not None:  # execution order, buffers, in-place ops, peaks
+            memory_plan = engine.plan.to_dict(getattr(engine, "graph", None) or graph)
+            # SiLU pairs the engine runs as one table lookup
+            memory_plan["fused"] = [f.to_dict() for f in getattr(engine, "fusions", [])]
+    else:
+        if model_bytes is None:
+            raise UserError(f"{label}: --runtime tflm needs the .tflite file itself")
+        from mcu_effnet.codegen import tflm as tflm_mod
+
+        plan.tflm = tflm_mod.plan(graph, model_bytes, tflm_dir=tflm_dir, kernels=kernels)
+        arena = model_ram = plan.tflm.arena_bytes
+        weights, layers = len(model_bytes), tflm_mod.layer_rows(graph)
+    sram_needed = check_fits(board, runtime, arena, tin.nbytes + tout.nbytes, stack_bytes, weights, label)
+
+    plan.test_input = test_vector_input(tin.shape, seed)
+    plan.test_expected = np.asarray((simulate or _default_simulate)(graph, plan.test_input))
+    if plan.test_expected.size != tout.nbytes or plan.test_expected.dtype != np.int8:
+        got = plan.test_expected
+        raise UserError(f"{label}: the simulator returned {got.shape} {got.dtype}, expected int8")
+    plan.report = {
+        "board": board.name,
+        "runtime": runtime,
+        "model": plan.model_name,
+        "model_source": str(label),
+        "emulator": board.emulator.machine,
+        "input_shape": list(tin.shape),
+        "output_shape": list(tout.shape),
+        "input_bytes": tin.nbytes,
+        "output_bytes": tout.nbytes,
+        "arena_bytes": arena,
+        "model_ram_bytes": model_ram,
+        "weights_bytes": weights,
+        "stack_bytes": stack_bytes,
+        "sram_needed_bytes": sram_needed,
+        "board_ram_bytes": board.largest_sram_region.size,
+        "board_sram_total_bytes": board.sram_bytes,
+        "board_flash_bytes": board.flash[0].size,
+        "flash_bytes": None,  # the linked sizes, filled in when the project is built
+        "ram_bytes": None,
+        "elf": None,
+        "instructions_per_inference": None,
+        "layers": layers,
+    }
+    if memory_plan is not None:
+        plan.report["memory_plan"] = memory_plan
+    if plan.tflm is not None:
+        plan.report["tflm_kernels"] = kernels
+        plan.report["tflm_arena_recorded_bytes"] = plan.tflm.recorded_bytes
+        plan.report["tflm_ops"] = plan.tflm.ops
+    return plan
