@@ -388,13 +388,15 @@ def write_project(
     tflm_dir: str | os.PathLike | None = None,
     kernels: str = "reference",
     progress: Callable[[str], None] | None = None,
+    profile: bool = False,
 ) -> Project:
     """Renders, builds (when the toolchain is there) and reports a firmware project.
 
     ``engine``: an ``EngineSources`` (default: ``generate_engine(graph)``); ``simulate``: the
     host simulator giving the test vector's expected output (default: ``mcu_effnet.sim.run``).
     ``model_bytes``: the ``.tflite`` file (copied into the project for ``run``; required for
-    ``runtime="tflm"``).
+    ``runtime="tflm"``). ``profile``: a profiling build (the counter read around every op,
+    ``codegen/profile.py``).
     """
     board = get_board(board) if isinstance(board, str) else board
     if kernels not in TFLM_KERNELS:
@@ -442,6 +444,9 @@ def write_project(
         layers = tflm_mod.layer_rows(graph)
         memory_plan = None
 
+    # Profiling build: counter readings per inference (0: none, the marks compile out).
+    profile_marks = _profile_marks(runtime, engine, graph) if profile else 0
+
     io_bytes = in_size + out_size
     sram_needed = check_fits(board, runtime, arena, io_bytes, stack_bytes, weights, label)
 
@@ -456,7 +461,7 @@ def write_project(
         env = _environment()
         files: list[str] = []
         _render_platform(env, board, tmp, stack_bytes, files)
-        common = dict(board=board, model_name=model_name, runtime=runtime)
+        common = dict(board=board, model_name=model_name, runtime=runtime, profile=profile)
         _write(
             tmp,
             "test_vector.c",
@@ -476,6 +481,10 @@ def write_project(
             tflm.render(
                 env, tmp, dict(common, input_size=in_size, output_size=out_size, model_source=label), files
             )
+        if profile:
+            from mcu_effnet.codegen import profile as profile_mod
+
+            profile_mod.render(TEMPLATES, tmp, files)
         c_sources = [f for f in files if f.endswith(".c") and f not in _board_only_sources()]
         c_sources = sorted(set(c_sources) - set(_qemu_only_sources()))
         cxx_sources = sorted(f for f in files if f.endswith(".cc"))
@@ -490,6 +499,7 @@ def write_project(
                 include_dirs=_include_dirs(files),
                 tflm_dir=tflm_default,
                 tflm_variant=TFLM_KERNELS[kernels],
+                profile_marks=profile_marks,
             ),
             files,
         )
@@ -520,6 +530,7 @@ def write_project(
             "elf": None,
             "instructions_per_inference": None,
             "layers": layers,
+            "profile_build": profile,
         }
         if memory_plan is not None:  # native: execution order, buffers, in-place ops, peaks
             report["memory_plan"] = memory_plan
@@ -558,6 +569,10 @@ def write_project(
         _write(tmp, "report.json", json.dumps(report, indent=2) + "\n", files)
         write_memory_png(tmp / "memory.png", report, board)
         files.append("memory.png")
+        from mcu_effnet.codegen import report_html
+
+        report_html.write(tmp / "report.html", report, tmp)
+        files.append("report.html")
         marker = {
             "tool": "mcu-effnet",
             "board": board.name,
@@ -565,6 +580,7 @@ def write_project(
             "kernels": kernels,
             "model": model_name,
             "seed": seed,
+            "profile": profile,
         }
         (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
         _replace(tmp, out)
@@ -572,6 +588,14 @@ def write_project(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return Project(path=out, board=board, runtime=runtime, report=report, files=files)
+
+
+def _profile_marks(runtime: str, engine: Any, graph: Graph) -> int:
+    from mcu_effnet.codegen import profile as profile_mod
+
+    if runtime == "native":
+        return profile_mod.project_marks(runtime, len(engine.layers), engine.files["model.c"])
+    return profile_mod.project_marks(runtime, len(graph.ops))
 
 
 def check_tflm(tflm: Any, board: Board, kernels: str, toolchain: bool = True) -> Path | None:
