@@ -179,7 +179,19 @@ def render(report: dict[str, Any], folder: Path) -> str:
     import jinja2
 
     rows = execution_layers(report)
-    labels = [f"{r.get('step', r.get('index', i))} {r.get('op', '?')}" for i, r in enumerate(rows)]
+    labels = [f"{_position(r, i)} {r.get('op', '?')}" for i, r in enumerate(rows)]
+    table = [
+        {
+            "step": _position(r, i),
+            "op": r.get("op", r.get("layer", "?")),
+            "output_shape": r.get("output_shape", ""),
+            "macs": r.get("macs"),
+            "live_bytes": r.get("live_bytes"),
+            "instructions": r.get("instructions"),
+            "instructions_per_mac": r.get("instructions_per_mac"),
+        }
+        for i, r in enumerate(rows)
+    ]
     live = [r.get("live_bytes") for r in rows]
     arena_svg = None
     if rows and all(v is not None for v in live):
@@ -190,7 +202,7 @@ def render(report: dict[str, Any], folder: Path) -> str:
             "bytes live",
             lines=((float(report["arena_bytes"]), f"arena {report['arena_bytes']:,} B"),),
         )
-    profiled = rows and all(r.get("instructions") is not None for r in rows)
+    profiled = report.get("profile") and rows and all(r.get("instructions") is not None for r in rows)
     instructions_svg = per_mac_svg = None
     if profiled:
         instructions_svg = bar_chart(
@@ -219,7 +231,7 @@ def render(report: dict[str, Any], folder: Path) -> str:
     )
     return env.get_template("report/report.html.j2").render(
         report=report,
-        rows=rows,
+        rows=table,
         profile=report.get("profile"),
         arena_svg=_markup(arena_svg),
         instructions_svg=_markup(instructions_svg),
@@ -228,6 +240,10 @@ def render(report: dict[str, Any], folder: Path) -> str:
         flash_total=sum(s.size for s in segments),
         elf=str(elf.relative_to(folder)) if elf else None,
     )
+
+
+def _position(row: dict[str, Any], i: int) -> int:
+    return int(row.get("step", row.get("index", i)))
 
 
 def _markup(svg: str | None):
