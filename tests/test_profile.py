@@ -5,6 +5,7 @@ read against an unprofiled build, and ``--profile`` on a project built without i
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 
 import numpy as np
@@ -98,6 +99,30 @@ def test_native_profile_through_the_cli(native, model):
     assert "MODEL_PROFILE_MARK();" in (out / "model" / "model.c").read_text()
 
 
+def test_profile_across_systick_wraps(native, tmp_path):
+    """With a 1024-tick SysTick period (40,960 instructions) the inference crosses wraps; the
+    64-bit counter keeps every layer's count to within a tick plus the wrap interrupt's cost."""
+    from mcu_effnet.boards import get_board
+    from mcu_effnet.codegen import runner
+    from mcu_effnet.codegen.profile import execution_layers
+
+    out, _, report = native
+    folder = tmp_path / "wraps"
+    shutil.copytree(out, folder, ignore=shutil.ignore_patterns("build"))
+    built = subprocess.run(
+        ["make", "-C", str(folder), "qemu", "OPT=-O2 -DSYSTICK_RELOAD=0x3FFu"], capture_output=True, text=True
+    )
+    assert built.returncode == 0, built.stderr
+    result = runner.run_qemu(get_board("qemu-m4"), folder / "build" / "qemu" / "firmware.elf", timeout=120)
+    assert result.check_ok and result.instructions is not None
+    assert result.instructions > 2 * 1024 * 40  # at least two wraps inside the inference
+    prof = from_run(result.lines, "native", execution_layers(report), result.instructions)
+    assert prof.agrees()
+    wraps = result.instructions // (1024 * 40) + 1
+    for wrapped, plain in zip(prof.layers, report["layers"], strict=True):
+        assert abs(wrapped.instructions - plain["instructions"]) <= 2 * 40 + 30 * wraps, wrapped
+
+
 def test_tflm_profile_through_the_cli(model, arm_toolchain):
     out, stdout, report = _project(model, "tflm")
     prof = _check_profile(stdout, report)
@@ -177,3 +202,27 @@ def test_op_types_side_by_side():
     assert rows[2] == "| ADD | - | 30 |"
     assert rows[3] == "| CONV_2D | 10 | 20 |"
     assert rows[-1] == "| (outside ops) | 1 | 2 |"
+
+
+def test_compare_profile_puts_op_types_side_by_side(model, arm_toolchain):
+    out = model.parent / "cmp"
+    ran = _cli("compare", model, "--board", "qemu-m4", "--out", out, "--samples", "1", "--profile")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "| op type | native | TFLM reference | TFLM + CMSIS-NN |" in ran.stdout
+    result = json.loads((out / "compare.json").read_text())
+    columns = result["op_types"]
+    assert list(columns) == ["native", "TFLM reference", "TFLM + CMSIS-NN"]
+    for folder, label in (
+        ("native", "native"),
+        ("tflm-ref", "TFLM reference"),
+        ("tflm-cmsis-nn", "TFLM + CMSIS-NN"),
+    ):
+        report = json.loads((out / folder / "report.json").read_text())
+        totals = columns[label]
+        assert totals.pop("(outside ops)") == report["profile"]["outside_ops_instructions"]
+        assert sum(totals.values()) == sum(r["instructions"] for r in report["layers"])
+        assert set(totals) == {r["op"] for r in report["layers"]}
+        assert report["profile"]["agrees"]
+    # CMSIS-NN's convolutions cost fewer instructions than the reference kernels'.
+    assert columns["TFLM + CMSIS-NN"]["CONV_2D"] < columns["TFLM reference"]["CONV_2D"]
+    assert "Instructions per op type" in (out / "compare.md").read_text()
