@@ -86,6 +86,8 @@ def _add_profile(report: dict, result, show: bool, title: str) -> None:
     profile.merge_into_report(report, prof)
     if show:
         print(profile.format_by_cost(prof, title))
+    else:
+        print("per-layer profile: in report.json and report.html (--profile prints it)")
 
 
 def main(args: argparse.Namespace) -> int:
