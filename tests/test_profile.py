@@ -123,9 +123,22 @@ def test_profile_across_systick_wraps(native, tmp_path):
         assert abs(wrapped.instructions - plain["instructions"]) <= 2 * 40 + 30 * wraps, wrapped
 
 
-def test_tflm_profile_through_the_cli(model, arm_toolchain):
-    out, stdout, report = _project(model, "tflm")
-    prof = _check_profile(stdout, report)
+@pytest.fixture(scope="module")
+def compared(model, arm_toolchain):
+    """compare --profile: three profiling projects (native, TFLite Micro reference and CMSIS-NN)."""
+    out = model.parent / "cmp"
+    ran = _cli("compare", model, "--board", "qemu-m4", "--out", out, "--samples", "1", "--profile")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    return out, ran.stdout
+
+
+@pytest.mark.parametrize("folder", ["tflm-ref", "tflm-cmsis-nn"])
+def test_tflm_profile_through_the_cli(compared, folder):
+    # compare made the profiling projects (codegen --profile); run --profile them again
+    ran = _cli("run", compared[0] / folder, "--profile")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    report = json.loads((compared[0] / folder / "report.json").read_text())
+    prof = _check_profile(ran.stdout, report)
     assert "interpreter" in prof["outside_ops"]
     # One (begin, end) pair per op of the stored model, plus entry and exit.
     assert prof["marks"] == 2 * len(report["layers"]) + 2
@@ -204,11 +217,9 @@ def test_op_types_side_by_side():
     assert rows[-1] == "| (outside ops) | 1 | 2 |"
 
 
-def test_compare_profile_puts_op_types_side_by_side(model, arm_toolchain):
-    out = model.parent / "cmp"
-    ran = _cli("compare", model, "--board", "qemu-m4", "--out", out, "--samples", "1", "--profile")
-    assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert "| op type | native | TFLM reference | TFLM + CMSIS-NN |" in ran.stdout
+def test_compare_profile_puts_op_types_side_by_side(compared):
+    out, stdout = compared
+    assert "| op type | native | TFLM reference | TFLM + CMSIS-NN |" in stdout
     result = json.loads((out / "compare.json").read_text())
     columns = result["op_types"]
     assert list(columns) == ["native", "TFLM reference", "TFLM + CMSIS-NN"]
