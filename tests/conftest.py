@@ -24,6 +24,23 @@ def arm_toolchain() -> None:
         pytest.skip(message)
 
 
+# Debian's package installs `chromium`; other systems name the same browser differently.
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of a headless-capable Chromium; skips without one, fails when CI requires it."""
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    message = "missing chromium (scripts/ensure_toolchain.sh installs it)"
+    if REQUIRE_TOOLCHAIN:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def _console_script() -> str:
     beside_python = os.path.join(os.path.dirname(sys.executable), "mcu-effnet")
     return beside_python if os.path.exists(beside_python) else "mcu-effnet"

@@ -17,7 +17,8 @@ def register(subparsers) -> None:
             "Generates a firmware project for BOARD from an int8 .tflite (or a run folder's "
             "model.tflite; with no model, the newest run under runs/): startup, linker script, "
             "the model, a test vector checked against the host simulator, Makefile and README. "
-            "Builds it when arm-none-eabi-gcc is installed and writes report.json and memory.png."
+            "Builds it when arm-none-eabi-gcc is installed and writes report.json, report.html and "
+            "memory.png."
         ),
     )
     p.add_argument("model", nargs="?", help="MODEL.tflite or RUN_DIR (default: newest run under runs/)")
@@ -38,6 +39,12 @@ def register(subparsers) -> None:
         help="TFLite Micro's kernels for --runtime tflm (default reference)",
     )
     p.add_argument("--no-build", action="store_true", help="write the project without building it")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="profiling build: the firmware reads its counter around every op; mcu-effnet run then "
+        "writes per-layer instructions into report.json and report.html (--profile prints them)",
+    )
     p.set_defaults(func=main)
 
 
@@ -100,6 +107,7 @@ def main(args: argparse.Namespace) -> int:
         tflm_dir=args.tflm_dir,
         kernels=args.kernels,
         progress=progress,
+        profile=args.profile,
     )
     r = project.report
     kib = lambda n: f"{n / 1024:.1f} KB" if n is not None else "-"  # noqa: E731
@@ -114,7 +122,11 @@ def main(args: argparse.Namespace) -> int:
     plan = r.get("memory_plan")
     if plan:
         print(f"  {plan_summary(plan)}")
-    print(f"  next: mcu-effnet run {out}    (or: cd {out} && make && make run)")
+    if args.profile:
+        print("  profiling build: the counter is read around every op")
+    print(
+        f"  next: mcu-effnet run {out}{' --profile' if args.profile else ''}    (or: cd {out} && make && make run)"
+    )
     return 0
 
 

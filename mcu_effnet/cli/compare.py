@@ -36,6 +36,11 @@ def register(subparsers) -> None:
     p.add_argument("--force", action="store_true", help="replace an --out folder not made by mcu-effnet")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds each QEMU run may take")
     p.add_argument("--json", action="store_true", help="print compare.json instead of the table")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="profiling builds: adds instructions per op type for every runtime side by side",
+    )
     p.set_defaults(func=main)
 
 
@@ -43,7 +48,7 @@ def main(args: argparse.Namespace) -> int:
     from mcu_effnet.boards import get_board
     from mcu_effnet.cli.codegen import resolve_model
     from mcu_effnet.cli.run import _load_inputs
-    from mcu_effnet.codegen.compare import compare, format_table
+    from mcu_effnet.codegen.compare import compare, format_table, op_types_table
     from mcu_effnet.codegen.project_plan import io_tensors
     from mcu_effnet.graph import load_tflite
 
@@ -78,6 +83,7 @@ def main(args: argparse.Namespace) -> int:
         model_source=str(model_path),
         timeout=args.timeout,
         progress=progress,
+        profile=args.profile,
     )
     if args.json:
         print(json.dumps(result, indent=2))
@@ -95,6 +101,9 @@ def main(args: argparse.Namespace) -> int:
                 f"model RAM vs its arena used {fmt(r['model_ram_native_vs_tflm_arena_used'])}, "
                 f"flash {fmt(r['flash_native_vs_cmsis_nn'])}"
             )
+        if args.profile:
+            print(op_types_table(result), end="")
+            print("(profiling builds: each instruction count above includes its counter reads)")
         print(f"wrote {out}/compare.json, compare.md, compare.png and the three projects")
     ran = [row for row in result["rows"] if row["flash_bytes"] is not None]
     return 0 if all(row["bit_exact"] for row in ran) else 1

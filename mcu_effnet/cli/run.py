@@ -26,6 +26,11 @@ def register(subparsers) -> None:
     p.add_argument("--input", help="X.npy: int8 inputs with a leading batch axis")
     p.add_argument("--output", help="Y.npy: where to write the firmware's outputs (one row per sample)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds QEMU may run (default 600)")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="print the layers by cost (a project generated with codegen --profile)",
+    )
     p.set_defaults(func=main)
 
 
@@ -68,6 +73,22 @@ def _check_tflm_tree(folder: Path, board, marker: dict) -> None:
     tflm.check_tree(found, board, variant, ops)
 
 
+def _add_profile(report: dict, result, show: bool, title: str) -> None:
+    """A profiling build's per-layer counts into report.json; printed by cost with ``--profile``."""
+    from mcu_effnet.codegen import profile
+
+    if result.instructions is None:
+        return
+    prof = profile.from_run(
+        result.lines, report["runtime"], profile.execution_layers(report), result.instructions
+    )
+    profile.merge_into_report(report, prof)
+    if show:
+        print(profile.format_by_cost(prof, title))
+    else:
+        print("per-layer profile: in report.json and report.html (--profile prints it)")
+
+
 def main(args: argparse.Namespace) -> int:
     from mcu_effnet.boards import get_board
     from mcu_effnet.codegen import runner
@@ -80,6 +101,10 @@ def main(args: argparse.Namespace) -> int:
     report_path = folder / "report.json"
     report = json.loads(report_path.read_text())
     out_shape = report["output_shape"]
+    if args.profile:
+        from mcu_effnet.codegen.profile import require_profiling
+
+        require_profiling(folder, marker, report)
     x = _load_inputs(args.input, report["input_shape"]) if args.input else None
     if args.output and x is None:
         raise UserError("--output needs --input (the samples whose outputs to write)")
@@ -179,7 +204,12 @@ def main(args: argparse.Namespace) -> int:
     for key in ("TFLM",):
         if result.lines.get(key):
             report["tflm_arena_used_bytes"] = int(result.lines[key][0].get("arena_used") or 0)
+    if marker.get("profile"):
+        _add_profile(report, result, show=args.profile, title=f"{report['runtime']}, {board.name}")
     report_path.write_text(json.dumps(report, indent=2) + "\n")
+    from mcu_effnet.codegen import report_html
+
+    report_html.write(folder / "report.html", report, folder)
     for f in failures:
         print(f"FAIL {f}")
     print("bit-exact: yes" if not failures else "bit-exact: NO")

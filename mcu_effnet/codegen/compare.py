@@ -77,6 +77,8 @@ class Row:
     samples_bit_exact: int
     seconds: float
     error: str | None = None
+    # compare --profile: instructions per op type (codegen/profile.py), the outside-ops row last
+    op_types: dict[str, int] | None = None
 
 
 def _object_bytes(elf: Path, names: tuple[str, ...]) -> int:
@@ -125,6 +127,7 @@ def measure(
     model_source: str,
     tflm_dir: str | os.PathLike | None = None,
     timeout: float = 600.0,
+    profile: bool = False,
 ) -> Row:
     """Writes, builds and runs one firmware; compares its outputs with ``expected``."""
     from mcu_effnet.codegen import runner
@@ -142,6 +145,7 @@ def measure(
         build=False,
         tflm_dir=tflm_dir,
         kernels=fw.kernels,
+        profile=profile,
     )
     # TFLite Micro may first build its library into the cache (cores without a prebuilt one).
     timeout = runner.LIBRARY_BUILD_TIMEOUT if fw.runtime == "tflm" else runner.DEFAULT_TIMEOUT
@@ -192,8 +196,24 @@ def measure(
     )
     if used is not None:
         report["tflm_arena_used_bytes"] = used
+    if profile and result.instructions is not None:
+        row.op_types = _profile(report, result)
     (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    from mcu_effnet.codegen import report_html
+
+    report_html.write(folder / "report.html", report, folder)
     return row
+
+
+def _profile(report: dict[str, Any], result: Any) -> dict[str, int]:
+    """A profiling build's per-layer counts into the project's report; its per-op-type totals."""
+    from mcu_effnet.codegen import profile
+
+    prof = profile.from_run(
+        result.lines, report["runtime"], profile.execution_layers(report), result.instructions
+    )
+    profile.merge_into_report(report, prof)
+    return prof.op_type_totals()
 
 
 def compare(
@@ -210,10 +230,13 @@ def compare(
     model_source: str | None = None,
     timeout: float = 600.0,
     progress: Callable[[str], None] | None = None,
+    profile: bool = False,
 ) -> dict[str, Any]:
     """Builds and runs the three firmwares; writes compare.json and compare.png into ``out_dir``.
 
     The TFLite Micro tree is checked before anything is built, so a bad tree costs no native build.
+    ``profile``: profiling builds (``codegen --profile``); the result gets per-op-type
+    instructions of every runtime (``op_types``), and each count includes its counter reads.
     """
     from mcu_effnet.codegen import runner
     from mcu_effnet.sim import run as simulate
@@ -235,7 +258,9 @@ def compare(
     for name in RESULT_FILES:  # a previous run's results must not sit beside new projects
         (out / name).unlink(missing_ok=True)
     try:
-        rows = _measure_all(graph, model_bytes, board, out, x, expected, label, tflm_dir, timeout, say)
+        rows = _measure_all(
+            graph, model_bytes, board, out, x, expected, label, tflm_dir, timeout, say, profile=profile
+        )
     except BaseException:
         if created:  # no half-written output folder
             shutil.rmtree(out, ignore_errors=True)
@@ -249,9 +274,11 @@ def compare(
         "rows": [asdict(r) for r in rows],
         "ratios": ratios(rows),
     }
+    if profile:
+        result["op_types"] = {r.label: r.op_types for r in rows if r.op_types is not None}
     (out / "compare.json").write_text(json.dumps(result, indent=2) + "\n")
     write_png(out / "compare.png", result)
-    (out / "compare.md").write_text(format_table(result) + "\n")
+    (out / "compare.md").write_text(format_table(result) + "\n" + op_types_table(result))
     return result
 
 
@@ -266,6 +293,7 @@ def _measure_all(
     tflm_dir: str | os.PathLike | None,
     timeout: float,
     say: Callable[[str], None],
+    profile: bool = False,
 ) -> list[Row]:
     from mcu_effnet.codegen.project_plan import DoesNotFit
 
@@ -285,6 +313,7 @@ def _measure_all(
                 model_source=label,
                 tflm_dir=tflm_dir,
                 timeout=timeout,
+                profile=profile,
             )
         except DoesNotFit as exc:
             # A runtime whose model does not fit the board is a result, not the end of the
@@ -338,6 +367,20 @@ def format_table(result: dict[str, Any]) -> str:
             f"| {_kb(r['flash_bytes'])} | {'-' if instr is None else f'{instr:,}'} | {exact} |"
         )
     return "\n".join(lines)
+
+
+def op_types_table(result: dict[str, Any]) -> str:
+    """compare --profile: instructions per op type, one column per runtime (markdown); "" without."""
+    from mcu_effnet.codegen.profile import format_op_types
+
+    columns = result.get("op_types")
+    if not columns:
+        return ""
+    return (
+        "\nInstructions per op type (profiling builds, counter reads taken off):\n\n"
+        + format_op_types(columns)
+        + "\n"
+    )
 
 
 def write_png(path: Path, result: dict[str, Any]) -> None:

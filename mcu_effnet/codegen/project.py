@@ -100,19 +100,21 @@ def write_project(
     tflm_dir: str | os.PathLike | None = None,
     kernels: str = "reference",
     progress: Callable[[str], None] | None = None,
+    profile: bool = False,
 ) -> Project:
     """Plans, renders, builds (when the toolchain is there) and reports a firmware project.
 
     ``engine``: an ``EngineSources`` (default: ``generate_engine(graph)``); ``simulate``: the
     host simulator giving the test vector's expected output (default: ``mcu_effnet.sim.run``).
     ``model_bytes``: the ``.tflite`` file (copied into the project for ``run``; required for
-    ``runtime="tflm"``).
+    ``runtime="tflm"``). ``profile``: a profiling build (the counter read around every op,
+    ``codegen/profile.py``).
     """
     board = get_board(board) if isinstance(board, str) else board
     check_choices(runtime, kernels)
     out = Path(out_dir)
     _check_out_dir(out, force)
-    options = (model_bytes, model_source, stack_bytes, engine, simulate, seed, tflm_dir)
+    options = (model_bytes, model_source, stack_bytes, engine, simulate, seed, tflm_dir, profile)
     plan = plan_project(graph, board, runtime, kernels, *options)
     out.parent.mkdir(parents=True, exist_ok=True)
     with staged(out, folder=True) as tmp:
@@ -121,6 +123,6 @@ def write_project(
         built = build_project(plan, tmp, str(out), progress or (lambda _msg: None)) if build else None
         report = write_report(env, plan, built, tmp, files)
         marker = {"tool": "mcu-effnet", "board": board.name, "runtime": runtime, "kernels": kernels}
-        marker.update(model=plan.model_name, seed=seed)
+        marker.update(model=plan.model_name, seed=seed, profile=profile)
         (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return Project(path=out, board=board, runtime=runtime, report=report, files=files)

@@ -53,6 +53,9 @@ class ProjectPlan:
     report: dict[str, Any] = field(default_factory=dict)  # report.json but the linked sizes
     test_input: np.ndarray | None = None
     test_expected: np.ndarray | None = None
+    # Profiling build: counter readings per inference (0: none, the marks compile out).
+    profile: bool = False
+    profile_marks: int = 0
 
 
 def check_choices(runtime: str, kernels: str) -> None:
@@ -135,6 +138,7 @@ def plan_project(
     simulate: Callable[[Graph, np.ndarray], np.ndarray] | None,
     seed: int,
     tflm_dir: str | os.PathLike | None,
+    profile: bool = False,
 ) -> ProjectPlan:
     """The runtime's model and sizes (fits checked) and the test vector; writes nothing."""
     tin, tout = io_tensors(graph)
@@ -165,6 +169,8 @@ def plan_project(
         plan.tflm = tflm_mod.plan(graph, model_bytes, tflm_dir=tflm_dir, kernels=kernels)
         arena = model_ram = plan.tflm.arena_bytes
         weights, layers = len(model_bytes), tflm_mod.layer_rows(graph)
+    if profile:
+        plan.profile, plan.profile_marks = True, _profile_marks(runtime, plan.engine, graph)
     sram_needed = check_fits(board, runtime, arena, tin.nbytes + tout.nbytes, stack_bytes, weights, label)
 
     plan.test_input = test_vector_input(tin.shape, seed)
@@ -195,6 +201,7 @@ def plan_project(
         "elf": None,
         "instructions_per_inference": None,
         "layers": layers,
+        "profile_build": profile,
     }
     if memory_plan is not None:
         plan.report["memory_plan"] = memory_plan
@@ -203,3 +210,11 @@ def plan_project(
         plan.report["tflm_arena_recorded_bytes"] = plan.tflm.recorded_bytes
         plan.report["tflm_ops"] = plan.tflm.ops
     return plan
+
+
+def _profile_marks(runtime: str, engine: Any, graph: Graph) -> int:
+    from mcu_effnet.codegen import profile as profile_mod
+
+    if runtime == "native":
+        return profile_mod.project_marks(runtime, len(engine.layers), engine.files["model.c"])
+    return profile_mod.project_marks(runtime, len(graph.ops))

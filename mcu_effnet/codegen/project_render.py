@@ -99,7 +99,7 @@ def render_project(env: jinja2.Environment, plan: ProjectPlan, dest: Path) -> li
     """Every source file and the Makefile of the project into ``dest``: returns them in order."""
     board, tflm = plan.board, plan.tflm
     files = render_platform(board, dest, plan.stack_bytes, env)
-    common = dict(board=board, model_name=plan.model_name, runtime=plan.runtime)
+    common = dict(board=board, model_name=plan.model_name, runtime=plan.runtime, profile=plan.profile)
     test_vector = env.get_template("platform/test_vector.c.j2").render(
         **common,
         test_input=plan.test_input,
@@ -117,6 +117,10 @@ def render_project(env: jinja2.Environment, plan: ProjectPlan, dest: Path) -> li
         )
         for rel, text in tflm.sources(env, values).items():
             write_file(dest, rel, text, files)
+    if plan.profile:
+        from mcu_effnet.codegen import profile as profile_mod
+
+        profile_mod.render(TEMPLATES, dest, files)
     c_sources = [f for f in files if f.endswith(".c") and f not in BOARD_ONLY_SOURCES]
     c_sources = sorted(set(c_sources) - set(QEMU_ONLY_SOURCES))
     makefile = env.get_template("project/Makefile.j2").render(
@@ -126,6 +130,7 @@ def render_project(env: jinja2.Environment, plan: ProjectPlan, dest: Path) -> li
         include_dirs=_include_dirs(files),
         tflm_dir=str(tflm.tflm_dir) if tflm and tflm.tflm_dir else "",
         tflm_variant=TFLM_KERNELS[plan.kernels],
+        profile_marks=plan.profile_marks,
     )
     write_file(dest, "Makefile", makefile, files)
     if plan.model_bytes is not None:

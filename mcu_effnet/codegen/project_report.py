@@ -47,6 +47,10 @@ def write_report(
     write_file(dest, "report.json", json.dumps(report, indent=2) + "\n", files)
     write_memory_png(dest / "memory.png", report, board)
     files.append("memory.png")
+    from mcu_effnet.codegen import report_html
+
+    report_html.write(dest / "report.html", report, dest)
+    files.append("report.html")
     return report
 
 

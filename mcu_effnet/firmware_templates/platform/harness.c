@@ -14,6 +14,9 @@
 #include "model.h"
 #include "platform.h"
 #include "test_vector.h"
+#if defined(MCU_EFFNET_PROFILE) && MCU_EFFNET_PROFILE
+#include "profile.h"
+#endif
 
 static int8_t harness_input[MODEL_INPUT_SIZE];
 static int8_t harness_output[MODEL_OUTPUT_SIZE];
@@ -166,6 +169,9 @@ int harness_run(const char *runtime)
     field_u64("per_inference", ticks);
 #endif
     console_endline();
+#if defined(MCU_EFFNET_PROFILE) && MCU_EFFNET_PROFILE
+    profile_print(); /* the test vector's per-op marks (a --profile project) */
+#endif
 
     int status = mismatches == 0 ? 0 : 1;
 #if PLATFORM_SEMIHOSTING
