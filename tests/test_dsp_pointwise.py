@@ -50,7 +50,7 @@ def _inputs(graph, n: int, seed: int) -> np.ndarray:
 
 
 def _exact(b: ModelBuilder, slow: bool = True) -> None:
-    """Makes the last op (per-channel) use the kernels' ek_mbqm requantization: channel 0's
+    """Makes the last op (per-channel) use the kernels' ek_multiply_by_quantized_multiplier requantization: channel 0's
     weight scale grows 1000-fold, so its shift is >= 0 and the SMMULR one does not apply to
     the op (channel 0 saturates; the others keep their spread)."""
     if slow:

@@ -23,7 +23,7 @@ typedef struct {
     int32_t out_offset, act_min, act_max;
 } ek_mm;
 
-/* How outputs are requantized: TFLite's MultiplyByQuantizedMultiplier (ek_mbqm) for any
+/* How outputs are requantized: TFLite's MultiplyByQuantizedMultiplier (ek_multiply_by_quantized_multiplier) for any
  * shift; or the short exact form for s = -shift - 1 >= 0 and |acc| < 2^30 (the generator
  * checks both), saturated to int8 alone (activation range [-128, 127]) or then clamped. */
 enum { EK_EXACT, EK_FAST, EK_FAST_CLAMP };
@@ -37,7 +37,7 @@ EK_DSP_INLINE int8_t requantize(int32_t acc, int32_t multiplier, int32_t shift, 
 {
     int32_t v;
     if (mode == EK_EXACT) {
-        v = ek_mbqm(acc, multiplier, shift) + offset;
+        v = ek_multiply_by_quantized_multiplier(acc, multiplier, shift) + offset;
         return (int8_t)ek_clamp(v, lo, hi);
     }
     v = ek_smmulr(acc * 2, multiplier);

@@ -18,7 +18,7 @@
  *   kernels take it; zeros for the zero channel); `multiplier` and `shift` are NULL.
  * - `_fast` kernels requantize in a short exact form (SMMULR, SSAT; ek_pointwise_dsp.c): the
  *   generator picks them only when every shift is <= -1 and every accumulator is below 2^30
- *   in magnitude, and stores s = -shift - 1 as the records' shifts; the others use ek_mbqm on
+ *   in magnitude, and stores s = -shift - 1 as the records' shifts; the others use ek_multiply_by_quantized_multiplier on
  *   TFLite's shifts.
  */
 #ifndef EK_POINTWISE_DSP_H
