@@ -21,7 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 CONV_KERNEL = "ek_conv2d_dsp"
-CONV_MAX_WINDOW = 288  # EK_CONV_DSP_MAX_WINDOW (ek_conv_dsp.h): halfwords on the kernel's stack
+CONV_MAX_WINDOW = 1152  # EK_CONV_DSP_MAX_WINDOW (ek_conv_dsp.h): halfwords on the kernel's stack
+CONV_STEP = 4  # window values per step of the k x k kernel's inner loop
+PARAMS_STRUCT = "ek_conv_dsp_params"  # both kernels' parameters (ek_conv_dsp.h)
 DEPTHWISE_KERNEL = "ek_depthwise_conv2d_dsp"
 DEPTHWISE_IN_PLACE_KERNEL = "ek_depthwise_conv2d_in_place_dsp"
 CHANNEL_GROUP = 4  # channels per inner-loop step of the depthwise kernel
@@ -115,20 +117,28 @@ def depthwise_layout(
 
 
 def conv_weights(weights: np.ndarray) -> np.ndarray:
-    """CONV_2D weights (O, kh, kw, I) -> words [group of 4 output channels][window pair][4].
+    """CONV_2D weights (O, kh, kw, I) -> words [group of 4 output channels][step][8].
 
-    Each word holds one output channel's doubled weights at window positions (k, k + 1) of the
-    OHWI window (low, high): the pair SMLAD multiplies with two gathered window values. Output
-    channels past O and the position past an odd window are zero.
+    A step covers window values k..k+3 (OHWI order): the kernel reads its window as the words
+    (x[k], x[k+2]) and (x[k+1], x[k+3]), so the step's eight words are output channels 0..3
+    of the group as (2 w[k], 2 w[k+2]), then as (2 w[k+1], 2 w[k+3]) (low, high halfwords).
+    Output channels past O and positions past the window are zero.
     """
     w = np.asarray(weights, np.int64)
     out_c = w.shape[0]
     size = int(np.prod(w.shape[1:]))
     groups = -(-out_c // CHANNEL_GROUP)
-    padded = np.zeros((groups * CHANNEL_GROUP, size + size % 2), np.int64)
-    padded[:out_c, :size] = w.reshape(out_c, size)
-    pairs = 2 * padded.reshape(groups, CHANNEL_GROUP, -1, 2).transpose(0, 2, 1, 3)  # group, pair, oc, 2
-    return pack_halfwords(pairs[..., 0], pairs[..., 1]).reshape(-1)
+    steps = -(-size // CONV_STEP)
+    padded = np.zeros((groups * CHANNEL_GROUP, steps * CONV_STEP), np.int64)
+    padded[:out_c, :size] = 2 * w.reshape(out_c, size)
+    # value k = 4 * step + 2 * hi + word: (group, channel, step, hi, word) -> (group, step, word, channel, hi)
+    grid = padded.reshape(groups, CHANNEL_GROUP, steps, 2, 2).transpose(0, 2, 4, 1, 3)
+    return pack_halfwords(grid[..., 0], grid[..., 1]).reshape(-1)
+
+
+def conv_window(size: int) -> int:
+    """Halfwords of the k x k kernel's window buffer for a window of ``size`` values."""
+    return -(-size // CONV_STEP) * CONV_STEP
 
 
 def conv_layout(
@@ -139,7 +149,7 @@ def conv_layout(
     w = np.asarray(weights, np.int64)
     per_channel = w.reshape(w.shape[0], -1)
     size = per_channel.shape[1]
-    if size + size % 2 > CONV_MAX_WINDOW or not requant_ok(
+    if conv_window(size) > CONV_MAX_WINDOW or not requant_ok(
         shift, accumulator_bound(per_channel, bias, in_offset)
     ):
         return None
@@ -149,5 +159,5 @@ def conv_layout(
         weights=conv_weights(w),
         bias=(2 * np.asarray(bias, np.int64)).astype(np.int32),
         shift=(-np.asarray(shift, np.int64) - 1).astype(np.int32),
-        note="per group of 4 output channels and window pair: (w[k], w[k+1]) for each channel",
+        note="per group of 4 output channels and step of 4 window values: (2w[k], 2w[k+2]), (2w[k+1], 2w[k+3])",
     )

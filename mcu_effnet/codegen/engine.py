@@ -64,6 +64,7 @@ DSP_RUNTIME_FILES: tuple[str, ...] = (
     "ek_depthwise_dsp.c",
     "ek_conv_dsp.c",
 )
+DSP_PARAM_HEADERS = ("ek_conv_dsp.h", "ek_pointwise_dsp.h")  # their kernels' parameter structs
 
 
 @dataclass
@@ -297,31 +298,37 @@ def _conv(b: _Builder, op: Op) -> None:
             layout = dsp_layout.depthwise_layout(w.data, own_bias, oc // c, shift, -in_zp)
         else:
             layout = dsp_layout.conv_layout(w.data, own_bias, shift, -in_zp)
-    if layout is not None:
-        weights = "(const int8_t *)" + b.array(
-            f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"
-        )
-        bias_array = b.array(
-            f"{tag}_bias", "int32_t", layout.bias, f"{bias_note}, as {layout.kernel} takes it"
-        )
-    else:
-        weights = b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}")
-        bias_array = b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums")
-    fields = dict(
+    geometry = dict(
         batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
         stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pad_top, pad_left=pad_left,
-        depth_multiplier=oc // c if depthwise else 1, in_offset=-in_zp, out_offset=out_zp,
-        act_min=lo, act_max=hi, weights=weights, bias=bias_array,
-        multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "per-channel multipliers (Q0.31)")
-        if layout is None or layout.shift is not None
-        else "NULL",  # in the layout's records
-        shift=b.array(f"{tag}_shift", "int32_t", shift, "per-channel shifts")
-        if layout is None
-        else b.array(f"{tag}_shift", "int32_t", layout.shift, f"per-channel shifts, as {layout.kernel} takes them")
-        if layout.shift is not None
-        else "NULL",
     )  # fmt: skip
-    params = b.struct(op, "ek_conv_params", fields)
+    if isinstance(layout, dsp_layout.DspConvLayout):  # ek_conv_dsp_params: the layout's own arrays
+        params = b.struct(op, dsp_layout.PARAMS_STRUCT, dict(
+            **geometry, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi,
+            weights=b.array(f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"),
+            bias=b.array(f"{tag}_bias", "int32_t", layout.bias, f"{bias_note}, as {layout.kernel} takes it"),
+            multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "per-channel multipliers (Q0.31)"),
+            right_shift=b.array(f"{tag}_shift", "int32_t", layout.shift, "per-channel -shift - 1"),
+        ))  # fmt: skip
+    elif layout is not None:  # the pointwise kernels: records in `bias`
+        fields = dict(
+            **geometry, depth_multiplier=1, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi,
+            weights="(const int8_t *)" + b.array(
+                f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"
+            ),
+            bias=b.array(f"{tag}_bias", "int32_t", layout.bias, f"{bias_note}, as {layout.kernel} takes it"),
+            multiplier="NULL", shift="NULL",  # in the records
+        )  # fmt: skip
+        params = b.struct(op, "ek_conv_params", fields)
+    else:
+        fields = dict(
+            **geometry, depth_multiplier=oc // c if depthwise else 1, in_offset=-in_zp, out_offset=out_zp,
+            act_min=lo, act_max=hi, weights=b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
+            bias=b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums"),
+            multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "per-channel multipliers (Q0.31)"),
+            shift=b.array(f"{tag}_shift", "int32_t", shift, "per-channel shifts"),
+        )  # fmt: skip
+        params = b.struct(op, "ek_conv_params", fields)
     if depthwise and op.index in b.plan.scratch:
         scratch = b.plan.buffers[b.plan.scratch[op.index]]
         assert b.plan.location(op.inputs[0]) == b.plan.location(op.outputs[0])
@@ -726,7 +733,7 @@ def generate_engine(
             dsp=dsp,
         ),
         "model_data.h": env.get_template("engine/model_data.h.j2").render(
-            **common, arrays=b.arrays, structs=b.structs
+            **common, arrays=b.arrays, structs=b.structs, param_headers=DSP_PARAM_HEADERS if dsp else ()
         ),
         "model_data.c": env.get_template("engine/model_data.c.j2").render(
             **common, arrays=b.arrays, structs=b.structs
