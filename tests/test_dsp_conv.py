@@ -164,7 +164,7 @@ CHAINS = [
             dict(kernel=(2, 3), padding="VALID"),
         ],
     ),
-    # 16 channels (four groups), 5x5 in place, a 1x4 window, stride 2 VALID, a 2x3 conv
+    # 16 channels (four groups), 5x5 in place, a 1x4 window, stride 2 VALID, a 2x3 conv, a 1x1 conv
     (
         12,
         10,
@@ -175,6 +175,7 @@ CHAINS = [
             dict(kernel=(3, 3), stride=(2, 2), padding="VALID", activation="RELU6"),
             dict(kernel=(1, 4), bias=False),
             dict(kernel=(3, 3), stride=(1, 2), per_channel=False),
+            dict(conv=12, kernel=(1, 1), stride=(2, 1)),  # a 1x1 through the k x k kernel
         ],
     ),
 ]

@@ -290,14 +290,14 @@ def _conv(b: _Builder, op: Op) -> None:
     folded = _folded_bias(g, op, oc, sums, in_zp)
     bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
     layout = None
-    if b.dsp and not depthwise and kh == 1 and kw == 1:  # any stride; a 1x1 window is never padded
-        layout = dsp_pointwise.pointwise_layout(dsp_pointwise.CONV_KERNEL, w.data, folded, multiplier, shift)
-    if b.dsp and (depthwise or kh * kw > 1):
+    if b.dsp:
         own_bias = np.zeros(oc, np.int64) if bias is None else bias.data.astype(np.int64).reshape(-1)
         if depthwise:
             layout = dsp_layout.depthwise_layout(w.data, own_bias, oc // c, shift, -in_zp)
-        else:
+        elif kh * kw > 1 or dsp_layout.widen_1x1(c, oc):
             layout = dsp_layout.conv_layout(w.data, own_bias, shift, -in_zp)
+        if layout is None and not depthwise and kh == 1 and kw == 1:  # any stride: never padded
+            layout = dsp_pointwise.pointwise_layout(dsp_pointwise.CONV_KERNEL, w.data, folded, multiplier, shift)
     geometry = dict(
         batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
         stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pad_top, pad_left=pad_left,
