@@ -23,7 +23,8 @@ import numpy as np
 CONV_KERNEL = "ek_conv2d_dsp"
 CONV_MAX_WINDOW = 1152  # EK_CONV_DSP_MAX_WINDOW (ek_conv_dsp.h): halfwords on the kernel's stack
 CONV_STEP = 4  # window values per step of the k x k kernel's inner loop
-PARAMS_STRUCT = "ek_conv_dsp_params"  # both kernels' parameters (ek_conv_dsp.h)
+CONV_STRUCT = "ek_conv_dsp_params"  # the kernels' parameter structs (ek_conv_dsp.h)
+DEPTHWISE_STRUCT = "ek_depthwise_dsp_params"
 DEPTHWISE_KERNEL = "ek_depthwise_conv2d_dsp"
 DEPTHWISE_IN_PLACE_KERNEL = "ek_depthwise_conv2d_in_place_dsp"
 CHANNEL_GROUP = 4  # channels per inner-loop step of the depthwise kernel
@@ -38,11 +39,13 @@ class DspConvLayout:
     """What the engine swaps in for one CONV_2D / DEPTHWISE_CONV_2D on a DSP core."""
 
     kernel: str
+    struct: str  # its parameters' C type
     in_place_kernel: str | None  # depthwise over its dying input (the planner's scratch ring)
-    weights: np.ndarray  # int32 words, the C array behind `weights` (cast to const int8_t *)
+    weights: np.ndarray  # int32 words, the C array behind `weights`
     bias: np.ndarray  # int32: the op's own bias (input offset NOT folded in), doubled for k x k
     shift: np.ndarray  # int32: -shift - 1 per channel (the kernels' rounding, see requant_ok)
     note: str  # for the C comment
+    records: np.ndarray | None = None  # k x k: bias, multiplier, shift together (group_records)
 
 
 def requant_ok(shift: np.ndarray, acc_bound: np.ndarray) -> bool:
@@ -108,6 +111,7 @@ def depthwise_layout(
         return None
     return DspConvLayout(
         kernel=DEPTHWISE_KERNEL,
+        struct=DEPTHWISE_STRUCT,
         in_place_kernel=DEPTHWISE_IN_PLACE_KERNEL,
         weights=depthwise_weights(w),
         bias=np.asarray(bias, np.int64).astype(np.int32),
@@ -155,11 +159,28 @@ def widen_1x1(in_c: int, out_c: int) -> bool:
     return in_c % CONV_STEP == 0 and in_c >= WIDE_1X1_MIN_DEPTH and in_c * out_c <= WIDE_1X1_MAX_WEIGHTS
 
 
+def group_records(bias: np.ndarray, multiplier: np.ndarray, right_shift: np.ndarray) -> np.ndarray:
+    """int32 records of the k x k kernel, one per group of 4 output channels: the group's four
+    biases, four multipliers, four shifts (channels past the last are zero). One pointer walks
+    them, so the kernel's channel loop keeps its registers for the multiply-accumulates.
+
+    >>> group_records(np.array([1, 2]), np.array([10, 20]), np.array([3, 4])).tolist()
+    [1, 2, 0, 0, 10, 20, 0, 0, 3, 4, 0, 0]
+    """
+    channels = len(bias)
+    groups = -(-channels // CHANNEL_GROUP)
+    table = np.zeros((3, groups * CHANNEL_GROUP), np.int64)
+    for row, values in enumerate((bias, multiplier, right_shift)):
+        table[row, :channels] = values
+    return table.reshape(3, groups, CHANNEL_GROUP).transpose(1, 0, 2).reshape(-1).astype(np.int32)
+
+
 def conv_layout(
-    weights: np.ndarray, bias: np.ndarray, shift: np.ndarray, in_offset: int
+    weights: np.ndarray, bias: np.ndarray, shift: np.ndarray, in_offset: int, multiplier: np.ndarray | None = None
 ) -> DspConvLayout | None:
     """The DSP k x k CONV_2D, or None to keep the plain kernel (window too large for the
-    kernel's stack buffer, see requant_ok). ``weights`` (O, kh, kw, I); ``bias`` the op's own."""
+    kernel's stack buffer, see requant_ok). ``weights`` (O, kh, kw, I); ``bias`` the op's own;
+    ``multiplier`` the per-channel multipliers (for the records; zeros when not given)."""
     w = np.asarray(weights, np.int64)
     per_channel = w.reshape(w.shape[0], -1)
     size = per_channel.shape[1]
@@ -167,11 +188,16 @@ def conv_layout(
         shift, accumulator_bound(per_channel, bias, in_offset)
     ):
         return None
+    bias2 = (2 * np.asarray(bias, np.int64)).astype(np.int32)
+    right_shift = (-np.asarray(shift, np.int64) - 1).astype(np.int32)
+    m = np.zeros(len(bias2), np.int64) if multiplier is None else np.asarray(multiplier, np.int64)
     return DspConvLayout(
         kernel=CONV_KERNEL,
+        struct=CONV_STRUCT,
         in_place_kernel=None,
         weights=conv_weights(w),
-        bias=(2 * np.asarray(bias, np.int64)).astype(np.int32),
-        shift=(-np.asarray(shift, np.int64) - 1).astype(np.int32),
+        bias=bias2,
+        shift=right_shift,
+        records=group_records(bias2, m, right_shift),
         note="per group of 4 output channels and step of 4 window values: (2w[k], 2w[k+2]), (2w[k+1], 2w[k+3])",
     )

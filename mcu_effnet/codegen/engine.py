@@ -295,20 +295,24 @@ def _conv(b: _Builder, op: Op) -> None:
         if depthwise:
             layout = dsp_layout.depthwise_layout(w.data, own_bias, oc // c, shift, -in_zp)
         elif kh * kw > 1 or dsp_layout.widen_1x1(c, oc):
-            layout = dsp_layout.conv_layout(w.data, own_bias, shift, -in_zp)
+            layout = dsp_layout.conv_layout(w.data, own_bias, shift, -in_zp, multiplier)
         if layout is None and not depthwise and kh == 1 and kw == 1:  # any stride: never padded
             layout = dsp_pointwise.pointwise_layout(dsp_pointwise.CONV_KERNEL, w.data, folded, multiplier, shift)
     geometry = dict(
         batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
         stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pad_top, pad_left=pad_left,
     )  # fmt: skip
-    if isinstance(layout, dsp_layout.DspConvLayout):  # ek_conv_dsp_params: the layout's own arrays
-        params = b.struct(op, dsp_layout.PARAMS_STRUCT, dict(
-            **geometry, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi,
-            weights=b.array(f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"),
+    if isinstance(layout, dsp_layout.DspConvLayout):  # its own struct (ek_conv_dsp.h)
+        weights = b.array(f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}")
+        arrays = dict(
             bias=b.array(f"{tag}_bias", "int32_t", layout.bias, f"{bias_note}, as {layout.kernel} takes it"),
             multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "per-channel multipliers (Q0.31)"),
             right_shift=b.array(f"{tag}_shift", "int32_t", layout.shift, "per-channel -shift - 1"),
+        ) if layout.records is None else dict(records=b.array(
+            f"{tag}_records", "int32_t", layout.records, f"{bias_note} (doubled), multipliers, -shift - 1 per 4 channels"
+        ))  # fmt: skip
+        params = b.struct(op, layout.struct, dict(
+            **geometry, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi, weights=weights, **arrays
         ))  # fmt: skip
     elif layout is not None:  # the pointwise kernels: records in `bias`
         fields = dict(

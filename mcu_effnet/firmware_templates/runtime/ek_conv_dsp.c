@@ -163,6 +163,14 @@ static inline acc4 dot4(const uint32_t *v, const uint32_t *w, int32_t steps, acc
 }
 #endif
 
+/* Requantizes four accumulators with their group's record (biases skipped: rec[4..11]). */
+EK_DSP_INLINE uint32_t requantize4(acc4 a, const int32_t *rec, int32_t round_offset)
+{
+    return requantize_u8(a.a0, rec[4], rec[8], round_offset) | requantize_u8(a.a1, rec[5], rec[9], round_offset) << 8 |
+           requantize_u8(a.a2, rec[6], rec[10], round_offset) << 16 |
+           requantize_u8(a.a3, rec[7], rec[11], round_offset) << 24;
+}
+
 void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *output)
 {
     uint32_t words[EK_CONV_DSP_MAX_WINDOW / 2]; /* the window's halfwords, word-aligned */
@@ -171,43 +179,47 @@ void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *out
     const int32_t steps = (size + 3) >> 2;
     const int32_t in_image = p->in_h * p->in_w * p->in_c;
     const int32_t channels = p->out_c;
-    const uint32_t *weights = (const uint32_t *)p->weights;
-    const int32_t *bias = p->bias;
-    const int32_t *mult = p->multiplier;
-    const int32_t *shift = p->right_shift;
+    const int32_t groups = channels >> 2; /* full groups of four */
+    const int32_t tail = channels & 3;
+    const uint32_t *const weights = (const uint32_t *)p->weights;
+    const int32_t *const records = p->records;
     /* Locals: stores through `output` (int8_t) could alias *p. */
     const int32_t round_offset = 1 + 2 * (p->out_offset + 128);
     const uint32_t lo4 = (uint32_t)(p->act_min + 128) * 0x01010101u;
     const uint32_t hi4 = (uint32_t)(p->act_max + 128) * 0x01010101u;
-    int32_t b, oy, ox, oc, j;
+    int32_t b, oy, ox, g, j;
     memset(words, 0, (size_t)steps * 8u); /* the last step's positions past the window stay 0 */
     for (b = 0; b < p->batches; ++b) {
         const int8_t *image = input + b * in_image;
         for (oy = 0; oy < p->out_h; ++oy) {
-            for (ox = 0; ox < p->out_w; ++ox, output += channels) {
+            for (ox = 0; ox < p->out_w; ++ox) {
                 const uint32_t *w = weights;
+                const int32_t *rec = records;
                 gather(p, image, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left, window);
-                for (oc = 0; oc < channels; oc += 4, w += 8 * steps) {
-                    const int32_t n = channels - oc < 4 ? channels - oc : 4;
+                for (g = groups; g > 0; --g, rec += 12, output += 4) {
                     acc4 a;
-                    a.a0 = bias[oc];
-                    a.a1 = n > 1 ? bias[oc + 1] : 0;
-                    a.a2 = n > 2 ? bias[oc + 2] : 0;
-                    a.a3 = n > 3 ? bias[oc + 3] : 0;
+                    a.a0 = rec[0];
+                    a.a1 = rec[1];
+                    a.a2 = rec[2];
+                    a.a3 = rec[3];
                     a = dot4(words, w, steps, a);
-                    if (n == 4) {
-                        store4(output + oc,
-                               requantize_u8(a.a0, mult[oc], shift[oc], round_offset) |
-                                   requantize_u8(a.a1, mult[oc + 1], shift[oc + 1], round_offset) << 8 |
-                                   requantize_u8(a.a2, mult[oc + 2], shift[oc + 2], round_offset) << 16 |
-                                   requantize_u8(a.a3, mult[oc + 3], shift[oc + 3], round_offset) << 24,
-                               lo4, hi4);
-                    } else { /* the last 1 to 3 channels (their group's other weights are zero) */
+                    w += 8 * steps;
+                    store4(output, requantize4(a, rec, round_offset), lo4, hi4);
+                }
+                if (tail) { /* the last 1 to 3 channels (their group's other weights are zero) */
+                    acc4 a;
+                    a.a0 = rec[0];
+                    a.a1 = rec[1];
+                    a.a2 = rec[2];
+                    a.a3 = 0;
+                    a = dot4(words, w, steps, a);
+                    {
                         const int32_t acc[3] = {a.a0, a.a1, a.a2};
-                        for (j = 0; j < n; ++j) {
-                            output[oc + j] = requantize1(acc[j], mult[oc + j], shift[oc + j], round_offset, lo4, hi4);
+                        for (j = 0; j < tail; ++j) {
+                            output[j] = requantize1(acc[j], rec[4 + j], rec[8 + j], round_offset, lo4, hi4);
                         }
                     }
+                    output += tail;
                 }
             }
         }
