@@ -213,13 +213,14 @@ def test_depthwise_layout_round_trips():
 
 
 def test_conv_layout_round_trips():
-    w = np.random.default_rng(1).integers(-128, 128, size=(5, 3, 1, 3)).astype(np.int8)  # 9 values
-    words = dsp_layout.conv_weights(w).view(np.uint32).reshape(2, 3, 2, 4)  # group, step, word, channel
+    w = np.random.default_rng(1).integers(-128, 128, size=(5, 3, 2, 3)).astype(np.int8)  # rows of 6
+    words = dsp_layout.conv_weights(w).view(np.uint32).reshape(2, 6, 2, 4)  # group, step, word, channel
     halves = np.stack([words & 0xFFFF, words >> 16], axis=-1).astype(np.uint16).view(np.int16)
-    # value k = 4 step + 2 half + word
-    per_channel = halves.transpose(0, 3, 1, 4, 2).reshape(8, 12)  # output channel, window position
-    np.testing.assert_array_equal(per_channel[:5, :9], 2 * w.reshape(5, 9).astype(np.int16))
-    assert not per_channel[5:].any() and not per_channel[:, 9:].any()
+    # value k = 4 step + 2 half + word; each window row padded from 6 to 8 values
+    per_channel = halves.transpose(0, 3, 1, 4, 2).reshape(8, 3, 8)  # output channel, row, position
+    np.testing.assert_array_equal(per_channel[:5, :, :6], 2 * w.reshape(5, 3, 6).astype(np.int16))
+    assert not per_channel[5:].any() and not per_channel[:, :, 6:].any()
+    assert dsp_layout.conv_window(3, 2, 3) == 24 and dsp_layout.conv_window(3, 3, 16) == 144
 
 
 def test_depthwise_falls_back_to_the_plain_kernel():

@@ -123,26 +123,28 @@ def depthwise_layout(
 def conv_weights(weights: np.ndarray) -> np.ndarray:
     """CONV_2D weights (O, kh, kw, I) -> words [group of 4 output channels][step][8].
 
-    A step covers window values k..k+3 (OHWI order): the kernel reads its window as the words
-    (x[k], x[k+2]) and (x[k+1], x[k+3]), so the step's eight words are output channels 0..3
-    of the group as (2 w[k], 2 w[k+2]), then as (2 w[k+1], 2 w[k+3]) (low, high halfwords).
-    Output channels past O and positions past the window are zero.
+    The window holds kh rows of kw * I values (OHWI order), each row padded with zeros to a
+    multiple of 4 (a first layer's rows are then read a word at a time). A step covers window
+    values k..k+3: the kernel reads them as the words (x[k], x[k+2]) and (x[k+1], x[k+3]), so
+    the step's eight words are output channels 0..3 of the group as (2 w[k], 2 w[k+2]), then as
+    (2 w[k+1], 2 w[k+3]) (low, high halfwords). Output channels past O are zero.
     """
     w = np.asarray(weights, np.int64)
-    out_c = w.shape[0]
-    size = int(np.prod(w.shape[1:]))
+    out_c, kh, kw, in_c = w.shape
     groups = -(-out_c // CHANNEL_GROUP)
-    steps = -(-size // CONV_STEP)
-    padded = np.zeros((groups * CHANNEL_GROUP, steps * CONV_STEP), np.int64)
-    padded[:out_c, :size] = 2 * w.reshape(out_c, size)
+    run = kw * in_c
+    run4 = -(-run // CONV_STEP) * CONV_STEP
+    padded = np.zeros((groups * CHANNEL_GROUP, kh, run4), np.int64)
+    padded[:out_c, :, :run] = 2 * w.reshape(out_c, kh, run)
+    steps = kh * run4 // CONV_STEP
     # value k = 4 * step + 2 * hi + word: (group, channel, step, hi, word) -> (group, step, word, channel, hi)
     grid = padded.reshape(groups, CHANNEL_GROUP, steps, 2, 2).transpose(0, 2, 4, 1, 3)
     return pack_halfwords(grid[..., 0], grid[..., 1]).reshape(-1)
 
 
-def conv_window(size: int) -> int:
-    """Halfwords of the k x k kernel's window buffer for a window of ``size`` values."""
-    return -(-size // CONV_STEP) * CONV_STEP
+def conv_window(kh: int, kw: int, in_c: int) -> int:
+    """Halfwords of the k x k kernel's window buffer: kh rows of kw * in_c, each padded to 4."""
+    return kh * -(-(kw * in_c) // CONV_STEP) * CONV_STEP
 
 
 # A 1x1 CONV_2D runs the k x k kernel (widened weights: about 0.8 instead of 1.2 instructions per
@@ -183,8 +185,7 @@ def conv_layout(
     ``multiplier`` the per-channel multipliers (for the records; zeros when not given)."""
     w = np.asarray(weights, np.int64)
     per_channel = w.reshape(w.shape[0], -1)
-    size = per_channel.shape[1]
-    if conv_window(size) > CONV_MAX_WINDOW or not requant_ok(
+    if conv_window(*w.shape[1:]) > CONV_MAX_WINDOW or not requant_ok(
         shift, accumulator_bound(per_channel, bias, in_offset)
     ):
         return None

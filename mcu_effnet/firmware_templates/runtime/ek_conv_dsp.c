@@ -5,7 +5,8 @@
  * padding left at zero, which is exactly TFLite Micro's reference accumulator (padding taps
  * contribute nothing) with the op's own bias. Four input bytes become two words with one load
  * and two SXTAB16 (the order ek_conv_dsp.h describes, matched by the weight layout), so the
- * gather costs about one instruction per window value when in_c is a multiple of 4.
+ * gather costs about two instructions per window value when in_c is a multiple of 4; a first
+ * layer's rows (in_c of 1 to 3) are read a word at a time too, each padded to a multiple of 4.
  *
  * Each group of four output channels then runs over the buffer in steps of four window values:
  * one LDRD of two window words, two LDMs of four weight words (widened and doubled at
@@ -14,7 +15,8 @@
  * as the reference in another order, modulo 2^32: bit for bit.
  *
  * The window buffer lives on the stack: the generator uses this kernel only when the window
- * (k_h * k_w * in_c, rounded up to a multiple of 4) fits EK_CONV_DSP_MAX_WINDOW values.
+ * (k_h rows of k_w * in_c values, each rounded up to a multiple of 4) fits
+ * EK_CONV_DSP_MAX_WINDOW values.
  */
 #include "ek_conv_dsp.h"
 
@@ -38,6 +40,31 @@ static inline void widen4(const int8_t *px, uint32_t *to, int32_t n, int32_t off
     }
 }
 
+/* A window row of `n` input bytes (in_c of 1 to 3, a first layer: n any length) from
+ * `px` to window words at `to`: whole words, then the last 1 to 3 bytes (zeros above: no read
+ * past the row). The row's positions past n meet zero weights (the layout pads each window row
+ * to a multiple of 4), so whatever they hold adds nothing. */
+static inline void widen_row(const int8_t *px, uint32_t *to, int32_t n, int32_t off2)
+{
+    const int32_t whole = n & ~3;
+    const int8_t *tail = px + whole;
+    uint32_t v;
+    widen4(px, to, whole, off2);
+    if ((n & 3) == 0) {
+        return;
+    }
+    to += whole >> 1;
+    v = (uint8_t)tail[0];
+    if ((n & 3) > 1) {
+        v |= (uint32_t)(uint8_t)tail[1] << 8;
+    }
+    if ((n & 3) > 2) {
+        v |= (uint32_t)(uint8_t)tail[2] << 16;
+    }
+    to[0] = (uint32_t)__sxtab16(off2, (int32_t)v);
+    to[1] = (uint32_t)ek_sxtab16_ror8(off2, v);
+}
+
 /* `n` input bytes from `px` to window values k0.. (any alignment: value by value). */
 static inline void widen1(const int8_t *px, int16_t *window, int32_t k0, int32_t n, int32_t off)
 {
@@ -55,7 +82,8 @@ static inline void zero1(int16_t *window, int32_t k0, int32_t n)
     }
 }
 
-/* Gathers the window at (y0, x0) (may reach into the padding). */
+/* Gathers the window at (y0, x0) (may reach into the padding). Window row ky starts at value
+ * ky * run4, run4 = k_w * in_c rounded up to a multiple of 4 (ek_conv_dsp.h). */
 static void gather(const ek_conv_dsp_params *p, const int8_t *image, int32_t y0, int32_t x0, int16_t *window)
 {
     const int32_t in_c = p->in_c;
@@ -63,24 +91,21 @@ static void gather(const ek_conv_dsp_params *p, const int8_t *image, int32_t y0,
     const int32_t off = p->in_offset;
     const int32_t off2 = (int32_t)(((uint32_t)off & 0xFFFFu) * 0x10001u);
     const int32_t run = p->k_w * in_c; /* one window row */
+    const int32_t run4 = (run + 3) & ~3;
     const int aligned = (in_c & 3) == 0;
     /* With no horizontal dilation and the window's columns inside, a window row is one run. */
     const int columns_inside = p->dil_w == 1 && x0 >= 0 && x0 + p->k_w <= p->in_w;
     int32_t ky, kx, k = 0;
-    for (ky = 0; ky < p->k_h; ++ky, k += run) {
+    for (ky = 0; ky < p->k_h; ++ky, k += run4) {
         const int32_t y = y0 + ky * p->dil_h;
         if (y < 0 || y >= p->in_h) {
-            if (aligned) {
-                memset(window + k, 0, (size_t)run * sizeof(int16_t));
-            } else {
-                zero1(window, k, run);
-            }
+            memset(window + k, 0, (size_t)run4 * sizeof(int16_t));
         } else if (columns_inside) {
             const int8_t *px = image + y * in_row + x0 * in_c;
             if (aligned) {
                 widen4(px, (uint32_t *)(void *)(window + k), run, off2);
             } else {
-                widen1(px, window, k, run, off);
+                widen_row(px, (uint32_t *)(void *)(window + k), run, off2);
             }
         } else {
             for (kx = 0; kx < p->k_w; ++kx) {
@@ -175,8 +200,7 @@ void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *out
 {
     uint32_t words[EK_CONV_DSP_MAX_WINDOW / 2]; /* the window's halfwords, word-aligned */
     int16_t *const window = (int16_t *)(void *)words;
-    const int32_t size = p->k_h * p->k_w * p->in_c;
-    const int32_t steps = (size + 3) >> 2;
+    const int32_t steps = p->k_h * ((p->k_w * p->in_c + 3) >> 2); /* window rows padded to 4 */
     const int32_t in_image = p->in_h * p->in_w * p->in_c;
     const int32_t channels = p->out_c;
     const int32_t groups = channels >> 2; /* full groups of four */
@@ -188,7 +212,7 @@ void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *out
     const uint32_t lo4 = (uint32_t)(p->act_min + 128) * 0x01010101u;
     const uint32_t hi4 = (uint32_t)(p->act_max + 128) * 0x01010101u;
     int32_t b, oy, ox, g, j;
-    memset(words, 0, (size_t)steps * 8u); /* the last step's positions past the window stay 0 */
+    memset(words, 0, (size_t)steps * 8u); /* positions past a window row are never written */
     for (b = 0; b < p->batches; ++b) {
         const int8_t *image = input + b * in_image;
         for (oy = 0; oy < p->out_h; ++oy) {

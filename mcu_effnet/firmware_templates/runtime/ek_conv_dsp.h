@@ -60,13 +60,13 @@ void ek_depthwise_conv2d_dsp(const ek_depthwise_dsp_params *p, const int8_t *inp
 /* The in-place variant: the same contract as ek_depthwise_conv2d_in_place (ek_kernels.h). */
 void ek_depthwise_conv2d_in_place_dsp(const ek_depthwise_dsp_params *p, int8_t *data, int8_t *scratch);
 
-/* CONV_2D with a window of at most EK_CONV_DSP_MAX_WINDOW values (k_h * k_w * in_c rounded up
- * to a multiple of 4; the window buffer is on the stack). The window's values, in OHWI order,
- * go in steps of four k..k+3 read as two words of halfwords (x[k], x[k+2]) and (x[k+1], x[k+3])
- * (what SXTAB16 and SXTAB16-ROR8 give of four input bytes). Weights: for each group of 4 output
- * channels (the last one padded with zeros), for each step, eight words: channels 0..3 of the
- * group as (2 w[k], 2 w[k+2]), then channels 0..3 as (2 w[k+1], 2 w[k+3]) (low, high halfwords;
- * positions past the window are zero). */
+/* CONV_2D with a window of at most EK_CONV_DSP_MAX_WINDOW values (k_h rows of k_w * in_c values,
+ * each row padded to a multiple of 4; the window buffer is on the stack). The window's values,
+ * in OHWI order, go in steps of four k..k+3 read as two words of halfwords (x[k], x[k+2]) and
+ * (x[k+1], x[k+3]) (what SXTAB16 and SXTAB16-ROR8 give of four input bytes). Weights: for each
+ * group of 4 output channels (the last one padded with zeros), for each step, eight words:
+ * channels 0..3 of the group as (2 w[k], 2 w[k+2]), then channels 0..3 as (2 w[k+1], 2 w[k+3])
+ * (low, high halfwords; the row padding's positions are zero). */
 #define EK_CONV_DSP_MAX_WINDOW 1152
 void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *output);
 
