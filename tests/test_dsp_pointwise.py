@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tflite_builder import ModelBuilder
 
-from mcu_effnet.codegen.dsp_pointwise import fast_requantize_ok, interleave, pointwise_layout, records
+from mcu_effnet.codegen.dsp_pointwise import FC_KERNEL, fast_requantize_ok, interleave, pointwise_layout, records
 from mcu_effnet.codegen.engine import generate_engine
 from mcu_effnet.graph import load_tflite
 from mcu_effnet.sim import run as sim_run
@@ -99,10 +99,11 @@ def test_records_pair_the_channels_constants():
 
 def test_layout_stores_s_for_fast_kernels_and_tflite_shifts_otherwise():
     w = np.ones((2, 3), np.int8)
-    fast = pointwise_layout("k", w, np.array([0, 0]), np.array([1 << 30] * 2), np.array([-1, -4]))
-    assert fast.kernel == "k_fast" and fast.bias.tolist()[4:] == [0, 3]
-    exact = pointwise_layout("k", w, np.array([0, 0]), np.array([1 << 30] * 2), np.array([0, -4]))
-    assert exact.kernel == "k" and exact.bias.tolist()[4:] == [0, -4]
+    fast = pointwise_layout(FC_KERNEL, w, np.array([0, 0]), np.array([1 << 30] * 2), np.array([-1, -4]))
+    assert fast.kernel == FC_KERNEL + "_fast" and fast.records.tolist()[4:] == [0, 3]
+    exact = pointwise_layout(FC_KERNEL, w, np.array([0, 0]), np.array([1 << 30] * 2), np.array([0, -4]))
+    assert exact.kernel == FC_KERNEL and exact.records.tolist()[4:] == [0, -4]
+    assert exact.struct == "ek_fc_dsp_params"
 
 
 def test_fast_requantize_needs_negative_shifts_and_small_accumulators():

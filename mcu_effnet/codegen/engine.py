@@ -314,16 +314,13 @@ def _conv(b: _Builder, op: Op) -> None:
         params = b.struct(op, layout.struct, dict(
             **geometry, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi, weights=weights, **arrays
         ))  # fmt: skip
-    elif layout is not None:  # the pointwise kernels: records in `bias`
-        fields = dict(
-            **geometry, depth_multiplier=1, in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi,
-            weights="(const int8_t *)" + b.array(
-                f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"
-            ),
-            bias=b.array(f"{tag}_bias", "int32_t", layout.bias, f"{bias_note}, as {layout.kernel} takes it"),
-            multiplier="NULL", shift="NULL",  # in the records
-        )  # fmt: skip
-        params = b.struct(op, "ek_conv_params", fields)
+    elif layout is not None:  # the 1x1 kernel: its own struct (ek_pointwise_dsp.h)
+        params = b.struct(op, layout.struct, dict(
+            batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, stride_h=sh, stride_w=sw,
+            out_offset=out_zp, act_min=lo, act_max=hi,
+            weights=b.array(f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"),
+            records=b.array(f"{tag}_records", "int32_t", layout.records, f"{bias_note}: records for {layout.kernel}"),
+        ))  # fmt: skip
     else:
         fields = dict(
             **geometry, depth_multiplier=oc // c if depthwise else 1, in_offset=-in_zp, out_offset=out_zp,
@@ -366,24 +363,24 @@ def _fully_connected(b: _Builder, op: Op) -> None:
     bias = _bias(g, op)
     folded = _folded_bias(g, op, units, w.data.astype(np.int64).sum(axis=1), in_zp)
     bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
-    kernel, weights, layout = "ek_fully_connected", None, None
-    if b.dsp:
+    if b.dsp:  # its own struct (ek_pointwise_dsp.h)
         layout = dsp_pointwise.pointwise_layout(dsp_pointwise.FC_KERNEL, w.data, folded, multiplier, shift)
-        kernel = layout.kernel
-        weights = "(const int8_t *)" + b.array(
-            f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"
-        )
+        params = b.struct(op, layout.struct, dict(
+            rows=_elements(x.shape) // depth, depth=depth, units=units, out_offset=out_zp, act_min=lo, act_max=hi,
+            weights=b.array(f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"),
+            records=b.array(f"{tag}_records", "int32_t", layout.records, f"{bias_note}: records for {layout.kernel}"),
+        ))  # fmt: skip
+        b.call(op, layout.kernel, params, [op.inputs[0]])
+        return
     fields = dict(
         rows=_elements(x.shape) // depth, depth=depth, units=units, in_offset=-in_zp, out_offset=out_zp,
         act_min=lo, act_max=hi, per_channel=1 if w.per_channel else 0,
-        weights=weights or b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
-        bias=b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums")
-        if layout is None
-        else b.array(f"{tag}_records", "int32_t", layout.bias, f"{bias_note}: records for {kernel}"),
-        multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "multipliers (Q0.31)") if layout is None else "NULL",
-        shift=b.array(f"{tag}_shift", "int32_t", shift, "shifts") if layout is None else "NULL",
+        weights=b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
+        bias=b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums"),
+        multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "multipliers (Q0.31)"),
+        shift=b.array(f"{tag}_shift", "int32_t", shift, "shifts"),
     )  # fmt: skip
-    b.call(op, kernel, b.struct(op, "ek_fc_params", fields), [op.inputs[0]])
+    b.call(op, "ek_fully_connected", b.struct(op, "ek_fc_params", fields), [op.inputs[0]])
 
 
 def _broadcast_strides(shape: tuple[int, ...], out4: list[int], what: str) -> list[int]:
