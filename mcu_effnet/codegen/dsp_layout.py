@@ -147,7 +147,7 @@ def conv_window(kh: int, kw: int, in_c: int) -> int:
     return kh * -(-(kw * in_c) // CONV_STEP) * CONV_STEP
 
 
-# A 1x1 CONV_2D runs the k x k kernel (widened weights: about 0.8 instead of 1.2 instructions per
+# A 1x1 CONV_2D (and a FULLY_CONNECTED, a 1x1 conv over its rows) runs the k x k kernel (widened weights: about 0.8 instead of 1.2 instructions per
 # MAC) when its depth fills whole steps (the gather's word path) and is deep enough to amortize
 # the per-pixel gather, and its weights are small enough that doubling them keeps the flash of
 # models with wide layers (MobileNets' 256 x 256) below TFLite Micro + CMSIS-NN's; the others
@@ -157,7 +157,8 @@ WIDE_1X1_MAX_WEIGHTS = 16384  # int8 weights (bytes) of one layer
 
 
 def widen_1x1(in_c: int, out_c: int) -> bool:
-    """Whether a 1x1 CONV_2D with this depth and output channels takes the k x k kernel."""
+    """Whether a 1x1 CONV_2D or FULLY_CONNECTED with this depth and output channels takes the
+    k x k kernel."""
     return in_c % CONV_STEP == 0 and in_c >= WIDE_1X1_MIN_DEPTH and in_c * out_c <= WIDE_1X1_MAX_WEIGHTS
 
 

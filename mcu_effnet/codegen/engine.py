@@ -363,17 +363,36 @@ def _fully_connected(b: _Builder, op: Op) -> None:
     bias = _bias(g, op)
     folded = _folded_bias(g, op, units, w.data.astype(np.int64).sum(axis=1), in_zp)
     bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
+    rows = _elements(x.shape) // depth
+    wide = None
+    if b.dsp and dsp_layout.widen_1x1(depth, units):  # as a 1x1 conv over `rows` pixels
+        own_bias = np.zeros(units, np.int64) if bias is None else bias.data.astype(np.int64).reshape(-1)
+        per_unit = [np.broadcast_to(v, (units,)) for v in (multiplier, shift)]
+        wide = dsp_layout.conv_layout(w.data.reshape(units, 1, 1, depth), own_bias, per_unit[1], -in_zp, per_unit[0])
+    if wide is not None:
+        geometry = dict(
+            batches=1, in_h=rows, in_w=1, in_c=depth, out_h=rows, out_w=1, out_c=units, k_h=1, k_w=1,
+            stride_h=1, stride_w=1, dil_h=1, dil_w=1, pad_top=0, pad_left=0,
+            in_offset=-in_zp, out_offset=out_zp, act_min=lo, act_max=hi,
+        )  # fmt: skip
+        params = b.struct(op, wide.struct, dict(
+            **geometry,
+            weights=b.array(f"{tag}_weights", "int32_t", wide.weights, f"{w.name} {list(w.shape)}: {wide.note}"),
+            records=b.array(f"{tag}_records", "int32_t", wide.records, f"{bias_note} (doubled), multipliers, -shift - 1 per 4 units"),
+        ))  # fmt: skip
+        b.call(op, wide.kernel, params, [op.inputs[0]])
+        return
     if b.dsp:  # its own struct (ek_pointwise_dsp.h)
         layout = dsp_pointwise.pointwise_layout(dsp_pointwise.FC_KERNEL, w.data, folded, multiplier, shift)
         params = b.struct(op, layout.struct, dict(
-            rows=_elements(x.shape) // depth, depth=depth, units=units, out_offset=out_zp, act_min=lo, act_max=hi,
+            rows=rows, depth=depth, units=units, out_offset=out_zp, act_min=lo, act_max=hi,
             weights=b.array(f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"),
             records=b.array(f"{tag}_records", "int32_t", layout.records, f"{bias_note}: records for {layout.kernel}"),
         ))  # fmt: skip
         b.call(op, layout.kernel, params, [op.inputs[0]])
         return
     fields = dict(
-        rows=_elements(x.shape) // depth, depth=depth, units=units, in_offset=-in_zp, out_offset=out_zp,
+        rows=rows, depth=depth, units=units, in_offset=-in_zp, out_offset=out_zp,
         act_min=lo, act_max=hi, per_channel=1 if w.per_channel else 0,
         weights=b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
         bias=b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums"),
