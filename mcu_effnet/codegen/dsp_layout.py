@@ -3,8 +3,9 @@
 The DSP kernels multiply signed halfwords (SMLABB / SMLATT / SMLAD). The depthwise weights stay
 int8, regrouped so that a tap of four channels is one aligned word (SXTB16 widens them at run
 time: widening here would double their flash, which tips large models off 1 MB parts); the
-k x k convolution's (stems: a few hundred bytes) are widened here, once, and packed two to a
-word in the order its inner loop consumes them.
+k x k convolution's are widened here, once, and packed two to a word in the order its inner
+loop consumes them (twice the flash of int8 weights: 1x1 convolutions and fully connected
+layers take that kernel only up to ``WIDE_1X1_MAX_WEIGHTS``, see ``widen_1x1``).
 
 The kernels add the input offset to each input value while widening it (SXTAB16) and skip
 taps in the padding, so they take the op's own bias rather than the folded one the plain
