@@ -8,7 +8,9 @@ Models (default): our EfficientNets, full and lite, at φ −4 with 32 px (no bo
 weights, Brevitas calibration on random images, the project's QCDQ ONNX → TFLite writer; the
 arithmetic does not care that the weights are untrained), and the test CNNs of
 ``benchmarks/memory.py`` (the test builder's random CNNs and MBConvs, two EfficientNet-like
-models). For each model and board, ``mcu_effnet.codegen.compare.compare`` builds the three
+models), and three public architectures built with the test builder's random int8 weights
+(``tests/public_models.py``: MLPerf Tiny's ResNet-8 at 32x32, MobileNetV1-0.25 at 96x96 for
+visual wake words, DS-CNN on 49x10 keyword-spotting features). For each model and board, ``mcu_effnet.codegen.compare.compare`` builds the three
 firmwares, runs them on the same random inputs (plus the embedded test vector) and checks every
 output against the host simulator.
 
@@ -76,6 +78,7 @@ def export_efficientnet(variant: str, phi: float, board: str | None, resolution:
 
 def default_models(include_efficientnets: bool = True, keep=lambda name: True) -> list[tuple[str, bytes]]:
     from memory import default_models as test_models
+    from public_models import PUBLIC_MODELS
 
     models = []
     if include_efficientnets:
@@ -83,6 +86,7 @@ def default_models(include_efficientnets: bool = True, keep=lambda name: True) -
             if keep(name):  # exported only when wanted: the φ −1 ones take a while
                 print(f"exporting {name} ...", file=sys.stderr, flush=True)
                 models.append((name, export_efficientnet(variant, phi, board, res)))
+    models += [(n, build(0)) for n, build in PUBLIC_MODELS if keep(n)]
     return models + [(n, m) for n, m in test_models() if keep(n)]
 
 

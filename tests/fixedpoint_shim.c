@@ -7,7 +7,7 @@ void shim_srdhm(const int32_t *a, const int32_t *b, int32_t *out, int32_t n)
 {
     int32_t i;
     for (i = 0; i < n; ++i) {
-        out[i] = ek_srdhm(a[i], b[i]);
+        out[i] = ek_saturating_rounding_doubling_high_mul(a[i], b[i]);
     }
 }
 
@@ -15,7 +15,7 @@ void shim_rdbpot(const int32_t *x, const int32_t *e, int32_t *out, int32_t n)
 {
     int32_t i;
     for (i = 0; i < n; ++i) {
-        out[i] = ek_rdbpot(x[i], e[i]);
+        out[i] = ek_rounding_divide_by_pot(x[i], e[i]);
     }
 }
 
@@ -23,7 +23,7 @@ void shim_mbqm(const int32_t *x, const int32_t *m, const int32_t *s, int32_t *ou
 {
     int32_t i;
     for (i = 0; i < n; ++i) {
-        out[i] = ek_mbqm(x[i], m[i], s[i]);
+        out[i] = ek_multiply_by_quantized_multiplier(x[i], m[i], s[i]);
     }
 }
 

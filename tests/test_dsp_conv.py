@@ -103,7 +103,7 @@ conv_cases = st.fixed_dictionaries(
         "seed": st.integers(0, 2**16),
         "h": st.integers(1, 9),
         "w": st.integers(1, 9),
-        "c": st.integers(1, 6),
+        "c": st.sampled_from([1, 2, 3, 4, 5, 6, 8, 12, 16]),  # 4k: the gather's word path
         "oc": st.integers(1, 9),
         "kernel": st.sampled_from([(3, 3), (2, 2), (1, 3), (3, 1), (5, 5), (1, 1)]),
         "stride": st.tuples(st.integers(1, 3), st.integers(1, 3)),
@@ -164,7 +164,7 @@ CHAINS = [
             dict(kernel=(2, 3), padding="VALID"),
         ],
     ),
-    # 16 channels (four groups), 5x5 in place, a 1x4 window, stride 2 VALID, a 2x3 conv
+    # 16 channels (four groups), 5x5 in place, a 1x4 window, stride 2 VALID, a 2x3 conv, a 1x1 conv
     (
         12,
         10,
@@ -175,6 +175,7 @@ CHAINS = [
             dict(kernel=(3, 3), stride=(2, 2), padding="VALID", activation="RELU6"),
             dict(kernel=(1, 4), bias=False),
             dict(kernel=(3, 3), stride=(1, 2), per_channel=False),
+            dict(conv=12, kernel=(1, 1), stride=(2, 1)),  # a 1x1 through the k x k kernel
         ],
     ),
 ]
@@ -212,12 +213,14 @@ def test_depthwise_layout_round_trips():
 
 
 def test_conv_layout_round_trips():
-    w = np.random.default_rng(1).integers(-128, 128, size=(5, 3, 1, 3)).astype(np.int8)  # 9 values
-    words = dsp_layout.conv_weights(w).view(np.uint32).reshape(2, 5, 4)  # groups, pairs, channel
+    w = np.random.default_rng(1).integers(-128, 128, size=(5, 3, 2, 3)).astype(np.int8)  # rows of 6
+    words = dsp_layout.conv_weights(w).view(np.uint32).reshape(2, 6, 2, 4)  # group, step, word, channel
     halves = np.stack([words & 0xFFFF, words >> 16], axis=-1).astype(np.uint16).view(np.int16)
-    per_channel = halves.transpose(0, 2, 1, 3).reshape(8, 10)  # output channel, window position
-    np.testing.assert_array_equal(per_channel[:5, :9], 2 * w.reshape(5, 9).astype(np.int16))
-    assert not per_channel[5:].any() and not per_channel[:, 9].any()
+    # value k = 4 step + 2 half + word; each window row padded from 6 to 8 values
+    per_channel = halves.transpose(0, 3, 1, 4, 2).reshape(8, 3, 8)  # output channel, row, position
+    np.testing.assert_array_equal(per_channel[:5, :, :6], 2 * w.reshape(5, 3, 6).astype(np.int16))
+    assert not per_channel[5:].any() and not per_channel[:, :, 6:].any()
+    assert dsp_layout.conv_window(3, 2, 3) == 24 and dsp_layout.conv_window(3, 3, 16) == 144
 
 
 def test_depthwise_falls_back_to_the_plain_kernel():
@@ -231,9 +234,9 @@ def test_depthwise_falls_back_to_the_plain_kernel():
     w = np.full((1, 3, 3, 4), 127, np.int8)
     assert dsp_layout.depthwise_layout(w, np.zeros(4), 1, np.full(4, -3), 0) is not None
     assert dsp_layout.depthwise_layout(w, np.full(4, 2**30 - 1000), 1, np.full(4, -3), 0) is None
-    big = np.ones((2, 3, 3, 40), np.int8)  # 360 window values
+    big = np.ones((2, 3, 3, 129), np.int8)  # 1161 window values
     assert dsp_layout.conv_layout(big, np.zeros(2), np.full(2, -3), 0) is None
-    assert dsp_layout.conv_layout(big[..., :32], np.zeros(2), np.full(2, -3), 0) is not None
+    assert dsp_layout.conv_layout(big[..., :128], np.zeros(2), np.full(2, -3), 0) is not None
     # the requantization's conditions
     assert dsp_layout.requant_ok(np.array([-1, -5]), np.array([2**30 - 1]))
     assert not dsp_layout.requant_ok(np.array([-1, 0]), np.array([10]))

@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tflite_builder import ModelBuilder
 
-from mcu_effnet.codegen.dsp_pointwise import fast_requantize_ok, interleave, pointwise_layout, records
+from mcu_effnet.codegen import dsp_layout
+from mcu_effnet.codegen.dsp_pointwise import FC_KERNEL, fast_requantize_ok, interleave, pointwise_layout, records
 from mcu_effnet.codegen.engine import generate_engine
 from mcu_effnet.graph import load_tflite
 from mcu_effnet.sim import run as sim_run
@@ -50,7 +51,7 @@ def _inputs(graph, n: int, seed: int) -> np.ndarray:
 
 
 def _exact(b: ModelBuilder, slow: bool = True) -> None:
-    """Makes the last op (per-channel) use the kernels' ek_mbqm requantization: channel 0's
+    """Makes the last op (per-channel) use the kernels' ek_multiply_by_quantized_multiplier requantization: channel 0's
     weight scale grows 1000-fold, so its shift is >= 0 and the SMMULR one does not apply to
     the op (channel 0 saturates; the others keep their spread)."""
     if slow:
@@ -99,10 +100,11 @@ def test_records_pair_the_channels_constants():
 
 def test_layout_stores_s_for_fast_kernels_and_tflite_shifts_otherwise():
     w = np.ones((2, 3), np.int8)
-    fast = pointwise_layout("k", w, np.array([0, 0]), np.array([1 << 30] * 2), np.array([-1, -4]))
-    assert fast.kernel == "k_fast" and fast.bias.tolist()[4:] == [0, 3]
-    exact = pointwise_layout("k", w, np.array([0, 0]), np.array([1 << 30] * 2), np.array([0, -4]))
-    assert exact.kernel == "k" and exact.bias.tolist()[4:] == [0, -4]
+    fast = pointwise_layout(FC_KERNEL, w, np.array([0, 0]), np.array([1 << 30] * 2), np.array([-1, -4]))
+    assert fast.kernel == FC_KERNEL + "_fast" and fast.records.tolist()[4:] == [0, 3]
+    exact = pointwise_layout(FC_KERNEL, w, np.array([0, 0]), np.array([1 << 30] * 2), np.array([0, -4]))
+    assert exact.kernel == FC_KERNEL and exact.records.tolist()[4:] == [0, -4]
+    assert exact.struct == "ek_fc_dsp_params"
 
 
 def test_fast_requantize_needs_negative_shifts_and_small_accumulators():
@@ -161,7 +163,12 @@ def test_dsp_kernels_match_the_simulator(host, case):
     graph = load_tflite(_model(case))
     engine = generate_engine(graph, dsp=True)
     kernels = DSP_KERNEL.findall(engine.files["model.c"])
-    assert [k.replace("_fast", "") for k in kernels] == ["ek_conv2d_1x1_dsp"] * 2 + ["ek_fully_connected_dsp"]
+    fc = next(op for op in graph.ops if op.kind == "FULLY_CONNECTED")
+    depth, units = graph.tensors[fc.inputs[1]].shape[1], graph.tensors[fc.inputs[1]].shape[0]
+    # an FC the widened k x k kernel takes (dsp_layout.widen_1x1) is not one of these kernels
+    wide_fc = dsp_layout.widen_1x1(depth, units) and "ek_conv2d_dsp(&" in engine.files["model.c"]
+    expected_kernels = ["ek_conv2d_1x1_dsp"] * 2 + ([] if wide_fc else ["ek_fully_connected_dsp"])
+    assert [k.replace("_fast", "") for k in kernels] == expected_kernels
     slow1, slow2 = case["slow"]
     assert kernels[0].endswith("_fast") != slow1 and kernels[1].endswith("_fast") != slow2
     x = _inputs(graph, 4, case["seed"])

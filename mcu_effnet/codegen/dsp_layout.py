@@ -3,8 +3,9 @@
 The DSP kernels multiply signed halfwords (SMLABB / SMLATT / SMLAD). The depthwise weights stay
 int8, regrouped so that a tap of four channels is one aligned word (SXTB16 widens them at run
 time: widening here would double their flash, which tips large models off 1 MB parts); the
-k x k convolution's (stems: a few hundred bytes) are widened here, once, and packed two to a
-word in the order its inner loop consumes them.
+k x k convolution's are widened here, once, and packed two to a word in the order its inner
+loop consumes them (twice the flash of int8 weights: 1x1 convolutions and fully connected
+layers take that kernel only up to ``WIDE_1X1_MAX_WEIGHTS``, see ``widen_1x1``).
 
 The kernels add the input offset to each input value while widening it (SXTAB16) and skip
 taps in the padding, so they take the op's own bias rather than the folded one the plain
@@ -21,7 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 
 CONV_KERNEL = "ek_conv2d_dsp"
-CONV_MAX_WINDOW = 288  # EK_CONV_DSP_MAX_WINDOW (ek_conv_dsp.h): halfwords on the kernel's stack
+CONV_MAX_WINDOW = 1152  # EK_CONV_DSP_MAX_WINDOW (ek_conv_dsp.h): halfwords on the kernel's stack
+CONV_STEP = 4  # window values per step of the k x k kernel's inner loop
+CONV_STRUCT = "ek_conv_dsp_params"  # the kernels' parameter structs (ek_conv_dsp.h)
+DEPTHWISE_STRUCT = "ek_depthwise_dsp_params"
 DEPTHWISE_KERNEL = "ek_depthwise_conv2d_dsp"
 DEPTHWISE_IN_PLACE_KERNEL = "ek_depthwise_conv2d_in_place_dsp"
 CHANNEL_GROUP = 4  # channels per inner-loop step of the depthwise kernel
@@ -36,11 +40,13 @@ class DspConvLayout:
     """What the engine swaps in for one CONV_2D / DEPTHWISE_CONV_2D on a DSP core."""
 
     kernel: str
+    struct: str  # its parameters' C type
     in_place_kernel: str | None  # depthwise over its dying input (the planner's scratch ring)
-    weights: np.ndarray  # int32 words, the C array behind `weights` (cast to const int8_t *)
+    weights: np.ndarray  # int32 words, the C array behind `weights`
     bias: np.ndarray  # int32: the op's own bias (input offset NOT folded in), doubled for k x k
     shift: np.ndarray  # int32: -shift - 1 per channel (the kernels' rounding, see requant_ok)
     note: str  # for the C comment
+    records: np.ndarray | None = None  # k x k: bias, multiplier, shift together (group_records)
 
 
 def requant_ok(shift: np.ndarray, acc_bound: np.ndarray) -> bool:
@@ -106,6 +112,7 @@ def depthwise_layout(
         return None
     return DspConvLayout(
         kernel=DEPTHWISE_KERNEL,
+        struct=DEPTHWISE_STRUCT,
         in_place_kernel=DEPTHWISE_IN_PLACE_KERNEL,
         weights=depthwise_weights(w),
         bias=np.asarray(bias, np.int64).astype(np.int32),
@@ -115,39 +122,85 @@ def depthwise_layout(
 
 
 def conv_weights(weights: np.ndarray) -> np.ndarray:
-    """CONV_2D weights (O, kh, kw, I) -> words [group of 4 output channels][window pair][4].
+    """CONV_2D weights (O, kh, kw, I) -> words [group of 4 output channels][step][8].
 
-    Each word holds one output channel's doubled weights at window positions (k, k + 1) of the
-    OHWI window (low, high): the pair SMLAD multiplies with two gathered window values. Output
-    channels past O and the position past an odd window are zero.
+    The window holds kh rows of kw * I values (OHWI order), each row padded with zeros to a
+    multiple of 4 (a first layer's rows are then read a word at a time). A step covers window
+    values k..k+3: the kernel reads them as the words (x[k], x[k+2]) and (x[k+1], x[k+3]), so
+    the step's eight words are output channels 0..3 of the group as (2 w[k], 2 w[k+2]), then as
+    (2 w[k+1], 2 w[k+3]) (low, high halfwords). Output channels past O are zero.
     """
     w = np.asarray(weights, np.int64)
-    out_c = w.shape[0]
-    size = int(np.prod(w.shape[1:]))
+    out_c, kh, kw, in_c = w.shape
     groups = -(-out_c // CHANNEL_GROUP)
-    padded = np.zeros((groups * CHANNEL_GROUP, size + size % 2), np.int64)
-    padded[:out_c, :size] = w.reshape(out_c, size)
-    pairs = 2 * padded.reshape(groups, CHANNEL_GROUP, -1, 2).transpose(0, 2, 1, 3)  # group, pair, oc, 2
-    return pack_halfwords(pairs[..., 0], pairs[..., 1]).reshape(-1)
+    run = kw * in_c
+    run4 = -(-run // CONV_STEP) * CONV_STEP
+    padded = np.zeros((groups * CHANNEL_GROUP, kh, run4), np.int64)
+    padded[:out_c, :, :run] = 2 * w.reshape(out_c, kh, run)
+    steps = kh * run4 // CONV_STEP
+    # value k = 4 * step + 2 * hi + word: (group, channel, step, hi, word) -> (group, step, word, channel, hi)
+    grid = padded.reshape(groups, CHANNEL_GROUP, steps, 2, 2).transpose(0, 2, 4, 1, 3)
+    return pack_halfwords(grid[..., 0], grid[..., 1]).reshape(-1)
+
+
+def conv_window(kh: int, kw: int, in_c: int) -> int:
+    """Halfwords of the k x k kernel's window buffer: kh rows of kw * in_c, each padded to 4."""
+    return kh * -(-(kw * in_c) // CONV_STEP) * CONV_STEP
+
+
+# A 1x1 CONV_2D (and a FULLY_CONNECTED, a 1x1 conv over its rows) runs the k x k kernel (widened weights: about 0.8 instead of 1.2 instructions per
+# MAC) when its depth fills whole steps (the gather's word path) and is deep enough to amortize
+# the per-pixel gather, and its weights are small enough that doubling them keeps the flash of
+# models with wide layers (MobileNets' 256 x 256) below TFLite Micro + CMSIS-NN's; the others
+# keep the int8 pointwise kernel (ek_pointwise_dsp.c).
+WIDE_1X1_MIN_DEPTH = 16
+WIDE_1X1_MAX_WEIGHTS = 16384  # int8 weights (bytes) of one layer
+
+
+def widen_1x1(in_c: int, out_c: int) -> bool:
+    """Whether a 1x1 CONV_2D or FULLY_CONNECTED with this depth and output channels takes the
+    k x k kernel."""
+    return in_c % CONV_STEP == 0 and in_c >= WIDE_1X1_MIN_DEPTH and in_c * out_c <= WIDE_1X1_MAX_WEIGHTS
+
+
+def group_records(bias: np.ndarray, multiplier: np.ndarray, right_shift: np.ndarray) -> np.ndarray:
+    """int32 records of the k x k kernel, one per group of 4 output channels: the group's four
+    biases, four multipliers, four shifts (channels past the last are zero). One pointer walks
+    them, so the kernel's channel loop keeps its registers for the multiply-accumulates.
+
+    >>> group_records(np.array([1, 2]), np.array([10, 20]), np.array([3, 4])).tolist()
+    [1, 2, 0, 0, 10, 20, 0, 0, 3, 4, 0, 0]
+    """
+    channels = len(bias)
+    groups = -(-channels // CHANNEL_GROUP)
+    table = np.zeros((3, groups * CHANNEL_GROUP), np.int64)
+    for row, values in enumerate((bias, multiplier, right_shift)):
+        table[row, :channels] = values
+    return table.reshape(3, groups, CHANNEL_GROUP).transpose(1, 0, 2).reshape(-1).astype(np.int32)
 
 
 def conv_layout(
-    weights: np.ndarray, bias: np.ndarray, shift: np.ndarray, in_offset: int
+    weights: np.ndarray, bias: np.ndarray, shift: np.ndarray, in_offset: int, multiplier: np.ndarray | None = None
 ) -> DspConvLayout | None:
     """The DSP k x k CONV_2D, or None to keep the plain kernel (window too large for the
-    kernel's stack buffer, see requant_ok). ``weights`` (O, kh, kw, I); ``bias`` the op's own."""
+    kernel's stack buffer, see requant_ok). ``weights`` (O, kh, kw, I); ``bias`` the op's own;
+    ``multiplier`` the per-channel multipliers (for the records; zeros when not given)."""
     w = np.asarray(weights, np.int64)
     per_channel = w.reshape(w.shape[0], -1)
-    size = per_channel.shape[1]
-    if size + size % 2 > CONV_MAX_WINDOW or not requant_ok(
+    if conv_window(*w.shape[1:]) > CONV_MAX_WINDOW or not requant_ok(
         shift, accumulator_bound(per_channel, bias, in_offset)
     ):
         return None
+    bias2 = (2 * np.asarray(bias, np.int64)).astype(np.int32)
+    right_shift = (-np.asarray(shift, np.int64) - 1).astype(np.int32)
+    m = np.zeros(len(bias2), np.int64) if multiplier is None else np.asarray(multiplier, np.int64)
     return DspConvLayout(
         kernel=CONV_KERNEL,
+        struct=CONV_STRUCT,
         in_place_kernel=None,
         weights=conv_weights(w),
-        bias=(2 * np.asarray(bias, np.int64)).astype(np.int32),
-        shift=(-np.asarray(shift, np.int64) - 1).astype(np.int32),
-        note="per group of 4 output channels and window pair: (w[k], w[k+1]) for each channel",
+        bias=bias2,
+        shift=right_shift,
+        records=group_records(bias2, m, right_shift),
+        note="per group of 4 output channels and step of 4 window values: (2w[k], 2w[k+2]), (2w[k+1], 2w[k+3])",
     )

@@ -14,8 +14,8 @@ weights stay 8-bit (flash grows only by the zero padding: the depth to a multipl
 channels to a multiple of 2). The bias keeps the plain kernels' input-offset folding
 (``engine._folded_bias``), so raw int8 inputs go straight into SXTB16.
 
-Bias, multiplier and shift travel together as one record per channel pair (``records``), in
-the params' ``bias`` (``multiplier`` and ``shift`` are NULL): the kernel walks one pointer and
+Bias, multiplier and shift travel together as one record per channel pair (``records``, the
+params' ``records``): the kernel walks one pointer and
 reads each pair's six words with three double-word loads, where three arrays cost a pointer
 each (spilled around the multiply-accumulate loop, which needs every register).
 """
@@ -28,16 +28,17 @@ import numpy as np
 
 CONV_KERNEL = "ek_conv2d_1x1_dsp"
 FC_KERNEL = "ek_fully_connected_dsp"
+STRUCTS = {CONV_KERNEL: "ek_conv1x1_dsp_params", FC_KERNEL: "ek_fc_dsp_params"}  # ek_pointwise_dsp.h
 FAST_SUFFIX = "_fast"  # requantization with SMMULR (ek_dsp.h), when every channel qualifies
 
 
 @dataclass(frozen=True)
 class PointwiseLayout:
     kernel: str
-    weights: np.ndarray  # int32 words of the interleaved weights (the C array, cast to const int8_t *)
-    bias: np.ndarray  # the records (see ``records``), the params' `bias`
+    struct: str  # its parameters' C type
+    weights: np.ndarray  # int32 words of the interleaved weights
+    records: np.ndarray  # bias, multiplier and shift per channel pair (see ``records``)
     note: str  # for the C comment
-    shift: None = None  # no separate multiplier / shift arrays: the params hold NULL there
 
 
 def interleave(weights: np.ndarray) -> np.ndarray:
@@ -79,8 +80,9 @@ def pointwise_layout(
     shift = np.asarray(shift, np.int64)
     return PointwiseLayout(
         kernel=kernel + (FAST_SUFFIX if fast else ""),
+        struct=STRUCTS[kernel],
         weights=interleave(w),
-        bias=records(folded_bias, multiplier, -shift - 1 if fast else shift),
+        records=records(folded_bias, multiplier, -shift - 1 if fast else shift),
         note="channel pairs interleaved for SXTB16/SMLAD, depth padded to 4 (ek_pointwise_dsp.h)",
     )
 

@@ -69,6 +69,7 @@ DSP_RUNTIME_FILES: tuple[str, ...] = (
     "ek_depthwise_dsp.c",
     "ek_conv_dsp.c",
 )
+DSP_PARAM_HEADERS = ("ek_conv_dsp.h", "ek_pointwise_dsp.h")  # their kernels' parameter structs
 
 
 @dataclass
@@ -238,38 +239,49 @@ def _conv(b: _Builder, op: Op) -> None:
     folded = _int32_bias(op, p.folded_bias)
     bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
     layout = None
-    if b.dsp and not depthwise and kh == 1 and kw == 1:  # any stride; a 1x1 window is never padded
-        layout = dsp_pointwise.pointwise_layout(dsp_pointwise.CONV_KERNEL, w.data, folded, multiplier, shift)
-    if b.dsp and (depthwise or kh * kw > 1):
+    if b.dsp:
         if depthwise:
             layout = dsp_layout.depthwise_layout(w.data, p.bias, p.depth_multiplier, shift, p.in_offset)
-        else:
-            layout = dsp_layout.conv_layout(w.data, p.bias, shift, p.in_offset)
-    if layout is not None:
-        weights = "(const int8_t *)" + b.array(
+        elif kh * kw > 1 or dsp_layout.widen_1x1(c, oc):
+            layout = dsp_layout.conv_layout(w.data, p.bias, shift, p.in_offset, multiplier)
+        if layout is None and not depthwise and kh == 1 and kw == 1:  # any stride: never padded
+            layout = dsp_pointwise.pointwise_layout(
+                dsp_pointwise.CONV_KERNEL, w.data, folded, multiplier, shift
+            )
+    geometry = dict(
+        batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
+        stride_h=p.stride_h, stride_w=p.stride_w, dil_h=p.dil_h, dil_w=p.dil_w, pad_top=p.pad_top, pad_left=p.pad_left,
+    )  # fmt: skip
+    if isinstance(layout, dsp_layout.DspConvLayout):  # its own struct (ek_conv_dsp.h)
+        weights = b.array(
             f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"
         )
-        bias_array = b.array(
-            f"{tag}_bias", "int32_t", layout.bias, f"{bias_note}, as {layout.kernel} takes it"
-        )
+        arrays = dict(
+            bias=b.array(f"{tag}_bias", "int32_t", layout.bias, f"{bias_note}, as {layout.kernel} takes it"),
+            multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "per-channel multipliers (Q0.31)"),
+            right_shift=b.array(f"{tag}_shift", "int32_t", layout.shift, "per-channel -shift - 1"),
+        ) if layout.records is None else dict(records=b.array(
+            f"{tag}_records", "int32_t", layout.records, f"{bias_note} (doubled), multipliers, -shift - 1 per 4 channels"
+        ))  # fmt: skip
+        params = b.struct(op, layout.struct, dict(
+            **geometry, in_offset=p.in_offset, out_offset=p.out_offset, act_min=p.act_min, act_max=p.act_max, weights=weights, **arrays
+        ))  # fmt: skip
+    elif layout is not None:  # the 1x1 kernel: its own struct (ek_pointwise_dsp.h)
+        params = b.struct(op, layout.struct, dict(
+            batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, stride_h=p.stride_h, stride_w=p.stride_w,
+            out_offset=p.out_offset, act_min=p.act_min, act_max=p.act_max,
+            weights=b.array(f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"),
+            records=b.array(f"{tag}_records", "int32_t", layout.records, f"{bias_note}: records for {layout.kernel}"),
+        ))  # fmt: skip
     else:
-        weights = b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}")
-        bias_array = b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums")
-    fields = dict(
-        batches=n, in_h=h, in_w=wd, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=kh, k_w=kw,
-        stride_h=p.stride_h, stride_w=p.stride_w, dil_h=p.dil_h, dil_w=p.dil_w, pad_top=p.pad_top,
-        pad_left=p.pad_left, depth_multiplier=p.depth_multiplier, in_offset=p.in_offset,
-        out_offset=p.out_offset, act_min=p.act_min, act_max=p.act_max, weights=weights, bias=bias_array,
-        multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "per-channel multipliers (Q0.31)")
-        if layout is None or layout.shift is not None
-        else "NULL",  # in the layout's records
-        shift=b.array(f"{tag}_shift", "int32_t", shift, "per-channel shifts")
-        if layout is None
-        else b.array(f"{tag}_shift", "int32_t", layout.shift, f"per-channel shifts, as {layout.kernel} takes them")
-        if layout.shift is not None
-        else "NULL",
-    )  # fmt: skip
-    params = b.struct(op, "ek_conv_params", fields)
+        fields = dict(
+            **geometry, depth_multiplier=p.depth_multiplier, in_offset=p.in_offset, out_offset=p.out_offset,
+            act_min=p.act_min, act_max=p.act_max, weights=b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
+            bias=b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums"),
+            multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "per-channel multipliers (Q0.31)"),
+            shift=b.array(f"{tag}_shift", "int32_t", shift, "per-channel shifts"),
+        )  # fmt: skip
+        params = b.struct(op, "ek_conv_params", fields)
     if depthwise and op.index in b.plan.scratch:
         scratch = b.plan.buffers[b.plan.scratch[op.index]]
         assert b.plan.location(op.inputs[0]) == b.plan.location(op.outputs[0])
@@ -295,24 +307,44 @@ def _fully_connected(b: _Builder, op: Op) -> None:
     bias = optional_input(g, op, 2)
     folded = _int32_bias(op, p.folded_bias)
     bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
-    kernel, weights, layout = "ek_fully_connected", None, None
-    if b.dsp:
-        layout = dsp_pointwise.pointwise_layout(dsp_pointwise.FC_KERNEL, w.data, folded, multiplier, shift)
-        kernel = layout.kernel
-        weights = "(const int8_t *)" + b.array(
-            f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"
+    rows = elements(x.shape) // depth
+    wide = None
+    if b.dsp and dsp_layout.widen_1x1(depth, units):  # as a 1x1 conv over `rows` pixels
+        per_unit = [np.broadcast_to(v, (units,)) for v in (multiplier, shift)]
+        wide = dsp_layout.conv_layout(
+            w.data.reshape(units, 1, 1, depth), p.bias, per_unit[1], p.in_offset, per_unit[0]
         )
+    if wide is not None:
+        geometry = dict(
+            batches=1, in_h=rows, in_w=1, in_c=depth, out_h=rows, out_w=1, out_c=units, k_h=1, k_w=1,
+            stride_h=1, stride_w=1, dil_h=1, dil_w=1, pad_top=0, pad_left=0,
+            in_offset=p.in_offset, out_offset=p.out_offset, act_min=p.act_min, act_max=p.act_max,
+        )  # fmt: skip
+        params = b.struct(op, wide.struct, dict(
+            **geometry,
+            weights=b.array(f"{tag}_weights", "int32_t", wide.weights, f"{w.name} {list(w.shape)}: {wide.note}"),
+            records=b.array(f"{tag}_records", "int32_t", wide.records, f"{bias_note} (doubled), multipliers, -shift - 1 per 4 units"),
+        ))  # fmt: skip
+        b.call(op, wide.kernel, params, [op.inputs[0]])
+        return
+    if b.dsp:  # its own struct (ek_pointwise_dsp.h)
+        layout = dsp_pointwise.pointwise_layout(dsp_pointwise.FC_KERNEL, w.data, folded, multiplier, shift)
+        params = b.struct(op, layout.struct, dict(
+            rows=rows, depth=depth, units=units, out_offset=p.out_offset, act_min=p.act_min, act_max=p.act_max,
+            weights=b.array(f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"),
+            records=b.array(f"{tag}_records", "int32_t", layout.records, f"{bias_note}: records for {layout.kernel}"),
+        ))  # fmt: skip
+        b.call(op, layout.kernel, params, [op.inputs[0]])
+        return
     fields = dict(
-        rows=elements(x.shape) // depth, depth=depth, units=units, in_offset=p.in_offset,
-        out_offset=p.out_offset, act_min=p.act_min, act_max=p.act_max, per_channel=int(p.per_channel),
-        weights=weights or b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
-        bias=b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums")
-        if layout is None
-        else b.array(f"{tag}_records", "int32_t", layout.bias, f"{bias_note}: records for {kernel}"),
-        multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "multipliers (Q0.31)") if layout is None else "NULL",
-        shift=b.array(f"{tag}_shift", "int32_t", shift, "shifts") if layout is None else "NULL",
+        rows=rows, depth=depth, units=units, in_offset=p.in_offset, out_offset=p.out_offset,
+        act_min=p.act_min, act_max=p.act_max, per_channel=int(p.per_channel),
+        weights=b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
+        bias=b.array(f"{tag}_bias", "int32_t", folded, f"{bias_note} + input offset x weight sums"),
+        multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "multipliers (Q0.31)"),
+        shift=b.array(f"{tag}_shift", "int32_t", shift, "shifts"),
     )  # fmt: skip
-    b.call(op, kernel, b.struct(op, "ek_fc_params", fields), [op.inputs[0]])
+    b.call(op, "ek_fully_connected", b.struct(op, "ek_fc_params", fields), [op.inputs[0]])
 
 
 def _broadcast_strides(shape: tuple[int, ...], out4: list[int], what: str) -> list[int]:
@@ -547,7 +579,7 @@ def generate_engine(
             dsp=dsp,
         ),
         "model_data.h": env.get_template("engine/model_data.h.j2").render(
-            **common, arrays=b.arrays, structs=b.structs
+            **common, arrays=b.arrays, structs=b.structs, param_headers=DSP_PARAM_HEADERS if dsp else ()
         ),
         "model_data.c": env.get_template("engine/model_data.c.j2").render(
             **common, arrays=b.arrays, structs=b.structs

@@ -12,7 +12,7 @@ void ek_requantize(const ek_requantize_params *p, const int8_t *input, int8_t *o
 {
     int32_t i;
     for (i = 0; i < p->size; ++i) {
-        const int32_t v = ek_mbqm((int32_t)input[i] - p->in_zero_point, p->multiplier, p->shift) + p->out_zero_point;
+        const int32_t v = ek_multiply_by_quantized_multiplier((int32_t)input[i] - p->in_zero_point, p->multiplier, p->shift) + p->out_zero_point;
         output[i] = (int8_t)ek_clamp(v, p->act_min, p->act_max);
     }
 }
@@ -37,9 +37,9 @@ static int8_t logistic_one(const ek_logistic_params *p, int32_t value)
         return 127;
     }
     {
-        const int32_t in_q4 = ek_mbqm(centred, p->in_multiplier, p->in_left_shift);
+        const int32_t in_q4 = ek_multiply_by_quantized_multiplier(centred, p->in_multiplier, p->in_left_shift);
         const int32_t out_q0 = ek_logistic_fixed(in_q4, 4);
-        return (int8_t)ek_clamp(ek_rdbpot(out_q0, 31 - 8) - 128, -128, 127);
+        return (int8_t)ek_clamp(ek_rounding_divide_by_pot(out_q0, 31 - 8) - 128, -128, 127);
     }
 }
 
@@ -158,7 +158,7 @@ static int32_t leading_zeros(uint32_t x)
 /* exp(diff * beta * input_scale) in Q0.31 for a difference to the row maximum (<= 0). */
 static int32_t softmax_exp(const ek_softmax_params *p, int32_t diff)
 {
-    const int32_t scaled = ek_srdhm(ek_shl32(diff, p->in_left_shift), p->in_multiplier); /* Q5.26 */
+    const int32_t scaled = ek_saturating_rounding_doubling_high_mul(ek_shl32(diff, p->in_left_shift), p->in_multiplier); /* Q5.26 */
     return ek_exp_on_negative_values(scaled, 5);
 }
 
@@ -179,7 +179,7 @@ void ek_softmax(const ek_softmax_params *p, const int8_t *input, int8_t *output)
         for (c = 0; c < p->depth; ++c) {
             const int32_t diff = (int32_t)row[c] - max_in_row;
             if (diff >= p->diff_min) {
-                sum_of_exps = ek_add32(sum_of_exps, ek_rdbpot(softmax_exp(p, diff), 12));
+                sum_of_exps = ek_add32(sum_of_exps, ek_rounding_divide_by_pot(softmax_exp(p, diff), 12));
             }
         }
         headroom_plus_one = leading_zeros((uint32_t)sum_of_exps);
@@ -194,7 +194,7 @@ void ek_softmax(const ek_softmax_params *p, const int8_t *input, int8_t *output)
             const int32_t diff = (int32_t)row[c] - max_in_row;
             int32_t value = -128;
             if (diff >= p->diff_min) {
-                const int32_t unsat = ek_rdbpot(ek_srdhm(shifted_scale, softmax_exp(p, diff)), exponent);
+                const int32_t unsat = ek_rounding_divide_by_pot(ek_saturating_rounding_doubling_high_mul(shifted_scale, softmax_exp(p, diff)), exponent);
                 value = ek_clamp(unsat - 128, -128, 127);
             }
             out[c] = (int8_t)value;

@@ -36,7 +36,7 @@ static int32_t sum(const int8_t *a, int32_t n)
 
 static int8_t requantize(const ek_conv_params *p, int32_t acc, int32_t oc)
 {
-    acc = ek_mbqm(acc, p->multiplier[oc], p->shift[oc]) + p->out_offset;
+    acc = ek_multiply_by_quantized_multiplier(acc, p->multiplier[oc], p->shift[oc]) + p->out_offset;
     return (int8_t)ek_clamp(acc, p->act_min, p->act_max);
 }
 

@@ -3,40 +3,72 @@
  * for cores with the DSP extension and lays their weights out for them; the plain C kernels
  * (ek_conv.c) stay the portable path. Same arithmetic as TFLite Micro's reference, bit for bit.
  *
- * Parameters are the plain kernels' `ek_conv_params`, with three differences the generator makes:
- * - `weights` points at 32-bit words (an int32 array cast to const int8_t *; layouts below);
+ * Their parameters (ek_depthwise_dsp_params, ek_conv_dsp_params) differ from the plain
+ * kernels' in three ways:
+ * - `weights` are 32-bit words laid out for the kernel's inner loop (layouts below);
  * - `bias` is the op's own bias (zero without one; doubled for k x k, whose weights are doubled
- *   halfwords): the input offset is NOT folded in. The
- *   kernels add in_offset to every input value as they widen it to 16 bits (SXTAB16), so taps
- *   in the padding are simply skipped, exactly as TFLite Micro's reference skips them;
- * - `shift` holds -shift - 1 (>= 0) per channel: the generator picks these kernels only when
- *   every TFLite shift is <= -1 and every accumulator stays below 2^30 in magnitude, where
+ *   halfwords): the input offset is NOT folded in. The kernels add in_offset to every input
+ *   value as they widen it to 16 bits (SXTAB16), so taps in the padding are simply skipped,
+ *   exactly as TFLite Micro's reference skips them;
+ * - the right shifts hold -shift - 1 (>= 0) per channel: the generator picks these kernels only
+ *   when every TFLite shift is <= -1 and every accumulator stays below 2^30 in magnitude, where
  *   their shorter requantization is exact (ek_requant_dsp.h) on the doubled accumulator.
  */
 #ifndef EK_CONV_DSP_H
 #define EK_CONV_DSP_H
 
-#include "ek_kernels.h"
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+/* The geometry and quantization both kernels share. */
+#define EK_CONV_DSP_GEOMETRY         \
+    int32_t batches;                 \
+    int32_t in_h, in_w, in_c;        \
+    int32_t out_h, out_w, out_c;     \
+    int32_t k_h, k_w;                \
+    int32_t stride_h, stride_w;      \
+    int32_t dil_h, dil_w;            \
+    int32_t pad_top, pad_left;       \
+    int32_t in_offset;  /* minus the input zero point */ \
+    int32_t out_offset; /* the output zero point */      \
+    int32_t act_min, act_max
+
+typedef struct {
+    EK_CONV_DSP_GEOMETRY;
+    const int32_t *weights;     /* the kernel's layout */
+    const int32_t *bias;        /* the op's own */
+    const int32_t *multiplier;  /* one per channel */
+    const int32_t *right_shift; /* -shift - 1 per channel */
+} ek_depthwise_dsp_params;
+
+typedef struct {
+    EK_CONV_DSP_GEOMETRY;
+    const int32_t *weights; /* the kernel's layout */
+    /* per group of 4 output channels (the last one padded with zeros): 4 biases (the op's own,
+     * doubled), 4 multipliers, 4 right shifts (-shift - 1) */
+    const int32_t *records;
+} ek_conv_dsp_params;
+
 /* Depthwise, depth multiplier 1. Weights: for each group of 4 channels (the last one padded
  * with zeros), for each tap (ky, kx) in row-major order, one word: the four int8 weights,
  * channel c0 in the low byte. */
-void ek_depthwise_conv2d_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output);
+void ek_depthwise_conv2d_dsp(const ek_depthwise_dsp_params *p, const int8_t *input, int8_t *output);
 
-/* The in-place variant: the same contract as ek_depthwise_conv2d_in_place. */
-void ek_depthwise_conv2d_in_place_dsp(const ek_conv_params *p, int8_t *data, int8_t *scratch);
+/* The in-place variant: the same contract as ek_depthwise_conv2d_in_place (ek_kernels.h). */
+void ek_depthwise_conv2d_in_place_dsp(const ek_depthwise_dsp_params *p, int8_t *data, int8_t *scratch);
 
-/* CONV_2D with a window of at most EK_CONV_DSP_MAX_WINDOW values (k_h * k_w * in_c rounded up
- * to even; the window buffer is on the stack). Weights: for each group of 4 output channels
- * (the last one padded with zeros), for each pair of window positions (k, k + 1) in OHWI order
- * within the window (the last pair padded with a zero), four words: output channels 0..3 of
- * the group, each (2 w[k], 2 w[k + 1]) as (low, high) signed halfwords. */
-#define EK_CONV_DSP_MAX_WINDOW 288
-void ek_conv2d_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output);
+/* CONV_2D with a window of at most EK_CONV_DSP_MAX_WINDOW values (k_h rows of k_w * in_c values,
+ * each row padded to a multiple of 4; the window buffer is on the stack). The window's values,
+ * in OHWI order, go in steps of four k..k+3 read as two words of halfwords (x[k], x[k+2]) and
+ * (x[k+1], x[k+3]) (what SXTAB16 and SXTAB16-ROR8 give of four input bytes). Weights: for each
+ * group of 4 output channels (the last one padded with zeros), for each step, eight words:
+ * channels 0..3 of the group as (2 w[k], 2 w[k+2]), then channels 0..3 as (2 w[k+1], 2 w[k+3])
+ * (low, high halfwords; the row padding's positions are zero). */
+#define EK_CONV_DSP_MAX_WINDOW 1152
+void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *output);
 
 #ifdef __cplusplus
 }

@@ -184,7 +184,7 @@ static int32_t clip(int32_t start, int32_t taps, int32_t dilation, int32_t size,
 }
 
 /* One output row: window rows start at input row y0; `out` receives out_w pixels. */
-static void output_row(const ek_conv_params *p, const dw_call *k, const int8_t *image, int32_t y0, int8_t *out)
+static void output_row(const ek_depthwise_dsp_params *p, const dw_call *k, const int8_t *image, int32_t y0, int8_t *out)
 {
     const int32_t channels = k->channels;
     const int32_t in_row = p->in_w * channels;
@@ -214,7 +214,7 @@ static void output_row(const ek_conv_params *p, const dw_call *k, const int8_t *
     }
 }
 
-static void prepare(const ek_conv_params *p, dw_call *k)
+static void prepare(const ek_depthwise_dsp_params *p, dw_call *k)
 {
     k->channels = p->in_c;
     k->row_step = p->dil_h * p->in_w * p->in_c;
@@ -222,16 +222,16 @@ static void prepare(const ek_conv_params *p, dw_call *k)
     k->k_w = p->k_w;
     k->w_group = p->k_h * p->k_w;
     k->off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) * 0x10001u);
-    k->weights = (const uint32_t *)(const void *)p->weights;
+    k->weights = (const uint32_t *)p->weights;
     k->bias = p->bias;
     k->mult = p->multiplier;
-    k->shift = p->shift;
+    k->shift = p->right_shift;
     k->round_offset = 1 + 2 * (p->out_offset + 128);
     k->lo4 = (uint32_t)(p->act_min + 128) * 0x01010101u;
     k->hi4 = (uint32_t)(p->act_max + 128) * 0x01010101u;
 }
 
-void ek_depthwise_conv2d_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output)
+void ek_depthwise_conv2d_dsp(const ek_depthwise_dsp_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t in_image = p->in_h * p->in_w * p->in_c;
     const int32_t out_row = p->out_w * p->out_c;
@@ -245,7 +245,7 @@ void ek_depthwise_conv2d_dsp(const ek_conv_params *p, const int8_t *input, int8_
     }
 }
 
-void ek_depthwise_conv2d_in_place_dsp(const ek_conv_params *p, int8_t *data, int8_t *scratch)
+void ek_depthwise_conv2d_in_place_dsp(const ek_depthwise_dsp_params *p, int8_t *data, int8_t *scratch)
 {
     /* The plain kernel's scheme (ek_depthwise_conv2d_in_place): output row r reads input rows
      * from r - pad_top on, so once it is computed into the ring, input row r - pad_top is dead

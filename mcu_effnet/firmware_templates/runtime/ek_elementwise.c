@@ -9,16 +9,16 @@ static inline int32_t add_one(const ek_binary_params *p, int32_t a, int32_t b)
 {
     const int32_t shifted1 = ek_shl32(a + p->in1_offset, p->left_shift);
     const int32_t shifted2 = ek_shl32(b + p->in2_offset, p->left_shift);
-    const int32_t scaled1 = ek_mbqm(shifted1, p->in1_multiplier, p->in1_shift);
-    const int32_t scaled2 = ek_mbqm(shifted2, p->in2_multiplier, p->in2_shift);
-    const int32_t raw = ek_mbqm(ek_add32(scaled1, scaled2), p->out_multiplier, p->out_shift) + p->out_offset;
+    const int32_t scaled1 = ek_multiply_by_quantized_multiplier(shifted1, p->in1_multiplier, p->in1_shift);
+    const int32_t scaled2 = ek_multiply_by_quantized_multiplier(shifted2, p->in2_multiplier, p->in2_shift);
+    const int32_t raw = ek_multiply_by_quantized_multiplier(ek_add32(scaled1, scaled2), p->out_multiplier, p->out_shift) + p->out_offset;
     return ek_clamp(raw, p->act_min, p->act_max);
 }
 
 static inline int32_t mul_one(const ek_binary_params *p, int32_t a, int32_t b)
 {
     const int32_t product = (a + p->in1_offset) * (b + p->in2_offset);
-    const int32_t raw = ek_mbqm(product, p->out_multiplier, p->out_shift) + p->out_offset;
+    const int32_t raw = ek_multiply_by_quantized_multiplier(product, p->out_multiplier, p->out_shift) + p->out_offset;
     return ek_clamp(raw, p->act_min, p->act_max);
 }
 

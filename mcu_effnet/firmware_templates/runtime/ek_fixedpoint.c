@@ -8,12 +8,12 @@ static int32_t exp_quarter_interval(int32_t a)
     const int32_t exp_minus_one_eighth = 1895147668;
     const int32_t one_third = 715827883;
     const int32_t x = ek_add32(a, (int32_t)1 << 28);
-    const int32_t x2 = ek_srdhm(x, x);
-    const int32_t x3 = ek_srdhm(x2, x);
-    const int32_t x4 = ek_srdhm(x2, x2);
-    const int32_t x4_over_4 = ek_rdbpot(x4, 2);
-    const int32_t poly = ek_rdbpot(ek_add32(ek_srdhm(ek_add32(x4_over_4, x3), one_third), x2), 1);
-    return ek_add32(exp_minus_one_eighth, ek_srdhm(exp_minus_one_eighth, ek_add32(x, poly)));
+    const int32_t x2 = ek_saturating_rounding_doubling_high_mul(x, x);
+    const int32_t x3 = ek_saturating_rounding_doubling_high_mul(x2, x);
+    const int32_t x4 = ek_saturating_rounding_doubling_high_mul(x2, x2);
+    const int32_t x4_over_4 = ek_rounding_divide_by_pot(x4, 2);
+    const int32_t poly = ek_rounding_divide_by_pot(ek_add32(ek_saturating_rounding_doubling_high_mul(ek_add32(x4_over_4, x3), one_third), x2), 1);
+    return ek_add32(exp_minus_one_eighth, ek_saturating_rounding_doubling_high_mul(exp_minus_one_eighth, ek_add32(x, poly)));
 }
 
 int32_t ek_exp_on_negative_values(int32_t a, int32_t integer_bits)
@@ -23,14 +23,14 @@ int32_t ek_exp_on_negative_values(int32_t a, int32_t integer_bits)
     const int32_t fractional_bits = 31 - integer_bits;
     const int32_t one_quarter = (int32_t)1 << (fractional_bits - 2);
     const int32_t a_mod_quarter_minus_quarter = ek_sub32(a & (one_quarter - 1), one_quarter);
-    int32_t result = exp_quarter_interval(ek_sat_mul_pot(a_mod_quarter_minus_quarter, integer_bits));
+    int32_t result = exp_quarter_interval(ek_saturating_rounding_multiply_by_pot(a_mod_quarter_minus_quarter, integer_bits));
     const int32_t remainder = ek_sub32(a_mod_quarter_minus_quarter, a);
     int32_t k;
     for (k = -2; k <= 4; ++k) {
         if (integer_bits > k) {
             const uint32_t bit = (uint32_t)1 << (fractional_bits + k);
             if (((uint32_t)remainder & bit) != 0u) {
-                result = ek_srdhm(result, barrel[k + 2]);
+                result = ek_saturating_rounding_doubling_high_mul(result, barrel[k + 2]);
             }
         }
     }
@@ -54,15 +54,15 @@ int32_t ek_one_over_one_plus_x(int32_t a)
     const int32_t c48_over_17 = 1515870810;
     const int32_t c_neg32_over_17 = -1010580540;
     const int32_t one_q2 = (int32_t)1 << 29;
-    int32_t x = ek_add32(c48_over_17, ek_srdhm(half_denominator, c_neg32_over_17));
+    int32_t x = ek_add32(c48_over_17, ek_saturating_rounding_doubling_high_mul(half_denominator, c_neg32_over_17));
     int i;
     for (i = 0; i < 3; ++i) {
-        const int32_t half_denominator_times_x = ek_srdhm(half_denominator, x);
+        const int32_t half_denominator_times_x = ek_saturating_rounding_doubling_high_mul(half_denominator, x);
         const int32_t one_minus = ek_sub32(one_q2, half_denominator_times_x);
-        x = ek_add32(x, ek_sat_mul_pot(ek_srdhm(x, one_minus), 2));
+        x = ek_add32(x, ek_saturating_rounding_multiply_by_pot(ek_saturating_rounding_doubling_high_mul(x, one_minus), 2));
     }
     /* x / 2 in Q1.30 has the same raw value; rescale Q1.30 -> Q0.31. */
-    return ek_sat_mul_pot(x, 1);
+    return ek_saturating_rounding_multiply_by_pot(x, 1);
 }
 
 int32_t ek_logistic_fixed(int32_t a, int32_t integer_bits)

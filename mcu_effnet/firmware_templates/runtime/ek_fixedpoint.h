@@ -32,7 +32,7 @@ static inline int32_t ek_sub32(int32_t a, int32_t b) { return (int32_t)((uint32_
  * floor((t + 2^31 - 1) / 2^31) = floor((ab + 2^30) / 2^31), the same expression as for a
  * non-negative product, so one add and one arithmetic shift do both. The single overflow
  * (INT32_MIN squared) saturates. */
-static inline int32_t ek_srdhm(int32_t a, int32_t b)
+static inline int32_t ek_saturating_rounding_doubling_high_mul(int32_t a, int32_t b)
 {
     if (a == EK_INT32_MIN && b == EK_INT32_MIN) {
         return EK_INT32_MAX;
@@ -41,7 +41,7 @@ static inline int32_t ek_srdhm(int32_t a, int32_t b)
 }
 
 /* x / 2^exponent, rounded to nearest with halves away from zero; exponent in [0, 31]. */
-static inline int32_t ek_rdbpot(int32_t x, int32_t exponent)
+static inline int32_t ek_rounding_divide_by_pot(int32_t x, int32_t exponent)
 {
     const int32_t mask = (int32_t)(((uint32_t)1 << exponent) - 1u);
     const int32_t remainder = x & mask;
@@ -50,11 +50,11 @@ static inline int32_t ek_rdbpot(int32_t x, int32_t exponent)
 }
 
 /* TFLite's MultiplyByQuantizedMultiplier (double rounding). */
-static inline int32_t ek_mbqm(int32_t x, int32_t multiplier, int32_t shift)
+static inline int32_t ek_multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int32_t shift)
 {
     const int32_t left = shift > 0 ? shift : 0;
     const int32_t right = shift > 0 ? 0 : -shift;
-    return ek_rdbpot(ek_srdhm(ek_shl32(x, left), multiplier), right);
+    return ek_rounding_divide_by_pot(ek_saturating_rounding_doubling_high_mul(ek_shl32(x, left), multiplier), right);
 }
 
 static inline int32_t ek_clamp(int32_t x, int32_t lo, int32_t hi)
@@ -63,7 +63,7 @@ static inline int32_t ek_clamp(int32_t x, int32_t lo, int32_t hi)
 }
 
 /* gemmlowp SaturatingRoundingMultiplyByPOT on an int32 raw value. */
-static inline int32_t ek_sat_mul_pot(int32_t x, int32_t exponent)
+static inline int32_t ek_saturating_rounding_multiply_by_pot(int32_t x, int32_t exponent)
 {
     if (exponent > 0) {
         const int32_t threshold = (int32_t)(((uint32_t)1 << (31 - exponent)) - 1u);
@@ -76,7 +76,7 @@ static inline int32_t ek_sat_mul_pot(int32_t x, int32_t exponent)
         return ek_shl32(x, exponent);
     }
     if (exponent < 0) {
-        return ek_rdbpot(x, -exponent);
+        return ek_rounding_divide_by_pot(x, -exponent);
     }
     return x;
 }

@@ -22,7 +22,7 @@ void ek_fully_connected(const ek_fc_params *p, const int8_t *input, int8_t *outp
             for (; d < p->depth; ++d) {
                 acc += (int32_t)row[d] * w[d];
             }
-            acc = ek_mbqm(acc, p->multiplier[k], p->shift[k]) + p->out_offset;
+            acc = ek_multiply_by_quantized_multiplier(acc, p->multiplier[k], p->shift[k]) + p->out_offset;
             output[r * p->units + u] = (int8_t)ek_clamp(acc, p->act_min, p->act_max);
         }
     }

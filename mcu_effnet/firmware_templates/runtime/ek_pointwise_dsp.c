@@ -23,7 +23,7 @@ typedef struct {
     int32_t out_offset, act_min, act_max;
 } ek_mm;
 
-/* How outputs are requantized: TFLite's MultiplyByQuantizedMultiplier (ek_mbqm) for any
+/* How outputs are requantized: TFLite's MultiplyByQuantizedMultiplier (ek_multiply_by_quantized_multiplier) for any
  * shift; or the short exact form for s = -shift - 1 >= 0 and |acc| < 2^30 (the generator
  * checks both), saturated to int8 alone (activation range [-128, 127]) or then clamped. */
 enum { EK_EXACT, EK_FAST, EK_FAST_CLAMP };
@@ -37,7 +37,7 @@ EK_DSP_INLINE int8_t requantize(int32_t acc, int32_t multiplier, int32_t shift, 
 {
     int32_t v;
     if (mode == EK_EXACT) {
-        v = ek_mbqm(acc, multiplier, shift) + offset;
+        v = ek_multiply_by_quantized_multiplier(acc, multiplier, shift) + offset;
         return (int8_t)ek_clamp(v, lo, hi);
     }
     v = ek_smmulr(acc * 2, multiplier);
@@ -244,9 +244,9 @@ static void run_fast_clamp(const ek_mm *m, const int8_t *x, int32_t x_step, int8
     pixels(m, x, x_step, o, n, EK_FAST_CLAMP);
 }
 
-static void conv_1x1(const ek_conv_params *p, const int8_t *input, int8_t *output, ek_pw_run run)
+static void conv_1x1(const ek_conv1x1_dsp_params *p, const int8_t *input, int8_t *output, ek_pw_run run)
 {
-    const ek_mm m = {(const int32_t *)(const void *)p->weights, p->bias, p->in_c, p->out_c, p->out_offset,
+    const ek_mm m = {p->weights, p->records, p->in_c, p->out_c, p->out_offset,
                      p->act_min, p->act_max};
     const int32_t in_row = p->in_w * p->in_c;
     int32_t b, oy;
@@ -264,9 +264,9 @@ static void conv_1x1(const ek_conv_params *p, const int8_t *input, int8_t *outpu
     }
 }
 
-static void fully_connected(const ek_fc_params *p, const int8_t *input, int8_t *output, ek_pw_run run)
+static void fully_connected(const ek_fc_dsp_params *p, const int8_t *input, int8_t *output, ek_pw_run run)
 {
-    const ek_mm m = {(const int32_t *)(const void *)p->weights, p->bias, p->depth, p->units, p->out_offset,
+    const ek_mm m = {p->weights, p->records, p->depth, p->units, p->out_offset,
                      p->act_min, p->act_max};
     run(&m, input, p->depth, output, p->rows);
 }
@@ -274,22 +274,22 @@ static void fully_connected(const ek_fc_params *p, const int8_t *input, int8_t *
 /* The short requantization, clamped to the activation range only when that is not int8's. */
 static ek_pw_run fast_run(int32_t lo, int32_t hi) { return lo == -128 && hi == 127 ? run_fast : run_fast_clamp; }
 
-void ek_conv2d_1x1_dsp(const ek_conv_params *p, const int8_t *input, int8_t *output)
+void ek_conv2d_1x1_dsp(const ek_conv1x1_dsp_params *p, const int8_t *input, int8_t *output)
 {
     conv_1x1(p, input, output, run_exact);
 }
 
-void ek_conv2d_1x1_dsp_fast(const ek_conv_params *p, const int8_t *input, int8_t *output)
+void ek_conv2d_1x1_dsp_fast(const ek_conv1x1_dsp_params *p, const int8_t *input, int8_t *output)
 {
     conv_1x1(p, input, output, fast_run(p->act_min, p->act_max));
 }
 
-void ek_fully_connected_dsp(const ek_fc_params *p, const int8_t *input, int8_t *output)
+void ek_fully_connected_dsp(const ek_fc_dsp_params *p, const int8_t *input, int8_t *output)
 {
     fully_connected(p, input, output, run_exact);
 }
 
-void ek_fully_connected_dsp_fast(const ek_fc_params *p, const int8_t *input, int8_t *output)
+void ek_fully_connected_dsp_fast(const ek_fc_dsp_params *p, const int8_t *input, int8_t *output)
 {
     fully_connected(p, input, output, fast_run(p->act_min, p->act_max));
 }

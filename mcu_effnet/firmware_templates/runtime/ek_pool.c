@@ -86,7 +86,7 @@ void ek_mean(const ek_mean_params *p, const int8_t *input, int8_t *output)
             for (r = 0; r < p->reduce; ++r) {
                 sum += block[r * p->inner + i];
             }
-            value = ek_mbqm(ek_sub32(sum, zp_total), p->multiplier, p->shift) + p->out_zero_point;
+            value = ek_multiply_by_quantized_multiplier(ek_sub32(sum, zp_total), p->multiplier, p->shift) + p->out_zero_point;
             output[o * p->inner + i] = (int8_t)ek_clamp(value, -128, 127);
         }
     }
