@@ -56,7 +56,7 @@ def pointwise_models() -> list[tuple[str, bytes]]:
 
 
 def measure(name: str, model: bytes, board: str, variant: str, work: Path) -> dict:
-    from mcu_effnet.codegen import runner
+    from mcu_effnet.codegen import toolchain
     from mcu_effnet.codegen.engine import generate_engine
     from mcu_effnet.codegen.project import write_project
     from mcu_effnet.graph import load_tflite
@@ -73,10 +73,10 @@ def measure(name: str, model: bytes, board: str, variant: str, work: Path) -> di
             runtime="tflm", kernels="cmsis-nn", tflm_dir=os.environ.get("TFLM_DIR", "/work/shared/tflm")
         )
     project = write_project(graph, board, out, **kw)
-    elf = runner.make(out, "qemu")
+    elf = toolchain.make(out, "qemu")
     shape = graph.input_tensors[0].shape
     x = np.random.default_rng(0).integers(-128, 128, size=(1, *shape[1:]), dtype=np.int8)
-    result = runner.run_qemu(
+    result = toolchain.run_qemu(
         project.board, elf, inputs=x.reshape(1, -1), output_bytes=project.report["output_bytes"]
     )
     expected = np.asarray(simulate(graph, x)).reshape(1, -1)

@@ -16,7 +16,7 @@ import pytest
 from tflite_builder import random_cnn
 
 from mcu_effnet.boards import BOARDS, get_board
-from mcu_effnet.codegen import runner
+from mcu_effnet.codegen import toolchain
 from mcu_effnet.codegen.project import render_platform, write_project
 from mcu_effnet.graph import load_tflite
 
@@ -70,7 +70,7 @@ def _build_calibration(tmp_path: Path, board_name: str, iterations: int, reload:
 def _calibrate(tmp_path: Path, board_name: str, iterations: int, reload: int | None = None):
     board = get_board(board_name)
     elf = _build_calibration(tmp_path, board_name, iterations, reload)
-    result = runner.run_qemu(board, elf, timeout=60)
+    result = toolchain.run_qemu(board, elf, timeout=60)
     assert result.status == 0, result.stdout
     line = next(ln for ln in result.stdout.splitlines() if ln.startswith("CALIBRATE"))
     fields = dict(tok.split("=") for tok in line.split()[1:])
@@ -143,9 +143,9 @@ def test_every_board_project_builds_and_fits(arm_toolchain, tmp_path, board):
 @pytest.mark.parametrize("board", ["qemu-m4", "qemu-m33", "stm32f405"])
 def test_semihosting_files_and_status(arm_toolchain, tmp_path, board):
     project = _standin_project(tmp_path, board, build=False)
-    elf = runner.make(project.path, "qemu")
+    elf = toolchain.make(project.path, "qemu")
     x = np.random.default_rng(3).integers(-128, 128, size=(7, 32), dtype=np.int8)
-    result = runner.run_qemu(project.board, elf, inputs=x, output_bytes=8, timeout=60)
+    result = toolchain.run_qemu(project.board, elf, inputs=x, output_bytes=8, timeout=60)
     assert result.status == 0, result.stdout
     assert result.check_ok and result.mismatches == 0
     assert result.file_samples == 7
@@ -164,8 +164,8 @@ def test_failing_check_exits_nonzero(arm_toolchain, tmp_path):
         simulate=wrong,
         build=False,
     )
-    elf = runner.make(project.path, "qemu")
-    result = runner.run_qemu(project.board, elf, timeout=60)
+    elf = toolchain.make(project.path, "qemu")
+    result = toolchain.run_qemu(project.board, elf, timeout=60)
     assert result.status == 1
     assert not result.check_ok and result.mismatches == 8
     assert result.lines["DONE"][0]["status"] == "1"
@@ -198,8 +198,8 @@ def test_fault_is_reported_and_exits(arm_toolchain, tmp_path):
     project = write_project(
         standin.graph(), "qemu-m4", tmp_path / "p", engine=engine, simulate=standin.simulate, build=False
     )
-    elf = runner.make(project.path, "qemu")
-    result = runner.run_qemu(project.board, elf, timeout=60)
+    elf = toolchain.make(project.path, "qemu")
+    result = toolchain.run_qemu(project.board, elf, timeout=60)
     assert result.status == 3, result.stdout
     assert "MCU-EFFNET FAULT hardfault" in result.stdout
     assert result.output is None and result.error.startswith("hardfault")

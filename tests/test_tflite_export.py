@@ -445,7 +445,7 @@ def test_file_parses_is_int_only_aligned_and_tflm_runs_every_op(tmp_path):
 
 def test_written_file_loads_in_the_project_graph_loader(tmp_path):
     from mcu_effnet.graph import load_tflite
-    from mcu_effnet.graph.validate import validate_graph
+    from mcu_effnet.graph.support import validate_graph
 
     torch.manual_seed(10)
     _, blob, _ = export_and_compare(SqueezeExcite(), (1, 3, 8, 8), tmp_path)

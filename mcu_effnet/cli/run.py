@@ -71,7 +71,7 @@ def _check_tflm_tree(folder: Path, board, marker: dict) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from mcu_effnet.boards import get_board
-    from mcu_effnet.codegen import runner
+    from mcu_effnet.codegen import toolchain
     from mcu_effnet.codegen.project import load_marker, test_vector_input
 
     folder = Path(args.project)
@@ -83,16 +83,16 @@ def main(args: argparse.Namespace) -> int:
     x = _load_inputs(args.input, report["input_shape"]) if args.input else None
     if args.output and x is None:
         raise UserError("--output needs --input (the samples whose outputs to write)")
-    runner.require_tools(need_qemu=True, need_cxx=marker.get("runtime") == "tflm")
+    toolchain.require_tools(need_qemu=True, need_cxx=marker.get("runtime") == "tflm")
 
     # A TFLite Micro project may first build its library (cores without a prebuilt one).
     tflm = marker.get("runtime") == "tflm"
     if tflm:
         _check_tflm_tree(folder, board, marker)
-    elf = runner.make(
-        folder, "qemu", timeout=runner.LIBRARY_BUILD_TIMEOUT if tflm else runner.DEFAULT_TIMEOUT
+    elf = toolchain.make(
+        folder, "qemu", timeout=toolchain.LIBRARY_BUILD_TIMEOUT if tflm else toolchain.DEFAULT_TIMEOUT
     )
-    sizes = runner.elf_size(elf)
+    sizes = toolchain.elf_size(elf)
     if not board.flash_tool:
         emulated = board.emulator.machine
     elif board.emulator.machine.startswith("mps2"):
@@ -100,7 +100,7 @@ def main(args: argparse.Namespace) -> int:
     else:
         emulated = f"{board.emulator.machine} (QEMU's own model of the {board.name}'s chip)"
     print(f"running {folder} on QEMU {emulated}")
-    result = runner.run_qemu(
+    result = toolchain.run_qemu(
         board,
         elf,
         inputs=None if x is None else x.reshape(x.shape[0], -1),

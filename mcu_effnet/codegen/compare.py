@@ -3,7 +3,7 @@ with CMSIS-NN, built for the same board and run in QEMU on the same inputs.
 
 ``compare(graph, model_bytes, board, out_dir)`` writes ``native/``, ``tflm-ref/`` and
 ``tflm-cmsis-nn/`` project folders (``write_project``; each gets the firmware's ``outputs.npy``), builds each one's emulator image, runs it
-(``runner.run_qemu``, ``-icount shift=0``) and checks every output against the host simulator.
+(``toolchain.run_qemu``, ``-icount shift=0``) and checks every output against the host simulator.
 Each row has:
 
 - model RAM: native: the engine's arena and any buffer outside it; TFLite Micro: the arena bytes
@@ -145,7 +145,7 @@ def measure(
     timeout: float = 600.0,
 ) -> Row:
     """Writes, builds and runs one firmware; compares its outputs with ``expected``."""
-    from mcu_effnet.codegen import runner
+    from mcu_effnet.codegen import toolchain
     from mcu_effnet.codegen.project import write_project
 
     t0 = time.perf_counter()
@@ -162,12 +162,12 @@ def measure(
         kernels=fw.kernels,
     )
     # TFLite Micro may first build its library into the cache (cores without a prebuilt one).
-    timeout = runner.LIBRARY_BUILD_TIMEOUT if fw.runtime == "tflm" else runner.DEFAULT_TIMEOUT
-    elf = runner.make(folder, "qemu", timeout=timeout, label=str(folder))
-    sizes = runner.elf_size(elf)
+    timeout = toolchain.LIBRARY_BUILD_TIMEOUT if fw.runtime == "tflm" else toolchain.DEFAULT_TIMEOUT
+    elf = toolchain.make(folder, "qemu", timeout=timeout, label=str(folder))
+    sizes = toolchain.elf_size(elf)
     n = inputs.shape[0]
     report = project.report
-    result = runner.run_qemu(
+    result = toolchain.run_qemu(
         board, elf, inputs=inputs.reshape(n, -1), output_bytes=report["output_bytes"], timeout=timeout
     )
     got = result.outputs
@@ -233,13 +233,13 @@ def compare(
 
     The TFLite Micro tree is checked before anything is built, so a bad tree costs no native build.
     """
-    from mcu_effnet.codegen import runner
+    from mcu_effnet.codegen import toolchain
     from mcu_effnet.sim import run as simulate
 
     board = get_board(board) if isinstance(board, str) else board
     out = Path(out_dir)
     _check_out(out, force)
-    runner.require_tools(need_qemu=True, need_cxx=True)
+    toolchain.require_tools(need_qemu=True, need_cxx=True)
     say = progress or (lambda _msg: None)
     label = model_source or graph.source or "model"
     for fw in FIRMWARES:

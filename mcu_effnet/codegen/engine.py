@@ -5,7 +5,7 @@ kernel calls over a static arena), ``model_data.h`` / ``model_data.c`` (const we
 biases, per-channel multipliers and shifts computed here once, as TFLite Micro's Prepare would)
 and the runtime kernels (``firmware_templates/runtime``, copied as they are), all flat in one
 folder. The execution order and the arena layout come from
-``mcu_effnet.graph.schedule.plan_memory``: model.c calls the kernels in the plan's order.
+``mcu_effnet.graph.op_order.plan_memory``: model.c calls the kernels in the plan's order.
 SiLU pairs (LOGISTIC -> MUL(x, sigmoid x)) run as one table lookup (``mcu_effnet.graph.fuse``).
 
 The per-op parameters reuse the simulator's Prepare arithmetic (``mcu_effnet.sim``): the
@@ -36,7 +36,7 @@ from mcu_effnet.graph.fuse import LOOKUP, Fusion, fuse_silu
 from mcu_effnet.graph.ir import Graph, Op, Tensor
 from mcu_effnet.graph.ops import SUPPORTED_OPS
 from mcu_effnet.graph.planner import ARENA, ArenaPlan, ordered_ops
-from mcu_effnet.graph.schedule import plan_memory
+from mcu_effnet.graph.op_order import plan_memory
 from mcu_effnet.graph.shapes import conv_output_size, same_padding
 
 RUNTIME_FILES: tuple[str, ...] = (

@@ -529,10 +529,10 @@ def write_project(
             report["tflm_ops"] = tflm.ops
 
         if build:
-            from mcu_effnet.codegen import runner
+            from mcu_effnet.codegen import toolchain
 
-            missing = runner.missing_tools(need_qemu=False, need_cxx=runtime == "tflm")
-            timeout = runner.DEFAULT_TIMEOUT
+            missing = toolchain.missing_tools(need_qemu=False, need_cxx=runtime == "tflm")
+            timeout = toolchain.DEFAULT_TIMEOUT
             if tflm is not None:
                 library = check_tflm(tflm, board, kernels, toolchain=not missing)
                 if library is None and not missing:
@@ -540,13 +540,13 @@ def write_project(
                         f"no prebuilt TensorFlow Lite Micro library for {board.core}: the build makes "
                         "one once into ~/.cache/mcu-effnet/tflm or $TFLM_CACHE_ROOT (10-25 minutes)"
                     )
-                    timeout = runner.LIBRARY_BUILD_TIMEOUT
+                    timeout = toolchain.LIBRARY_BUILD_TIMEOUT
             if missing:
                 say("toolchain not found: project written without building it (sizes left empty)")
             else:
                 say(f"building {board.name} firmware")
-                elf = runner.make(tmp, "all", timeout=timeout, label=str(out))
-                sizes = runner.elf_size(elf)
+                elf = toolchain.make(tmp, "all", timeout=timeout, label=str(out))
+                sizes = toolchain.elf_size(elf)
                 report.update(
                     flash_bytes=sizes["flash_bytes"],
                     ram_bytes=sizes["ram_bytes"],
