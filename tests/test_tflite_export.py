@@ -482,7 +482,7 @@ def test_whole_build_quant_model(tmp_path, variant, phi):
     if (variant, phi) == ("lite", -6):
         assert not check.passed and "double rounding" in report.warnings[0]
         strict_out = tmp_path / "strict.tflite"
-        with pytest.raises(UserError, match=r"export check failed \(--strict\).*98\.\d\d% of"):
+        with pytest.raises(UserError, match=r"export check failed \(strict\).*98\.\d\d% of"):
             export_tflite(onnx_path, strict_out, strict=True)
         assert not strict_out.exists()
     # every op alone, fed onnxruntime's own int8 inputs, is within 1 LSB: the writer is exact

@@ -95,12 +95,13 @@ def _check_out(out: Path, force: bool) -> None:
     if not out.exists():
         return
     if not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder")
+        raise UserError(f"{out}: exists and is not a folder")
     if (out / MARKER).exists() or force or not any(out.iterdir()):
         return
     raise UserError(
-        f"--out {out}: folder exists and was not made by mcu-effnet compare (no {MARKER}); "
-        "pass --force to replace it"
+        f"{out}: folder exists and was not made by mcu-effnet compare (no {MARKER}); "
+        "pass force to replace it",
+        options=("force",),
     )
 
 

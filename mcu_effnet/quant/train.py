@@ -400,11 +400,12 @@ def _prepare_folder(
         if _normalised(stored.get("spec", {})) != _normalised(spec.to_dict()):
             raise UserError(
                 f"{resume}: was trained with a different spec ({_spec_difference(stored.get('spec', {}), _normalised(spec.to_dict()))}); "
-                f"pass the same --phi/--variant/--resolution/... options, or start a new run"
+                f"pass the same spec (phi, variant, resolution, ...), or start a new run",
+                options=("phi", "variant", "resolution"),
             )
         stored_data = stored.get("data", {})
         if stored_data.get("name") != data.name or stored_data.get("classes") != data.classes:
-            raise UserError(f"{resume}: was trained on {stored_data.get('name')!r} (--data {stored_data.get('path')}), "
+            raise UserError(f"{resume}: was trained on {stored_data.get('name')!r} (from {stored_data.get('path')}), "
                             f"not {data.name!r}")  # fmt: skip
         state = folder.load_checkpoint(map_location="cpu")
         if state.get("version") != CHECKPOINT_VERSION:
