@@ -180,10 +180,9 @@ CHAINS = [
 ]
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("board", ["qemu-m4", "qemu-m33"])
 def test_depthwise_dsp_in_qemu(tmp_path, board):
-    if toolchain.missing_tools(need_qemu=True):
-        pytest.skip("needs arm-none-eabi-gcc and qemu-system-arm")
     from mcu_effnet.codegen.project import write_project
 
     for n, (seed, size, channels, layers) in enumerate(CHAINS):

@@ -227,7 +227,8 @@ def _firmware_model(seed: int) -> bytes:
 
 
 @pytest.mark.parametrize("board", ["qemu-m4", "qemu-m33"])
-def test_dsp_firmware_in_qemu_is_bit_exact(arm_toolchain, tmp_path, board):
+@pytest.mark.toolchain
+def test_dsp_firmware_in_qemu_is_bit_exact(tmp_path, board):
     from mcu_effnet.codegen import toolchain
     from mcu_effnet.codegen.project import write_project
 

@@ -78,7 +78,8 @@ def _calibrate(tmp_path: Path, board_name: str, iterations: int, reload: int | N
 
 
 @pytest.mark.parametrize("board_name,hz", MACHINES)
-def test_systick_counts_instructions_under_icount(arm_toolchain, tmp_path, board_name, hz):
+@pytest.mark.toolchain
+def test_systick_counts_instructions_under_icount(tmp_path, board_name, hz):
     """A busy loop of 2*n instructions (SUBS+BNE) measures 2*n * hz / 1e9 ticks."""
     n = 200_000
     ticks1, ticks2, reported_hz = _calibrate(tmp_path, board_name, n)
@@ -92,7 +93,8 @@ def test_systick_counts_instructions_under_icount(arm_toolchain, tmp_path, board
         assert ticks1 == 2 * n // 40  # on the MPS2 machines one tick is exactly 40 instructions
 
 
-def test_systick_wraps_are_counted(arm_toolchain, tmp_path):
+@pytest.mark.toolchain
+def test_systick_wraps_are_counted(tmp_path):
     """With a 4096-tick period the loops cross 12 and 24 wraps and the count stays exact to a
     tick per wrap (each wrap adds only its interrupt handler's few instructions)."""
     n = 1_000_000  # 2M and 4M instructions: 50000 and 100000 ticks
@@ -113,7 +115,8 @@ def _standin_project(tmp_path: Path, board_name: str, build: bool = True):
 
 
 @pytest.mark.parametrize("board", [b.name for b in BOARDS])
-def test_every_board_project_builds_and_fits(arm_toolchain, tmp_path, board):
+@pytest.mark.toolchain
+def test_every_board_project_builds_and_fits(tmp_path, board):
     """A small CNN through the real engine and simulator, for every catalogued board."""
     model = random_cnn(np.random.default_rng(11))
     graph = load_tflite(model)
@@ -141,7 +144,8 @@ def test_every_board_project_builds_and_fits(arm_toolchain, tmp_path, board):
 
 
 @pytest.mark.parametrize("board", ["qemu-m4", "qemu-m33", "stm32f405"])
-def test_semihosting_files_and_status(arm_toolchain, tmp_path, board):
+@pytest.mark.toolchain
+def test_semihosting_files_and_status(tmp_path, board):
     project = _standin_project(tmp_path, board, build=False)
     elf = toolchain.make(project.path, "qemu")
     x = np.random.default_rng(3).integers(-128, 128, size=(7, 32), dtype=np.int8)
@@ -153,7 +157,8 @@ def test_semihosting_files_and_status(arm_toolchain, tmp_path, board):
     assert result.instructions and result.instructions > 0
 
 
-def test_failing_check_exits_nonzero(arm_toolchain, tmp_path):
+@pytest.mark.toolchain
+def test_failing_check_exits_nonzero(tmp_path):
     """A firmware whose output differs from the embedded expectation exits with status 1."""
     wrong = lambda graph, x: standin.simulate(graph, x) ^ np.int8(1)  # noqa: E731
     project = write_project(
@@ -171,7 +176,8 @@ def test_failing_check_exits_nonzero(arm_toolchain, tmp_path):
     assert result.lines["DONE"][0]["status"] == "1"
 
 
-def test_makefile_run_and_size_targets(arm_toolchain, tmp_path):
+@pytest.mark.toolchain
+def test_makefile_run_and_size_targets(tmp_path):
     """What a user types in the project folder: make run (QEMU) and make size."""
     project = _standin_project(tmp_path, "stm32f405", build=False)
     run = subprocess.run(
@@ -188,7 +194,8 @@ def test_makefile_run_and_size_targets(arm_toolchain, tmp_path):
     assert (project.path / "build" / "board" / "firmware.bin").exists()
 
 
-def test_fault_is_reported_and_exits(arm_toolchain, tmp_path):
+@pytest.mark.toolchain
+def test_fault_is_reported_and_exits(tmp_path):
     """A model that faults (here: a load from unmapped memory) ends QEMU with a FAULT line."""
     engine = standin.StandinEngine()
     engine.files = dict(engine.files)

@@ -20,8 +20,8 @@ from tflite_builder import ModelBuilder, random_mbconv
 
 from mcu_effnet.graph import load_tflite
 from mcu_effnet.graph.ir import Graph, Op
-from mcu_effnet.graph.planner import check_plan, ordered_ops, plan_arena
 from mcu_effnet.graph.op_order import greedy_order, order_peak, plan_memory, search_order
+from mcu_effnet.graph.planner import check_plan, ordered_ops, plan_arena
 
 
 def topological_orders(graph: Graph, limit: int = 20000) -> list[list[int]]:

@@ -41,7 +41,9 @@ def validate_classes(classes: object) -> int:
     if isinstance(classes, bool) or not isinstance(classes, numbers.Real) or not float(classes).is_integer():
         raise UserError(f"classes must be an integer of at least 2 (got {classes!r})", options=("classes",))
     if int(classes) < 2:
-        raise UserError(f"classes must be an integer of at least 2 (got {int(classes)})", options=("classes",))
+        raise UserError(
+            f"classes must be an integer of at least 2 (got {int(classes)})", options=("classes",)
+        )
     return int(classes)
 
 
@@ -75,7 +77,9 @@ def compound_scale(
     validate_coefficients(alpha, beta, gamma)
     classes = validate_classes(classes)
     if variant not in VARIANTS:
-        raise UserError(f"variant must be one of {', '.join(VARIANTS)} (got {variant!r})", options=("variant",))
+        raise UserError(
+            f"variant must be one of {', '.join(VARIANTS)} (got {variant!r})", options=("variant",)
+        )
 
     d = alpha**phi if depth is None else _positive("depth", depth)
     w = beta**phi if width is None else _positive("width", width)
@@ -99,7 +103,9 @@ def compound_scale(
             )
         res = int(resolution)
         if res < MIN_RESOLUTION:
-            raise UserError(f"resolution {res} is below the minimum of {MIN_RESOLUTION} px", options=("resolution",))
+            raise UserError(
+                f"resolution {res} is below the minimum of {MIN_RESOLUTION} px", options=("resolution",)
+            )
     r_eff = r if resolution is None else res / BASE_RESOLUTION
 
     stages = _scaled_stages(res, r_eff, w, d, variant, phi, width is not None)

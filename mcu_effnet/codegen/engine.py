@@ -34,9 +34,9 @@ from mcu_effnet.codegen.c_literals import (
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.fuse import LOOKUP, Fusion, fuse_silu
 from mcu_effnet.graph.ir import Graph, Op, Tensor
+from mcu_effnet.graph.op_order import plan_memory
 from mcu_effnet.graph.ops import SUPPORTED_OPS
 from mcu_effnet.graph.planner import ARENA, ArenaPlan, ordered_ops
-from mcu_effnet.graph.op_order import plan_memory
 from mcu_effnet.graph.shapes import conv_output_size, same_padding
 
 RUNTIME_FILES: tuple[str, ...] = (

@@ -48,8 +48,8 @@ from mcu_effnet.quant.loop import (
     to_model_input,
     train_epoch,
 )
+from mcu_effnet.quant.lr_schedule import make_optimizer, make_scheduler
 from mcu_effnet.quant.options import TrainOptions
-from mcu_effnet.quant.training_report import EpochRecord, epoch_line, final_table, write_history
 from mcu_effnet.quant.run_folder import (
     CONFIG,
     LABELS,
@@ -60,7 +60,7 @@ from mcu_effnet.quant.run_folder import (
     atomic_write_bytes,
     default_run_name,
 )
-from mcu_effnet.quant.lr_schedule import make_optimizer, make_scheduler
+from mcu_effnet.quant.training_report import EpochRecord, epoch_line, final_table, write_history
 
 CHECKPOINT_VERSION = 1
 VAL_SAMPLE_COUNT = 64  # images kept in the run folder for the export checks
