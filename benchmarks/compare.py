@@ -93,10 +93,6 @@ def git_commit() -> str | None:
     return proc.stdout.strip() or None
 
 
-def flat_rows(model: str, result: dict) -> list[dict]:
-    return [dict(model=model, board=result["board"], **row) for row in result["rows"]]
-
-
 def _kb(n: int | None) -> str:
     return "-" if n is None else f"{n / 1024:.1f}"
 

@@ -101,8 +101,8 @@ def measure(name: str, model: bytes, board: str, runtime: str, samples: int, wor
     if plan:  # the native plan in the .tflite's stored op order, before reordering
         stored_ram = r["model_ram_bytes"] - r["arena_bytes"] + plan["stored_order_arena_bytes"]
         row.update(stored_order_model_ram_bytes=stored_ram, order_method=plan["order_method"])
-        from mcu_effnet.graph.planner import plan_arena
         from mcu_effnet.graph.op_order import plan_memory
+        from mcu_effnet.graph.planner import plan_arena
 
         io = r["model_ram_bytes"] - r["arena_bytes"]
         # without fusing SiLU pairs (mcu_effnet.graph.fuse), and also with no op in place in the

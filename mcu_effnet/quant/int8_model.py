@@ -30,10 +30,6 @@ def to_tflite_layout(array: np.ndarray) -> np.ndarray:
     return np.transpose(array, (0, 2, 3, 1)) if array.ndim == 4 else array
 
 
-def from_tflite_layout(array: np.ndarray) -> np.ndarray:
-    return np.transpose(array, (0, 3, 1, 2)) if array.ndim == 4 else array
-
-
 @dataclass
 class QTensor:
     name: str

@@ -163,15 +163,6 @@ def multiply_by_quantized_multiplier(x: ArrayLike, multiplier: ArrayLike, shift:
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(scaled, multiplier), right)
 
 
-def multiply_by_quantized_multiplier_smaller_than_one_exp(
-    x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike
-) -> np.ndarray:
-    """``MultiplyByQuantizedMultiplierSmallerThanOneExp`` (shift <= 0), used by ADD and friends."""
-    if _ROUNDING.get() == "single":
-        return _single_rounding(np.asarray(x, dtype=np.int64), multiplier, shift)
-    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, multiplier), -np.asarray(shift))
-
-
 def conv_multipliers(
     input_scale: float, filter_scales: np.ndarray, output_scale: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -329,12 +320,3 @@ class Requantizer:
         np.maximum(out, act_min, out=out)
         np.minimum(out, act_max, out=out)
         return out.astype(np.int8)
-
-
-def requantize_to_int8(
-    acc: np.ndarray, multiplier: ArrayLike, shift: ArrayLike, output_zp: int, act_min: int, act_max: int
-) -> np.ndarray:
-    """The common tail of CONV / DEPTHWISE / FC: scale the int32 accumulator, add the zero point, clamp."""
-    return Requantizer.create(multiplier, shift).to_int8(
-        np.asarray(acc, dtype=np.int64), output_zp, act_min, act_max
-    )
