@@ -13,7 +13,7 @@ firmwares, runs them on the same random inputs (plus the embedded test vector) a
 output against the host simulator.
 
 Prints a markdown table and writes ``benchmarks/results/compare.json`` and ``compare.md``.
-The issue's targets, read off the table on qemu-m4: native instructions ≤ TFLM + CMSIS-NN's
+The targets, read off the table on qemu-m4: native instructions ≤ TFLM + CMSIS-NN's
 (aim ≤ 0.7×), native model RAM ≤ 0.8 × TFLite Micro's ``arena_used_bytes``, native flash ≤
 TFLM + CMSIS-NN's, every path bit-exact.
 """

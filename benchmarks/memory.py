@@ -12,7 +12,7 @@ the embedded test vector and a few random inputs, and records:
   stored op order, before ``mcu_effnet.graph.op_order`` reorders the ops; without fusing SiLU
   pairs; with none of that and no op run in place over its input), TFLite Micro's arena
   total as recorded by the tflite-micro interpreter (host build) and ``arena_used_bytes()`` as
-  measured on the target, and the ratios of native's to both (the issue's target: native ≤ 0.8 ×
+  measured on the target, and the ratios of native's to both (the target: native ≤ 0.8 ×
   TFLite Micro's ``arena_used_bytes()``; ``benchmarks/compare.py`` adds CMSIS-NN);
 - flash (text + data of the linked ELF) and RAM (data + bss);
 - instructions per inference, and whether every output is bit-exact with the host simulator.

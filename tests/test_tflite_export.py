@@ -1,4 +1,4 @@
-"""QCDQ ONNX → int8 .tflite writer (issue 4), held against TFLite Micro and onnxruntime.
+"""QCDQ ONNX → int8 .tflite writer, held against TFLite Micro and onnxruntime.
 
 Single-pattern graphs are small Brevitas modules built from the project's quantizer presets,
 calibrated on a few random batches (non-trivial scales), exported with

@@ -1,4 +1,4 @@
-"""Fitting a compound-scaled spec to a board's SRAM and flash (DESIGN.md, "Tiny φ").
+"""Fitting a compound-scaled spec to a board's SRAM and flash (see docs/ARCHITECTURE.md).
 
 1. The resolution drops to the next multiple of ``RESOLUTION_STEP`` px, then a step at a time,
    until the peak activation memory fits the SRAM budget (at the compound-scaled width).

@@ -1,4 +1,4 @@
-"""The board catalog (see DESIGN.md): ``get_board(name)``, ``BOARDS``, ``board_names()``.
+"""The board catalog (adding a board: docs/ARCHITECTURE.md): ``get_board(name)``, ``BOARDS``, ``board_names()``.
 
 Pure data; never imports torch.
 """

@@ -318,7 +318,7 @@ def _measure_all(
 
 
 def ratios(rows: list[Row]) -> dict[str, float | None]:
-    """Native against TFLite Micro + CMSIS-NN (the issue's targets): < 1 means native is smaller."""
+    """Native against TFLite Micro + CMSIS-NN (the ratios the README reports): < 1 means native is smaller."""
     by = {r.firmware: r for r in rows}
     native, nn = by.get("native"), by.get("tflm-cmsis-nn")
     if native is None or nn is None:

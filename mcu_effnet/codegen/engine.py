@@ -1,4 +1,4 @@
-"""The native int8 engine: C sources for one graph (see DESIGN.md and issue 6).
+"""The native int8 engine: C sources for one graph (see docs/ARCHITECTURE.md).
 
 ``generate_engine(graph)`` returns ``EngineSources``: ``model.h`` / ``model.c`` (straight-line
 kernel calls over a static arena), ``model_data.h`` / ``model_data.c`` (const weights, int32

@@ -162,7 +162,7 @@ def _parse_and_audit(blob: bytes) -> None:
 
 
 def _end_to_end_shortfall(report: ExportReport) -> str:
-    """The end-to-end figures against the issue's thresholds, in one clause."""
+    """The end-to-end figures against the strict gate's thresholds, in one clause."""
     c = report.check
     assert c is not None
     return (

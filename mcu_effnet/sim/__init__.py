@@ -1,4 +1,4 @@
-"""mcu_effnet.sim: numpy int8 kernels bit-exact with TFLite Micro, and ``run(graph, x)`` (see DESIGN.md)."""
+"""mcu_effnet.sim: numpy int8 kernels bit-exact with TFLite Micro, and ``run(graph, x)`` (see docs/ARCHITECTURE.md)."""
 
 from mcu_effnet.sim.graph_runner import run
 
