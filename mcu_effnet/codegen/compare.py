@@ -120,7 +120,8 @@ def _check_tflm(graph: Graph, board: Board, tflm_dir: str | os.PathLike | None, 
         raise UserError(
             "no TensorFlow Lite Micro tree found (looked in "
             + "; ".join(looked)
-            + "): pass --tflm-dir or set TFLM_DIR (the native runtime needs none)"
+            + "): pass tflm_dir or set TFLM_DIR (the native runtime needs none)",
+            options=("tflm_dir",),
         )
     ops = list(dict.fromkeys(op.kind for op in graph.ops))
     for op in graph.ops:
