@@ -1,7 +1,8 @@
 """The gates of the tests that need the Cortex-M toolchain or a TensorFlow Lite Micro tree, and a
 runner for the installed command.
 
-``@pytest.mark.toolchain`` (arm-none-eabi-gcc/g++ and qemu-system-arm) and
+``@pytest.mark.toolchain`` (arm-none-eabi-gcc/g++ and qemu-system-arm; fixtures that build
+firmware depend on ``arm_toolchain`` instead) and
 ``@pytest.mark.tflm_tree`` (``TFLM_DIR``, or the ``shared/tflm`` folder beside the repository)
 skip a test when what it needs is missing, and fail it instead under
 ``MCU_EFFNET_REQUIRE_TOOLCHAIN=1`` (CI), so CI cannot pass by skipping them.
@@ -28,11 +29,21 @@ def _missing(message: str) -> None:
     pytest.skip(message)
 
 
+def _require_toolchain() -> None:
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    if missing:
+        _missing(f"missing {', '.join(missing)} (scripts/ensure_toolchain.sh installs them)")
+
+
+@pytest.fixture(scope="session")
+def arm_toolchain() -> None:
+    """The same gate for fixtures that build firmware (a marker does not apply to a fixture)."""
+    _require_toolchain()
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("toolchain"):
-        missing = [t for t in TOOLS if shutil.which(t) is None]
-        if missing:
-            _missing(f"missing {', '.join(missing)} (scripts/ensure_toolchain.sh installs them)")
+        _require_toolchain()
     if item.get_closest_marker("tflm_tree"):
         from mcu_effnet.codegen.tflm import find_tflm_dir
 
