@@ -15,7 +15,7 @@ firmwares, runs them on the same random inputs (plus the embedded test vector) a
 output against the host simulator.
 
 Prints a markdown table and writes ``benchmarks/results/compare.json`` and ``compare.md``.
-The issue's targets, read off the table on qemu-m4: native instructions ≤ TFLM + CMSIS-NN's
+The targets, read off the table on qemu-m4: native instructions ≤ TFLM + CMSIS-NN's
 (aim ≤ 0.7×), native model RAM ≤ 0.8 × TFLite Micro's ``arena_used_bytes``, native flash ≤
 TFLM + CMSIS-NN's, every path bit-exact.
 """
@@ -95,10 +95,6 @@ def git_commit() -> str | None:
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     )
     return proc.stdout.strip() or None
-
-
-def flat_rows(model: str, result: dict) -> list[dict]:
-    return [dict(model=model, board=result["board"], **row) for row in result["rows"]]
 
 
 def _kb(n: int | None) -> str:

@@ -64,7 +64,7 @@ def chain(shape: tuple[int, ...], layer: Callable, count: int) -> bytes:
 
 
 def instructions(model: bytes, board: str, work: Path) -> int:
-    from mcu_effnet.codegen import runner
+    from mcu_effnet.codegen import toolchain
     from mcu_effnet.codegen.project import write_project
     from mcu_effnet.graph import load_tflite
     from mcu_effnet.sim import run as simulate
@@ -72,10 +72,12 @@ def instructions(model: bytes, board: str, work: Path) -> int:
     graph = load_tflite(model)
     out = work / str(len(list(work.iterdir())))
     project = write_project(graph, board, out, model_bytes=model)
-    elf = runner.make(out, "qemu")
+    elf = toolchain.make(out, "qemu")
     shape = graph.input_tensors[0].shape
     x = np.random.default_rng(1).integers(-128, 128, size=(1, *shape[1:]), dtype=np.int8)
-    result = runner.run_qemu(project.board, elf, inputs=x.reshape(1, -1), output_bytes=project.report["output_bytes"])
+    result = toolchain.run_qemu(
+        project.board, elf, inputs=x.reshape(1, -1), output_bytes=project.report["output_bytes"]
+    )
     expected = np.asarray(simulate(graph, x)).reshape(1, -1)
     if not (result.status == 0 and result.check_ok and np.array_equal(result.outputs, expected)):
         raise SystemExit(f"not bit-exact on {board}")

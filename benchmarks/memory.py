@@ -9,10 +9,10 @@ and MBConvs and two EfficientNet-like models, plus two CNNs with parallel branch
 the embedded test vector and a few random inputs, and records:
 
 - ``model_ram_bytes`` (native: arena and any other RAM the model needs; also in the .tflite's
-  stored op order, before ``mcu_effnet.graph.schedule`` reorders the ops; without fusing SiLU
+  stored op order, before ``mcu_effnet.graph.op_order`` reorders the ops; without fusing SiLU
   pairs; with none of that and no op run in place over its input), TFLite Micro's arena
   total as recorded by the tflite-micro interpreter (host build) and ``arena_used_bytes()`` as
-  measured on the target, and the ratios of native's to both (the issue's target: native ≤ 0.8 ×
+  measured on the target, and the ratios of native's to both (the target: native ≤ 0.8 ×
   TFLite Micro's ``arena_used_bytes()``; ``benchmarks/compare.py`` adds CMSIS-NN);
 - flash (text + data of the linked ELF) and RAM (data + bss);
 - instructions per inference, and whether every output is bit-exact with the host simulator.
@@ -60,7 +60,7 @@ def engine_available() -> bool:
 
 
 def measure(name: str, model: bytes, board: str, runtime: str, samples: int, work: Path) -> dict:
-    from mcu_effnet.codegen import runner
+    from mcu_effnet.codegen import toolchain
     from mcu_effnet.codegen.project import write_project
     from mcu_effnet.graph import load_tflite
     from mcu_effnet.sim import run as simulate
@@ -69,10 +69,10 @@ def measure(name: str, model: bytes, board: str, runtime: str, samples: int, wor
     out = work / f"{len(list(work.iterdir()))}-{runtime}"
     t0 = time.perf_counter()
     project = write_project(graph, board, out, runtime=runtime, model_bytes=model, model_source=name)
-    elf = runner.make(out, "qemu")
+    elf = toolchain.make(out, "qemu")
     shape = graph.input_tensors[0].shape
     x = np.random.default_rng(0).integers(-128, 128, size=(samples, *shape[1:]), dtype=np.int8)
-    result = runner.run_qemu(
+    result = toolchain.run_qemu(
         project.board, elf, inputs=x.reshape(samples, -1), output_bytes=project.report["output_bytes"]
     )
     expected = np.asarray(simulate(graph, x)).reshape(samples, -1)
@@ -101,8 +101,8 @@ def measure(name: str, model: bytes, board: str, runtime: str, samples: int, wor
     if plan:  # the native plan in the .tflite's stored op order, before reordering
         stored_ram = r["model_ram_bytes"] - r["arena_bytes"] + plan["stored_order_arena_bytes"]
         row.update(stored_order_model_ram_bytes=stored_ram, order_method=plan["order_method"])
+        from mcu_effnet.graph.op_order import plan_memory
         from mcu_effnet.graph.planner import plan_arena
-        from mcu_effnet.graph.schedule import plan_memory
 
         io = r["model_ram_bytes"] - r["arena_bytes"]
         # without fusing SiLU pairs (mcu_effnet.codegen.fuse), and also with no op in place in the

@@ -1,28 +1,32 @@
 """Instructions per inference in QEMU: the native engine's plain C kernels, its DSP (SIMD)
 kernels, and TFLite Micro with CMSIS-NN.
 
-    .venv/bin/python benchmarks/simd_speed.py [MODEL.tflite ...] [--board qemu-m4] [--models NAME,...]
+    .venv/bin/python benchmarks/simd_speed.py [MODEL.tflite ...] [--board qemu-m4] [--only NAME,...]
+        [--variants "native C,native DSP,TFLM + CMSIS-NN"] [--suite models|pointwise] [--out STEM]
 
-For each model (default: ``benchmarks/sim_speed.py``'s built-in models, as ``memory.py``) it
-writes and builds three firmware projects with ``mcu_effnet.codegen.project.write_project``:
+For each model (default: ``benchmarks/sim_speed.py``'s built-in models, as ``memory.py``; ``--only``
+keeps the named ones) it writes and builds three firmware projects with
+``mcu_effnet.codegen.project.write_project``:
 
 - ``native C``: the engine generated with ``dsp=False`` (the portable kernels: what a Cortex-M0+
   or M3 runs);
 - ``native DSP``: the engine for the board's core (Cortex-M4/M7/M33: the DSP kernels);
-- ``TFLM + CMSIS-NN``: ``--runtime tflm --kernels cmsis-nn`` (TFLM_DIR, default /work/shared/tflm);
+- ``TFLM + CMSIS-NN``: ``--runtime tflm --kernels cmsis-nn`` (``TFLM_DIR``, else the
+  ``shared/tflm`` folder beside the repository, as ``mcu_effnet.codegen.tflm.find_tflm_dir``);
 
 runs each in QEMU (``-icount shift=0``: one instruction, one count) on the embedded test vector
 and one random input, checks the outputs bit-exact against the host simulator, and prints the
-instructions per inference with the ratios DSP / C and DSP / CMSIS-NN (the issue's target: the
+instructions per inference with the ratios DSP / C and DSP / CMSIS-NN (the target: the
 native DSP engine at most TFLite Micro + CMSIS-NN's, aiming at 0.7x). Writes
-``benchmarks/results/simd_speed.json`` and ``simd_speed.md``.
+``benchmarks/results/<STEM>.json`` and ``<STEM>.md`` (default stem ``simd_speed``). The committed
+results: ``simd_speed`` (qemu-m4, every built-in model) and ``simd_speed-qemu-m7`` /
+``simd_speed-qemu-m33`` (``--board qemu-m7 --only "effnet-like 64px" --out simd_speed-qemu-m7``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -56,7 +60,7 @@ def pointwise_models() -> list[tuple[str, bytes]]:
 
 
 def measure(name: str, model: bytes, board: str, variant: str, work: Path) -> dict:
-    from mcu_effnet.codegen import runner
+    from mcu_effnet.codegen import toolchain
     from mcu_effnet.codegen.engine import generate_engine
     from mcu_effnet.codegen.project import write_project
     from mcu_effnet.graph import load_tflite
@@ -69,14 +73,12 @@ def measure(name: str, model: bytes, board: str, variant: str, work: Path) -> di
     if variant == "native C":
         kw["engine"] = generate_engine(graph, dsp=False)
     elif variant == "TFLM + CMSIS-NN":
-        kw.update(
-            runtime="tflm", kernels="cmsis-nn", tflm_dir=os.environ.get("TFLM_DIR", "/work/shared/tflm")
-        )
+        kw.update(runtime="tflm", kernels="cmsis-nn")  # the tree: TFLM_DIR, else shared/tflm
     project = write_project(graph, board, out, **kw)
-    elf = runner.make(out, "qemu")
+    elf = toolchain.make(out, "qemu")
     shape = graph.input_tensors[0].shape
     x = np.random.default_rng(0).integers(-128, 128, size=(1, *shape[1:]), dtype=np.int8)
-    result = runner.run_qemu(
+    result = toolchain.run_qemu(
         project.board, elf, inputs=x.reshape(1, -1), output_bytes=project.report["output_bytes"]
     )
     expected = np.asarray(simulate(graph, x)).reshape(1, -1)

@@ -28,7 +28,7 @@ from mcu_effnet.data import ImageDataset, make_loader, open_data
 from mcu_effnet.models import build_float
 from mcu_effnet.quant.distributed import DistContext
 from mcu_effnet.quant.loop import EpochTotals, StopRequest, train_epoch
-from mcu_effnet.quant.schedule import make_optimizer, make_scheduler
+from mcu_effnet.quant.lr_schedule import make_optimizer, make_scheduler
 
 CONFIGS = ((-4.0, 32), (-1.0, 96))
 RESULTS = Path(__file__).parent / "results" / "train_speed.json"

@@ -1,6 +1,6 @@
 """Test CNNs with parallel branches, their ops stored breadth first (every branch's first op,
 then every branch's second op, ...): a valid order that keeps every branch's wide tensors
-alive at once, so a better execution order exists (``mcu_effnet.graph.schedule``)."""
+alive at once, so a better execution order exists (``mcu_effnet.graph.op_order``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,12 @@
-"""Shared fixtures: the Cortex-M toolchain gate and a runner for the installed command."""
+"""The gates of the tests that need the Cortex-M toolchain or a TensorFlow Lite Micro tree, and a
+runner for the installed command.
+
+``@pytest.mark.toolchain`` (arm-none-eabi-gcc/g++ and qemu-system-arm; fixtures that build
+firmware depend on ``arm_toolchain`` instead) and
+``@pytest.mark.tflm_tree`` (``TFLM_DIR``, or the ``shared/tflm`` folder beside the repository)
+skip a test when what it needs is missing, and fail it instead under
+``MCU_EFFNET_REQUIRE_TOOLCHAIN=1`` (CI), so CI cannot pass by skipping them.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +20,36 @@ import pytest
 REQUIRE_TOOLCHAIN = os.environ.get("MCU_EFFNET_REQUIRE_TOOLCHAIN") == "1"
 
 
+TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-size", "qemu-system-arm")
+
+
+def _missing(message: str) -> None:
+    if REQUIRE_TOOLCHAIN:
+        pytest.fail(f"{message} (required: MCU_EFFNET_REQUIRE_TOOLCHAIN=1)", pytrace=False)
+    pytest.skip(message)
+
+
+def _require_toolchain() -> None:
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    if missing:
+        _missing(f"missing {', '.join(missing)} (scripts/ensure_toolchain.sh installs them)")
+
+
 @pytest.fixture(scope="session")
 def arm_toolchain() -> None:
-    """Skips without arm-none-eabi-gcc and qemu-system-arm; fails instead when CI requires them."""
-    tools = ("arm-none-eabi-gcc", "arm-none-eabi-g++", "arm-none-eabi-size", "qemu-system-arm")
-    missing = [t for t in tools if shutil.which(t) is None]
-    if missing:
-        message = f"missing {', '.join(missing)} (scripts/ensure_toolchain.sh installs them)"
-        if REQUIRE_TOOLCHAIN:
-            pytest.fail(message)
-        pytest.skip(message)
+    """The same gate for fixtures that build firmware (a marker does not apply to a fixture)."""
+    _require_toolchain()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("toolchain"):
+        _require_toolchain()
+    if item.get_closest_marker("tflm_tree"):
+        from mcu_effnet.codegen.tflm import find_tflm_dir
+
+        found, looked = find_tflm_dir()
+        if found is None:
+            _missing(f"no TensorFlow Lite Micro tree; looked in {'; '.join(looked)}")
 
 
 # Debian's package installs `chromium`; other systems name the same browser differently.

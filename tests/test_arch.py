@@ -116,18 +116,18 @@ def test_json_round_trip():
 @pytest.mark.parametrize(
     "kwargs,needle",
     [
-        (dict(phi=-1, alpha=1.0), "--alpha"),
-        (dict(phi=-1, beta=0.9), "--beta"),
-        (dict(phi=-1, gamma=1), "--gamma"),
-        (dict(phi=-1, classes=2.5), "--classes"),
-        (dict(phi=-1, classes=1), "--classes"),
-        (dict(phi=-1, classes=True), "--classes"),
-        (dict(phi=-1, resolution=15), "--resolution"),
+        (dict(phi=-1, alpha=1.0), "alpha must be greater than 1"),
+        (dict(phi=-1, beta=0.9), "beta must be greater than 1"),
+        (dict(phi=-1, gamma=1), "gamma must be greater than 1"),
+        (dict(phi=-1, classes=2.5), "classes must be an integer"),
+        (dict(phi=-1, classes=1), "classes must be an integer"),
+        (dict(phi=-1, classes=True), "classes must be an integer"),
+        (dict(phi=-1, resolution=15), "resolution 15 is below the minimum of 16 px"),
         (dict(phi=-20), "16 px"),
         (dict(phi=-16), "stage 2"),
-        (dict(phi=-1, width=0.2), "--width"),
-        (dict(phi=-1, variant="tiny"), "--variant"),
-        (dict(phi=-1, board="esp32"), "--board"),
+        (dict(phi=-1, width=0.2), "width 0.2 scales stage"),
+        (dict(phi=-1, variant="tiny"), "variant must be one of"),
+        (dict(phi=-1, board="esp32"), "board 'esp32' is unknown"),
     ],
 )
 def test_bad_input_raises_user_error(kwargs, needle):
@@ -243,7 +243,7 @@ def test_arch_and_scale_do_not_import_torch():
     import sys
 
     code = (
-        "import sys, mcu_effnet.arch, mcu_effnet.arch.report; "
+        "import sys, mcu_effnet.arch, mcu_effnet.arch.scale_report; "
         "mcu_effnet.arch.make_spec(-1).peak_activation_bytes; assert 'torch' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

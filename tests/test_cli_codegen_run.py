@@ -20,19 +20,6 @@ from mcu_effnet.sim import run as simulate
 QEMU_BOARDS = ["qemu-m4", "qemu-m7", "qemu-m33", "stm32", "stm32f405"]
 
 
-def _engine_available() -> bool:
-    try:
-        import mcu_effnet.codegen.engine  # noqa: F401
-    except ModuleNotFoundError:
-        return False
-    return True
-
-
-needs_engine = pytest.mark.skipif(
-    not _engine_available(), reason="native engine (codegen/engine.py) not yet in the tree"
-)
-
-
 def _model(tmp_path, seed=0, name="cnn.tflite", kind="cnn"):
     path = tmp_path / name
     rng = np.random.default_rng(seed)
@@ -159,7 +146,8 @@ def test_run_rejects_inputs_of_the_wrong_shape(cli, tmp_path):
 # ---- end to end in QEMU ----------------------------------------------------------------------
 
 
-def test_tflm_project_runs_bit_exact(arm_toolchain, cli, tmp_path):
+@pytest.mark.toolchain
+def test_tflm_project_runs_bit_exact(cli, tmp_path):
     model = _model(tmp_path, seed=2)
     out = tmp_path / "fw"
     result = cli("codegen", model, "--board", "qemu-m4", "--runtime", "tflm", "--out", out)
@@ -176,7 +164,8 @@ def test_tflm_project_runs_bit_exact(arm_toolchain, cli, tmp_path):
     assert 0 < report["tflm_arena_used_bytes"] <= report["arena_bytes"]
 
 
-def test_run_exits_nonzero_on_a_difference(arm_toolchain, cli, tmp_path):
+@pytest.mark.toolchain
+def test_run_exits_nonzero_on_a_difference(cli, tmp_path):
     out = tmp_path / "fw"
     assert (
         cli(
@@ -198,11 +187,26 @@ def test_run_exits_nonzero_on_a_difference(arm_toolchain, cli, tmp_path):
     assert "bit-exact: NO" in result.stdout and "1 of" in result.stdout
 
 
-@needs_engine
+@pytest.mark.toolchain
+def test_run_without_the_model_says_what_it_compared(cli, tmp_path):
+    """Without model.tflite only the firmware's own check of the embedded test vector is left."""
+    model = _model(tmp_path, seed=5)
+    out = tmp_path / "fw"
+    assert cli("codegen", model, "--board", "qemu-m4", "--out", out, "--no-build").returncode == 0
+    (out / "model.tflite").unlink()
+    np.save(tmp_path / "x.npy", _inputs(load_tflite(model), 2, seed=3))
+    result = cli("run", out, "--input", tmp_path / "x.npy")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert "--input: 2 samples run, not compared (no model.tflite in the folder)" in lines
+    assert lines[-1] == "bit-exact: yes, on the embedded test vector only (no model.tflite in the folder)"
+
+
 @pytest.mark.parametrize(
     "board,kind", [(b, "cnn" if i % 2 == 0 else "mbconv") for i, b in enumerate(QEMU_BOARDS)]
 )
-def test_native_project_runs_bit_exact(arm_toolchain, cli, tmp_path, board, kind):
+@pytest.mark.toolchain
+def test_native_project_runs_bit_exact(cli, tmp_path, board, kind):
     seed = zlib.crc32(board.encode()) % 1000
     model = _model(tmp_path, seed=seed, kind=kind)
     out = tmp_path / "fw"
@@ -221,13 +225,13 @@ def test_native_project_runs_bit_exact(arm_toolchain, cli, tmp_path, board, kind
     assert report["flash_bytes"] and report["ram_bytes"]
 
 
-@needs_engine
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "variant,boards",
     [("full", ["qemu-m4", "qemu-m33", "stm32f405"]), ("lite", ["qemu-m7", "stm32", "stm32f405"])],
 )
-def test_our_efficientnets_run_bit_exact_on_the_qemu_boards(arm_toolchain, cli, tmp_path, variant, boards):
+@pytest.mark.toolchain
+def test_our_efficientnets_run_bit_exact_on_the_qemu_boards(cli, tmp_path, variant, boards):
     """Our QAT-exported EfficientNets (φ −6, 32 px) as native firmware in QEMU: between the two
     variants every QEMU-run board once, and STM32F405's own machine both times (the time budget
     of the test suite; benchmarks/memory.py takes any model to any board)."""
@@ -250,7 +254,6 @@ def test_our_efficientnets_run_bit_exact_on_the_qemu_boards(arm_toolchain, cli, 
         np.testing.assert_array_equal(np.load(tmp_path / f"y-{board}.npy"), expected, err_msg=board)
 
 
-@needs_engine
 def test_codegen_without_toolchain_writes_an_unbuilt_project(tmp_path):
     script = os.path.join(os.path.dirname(sys.executable), "mcu-effnet")
     env = dict(os.environ, PATH=str(tmp_path / "nothing-here"))
@@ -269,7 +272,8 @@ def test_codegen_without_toolchain_writes_an_unbuilt_project(tmp_path):
     assert (out / "model" / "model.c").exists() and not (out / "build").exists()
 
 
-def test_tflm_without_a_tree_says_where_it_looked(arm_toolchain, cli, tmp_path):
+@pytest.mark.toolchain
+def test_tflm_without_a_tree_says_where_it_looked(cli, tmp_path):
     missing = tmp_path / "no-tflm"
     result = cli(
         "codegen",
@@ -288,7 +292,8 @@ def test_tflm_without_a_tree_says_where_it_looked(arm_toolchain, cli, tmp_path):
     assert not (tmp_path / "fw").exists()
 
 
-def test_tflm_variants_switch_and_stay_bit_exact(arm_toolchain, cli, tmp_path):
+@pytest.mark.toolchain
+def test_tflm_variants_switch_and_stay_bit_exact(cli, tmp_path):
     """make run with TFLite Micro's reference kernels, then CMSIS-NN, then reference again: each
     rebuilds with its own defines and matches the simulator's embedded expectation."""
     out = tmp_path / "fw"
@@ -308,7 +313,8 @@ def test_tflm_variants_switch_and_stay_bit_exact(arm_toolchain, cli, tmp_path):
     assert counts[0] == counts[2] != counts[1]
 
 
-def test_tflm_cmsis_nn_kernels_run_bit_exact(arm_toolchain, cli, tmp_path):
+@pytest.mark.toolchain
+def test_tflm_cmsis_nn_kernels_run_bit_exact(cli, tmp_path):
     model = _model(tmp_path, seed=6, kind="mbconv")
     out = tmp_path / "fw"
     result = cli(

@@ -1,4 +1,4 @@
-"""``mcu-effnet export MODEL.onnx --out MODEL.tflite`` through the installed command (issue 4).
+"""``mcu-effnet export MODEL.onnx --out MODEL.tflite`` through the installed command.
 
 Bad input gives one error line, exit code 2 and no output file; a good QCDQ model gives the
 file, its labels and the JSON report.

@@ -253,6 +253,13 @@ def test_bad_numbers_are_one_line_errors(tmp_path):
     ]
     result = _mcu_effnet("qat", *TINY_RUN, "--classes", "7", cwd=tmp_path)
     assert result.returncode == 2 and "the data has 10 classes" in _error_lines(result.stderr)[0]
+    # The training options speak of their fields; the command line names its flags.
+    result = _mcu_effnet("qat", *TINY_RUN, "--epochs", "0", "--qat-epochs", "0", cwd=tmp_path)
+    assert _error_lines(result.stderr) == [
+        "mcu-effnet: error: --epochs and --qat-epochs are both 0: nothing to train"
+    ]
+    result = _mcu_effnet("qat", *TINY_RUN, "--max-train-images", "0", cwd=tmp_path)
+    assert _error_lines(result.stderr) == ["mcu-effnet: error: --max-train-images must be at least 1, got 0"]
 
 
 def _free_port() -> int:

@@ -136,3 +136,23 @@ def test_spec_from_args_classes_from_data():
         parser.parse_args(["--phi", "-4", "--board", "none", "--width", "0.5", "--depth", "1"])
     )
     assert (spec.fit, spec.width_mult, spec.depth_mult) == (None, 0.5, 1.0)
+
+
+def test_library_errors_speak_of_values_the_cli_of_flags(cli):
+    from mcu_effnet.errors import UserError
+
+    with pytest.raises(UserError) as info:
+        make_spec(-1, resolution=12, board=None)
+    assert str(info.value) == "resolution 12 is below the minimum of 16 px"
+    result = cli("scale", "--phi", "-1", "--resolution", "12", "--board", "none")
+    assert result.stderr.strip() == "mcu-effnet: error: --resolution 12 is below the minimum of 16 px"
+
+
+def test_flag_message_leaves_paths_and_quoted_values_alone():
+    from mcu_effnet.cli import flag_message
+    from mcu_effnet.errors import UserError
+
+    exc = UserError("runs/board: board 'board' is unknown; known boards: stm32", options=("board",))
+    assert flag_message(exc) == "runs/board: --board 'board' is unknown; known boards: stm32"
+    exc = UserError("epochs and qat_epochs are both 0", options=("epochs", "qat_epochs"))
+    assert flag_message(exc) == "--epochs and --qat-epochs are both 0"

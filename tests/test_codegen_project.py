@@ -185,7 +185,8 @@ def test_tflm_refuses_ops_without_resolver_entry(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_build_fills_sizes(arm_toolchain, tmp_path):
+@pytest.mark.toolchain
+def test_build_fills_sizes(tmp_path):
     p = _write(tmp_path / "fw", board="stm32", build=True)
     r = p.report
     assert r["elf"] == "build/board/firmware.elf"
@@ -196,7 +197,8 @@ def test_build_fills_sizes(arm_toolchain, tmp_path):
     assert json.loads((p.path / "report.json").read_text())["flash_bytes"] == r["flash_bytes"]
 
 
-def test_engine_files_in_subfolders_build(arm_toolchain, tmp_path):
+@pytest.mark.toolchain
+def test_engine_files_in_subfolders_build(tmp_path):
     """The engine's files keep their relative paths under model/; headers' folders are on -I."""
     engine = standin.StandinEngine()
     engine.files = {

@@ -26,7 +26,8 @@ def _one_error_line(result):
     return lines[0]
 
 
-def test_compare_three_runtimes_bit_exact(arm_toolchain, cli, tmp_path):
+@pytest.mark.toolchain
+def test_compare_three_runtimes_bit_exact(cli, tmp_path):
     model = tmp_path / "mb.tflite"
     model.write_bytes(random_mbconv(np.random.default_rng(11), size=10, activation="RELU6"))
     graph = load_tflite(model)
@@ -97,7 +98,8 @@ def test_out_folder_not_ours(cli, tmp_path):
     assert "--force" in line and (tmp_path / "c" / "keep.txt").exists()
 
 
-def test_a_runtime_that_does_not_fit_is_a_row(arm_toolchain, tmp_path):
+@pytest.mark.toolchain
+def test_a_runtime_that_does_not_fit_is_a_row(tmp_path):
     """16 KB of SRAM: the native engine fits, TFLite Micro's larger arena does not; the table says
     so and the comparison still runs the native firmware, bit-exact."""
     model = random_mbconv(np.random.default_rng(11), size=10, activation="RELU6")
@@ -133,7 +135,8 @@ def test_json_option_prints_the_result(monkeypatch, tmp_path, capsys):
     assert seen == {"board": "qemu-m7", "out": Path("compare/cnn-qemu-m7"), "samples": 2, "inputs": None}
 
 
-def test_a_failed_build_leaves_no_folder(arm_toolchain, monkeypatch, tmp_path):
+@pytest.mark.toolchain
+def test_a_failed_build_leaves_no_folder(monkeypatch, tmp_path):
     import mcu_effnet.codegen.compare as compare_mod
     from mcu_effnet.errors import UserError
 
@@ -147,7 +150,8 @@ def test_a_failed_build_leaves_no_folder(arm_toolchain, monkeypatch, tmp_path):
     assert not (tmp_path / "cmp").exists()
 
 
-def test_cmsis_nn_scratch_fits_the_arena(arm_toolchain, tmp_path):
+@pytest.mark.toolchain
+def test_cmsis_nn_scratch_fits_the_arena(tmp_path):
     """CMSIS-NN asks for scratch memory the reference kernels do not (here 160 x 5 x 5 int16
     for a 5x5 depthwise, 8,000 bytes, and an im2col buffer for a 3x3 conv): the arena
     recorded with the reference kernels plus its margin is too small for it unless the

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tflite_builder import ModelBuilder
 
-from mcu_effnet.codegen import dsp_layout, runner
+from mcu_effnet.codegen import dsp_layout, toolchain
 from mcu_effnet.codegen.engine import EngineSources, generate_engine
 from mcu_effnet.graph import load_tflite
 from mcu_effnet.sim import run as sim_run
@@ -181,10 +181,9 @@ CHAINS = [
 ]
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("board", ["qemu-m4", "qemu-m33"])
 def test_depthwise_dsp_in_qemu(tmp_path, board):
-    if runner.missing_tools(need_qemu=True):
-        pytest.skip("needs arm-none-eabi-gcc and qemu-system-arm")
     from mcu_effnet.codegen.project import write_project
 
     for n, (seed, size, channels, layers) in enumerate(CHAINS):
@@ -195,9 +194,9 @@ def test_depthwise_dsp_in_qemu(tmp_path, board):
         kernels = ("ek_depthwise_conv2d_dsp(&", "ek_depthwise_conv2d_in_place_dsp(&", "ek_conv2d_dsp(&")
         assert sum(model_c.count(k) for k in kernels) == len(layers)
         assert "ek_depthwise_conv2d_in_place_dsp(&" in model_c
-        elf = runner.make(project.path, "qemu")
+        elf = toolchain.make(project.path, "qemu")
         x = np.random.default_rng(seed).integers(-128, 128, size=(3, size, size, channels), dtype=np.int8)
-        result = runner.run_qemu(
+        result = toolchain.run_qemu(
             project.board, elf, inputs=x.reshape(3, -1), output_bytes=project.report["output_bytes"]
         )
         assert result.status == 0 and result.check_ok, result.stdout[-2000:]

@@ -24,7 +24,13 @@ from hypothesis import strategies as st
 from tflite_builder import ModelBuilder
 
 from mcu_effnet.codegen import dsp_layout
-from mcu_effnet.codegen.dsp_pointwise import FC_KERNEL, fast_requantize_ok, interleave, pointwise_layout, records
+from mcu_effnet.codegen.dsp_pointwise import (
+    FC_KERNEL,
+    fast_requantize_ok,
+    interleave,
+    pointwise_layout,
+    records,
+)
 from mcu_effnet.codegen.engine import generate_engine
 from mcu_effnet.graph import load_tflite
 from mcu_effnet.sim import run as sim_run
@@ -234,8 +240,9 @@ def _firmware_model(seed: int) -> bytes:
 
 
 @pytest.mark.parametrize("board", ["qemu-m4", "qemu-m33"])
-def test_dsp_firmware_in_qemu_is_bit_exact(arm_toolchain, tmp_path, board):
-    from mcu_effnet.codegen import runner
+@pytest.mark.toolchain
+def test_dsp_firmware_in_qemu_is_bit_exact(tmp_path, board):
+    from mcu_effnet.codegen import toolchain
     from mcu_effnet.codegen.project import write_project
 
     model = _firmware_model(7)
@@ -247,7 +254,7 @@ def test_dsp_firmware_in_qemu_is_bit_exact(arm_toolchain, tmp_path, board):
     assert "#define MODEL_DSP_KERNELS 1" in (project.path / "model" / "model.h").read_text()
     x = _inputs(graph, 5, 3)
     elf = project.path / project.report["elf"]
-    result = runner.run_qemu(project.board, elf, inputs=x.reshape(len(x), -1), output_bytes=9)
+    result = toolchain.run_qemu(project.board, elf, inputs=x.reshape(len(x), -1), output_bytes=9)
     assert result.check_ok, result.stdout[-2000:]
     np.testing.assert_array_equal(result.outputs, np.asarray(sim_run(graph, x)).reshape(len(x), -1))
     # the firmware holds the DSP kernels, compiled to SMLAD / SXTB16

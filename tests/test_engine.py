@@ -104,7 +104,8 @@ def test_engine_files_and_figures():
     [ARM_M4, ["-mcpu=cortex-m0plus", "-mthumb"], ["-mcpu=cortex-m33", "-mthumb", "-mfloat-abi=soft"]],
     ids=["cortex-m4", "cortex-m0plus", "cortex-m33"],
 )
-def test_generated_sources_compile_for_cortex_m(arm_toolchain, tmp_path, cpu_flags):
+@pytest.mark.toolchain
+def test_generated_sources_compile_for_cortex_m(tmp_path, cpu_flags):
     for i, kind in enumerate(("cnn-avgpool", "mbconv-hswish-se")):
         engine = generate_engine(load_tflite(MODELS[kind](np.random.default_rng(i))))
         compile_for_arm(engine.files, tmp_path / kind, cpu_flags)

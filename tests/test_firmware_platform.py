@@ -16,7 +16,7 @@ import pytest
 from tflite_builder import random_cnn
 
 from mcu_effnet.boards import BOARDS, get_board
-from mcu_effnet.codegen import runner
+from mcu_effnet.codegen import toolchain
 from mcu_effnet.codegen.project import write_project
 from mcu_effnet.codegen.project_render import render_platform
 from mcu_effnet.graph import load_tflite
@@ -71,7 +71,7 @@ def _build_calibration(tmp_path: Path, board_name: str, iterations: int, reload:
 def _calibrate(tmp_path: Path, board_name: str, iterations: int, reload: int | None = None):
     board = get_board(board_name)
     elf = _build_calibration(tmp_path, board_name, iterations, reload)
-    result = runner.run_qemu(board, elf, timeout=60)
+    result = toolchain.run_qemu(board, elf, timeout=60)
     assert result.status == 0, result.stdout
     line = next(ln for ln in result.stdout.splitlines() if ln.startswith("CALIBRATE"))
     fields = dict(tok.split("=") for tok in line.split()[1:])
@@ -79,7 +79,8 @@ def _calibrate(tmp_path: Path, board_name: str, iterations: int, reload: int | N
 
 
 @pytest.mark.parametrize("board_name,hz", MACHINES)
-def test_systick_counts_instructions_under_icount(arm_toolchain, tmp_path, board_name, hz):
+@pytest.mark.toolchain
+def test_systick_counts_instructions_under_icount(tmp_path, board_name, hz):
     """A busy loop of 2*n instructions (SUBS+BNE) measures 2*n * hz / 1e9 ticks."""
     n = 200_000
     ticks1, ticks2, reported_hz = _calibrate(tmp_path, board_name, n)
@@ -93,7 +94,8 @@ def test_systick_counts_instructions_under_icount(arm_toolchain, tmp_path, board
         assert ticks1 == 2 * n // 40  # on the MPS2 machines one tick is exactly 40 instructions
 
 
-def test_systick_wraps_are_counted(arm_toolchain, tmp_path):
+@pytest.mark.toolchain
+def test_systick_wraps_are_counted(tmp_path):
     """With a 4096-tick period the loops cross 12 and 24 wraps and the count stays exact to a
     tick per wrap (each wrap adds only its interrupt handler's few instructions)."""
     n = 1_000_000  # 2M and 4M instructions: 50000 and 100000 ticks
@@ -114,7 +116,8 @@ def _standin_project(tmp_path: Path, board_name: str, build: bool = True):
 
 
 @pytest.mark.parametrize("board", [b.name for b in BOARDS])
-def test_every_board_project_builds_and_fits(arm_toolchain, tmp_path, board):
+@pytest.mark.toolchain
+def test_every_board_project_builds_and_fits(tmp_path, board):
     """A small CNN through the real engine and simulator, for every catalogued board."""
     model = random_cnn(np.random.default_rng(11))
     graph = load_tflite(model)
@@ -142,11 +145,12 @@ def test_every_board_project_builds_and_fits(arm_toolchain, tmp_path, board):
 
 
 @pytest.mark.parametrize("board", ["qemu-m4", "qemu-m33", "stm32f405"])
-def test_semihosting_files_and_status(arm_toolchain, tmp_path, board):
+@pytest.mark.toolchain
+def test_semihosting_files_and_status(tmp_path, board):
     project = _standin_project(tmp_path, board, build=False)
-    elf = runner.make(project.path, "qemu")
+    elf = toolchain.make(project.path, "qemu")
     x = np.random.default_rng(3).integers(-128, 128, size=(7, 32), dtype=np.int8)
-    result = runner.run_qemu(project.board, elf, inputs=x, output_bytes=8, timeout=60)
+    result = toolchain.run_qemu(project.board, elf, inputs=x, output_bytes=8, timeout=60)
     assert result.status == 0, result.stdout
     assert result.check_ok and result.mismatches == 0
     assert result.file_samples == 7
@@ -154,7 +158,8 @@ def test_semihosting_files_and_status(arm_toolchain, tmp_path, board):
     assert result.instructions and result.instructions > 0
 
 
-def test_failing_check_exits_nonzero(arm_toolchain, tmp_path):
+@pytest.mark.toolchain
+def test_failing_check_exits_nonzero(tmp_path):
     """A firmware whose output differs from the embedded expectation exits with status 1."""
     wrong = lambda graph, x: standin.simulate(graph, x) ^ np.int8(1)  # noqa: E731
     project = write_project(
@@ -165,14 +170,15 @@ def test_failing_check_exits_nonzero(arm_toolchain, tmp_path):
         simulate=wrong,
         build=False,
     )
-    elf = runner.make(project.path, "qemu")
-    result = runner.run_qemu(project.board, elf, timeout=60)
+    elf = toolchain.make(project.path, "qemu")
+    result = toolchain.run_qemu(project.board, elf, timeout=60)
     assert result.status == 1
     assert not result.check_ok and result.mismatches == 8
     assert result.lines["DONE"][0]["status"] == "1"
 
 
-def test_makefile_run_and_size_targets(arm_toolchain, tmp_path):
+@pytest.mark.toolchain
+def test_makefile_run_and_size_targets(tmp_path):
     """What a user types in the project folder: make run (QEMU) and make size."""
     project = _standin_project(tmp_path, "stm32f405", build=False)
     run = subprocess.run(
@@ -189,7 +195,8 @@ def test_makefile_run_and_size_targets(arm_toolchain, tmp_path):
     assert (project.path / "build" / "board" / "firmware.bin").exists()
 
 
-def test_fault_is_reported_and_exits(arm_toolchain, tmp_path):
+@pytest.mark.toolchain
+def test_fault_is_reported_and_exits(tmp_path):
     """A model that faults (here: a load from unmapped memory) ends QEMU with a FAULT line."""
     engine = standin.StandinEngine()
     engine.files = dict(engine.files)
@@ -199,8 +206,8 @@ def test_fault_is_reported_and_exits(arm_toolchain, tmp_path):
     project = write_project(
         standin.graph(), "qemu-m4", tmp_path / "p", engine=engine, simulate=standin.simulate, build=False
     )
-    elf = runner.make(project.path, "qemu")
-    result = runner.run_qemu(project.board, elf, timeout=60)
+    elf = toolchain.make(project.path, "qemu")
+    result = toolchain.run_qemu(project.board, elf, timeout=60)
     assert result.status == 3, result.stdout
     assert "MCU-EFFNET FAULT hardfault" in result.stdout
     assert result.output is None and result.error.startswith("hardfault")

@@ -10,7 +10,7 @@ from test_planner import execute_plan
 from tflite_builder import ModelBuilder
 
 from mcu_effnet.graph import load_tflite
-from mcu_effnet.graph.schedule import plan_memory
+from mcu_effnet.graph.op_order import plan_memory
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from conftest import _console_script
 from tflite_builder import random_cnn
 
 from mcu_effnet.codegen.profile import format_by_cost, format_op_types, from_run
-from mcu_effnet.codegen.runner import parse_output
+from mcu_effnet.codegen.toolchain import parse_output
 
 
 def _cli(*args, cwd=None, timeout=600):
@@ -103,7 +103,7 @@ def test_profile_across_systick_wraps(native, tmp_path):
     """With a 1024-tick SysTick period (40,960 instructions) the inference crosses wraps; the
     64-bit counter keeps every layer's count to within a tick plus the wrap interrupt's cost."""
     from mcu_effnet.boards import get_board
-    from mcu_effnet.codegen import runner
+    from mcu_effnet.codegen import toolchain
     from mcu_effnet.codegen.profile import execution_layers
 
     out, _, report = native
@@ -113,7 +113,7 @@ def test_profile_across_systick_wraps(native, tmp_path):
         ["make", "-C", str(folder), "qemu", "OPT=-O2 -DSYSTICK_RELOAD=0x3FFu"], capture_output=True, text=True
     )
     assert built.returncode == 0, built.stderr
-    result = runner.run_qemu(get_board("qemu-m4"), folder / "build" / "qemu" / "firmware.elf", timeout=120)
+    result = toolchain.run_qemu(get_board("qemu-m4"), folder / "build" / "qemu" / "firmware.elf", timeout=120)
     assert result.check_ok and result.instructions is not None
     assert result.instructions > 2 * 1024 * 40  # at least two wraps inside the inference
     prof = from_run(result.lines, "native", execution_layers(report), result.instructions)

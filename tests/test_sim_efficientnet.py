@@ -1,7 +1,7 @@
 """Our exported EfficientNets (full and lite) in the simulator, bit-exact with TFLite Micro.
 
 Each variant is built at a tiny φ and 32 px, calibrated on random images, exported to QCDQ
-ONNX by Brevitas and written to int8 ``.tflite`` by the project's exporter (issue 4); then 128
+ONNX by Brevitas and written to int8 ``.tflite`` by the project's exporter; then 128
 random int8 inputs go through TFLite Micro and ``mcu_effnet.sim.run``, which must agree on
 every output element and on every intermediate tensor TFLite Micro lets us read.
 """

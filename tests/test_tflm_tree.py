@@ -23,8 +23,7 @@ from tflite_builder import random_cnn, random_mbconv
 from mcu_effnet.boards.catalog import BOARDS
 from mcu_effnet.codegen.tflm import attributes_mismatch, check_tree, find_tflm_dir
 
-REAL, _ = find_tflm_dir()
-needs_tree = pytest.mark.skipif(REAL is None, reason="no TensorFlow Lite Micro tree (TFLM_DIR)")
+REAL, _ = find_tflm_dir()  # tests that use it carry the tflm_tree marker (tests/conftest.py)
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "mcu-effnet")
 RESOLVER = "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 
@@ -137,7 +136,7 @@ def test_lookup_order(tmp_path, monkeypatch):
 # ---- which library the Makefile links ----------------------------------------------------------
 
 
-@needs_tree
+@pytest.mark.tflm_tree
 def test_prebuilt_library_is_linked_when_the_core_has_one(tmp_path):
     result = codegen_tflm(tmp_path, REAL, "--no-build")
     assert result.returncode == 0, result.stderr
@@ -147,7 +146,7 @@ def test_prebuilt_library_is_linked_when_the_core_has_one(tmp_path):
     assert lib.stdout.strip() == f"{REAL}/prebuilt/cortex-m4/libtflm_ref.a"
 
 
-@needs_tree
+@pytest.mark.tflm_tree
 def test_core_without_prebuilt_library_builds_it_into_the_cache(tmp_path):
     """make -n: the library would be built by the tree's Makefile into the cache folder, for the
     board's core and FPU; nothing is written inside the tree."""
@@ -178,8 +177,9 @@ def test_core_without_prebuilt_library_builds_it_into_the_cache(tmp_path):
     assert re.fullmatch(rf"{cache}/cortex-m4-cmsis_nn-\d+/libtflm_cmsis_nn.a", lib.stdout.strip())
 
 
-@needs_tree
-def test_cached_library_is_built_once_and_runs_bit_exact(arm_toolchain, tmp_path):
+@pytest.mark.tflm_tree
+@pytest.mark.toolchain
+def test_cached_library_is_built_once_and_runs_bit_exact(tmp_path):
     tree = fake_tree(tmp_path / "tree", replace={"Makefile": FAKE_MAKEFILE.format(real=REAL)})
     env = {"TFLM_CACHE_ROOT": str(tmp_path / "cache")}
     result = codegen_tflm(tmp_path, tree, env=env)
@@ -199,7 +199,8 @@ def test_cached_library_is_built_once_and_runs_bit_exact(arm_toolchain, tmp_path
 # ---- bad input: one line, exit code 2 ------------------------------------------------------------
 
 
-def test_no_tree_says_where_it_looked(arm_toolchain, tmp_path):
+@pytest.mark.toolchain
+def test_no_tree_says_where_it_looked(tmp_path):
     missing = tmp_path / "no-tflm"
     line = one_error_line(
         mcu("compare", _model(tmp_path), "--board", "qemu-m4", "--tflm-dir", missing, cwd=tmp_path)
@@ -208,8 +209,9 @@ def test_no_tree_says_where_it_looked(arm_toolchain, tmp_path):
     assert not (tmp_path / "compare").exists()
 
 
-@needs_tree
-def test_library_built_for_another_core(arm_toolchain, tmp_path):
+@pytest.mark.tflm_tree
+@pytest.mark.toolchain
+def test_library_built_for_another_core(tmp_path):
     tree = fake_tree(tmp_path / "tree", prebuilt={"cortex-m4/libtflm_ref.a": "cortex-m7/libtflm_ref.a"})
     line = one_error_line(codegen_tflm(tmp_path, tree))
     assert "prebuilt/cortex-m4/libtflm_ref.a" in line and "does not match the board's flags" in line
@@ -217,15 +219,17 @@ def test_library_built_for_another_core(arm_toolchain, tmp_path):
     assert not (tmp_path / "fw").exists()
 
 
-@needs_tree
-def test_library_of_the_other_variant(arm_toolchain, tmp_path):
+@pytest.mark.tflm_tree
+@pytest.mark.toolchain
+def test_library_of_the_other_variant(tmp_path):
     tree = fake_tree(tmp_path / "tree", prebuilt={"cortex-m4/libtflm_cmsis_nn.a": "cortex-m4/libtflm_ref.a"})
     line = one_error_line(codegen_tflm(tmp_path, tree, "--kernels", "cmsis-nn"))
     assert "libtflm_cmsis_nn.a" in line and "lacks the CMSIS-NN kernels" in line
 
 
-@needs_tree
-def test_flags_that_do_not_define_the_variant(arm_toolchain, tmp_path):
+@pytest.mark.tflm_tree
+@pytest.mark.toolchain
+def test_flags_that_do_not_define_the_variant(tmp_path):
     flags = (
         (REAL / "flags.mk")
         .read_text()
@@ -240,8 +244,9 @@ def test_flags_that_do_not_define_the_variant(arm_toolchain, tmp_path):
     assert "lacks -DCMSIS_NN" in line
 
 
-@needs_tree
-def test_op_missing_from_the_trees_resolver(arm_toolchain, tmp_path):
+@pytest.mark.tflm_tree
+@pytest.mark.toolchain
+def test_op_missing_from_the_trees_resolver(tmp_path):
     header = (REAL / RESOLVER).read_text().replace("AddHardSwish(", "AddSomethingElse(")
     tree = fake_tree(
         tmp_path / "tree",
@@ -252,7 +257,7 @@ def test_op_missing_from_the_trees_resolver(arm_toolchain, tmp_path):
     assert "AddHardSwish()" in line and "HARD_SWISH" in line and "--runtime native" in line
 
 
-@needs_tree
+@pytest.mark.tflm_tree
 def test_core_without_library_and_without_compiler(tmp_path):
     tree = fake_tree(tmp_path / "tree", prebuilt={"cortex-m7/libtflm_ref.a": "cortex-m7/libtflm_ref.a"})
     line = one_error_line(codegen_tflm(tmp_path, tree, env={"PATH": str(tmp_path / "no-tools")}))
@@ -261,7 +266,8 @@ def test_core_without_library_and_without_compiler(tmp_path):
     assert not (tmp_path / "fw").exists()
 
 
-def test_project_without_a_tree_fails_to_build_with_one_line(arm_toolchain, tmp_path):
+@pytest.mark.toolchain
+def test_project_without_a_tree_fails_to_build_with_one_line(tmp_path):
     """codegen --no-build found no tree: the Makefile says so instead of failing on a missing header."""
     result = codegen_tflm(tmp_path, tmp_path / "no-tflm", "--no-build")
     assert result.returncode == 0, result.stderr
@@ -272,8 +278,9 @@ def test_project_without_a_tree_fails_to_build_with_one_line(arm_toolchain, tmp_
     assert clean.returncode == 0, clean.stderr
 
 
-@needs_tree
-def test_run_checks_the_tree_make_will_use(arm_toolchain, tmp_path):
+@pytest.mark.tflm_tree
+@pytest.mark.toolchain
+def test_run_checks_the_tree_make_will_use(tmp_path):
     """A project made against the real tree, run with TFLM_DIR (the environment wins over the
     Makefile's default) naming a tree whose library was built for another core."""
     assert codegen_tflm(tmp_path, REAL, "--no-build").returncode == 0
@@ -299,8 +306,9 @@ def test_attribute_rules():
     assert attributes_mismatch(m4_sp, dict(m4_sp, Tag_CPU_arch="v8-M.mainline"))
 
 
-@needs_tree
-def test_every_catalog_board_accepts_the_real_tree(arm_toolchain):
+@pytest.mark.tflm_tree
+@pytest.mark.toolchain
+def test_every_catalog_board_accepts_the_real_tree():
     """No false alarm: each board of the catalog links its core's prebuilt library."""
     for board in BOARDS:
         lib = check_tree(REAL, board, "ref", ["CONV_2D", "HARD_SWISH"])

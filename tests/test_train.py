@@ -19,9 +19,9 @@ from mcu_effnet.arch import make_spec
 from mcu_effnet.data import open_data
 from mcu_effnet.errors import UserError
 from mcu_effnet.quant.distributed import DistContext, ResumableSampler, init_distributed
+from mcu_effnet.quant.lr_schedule import warmup_cosine
 from mcu_effnet.quant.options import TrainOptions
 from mcu_effnet.quant.run_folder import RunFolder
-from mcu_effnet.quant.schedule import warmup_cosine
 from mcu_effnet.quant.train import TrainingDiverged, TrainingStopped, run_qat
 
 SINGLE = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))

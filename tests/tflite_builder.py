@@ -37,7 +37,7 @@ _TENSOR_TYPES = {
     "int8": schema.TensorType.INT8,
 }
 
-# Versions LiteRT checks (INT8-NOTES.md); TFLite Micro ignores them.
+# Versions LiteRT checks (TensorFlow's op_version.cc); TFLite Micro ignores them.
 _OP_VERSIONS = {
     "CONV_2D": 3,
     "DEPTHWISE_CONV_2D": 3,

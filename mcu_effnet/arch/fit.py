@@ -1,4 +1,4 @@
-"""Fitting a compound-scaled spec to a board's SRAM and flash (DESIGN.md, "Tiny φ").
+"""Fitting a compound-scaled spec to a board's SRAM and flash (see docs/ARCHITECTURE.md).
 
 1. The resolution drops to the next multiple of ``RESOLUTION_STEP`` px, then a step at a time,
    until the peak activation memory fits the SRAM budget (at the compound-scaled width).
@@ -105,14 +105,16 @@ def fit_to_board(spec: ArchSpec, board: Board) -> ArchSpec:
     peak, weights = peak_activation_bytes(current), flash_bytes(current)
     if peak > sram_budget:
         raise UserError(
-            f"--board {board.name}: peak activation memory {peak} bytes at {res} px exceeds the SRAM "
+            f"board {board.name}: peak activation memory {peak} bytes at {res} px exceeds the SRAM "
             f"budget of {sram_budget} bytes (largest region {board.largest_sram_region.size} bytes "
-            f"minus {SRAM_MARGIN_BYTES} for stack and runtime)"
+            f"minus {SRAM_MARGIN_BYTES} for stack and runtime)",
+            options=("board",),
         )
     if weights > flash_budget:
         raise UserError(
-            f"--board {board.name}: weights need {weights} bytes of flash at width {width:.2f}, the "
-            f"flash budget is {flash_budget} bytes ({board.flash_bytes} minus {FLASH_MARGIN_BYTES} for code)"
+            f"board {board.name}: weights need {weights} bytes of flash at width {width:.2f}, the "
+            f"flash budget is {flash_budget} bytes ({board.flash_bytes} minus {FLASH_MARGIN_BYTES} for code)",
+            options=("board",),
         )
 
     # Keep the raw compound-scaled values of the unfitted spec beside the fitted ones.

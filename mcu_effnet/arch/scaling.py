@@ -34,20 +34,22 @@ MIN_SCALED_CHANNELS = CHANNEL_DIVISOR / 2
 def validate_coefficients(alpha: float, beta: float, gamma: float) -> None:
     for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
         if not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 1:
-            raise UserError(f"--{name} must be greater than 1 (got {value})")
+            raise UserError(f"{name} must be greater than 1 (got {value})", options=(name,))
 
 
 def validate_classes(classes: object) -> int:
     if isinstance(classes, bool) or not isinstance(classes, numbers.Real) or not float(classes).is_integer():
-        raise UserError(f"--classes must be an integer of at least 2 (got {classes!r})")
+        raise UserError(f"classes must be an integer of at least 2 (got {classes!r})", options=("classes",))
     if int(classes) < 2:
-        raise UserError(f"--classes must be an integer of at least 2 (got {int(classes)})")
+        raise UserError(
+            f"classes must be an integer of at least 2 (got {int(classes)})", options=("classes",)
+        )
     return int(classes)
 
 
 def _positive(name: str, value: float) -> float:
     if not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-        raise UserError(f"--{name} must be a positive number (got {value})")
+        raise UserError(f"{name} must be a positive number (got {value})", options=(name,))
     return float(value)
 
 
@@ -71,11 +73,13 @@ def compound_scale(
     ``MIN_SCALED_CHANNELS`` (where rounding to 8 would more than double it).
     """
     if not isinstance(phi, numbers.Real) or not math.isfinite(phi):
-        raise UserError(f"--phi must be a finite number (got {phi})")
+        raise UserError(f"phi must be a finite number (got {phi})", options=("phi",))
     validate_coefficients(alpha, beta, gamma)
     classes = validate_classes(classes)
     if variant not in VARIANTS:
-        raise UserError(f"--variant must be one of {', '.join(VARIANTS)} (got {variant!r})")
+        raise UserError(
+            f"variant must be one of {', '.join(VARIANTS)} (got {variant!r})", options=("variant",)
+        )
 
     d = alpha**phi if depth is None else _positive("depth", depth)
     w = beta**phi if width is None else _positive("width", width)
@@ -88,15 +92,20 @@ def compound_scale(
         res = round_resolution(BASE_RESOLUTION * r)
         if res < MIN_RESOLUTION:
             raise UserError(
-                f"--phi {phi:g} scales the input to {res} px (gamma^phi = {r:.3f}); "
-                f"the minimum is {MIN_RESOLUTION} px"
+                f"phi {phi:g} scales the input to {res} px (gamma^phi = {r:.3f}); "
+                f"the minimum is {MIN_RESOLUTION} px",
+                options=("phi",),
             )
     else:
         if isinstance(resolution, bool) or not float(resolution).is_integer():
-            raise UserError(f"--resolution must be an integer number of pixels (got {resolution})")
+            raise UserError(
+                f"resolution must be an integer number of pixels (got {resolution})", options=("resolution",)
+            )
         res = int(resolution)
         if res < MIN_RESOLUTION:
-            raise UserError(f"--resolution {res} is below the minimum of {MIN_RESOLUTION} px")
+            raise UserError(
+                f"resolution {res} is below the minimum of {MIN_RESOLUTION} px", options=("resolution",)
+            )
     r_eff = r if resolution is None else res / BASE_RESOLUTION
 
     stages = _scaled_stages(res, r_eff, w, d, variant, phi, width is not None)
@@ -125,11 +134,12 @@ def _scaled_stages(
         fixed_ch = variant == "lite" and base.stage in FIXED_STAGES_LITE
         raw_ch = float(base.channels) if fixed_ch else base.channels * w
         if raw_ch < MIN_SCALED_CHANNELS:
-            arg = f"--width {w:g}" if explicit_width else f"--phi {phi:g} (width {w:.3f})"
+            arg = f"width {w:g}" if explicit_width else f"phi {phi:g} (width {w:.3f})"
             raise UserError(
                 f"{arg} scales stage {base.stage} to {raw_ch:.2f} channels; the minimum is "
                 f"{MIN_SCALED_CHANNELS:g} raw channels (rounding to a multiple of {CHANNEL_DIVISOR} "
-                f"would more than double the stage)"
+                f"would more than double the stage)",
+                options=("width",) if explicit_width else ("phi",),
             )
         channels = base.channels if fixed_ch else round_channels(raw_ch)
         if not base.is_mbconv:

@@ -1,4 +1,4 @@
-"""The board catalog (see DESIGN.md): ``get_board(name)``, ``BOARDS``, ``board_names()``.
+"""The board catalog (adding a board: docs/ARCHITECTURE.md): ``get_board(name)``, ``BOARDS``, ``board_names()``.
 
 Pure data; never imports torch.
 """
@@ -26,7 +26,7 @@ def get_board(name: str) -> Board:
     board = _BY_NAME.get(str(name).strip().lower())
     if board is None:
         known = ", ".join(board_names(with_aliases=True))
-        raise UserError(f"--board: unknown board {name!r}; known boards: {known}, none")
+        raise UserError(f"board {name!r} is unknown; known boards: {known}, none", options=("board",))
     return board
 
 

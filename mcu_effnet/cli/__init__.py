@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 
 from mcu_effnet import __version__
@@ -49,6 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def flag_message(exc: UserError) -> str:
+    """The error as the command line says it: each parameter it names becomes its flag.
+
+    Only whole words are replaced, never inside a path or a quoted value (``runs/board``).
+    """
+    message = str(exc)
+    for name in exc.options:
+        flag = "--" + name.replace("_", "-")
+        message = re.sub(rf"(?<![\w\-/.\\'\"]){re.escape(name)}\b(?![/'\"])", flag, message)
+    return message
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -58,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
-        print(f"mcu-effnet: error: {exc}", file=sys.stderr)
+        print(f"mcu-effnet: error: {flag_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mcu-effnet: interrupted", file=sys.stderr)

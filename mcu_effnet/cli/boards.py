@@ -13,7 +13,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mcu_effnet.boards.report import catalog_dicts, format_catalog
+    from mcu_effnet.boards.catalog_report import catalog_dicts, format_catalog
 
     print(json.dumps(catalog_dicts(), indent=2) if args.json else format_catalog())
     return 0

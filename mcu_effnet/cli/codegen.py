@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the embedded test vector's input")
     p.add_argument(
         "--tflm-dir",
-        help="TensorFlow Lite Micro tree for --runtime tflm (default: TFLM_DIR, then ../shared/tflm)",
+        help="TensorFlow Lite Micro tree for --runtime tflm (default: TFLM_DIR, then shared/tflm beside the repository)",
     )
     p.add_argument(
         "--kernels",
@@ -81,7 +81,7 @@ def main(args: argparse.Namespace) -> int:
 
     board = get_board(args.board)
     model_path = resolve_model(args.model)
-    # The folder is named as the board was asked for: --board stm32 -> firmware/stm32 (issue 6).
+    # The folder is named as the board was asked for: --board stm32 -> firmware/stm32.
     out = Path(args.out) if args.out else Path("firmware") / str(args.board).strip().lower()
     stack = args.stack if args.stack is not None else DEFAULT_STACK_BYTES
     if stack < 1024 or stack % 8:

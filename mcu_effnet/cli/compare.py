@@ -32,7 +32,10 @@ def register(subparsers) -> None:
         "--samples", type=int, default=4, help="seeded random int8 inputs when no --inputs (default 4)"
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
-    p.add_argument("--tflm-dir", help="TensorFlow Lite Micro tree (default: TFLM_DIR, then ../shared/tflm)")
+    p.add_argument(
+        "--tflm-dir",
+        help="TensorFlow Lite Micro tree (default: TFLM_DIR, then shared/tflm beside the repository)",
+    )
     p.add_argument("--force", action="store_true", help="replace an --out folder not made by mcu-effnet")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds each QEMU run may take")
     p.add_argument("--json", action="store_true", help="print compare.json instead of the table")

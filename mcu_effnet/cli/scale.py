@@ -22,7 +22,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mcu_effnet.arch import make_spec
-    from mcu_effnet.arch.report import format_scale_table, scale_report
+    from mcu_effnet.arch.scale_report import format_scale_table, scale_report
 
     spec = spec_from_args(args)
     if args.json:

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from mcu_effnet.sim.validate import format_table, validate
+    from mcu_effnet.sim.crosscheck import format_table, validate
 
     report = validate(args.model, onnx_path=args.onnx, samples=args.samples, data=args.data, seed=args.seed)
     if args.json:

@@ -3,7 +3,7 @@ with CMSIS-NN, built for the same board and run in QEMU on the same inputs.
 
 ``compare(graph, model_bytes, board, out_dir)`` writes ``native/``, ``tflm-ref/`` and
 ``tflm-cmsis-nn/`` project folders (``write_project``; each gets the firmware's ``outputs.npy``), builds each one's emulator image, runs it
-(``runner.run_qemu``, ``-icount shift=0``) and checks every output against the host simulator.
+(``toolchain.run_qemu``, ``-icount shift=0``) and checks every output against the host simulator.
 Each row has:
 
 - model RAM: native: the engine's arena and any buffer outside it; TFLite Micro: the arena bytes
@@ -98,12 +98,13 @@ def _check_out(out: Path, force: bool) -> None:
     if not out.exists():
         return
     if not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder")
+        raise UserError(f"{out}: exists and is not a folder")
     if (out / MARKER).exists() or force or not any(out.iterdir()):
         return
     raise UserError(
-        f"--out {out}: folder exists and was not made by mcu-effnet compare (no {MARKER}); "
-        "pass --force to replace it"
+        f"{out}: folder exists and was not made by mcu-effnet compare (no {MARKER}); "
+        "pass force to replace it",
+        options=("force",),
     )
 
 
@@ -130,7 +131,7 @@ def measure(
     profile: bool = False,
 ) -> Row:
     """Writes, builds and runs one firmware; compares its outputs with ``expected``."""
-    from mcu_effnet.codegen import runner
+    from mcu_effnet.codegen import toolchain
     from mcu_effnet.codegen.project import write_project
 
     t0 = time.perf_counter()
@@ -148,12 +149,12 @@ def measure(
         profile=profile,
     )
     # TFLite Micro may first build its library into the cache (cores without a prebuilt one).
-    timeout = runner.LIBRARY_BUILD_TIMEOUT if fw.runtime == "tflm" else runner.DEFAULT_TIMEOUT
-    elf = runner.make(folder, "qemu", timeout=timeout, label=str(folder))
-    sizes = runner.elf_size(elf)
+    timeout = toolchain.LIBRARY_BUILD_TIMEOUT if fw.runtime == "tflm" else toolchain.DEFAULT_TIMEOUT
+    elf = toolchain.make(folder, "qemu", timeout=timeout, label=str(folder))
+    sizes = toolchain.elf_size(elf)
     n = inputs.shape[0]
     report = project.report
-    result = runner.run_qemu(
+    result = toolchain.run_qemu(
         board, elf, inputs=inputs.reshape(n, -1), output_bytes=report["output_bytes"], timeout=timeout
     )
     got = result.outputs
@@ -238,13 +239,13 @@ def compare(
     ``profile``: profiling builds (``codegen --profile``); the result gets per-op-type
     instructions of every runtime (``op_types``), and each count includes its counter reads.
     """
-    from mcu_effnet.codegen import runner
+    from mcu_effnet.codegen import toolchain
     from mcu_effnet.sim import run as simulate
 
     board = get_board(board) if isinstance(board, str) else board
     out = Path(out_dir)
     _check_out(out, force)
-    runner.require_tools(need_qemu=True, need_cxx=True)
+    toolchain.require_tools(need_qemu=True, need_cxx=True)
     say = progress or (lambda _msg: None)
     label = model_source or graph.source or "model"
     for fw in FIRMWARES:
@@ -328,7 +329,7 @@ def _measure_all(
 
 
 def ratios(rows: list[Row]) -> dict[str, float | None]:
-    """Native against TFLite Micro + CMSIS-NN (the issue's targets): < 1 means native is smaller."""
+    """Native against TFLite Micro + CMSIS-NN (the ratios the README reports): < 1 means native is smaller."""
     by = {r.firmware: r for r in rows}
     native, nn = by.get("native"), by.get("tflm-cmsis-nn")
     if native is None or nn is None:

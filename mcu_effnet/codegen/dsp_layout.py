@@ -180,7 +180,11 @@ def group_records(bias: np.ndarray, multiplier: np.ndarray, right_shift: np.ndar
 
 
 def conv_layout(
-    weights: np.ndarray, bias: np.ndarray, shift: np.ndarray, in_offset: int, multiplier: np.ndarray | None = None
+    weights: np.ndarray,
+    bias: np.ndarray,
+    shift: np.ndarray,
+    in_offset: int,
+    multiplier: np.ndarray | None = None,
 ) -> DspConvLayout | None:
     """The DSP k x k CONV_2D, or None to keep the plain kernel (window too large for the
     kernel's stack buffer, see requant_ok). ``weights`` (O, kh, kw, I); ``bias`` the op's own;

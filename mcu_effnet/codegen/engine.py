@@ -1,11 +1,11 @@
-"""The native int8 engine: C sources for one graph (see DESIGN.md and issue 6).
+"""The native int8 engine: C sources for one graph (see docs/ARCHITECTURE.md).
 
 ``generate_engine(graph)`` returns ``EngineSources``: ``model.h`` / ``model.c`` (straight-line
 kernel calls over a static arena), ``model_data.h`` / ``model_data.c`` (const weights, int32
 biases, per-channel multipliers and shifts computed here once, as TFLite Micro's Prepare would)
 and the runtime kernels (``firmware_templates/runtime``, copied as they are), all flat in one
 folder. The execution order and the arena layout come from
-``mcu_effnet.graph.schedule.plan_memory``: model.c calls the kernels in the plan's order.
+``mcu_effnet.graph.op_order.plan_memory``: model.c calls the kernels in the plan's order.
 SiLU pairs (LOGISTIC -> MUL(x, sigmoid x)) run as one table lookup (``mcu_effnet.codegen.fuse``).
 
 Each op's parameters come from its Prepare in ``mcu_effnet.ops`` (the Params the simulator
@@ -37,9 +37,9 @@ from mcu_effnet.codegen.fuse import Fusion, fuse_silu
 from mcu_effnet.codegen.templates import environment
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op
+from mcu_effnet.graph.op_order import plan_memory
 from mcu_effnet.graph.ops import SUPPORTED_OPS
 from mcu_effnet.graph.planner import ARENA, ArenaPlan, ordered_ops
-from mcu_effnet.graph.schedule import plan_memory
 from mcu_effnet.ops.common import elements, optional_input, qparams
 from mcu_effnet.ops.lookup import LOOKUP
 from mcu_effnet.ops.registry import op_macs, prepare

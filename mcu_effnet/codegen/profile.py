@@ -138,7 +138,7 @@ def from_run(
     layers: list[dict[str, Any]],
     inference_instructions: int,
 ) -> Profile:
-    """The profile of one run from the firmware's parsed lines (``runner.parse_output``).
+    """The profile of one run from the firmware's parsed lines (``toolchain.parse_output``).
 
     ``layers``: report.json's rows in execution order (``index``, ``op``, ``macs``).
     """

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from mcu_effnet.codegen import runner
+from mcu_effnet.codegen import toolchain
 from mcu_effnet.codegen.project_plan import ProjectPlan
 from mcu_effnet.codegen.tflm import TFLM_KERNELS, check_tree, require_tree
 
@@ -14,10 +14,10 @@ from mcu_effnet.codegen.tflm import TFLM_KERNELS, check_tree, require_tree
 def build_project(
     plan: ProjectPlan, folder: Path, label: str, say: Callable[[str], None]
 ) -> tuple[dict[str, int], str] | None:
-    """``make all`` in ``folder``: the ELF's sizes (``runner.elf_size``) and its path relative to
+    """``make all`` in ``folder``: the ELF's sizes (``toolchain.elf_size``) and its path relative to
     the folder, or None when the toolchain is missing (the project is still usable)."""
-    missing = runner.missing_tools(need_qemu=False, need_cxx=plan.runtime == "tflm")
-    timeout = runner.DEFAULT_TIMEOUT
+    missing = toolchain.missing_tools(need_qemu=False, need_cxx=plan.runtime == "tflm")
+    timeout = toolchain.DEFAULT_TIMEOUT
     tflm = plan.tflm
     # A TFLite Micro tree that cannot serve this model and board is refused before compiling;
     # without the toolchain a missing tree is left for the build to report.
@@ -29,10 +29,10 @@ def build_project(
                 f"no prebuilt TensorFlow Lite Micro library for {plan.board.core}: the build makes "
                 "one once into ~/.cache/mcu-effnet/tflm or $TFLM_CACHE_ROOT (10-25 minutes)"
             )
-            timeout = runner.LIBRARY_BUILD_TIMEOUT
+            timeout = toolchain.LIBRARY_BUILD_TIMEOUT
     if missing:
         say("toolchain not found: project written without building it (sizes left empty)")
         return None
     say(f"building {plan.board.name} firmware")
-    elf = runner.make(folder, "all", timeout=timeout, label=label)
-    return runner.elf_size(elf), str(elf.relative_to(folder))
+    elf = toolchain.make(folder, "all", timeout=timeout, label=label)
+    return toolchain.elf_size(elf), str(elf.relative_to(folder))

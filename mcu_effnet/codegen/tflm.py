@@ -312,7 +312,8 @@ def check_resolver(tflm_dir: Path, ops: list[str]) -> None:
         if not re.search(rf"\b{RESOLVER_METHODS[kind]}\s*\(", text):
             raise UserError(
                 f"TFLM_DIR {tflm_dir}: TFLite Micro's op resolver has no {RESOLVER_METHODS[kind]}() for "
-                f"the model's {kind} op (an older tree?); use --runtime native or a newer tree"
+                f"the model's {kind} op (an older tree?); use runtime native or a newer tree",
+                options=("runtime",),
             )
 
 
@@ -323,12 +324,14 @@ def _check_compiler(board: Board, library: Path) -> None:
     if gxx is None:
         raise UserError(
             f"{where} and no arm-none-eabi-g++ to build one (sudo apt-get install gcc-arm-none-eabi "
-            "libstdc++-arm-none-eabi-newlib), or use --runtime native"
+            "libstdc++-arm-none-eabi-newlib), or use runtime native",
+            options=("runtime",),
         )
     probe = _run([gxx, *board.cflags, "-c", "-x", "c++", os.devnull, "-o", os.devnull])
     if probe.returncode != 0:
         raise UserError(
-            f"{where} and arm-none-eabi-g++ cannot compile for {' '.join(board.cflags)}; use --runtime native"
+            f"{where} and arm-none-eabi-g++ cannot compile for {' '.join(board.cflags)}; use runtime native",
+            options=("runtime",),
         )
 
 

@@ -33,7 +33,7 @@ def open_data(
         bundle = open_synthetic(seed=seed)
     else:
         bundle = _open_path(Path(path).expanduser(), warn)
-    for name, limit in (("--max-train-images", max_train), ("--max-val-images", max_val)):
+    for name, limit in (("max_train", max_train), ("max_val", max_val)):
         if limit is not None and limit < 1:
             raise UserError(f"{name} must be at least 1, got {limit}")
     # The subset's seed is fixed apart from the training seed, so --seed changes the training,
@@ -49,9 +49,9 @@ def _open_path(path: Path, warn: Warn) -> DataBundle:
     if path.is_file():
         if path.suffix.lower() == ".npz":
             return open_npz(path)
-        raise UserError(f"{path}: not a dataset; --data takes {FORMATS}")
+        raise UserError(f"{path}: not a dataset; a dataset is {FORMATS}")
     if not any(path.iterdir()):
-        raise UserError(f"{path}: data folder is empty; --data takes {FORMATS}")
+        raise UserError(f"{path}: data folder is empty; a dataset is {FORMATS}")
     if cifar_variant(path) is not None:
         return open_cifar(path)
     if is_image_folder(path):
@@ -60,4 +60,4 @@ def _open_path(path: Path, warn: Warn) -> DataBundle:
         raise UserError(
             f"{path}: has train/ but no {' or '.join(n + '/' for n in VAL_SPLIT_NAMES)} to validate on"
         )
-    raise UserError(f"{path}: not a recognised dataset; --data takes {FORMATS}")
+    raise UserError(f"{path}: not a recognised dataset; a dataset is {FORMATS}")

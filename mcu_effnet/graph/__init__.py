@@ -1,4 +1,4 @@
-"""mcu_effnet.graph: the IR every int8 ``.tflite`` becomes, its loader and its checks (see DESIGN.md)."""
+"""mcu_effnet.graph: the IR every int8 ``.tflite`` becomes, its loader and its checks (see docs/ARCHITECTURE.md)."""
 
 from mcu_effnet.graph.ir import Graph, Op, Tensor
 from mcu_effnet.graph.loader import load_tflite

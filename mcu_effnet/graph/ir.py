@@ -1,4 +1,4 @@
-"""The graph IR: what any int8 ``.tflite`` CNN becomes once loaded (see DESIGN.md).
+"""The graph IR: what any int8 ``.tflite`` CNN becomes once loaded (see docs/ARCHITECTURE.md).
 
 Tensors carry their quantization exactly as stored (float32 scales, int zero points);
 ops carry their builtin name and attributes in plain Python types, so the simulator,

@@ -20,7 +20,7 @@ from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as sch
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op, Tensor
 from mcu_effnet.graph.ops import OPTIONS_TABLE, SUPPORTED_OPS
-from mcu_effnet.graph.validate import validate_graph
+from mcu_effnet.graph.support import validate_graph
 
 # Far above any microcontroller model (an int8 activation of 16 Mi elements is 16 MB of SRAM).
 MAX_TENSOR_ELEMENTS = 1 << 24

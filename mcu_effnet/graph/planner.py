@@ -13,7 +13,7 @@ Tensors are first gathered into *buffers* (one buffer = one block of bytes):
   the caller keeps it and the output written straight to the caller's buffer instead.
 
 Ops run in a given topological order (``plan_arena(order=...)``; by default as stored in the
-.tflite; ``mcu_effnet.graph.schedule.plan_memory`` chooses an order that lowers the arena), and
+.tflite; ``mcu_effnet.graph.op_order.plan_memory`` chooses an order that lowers the arena), and
 in-place decisions follow it: an input dies at an op only if every other reader ran before.
 A buffer is live from the step that writes it to the last step that reads it (both included).
 Arena buffers are placed greedily, each at the lowest aligned offset that overlaps no buffer
@@ -118,7 +118,7 @@ class ArenaPlan:
     io_in_arena: bool = True  # the model's input and output have arena offsets too
     scratch: dict[int, int] = field(default_factory=dict)  # op index -> scratch buffer (in-place depthwise)
     order: list[int] = field(default_factory=list)  # op indices in execution order (steps 0, 1, ...)
-    # The execution order's provenance (``mcu_effnet.graph.schedule.plan_memory`` fills these):
+    # The execution order's provenance (``mcu_effnet.graph.op_order.plan_memory`` fills these):
     # how it was chosen, and the stored order's peak and arena for comparison.
     order_method: str = "as stored"
     stored_peak_bytes: int | None = None

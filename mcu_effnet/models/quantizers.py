@@ -1,4 +1,4 @@
-"""Named Brevitas quantizer presets for TFLite's int8 spec (see /work/shared/INT8-NOTES.md).
+"""Named Brevitas quantizer presets for TFLite's int8 spec (see docs/ARCHITECTURE.md).
 
 Every quantizer choice of the quant model lives here, so the conventions can be read in one
 place instead of through Brevitas's dependency injection:

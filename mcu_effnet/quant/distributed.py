@@ -37,7 +37,9 @@ class DistContext:
 def resolve_device(choice: str, local_rank: int = 0) -> torch.device:
     if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise UserError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+            raise UserError(
+                "device cuda: no CUDA device is available (use device cpu or auto)", options=("device",)
+            )
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     return torch.device("cpu")
 

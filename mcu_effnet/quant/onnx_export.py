@@ -20,7 +20,7 @@ from mcu_effnet.errors import UserError
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
-TOLERANCE = 1e-5  # |onnxruntime - Brevitas| of an exact image (DESIGN.md's first chain link)
+TOLERANCE = 1e-5  # |onnxruntime - Brevitas| of an exact image (the verification chain's first link, docs/ARCHITECTURE.md)
 MAX_LSB = 8.0  # the largest difference rounding flips may cause, in steps of the logits' int8 scale (one
 # flipped step early in the network reaches the logits as a few steps)
 

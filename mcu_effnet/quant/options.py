@@ -29,27 +29,56 @@ class TrainOptions:
     max_val_images: int | None = None
 
     def __post_init__(self) -> None:
+        # (holds, the parameters it is about, the message in their names)
         checks = [
-            (self.epochs >= 0, f"--epochs must be >= 0, got {self.epochs}"),
-            (self.qat_epochs >= 0, f"--qat-epochs must be >= 0, got {self.qat_epochs}"),
-            (self.epochs + self.qat_epochs > 0, "--epochs and --qat-epochs are both 0: nothing to train"),
-            (self.batch_size >= 2, f"--batch-size must be >= 2 (BatchNorm needs it), got {self.batch_size}"),
-            (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
-            (self.qat_lr is None or self.qat_lr > 0, f"--qat-lr must be > 0, got {self.qat_lr}"),
-            (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}"),
-            (self.weight_decay >= 0, f"--weight-decay must be >= 0, got {self.weight_decay}"),
+            (self.epochs >= 0, ("epochs",), f"epochs must be >= 0, got {self.epochs}"),
+            (self.qat_epochs >= 0, ("qat_epochs",), f"qat_epochs must be >= 0, got {self.qat_epochs}"),
+            (
+                self.epochs + self.qat_epochs > 0,
+                ("epochs", "qat_epochs"),
+                "epochs and qat_epochs are both 0: nothing to train",
+            ),
+            (
+                self.batch_size >= 2,
+                ("batch_size",),
+                f"batch_size must be >= 2 (BatchNorm needs it), got {self.batch_size}",
+            ),
+            (self.lr > 0, ("lr",), f"lr must be > 0, got {self.lr}"),
+            (self.qat_lr is None or self.qat_lr > 0, ("qat_lr",), f"qat_lr must be > 0, got {self.qat_lr}"),
+            (
+                self.optimizer in OPTIMIZERS,
+                ("optimizer",),
+                f"optimizer must be one of {', '.join(OPTIMIZERS)}",
+            ),
+            (
+                self.weight_decay >= 0,
+                ("weight_decay",),
+                f"weight_decay must be >= 0, got {self.weight_decay}",
+            ),
             (
                 0 <= self.label_smoothing < 1,
-                f"--label-smoothing must be in [0, 1), got {self.label_smoothing}",
+                ("label_smoothing",),
+                f"label_smoothing must be in [0, 1), got {self.label_smoothing}",
             ),
-            (self.warmup_epochs >= 0, f"--warmup-epochs must be >= 0, got {self.warmup_epochs}"),
-            (self.calibration_batches >= 1, "--calibration-batches must be >= 1"),
-            (self.workers >= 0, f"--workers must be >= 0, got {self.workers}"),
-            (self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}"),
+            (
+                self.warmup_epochs >= 0,
+                ("warmup_epochs",),
+                f"warmup_epochs must be >= 0, got {self.warmup_epochs}",
+            ),
+            (self.calibration_batches >= 1, ("calibration_batches",), "calibration_batches must be >= 1"),
+            (self.workers >= 0, ("workers",), f"workers must be >= 0, got {self.workers}"),
+            (self.device in DEVICES, ("device",), f"device must be one of {', '.join(DEVICES)}"),
+            *(
+                (limit is None or limit >= 1, (name,), f"{name} must be at least 1, got {limit}")
+                for name, limit in (
+                    ("max_train_images", self.max_train_images),
+                    ("max_val_images", self.max_val_images),
+                )
+            ),
         ]
-        for ok, message in checks:
+        for ok, options, message in checks:
             if not ok:
-                raise UserError(message)
+                raise UserError(message, options=options)
 
     @property
     def effective_qat_lr(self) -> float:

@@ -48,7 +48,9 @@ class RunFolder:
         """A new, empty run folder (an existing empty folder is fine; one with files is not)."""
         path = Path(path)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise UserError(f"{path}: already exists and is not empty; pass --resume {path} or another --out")
+            raise UserError(
+                f"{path}: already exists and is not empty; resume that run or write to another folder"
+            )
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

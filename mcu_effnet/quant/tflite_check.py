@@ -7,7 +7,7 @@ fusing Q/DQ pairs into its own integer kernels. Both see the same int8 input: th
 float input is ``(q − zp) · scale``, which its QuantizeLinear maps back to ``q`` exactly.
 
 Outputs are compared in the output's integer domain. Desktop LiteRT is reported beside
-TFLite Micro but not required (its FULLY_CONNECTED requantizes in float; INT8-NOTES.md).
+TFLite Micro but not required (its FULLY_CONNECTED requantizes in float).
 """
 
 from __future__ import annotations

@@ -164,7 +164,7 @@ def _parse_and_audit(blob: bytes) -> None:
 
 
 def _end_to_end_shortfall(report: ExportReport) -> str:
-    """The end-to-end figures against the issue's thresholds, in one clause."""
+    """The end-to-end figures against the strict gate's thresholds, in one clause."""
     c = report.check
     assert c is not None
     return (
@@ -221,8 +221,8 @@ def _gate(onnx_path: str, report: ExportReport, strict: bool) -> None:
         )
     if report.check is not None and not report.check.passed:
         if strict:
-            raise UserError(f"{onnx_path}: export check failed (--strict): {_end_to_end_shortfall(report)}; "
-                            f"{_drift_explanation(report)}")  # fmt: skip
+            raise UserError(f"{onnx_path}: export check failed (strict): {_end_to_end_shortfall(report)}; "
+                            f"{_drift_explanation(report)}", options=("strict",))  # fmt: skip
         report.warnings.append(f"{_end_to_end_shortfall(report)}; {_drift_explanation(report)}")
 
 

@@ -19,8 +19,8 @@ from mcu_effnet.quant.int8_model import Int8Model, QOp, QTensor
 LABELS_METADATA = "mcu_effnet_labels"
 DESCRIPTION = "mcu-effnet int8 model (QCDQ ONNX -> TFLite, QAT scales kept)"
 
-# Versions LiteRT checks against its kernels (TFLite Micro ignores them); see INT8-NOTES.md
-# and TensorFlow's op_version.cc for the int8 cases.
+# Versions LiteRT checks against its kernels (TFLite Micro ignores them); see TensorFlow's
+# op_version.cc for the int8 cases.
 OP_VERSIONS = {
     "CONV_2D": 3,
     "DEPTHWISE_CONV_2D": 3,

@@ -49,8 +49,8 @@ from mcu_effnet.quant.loop import (
     to_model_input,
     train_epoch,
 )
+from mcu_effnet.quant.lr_schedule import make_optimizer, make_scheduler
 from mcu_effnet.quant.options import TrainOptions
-from mcu_effnet.quant.report import EpochRecord, epoch_line, final_table, write_history
 from mcu_effnet.quant.run_folder import (
     CONFIG,
     LABELS,
@@ -60,7 +60,7 @@ from mcu_effnet.quant.run_folder import (
     RunFolder,
     default_run_name,
 )
-from mcu_effnet.quant.schedule import make_optimizer, make_scheduler
+from mcu_effnet.quant.training_report import EpochRecord, epoch_line, final_table, write_history
 
 CHECKPOINT_VERSION = 1
 VAL_SAMPLE_COUNT = 64  # images kept in the run folder for the export checks
@@ -400,11 +400,12 @@ def _prepare_folder(
         if _normalised(stored.get("spec", {})) != _normalised(spec.to_dict()):
             raise UserError(
                 f"{resume}: was trained with a different spec ({_spec_difference(stored.get('spec', {}), _normalised(spec.to_dict()))}); "
-                f"pass the same --phi/--variant/--resolution/... options, or start a new run"
+                f"pass the same spec (phi, variant, resolution, ...), or start a new run",
+                options=("phi", "variant", "resolution"),
             )
         stored_data = stored.get("data", {})
         if stored_data.get("name") != data.name or stored_data.get("classes") != data.classes:
-            raise UserError(f"{resume}: was trained on {stored_data.get('name')!r} (--data {stored_data.get('path')}), "
+            raise UserError(f"{resume}: was trained on {stored_data.get('name')!r} (from {stored_data.get('path')}), "
                             f"not {data.name!r}")  # fmt: skip
         state = folder.load_checkpoint(map_location="cpu")
         if state.get("version") != CHECKPOINT_VERSION:

@@ -7,7 +7,7 @@
  *   3. a final status line; the return value becomes the emulator's exit status.
  *
  * Output lines start with "MCU-EFFNET " followed by a keyword and space-separated fields; the
- * format is stable and parsed by `mcu-effnet run` (mcu_effnet/codegen/runner.py). */
+ * format is stable and parsed by `mcu-effnet run` (mcu_effnet/codegen/toolchain.py). */
 #include "harness.h"
 
 #include "console.h"

@@ -1,4 +1,4 @@
-"""The execution order (mcu_effnet.graph.schedule): on random DAGs the chosen order is
+"""The execution order (mcu_effnet.graph.op_order): on random DAGs the chosen order is
 topological, its plan never overlaps live tensors and never costs more than the stored order;
 the search finds the best order (checked against every topological order of small graphs); a
 branchy CNN stored breadth first gets a known better order; the engine executes that order
@@ -20,8 +20,8 @@ from tflite_builder import ModelBuilder, random_mbconv
 
 from mcu_effnet.graph import load_tflite
 from mcu_effnet.graph.ir import Graph, Op
+from mcu_effnet.graph.op_order import greedy_order, order_peak, plan_memory, search_order
 from mcu_effnet.graph.planner import check_plan, ordered_ops, plan_arena
-from mcu_effnet.graph.schedule import greedy_order, order_peak, plan_memory, search_order
 
 
 def topological_orders(graph: Graph, limit: int = 20000) -> list[list[int]]:

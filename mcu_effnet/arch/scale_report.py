@@ -22,7 +22,7 @@ STAGE_KEYS = (
 
 
 def scale_report(spec: ArchSpec) -> dict[str, Any]:
-    """The JSON of ``mcu-effnet scale --json`` (issue 2, item 7).
+    """The JSON of ``mcu-effnet scale --json``.
 
     ``depth_mult``, ``width_mult`` and ``resolution_mult`` are the compound-scaling multipliers
     (or the explicit overrides); ``resolution``, ``params``, ``macs`` and the stages describe

@@ -144,7 +144,7 @@ def validate(
 
     model_path = Path(model_path)
     if samples < 1:
-        raise UserError(f"--samples must be at least 1, got {samples}")
+        raise UserError(f"samples must be at least 1, got {samples}", options=("samples",))
     if onnx_path is not None and not Path(onnx_path).is_file():
         raise UserError(f"{onnx_path}: no such ONNX file")
     graph = load_tflite(model_path)
