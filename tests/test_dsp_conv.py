@@ -255,3 +255,27 @@ def test_dsp_path_keeps_the_memory_plan():
         assert plain.files["model.c"].count("ek_depthwise_conv2d_in_place(&") == dsp.files["model.c"].count(
             "ek_depthwise_conv2d_in_place_dsp(&"
         )
+
+
+def test_widened_1x1_weights_stay_within_the_flash_budget(host):
+    """Widened 1x1 weights cost twice their flash: a board short of flash passes what it has
+    left, the layer with the most output pixels per weight is widened first, and the engine
+    stays bit-exact with any choice (a 1 MB board ran out of flash on an EfficientNet before)."""
+    b = ModelBuilder(np.random.default_rng(7))
+    x = b.input((1, 8, 8, 16), scale=0.05, zero_point=3)
+    y = b.conv2d(x, 32, (1, 1), activation="RELU6")  # 512 weights over 64 pixels
+    y = b.conv2d(y, 32, (3, 3), (2, 2))
+    y = b.conv2d(y, 32, (1, 1))  # 1024 weights over 16 pixels
+    b.outputs = [y]
+    model = b.build()
+    graph = load_tflite(model)
+    every = generate_engine(graph, dsp=True)
+    none = generate_engine(graph, dsp=True, widen_budget=0)
+    first = generate_engine(graph, dsp=True, widen_budget=1000)
+    assert none.weights_bytes < first.weights_bytes < every.weights_bytes
+    assert first.weights_bytes - none.weights_bytes <= 1000 + 64  # the records of 32 channels
+    assert every.files == generate_engine(graph, dsp=True, widen_budget=10**9).files
+    x_in = np.random.default_rng(1).integers(-128, 128, size=(3, 8, 8, 16)).astype(np.int8)
+    expected = sim_run(graph, x_in).reshape(3, -1)
+    for engine in (none, first, every):
+        np.testing.assert_array_equal(host.run_engine(engine, x_in), expected)

@@ -114,8 +114,9 @@ def _shape4(shape: tuple[int, ...], what: str) -> list[int]:
 class _Builder:
     """Collects the arrays, parameter structs and calls of one graph."""
 
-    def __init__(self, graph: Graph, plan: ArenaPlan, dsp: bool = False):
+    def __init__(self, graph: Graph, plan: ArenaPlan, dsp: bool = False, widen: set[int] | None = None):
         self.dsp = dsp
+        self.widen = widen  # ops whose 1x1 / FC weights may be widened (None: every one that can)
         self.graph = graph
         self.plan = plan
         self.arrays: list[dict[str, Any]] = []
@@ -124,6 +125,9 @@ class _Builder:
         self.weights_bytes = 0
         self._names: set[str] = set()
         self._const_tensor_arrays: dict[int, str] = {}
+
+    def may_widen(self, op: Op) -> bool:
+        return self.widen is None or op.index in self.widen
 
     # ---- names and data ------------------------------------------------------------------
 
@@ -242,7 +246,7 @@ def _conv(b: _Builder, op: Op) -> None:
     if b.dsp:
         if depthwise:
             layout = dsp_layout.depthwise_layout(w.data, p.bias, p.depth_multiplier, shift, p.in_offset)
-        elif kh * kw > 1 or dsp_layout.widen_1x1(c, oc):
+        elif kh * kw > 1 or (dsp_layout.widen_1x1(c, oc) and b.may_widen(op)):
             layout = dsp_layout.conv_layout(w.data, p.bias, shift, p.in_offset, multiplier)
         if layout is None and not depthwise and kh == 1 and kw == 1:  # any stride: never padded
             layout = dsp_pointwise.pointwise_layout(
@@ -309,7 +313,7 @@ def _fully_connected(b: _Builder, op: Op) -> None:
     bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
     rows = elements(x.shape) // depth
     wide = None
-    if b.dsp and dsp_layout.widen_1x1(depth, units):  # as a 1x1 conv over `rows` pixels
+    if b.dsp and dsp_layout.widen_1x1(depth, units) and b.may_widen(op):  # a 1x1 conv over `rows` pixels
         per_unit = [np.broadcast_to(v, (units,)) for v in (multiplier, shift)]
         wide = dsp_layout.conv_layout(
             w.data.reshape(units, 1, 1, depth), p.bias, per_unit[1], p.in_offset, per_unit[0]
@@ -530,8 +534,31 @@ def _layers(graph: Graph, plan: ArenaPlan) -> list[dict[str, Any]]:
     ]
 
 
+def _widen_within(graph: Graph, budget: int) -> set[int]:
+    """The 1x1 CONV_2D / FULLY_CONNECTED ops whose weights the DSP engine widens to int16 (twice
+    their flash) within ``budget`` extra bytes: most MACs per extra byte (output pixels) first."""
+    candidates = []
+    for op in graph.ops:
+        w = graph.tensors[op.inputs[1]] if op.kind in ("CONV_2D", "FULLY_CONNECTED") else None
+        if w is None or (op.kind == "CONV_2D" and w.shape[1:3] != (1, 1)):
+            continue
+        units, depth = int(w.shape[0]), int(w.shape[-1])
+        if dsp_layout.widen_1x1(depth, units):
+            candidates.append((op_macs(graph, op) / (units * depth), units * depth, op.index))
+    chosen: set[int] = set()
+    for _, extra, index in sorted(candidates, key=lambda c: (-c[0], c[2])):
+        if extra <= budget:
+            chosen.add(index)
+            budget -= extra
+    return chosen
+
+
 def generate_engine(
-    graph: Graph, plan: ArenaPlan | None = None, fuse: bool | None = None, dsp: bool = False
+    graph: Graph,
+    plan: ArenaPlan | None = None,
+    fuse: bool | None = None,
+    dsp: bool = False,
+    widen_budget: int | None = None,
 ) -> EngineSources:
     """C sources of the native int8 engine for ``graph`` (one input, one output), its ops called
     in ``plan.order`` (default plan: ``plan_memory``, the order that lowers the arena).
@@ -541,13 +568,16 @@ def generate_engine(
     ``dsp``: the target core has the DSP extension (Cortex-M4, M7, M33): ops the DSP kernels
     cover get them, with their weights laid out for them here; the rest keep the plain kernels.
     False gives the portable C99 engine (host builds, Cortex-M0+ / M3).
+    ``widen_budget``: flash bytes the DSP engine may add by widening 1x1 / fully connected
+    weights to int16 for its faster kernel (default: no limit); a board short of flash passes
+    what it has left, and the layers that gain most per byte get it.
     """
     _check(graph)
     fusions: list[Fusion] = []
     if (plan is None) if fuse is None else fuse:
         graph, fusions = fuse_silu(graph)
     plan = plan if plan is not None else plan_memory(graph)
-    b = _Builder(graph, plan, dsp)
+    b = _Builder(graph, plan, dsp, None if widen_budget is None else _widen_within(graph, widen_budget))
     for op in ordered_ops(graph, plan.order or None):
         _HANDLERS[op.kind](b, op)
 

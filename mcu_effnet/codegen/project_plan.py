@@ -153,6 +153,13 @@ def plan_project(
             from mcu_effnet.codegen.engine import generate_engine
 
             engine = generate_engine(graph, dsp=board.has_dsp)  # the core picks the kernels
+            room = board.flash[0].size - CODE_FLASH_BYTES[runtime]
+            if board.has_dsp and engine.weights_bytes > room:
+                # Widened 1x1 / FC weights (twice the flash) only as far as the board's flash allows.
+                narrow = generate_engine(graph, dsp=True, widen_budget=0)
+                if narrow.weights_bytes < engine.weights_bytes:
+                    budget = max(0, room - narrow.weights_bytes)
+                    engine = generate_engine(graph, dsp=True, widen_budget=budget)
         plan.engine = engine
         arena, weights = int(engine.arena_bytes), int(engine.weights_bytes)
         model_ram = int(getattr(engine, "model_ram_bytes", arena))
