@@ -6,6 +6,7 @@ Tiny runs: the lite network at phi -4 and 32 px, a few dozen synthetic images, a
 from __future__ import annotations
 
 import math
+import shutil
 import os
 import signal
 
@@ -184,7 +185,7 @@ def _spec(phi: float = -4):
 
 
 def _data():
-    return open_data(None, max_train=48, max_val=16)
+    return open_data(None, max_train=32, max_val=16)
 
 
 def _options(**changes) -> TrainOptions:
@@ -197,8 +198,16 @@ def _quiet(message: str) -> None:
     pass
 
 
-def test_run_exports_the_best_checkpoint_and_says_which(tmp_path):
-    result = run_qat(_spec(), _data(), _options(), SINGLE, out=tmp_path / "run", progress=False, log=_quiet)
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory):
+    """One finished run with EMA: checked itself, then the teacher and the --init source of the others."""
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("recipe") / "base"
+    return run_qat(_spec(), _data(), _options(), SINGLE, out=out, progress=False, log=_quiet)
+
+
+def test_run_exports_the_best_checkpoint_and_says_which(base_run):
+    result = base_run
     exported = result.metrics["exported"]
     assert set(exported) == {"float", "qat"}
     history = result.history
@@ -211,13 +220,13 @@ def test_run_exports_the_best_checkpoint_and_says_which(tmp_path):
     ]
     assert exported["qat"]["val_top1"] == max(qat_scores) == result.metrics["qat_top1"]
     assert all(not math.isnan(r.ema_val_top1) for r in history if r.epoch > 0)
-    checkpoint = RunFolder(tmp_path / "run").load_checkpoint()
+    checkpoint = RunFolder(result.run_dir).load_checkpoint()
     best = checkpoint["best"]["state"]
     assert all(torch.equal(best[k], checkpoint["model"][k]) for k in best)
-    assert (tmp_path / "run" / "curves.png").stat().st_size > 0
+    assert (result.run_dir / "curves.png").stat().st_size > 0
 
 
-def _stop_at(phase: str, epoch: int, batch: int):
+def _ctrl_c_at(phase: str, epoch: int, batch: int):
     def on_step(info):
         if (info.phase, info.epoch, info.batch) == (phase, epoch, batch):
             os.kill(os.getpid(), signal.SIGINT)  # the real signal, through the real handler
@@ -225,17 +234,14 @@ def _stop_at(phase: str, epoch: int, batch: int):
     return on_step
 
 
-@pytest.mark.parametrize("stop", [("float", 1, 2), ("qat", 0, 3)])
-def test_resume_with_ema_and_a_teacher_ends_where_an_uninterrupted_run_ends(tmp_path, stop):
+@pytest.mark.parametrize("stop", [("float", 0, 2), ("qat", 0, 1)])
+def test_resume_with_ema_and_a_teacher_ends_where_an_uninterrupted_run_ends(tmp_path, base_run, stop):
     data = _data()
-    teacher = run_qat(_spec(), data, _options(epochs=1, qat_epochs=0, ema=0.0), SINGLE, out=tmp_path / "teacher",
-                      progress=False, log=_quiet)  # fmt: skip
-    options = _options(teacher=str(teacher.run_dir), distill_alpha=0.5, mixup=0.4, augment="light")
+    options = _options(epochs=1, teacher=str(base_run.run_dir), distill_alpha=0.5, mixup=0.4, augment="light")
     whole = run_qat(_spec(), data, options, SINGLE, out=tmp_path / "whole", progress=False, log=_quiet)
-
     with pytest.raises(TrainingStopped):
         run_qat(_spec(), data, options, SINGLE, out=tmp_path / "cut", progress=False, log=_quiet,
-                on_step=_stop_at(*stop))  # fmt: skip
+                on_step=_ctrl_c_at(*stop))  # fmt: skip
     resumed = run_qat(_spec(), data, options, SINGLE, resume=tmp_path / "cut", progress=False, log=_quiet)
     a = RunFolder(tmp_path / "whole").load_checkpoint()
     b = RunFolder(tmp_path / "cut").load_checkpoint()
@@ -245,28 +251,47 @@ def test_resume_with_ema_and_a_teacher_ends_where_an_uninterrupted_run_ends(tmp_
     assert resumed.metrics["teacher_top1"] == whole.metrics["teacher_top1"] is not None
 
 
-def test_init_starts_from_another_runs_float_weights_and_refuses_another_spec(tmp_path):
+def test_init_starts_from_another_runs_float_weights_and_refuses_another_spec(tmp_path, base_run):
     data = _data()
-    first = run_qat(_spec(), data, _options(qat_epochs=0), SINGLE, out=tmp_path / "first", progress=False, log=_quiet)
-    float_weights = RunFolder(first.run_dir).load_checkpoint()["float_model"]
-    second = run_qat(_spec(), data, _options(epochs=0, qat_epochs=1, init=str(first.run_dir)), SINGLE,
+    float_weights = RunFolder(base_run.run_dir).load_checkpoint()["float_model"]
+    second = run_qat(_spec(), data, _options(epochs=0, qat_epochs=1, init=str(base_run.run_dir)), SINGLE,
                      out=tmp_path / "second", progress=False, log=_quiet)  # fmt: skip
     stored = RunFolder(second.run_dir).load_checkpoint()["float_model"]
     assert all(torch.equal(float_weights[k], stored[k]) for k in float_weights)
-    assert second.metrics["float_top1"] == pytest.approx(first.metrics["float_top1"])
+    assert second.metrics["float_top1"] == pytest.approx(base_run.metrics["float_top1"])
     assert second.metrics["exported"]["float"]["weights"] == "init"
     with pytest.raises(UserError, match="--init .*another spec"):
-        run_qat(_spec(-3.5), data, _options(init=str(first.run_dir)), SINGLE, out=tmp_path / "third",
+        run_qat(_spec(-3.5), data, _options(init=str(base_run.run_dir)), SINGLE, out=tmp_path / "third",
                 progress=False, log=_quiet)  # fmt: skip
     assert not (tmp_path / "third").exists()
 
 
-def test_teacher_with_other_classes_is_refused(tmp_path):
-    data = _data()
-    teacher = run_qat(_spec(), data, _options(epochs=1, qat_epochs=0), SINGLE, out=tmp_path / "t",
-                      progress=False, log=_quiet)  # fmt: skip
-    (tmp_path / "t" / "labels.txt").write_text("".join(f"other{i}\n" for i in range(10)))
+def test_teacher_with_other_classes_is_refused(tmp_path, base_run):
+    teacher = tmp_path / "teacher"
+    shutil.copytree(base_run.run_dir, teacher)
+    (teacher / "labels.txt").write_text("".join(f"other{i}\n" for i in range(10)))
     with pytest.raises(UserError, match="--teacher .*classes differ"):
-        run_qat(_spec(), data, _options(teacher=str(teacher.run_dir)), SINGLE, out=tmp_path / "s",
+        run_qat(_spec(), _data(), _options(teacher=str(teacher)), SINGLE, out=tmp_path / "s",
                 progress=False, log=_quiet)  # fmt: skip
     assert not (tmp_path / "s").exists()
+
+
+def test_decoded_cache_gives_the_same_samples_as_decoding_each_time(tmp_path):
+    from PIL import Image
+
+    from mcu_effnet.data.cache import DecodedCache
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for name in ("a", "b"):
+            (tmp_path / split / name).mkdir(parents=True)
+            for i in range(3):
+                pixels = rng.integers(0, 256, (40 + 7 * i, 50, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(tmp_path / split / name / f"{i}.png")
+    bundle = open_data(str(tmp_path))
+    cached = DecodedCache(bundle.train, 32)
+    for augment in (False, True):
+        plain = ImageDataset(bundle.train, 32, augment=augment, seed=2)
+        fast = ImageDataset(cached, 32, augment=augment, seed=2)
+        for i in range(len(plain)):
+            assert torch.equal(plain[i][0], fast[i][0]) and plain[i][1] == fast[i][1]

@@ -54,6 +54,8 @@ def register(subparsers) -> None:
     )
     t.add_argument("--seed", metavar="N", default="0", help="random seed (default 0)")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    t.add_argument("--no-channels-last", action="store_true",
+                   help="keep NCHW activations (default: channels-last, faster on CPU)")  # fmt: skip
     r = p.add_argument_group("recipe")
     r.add_argument("--hflip", metavar="P", default="0.5",
                    help="horizontal flip probability (default 0.5; 0 where mirroring changes the class)")  # fmt: skip
@@ -129,6 +131,7 @@ def train_options(args: argparse.Namespace):
         teacher=str(Path(args.teacher).expanduser().resolve()) if args.teacher else None,
         distill_alpha=_number("--distill-alpha", args.distill_alpha),
         distill_t=_number("--distill-t", args.distill_t),
+        channels_last=not args.no_channels_last,
     )
 
 

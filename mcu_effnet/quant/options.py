@@ -39,6 +39,8 @@ class TrainOptions:
     teacher: str | None = None  # run folder of a float teacher for distillation
     distill_alpha: float = 0.5  # weight of the distillation term (1 - alpha on cross-entropy)
     distill_t: float = 4.0  # softmax temperature of the distillation term
+    # NHWC activations: faster oneDNN convolutions on CPU for these depthwise-heavy networks.
+    channels_last: bool = True
 
     def __post_init__(self) -> None:
         checks = [

@@ -29,6 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from mcu_effnet.arch import ArchSpec
 from mcu_effnet.data import DataBundle, ImageDataset, make_loader, stack_samples
 from mcu_effnet.data.augment import mix_batch
+from mcu_effnet.data.cache import DecodedCache
 from mcu_effnet.errors import UserError
 from mcu_effnet.models import build_float, build_quant, fold_batchnorm
 from mcu_effnet.quant.calibrate import calibrate_activations
@@ -143,11 +144,14 @@ class _Trainer:
         self.progress, self.on_step = progress, on_step
         self.log = log if ctx.is_main else (lambda message: None)
         size = spec.resolution
+        train_source, val_source = data.train, data.val
+        if data.kind == "imagefolder":  # files: decode each image once, not once per epoch
+            train_source, val_source = DecodedCache(data.train, size), DecodedCache(data.val, size)
         self.train_set = ImageDataset(
-            data.train, size, augment=True, seed=options.seed, recipe=options.augment_config
+            train_source, size, augment=True, seed=options.seed, recipe=options.augment_config
         )
-        self.calibration_set = ImageDataset(data.train, size, augment=False)
-        self.val_set = ImageDataset(data.val, size, augment=False)
+        self.calibration_set = ImageDataset(train_source, size, augment=False)
+        self.val_set = ImageDataset(val_source, size, augment=False)
         self.sampler = ResumableSampler(len(self.train_set), ctx, seed=options.seed)
         per_rank = self.sampler.num_samples
         if per_rank < 2:
@@ -285,6 +289,8 @@ class _Trainer:
         warmup_steps = round(options.warmup_epochs * self.steps_per_epoch) if phase == "float" else 0
         warmup_steps = min(warmup_steps, max(0, epochs * self.steps_per_epoch - 1))
 
+        if options.channels_last:
+            model = model.to(memory_format=torch.channels_last)
         bare = model
         model = self._wrap(model)  # DDP makes every process start from rank 0's weights: then copy
         self.ema = ModelEMA(bare, options.ema) if options.ema > 0 else None
@@ -327,6 +333,7 @@ class _Trainer:
                     progress=self.progress,
                     on_step=self.on_step,
                     mix=mix,
+                    channels_last=options.channels_last,
                     after_step=(lambda: ema.update(bare)) if ema is not None else None,
                 )
                 if outcome == "nan":
