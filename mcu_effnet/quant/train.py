@@ -465,8 +465,12 @@ class _Trainer:
                 p: r.ema_val_top1 for p, r in last.items() if r is not None and not math.isnan(r.ema_val_top1)
             },
             "teacher_top1": self.teacher_top1,
-            "recipe": {
-                **self.options.augment_config.to_dict(),
+            "recipe": {  # named as the command-line options
+                "hflip": self.options.hflip,
+                "crop_scale": list(self.options.crop_scale),
+                "augment": self.options.augment,
+                "mixup": self.options.mixup,
+                "cutmix": self.options.cutmix,
                 "ema": self.options.ema,
                 "init": self.options.init,
                 "teacher": self.options.teacher,
