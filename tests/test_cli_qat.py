@@ -63,7 +63,7 @@ def test_short_run_learns_and_qat_keeps_the_float_accuracy(short_run):
         "float", metrics["float_top1"], "calibrated", metrics["calibrated_top1"], "qat", metrics["qat_top1"]
     )
     assert metrics["float_top1"] >= 30.0  # chance is 10%
-    assert abs(metrics["qat_top1"] - metrics["float_top1"]) <= 2.0
+    assert metrics["qat_top1"] >= metrics["float_top1"] - 2.0  # QAT may still gain on a short float phase
     assert metrics["dataset"] == {
         "name": "builtin-shapes", "kind": "synthetic", "classes": 10, "train_images": 3000, "val_images": 500,
         "val_split": "val",
