@@ -255,6 +255,20 @@ def test_bad_numbers_are_one_line_errors(tmp_path):
     assert result.returncode == 2 and "the data has 10 classes" in _error_lines(result.stderr)[0]
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--hflip", "1.5"), "mcu-effnet: error: --hflip must be in [0, 1], got 1.5"),
+        (("--augment", "wild"), "mcu-effnet: error: --augment must be one of none, light, strong, got 'wild'"),
+        (("--teacher", "nowhere"), "mcu-effnet: error: --teacher {cwd}/nowhere: no such run folder"),
+    ],
+)
+def test_bad_recipe_options_are_one_line_errors_exit_2(tmp_path, args, message):
+    result = _mcu_effnet("qat", *TINY_RUN, *args, "--out", "run", cwd=tmp_path)
+    assert result.returncode == 2 and _error_lines(result.stderr) == [message.format(cwd=tmp_path.resolve())]
+    assert not (tmp_path / "run").exists()
+
+
 def _free_port() -> int:
     import socket
 

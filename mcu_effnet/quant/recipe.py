@@ -136,6 +136,13 @@ class RecipeLoss:
         return (1.0 - self.alpha) * loss + self.alpha * self.soft(logits, x)
 
 
+def _open(run_dir: str | Path, role: str) -> RunFolder:
+    try:
+        return RunFolder.open(Path(run_dir))
+    except UserError as exc:
+        raise UserError(f"{role} {exc}") from None
+
+
 def _float_weights(folder: RunFolder, role: str) -> tuple[ArchSpec, dict[str, torch.Tensor], list[str]]:
     """The spec, the float weights (the best of the float phase) and the labels of a run folder."""
     config = folder.read_json(CONFIG)
@@ -155,7 +162,7 @@ def _normalised(data: dict) -> dict:
 
 def init_weights(run_dir: str | Path, spec: ArchSpec) -> dict[str, torch.Tensor]:
     """``--init``: the float weights of another run of the same spec."""
-    other, weights, _ = _float_weights(RunFolder.open(Path(run_dir)), "--init")
+    other, weights, _ = _float_weights(_open(run_dir, "--init"), "--init")
     if _normalised(other.to_dict()) != _normalised(spec.to_dict()):
         stored, current = _normalised(other.to_dict()), _normalised(spec.to_dict())
         keys = [k for k in sorted(set(stored) | set(current)) if stored.get(k) != current.get(k)]
@@ -168,7 +175,7 @@ def load_teacher(run_dir: str | Path, class_names: list[str]) -> tuple[nn.Module
     """``--teacher``: the float model of another run on the same classes, and its resolution."""
     from mcu_effnet.models import build_float
 
-    spec, weights, labels = _float_weights(RunFolder.open(Path(run_dir)), "--teacher")
+    spec, weights, labels = _float_weights(_open(run_dir, "--teacher"), "--teacher")
     if spec.classes != len(class_names) or (labels and labels != list(class_names)):
         raise UserError(
             f"--teacher {run_dir}: its classes differ from the data's "
