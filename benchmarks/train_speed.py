@@ -88,7 +88,9 @@ def main() -> None:
         dataset = ImageDataset(data.train, resolution, augment=True, seed=0)
         torch.manual_seed(0)
         float_model = build_float(spec)
-        float_speed = _images_per_s(float_model, dataset, args.batch_size, args.batches, args.workers, channels_last)
+        float_speed = _images_per_s(
+            float_model, dataset, args.batch_size, args.batches, args.workers, channels_last
+        )
         calibration = [torch.stack([dataset[i][0] for i in range(args.batch_size)]).float() / 255]
         quant = _quant_from(float_model, spec, calibration)
         qat_speed = _images_per_s(quant, dataset, args.batch_size, args.batches, args.workers, channels_last)

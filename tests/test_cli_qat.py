@@ -259,7 +259,10 @@ def test_bad_numbers_are_one_line_errors(tmp_path):
     ("args", "message"),
     [
         (("--hflip", "1.5"), "mcu-effnet: error: --hflip must be in [0, 1], got 1.5"),
-        (("--augment", "wild"), "mcu-effnet: error: --augment must be one of none, light, strong, got 'wild'"),
+        (
+            ("--augment", "wild"),
+            "mcu-effnet: error: --augment must be one of none, light, strong, got 'wild'",
+        ),
         (("--teacher", "nowhere"), "mcu-effnet: error: --teacher {cwd}/nowhere: no such run folder"),
     ],
 )

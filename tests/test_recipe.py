@@ -6,8 +6,8 @@ Tiny runs: the lite network at phi -4 and 32 px, a few dozen synthetic images, a
 from __future__ import annotations
 
 import math
-import shutil
 import os
+import shutil
 import signal
 
 import numpy as np
@@ -174,7 +174,11 @@ def test_best_keeps_the_first_of_equal_results():
     model = nn.Linear(1, 1)
     best = Best.empty()
     assert best.offer(1, "raw", 50.0, model) and not best.offer(2, "ema", 50.0, model)
-    assert best.offer(3, "ema", 60.0, model) and best.summary() == {"weights": "ema", "epoch": 3, "val_top1": 60.0}
+    assert best.offer(3, "ema", 60.0, model) and best.summary() == {
+        "weights": "ema",
+        "epoch": 3,
+        "val_top1": 60.0,
+    }
 
 
 # ---- runs ------------------------------------------------------------------------------------
@@ -189,7 +193,9 @@ def _data():
 
 
 def _options(**changes) -> TrainOptions:
-    base = dict(epochs=2, qat_epochs=1, batch_size=8, lr=2e-3, workers=0, calibration_batches=2, seed=3, ema=0.9)
+    base = dict(
+        epochs=2, qat_epochs=1, batch_size=8, lr=2e-3, workers=0, calibration_batches=2, seed=3, ema=0.9
+    )
     base.update(changes)
     return TrainOptions(**base)
 

@@ -69,8 +69,12 @@ def register(subparsers) -> None:
                    help="weight EMA decay per step, evaluated every epoch (default 0.995; 0: off)")  # fmt: skip
     r.add_argument("--init", metavar="RUN_DIR",
                    help="start from the float weights of RUN_DIR (same spec); with --epochs 0, QAT only")  # fmt: skip
-    r.add_argument("--teacher", metavar="RUN_DIR", help="distil from the float model of RUN_DIR (same classes)")
-    r.add_argument("--distill-alpha", metavar="A", default="0.5", help="weight of the distillation term (0.5)")
+    r.add_argument(
+        "--teacher", metavar="RUN_DIR", help="distil from the float model of RUN_DIR (same classes)"
+    )
+    r.add_argument(
+        "--distill-alpha", metavar="A", default="0.5", help="weight of the distillation term (0.5)"
+    )
     r.add_argument("--distill-t", metavar="T", default="4", help="distillation temperature (default 4)")
     o = p.add_argument_group("output")
     o.add_argument(

@@ -79,7 +79,9 @@ def _affine(image: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     """Warps a float CHW image by a 2x3 matrix in normalised coordinates, reflecting at borders
     (no black corners, which would be a feature the validation images never have)."""
     grid = F.affine_grid(matrix[None], [1, *image.shape], align_corners=False)
-    return F.grid_sample(image[None], grid, mode="bilinear", padding_mode="reflection", align_corners=False)[0]
+    return F.grid_sample(image[None], grid, mode="bilinear", padding_mode="reflection", align_corners=False)[
+        0
+    ]
 
 
 def _apply(op: str, image: torch.Tensor, magnitude: float, s: _Strength) -> torch.Tensor:
@@ -124,14 +126,18 @@ class MixedBatch:
     lam: float
 
 
-def mix_batch(x: torch.Tensor, y: torch.Tensor, config: AugmentConfig, rng: np.random.Generator) -> MixedBatch:
+def mix_batch(
+    x: torch.Tensor, y: torch.Tensor, config: AugmentConfig, rng: np.random.Generator
+) -> MixedBatch:
     """Mixup or cutmix (one of them, at random, when both are on) of a uint8 NCHW batch with a
     permutation of itself; no change when both are off. Shapes and dtypes are kept."""
     choices = [name for name, alpha in (("mixup", config.mixup), ("cutmix", config.cutmix)) if alpha > 0]
     if not choices or len(y) < 2:
         return MixedBatch(x, y, y, 1.0)
     kind = choices[int(rng.integers(len(choices)))]
-    lam = float(rng.beta(config.mixup, config.mixup) if kind == "mixup" else rng.beta(config.cutmix, config.cutmix))
+    lam = float(
+        rng.beta(config.mixup, config.mixup) if kind == "mixup" else rng.beta(config.cutmix, config.cutmix)
+    )
     order = torch.from_numpy(rng.permutation(len(y)))
     if kind == "mixup":
         mixed = (x.float() * lam + x[order].float() * (1.0 - lam)).round_().clamp_(0, 255).to(x.dtype)

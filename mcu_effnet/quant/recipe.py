@@ -121,7 +121,9 @@ class RecipeLoss:
         assert self.teacher is not None
         with torch.no_grad():
             if self.teacher_resolution is not None and self.teacher_resolution != x.shape[-1]:
-                x = F.interpolate(x, size=(self.teacher_resolution,) * 2, mode="bilinear", align_corners=False)
+                x = F.interpolate(
+                    x, size=(self.teacher_resolution,) * 2, mode="bilinear", align_corners=False
+                )
             teacher_logits = self.teacher(x)
         t = self.temperature
         return F.kl_div(
@@ -167,7 +169,9 @@ def init_weights(run_dir: str | Path, spec: ArchSpec) -> dict[str, torch.Tensor]
         stored, current = _normalised(other.to_dict()), _normalised(spec.to_dict())
         keys = [k for k in sorted(set(stored) | set(current)) if stored.get(k) != current.get(k)]
         shown = ", ".join(f"{k} {stored.get(k)!r} -> {current.get(k)!r}" for k in keys[:3])
-        raise UserError(f"--init {run_dir}: was trained with another spec ({shown}); pass the same spec options")
+        raise UserError(
+            f"--init {run_dir}: was trained with another spec ({shown}); pass the same spec options"
+        )
     return weights
 
 

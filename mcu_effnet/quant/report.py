@@ -122,7 +122,11 @@ def final_table(metrics: dict) -> str:
             (f"exported {phase} weights", f"{e['weights']} of epoch {e['epoch']} ({_pct(e['val_top1'])})")
             for phase, e in metrics.get("exported", {}).items()
         ),
-        *((("teacher float top-1", _pct(metrics["teacher_top1"])),) if metrics.get("teacher_top1") is not None else ()),
+        *(
+            (("teacher float top-1", _pct(metrics["teacher_top1"])),)
+            if metrics.get("teacher_top1") is not None
+            else ()
+        ),
         ("parameters", f"{metrics['params']:,}"),
         ("MACs", f"{metrics['macs']:,}"),
         ("int8 weight bytes", f"{metrics['weight_bytes']:,}"),

@@ -28,7 +28,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from mcu_effnet.arch import ArchSpec
 from mcu_effnet.data import DataBundle, ImageDataset, make_loader, stack_samples
-from mcu_effnet.data.augment import mix_batch
+from mcu_effnet.data.augment import MixedBatch, mix_batch
 from mcu_effnet.data.cache import DecodedCache
 from mcu_effnet.errors import UserError
 from mcu_effnet.models import build_float, build_quant, fold_batchnorm
@@ -120,7 +120,9 @@ class _ResizedInput(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.resolution is not None and x.shape[-1] != self.resolution:
-            x = torch.nn.functional.interpolate(x, size=(self.resolution,) * 2, mode="bilinear", align_corners=False)
+            x = torch.nn.functional.interpolate(
+                x, size=(self.resolution,) * 2, mode="bilinear", align_corners=False
+            )
         return self.model(x)
 
 
@@ -162,7 +164,11 @@ class _Trainer:
         if teacher_model is not None:
             teacher_model = teacher_model.to(ctx.device)
         self.criterion = RecipeLoss(
-            options.label_smoothing, teacher_model, teacher_resolution, options.distill_alpha, options.distill_t
+            options.label_smoothing,
+            teacher_model,
+            teacher_resolution,
+            options.distill_alpha,
+            options.distill_t,
         )
         self.teacher_top1: float | None = None
         self.ema: ModelEMA | None = None
@@ -309,15 +315,11 @@ class _Trainer:
         if state is None:
             self._checkpoint(phase, 0, model, optimizer, scheduler, totals, done=False)
 
+        ema = self.ema
+        after_step = (lambda: ema.update(bare)) if ema is not None else None
         with StopRequest(announce=self.log) as stop:
             for epoch in range(first_epoch, epochs):
                 loader = self._train_loader(epoch_offset + epoch, totals.batches)
-                recipe, seed, rank, key = options.augment_config, options.seed, self.ctx.rank, epoch_offset + epoch
-                # Mixing depends only on (seed, rank, epoch, batch): a resumed epoch mixes the same way.
-                mix = None
-                if recipe.mixup or recipe.cutmix:
-                    mix = lambda x, y, b, k=key: mix_batch(x, y, recipe, np.random.default_rng([seed, rank, k, b, 7]))  # noqa: E731
-                ema = self.ema
                 outcome = train_epoch(
                     model,
                     loader,
@@ -332,9 +334,9 @@ class _Trainer:
                     description=f"{phase} {epoch + 1}/{epochs}",
                     progress=self.progress,
                     on_step=self.on_step,
-                    mix=mix,
+                    mix=self._mixer(epoch_offset + epoch),
                     channels_last=options.channels_last,
-                    after_step=(lambda: ema.update(bare)) if ema is not None else None,
+                    after_step=after_step,
                 )
                 if outcome == "nan":
                     kept = f"{phase} epoch {epoch}" if epoch else f"start of the {phase} phase"
@@ -357,6 +359,18 @@ class _Trainer:
                 self._checkpoint(phase, epoch + 1, model, optimizer, scheduler, totals, done=False)
                 self._write_history()
         return self._unwrap(model)
+
+    def _mixer(self, epoch_key: int) -> Callable[[torch.Tensor, torch.Tensor, int], MixedBatch] | None:
+        """Mixup/cutmix of a batch, drawn from (seed, rank, epoch, batch) only: a resumed epoch mixes
+        the same way as the interrupted one would have."""
+        recipe, seed, rank = self.options.augment_config, self.options.seed, self.ctx.rank
+        if not (recipe.mixup or recipe.cutmix):
+            return None
+
+        def mix(x: torch.Tensor, y: torch.Tensor, batch: int) -> MixedBatch:
+            return mix_batch(x, y, recipe, np.random.default_rng([seed, rank, epoch_key, batch, 7]))
+
+        return mix
 
     def _end_epoch(
         self, phase, epoch, epochs, model, optimizer, totals: EpochTotals, val_loader
@@ -402,7 +416,9 @@ class _Trainer:
             torch.set_rng_state(state["torch_rng"])
         elif self.criterion.teacher is not None:
             _, self.teacher_top1 = evaluate(
-                _ResizedInput(self.criterion.teacher, self.criterion.teacher_resolution), self._val_loader(), self.ctx
+                _ResizedInput(self.criterion.teacher, self.criterion.teacher_resolution),
+                self._val_loader(),
+                self.ctx,
             )
             self.log(f"teacher: {self.teacher_top1:.1f}% on {self.data.val_split_name}")
 
@@ -446,7 +462,9 @@ class _Trainer:
         self.best.state = broadcast_object(self.best.state, self.ctx)
         quant.load_state_dict(self.best.state)
         self.exported["qat"] = self.best.summary()
-        self.log(f"qat: keeping the {self.best.source} weights of epoch {self.best.epoch} ({self.best.top1:.1f}%)")
+        self.log(
+            f"qat: keeping the {self.best.source} weights of epoch {self.best.epoch} ({self.best.top1:.1f}%)"
+        )
         return quant
 
     def metrics(self) -> dict[str, Any]:
