@@ -50,8 +50,9 @@ def history_csv(records: list[EpochRecord]) -> str:
     return buffer.getvalue()
 
 
-def curves_png(records: list[EpochRecord]) -> bytes:
-    """Loss and accuracy per epoch, the QAT phase continuing the float phase's x axis."""
+def curves_png(records: list[EpochRecord], teacher_top1: float | None = None) -> bytes:
+    """Loss and accuracy per epoch, the QAT phase continuing the float phase's x axis (and the
+    distillation teacher's validation accuracy as a level line)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,6 +93,8 @@ def curves_png(records: list[EpochRecord]) -> bytes:
     if float_epochs and len(records) > float_epochs:
         for ax in (ax_loss, ax_acc):
             ax.axvline(float_epochs, color="grey", linewidth=0.8)
+    if teacher_top1 is not None:
+        ax_acc.axhline(teacher_top1, color="tab:green", linestyle="-.", linewidth=1, label="teacher val")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="top-1 %", title="accuracy")
     for ax in (ax_loss, ax_acc):
@@ -104,9 +107,9 @@ def curves_png(records: list[EpochRecord]) -> bytes:
     return buffer.getvalue()
 
 
-def write_history(folder: RunFolder, records: list[EpochRecord]) -> None:
+def write_history(folder: RunFolder, records: list[EpochRecord], teacher_top1: float | None = None) -> None:
     folder.write_text(HISTORY, history_csv(records))
-    atomic_write_bytes(folder.file(CURVES), curves_png(records))
+    atomic_write_bytes(folder.file(CURVES), curves_png(records, teacher_top1))
 
 
 def _pct(value: float | None) -> str:

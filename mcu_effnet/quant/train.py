@@ -282,7 +282,7 @@ class _Trainer:
 
     def _write_history(self) -> None:
         if self.ctx.is_main and self.history:
-            write_history(self.folder, self.history)
+            write_history(self.folder, self.history, self.teacher_top1)
 
     # -- one phase ----------------------------------------------------------------------------
 
