@@ -31,7 +31,12 @@ from pathlib import Path
 metrics = json.loads((Path("runs/latest") / "metrics.json").read_text())
 report = json.loads(Path("firmware/stm32/report.json").read_text())
 kib = lambda n: f"{n / 1024:,.1f} KiB"
+recipe = metrics.get("recipe", {})
+exported = metrics.get("exported", {})
 rows = [
+    ("recipe", f"hflip {recipe.get('hflip')}, crop scale {recipe.get('crop_scale')}, augment "
+               f"{recipe.get('augment')}, EMA {recipe.get('ema')}"),
+    *((f"exported {phase} weights", f"{e['weights']} of epoch {e['epoch']}") for phase, e in exported.items()),
     ("float top-1 (PyTorch)", f"{metrics['float_top1']:.2f}%"),
     ("QAT top-1 (Brevitas fake-quant)", f"{metrics['qat_top1']:.2f}%"),
     ("int8 top-1 (.tflite in TFLite Micro)", f"{metrics['int8_top1']:.2f}%"),

@@ -63,7 +63,7 @@ def test_short_run_learns_and_qat_keeps_the_float_accuracy(short_run):
         "float", metrics["float_top1"], "calibrated", metrics["calibrated_top1"], "qat", metrics["qat_top1"]
     )
     assert metrics["float_top1"] >= 30.0  # chance is 10%
-    assert abs(metrics["qat_top1"] - metrics["float_top1"]) <= 2.0
+    assert metrics["qat_top1"] >= metrics["float_top1"] - 2.0  # QAT may still gain on a short float phase
     assert metrics["dataset"] == {
         "name": "builtin-shapes", "kind": "synthetic", "classes": 10, "train_images": 3000, "val_images": 500,
         "val_split": "val",
@@ -260,6 +260,23 @@ def test_bad_numbers_are_one_line_errors(tmp_path):
     ]
     result = _mcu_effnet("qat", *TINY_RUN, "--max-train-images", "0", cwd=tmp_path)
     assert _error_lines(result.stderr) == ["mcu-effnet: error: --max-train-images must be at least 1, got 0"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--hflip", "1.5"), "mcu-effnet: error: --hflip must be in [0, 1], got 1.5"),
+        (
+            ("--augment", "wild"),
+            "mcu-effnet: error: --augment must be one of none, light, strong, got 'wild'",
+        ),
+        (("--teacher", "nowhere"), "mcu-effnet: error: --teacher {cwd}/nowhere: no such run folder"),
+    ],
+)
+def test_bad_recipe_options_are_one_line_errors_exit_2(tmp_path, args, message):
+    result = _mcu_effnet("qat", *TINY_RUN, *args, "--out", "run", cwd=tmp_path)
+    assert result.returncode == 2 and _error_lines(result.stderr) == [message.format(cwd=tmp_path.resolve())]
+    assert not (tmp_path / "run").exists()
 
 
 def _free_port() -> int:

@@ -54,6 +54,28 @@ def register(subparsers) -> None:
     )
     t.add_argument("--seed", metavar="N", default="0", help="random seed (default 0)")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    t.add_argument("--no-channels-last", action="store_true",
+                   help="keep NCHW activations (default: channels-last, faster on CPU)")  # fmt: skip
+    r = p.add_argument_group("recipe")
+    r.add_argument("--hflip", metavar="P", default="0.5",
+                   help="horizontal flip probability (default 0.5; 0 where mirroring changes the class)")  # fmt: skip
+    r.add_argument("--crop-scale", metavar=("LO", "HI"), nargs=2, default=["1", "1"],
+                   help="random-resized-crop area range, e.g. 0.35 1 (default 1 1: shifts only)")  # fmt: skip
+    r.add_argument("--augment", default="none",
+                   help="per-image policy: none, light or strong (small affine, brightness, contrast; default none)")  # fmt: skip
+    r.add_argument("--mixup", metavar="A", default="0", help="mixup Beta(A, A) (default 0: off)")
+    r.add_argument("--cutmix", metavar="A", default="0", help="cutmix Beta(A, A) (default 0: off)")
+    r.add_argument("--ema", metavar="DECAY", default="0.995",
+                   help="weight EMA decay per step, evaluated every epoch (default 0.995; 0: off)")  # fmt: skip
+    r.add_argument("--init", metavar="RUN_DIR",
+                   help="start from the float weights of RUN_DIR (same spec); with --epochs 0, QAT only")  # fmt: skip
+    r.add_argument(
+        "--teacher", metavar="RUN_DIR", help="distil from the float model of RUN_DIR (same classes)"
+    )
+    r.add_argument(
+        "--distill-alpha", metavar="A", default="0.5", help="weight of the distillation term (0.5)"
+    )
+    r.add_argument("--distill-t", metavar="T", default="4", help="distillation temperature (default 4)")
     o = p.add_argument_group("output")
     o.add_argument(
         "--out", metavar="RUN_DIR", help="run folder (default runs/<variant>-phi<phi>-r<res>-<time>)"
@@ -83,6 +105,8 @@ def _number(option: str, text: str | None, kind=float):
 
 
 def train_options(args: argparse.Namespace):
+    from pathlib import Path
+
     from mcu_effnet.quant.options import TrainOptions
 
     return TrainOptions(
@@ -101,6 +125,17 @@ def train_options(args: argparse.Namespace):
         device=args.device,
         max_train_images=_number("--max-train-images", args.max_train_images, int),
         max_val_images=_number("--max-val-images", args.max_val_images, int),
+        hflip=_number("--hflip", args.hflip),
+        crop_scale=(_number("--crop-scale", args.crop_scale[0]), _number("--crop-scale", args.crop_scale[1])),
+        augment=args.augment,
+        mixup=_number("--mixup", args.mixup),
+        cutmix=_number("--cutmix", args.cutmix),
+        ema=_number("--ema", args.ema),
+        init=str(Path(args.init).expanduser().resolve()) if args.init else None,
+        teacher=str(Path(args.teacher).expanduser().resolve()) if args.teacher else None,
+        distill_alpha=_number("--distill-alpha", args.distill_alpha),
+        distill_t=_number("--distill-t", args.distill_t),
+        channels_last=not args.no_channels_last,
     )
 
 
@@ -150,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
                     flush=True,
                 )
             print(_describe(spec, data, ctx), flush=True)
+            print(f"recipe: {options.describe_recipe()}", flush=True)
         result = train_and_export(
             spec,
             data,

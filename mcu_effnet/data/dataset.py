@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from mcu_effnet.data.augment import AugmentConfig, apply_policy
 from mcu_effnet.data.sources import ImageSource
 from mcu_effnet.data.transforms import eval_transform, train_transform
 
@@ -23,10 +24,19 @@ class ImageDataset(Dataset):
     Call ``set_epoch`` before creating each epoch's iterator (workers copy the dataset then).
     """
 
-    def __init__(self, source: ImageSource, size: int, *, augment: bool, seed: int = 0) -> None:
+    def __init__(
+        self,
+        source: ImageSource,
+        size: int,
+        *,
+        augment: bool,
+        seed: int = 0,
+        recipe: AugmentConfig | None = None,
+    ) -> None:
         self.source = source
         self.size = size
         self.augment = augment
+        self.recipe = recipe if recipe is not None else AugmentConfig()
         self.seed = seed
         self.epoch = 0
 
@@ -40,12 +50,16 @@ class ImageDataset(Dataset):
         image = self.source.load(index, self.size)
         if self.augment:
             rng = np.random.default_rng([self.seed, self.epoch, index])
-            array = train_transform(image, self.size, rng)
+            array = train_transform(
+                image, self.size, rng, hflip=self.recipe.hflip, crop_scale=self.recipe.crop_scale
+            )
         else:
             array = eval_transform(image, self.size)
         # The HWC -> CHW copy also makes the array writable (Pillow's arrays are read-only views).
-        chw = np.ascontiguousarray(array.transpose(2, 0, 1))
-        return torch.from_numpy(chw), self.source.labels[index]
+        chw = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+        if self.augment:
+            chw = apply_policy(chw, self.recipe.policy, rng)
+        return chw, self.source.labels[index]
 
 
 def make_loader(

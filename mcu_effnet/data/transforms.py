@@ -7,6 +7,8 @@ an explicit ``numpy.random.Generator`` so that a sample's augmentation depends o
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PIL import Image
 
@@ -50,19 +52,53 @@ def eval_transform(image: RawImage, size: int) -> np.ndarray:
     return np.ascontiguousarray(center_crop(array, size))
 
 
-def train_transform(image: RawImage, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Training: shorter side to ``size``, random square crop along the long side, then a random
-    crop of a reflect-padded copy (shifts up to size/8, the CIFAR recipe at any resolution) and a
-    horizontal flip with probability 1/2."""
-    array = np.asarray(resize_short_side(to_pil_rgb(image), size))
-    height, width = array.shape[:2]
-    top = int(rng.integers(0, height - size + 1))
-    left = int(rng.integers(0, width - size + 1))
-    array = array[top : top + size, left : left + size]
+def random_resized_crop(
+    image: Image.Image, size: int, scale: tuple[float, float], rng: np.random.Generator
+) -> np.ndarray:
+    """A crop covering a random fraction in ``scale`` of the image's area, aspect ratio in
+    [3/4, 4/3] (log-uniform), resized to ``size`` x ``size``."""
+    width, height = image.size
+    for _ in range(10):
+        area = width * height * rng.uniform(*scale)
+        ratio = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+        w = round(math.sqrt(area * ratio))
+        h = round(math.sqrt(area / ratio))
+        if 0 < w <= width and 0 < h <= height:
+            break
+    else:  # an extreme aspect ratio: the largest centred square
+        w = h = min(width, height)
+    left = int(rng.integers(0, width - w + 1))
+    top = int(rng.integers(0, height - h + 1))
+    crop = image.crop((left, top, left + w, top + h))
+    return np.asarray(crop.resize((size, size), Image.Resampling.BILINEAR))
+
+
+def train_transform(
+    image: RawImage,
+    size: int,
+    rng: np.random.Generator,
+    *,
+    hflip: float = 0.5,
+    crop_scale: tuple[float, float] = (1.0, 1.0),
+) -> np.ndarray:
+    """Training: shorter side to ``size``, random square crop along the long side (or, when
+    ``crop_scale`` is below 1, a random-resized crop of that area range), then a random crop of a
+    reflect-padded copy (shifts up to size/8, the CIFAR recipe at any resolution) and a horizontal
+    flip with probability ``hflip``."""
+    pil = to_pil_rgb(image)
+    if crop_scale[0] < 1.0:
+        array = random_resized_crop(pil, size, crop_scale, rng)
+    else:
+        array = np.asarray(resize_short_side(pil, size))
+        height, width = array.shape[:2]
+        top = int(rng.integers(0, height - size + 1))
+        left = int(rng.integers(0, width - size + 1))
+        array = array[top : top + size, left : left + size]
     pad = max(1, size // 8)
     padded = np.pad(array, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
     dy, dx = (int(v) for v in rng.integers(0, 2 * pad + 1, size=2))
     array = padded[dy : dy + size, dx : dx + size]
-    if rng.random() < 0.5:
+    # Always draw, so the flip setting does not shift the draws of later ops.
+    if rng.random() < hflip:
         array = array[:, ::-1]
     return np.ascontiguousarray(array)

@@ -20,7 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from mcu_effnet.data.augment import MixedBatch
 from mcu_effnet.quant.distributed import DistContext, all_reduce_sum, any_rank
+
+# (logits, model input, batch targets) -> scalar loss; see mcu_effnet.quant.recipe.RecipeLoss.
+Criterion = Callable[[torch.Tensor, torch.Tensor, MixedBatch], torch.Tensor]
 
 
 def to_model_input(x: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -92,7 +96,7 @@ def train_epoch(
     loader,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
-    criterion: nn.Module,
+    criterion: Criterion,
     ctx: DistContext,
     totals: EpochTotals,
     stop: StopRequest,
@@ -102,8 +106,14 @@ def train_epoch(
     description: str,
     progress: bool,
     on_step: Callable[[StepInfo], None] | None = None,
+    mix: Callable[[torch.Tensor, torch.Tensor, int], MixedBatch] | None = None,
+    after_step: Callable[[], None] | None = None,
+    channels_last: bool = False,
 ) -> str:
     """Trains over ``loader`` (which starts after ``totals.batches`` already-done batches).
+
+    ``mix(x, y, batch_index)`` mixes a uint8 batch (mixup/cutmix); ``after_step`` runs after each
+    optimizer step (the weight EMA).
 
     Returns "done", "stopped" (Ctrl-C) or "nan" (a non-finite loss on some process; no step was
     taken with it). ``totals`` is updated in place.
@@ -129,10 +139,15 @@ def train_epoch(
             if any_rank(stop.requested, ctx):
                 outcome = "stopped"
                 break
-            x = to_model_input(x, ctx.device)
-            y = y.to(ctx.device, non_blocking=True)
+            batch = mix(x, y, totals.batches) if mix is not None else MixedBatch(x, y, y, 1.0)
+            x = to_model_input(batch.x, ctx.device)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            batch.y_a = batch.y_a.to(ctx.device, non_blocking=True)
+            batch.y_b = batch.y_b.to(ctx.device, non_blocking=True)
+            y = batch.y_a
             logits = model(x)
-            loss = criterion(logits, y)
+            loss = criterion(logits, x, batch)
             # Every process makes the same decision, so none is left waiting in a collective.
             if any_rank(not bool(torch.isfinite(loss)), ctx):
                 outcome = "nan"  # no step taken with it; the caller keeps the last good checkpoint
@@ -141,6 +156,8 @@ def train_epoch(
             loss.backward()
             optimizer.step()
             scheduler.step()
+            if after_step is not None:
+                after_step()
             totals.loss_sum += float(loss.detach()) * len(y)
             totals.correct += int((logits.detach().argmax(1) == y).sum())
             totals.seen += len(y)

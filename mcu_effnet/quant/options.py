@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from mcu_effnet.data.augment import AugmentConfig
 from mcu_effnet.errors import UserError
 
 OPTIMIZERS = ("adamw", "sgd")
@@ -27,6 +28,19 @@ class TrainOptions:
     device: str = "auto"
     max_train_images: int | None = None  # a random subset of the training split
     max_val_images: int | None = None
+    # The recipe: augmentation (see mcu_effnet.data.augment), weight EMA, init and distillation.
+    hflip: float = 0.5
+    crop_scale: tuple[float, float] = (1.0, 1.0)
+    augment: str = "none"
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    ema: float = 0.995  # decay per step of the weight EMA; 0 = off
+    init: str | None = None  # run folder whose float weights start the float phase
+    teacher: str | None = None  # run folder of a float teacher for distillation
+    distill_alpha: float = 0.5  # weight of the distillation term (1 - alpha on cross-entropy)
+    distill_t: float = 4.0  # softmax temperature of the distillation term
+    # NHWC activations: faster oneDNN convolutions on CPU for these depthwise-heavy networks.
+    channels_last: bool = True
 
     def __post_init__(self) -> None:
         # (holds, the parameters it is about, the message in their names)
@@ -76,9 +90,38 @@ class TrainOptions:
                 )
             ),
         ]
+        checks += [
+            (0 <= self.ema < 1, ("ema",), f"ema must be in [0, 1), got {self.ema:g}"),
+            (
+                0 <= self.distill_alpha <= 1,
+                ("distill_alpha",),
+                f"distill_alpha must be in [0, 1], got {self.distill_alpha:g}",
+            ),
+            (self.distill_t > 0, ("distill_t",), f"distill_t must be > 0, got {self.distill_t:g}"),
+        ]
         for ok, options, message in checks:
             if not ok:
                 raise UserError(message, options=options)
+        self.augment_config  # noqa: B018 (checks the augmentation settings)
+
+    @property
+    def augment_config(self) -> AugmentConfig:
+        return AugmentConfig(
+            hflip=self.hflip,
+            crop_scale=(float(self.crop_scale[0]), float(self.crop_scale[1])),
+            policy=self.augment,
+            mixup=self.mixup,
+            cutmix=self.cutmix,
+        )
+
+    def describe_recipe(self) -> str:
+        """One line for the log and the demo: augmentation, EMA, init and teacher."""
+        parts = [self.augment_config.describe(), f"EMA {self.ema:g}" if self.ema else "EMA off"]
+        if self.init:
+            parts.append(f"init from {self.init}")
+        if self.teacher:
+            parts.append(f"teacher {self.teacher} (alpha {self.distill_alpha:g}, T {self.distill_t:g})")
+        return "; ".join(parts)
 
     @property
     def effective_qat_lr(self) -> float:
@@ -90,4 +133,7 @@ class TrainOptions:
     @classmethod
     def from_dict(cls, data: dict) -> TrainOptions:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        if "crop_scale" in values:
+            values["crop_scale"] = tuple(values["crop_scale"])
+        return cls(**values)

@@ -29,6 +29,8 @@ from torch.nn.parallel import DistributedDataParallel
 from mcu_effnet.arch import ArchSpec
 from mcu_effnet.atomic import atomic_write_bytes
 from mcu_effnet.data import DataBundle, ImageDataset, make_loader, stack_samples
+from mcu_effnet.data.augment import MixedBatch, mix_batch
+from mcu_effnet.data.cache import DecodedCache
 from mcu_effnet.errors import UserError
 from mcu_effnet.models import build_float, build_quant, fold_batchnorm
 from mcu_effnet.quant.calibrate import calibrate_activations
@@ -51,6 +53,7 @@ from mcu_effnet.quant.loop import (
 )
 from mcu_effnet.quant.lr_schedule import make_optimizer, make_scheduler
 from mcu_effnet.quant.options import TrainOptions
+from mcu_effnet.quant.recipe import Best, ModelEMA, RecipeLoss, init_weights, load_teacher
 from mcu_effnet.quant.run_folder import (
     CONFIG,
     LABELS,
@@ -108,6 +111,21 @@ def zero_init_classifier(model: nn.Module) -> None:
             classifier.bias.zero_()
 
 
+class _ResizedInput(nn.Module):
+    """A model trained at another resolution, fed this run's images resized (to score a teacher)."""
+
+    def __init__(self, model: nn.Module, resolution: int | None) -> None:
+        super().__init__()
+        self.model, self.resolution = model, resolution
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.resolution is not None and x.shape[-1] != self.resolution:
+            x = torch.nn.functional.interpolate(
+                x, size=(self.resolution,) * 2, mode="bilinear", align_corners=False
+            )
+        return self.model(x)
+
+
 class _Trainer:
     """The state of one ``run_qat`` call; methods are the steps of the recipe."""
 
@@ -122,21 +140,40 @@ class _Trainer:
         progress: bool,
         on_step: Callable[[StepInfo], None] | None,
         log: Callable[[str], None],
+        teacher: tuple[nn.Module, int] | None = None,
     ) -> None:
         self.spec, self.data, self.options, self.ctx, self.folder = spec, data, options, ctx, folder
         self.progress, self.on_step = progress, on_step
         self.log = log if ctx.is_main else (lambda message: None)
         size = spec.resolution
-        self.train_set = ImageDataset(data.train, size, augment=True, seed=options.seed)
-        self.calibration_set = ImageDataset(data.train, size, augment=False)
-        self.val_set = ImageDataset(data.val, size, augment=False)
+        train_source, val_source = data.train, data.val
+        if data.kind == "imagefolder":  # files: decode each image once, not once per epoch
+            train_source, val_source = DecodedCache(data.train, size), DecodedCache(data.val, size)
+        self.train_set = ImageDataset(
+            train_source, size, augment=True, seed=options.seed, recipe=options.augment_config
+        )
+        self.calibration_set = ImageDataset(train_source, size, augment=False)
+        self.val_set = ImageDataset(val_source, size, augment=False)
         self.sampler = ResumableSampler(len(self.train_set), ctx, seed=options.seed)
         per_rank = self.sampler.num_samples
         if per_rank < 2:
             raise UserError(f"the training split has {len(self.train_set)} images: too few to train on")
         self.batch_size = min(options.batch_size, per_rank)
         self.steps_per_epoch = per_rank // self.batch_size
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=options.label_smoothing)
+        teacher_model, teacher_resolution = teacher if teacher is not None else (None, None)
+        if teacher_model is not None:
+            teacher_model = teacher_model.to(ctx.device)
+        self.criterion = RecipeLoss(
+            options.label_smoothing,
+            teacher_model,
+            teacher_resolution,
+            options.distill_alpha,
+            options.distill_t,
+        )
+        self.teacher_top1: float | None = None
+        self.ema: ModelEMA | None = None
+        self.best = Best.empty()  # of the current phase
+        self.exported: dict[str, dict] = {}  # phase -> which weights won (Best.summary)
         self.history: list[EpochRecord] = []
         self.train_seconds = 0.0
         self.float_top1: float | None = None
@@ -236,12 +273,16 @@ class _Trainer:
                 "float_top1": self.float_top1,
                 "calibrated_top1": self.calibrated_top1,
                 "torch_rng": torch.get_rng_state(),
+                "ema": self.ema.state_dict() if self.ema is not None else None,
+                "best": self.best.to_dict() if self.best.state else None,
+                "exported": self.exported,
+                "teacher_top1": self.teacher_top1,
             }
         )
 
     def _write_history(self) -> None:
         if self.ctx.is_main and self.history:
-            write_history(self.folder, self.history)
+            write_history(self.folder, self.history, self.teacher_top1)
 
     # -- one phase ----------------------------------------------------------------------------
 
@@ -254,7 +295,15 @@ class _Trainer:
         warmup_steps = round(options.warmup_epochs * self.steps_per_epoch) if phase == "float" else 0
         warmup_steps = min(warmup_steps, max(0, epochs * self.steps_per_epoch - 1))
 
-        model = self._wrap(model)
+        if options.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        bare = model
+        model = self._wrap(model)  # DDP makes every process start from rank 0's weights: then copy
+        self.ema = ModelEMA(bare, options.ema) if options.ema > 0 else None
+        if state is not None:
+            if self.ema is not None and state.get("ema") is not None:
+                self.ema.load_state_dict(state["ema"])
+            self.best = Best.from_dict(state.get("best"))
         optimizer = make_optimizer(self._unwrap(model), options.optimizer, lr, options.weight_decay)
         scheduler = make_scheduler(optimizer, epochs * self.steps_per_epoch, warmup_steps)
         first_epoch, totals = 0, EpochTotals()
@@ -266,6 +315,8 @@ class _Trainer:
         if state is None:
             self._checkpoint(phase, 0, model, optimizer, scheduler, totals, done=False)
 
+        ema = self.ema
+        after_step = (lambda: ema.update(bare)) if ema is not None else None
         with StopRequest(announce=self.log) as stop:
             for epoch in range(first_epoch, epochs):
                 loader = self._train_loader(epoch_offset + epoch, totals.batches)
@@ -283,6 +334,9 @@ class _Trainer:
                     description=f"{phase} {epoch + 1}/{epochs}",
                     progress=self.progress,
                     on_step=self.on_step,
+                    mix=self._mixer(epoch_offset + epoch),
+                    channels_last=options.channels_last,
+                    after_step=after_step,
                 )
                 if outcome == "nan":
                     kept = f"{phase} epoch {epoch}" if epoch else f"start of the {phase} phase"
@@ -306,6 +360,18 @@ class _Trainer:
                 self._write_history()
         return self._unwrap(model)
 
+    def _mixer(self, epoch_key: int) -> Callable[[torch.Tensor, torch.Tensor, int], MixedBatch] | None:
+        """Mixup/cutmix of a batch, drawn from (seed, rank, epoch, batch) only: a resumed epoch mixes
+        the same way as the interrupted one would have."""
+        recipe, seed, rank = self.options.augment_config, self.options.seed, self.ctx.rank
+        if not (recipe.mixup or recipe.cutmix):
+            return None
+
+        def mix(x: torch.Tensor, y: torch.Tensor, batch: int) -> MixedBatch:
+            return mix_batch(x, y, recipe, np.random.default_rng([seed, rank, epoch_key, batch, 7]))
+
+        return mix
+
     def _end_epoch(
         self, phase, epoch, epochs, model, optimizer, totals: EpochTotals, val_loader
     ) -> EpochRecord:
@@ -316,6 +382,11 @@ class _Trainer:
         start = time.perf_counter()
         # The bare module: DDP's forward is a collective, and shards may differ by one batch.
         val_loss, val_top1 = evaluate(self._unwrap(model), val_loader, self.ctx)
+        ema_loss, ema_top1 = math.nan, math.nan
+        self.best.offer(epoch + 1, "raw", val_top1, self._unwrap(model))
+        if self.ema is not None:
+            ema_loss, ema_top1 = evaluate(self.ema.module, val_loader, self.ctx)
+            self.best.offer(epoch + 1, "ema", ema_top1, self.ema.module)
         self.train_seconds += seconds + (time.perf_counter() - start)
         return EpochRecord(
             phase=phase,
@@ -327,6 +398,8 @@ class _Trainer:
             images_per_s=seen / seconds if seconds > 0 else math.nan,
             lr=optimizer.param_groups[0]["lr"],
             seconds=seconds,
+            ema_val_loss=ema_loss,
+            ema_val_top1=ema_top1,
         )
 
     # -- the recipe ---------------------------------------------------------------------------
@@ -338,22 +411,42 @@ class _Trainer:
             self.float_top1 = state["float_top1"]
             self.calibrated_top1 = state["calibrated_top1"]
             self.float_state = state["float_model"]
+            self.exported = state.get("exported", {})
+            self.teacher_top1 = state.get("teacher_top1")
             torch.set_rng_state(state["torch_rng"])
+        elif self.criterion.teacher is not None:
+            _, self.teacher_top1 = evaluate(
+                _ResizedInput(self.criterion.teacher, self.criterion.teacher_resolution),
+                self._val_loader(),
+                self.ctx,
+            )
+            self.log(f"teacher: {self.teacher_top1:.1f}% on {self.data.val_split_name}")
 
         if state is None or state["phase"] == "float":
             float_model = build_float(self.spec)
             zero_init_classifier(float_model)
             if state is not None:
                 float_model.load_state_dict(state["model"])
+            elif self.options.init:
+                float_model.load_state_dict(init_weights(self.options.init, self.spec))
             float_model = self.run_phase("float", float_model, state)
-            if self.options.epochs == 0 or not self.history:
-                _, self.float_top1 = evaluate(float_model.to(self.ctx.device), self._val_loader(), self.ctx)
-            else:
-                self.float_top1 = self.history[-1].val_top1
+            if self.options.epochs == 0 or not self.best.state:
+                _, top1 = evaluate(float_model.to(self.ctx.device), self._val_loader(), self.ctx)
+                self.best.offer(0, "init" if self.options.init else "raw", top1, float_model)
+            # The best validation weights of the phase (trained or EMA) are the ones folded into QAT;
+            # rank 0's copy, since BatchNorm statistics differ between processes.
+            self.best.state = broadcast_object(self.best.state, self.ctx)
+            float_model.load_state_dict(self.best.state)
+            self.float_top1 = self.best.top1
+            self.exported["float"] = self.best.summary()
+            self.log(f"float: keeping the {self.best.source} weights of epoch {self.best.epoch} "
+                     f"({self.best.top1:.1f}%)")  # fmt: skip
+            self.best, self.ema = Best.empty(), None
             self.float_state = {k: v.detach().cpu() for k, v in float_model.state_dict().items()}
             start = time.perf_counter()
             quant = self.quant_from_float(float_model)
             val_loss, self.calibrated_top1 = evaluate(quant, self._val_loader(), self.ctx)
+            self.best.offer(0, "calibrated", self.calibrated_top1, quant)
             self.train_seconds += time.perf_counter() - start
             record = EpochRecord(
                 "qat", 0, math.nan, math.nan, val_loss, self.calibrated_top1, math.nan, math.nan, 0.0
@@ -365,14 +458,43 @@ class _Trainer:
             quant = build_quant(self.spec)
             quant.load_state_dict(state["model"])
         quant = self.run_phase("qat", quant, state)
+        # Export the best validation weights of QAT (trained, EMA or the calibrated start).
+        self.best.state = broadcast_object(self.best.state, self.ctx)
+        quant.load_state_dict(self.best.state)
+        self.exported["qat"] = self.best.summary()
+        self.log(
+            f"qat: keeping the {self.best.source} weights of epoch {self.best.epoch} ({self.best.top1:.1f}%)"
+        )
         return quant
 
     def metrics(self) -> dict[str, Any]:
-        qat_top1 = self.history[-1].val_top1 if self.history else math.nan
+        qat = self.exported.get("qat")
+        qat_top1 = qat["val_top1"] if qat else (self.history[-1].val_top1 if self.history else math.nan)
+        last = {phase: next((r for r in reversed(self.history) if r.phase == phase and r.epoch > 0), None)
+                for phase in ("float", "qat")}  # fmt: skip
         return {
             "float_top1": self.float_top1,
             "calibrated_top1": self.calibrated_top1,
             "qat_top1": qat_top1,
+            # Which weights were exported per phase: "raw", "ema", "calibrated" or "init", and when.
+            "exported": self.exported,
+            "last_epoch_top1": {p: r.val_top1 for p, r in last.items() if r is not None},
+            "last_epoch_ema_top1": {
+                p: r.ema_val_top1 for p, r in last.items() if r is not None and not math.isnan(r.ema_val_top1)
+            },
+            "teacher_top1": self.teacher_top1,
+            "recipe": {  # named as the command-line options
+                "hflip": self.options.hflip,
+                "crop_scale": list(self.options.crop_scale),
+                "augment": self.options.augment,
+                "mixup": self.options.mixup,
+                "cutmix": self.options.cutmix,
+                "ema": self.options.ema,
+                "init": self.options.init,
+                "teacher": self.options.teacher,
+                "distill_alpha": self.options.distill_alpha,
+                "distill_t": self.options.distill_t,
+            },
             "params": self.spec.params,
             "macs": self.spec.macs,
             "weight_bytes": self.spec.weight_bytes,
@@ -459,9 +581,15 @@ def run_qat(
     """
     if spec.classes != data.classes:
         raise UserError(f"the spec has {spec.classes} classes but the data has {data.classes}")
+    # Bad --init / --teacher runs are refused before any run folder is made.
+    if options.init:
+        init_weights(options.init, spec)
+    teacher = load_teacher(options.teacher, data.class_names) if options.teacher else None
     torch.manual_seed(options.seed)
     folder, state = _prepare_folder(spec, data, options, ctx, out, resume, data_path)
-    trainer = _Trainer(spec, data, options, ctx, folder, progress=progress, on_step=on_step, log=log)
+    trainer = _Trainer(
+        spec, data, options, ctx, folder, progress=progress, on_step=on_step, log=log, teacher=teacher
+    )
     if state is not None:
         trainer.log(f"resuming {folder.path}: {state['phase']} phase, {state['epoch']} epochs done"
                     + (f" and {state['batch']} batches of the next" if state["batch"] else ""))  # fmt: skip
@@ -470,6 +598,7 @@ def run_qat(
         trainer.history = [EpochRecord(**r) for r in state["history"]]
         trainer.train_seconds, trainer.float_top1 = state["train_seconds"], state["float_top1"]
         trainer.calibrated_top1 = state["calibrated_top1"]
+        trainer.exported, trainer.teacher_top1 = state.get("exported", {}), state.get("teacher_top1")
         trainer.log("training had already finished")
     else:
         quant = trainer.run(state)

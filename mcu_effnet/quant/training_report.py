@@ -22,6 +22,8 @@ class EpochRecord:
     images_per_s: float
     lr: float
     seconds: float
+    ema_val_loss: float = math.nan  # the weight EMA's validation figures (NaN: EMA off)
+    ema_val_top1: float = math.nan
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -36,6 +38,7 @@ def epoch_line(record: EpochRecord, total_epochs: int) -> str:
         f"{record.phase:5s} epoch {record.epoch:3d}/{total_epochs:<3d}  loss {record.train_loss:.3f}  "
         f"train {record.train_top1:5.1f}%  val {record.val_top1:5.1f}%  "
         f"{record.images_per_s:7.0f} img/s  lr {record.lr:.2e}"
+        + ("" if math.isnan(record.ema_val_top1) else f"  EMA val {record.ema_val_top1:5.1f}%")
     )
 
 
@@ -48,8 +51,9 @@ def history_csv(records: list[EpochRecord]) -> str:
     return buffer.getvalue()
 
 
-def curves_png(records: list[EpochRecord]) -> bytes:
-    """Loss and accuracy per epoch, the QAT phase continuing the float phase's x axis."""
+def curves_png(records: list[EpochRecord], teacher_top1: float | None = None) -> bytes:
+    """Loss and accuracy per epoch, the QAT phase continuing the float phase's x axis (and the
+    distillation teacher's validation accuracy as a level line)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -81,9 +85,17 @@ def curves_png(records: list[EpochRecord]) -> bytes:
                 color=colour,
                 label=f"{phase} val",
             )
+        ema = [(x, r) for x, r in points if not math.isnan(r.ema_val_top1)]
+        if ema:
+            ax_loss.plot([x for x, _ in ema], [r.ema_val_loss for _, r in ema], "s:", color=colour,
+                         label=f"{phase} EMA val")  # fmt: skip
+            ax_acc.plot([x for x, _ in ema], [r.ema_val_top1 for _, r in ema], "s:", color=colour,
+                        label=f"{phase} EMA val")  # fmt: skip
     if float_epochs and len(records) > float_epochs:
         for ax in (ax_loss, ax_acc):
             ax.axvline(float_epochs, color="grey", linewidth=0.8)
+    if teacher_top1 is not None:
+        ax_acc.axhline(teacher_top1, color="tab:green", linestyle="-.", linewidth=1, label="teacher val")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="top-1 %", title="accuracy")
     for ax in (ax_loss, ax_acc):
@@ -96,9 +108,9 @@ def curves_png(records: list[EpochRecord]) -> bytes:
     return buffer.getvalue()
 
 
-def write_history(folder: RunFolder, records: list[EpochRecord]) -> None:
+def write_history(folder: RunFolder, records: list[EpochRecord], teacher_top1: float | None = None) -> None:
     folder.write_text(HISTORY, history_csv(records))
-    atomic_write_bytes(folder.file(CURVES), curves_png(records))
+    atomic_write_bytes(folder.file(CURVES), curves_png(records, teacher_top1))
 
 
 def _pct(value: float | None) -> str:
@@ -110,6 +122,15 @@ def final_table(metrics: dict) -> str:
         ("float top-1", _pct(metrics.get("float_top1"))),
         ("calibrated int8 top-1 (before QAT)", _pct(metrics.get("calibrated_top1"))),
         ("QAT int8 top-1", _pct(metrics.get("qat_top1"))),
+        *(
+            (f"exported {phase} weights", f"{e['weights']} of epoch {e['epoch']} ({_pct(e['val_top1'])})")
+            for phase, e in metrics.get("exported", {}).items()
+        ),
+        *(
+            (("teacher float top-1", _pct(metrics["teacher_top1"])),)
+            if metrics.get("teacher_top1") is not None
+            else ()
+        ),
         ("parameters", f"{metrics['params']:,}"),
         ("MACs", f"{metrics['macs']:,}"),
         ("int8 weight bytes", f"{metrics['weight_bytes']:,}"),

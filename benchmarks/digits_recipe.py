@@ -1,0 +1,101 @@
+"""The recipe on a small real image set: scikit-learn's bundled 8x8 digits, upscaled to 32x32.
+
+Exports ``sklearn.datasets.load_digits`` (1,797 images, 10 classes; shipped inside the
+scikit-learn package, nothing downloaded) as an ImageFolder tree (a fixed 80/20 split per class),
+then runs ``mcu-effnet qat --phi -4 --resolution 32`` once per recipe and prints float, QAT and
+int8 (.tflite in the simulator) top-1 and the wall time of each run. Digits are the case where a
+horizontal flip changes the class, so the recipes compared are the defaults and ``--hflip 0``.
+
+    pip install scikit-learn
+    .venv/bin/python benchmarks/digits_recipe.py [--epochs 20] [--qat-epochs 8] [--work DIR]
+
+Writes benchmarks/results/digits_recipe.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+RESULTS = Path(__file__).parent / "results" / "digits_recipe.json"
+RECIPES = {"defaults": [], "hflip 0": ["--hflip", "0"]}
+
+
+def export_digits(root: Path, size: int = 32, seed: int = 0) -> tuple[int, int]:
+    """Writes ``root/train/<digit>/*.png`` and ``root/val/<digit>/*.png``; returns (train, val) counts."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    rng = np.random.default_rng(seed)
+    counts = [0, 0]
+    for label in range(10):
+        indices = rng.permutation(np.flatnonzero(digits.target == label))
+        cut = round(0.8 * len(indices))
+        for split, chosen in ((0, indices[:cut]), (1, indices[cut:])):
+            folder = root / ("train", "val")[split] / str(label)
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in chosen:
+                # Pixel values are 0..16: scale to 0..255, upscale smoothly, dark digit on light paper.
+                pixels = (255 - digits.images[i] * (255 / 16)).round().astype(np.uint8)
+                image = Image.fromarray(pixels, mode="L").resize((size, size), Image.Resampling.BICUBIC)
+                image.convert("RGB").save(folder / f"{i}.png")
+                counts[split] += 1
+    return counts[0], counts[1]
+
+
+def run_recipe(data: Path, out: Path, extra: list[str], epochs: int, qat_epochs: int) -> dict:
+    command = [sys.executable, "-m", "mcu_effnet.cli", "qat", "--phi", "-4", "--resolution", "32",
+               "--board", "none", "--data", str(data), "--epochs", str(epochs), "--qat-epochs", str(qat_epochs),
+               "--no-progress", "--out", str(out), *extra]  # fmt: skip
+    start = time.perf_counter()
+    subprocess.run(command, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    seconds = time.perf_counter() - start
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {
+        "options": extra,
+        "float_top1": metrics.get("float_top1"),
+        "qat_top1": metrics.get("qat_top1"),
+        "int8_top1": metrics.get("int8_top1"),
+        "exported": metrics.get("exported"),
+        "seconds": round(seconds, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--qat-epochs", type=int, default=8)
+    parser.add_argument("--work", type=Path, default=Path("runs") / "digits-recipe")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    data = args.work / "data"
+    if not data.exists():
+        train, val = export_digits(data)
+        print(f"exported {train} train / {val} val digit images to {data}", flush=True)
+    rows = {}
+    for name, extra in RECIPES.items():
+        out = args.work / name.replace(" ", "-")
+        rows[name] = run_recipe(data, out, extra, args.epochs, args.qat_epochs)
+    print(f"{'recipe':<10} {'float':>7} {'QAT':>7} {'int8':>7} {'time':>7}")
+    for name, row in rows.items():
+        pct = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+        print(f"{name:<10} {pct(row['float_top1']):>7} {pct(row['qat_top1']):>7} {pct(row['int8_top1']):>7} "
+              f"{row['seconds']:>6.0f}s")  # fmt: skip
+    load = os.getloadavg()[0]
+    print(f"(load average {load:.1f} on {os.cpu_count()} cores)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"epochs": args.epochs, "qat_epochs": args.qat_epochs,
+                                    "load_average": load, "results": rows}, indent=2) + "\n")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
