@@ -19,11 +19,12 @@ import onnx
 import pytest
 import torch
 from onnx import numpy_helper
-from tflite_builder import run_tflm, run_tflm_tensors
+from tflite_builder import run_tflm
 from torch import nn
 from torch_models import InvertedResidual, MobileNetV2Small, randomize_batch_norm
 
 from mcu_effnet.graph import load_tflite
+from mcu_effnet.oracle import tflm_all_tensors
 from mcu_effnet.quant.tflite_check import quantize_like_onnx
 from mcu_effnet.quant.tflite_export import export_tflite
 from mcu_effnet.sim import run as simulate
@@ -141,7 +142,7 @@ def test_cli_exports_a_quantize_static_mobilenetv2(cli, mobilenet, mobilenet_qdq
     expected = run_tflm(blob, x)
     np.testing.assert_array_equal(simulate(graph, x), expected)
     assert len(np.unique(expected)) > 3  # the logits vary with the input
-    reference = run_tflm_tensors(blob, x[:2])
+    reference = tflm_all_tensors(blob, x[:2])
     values = simulate(graph, x[:2], capture=True)
     for i, value in reference.items():
         np.testing.assert_array_equal(values[i], value, err_msg=f"tensor {i} {graph.tensors[i].name}")

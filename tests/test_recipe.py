@@ -113,11 +113,11 @@ def test_cutmix_label_weight_is_the_kept_area():
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        (dict(hflip=1.5), "--hflip must be in [0, 1]"),
-        (dict(hflip=-0.1), "--hflip must be in [0, 1]"),
-        (dict(crop_scale=(0.0, 1.0)), "--crop-scale"),
-        (dict(augment="wild"), "--augment must be one of"),
-        (dict(ema=1.0), "--ema"),
+        (dict(hflip=1.5), "hflip must be in [0, 1]"),
+        (dict(hflip=-0.1), "hflip must be in [0, 1]"),
+        (dict(crop_scale=(0.0, 1.0)), "crop_scale must be"),
+        (dict(augment="wild"), "augment must be one of"),
+        (dict(ema=1.0), "ema must be in"),
     ],
 )
 def test_bad_recipe_options_are_user_errors(changes, message):

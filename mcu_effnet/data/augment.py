@@ -31,16 +31,21 @@ class AugmentConfig:
 
     def __post_init__(self) -> None:
         lo, hi = self.crop_scale
+        # (holds, the parameter it is about, the message in its name; the CLI names the flag)
         checks = [
-            (0.0 <= self.hflip <= 1.0, f"--hflip must be in [0, 1], got {self.hflip:g}"),
-            (0.0 < lo <= hi <= 1.0, f"--crop-scale must be 0 < LO <= HI <= 1, got {lo:g} {hi:g}"),
-            (self.policy in POLICIES, f"--augment must be one of {', '.join(POLICIES)}, got {self.policy!r}"),
-            (self.mixup >= 0, f"--mixup must be >= 0, got {self.mixup:g}"),
-            (self.cutmix >= 0, f"--cutmix must be >= 0, got {self.cutmix:g}"),
+            (0.0 <= self.hflip <= 1.0, "hflip", f"hflip must be in [0, 1], got {self.hflip:g}"),
+            (0.0 < lo <= hi <= 1.0, "crop_scale", f"crop_scale must be 0 < LO <= HI <= 1, got {lo:g} {hi:g}"),
+            (
+                self.policy in POLICIES,
+                "augment",
+                f"augment must be one of {', '.join(POLICIES)}, got {self.policy!r}",
+            ),
+            (self.mixup >= 0, "mixup", f"mixup must be >= 0, got {self.mixup:g}"),
+            (self.cutmix >= 0, "cutmix", f"cutmix must be >= 0, got {self.cutmix:g}"),
         ]
-        for ok, message in checks:
+        for ok, option, message in checks:
             if not ok:
-                raise UserError(message)
+                raise UserError(message, options=(option,))
 
     def to_dict(self) -> dict:
         data = asdict(self)
