@@ -86,6 +86,11 @@ def ram_budget(arena: int, io_bytes: int, stack: int) -> dict[str, int]:
     return {"arena": arena, "I/O buffers": io_bytes, "stack": stack, "runtime": RUNTIME_RAM_BYTES}
 
 
+def weights_flash_room(board: Board, runtime: str) -> int:
+    """Flash left for the model's constants once the runtime's code is counted (the fits rule)."""
+    return board.flash[0].size - CODE_FLASH_BYTES[runtime]
+
+
 def check_fits(
     board: Board, runtime: str, arena: int, io_bytes: int, stack: int, weights: int, model_label: str
 ) -> int:
@@ -99,9 +104,8 @@ def check_fits(
         if len(board.sram) > 1:
             has += f" in all, at most {kib(region.size)} contiguous ({region.name})"
         raise DoesNotFit(f"{model_label}: needs {kib(needed)} SRAM ({detail}), {has}")
-    flash_needed = weights + CODE_FLASH_BYTES[runtime]
-    flash_has = board.flash[0].size
-    if flash_needed > flash_has:
+    if weights > weights_flash_room(board, runtime):
+        flash_needed, flash_has = weights + CODE_FLASH_BYTES[runtime], board.flash[0].size
         raise DoesNotFit(
             f"{model_label}: needs {kib(flash_needed)} flash (weights {kib(weights)} + code "
             f"{kib(CODE_FLASH_BYTES[runtime])}), {board.name} has {kib(flash_has)}"
@@ -153,7 +157,7 @@ def plan_project(
             from mcu_effnet.codegen.engine import generate_engine
 
             engine = generate_engine(graph, dsp=board.has_dsp)  # the core picks the kernels
-            room = board.flash[0].size - CODE_FLASH_BYTES[runtime]
+            room = weights_flash_room(board, runtime)
             if board.has_dsp and engine.weights_bytes > room:
                 # Widened 1x1 / FC weights (twice the flash) only as far as the board's flash allows.
                 narrow = generate_engine(graph, dsp=True, widen_budget=0)
