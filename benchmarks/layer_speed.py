@@ -46,6 +46,7 @@ LAYERS = (
     ("conv 1x1 64->64 25x5", (1, 25, 5, 64), _conv(1, 64, 25), 25 * 5 * 64 * 64),
     ("conv 1x1 128->128 6x6", (1, 6, 6, 128), _conv(1, 128, 6), 6 * 6 * 128 * 128),
     ("depthwise 3x3 64 25x5", (1, 25, 5, 64), _depthwise(3), 25 * 5 * 64 * 9),
+    ("depthwise 3x3 32 24x24", (1, 24, 24, 32), _depthwise(3), 24 * 24 * 32 * 9),
     ("depthwise 5x5 32 12x12", (1, 12, 12, 32), _depthwise(5), 12 * 12 * 32 * 25),
     ("fully connected 128->128", (1, 128), lambda b, x: b.fully_connected(x, 128), 128 * 128),
     ("fully connected 256->256", (1, 256), lambda b, x: b.fully_connected(x, 256), 256 * 256),

@@ -50,3 +50,19 @@ void shim_logistic(const int32_t *a, int32_t integer_bits, int32_t *out, int32_t
         out[i] = ek_logistic_fixed(a[i], integer_bits);
     }
 }
+
+void shim_divide_by_pot_fixed(const int32_t *x, const int32_t *e, int32_t *out, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        out[i] = ek_divide_by_pot_fixed(x[i], e[i], (1 << e[i]) >> 1, e[i] > 0);
+    }
+}
+
+void shim_srdhm_of_half(const int32_t *a, const int32_t *b, int32_t *out, int32_t n)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        out[i] = ek_mul_high_rounded(2 * a[i], b[i]); /* |a| < 2^30 */
+    }
+}

@@ -82,6 +82,26 @@ def test_rdbpot(lib):
     np.testing.assert_array_equal(_call(lib, "shim_rdbpot", x, e), rounding_divide_by_pot(x, e))
 
 
+def test_divide_by_pot_with_the_exponent_fixed_per_call(lib):
+    """The ADD kernel's division (exponent constants hoisted out of the loop) is RDBPOT's,
+    halves away from zero included: every exact half for small exponents, random values below
+    2^30 in magnitude (the kernel's are below 2^29; x + half must not wrap)."""
+    rng = np.random.default_rng(3)
+    e = np.concatenate([np.repeat(np.arange(1, 9), 512), rng.integers(0, 31, 20000)])  # exponents 0..30
+    halves = (np.tile(np.arange(-256, 256), 8) << e[:4096]) + (1 << (e[:4096] - 1))
+    x = np.concatenate([halves, rng.integers(-(2**30), 2**30, 20000)])
+    np.testing.assert_array_equal(_call(lib, "shim_divide_by_pot_fixed", x, e), rounding_divide_by_pot(x, e))
+
+
+def test_rounded_high_multiply_of_twice_a_value_is_srdhm(lib):
+    rng = np.random.default_rng(4)
+    a = np.concatenate([rng.integers(-(2**30) + 1, 2**30, 20000), np.arange(-255, 256) << 20])
+    b = np.concatenate([_random_int32(rng, 20000), rng.integers(2**30, 2**31, 511)])
+    np.testing.assert_array_equal(
+        _call(lib, "shim_srdhm_of_half", a, b), saturating_rounding_doubling_high_mul(a, b)
+    )
+
+
 def test_multiply_by_quantized_multiplier(lib):
     rng = np.random.default_rng(2)
     n = 30000

@@ -197,6 +197,35 @@ def test_add_mul_of_activations_with_broadcast(host, seed, hwc, kind, activation
 @SETTINGS
 @given(
     seed=st.integers(0, 2**16),
+    scales=st.tuples(st.floats(1e-3, 1.0), st.floats(1e-3, 1.0), st.floats(1e-3, 4.0)),
+    zero_points=st.tuples(st.integers(-128, 127), st.integers(-128, 127), st.integers(-128, 127)),
+    activation=ACTIVATIONS,
+)
+def test_add_of_two_activations_of_one_shape(host, seed, scales, zero_points, activation):
+    """ADD without broadcasting takes the kernel's shortcut (one rounded high multiply per
+    scaling): any pair of input scales and zero points, output scales from far finer to coarser,
+    over every int8 value of the first input."""
+    b = _builder(seed)
+    x = b.input((1, 16, 16, 2), scale=scales[0], zero_point=zero_points[0])
+    y = b.activation("requantized", (1, 16, 16, 2), scales[1], zero_points[1])
+    b.add_op("QUANTIZE", [x], [y])
+    out = b.activation("sum", (1, 16, 16, 2), scales[2] * (scales[0] + scales[1]), zero_points[2])
+    b.add_op("ADD", [x, y], [out], fused_activation_function=activation)
+    b.outputs = [out]
+    model = b.build()
+    graph = load_tflite(model)
+    x_all = np.arange(-128, 128, dtype=np.int8).repeat(2).reshape(1, 16, 16, 2)
+    x_all[..., 1] = np.roll(x_all[..., 1], 37)
+    xs = np.concatenate(
+        [x_all, np.random.default_rng(seed).integers(-128, 128, (3, 16, 16, 2), dtype=np.int8)]
+    )
+    expected = np.asarray(run_tflm(model, xs)).reshape(len(xs), -1)
+    np.testing.assert_array_equal(host.run_engine(generate_engine(graph), xs), expected)
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**16),
     hwc=st.tuples(st.integers(1, 9), st.integers(1, 9), st.integers(1, 8)),
     axes=st.sampled_from([(1, 2), (1, 2), (2,), (3,), (1,)]),
     keep_dims=st.booleans(),

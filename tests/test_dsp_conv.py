@@ -98,6 +98,36 @@ def test_depthwise_dsp_on_host(host, case):
     assert _dsp_calls(dsp) == 1
 
 
+window3x3_cases = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**16),
+        "h": st.integers(1, 8),
+        "w": st.integers(1, 9),
+        "c": st.sampled_from([4, 8, 12, 16, 20]),  # whole groups of four: the straight-line path
+        "kernel": st.just((3, 3)),
+        "stride": st.tuples(st.integers(1, 3), st.integers(1, 3)),
+        "dilation": st.just((1, 1)),
+        "padding": st.sampled_from(["SAME", "VALID"]),
+        "activation": st.sampled_from(["NONE", "RELU", "RELU6"]),
+        "per_channel": st.booleans(),
+        "bias": st.booleans(),
+    }
+)
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=window3x3_cases.filter(_valid))
+def test_depthwise_3x3_windows_inside_the_input_on_host(host, case):
+    """3x3, dilation 1, channels in groups of four: pixels whose window lies inside the input take
+    the straight-line window (ek_depthwise_dsp.c window3x3), the border pixels the general one."""
+    test_depthwise_dsp_on_host.hypothesis.inner_test(host, case)
+
+
 conv_cases = st.fixed_dictionaries(
     {
         "seed": st.integers(0, 2**16),

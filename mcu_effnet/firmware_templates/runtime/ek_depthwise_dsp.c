@@ -56,6 +56,53 @@ static inline int32_t weight_lane(const uint32_t *word, int32_t r)
         a3 = __smlatt(odd_, w1_, a3);                                                                      \
     } while (0)
 
+/* A 3x3 window lying wholly inside the input (dilation 1) for one group of four channels:
+ * nine taps straight through, `x` at the window's top-left tap, `col` / `row` bytes between
+ * columns / rows; `*w` advances by the group's nine weight words. Written as one assembly block
+ * on the target because gcc keeps the group's pointers and accumulators in more registers than
+ * the core has and spills around every window row (measured: 37 instructions a row of three taps
+ * instead of 30); the block needs 13 registers. Host builds run the same taps in C. */
+#if defined(EK_ACLE_EMULATION)
+#define EK_DW3_WINDOW(x_, col_, row_, w_, off2_, a0, a1, a2, a3)                                             \
+    do {                                                                                                   \
+        const int32_t off2 = (off2_), col_step = (col_);                                                   \
+        const uint32_t *w = (w_);                                                                          \
+        const int8_t *x;                                                                                   \
+        int32_t ky_;                                                                                       \
+        for (ky_ = 0; ky_ < 3; ++ky_) {                                                                    \
+            x = (x_) + ky_ * (row_);                                                                       \
+            EK_DW_TAP();                                                                                   \
+            EK_DW_TAP();                                                                                   \
+            EK_DW_TAP();                                                                                   \
+        }                                                                                                  \
+        (w_) = w;                                                                                          \
+    } while (0)
+#else
+#define EK_DW3_TAP(ADDRESS)                                                                                \
+    "ldr %[t0], " ADDRESS "\n\t"                                                                           \
+    "ldr %[t2], [%[w]], #4\n\t"                                                                            \
+    "sxtab16 %[t1], %[off], %[t0], ror #8\n\t"                                                             \
+    "sxtab16 %[t0], %[off], %[t0]\n\t"                                                                     \
+    "sxtb16 %[t3], %[t2], ror #8\n\t"                                                                      \
+    "sxtb16 %[t2], %[t2]\n\t"                                                                              \
+    "smlabb %[a0], %[t0], %[t2], %[a0]\n\t"                                                                \
+    "smlatt %[a2], %[t0], %[t2], %[a2]\n\t"                                                                \
+    "smlabb %[a1], %[t1], %[t3], %[a1]\n\t"                                                                \
+    "smlatt %[a3], %[t1], %[t3], %[a3]\n\t"
+#define EK_DW3_ROW                                                                                         \
+    EK_DW3_TAP("[%[x]]") EK_DW3_TAP("[%[x], %[col]]") EK_DW3_TAP("[%[x], %[col], lsl #1]")
+#define EK_DW3_WINDOW(x_, col_, row_, w_, off2_, a0_, a1_, a2_, a3_)                                         \
+    do {                                                                                                   \
+        const int8_t *x = (x_);                                                                            \
+        int32_t t0, t1, t2, t3;                                                                            \
+        __asm__(EK_DW3_ROW "add %[x], %[x], %[row]\n\t" EK_DW3_ROW "add %[x], %[x], %[row]\n\t" EK_DW3_ROW  \
+                : [a0] "+r"(a0_), [a1] "+r"(a1_), [a2] "+r"(a2_), [a3] "+r"(a3_), [x] "+r"(x), [w] "+r"(w_),  \
+                  [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3)                         \
+                : [col] "r"(col_), [row] "r"(row_), [off] "r"(off2_)                                       \
+                : "memory");                                                                               \
+    } while (0)
+#endif
+
 /* What every pixel of one call shares (computed once per call). */
 typedef struct {
     int32_t channels;
@@ -66,6 +113,10 @@ typedef struct {
     const int32_t *bias, *mult, *shift;
     int32_t round_offset; /* 1 + 2 * (out_offset + 128), see requantize_u8 */
     uint32_t lo4, hi4;    /* act_min + 128 and act_max + 128 in four bytes */
+    /* 3x3, dilation 1, channels a multiple of 4: output columns [ox_lo, ox_hi) have their
+     * window inside the input horizontally and take window3x3() when their rows are inside too
+     * (else ox_lo = ox_hi = 0) */
+    int32_t ox_lo, ox_hi;
 } dw_call;
 
 /* The groups of four channels of one pixel, with `TAPS_OF_A_ROW` the taps of one window row:
@@ -168,6 +219,28 @@ EK_DSP_INLINE void pixel(const dw_call *k, const int8_t *first, const uint32_t *
     }
 }
 
+/* One output pixel whose 3x3 window lies wholly inside the input: every group of four
+ * channels through EK_DW3_WINDOW, then requantized four at a time. */
+/* Not inlined: the window block takes 13 of the 14 allocatable registers, which the row loop
+ * around it could not spare. */
+__attribute__((noinline)) static void window3x3(const dw_call *k, const int8_t *first, int8_t *out)
+{
+    /* names apart from the taps' own (EK_DW_TAP's x, w, col_step, off2) */
+    const int32_t col_bytes = k->col_step, row_bytes = k->row_step, offsets = k->off2, round = k->round_offset;
+    const int32_t *bias = k->bias, *mult = k->mult, *shift = k->shift;
+    const uint32_t *wg = k->weights;
+    const int8_t *end = first + k->channels;
+    for (; first < end; first += 4, out += 4, bias += 4, mult += 4, shift += 4) {
+        int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+        EK_DW3_WINDOW(first, col_bytes, row_bytes, wg, offsets, a0, a1, a2, a3);
+        store4(out,
+               requantize_u8(2 * a0, mult[0], shift[0], round) | requantize_u8(2 * a1, mult[1], shift[1], round) << 8 |
+                   requantize_u8(2 * a2, mult[2], shift[2], round) << 16 |
+                   requantize_u8(2 * a3, mult[3], shift[3], round) << 24,
+               k->lo4, k->hi4);
+    }
+}
+
 /* The window taps [*k0, k0 + n) along one axis that fall inside [0, size), for a window
  * starting at `start` with `taps` taps `dilation` apart. */
 static int32_t clip(int32_t start, int32_t taps, int32_t dilation, int32_t size, int32_t *k0)
@@ -193,8 +266,20 @@ static void output_row(const ek_depthwise_dsp_params *p, const dw_call *k, const
     const int32_t ny = clip(y0, p->k_h, p->dil_h, p->in_h, &ky0);
     const int8_t *row = ny > 0 ? image + (y0 + ky0 * p->dil_h) * in_row : image;
     const uint32_t *w_row = k->weights + ky0 * p->k_w;
-    int32_t x0 = -p->pad_left;
-    for (ox = 0; ox < p->out_w; ++ox, x0 += p->stride_w, out += channels) {
+    /* All three window rows inside: the columns in [ox_lo, ox_hi) take the straight-line path. */
+    const int32_t fast_lo = ny == 3 ? k->ox_lo : 0, fast_hi = ny == 3 ? k->ox_hi : 0;
+    if (fast_hi > fast_lo) {
+        const int8_t *fast = row + (fast_lo * p->stride_w - p->pad_left) * channels;
+        for (ox = fast_lo; ox < fast_hi; ++ox, fast += p->stride_w * channels) {
+            window3x3(k, fast, out + ox * channels);
+        }
+    }
+    for (ox = 0; ox < p->out_w; ++ox) {
+        const int32_t x0 = ox * p->stride_w - p->pad_left;
+        if (ox == fast_lo && fast_hi > fast_lo) { /* done above */
+            ox = fast_hi - 1;
+            continue;
+        }
         /* One call site, so pixel() inlines: the taps of this window inside the input. */
         const int8_t *first = row;
         const uint32_t *w_first = w_row;
@@ -210,7 +295,7 @@ static void output_row(const ek_depthwise_dsp_params *p, const dw_call *k, const
                 w_first += kx0;
             }
         }
-        pixel(k, first, w_first, nx > 0 ? ny : 0, nx, out);
+        pixel(k, first, w_first, nx > 0 ? ny : 0, nx, out + ox * channels);
     }
 }
 
@@ -229,6 +314,18 @@ static void prepare(const ek_depthwise_dsp_params *p, dw_call *k)
     k->round_offset = 1 + 2 * (p->out_offset + 128);
     k->lo4 = (uint32_t)(p->act_min + 128) * 0x01010101u;
     k->hi4 = (uint32_t)(p->act_max + 128) * 0x01010101u;
+    k->ox_lo = k->ox_hi = 0;
+    if (p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 && p->in_c % 4 == 0) {
+        /* first column whose window starts inside: ox * stride >= pad_left; last one whose
+         * window ends inside: ox * stride - pad_left + 2 < in_w */
+        const int32_t lo = (p->pad_left + p->stride_w - 1) / p->stride_w;
+        const int32_t hi = p->in_w - 3 + p->pad_left >= 0 ? (p->in_w - 3 + p->pad_left) / p->stride_w + 1 : 0;
+        k->ox_lo = lo;
+        k->ox_hi = hi < p->out_w ? hi : p->out_w;
+        if (k->ox_hi < k->ox_lo) {
+            k->ox_hi = k->ox_lo;
+        }
+    }
 }
 
 void ek_depthwise_conv2d_dsp(const ek_depthwise_dsp_params *p, const int8_t *input, int8_t *output)

@@ -57,6 +57,27 @@ static inline int32_t ek_multiply_by_quantized_multiplier(int32_t x, int32_t mul
     return ek_rounding_divide_by_pot(ek_saturating_rounding_doubling_high_mul(ek_shl32(x, left), multiplier), right);
 }
 
+/* The high word of a * b rounded (adds 2^31 before taking bits 32-63): one SMMULR on cores
+ * with the DSP extension. SRDHM(x, m) is this of (2x, m) whenever 2x fits in int32. */
+static inline int32_t ek_mul_high_rounded(int32_t a, int32_t b)
+{
+#if defined(__ARM_FEATURE_DSP) && !defined(EK_ACLE_EMULATION)
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 31)) >> 32);
+#endif
+}
+
+/* RoundingDivideByPOT for an exponent in [0, 30] fixed per call: `half` = (1 << exponent) >> 1 and
+ * `negative_step` = 1 if exponent > 0, else 0. Halves away from zero: a negative x first
+ * steps down by one, so floor((x - 1 + half) / 2^e) rounds -2.5 to -3 and -1.5 to -2. */
+static inline int32_t ek_divide_by_pot_fixed(int32_t x, int32_t exponent, int32_t half, int32_t negative_step)
+{
+    return (x + half - ((x >> 31) & negative_step)) >> exponent;
+}
+
 static inline int32_t ek_clamp(int32_t x, int32_t lo, int32_t hi)
 {
     return x < lo ? lo : (x > hi ? hi : x);
