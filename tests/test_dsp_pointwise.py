@@ -43,7 +43,7 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     derandomize=True,
 )
-DSP_KERNEL = re.compile(r"\b(ek_(?:conv2d_1x1|fully_connected)_dsp(?:_fast)?)\(")
+DSP_KERNEL = re.compile(r"\b(ek_(?:conv2d_1x1_narrow|conv2d_1x1|conv2d|fully_connected)_dsp(?:_fast)?)\(")
 
 
 @pytest.fixture(scope="module")
@@ -169,14 +169,24 @@ def test_dsp_kernels_match_the_simulator(host, case):
     graph = load_tflite(_model(case))
     engine = generate_engine(graph, dsp=True)
     kernels = DSP_KERNEL.findall(engine.files["model.c"])
-    fc = next(op for op in graph.ops if op.kind == "FULLY_CONNECTED")
-    depth, units = graph.tensors[fc.inputs[1]].shape[1], graph.tensors[fc.inputs[1]].shape[0]
-    # an FC the widened k x k kernel takes (dsp_layout.widen_1x1) is not one of these kernels
-    wide_fc = dsp_layout.widen_1x1(depth, units) and "ek_conv2d_dsp(&" in engine.files["model.c"]
-    expected_kernels = ["ek_conv2d_1x1_dsp"] * 2 + ([] if wide_fc else ["ek_fully_connected_dsp"])
+    # layers whose depth fills steps of four take widened weights (dsp_layout.widen_1x1) when
+    # their requantization allows the short form (not the "slow" ones): the narrow kernel up to
+    # a depth of 12, the k x k kernel deeper; the others these kernels
+    expected_kernels, pointwise = [], []
+    weighted = [op for op in graph.ops if op.kind in ("CONV_2D", "FULLY_CONNECTED")]
+    for op, slow in zip(weighted, (*case["slow"], False), strict=True):
+        units, depth = graph.tensors[op.inputs[1]].shape[0], graph.tensors[op.inputs[1]].shape[-1]
+        if dsp_layout.widen_1x1(depth, units) and not slow:
+            narrow = depth <= dsp_layout.NARROW_MAX_DEPTH
+            expected_kernels.append(dsp_layout.NARROW_1X1_KERNEL if narrow else dsp_layout.CONV_KERNEL)
+        else:
+            expected_kernels.append("ek_conv2d_1x1_dsp" if op.kind == "CONV_2D" else "ek_fully_connected_dsp")
+            pointwise.append(len(expected_kernels) - 1)
     assert [k.replace("_fast", "") for k in kernels] == expected_kernels
     slow1, slow2 = case["slow"]
-    assert kernels[0].endswith("_fast") != slow1 and kernels[1].endswith("_fast") != slow2
+    for position, slow in ((0, slow1), (1, slow2)):
+        if position in pointwise:
+            assert kernels[position].endswith("_fast") != slow
     x = _inputs(graph, 4, case["seed"])
     expected = np.asarray(sim_run(graph, x)).reshape(len(x), -1)
     np.testing.assert_array_equal(host.run_engine(engine, x), expected)

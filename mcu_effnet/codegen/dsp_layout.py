@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 CONV_KERNEL = "ek_conv2d_dsp"
+NARROW_1X1_KERNEL = "ek_conv2d_1x1_narrow_dsp"  # 1x1 over a shallow input (ek_conv_narrow_dsp.c)
+NARROW_MAX_DEPTH = 12  # EK_CONV_NARROW_MAX_DEPTH (deeper inputs amortize the k x k gather)
 CONV_MAX_WINDOW = 1152  # EK_CONV_DSP_MAX_WINDOW (ek_conv_dsp.h): halfwords on the kernel's stack
 CONV_STEP = 4  # window values per step of the k x k kernel's inner loop
 CONV_STRUCT = "ek_conv_dsp_params"  # the kernels' parameter structs (ek_conv_dsp.h)
@@ -148,12 +150,13 @@ def conv_window(kh: int, kw: int, in_c: int) -> int:
     return kh * -(-(kw * in_c) // CONV_STEP) * CONV_STEP
 
 
-# A 1x1 CONV_2D (and a FULLY_CONNECTED, a 1x1 conv over its rows) runs the k x k kernel (widened weights: about 0.8 instead of 1.2 instructions per
-# MAC) when its depth fills whole steps (the gather's word path) and is deep enough to amortize
-# the per-pixel gather, and its weights are small enough that doubling them keeps the flash of
-# models with wide layers (MobileNets' 256 x 256) below TFLite Micro + CMSIS-NN's; the others
-# keep the int8 pointwise kernel (ek_pointwise_dsp.c).
-WIDE_1X1_MIN_DEPTH = 16
+# A 1x1 CONV_2D (and a FULLY_CONNECTED, a 1x1 conv over its rows) takes widened weights when its
+# depth fills whole steps of four and its weights are small enough that doubling them keeps the
+# flash of models with wide layers (MobileNets' 256 x 256) below TFLite Micro + CMSIS-NN's: up to
+# a depth of 12 the narrow kernel (ek_conv_narrow_dsp.c, the input in registers), deeper the
+# k x k kernel (about 0.8 instead of 1.2 instructions per MAC); the others keep the int8
+# pointwise kernel (ek_pointwise_dsp.c), whose per-pixel work is re-done per channel pair.
+WIDE_1X1_MIN_DEPTH = 4
 WIDE_1X1_MAX_WEIGHTS = 16384  # int8 weights (bytes) of one layer
 
 
@@ -198,8 +201,10 @@ def conv_layout(
     bias2 = (2 * np.asarray(bias, np.int64)).astype(np.int32)
     right_shift = (-np.asarray(shift, np.int64) - 1).astype(np.int32)
     m = np.zeros(len(bias2), np.int64) if multiplier is None else np.asarray(multiplier, np.int64)
+    out_c, kh, kw, in_c = w.shape
+    narrow = kh == kw == 1 and in_c % CONV_STEP == 0 and in_c <= NARROW_MAX_DEPTH
     return DspConvLayout(
-        kernel=CONV_KERNEL,
+        kernel=NARROW_1X1_KERNEL if narrow else CONV_KERNEL,
         struct=CONV_STRUCT,
         in_place_kernel=None,
         weights=conv_weights(w),

@@ -68,6 +68,7 @@ DSP_RUNTIME_FILES: tuple[str, ...] = (
     "ek_requant_dsp.h",
     "ek_depthwise_dsp.c",
     "ek_conv_dsp.c",
+    "ek_conv_narrow_dsp.c",
 )
 DSP_PARAM_HEADERS = ("ek_conv_dsp.h", "ek_pointwise_dsp.h")  # their kernels' parameter structs
 

@@ -70,6 +70,12 @@ void ek_depthwise_conv2d_in_place_dsp(const ek_depthwise_dsp_params *p, int8_t *
 #define EK_CONV_DSP_MAX_WINDOW 1152
 void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *output);
 
+/* A 1x1 CONV_2D (or FULLY_CONNECTED over its rows) of a shallow input, in_c a multiple of 4 up to
+ * EK_CONV_NARROW_MAX_DEPTH: the k x k kernel's weights and records (k_h = k_w = 1), the pixel's
+ * input held in registers instead of gathered (ek_conv_narrow_dsp.c). */
+#define EK_CONV_NARROW_MAX_DEPTH 12
+void ek_conv2d_1x1_narrow_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif
