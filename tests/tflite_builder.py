@@ -65,6 +65,9 @@ _OPTIONS = {
     "FULLY_CONNECTED": "FullyConnectedOptions",
     "ADD": "AddOptions",
     "SUB": "SubOptions",
+    "MAXIMUM": "MaximumMinimumOptions",
+    "MINIMUM": "MaximumMinimumOptions",
+    "LEAKY_RELU": "LeakyReluOptions",
     "MUL": "MulOptions",
     "MEAN": "ReducerOptions",
     "AVERAGE_POOL_2D": "Pool2DOptions",
@@ -387,6 +390,63 @@ class ModelBuilder:
         y = self.activation(kind.lower(), shape, scale, int(self.rng.integers(-20, 21)))
         self.add_op(kind, [a, b], [y], fused_activation_function=activation)
         return y
+
+    # ---- arithmetic ops (SUB, MAXIMUM, MINIMUM, PRELU, LEAKY_RELU, TANH) ----------------------
+
+    def sub(self, a: int, b: int, activation: str = "NONE") -> int:
+        """SUB with numpy broadcasting; the output scale covers the difference's range."""
+        shape = tuple(np.broadcast_shapes(self.info[a].shape, self.info[b].shape))
+        scale = float((self.qparams(a)[0] + self.qparams(b)[0]) * self.rng.uniform(0.6, 1.4))
+        y = self.activation("sub", shape, scale, int(self.rng.integers(-20, 21)))
+        self.add_op("SUB", [a, b], [y], fused_activation_function=activation)
+        return y
+
+    def min_max(self, kind: str, a: int, b: int) -> int:
+        """MAXIMUM or MINIMUM; the output keeps the first input's quantization, as converters write it."""
+        shape = tuple(np.broadcast_shapes(self.info[a].shape, self.info[b].shape))
+        y = self.activation(kind.lower(), shape, *self.qparams(a))
+        self.add_op(kind, [a, b], [y])
+        return y
+
+    def prelu(self, x: int, alpha_shape: tuple[int, ...]) -> int:
+        """PRELU with a constant int8 alpha of ``alpha_shape`` (broadcast onto x), slopes in about [-0.5, 1]."""
+        alpha_scale = float(self.rng.uniform(0.002, 0.01))
+        alpha_zp = int(self.rng.integers(-60, 61))
+        codes = np.clip(
+            np.round(self.rng.uniform(-0.5, 1.0, size=alpha_shape) / alpha_scale) + alpha_zp, -128, 127
+        )
+        alpha = self.add_tensor(
+            f"alpha_{len(self.tensors)}",
+            alpha_shape,
+            "int8",
+            alpha_scale,
+            alpha_zp,
+            data=codes.astype(np.int8),
+        )
+        scale, _ = self.qparams(x)
+        y = self.activation(
+            "prelu",
+            self.info[x].shape,
+            scale * float(self.rng.uniform(0.5, 1.5)),
+            int(self.rng.integers(-40, 41)),
+        )
+        self.add_op("PRELU", [x, alpha], [y])
+        return y
+
+    def leaky_relu(self, x: int, alpha: float) -> int:
+        scale, _ = self.qparams(x)
+        y = self.activation(
+            "leaky_relu",
+            self.info[x].shape,
+            scale * float(self.rng.uniform(0.5, 1.5)),
+            int(self.rng.integers(-40, 41)),
+        )
+        self.add_op("LEAKY_RELU", [x], [y], alpha=float(alpha))
+        return y
+
+    def tanh(self, x: int) -> int:
+        """TANH on int8: the output scale TFLite's converter writes, 1/128 and zero point 0."""
+        return self.unary("TANH", x, out_scale=1.0 / 128.0, out_zp=0)
 
     def unary(
         self, kind: str, x: int, out_scale: float | None = None, out_zp: int | None = None, **options

@@ -24,7 +24,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from mcu_effnet.codegen import dsp_layout, dsp_pointwise
+from mcu_effnet.codegen import dsp_layout, dsp_pointwise, engine_math
 from mcu_effnet.codegen.c_literals import (
     c_array_body,
     c_comment,
@@ -54,6 +54,7 @@ RUNTIME_FILES: tuple[str, ...] = (
     "ek_pool.c",
     "ek_activation.c",
     "ek_shape.c",
+    *engine_math.RUNTIME_FILES,
 )
 
 # Kernels for cores with the DSP extension (Cortex-M4, M7, M33: SMLAD and friends through
@@ -491,6 +492,7 @@ _HANDLERS = {
     "QUANTIZE": _unary("ek_requantize", "ek_requantize_params"),
     "CONCATENATION": _concatenation,
     LOOKUP: _lookup,  # the engine's own: LOGISTIC -> MUL fused (mcu_effnet.codegen.fuse)
+    **engine_math.HANDLERS,
 }
 assert set(_HANDLERS) == set(SUPPORTED_OPS) | {LOOKUP}
 

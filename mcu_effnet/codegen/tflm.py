@@ -54,6 +54,7 @@ RESOLVER_METHODS = {
     "LEAKY_RELU": "AddLeakyRelu",
     "MAXIMUM": "AddMaximum",
     "MINIMUM": "AddMinimum",
+    "PRELU": "AddPrelu",
     "STRIDED_SLICE": "AddStridedSlice",
     "TRANSPOSE": "AddTranspose",
 }

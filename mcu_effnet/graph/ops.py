@@ -22,5 +22,11 @@ OPTIONS_TABLE: dict[str, str | None] = {
     "RELU6": None,
     "QUANTIZE": "QuantizeOptions",
     "CONCATENATION": "ConcatenationOptions",
+    "SUB": "SubOptions",
+    "MAXIMUM": "MaximumMinimumOptions",
+    "MINIMUM": "MaximumMinimumOptions",
+    "PRELU": None,
+    "LEAKY_RELU": "LeakyReluOptions",
+    "TANH": None,
 }
 SUPPORTED_OPS: tuple[str, ...] = tuple(OPTIONS_TABLE)

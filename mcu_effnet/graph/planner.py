@@ -37,8 +37,12 @@ ALIGNMENT = 4
 # the output's shape. SOFTMAX reads a whole row before writing it. LOOKUP_TABLE is the engine's
 # fused SiLU (``mcu_effnet.codegen.fuse``). DEPTHWISE_CONV_2D runs in
 # place too when ``depthwise_in_place_rows`` allows it, with a few rows of scratch.
-IN_PLACE_OPS = frozenset(
-    {"ADD", "MUL", "RELU", "RELU6", "QUANTIZE", "LOGISTIC", "HARD_SWISH", "SOFTMAX", "LOOKUP_TABLE"}
+# Two-input element-wise ops: either operand shaped like the output may give it its bytes.
+BINARY_IN_PLACE_OPS = frozenset({"ADD", "MUL", "SUB", "MAXIMUM", "MINIMUM", "PRELU"})
+IN_PLACE_OPS = (
+    frozenset({"RELU", "RELU6", "QUANTIZE", "LOGISTIC", "HARD_SWISH", "SOFTMAX", "LOOKUP_TABLE"})
+    | BINARY_IN_PLACE_OPS
+    | {"LEAKY_RELU", "TANH"}
 )
 
 ARENA, INPUT, OUTPUT = "arena", "input", "output"
@@ -310,7 +314,7 @@ def in_place_inputs(graph: Graph, op: Op) -> list[int]:
     if not (op.kind in IN_PLACE_OPS or depthwise) or len(op.outputs) != 1:
         return []
     y = graph.tensors[op.outputs[0]]
-    candidates = op.inputs[:2] if op.kind in ("ADD", "MUL") else op.inputs[:1]
+    candidates = op.inputs[:2] if op.kind in BINARY_IN_PLACE_OPS else op.inputs[:1]
     return [
         t
         for t in candidates

@@ -1,0 +1,78 @@
+"""Engine handlers of the arithmetic ops (SUB, MAXIMUM, MINIMUM, PRELU, LEAKY_RELU, TANH).
+
+Each writes the op's Params (``mcu_effnet.ops.arithmetic`` / ``unary_math``) into its C struct
+(``ek_kernels.h``) and emits the call; ``codegen.engine`` merges ``HANDLERS`` into its table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from mcu_effnet.graph.ir import Op
+from mcu_effnet.ops.common import elements
+from mcu_effnet.ops.registry import prepare
+
+if TYPE_CHECKING:
+    from mcu_effnet.codegen.engine import _Builder
+
+
+def _broadcast(b: _Builder, op: Op) -> dict[str, Any]:
+    """The output's four dimensions and each input's strides over them (0 where it broadcasts)."""
+    from mcu_effnet.codegen.engine import _broadcast_strides, _shape4  # engine imports this module
+
+    g = b.graph
+    what = f"op {op.index} {op.kind}"
+    out4 = _shape4(g.tensors[op.outputs[0]].shape, what)
+    first, second = (_broadcast_strides(g.tensors[t].shape, out4, what) for t in op.inputs[:2])
+    return {"out_dims": out4, "first": first, "second": second}
+
+
+def _sub(b: _Builder, op: Op) -> None:
+    shape = _broadcast(b, op)
+    fields = dict(
+        out_dims=shape["out_dims"],
+        in1_strides=shape["first"],
+        in2_strides=shape["second"],
+        **asdict(prepare(b.graph, op)),
+    )
+    b.call(op, "ek_sub", b.struct(op, "ek_binary_params", fields), list(op.inputs[:2]))
+
+
+def _min_max(b: _Builder, op: Op) -> None:
+    shape = _broadcast(b, op)
+    fields = dict(out_dims=shape["out_dims"], in1_strides=shape["first"], in2_strides=shape["second"])
+    kernel = "ek_maximum" if op.kind == "MAXIMUM" else "ek_minimum"
+    b.call(op, kernel, b.struct(op, "ek_broadcast_params", fields), list(op.inputs[:2]))
+
+
+def _prelu(b: _Builder, op: Op) -> None:
+    shape = _broadcast(b, op)
+    fields = dict(
+        out_dims=shape["out_dims"],
+        in_strides=shape["first"],
+        alpha_strides=shape["second"],
+        **asdict(prepare(b.graph, op)),
+    )
+    b.call(op, "ek_prelu", b.struct(op, "ek_prelu_params", fields), list(op.inputs[:2]))
+
+
+def _elementwise(kernel: str, struct: str) -> Callable[[_Builder, Op], None]:
+    def handle(b: _Builder, op: Op) -> None:
+        size = elements(b.graph.tensors[op.inputs[0]].shape)
+        fields = dict(size=size, **asdict(prepare(b.graph, op)))
+        b.call(op, kernel, b.struct(op, struct, fields), [op.inputs[0]])
+
+    return handle
+
+
+HANDLERS: dict[str, Callable[[_Builder, Op], None]] = {
+    "SUB": _sub,
+    "MAXIMUM": _min_max,
+    "MINIMUM": _min_max,
+    "PRELU": _prelu,
+    "LEAKY_RELU": _elementwise("ek_leaky_relu", "ek_leaky_relu_params"),
+    "TANH": _elementwise("ek_tanh", "ek_logistic_params"),
+}
+RUNTIME_FILES: tuple[str, ...] = ("ek_arithmetic.c", "ek_unary_math.c")
