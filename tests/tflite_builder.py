@@ -68,6 +68,8 @@ _OPTIONS = {
     "MAXIMUM": "MaximumMinimumOptions",
     "MINIMUM": "MaximumMinimumOptions",
     "LEAKY_RELU": "LeakyReluOptions",
+    "SUM": "ReducerOptions",
+    "REDUCE_MAX": "ReducerOptions",
     "MUL": "MulOptions",
     "MEAN": "ReducerOptions",
     "AVERAGE_POOL_2D": "Pool2DOptions",
@@ -442,6 +444,26 @@ class ModelBuilder:
             int(self.rng.integers(-40, 41)),
         )
         self.add_op("LEAKY_RELU", [x], [y], alpha=float(alpha))
+        return y
+
+    def reduce(self, kind: str, x: int, axes: tuple[int, ...], keep_dims: bool = True) -> int:
+        """SUM (output scale about the sum's spread) or REDUCE_MAX (the input's quantization, as
+        TFLite Micro requires), over constant ``axes`` (negative ones allowed)."""
+        shape = self.info[x].shape
+        norm = {a % len(shape) for a in axes}
+        out_shape = tuple(1 if i in norm else d for i, d in enumerate(shape) if keep_dims or i not in norm)
+        axis_index = self.add_tensor(
+            f"axes_{len(self.tensors)}", (len(axes),), "int32", data=np.array(axes, np.int32)
+        )
+        scale, zp = self.qparams(x)
+        if kind == "SUM":
+            count = int(np.prod([shape[a] for a in norm]))
+            scale, zp = (
+                scale * math.sqrt(count) * float(self.rng.uniform(1.0, 3.0)),
+                int(self.rng.integers(-20, 21)),
+            )
+        y = self.activation(kind.lower(), out_shape, scale, zp)
+        self.add_op(kind, [x, axis_index], [y], keep_dims=keep_dims)
         return y
 
     def tanh(self, x: int) -> int:

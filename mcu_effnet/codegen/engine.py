@@ -389,7 +389,7 @@ def _mean(b: _Builder, op: Op) -> None:
     axes = sorted(p.axes)
     if axes != list(range(axes[0], axes[-1] + 1)):
         raise UserError(
-            f"op {op.index} MEAN: axes {axes} are not contiguous; the engine reduces one run of axes"
+            f"op {op.index} {op.kind}: axes {axes} are not contiguous; the engine reduces one run of axes"
         )
     fields = dict(
         outer=elements(shape[: axes[0]]), reduce=p.count, inner=elements(shape[axes[-1] + 1 :]),
@@ -480,6 +480,7 @@ _HANDLERS = {
     "ADD": _binary,
     "MUL": _binary,
     "MEAN": _mean,
+    "SUM": _mean,  # MEAN's kernel with the multiplier not folded with 1 / count
     "AVERAGE_POOL_2D": _pool,
     "MAX_POOL_2D": _pool,
     "PAD": _pad,

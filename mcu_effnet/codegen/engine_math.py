@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Op
 from mcu_effnet.ops.common import elements
 from mcu_effnet.ops.registry import prepare
@@ -67,6 +68,22 @@ def _elementwise(kernel: str, struct: str) -> Callable[[_Builder, Op], None]:
     return handle
 
 
+def _reduce_max(b: _Builder, op: Op) -> None:
+    shape = tuple(int(d) for d in b.graph.tensors[op.inputs[0]].shape)
+    axes = sorted(prepare(b.graph, op).axes)
+    if axes and axes != list(range(axes[0], axes[-1] + 1)):
+        raise UserError(
+            f"op {op.index} REDUCE_MAX: axes {axes} are not contiguous; the engine reduces one run of axes"
+        )
+    first, last = (axes[0], axes[-1]) if axes else (len(shape), len(shape) - 1)
+    fields = dict(
+        outer=elements(shape[:first]),
+        reduce=elements(shape[first : last + 1]),
+        inner=elements(shape[last + 1 :]),
+    )
+    b.call(op, "ek_reduce_max", b.struct(op, "ek_reduce_params", fields), [op.inputs[0]])
+
+
 HANDLERS: dict[str, Callable[[_Builder, Op], None]] = {
     "SUB": _sub,
     "MAXIMUM": _min_max,
@@ -74,5 +91,6 @@ HANDLERS: dict[str, Callable[[_Builder, Op], None]] = {
     "PRELU": _prelu,
     "LEAKY_RELU": _elementwise("ek_leaky_relu", "ek_leaky_relu_params"),
     "TANH": _elementwise("ek_tanh", "ek_logistic_params"),
+    "REDUCE_MAX": _reduce_max,
 }
-RUNTIME_FILES: tuple[str, ...] = ("ek_arithmetic.c", "ek_unary_math.c")
+RUNTIME_FILES: tuple[str, ...] = ("ek_arithmetic.c", "ek_unary_math.c", "ek_reduce.c")

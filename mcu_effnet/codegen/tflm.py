@@ -55,6 +55,8 @@ RESOLVER_METHODS = {
     "MAXIMUM": "AddMaximum",
     "MINIMUM": "AddMinimum",
     "PRELU": "AddPrelu",
+    "SUM": "AddSum",
+    "REDUCE_MAX": "AddReduceMax",
     "STRIDED_SLICE": "AddStridedSlice",
     "TRANSPOSE": "AddTranspose",
 }

@@ -28,5 +28,7 @@ OPTIONS_TABLE: dict[str, str | None] = {
     "PRELU": None,
     "LEAKY_RELU": "LeakyReluOptions",
     "TANH": None,
+    "SUM": "ReducerOptions",
+    "REDUCE_MAX": "ReducerOptions",
 }
 SUPPORTED_OPS: tuple[str, ...] = tuple(OPTIONS_TABLE)

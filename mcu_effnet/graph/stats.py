@@ -22,6 +22,8 @@ _WEIGHT_INPUTS = {
     "DEPTHWISE_CONV_2D": (1, 2),
     "FULLY_CONNECTED": (1, 2),
     "MEAN": (),
+    "SUM": (),
+    "REDUCE_MAX": (),
     "PAD": (),
     "RESHAPE": (),
 }

@@ -124,6 +124,13 @@ typedef struct {
 
 void ek_mean(const ek_mean_params *p, const int8_t *input, int8_t *output);
 
+/* REDUCE_MAX over a contiguous run of axes, viewed as (outer, reduce, inner): raw codes. */
+typedef struct {
+    int32_t outer, reduce, inner;
+} ek_reduce_params;
+
+void ek_reduce_max(const ek_reduce_params *p, const int8_t *input, int8_t *output);
+
 /* QUANTIZE (int8 -> int8) and RELU: out = clamp(out_zp + MBQM(x - in_zp)). */
 typedef struct {
     int32_t size;
