@@ -70,6 +70,7 @@ _OPTIONS = {
     "LEAKY_RELU": "LeakyReluOptions",
     "SUM": "ReducerOptions",
     "REDUCE_MAX": "ReducerOptions",
+    "TRANSPOSE_CONV": "TransposeConvOptions",
     "MUL": "MulOptions",
     "MEAN": "ReducerOptions",
     "AVERAGE_POOL_2D": "Pool2DOptions",
@@ -464,6 +465,52 @@ class ModelBuilder:
             )
         y = self.activation(kind.lower(), out_shape, scale, zp)
         self.add_op(kind, [x, axis_index], [y], keep_dims=keep_dims)
+        return y
+
+    def transpose_conv(
+        self,
+        x: int,
+        out_channels: int,
+        kernel: tuple[int, int] = (3, 3),
+        stride: tuple[int, int] = (2, 2),
+        padding: str = "SAME",
+        activation: str = "NONE",
+        per_channel: bool = True,
+        bias: bool = True,
+    ) -> int:
+        """TRANSPOSE_CONV (weights OHWI, per-channel on axis 0); the output is the size a
+        converter writes: input x stride (SAME), (input - 1) x stride + kernel (VALID)."""
+        n, h, w, c = self.info[x].shape
+        kh, kw = kernel
+        weights, w_scales = self._weights((out_channels, kh, kw, c), out_channels, per_channel)
+        w_index = self.add_tensor(
+            f"tconv_w_{len(self.tensors)}", weights.shape, "int8", w_scales, 0, 0, weights
+        )
+        if padding == "SAME":
+            oh, ow = h * stride[0], w * stride[1]
+        else:
+            oh, ow = (h - 1) * stride[0] + kh, (w - 1) * stride[1] + kw
+        shape_index = self.add_tensor(
+            f"tconv_shape_{len(self.tensors)}",
+            (4,),
+            "int32",
+            data=np.array([n, oh, ow, out_channels], np.int32),
+        )
+        # Each output sums about kh·kw·c / (stride_h·stride_w) products.
+        fan_in = max(1, kh * kw * c // (stride[0] * stride[1]))
+        b_index = self._bias(x, w_scales, out_channels, fan_in) if bias else -1
+        scale = self._output_scale(x, w_scales, fan_in, activation != "NONE")
+        y = self.activation("tconv", (n, oh, ow, out_channels), scale, int(self.rng.integers(-20, 21)))
+        inputs = [shape_index, w_index, x] + ([b_index] if bias else [])
+        self.add_op(
+            "TRANSPOSE_CONV",
+            inputs,
+            [y],
+            padding=padding,
+            stride_h=stride[0],
+            stride_w=stride[1],
+            fused_activation_function=activation,
+        )
         return y
 
     def tanh(self, x: int) -> int:

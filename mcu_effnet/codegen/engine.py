@@ -510,7 +510,8 @@ def _check(graph: Graph) -> None:
             raise UserError(
                 f"{label}: op {op.index} {op.kind} is not supported (supported: {', '.join(SUPPORTED_OPS)})"
             )
-        for t in (*op.inputs[:1], *op.outputs):
+        data = op.inputs[2:3] if op.kind == "TRANSPOSE_CONV" else op.inputs[:1]  # after shape, weights
+        for t in (*data, *op.outputs):
             tensor = graph.tensors[t]
             if tensor.dtype != "int8":
                 raise UserError(

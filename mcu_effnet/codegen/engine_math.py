@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Op
+from mcu_effnet.graph.planner import ARENA
 from mcu_effnet.ops.common import elements
 from mcu_effnet.ops.registry import prepare
+from mcu_effnet.ops.transpose_conv import INPUT, WEIGHTS
 
 if TYPE_CHECKING:
     from mcu_effnet.codegen.engine import _Builder
@@ -84,6 +86,27 @@ def _reduce_max(b: _Builder, op: Op) -> None:
     b.call(op, "ek_reduce_max", b.struct(op, "ek_reduce_params", fields), [op.inputs[0]])
 
 
+def _transpose_conv(b: _Builder, op: Op) -> None:
+    g = b.graph
+    x, w, y = (g.tensors[t] for t in (op.inputs[INPUT], op.inputs[WEIGHTS], op.outputs[0]))
+    p = prepare(g, op)
+    tag = f"op{op.index}"
+    fields = dict(
+        batches=x.shape[0], in_h=x.shape[1], in_w=x.shape[2], in_c=x.shape[3],
+        out_h=y.shape[1], out_w=y.shape[2], out_c=y.shape[3], k_h=w.shape[1], k_w=w.shape[2],
+        stride_h=p.stride_h, stride_w=p.stride_w, pad_top=p.pad_top, pad_left=p.pad_left,
+        in_offset=p.in_offset, out_offset=p.out_offset, act_min=p.act_min, act_max=p.act_max,
+        weights=b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
+        bias=b.array(f"{tag}_bias", "int32_t", p.bias, "bias (zeros without one)"),
+        multiplier=b.array(f"{tag}_multiplier", "int32_t", p.multiplier, "per-channel multipliers (Q0.31)"),
+        shift=b.array(f"{tag}_shift", "int32_t", p.shift, "per-channel shifts"),
+    )  # fmt: skip
+    b.call(op, "ek_transpose_conv", b.struct(op, "ek_transpose_conv_params", fields), [op.inputs[INPUT]])
+    # the int32 accumulators: the planner's scratch buffer, passed between the input and the output
+    scratch = b.plan.buffers[b.plan.scratch[op.index]]
+    b.calls[-1]["inputs"].append({"kind": ARENA, "offset": scratch.offset})
+
+
 HANDLERS: dict[str, Callable[[_Builder, Op], None]] = {
     "SUB": _sub,
     "MAXIMUM": _min_max,
@@ -92,5 +115,6 @@ HANDLERS: dict[str, Callable[[_Builder, Op], None]] = {
     "LEAKY_RELU": _elementwise("ek_leaky_relu", "ek_leaky_relu_params"),
     "TANH": _elementwise("ek_tanh", "ek_logistic_params"),
     "REDUCE_MAX": _reduce_max,
+    "TRANSPOSE_CONV": _transpose_conv,
 }
-RUNTIME_FILES: tuple[str, ...] = ("ek_arithmetic.c", "ek_unary_math.c", "ek_reduce.c")
+RUNTIME_FILES: tuple[str, ...] = ("ek_arithmetic.c", "ek_unary_math.c", "ek_reduce.c", "ek_transpose_conv.c")

@@ -57,6 +57,7 @@ RESOLVER_METHODS = {
     "PRELU": "AddPrelu",
     "SUM": "AddSum",
     "REDUCE_MAX": "AddReduceMax",
+    "TRANSPOSE_CONV": "AddTransposeConv",
     "STRIDED_SLICE": "AddStridedSlice",
     "TRANSPOSE": "AddTranspose",
 }

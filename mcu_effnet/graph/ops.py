@@ -30,5 +30,6 @@ OPTIONS_TABLE: dict[str, str | None] = {
     "TANH": None,
     "SUM": "ReducerOptions",
     "REDUCE_MAX": "ReducerOptions",
+    "TRANSPOSE_CONV": "TransposeConvOptions",
 }
 SUPPORTED_OPS: tuple[str, ...] = tuple(OPTIONS_TABLE)

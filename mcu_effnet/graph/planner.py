@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcu_effnet.graph.ir import Graph, Op
-from mcu_effnet.ops.common import op_padding
+from mcu_effnet.ops.common import elements, op_padding
 
 ALIGNMENT = 4
 
@@ -46,6 +46,15 @@ IN_PLACE_OPS = (
 )
 
 ARENA, INPUT, OUTPUT = "arena", "input", "output"
+
+
+def transpose_conv_scratch_bytes(graph: Graph, op: Op) -> int:
+    """TRANSPOSE_CONV scatters into one int32 accumulator per output value (TFLite Micro's scratch)."""
+    return 4 * elements(graph.tensors[op.outputs[0]].shape)
+
+
+# Ops that need a scratch buffer of their own while they run, whatever the plan: bytes.
+SCRATCH_OPS = {"TRANSPOSE_CONV": transpose_conv_scratch_bytes}
 
 
 def depthwise_in_place_rows(graph: Graph, op) -> int | None:
@@ -120,7 +129,9 @@ class ArenaPlan:
     in_place_ops: list[int] = field(default_factory=list)  # ops writing over their dying input
     alignment: int = ALIGNMENT
     io_in_arena: bool = True  # the model's input and output have arena offsets too
-    scratch: dict[int, int] = field(default_factory=dict)  # op index -> scratch buffer (in-place depthwise)
+    scratch: dict[int, int] = field(
+        default_factory=dict
+    )  # op index -> scratch buffer (in-place depthwise, SCRATCH_OPS)
     order: list[int] = field(default_factory=list)  # op indices in execution order (steps 0, 1, ...)
     # The execution order's provenance (``mcu_effnet.graph.op_order.plan_memory`` fills these):
     # how it was chosen, and the stored order's peak and arena for comparison.
@@ -416,6 +427,10 @@ def plan_arena(
                     if depthwise:
                         scratch_ops.append((pos, depthwise_scratch_bytes(graph, op)))
                     break
+
+    for pos, op in enumerate(ops):
+        if op.kind in SCRATCH_OPS:
+            scratch_ops.append((pos, SCRATCH_OPS[op.kind](graph, op)))
 
     buffers: list[Buffer] = []
     tensor_buffer: dict[int, int] = {}

@@ -24,6 +24,7 @@ _WEIGHT_INPUTS = {
     "MEAN": (),
     "SUM": (),
     "REDUCE_MAX": (),
+    "TRANSPOSE_CONV": (1, 3),
     "PAD": (),
     "RESHAPE": (),
 }

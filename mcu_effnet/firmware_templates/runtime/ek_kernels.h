@@ -45,6 +45,26 @@ void ek_depthwise_conv2d(const ek_conv_params *p, const int8_t *input, int8_t *o
  * one image, output shaped as the input. `scratch` holds (pad_top + 1) * out_w * out_c bytes. */
 void ek_depthwise_conv2d_in_place(const ek_conv_params *p, int8_t *data, int8_t *scratch);
 
+/* TRANSPOSE_CONV (weights OHWI, per-channel multipliers): every input value plus in_offset
+ * times the weights is scattered into `scratch`, out_h * out_w * out_c int32 accumulators (4-byte
+ * aligned, given by the planner), then bias, requantization and clamp. `bias` is never NULL. */
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t in_offset, out_offset;
+    int32_t act_min, act_max;
+    const int8_t *weights;
+    const int32_t *bias;
+    const int32_t *multiplier;
+    const int32_t *shift;
+} ek_transpose_conv_params;
+
+void ek_transpose_conv(const ek_transpose_conv_params *p, const int8_t *input, int8_t *scratch, int8_t *output);
+
 /* FULLY_CONNECTED: `rows` input rows of `depth` values, weights (units, depth);
  * `bias` (never NULL) has in_offset times the sum of each unit's weights folded in. */
 typedef struct {
