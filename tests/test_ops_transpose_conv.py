@@ -16,7 +16,7 @@ from tflite_builder import ModelBuilder, run_tflm
 from mcu_effnet.codegen.engine import generate_engine
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph import load_tflite
-from mcu_effnet.graph.op_order import plan_memory
+from mcu_effnet.graph.op_order import order_peak, plan_memory
 from mcu_effnet.graph.planner import check_plan
 from mcu_effnet.ops.registry import op_macs, prepare
 from mcu_effnet.sim import run as sim_run
@@ -79,6 +79,21 @@ def test_planner_gives_the_int32_scratch(seed: int) -> None:
     y = graph.tensors[graph.ops[0].outputs[0]]
     assert scratch.size == 4 * y.nbytes and scratch.offset % 4 == 0
     assert plan.arena_bytes >= scratch.size + y.nbytes  # never shared with the output it feeds
+    assert order_peak(graph, plan.order) == plan.peak_bytes  # the order search counts it too
+
+
+def test_order_search_counts_the_scratch_on_branches() -> None:
+    """Two branches, one up-sampling: the searched order's peak is the one the plan measures."""
+    rng = np.random.default_rng(5)
+    b = ModelBuilder(rng)
+    x = b.input((1, 6, 6, 4))
+    up = b.transpose_conv(b.conv2d(x, 4, (1, 1)), 4, (3, 3), (2, 2))
+    side = b.transpose_conv(b.conv2d(x, 4, (3, 3)), 4, (2, 2), (2, 2))
+    b.outputs = [b.add(up, side)]
+    graph = load_tflite(b.build())
+    plan = plan_memory(graph)
+    check_plan(plan)
+    assert len(plan.scratch) == 2 and order_peak(graph, plan.order) == plan.peak_bytes
 
 
 @pytest.mark.parametrize("seed", range(8))
