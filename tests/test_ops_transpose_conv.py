@@ -18,6 +18,7 @@ from mcu_effnet.errors import UserError
 from mcu_effnet.graph import load_tflite
 from mcu_effnet.graph.op_order import order_peak, plan_memory
 from mcu_effnet.graph.planner import check_plan
+from mcu_effnet.graph.stats import graph_stats
 from mcu_effnet.ops.registry import op_macs, prepare
 from mcu_effnet.sim import run as sim_run
 
@@ -80,6 +81,7 @@ def test_planner_gives_the_int32_scratch(seed: int) -> None:
     assert scratch.size == 4 * y.nbytes and scratch.offset % 4 == 0
     assert plan.arena_bytes >= scratch.size + y.nbytes  # never shared with the output it feeds
     assert order_peak(graph, plan.order) == plan.peak_bytes  # the order search counts it too
+    assert graph_stats(graph).peak_working_bytes == plan.peak_bytes  # and inspect's working set
 
 
 def test_order_search_counts_the_scratch_on_branches() -> None:
