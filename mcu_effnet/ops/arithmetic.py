@@ -3,8 +3,9 @@
 SUB is ADD's arithmetic with the second term negated, and its Prepare computes ADD's
 parameters: in the TFLite Micro we hold ourselves to (the interpreter of ``mcu_effnet.oracle``)
 the scales are widened to double as ADD's are. Newer ``sub_common.cc`` sources keep them in
-float32; the two differ by a few units of the Q31 multipliers for some scales, and
-``tests/test_ops_arithmetic.py`` pins the one the interpreter uses. MAXIMUM and MINIMUM have
+float32; the Q31 multipliers then differ by a few units for almost any scales (an output
+differs for a few percent of scale triples), and ``tests/test_ops_arithmetic.py`` pins the one
+the interpreter uses. MAXIMUM and MINIMUM have
 no Prepare in TFLite Micro: they compare the raw int8 codes and check no quantization, so the
 simulator does exactly that. PRELU has two multipliers (the identity branch and the
 ``input · alpha`` branch), in double.
