@@ -96,8 +96,8 @@ def _unsupported_op_model() -> bytes:
     b = ModelBuilder(np.random.default_rng(0))
     x = b.input((1, 4), scale=0.1, zero_point=0)
     r = b.unary("RELU", x)
-    t = b.activation("tanh", (1, 4), 1 / 128, 0)
-    b.add_op("TANH", [r], [t])
+    t = b.activation("sin", (1, 4), 1 / 128, 0)
+    b.add_op("SIN", [r], [t])
     b.outputs = [t]
     return b.build()
 
@@ -155,7 +155,7 @@ BAD_FILES = {
     "float model": (_float_conv_model, "this is a float model: run `mcu-effnet qat` or quantize it first"),
     "unsupported op": (
         _unsupported_op_model,
-        "unsupported op TANH at index 1 (int8 in, int8 out); supported: CONV_2D, DEPTHWISE_CONV_2D",
+        "unsupported op SIN at index 1 (int8 in, int8 out); supported: CONV_2D, DEPTHWISE_CONV_2D",
     ),
     "uint8 input": (
         _uint8_input_model,

@@ -65,6 +65,12 @@ _OPTIONS = {
     "FULLY_CONNECTED": "FullyConnectedOptions",
     "ADD": "AddOptions",
     "SUB": "SubOptions",
+    "MAXIMUM": "MaximumMinimumOptions",
+    "MINIMUM": "MaximumMinimumOptions",
+    "LEAKY_RELU": "LeakyReluOptions",
+    "SUM": "ReducerOptions",
+    "REDUCE_MAX": "ReducerOptions",
+    "TRANSPOSE_CONV": "TransposeConvOptions",
     "MUL": "MulOptions",
     "MEAN": "ReducerOptions",
     "AVERAGE_POOL_2D": "Pool2DOptions",
@@ -387,6 +393,129 @@ class ModelBuilder:
         y = self.activation(kind.lower(), shape, scale, int(self.rng.integers(-20, 21)))
         self.add_op(kind, [a, b], [y], fused_activation_function=activation)
         return y
+
+    # ---- arithmetic ops (SUB, MAXIMUM, MINIMUM, PRELU, LEAKY_RELU, TANH) ----------------------
+
+    def sub(self, a: int, b: int, activation: str = "NONE") -> int:
+        """SUB with numpy broadcasting; the output scale covers the difference's range."""
+        shape = tuple(np.broadcast_shapes(self.info[a].shape, self.info[b].shape))
+        scale = float((self.qparams(a)[0] + self.qparams(b)[0]) * self.rng.uniform(0.6, 1.4))
+        y = self.activation("sub", shape, scale, int(self.rng.integers(-20, 21)))
+        self.add_op("SUB", [a, b], [y], fused_activation_function=activation)
+        return y
+
+    def min_max(self, kind: str, a: int, b: int) -> int:
+        """MAXIMUM or MINIMUM; the output keeps the first input's quantization, as converters write it."""
+        shape = tuple(np.broadcast_shapes(self.info[a].shape, self.info[b].shape))
+        y = self.activation(kind.lower(), shape, *self.qparams(a))
+        self.add_op(kind, [a, b], [y])
+        return y
+
+    def prelu(self, x: int, alpha_shape: tuple[int, ...]) -> int:
+        """PRELU with a constant int8 alpha of ``alpha_shape`` (broadcast onto x), slopes in about [-0.5, 1]."""
+        alpha_scale = float(self.rng.uniform(0.002, 0.01))
+        alpha_zp = int(self.rng.integers(-60, 61))
+        codes = np.clip(
+            np.round(self.rng.uniform(-0.5, 1.0, size=alpha_shape) / alpha_scale) + alpha_zp, -128, 127
+        )
+        alpha = self.add_tensor(
+            f"alpha_{len(self.tensors)}",
+            alpha_shape,
+            "int8",
+            alpha_scale,
+            alpha_zp,
+            data=codes.astype(np.int8),
+        )
+        scale, _ = self.qparams(x)
+        y = self.activation(
+            "prelu",
+            self.info[x].shape,
+            scale * float(self.rng.uniform(0.5, 1.5)),
+            int(self.rng.integers(-40, 41)),
+        )
+        self.add_op("PRELU", [x, alpha], [y])
+        return y
+
+    def leaky_relu(self, x: int, alpha: float) -> int:
+        scale, _ = self.qparams(x)
+        y = self.activation(
+            "leaky_relu",
+            self.info[x].shape,
+            scale * float(self.rng.uniform(0.5, 1.5)),
+            int(self.rng.integers(-40, 41)),
+        )
+        self.add_op("LEAKY_RELU", [x], [y], alpha=float(alpha))
+        return y
+
+    def reduce(self, kind: str, x: int, axes: tuple[int, ...], keep_dims: bool = True) -> int:
+        """SUM (output scale about the sum's spread) or REDUCE_MAX (the input's quantization, as
+        TFLite Micro requires), over constant ``axes`` (negative ones allowed)."""
+        shape = self.info[x].shape
+        norm = {a % len(shape) for a in axes}
+        out_shape = tuple(1 if i in norm else d for i, d in enumerate(shape) if keep_dims or i not in norm)
+        axis_index = self.add_tensor(
+            f"axes_{len(self.tensors)}", (len(axes),), "int32", data=np.array(axes, np.int32)
+        )
+        scale, zp = self.qparams(x)
+        if kind == "SUM":
+            count = int(np.prod([shape[a] for a in norm]))
+            scale, zp = (
+                scale * math.sqrt(count) * float(self.rng.uniform(1.0, 3.0)),
+                int(self.rng.integers(-20, 21)),
+            )
+        y = self.activation(kind.lower(), out_shape, scale, zp)
+        self.add_op(kind, [x, axis_index], [y], keep_dims=keep_dims)
+        return y
+
+    def transpose_conv(
+        self,
+        x: int,
+        out_channels: int,
+        kernel: tuple[int, int] = (3, 3),
+        stride: tuple[int, int] = (2, 2),
+        padding: str = "SAME",
+        activation: str = "NONE",
+        per_channel: bool = True,
+        bias: bool = True,
+    ) -> int:
+        """TRANSPOSE_CONV (weights OHWI, per-channel on axis 0); the output is the size a
+        converter writes: input x stride (SAME), (input - 1) x stride + kernel (VALID)."""
+        n, h, w, c = self.info[x].shape
+        kh, kw = kernel
+        weights, w_scales = self._weights((out_channels, kh, kw, c), out_channels, per_channel)
+        w_index = self.add_tensor(
+            f"tconv_w_{len(self.tensors)}", weights.shape, "int8", w_scales, 0, 0, weights
+        )
+        if padding == "SAME":
+            oh, ow = h * stride[0], w * stride[1]
+        else:
+            oh, ow = (h - 1) * stride[0] + kh, (w - 1) * stride[1] + kw
+        shape_index = self.add_tensor(
+            f"tconv_shape_{len(self.tensors)}",
+            (4,),
+            "int32",
+            data=np.array([n, oh, ow, out_channels], np.int32),
+        )
+        # Each output sums about kh·kw·c / (stride_h·stride_w) products.
+        fan_in = max(1, kh * kw * c // (stride[0] * stride[1]))
+        b_index = self._bias(x, w_scales, out_channels, fan_in) if bias else -1
+        scale = self._output_scale(x, w_scales, fan_in, activation != "NONE")
+        y = self.activation("tconv", (n, oh, ow, out_channels), scale, int(self.rng.integers(-20, 21)))
+        inputs = [shape_index, w_index, x] + ([b_index] if bias else [])
+        self.add_op(
+            "TRANSPOSE_CONV",
+            inputs,
+            [y],
+            padding=padding,
+            stride_h=stride[0],
+            stride_w=stride[1],
+            fused_activation_function=activation,
+        )
+        return y
+
+    def tanh(self, x: int) -> int:
+        """TANH on int8: the output scale TFLite's converter writes, 1/128 and zero point 0."""
+        return self.unary("TANH", x, out_scale=1.0 / 128.0, out_zp=0)
 
     def unary(
         self, kind: str, x: int, out_scale: float | None = None, out_zp: int | None = None, **options

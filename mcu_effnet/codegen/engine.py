@@ -24,7 +24,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from mcu_effnet.codegen import dsp_layout, dsp_pointwise
+from mcu_effnet.codegen import dsp_layout, dsp_pointwise, engine_math
 from mcu_effnet.codegen.c_literals import (
     c_array_body,
     c_comment,
@@ -54,6 +54,7 @@ RUNTIME_FILES: tuple[str, ...] = (
     "ek_pool.c",
     "ek_activation.c",
     "ek_shape.c",
+    *engine_math.RUNTIME_FILES,
 )
 
 # Kernels for cores with the DSP extension (Cortex-M4, M7, M33: SMLAD and friends through
@@ -389,7 +390,7 @@ def _mean(b: _Builder, op: Op) -> None:
     axes = sorted(p.axes)
     if axes != list(range(axes[0], axes[-1] + 1)):
         raise UserError(
-            f"op {op.index} MEAN: axes {axes} are not contiguous; the engine reduces one run of axes"
+            f"op {op.index} {op.kind}: axes {axes} are not contiguous; the engine reduces one run of axes"
         )
     fields = dict(
         outer=elements(shape[: axes[0]]), reduce=p.count, inner=elements(shape[axes[-1] + 1 :]),
@@ -480,6 +481,7 @@ _HANDLERS = {
     "ADD": _binary,
     "MUL": _binary,
     "MEAN": _mean,
+    "SUM": _mean,  # MEAN's kernel with the multiplier not folded with 1 / count
     "AVERAGE_POOL_2D": _pool,
     "MAX_POOL_2D": _pool,
     "PAD": _pad,
@@ -492,6 +494,7 @@ _HANDLERS = {
     "QUANTIZE": _unary("ek_requantize", "ek_requantize_params"),
     "CONCATENATION": _concatenation,
     LOOKUP: _lookup,  # the engine's own: LOGISTIC -> MUL fused (mcu_effnet.codegen.fuse)
+    **engine_math.HANDLERS,
 }
 assert set(_HANDLERS) == set(SUPPORTED_OPS) | {LOOKUP}
 
@@ -508,7 +511,8 @@ def _check(graph: Graph) -> None:
             raise UserError(
                 f"{label}: op {op.index} {op.kind} is not supported (supported: {', '.join(SUPPORTED_OPS)})"
             )
-        for t in (*op.inputs[:1], *op.outputs):
+        data = op.inputs[2:3] if op.kind == "TRANSPOSE_CONV" else op.inputs[:1]  # after shape, weights
+        for t in (*data, *op.outputs):
             tensor = graph.tensors[t]
             if tensor.dtype != "int8":
                 raise UserError(

@@ -54,6 +54,10 @@ RESOLVER_METHODS = {
     "LEAKY_RELU": "AddLeakyRelu",
     "MAXIMUM": "AddMaximum",
     "MINIMUM": "AddMinimum",
+    "PRELU": "AddPrelu",
+    "SUM": "AddSum",
+    "REDUCE_MAX": "AddReduceMax",
+    "TRANSPOSE_CONV": "AddTransposeConv",
     "STRIDED_SLICE": "AddStridedSlice",
     "TRANSPOSE": "AddTranspose",
 }

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from mcu_effnet.graph.ir import Graph
 from mcu_effnet.graph.planner import (
     ALIGNMENT,
+    SCRATCH_OPS,
     ArenaPlan,
     alias_roots,
     depthwise_scratch_bytes,
@@ -121,6 +122,8 @@ class _Costs:
                         continue
                     scratch = depthwise_scratch_bytes(graph, op) if op.kind == "DEPTHWISE_CONV_2D" else 0
                     self.in_place[pos].append((gi, go, scratch))
+        # working buffers an op holds while it runs (TRANSPOSE_CONV's accumulators)
+        self.scratch = [SCRATCH_OPS[op.kind](graph, op) if op.kind in SCRATCH_OPS else 0 for op in ops]
         # predecessors of each op (bitmask of positions), from producers of its inputs
         producer_of = {t: pos for pos, op in enumerate(ops) for t in op.outputs}
         self.preds = [0] * self.n
@@ -147,7 +150,7 @@ class _Costs:
         """Running op ``pos`` after the ops in ``done`` with ``base`` live bytes: the bytes live
         during the step (the planner's ``live_bytes``) and the bytes live after it."""
         after_mask = done | 1 << pos
-        during = base
+        during = base + self.scratch[pos]
         for r in self.new[pos]:
             if self.groups[r].arena:
                 during += self.groups[r].size

@@ -22,5 +22,14 @@ OPTIONS_TABLE: dict[str, str | None] = {
     "RELU6": None,
     "QUANTIZE": "QuantizeOptions",
     "CONCATENATION": "ConcatenationOptions",
+    "SUB": "SubOptions",
+    "MAXIMUM": "MaximumMinimumOptions",
+    "MINIMUM": "MaximumMinimumOptions",
+    "PRELU": None,
+    "LEAKY_RELU": "LeakyReluOptions",
+    "TANH": None,
+    "SUM": "ReducerOptions",
+    "REDUCE_MAX": "ReducerOptions",
+    "TRANSPOSE_CONV": "TransposeConvOptions",
 }
 SUPPORTED_OPS: tuple[str, ...] = tuple(OPTIONS_TABLE)

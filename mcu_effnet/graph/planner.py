@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcu_effnet.graph.ir import Graph, Op
-from mcu_effnet.ops.common import op_padding
+from mcu_effnet.ops.common import elements, op_padding
 
 ALIGNMENT = 4
 
@@ -37,11 +37,24 @@ ALIGNMENT = 4
 # the output's shape. SOFTMAX reads a whole row before writing it. LOOKUP_TABLE is the engine's
 # fused SiLU (``mcu_effnet.codegen.fuse``). DEPTHWISE_CONV_2D runs in
 # place too when ``depthwise_in_place_rows`` allows it, with a few rows of scratch.
-IN_PLACE_OPS = frozenset(
-    {"ADD", "MUL", "RELU", "RELU6", "QUANTIZE", "LOGISTIC", "HARD_SWISH", "SOFTMAX", "LOOKUP_TABLE"}
+# Two-input element-wise ops: either operand shaped like the output may give it its bytes.
+BINARY_IN_PLACE_OPS = frozenset({"ADD", "MUL", "SUB", "MAXIMUM", "MINIMUM", "PRELU"})
+IN_PLACE_OPS = (
+    frozenset({"RELU", "RELU6", "QUANTIZE", "LOGISTIC", "HARD_SWISH", "SOFTMAX", "LOOKUP_TABLE"})
+    | BINARY_IN_PLACE_OPS
+    | {"LEAKY_RELU", "TANH"}
 )
 
 ARENA, INPUT, OUTPUT = "arena", "input", "output"
+
+
+def transpose_conv_scratch_bytes(graph: Graph, op: Op) -> int:
+    """TRANSPOSE_CONV scatters into one int32 accumulator per output value (TFLite Micro's scratch)."""
+    return 4 * elements(graph.tensors[op.outputs[0]].shape)
+
+
+# Ops that need a scratch buffer of their own while they run, whatever the plan: bytes.
+SCRATCH_OPS = {"TRANSPOSE_CONV": transpose_conv_scratch_bytes}
 
 
 def depthwise_in_place_rows(graph: Graph, op) -> int | None:
@@ -116,7 +129,9 @@ class ArenaPlan:
     in_place_ops: list[int] = field(default_factory=list)  # ops writing over their dying input
     alignment: int = ALIGNMENT
     io_in_arena: bool = True  # the model's input and output have arena offsets too
-    scratch: dict[int, int] = field(default_factory=dict)  # op index -> scratch buffer (in-place depthwise)
+    scratch: dict[int, int] = field(
+        default_factory=dict
+    )  # op index -> scratch buffer (in-place depthwise, SCRATCH_OPS)
     order: list[int] = field(default_factory=list)  # op indices in execution order (steps 0, 1, ...)
     # The execution order's provenance (``mcu_effnet.graph.op_order.plan_memory`` fills these):
     # how it was chosen, and the stored order's peak and arena for comparison.
@@ -310,7 +325,7 @@ def in_place_inputs(graph: Graph, op: Op) -> list[int]:
     if not (op.kind in IN_PLACE_OPS or depthwise) or len(op.outputs) != 1:
         return []
     y = graph.tensors[op.outputs[0]]
-    candidates = op.inputs[:2] if op.kind in ("ADD", "MUL") else op.inputs[:1]
+    candidates = op.inputs[:2] if op.kind in BINARY_IN_PLACE_OPS else op.inputs[:1]
     return [
         t
         for t in candidates
@@ -412,6 +427,10 @@ def plan_arena(
                     if depthwise:
                         scratch_ops.append((pos, depthwise_scratch_bytes(graph, op)))
                     break
+
+    for pos, op in enumerate(ops):
+        if op.kind in SCRATCH_OPS:
+            scratch_ops.append((pos, SCRATCH_OPS[op.kind](graph, op)))
 
     buffers: list[Buffer] = []
     tensor_buffer: dict[int, int] = {}

@@ -4,8 +4,9 @@ Parameters are the elements of an op's constant operands that are model weights 
 biases, constant operands of ADD / MUL / CONCATENATION); shape, axis and padding vectors do
 not count. MACs are each op's own count (``mcu_effnet.ops``: one per weight use of CONV_2D,
 DEPTHWISE_CONV_2D and FULLY_CONNECTED, one per output element of MUL; other ops count 0). An op's
-working set is the bytes of its activation inputs and outputs, all live while it runs: the
-largest one is a lower bound of the SRAM arena any planner can reach.
+working set is the bytes of its activation inputs and outputs, all live while it runs, plus any
+scratch buffer it needs (``planner.SCRATCH_OPS``): the largest one is a lower bound of the SRAM
+arena any planner can reach.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from mcu_effnet.graph.ir import Graph, Op
+from mcu_effnet.graph.planner import SCRATCH_OPS
 from mcu_effnet.ops.common import elements
 from mcu_effnet.ops.registry import op_macs
 
@@ -22,6 +24,9 @@ _WEIGHT_INPUTS = {
     "DEPTHWISE_CONV_2D": (1, 2),
     "FULLY_CONNECTED": (1, 2),
     "MEAN": (),
+    "SUM": (),
+    "REDUCE_MAX": (),
+    "TRANSPOSE_CONV": (1, 3),
     "PAD": (),
     "RESHAPE": (),
 }
@@ -91,7 +96,9 @@ def layer_stats(graph: Graph, op: Op) -> LayerStats:
         param_bytes=sum(graph.tensors[i].nbytes for i in weights),
         macs=op_macs(graph, op),
         output_bytes=output_bytes,
-        working_bytes=output_bytes + sum(graph.tensors[i].nbytes for i in set(activations_in)),
+        working_bytes=output_bytes
+        + sum(graph.tensors[i].nbytes for i in set(activations_in))
+        + (SCRATCH_OPS[op.kind](graph, op) if op.kind in SCRATCH_OPS else 0),
     )
 
 

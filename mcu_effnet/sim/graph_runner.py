@@ -30,7 +30,7 @@ def check_batchable(graph: Graph) -> None:
         # Other ops that mix samples (PAD or CONCATENATION on axis 0) change the first dimension,
         # caught above; a MEAN over axis 0 with keep_dims does not.
         folds_batch = False
-        if op.kind == "MEAN":
+        if op.kind in ("MEAN", "SUM", "REDUCE_MAX"):
             axes = graph.tensors[op.inputs[1]].data
             rank = len(graph.tensors[op.inputs[0]].shape)
             folds_batch = bool(axes is not None and any(int(a) % rank == 0 for a in axes.reshape(-1)))

@@ -45,6 +45,26 @@ void ek_depthwise_conv2d(const ek_conv_params *p, const int8_t *input, int8_t *o
  * one image, output shaped as the input. `scratch` holds (pad_top + 1) * out_w * out_c bytes. */
 void ek_depthwise_conv2d_in_place(const ek_conv_params *p, int8_t *data, int8_t *scratch);
 
+/* TRANSPOSE_CONV (weights OHWI, per-channel multipliers): every input value plus in_offset
+ * times the weights is scattered into `scratch`, out_h * out_w * out_c int32 accumulators (4-byte
+ * aligned, given by the planner), then bias, requantization and clamp. `bias` is never NULL. */
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t in_offset, out_offset;
+    int32_t act_min, act_max;
+    const int8_t *weights;
+    const int32_t *bias;
+    const int32_t *multiplier;
+    const int32_t *shift;
+} ek_transpose_conv_params;
+
+void ek_transpose_conv(const ek_transpose_conv_params *p, const int8_t *input, int8_t *scratch, int8_t *output);
+
 /* FULLY_CONNECTED: `rows` input rows of `depth` values, weights (units, depth);
  * `bias` (never NULL) has in_offset times the sum of each unit's weights folded in. */
 typedef struct {
@@ -78,6 +98,32 @@ typedef struct {
 void ek_add(const ek_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *output);
 void ek_mul(const ek_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *output);
 
+/* SUB takes ek_binary_params as ADD does (the second input's scaled term is subtracted). */
+void ek_sub(const ek_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *output);
+
+/* MAXIMUM and MINIMUM with broadcasting: the raw codes compared (TFLite Micro requantizes nothing). */
+typedef struct {
+    int32_t out_dims[EK_MAX_DIMS];
+    int32_t in1_strides[EK_MAX_DIMS];
+    int32_t in2_strides[EK_MAX_DIMS];
+} ek_broadcast_params;
+
+void ek_maximum(const ek_broadcast_params *p, const int8_t *in1, const int8_t *in2, int8_t *output);
+void ek_minimum(const ek_broadcast_params *p, const int8_t *in1, const int8_t *in2, int8_t *output);
+
+/* PRELU with the alpha tensor broadcast: x >= 0 takes the identity multiplier, x < 0 the
+ * product x * alpha (both offset) with the alpha multiplier. In place over the input too. */
+typedef struct {
+    int32_t out_dims[EK_MAX_DIMS];
+    int32_t in_strides[EK_MAX_DIMS];
+    int32_t alpha_strides[EK_MAX_DIMS];
+    int32_t in_offset, alpha_offset, out_offset;
+    int32_t identity_multiplier, identity_shift;
+    int32_t alpha_multiplier, alpha_shift;
+} ek_prelu_params;
+
+void ek_prelu(const ek_prelu_params *p, const int8_t *input, const int8_t *alpha, int8_t *output);
+
 /* AVERAGE_POOL_2D and MAX_POOL_2D (windows clipped to the input). */
 typedef struct {
     int32_t batches, in_h, in_w, channels, out_h, out_w;
@@ -97,6 +143,13 @@ typedef struct {
 } ek_mean_params;
 
 void ek_mean(const ek_mean_params *p, const int8_t *input, int8_t *output);
+
+/* REDUCE_MAX over a contiguous run of axes, viewed as (outer, reduce, inner): raw codes. */
+typedef struct {
+    int32_t outer, reduce, inner;
+} ek_reduce_params;
+
+void ek_reduce_max(const ek_reduce_params *p, const int8_t *input, int8_t *output);
 
 /* QUANTIZE (int8 -> int8) and RELU: out = clamp(out_zp + MBQM(x - in_zp)). */
 typedef struct {
@@ -125,6 +178,19 @@ typedef struct {
 } ek_logistic_params;
 
 void ek_logistic(const ek_logistic_params *p, const int8_t *input, int8_t *output);
+
+/* LEAKY_RELU: a multiplier per side; a negative alpha_multiplier negates the scaled value. */
+typedef struct {
+    int32_t size;
+    int32_t in_zero_point, out_zero_point;
+    int32_t identity_multiplier, identity_shift;
+    int32_t alpha_multiplier, alpha_shift;
+} ek_leaky_relu_params;
+
+void ek_leaky_relu(const ek_leaky_relu_params *p, const int8_t *input, int8_t *output);
+
+/* TANH: LOGISTIC's input rescaling; output scale 1/128, zero point 0. */
+void ek_tanh(const ek_logistic_params *p, const int8_t *input, int8_t *output);
 
 /* HARD_SWISH in 16-bit fixed point. */
 typedef struct {

@@ -1,0 +1,50 @@
+/* TRANSPOSE_CONV on int8 with per-channel requantization (TFLite Micro's
+ * reference_integer_ops::TransposeConv): scatter into int32 accumulators, then requantize. */
+#include "ek_kernels.h"
+#include "ek_fixedpoint.h"
+
+void ek_transpose_conv(const ek_transpose_conv_params *p, const int8_t *input, int8_t *scratch, int8_t *output)
+{
+    int32_t *acc = (int32_t *)(void *)scratch; /* the planner aligns it to 4 bytes */
+    const int32_t per_image = p->out_h * p->out_w * p->out_c;
+    int32_t b, iy, ix, ic, ky, kx, oc, i;
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *image = input + b * p->in_h * p->in_w * p->in_c;
+        for (i = 0; i < per_image; ++i) {
+            acc[i] = 0;
+        }
+        for (iy = 0; iy < p->in_h; ++iy) {
+            for (ix = 0; ix < p->in_w; ++ix) {
+                const int8_t *pixel = image + (iy * p->in_w + ix) * p->in_c;
+                for (ky = 0; ky < p->k_h; ++ky) {
+                    const int32_t oy = iy * p->stride_h - p->pad_top + ky;
+                    if (oy < 0 || oy >= p->out_h) {
+                        continue;
+                    }
+                    for (kx = 0; kx < p->k_w; ++kx) {
+                        const int32_t ox = ix * p->stride_w - p->pad_left + kx;
+                        int32_t *out;
+                        if (ox < 0 || ox >= p->out_w) {
+                            continue;
+                        }
+                        out = acc + (oy * p->out_w + ox) * p->out_c;
+                        for (oc = 0; oc < p->out_c; ++oc) {
+                            const int8_t *w = p->weights + ((oc * p->k_h + ky) * p->k_w + kx) * p->in_c;
+                            int32_t sum = 0;
+                            for (ic = 0; ic < p->in_c; ++ic) {
+                                sum += (pixel[ic] + p->in_offset) * w[ic];
+                            }
+                            /* the reference adds one product at a time; int32 sums wrap alike in any order */
+                            out[oc] = ek_add32(out[oc], sum);
+                        }
+                    }
+                }
+            }
+        }
+        for (i = 0; i < per_image; ++i) {
+            const int32_t c = i % p->out_c;
+            const int32_t value = ek_multiply_by_quantized_multiplier(ek_add32(acc[i], p->bias[c]), p->multiplier[c], p->shift[c]) + p->out_offset;
+            output[b * per_image + i] = (int8_t)ek_clamp(value, p->act_min, p->act_max);
+        }
+    }
+}

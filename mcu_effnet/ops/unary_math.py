@@ -1,0 +1,60 @@
+"""LEAKY_RELU and TANH, int8: checks and Prepare, as TFLite Micro's leaky_relu_common.cc and tanh.cc.
+
+LEAKY_RELU requantizes each side with its own multiplier: ``input_scale / output_scale`` for
+x ≥ 0 and ``input_scale · alpha / output_scale`` below, both products and quotients in float32
+before ``QuantizeMultiplier``; a negative alpha gives a negative multiplier, whose sign the
+kernel applies after multiplying by its magnitude.
+
+TANH's int8 path is ``reference_integer_ops::Tanh`` (no lookup table): the same Q4.27 input
+rescaling as LOGISTIC (``mcu_effnet.ops.logistic.LogisticParams``), gemmlowp's fixed-point
+``tanh`` and a rounding shift to the fixed output scale 1/128, zero point 0. TFLite Micro
+checks neither output quantity; the kernel writes codes on that scale whatever the file says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mcu_effnet.graph.ir import Graph, Op
+from mcu_effnet.ops import checks
+from mcu_effnet.ops.common import input_tensor, output_tensor, qparams, quantize_multiplier
+from mcu_effnet.ops.logistic import LogisticParams
+
+
+@dataclass(frozen=True)
+class LeakyReluParams:
+    in_zero_point: int
+    out_zero_point: int
+    identity_multiplier: int
+    identity_shift: int
+    alpha_multiplier: int  # negative when alpha is
+    alpha_shift: int
+
+
+def prepare_leaky_relu(graph: Graph, op: Op) -> LeakyReluParams:
+    si, zi = qparams(input_tensor(graph, op, 0))
+    so, zo = qparams(output_tensor(graph, op))
+    alpha = np.float32(op.attrs.get("alpha", 0.0))
+    ma, ea = quantize_multiplier(np.float64(np.float32(si) * alpha / np.float32(so)))
+    mi, ei = quantize_multiplier(np.float64(np.float32(si) / np.float32(so)))
+    return LeakyReluParams(zi, zo, int(mi), int(ei), int(ma), int(ea))
+
+
+def check_leaky_relu(graph: Graph, op: Op) -> str | None:
+    problem = checks.unary(graph, op)
+    if problem:
+        return problem
+    alpha = op.attrs.get("alpha", 0.0)
+    if not np.isfinite(np.float32(alpha)):
+        return f"alpha {alpha} is not finite"
+    return None
+
+
+def prepare_tanh(graph: Graph, op: Op) -> LogisticParams:
+    return LogisticParams.from_scale(*qparams(input_tensor(graph, op, 0)))
+
+
+CHECKS = {"LEAKY_RELU": check_leaky_relu, "TANH": checks.unary}
+PREPARE = {"LEAKY_RELU": prepare_leaky_relu, "TANH": prepare_tanh}
