@@ -24,7 +24,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from mcu_effnet.codegen import dsp_layout, dsp_pointwise
+from mcu_effnet.codegen import data_movement, dsp_layout, dsp_pointwise
 from mcu_effnet.codegen.c_literals import (
     c_array_body,
     c_comment,
@@ -54,6 +54,8 @@ RUNTIME_FILES: tuple[str, ...] = (
     "ek_pool.c",
     "ek_activation.c",
     "ek_shape.c",
+    "ek_data_movement.c",
+    "ek_resize.c",
 )
 
 # Kernels for cores with the DSP extension (Cortex-M4, M7, M33: SMLAD and friends through
@@ -492,6 +494,7 @@ _HANDLERS = {
     "CONCATENATION": _concatenation,
     LOOKUP: _lookup,  # the engine's own: LOGISTIC -> MUL fused (mcu_effnet.codegen.fuse)
 }
+_HANDLERS.update(data_movement.handlers(_reshape))
 assert set(_HANDLERS) == set(SUPPORTED_OPS) | {LOOKUP}
 
 
@@ -509,7 +512,7 @@ def _check(graph: Graph) -> None:
             )
         for t in (*op.inputs[:1], *op.outputs):
             tensor = graph.tensors[t]
-            if tensor.dtype != "int8":
+            if tensor.dtype != "int8" and not tensor.is_constant:
                 raise UserError(
                     f"{label}: op {op.index} {op.kind}: tensor '{tensor.name}' is {tensor.dtype}, expected int8"
                 )
@@ -584,7 +587,7 @@ def generate_engine(
     tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     in_scale, in_zp = qparams(tin)
     out_scale, out_zp = qparams(tout)
-    used = {p["kind"] for c in b.calls for p in (*c["inputs"], c["output"])}
+    used = {p["kind"] for c in b.calls for p in (*c["inputs"], c["output"], *c.get("outputs", ()))}
     if plan.io_in_arena:
         used |= {"input", "output"}  # copied in and out
     common = {

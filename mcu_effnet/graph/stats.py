@@ -24,6 +24,8 @@ _WEIGHT_INPUTS = {
     "MEAN": (),
     "PAD": (),
     "RESHAPE": (),
+    # index vectors (axes, permutations, begin/end/strides, split sizes) are not parameters
+    **dict.fromkeys(("EXPAND_DIMS", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V"), ()),
 }
 
 
