@@ -143,3 +143,26 @@ def resize(
     flags = dict(align_corners=align_corners, half_pixel_centers=half_pixel_centers)
     b.add_op(kind, [x, _const(b, "size", list(size))], [y], **flags)
     return y
+
+
+def pytorch_mobilenet_v2(rng: np.random.Generator, size: int = 16, classes: int = 10) -> bytes:
+    """A MobileNetV2-like network as PyTorch exports it: NCHW input, TRANSPOSE to NHWC first,
+    stem conv, three inverted-residual blocks (expand 1x1 + ReLU6, depthwise 3x3 + ReLU6,
+    project 1x1, residual ADD where the shape allows), a 1x1 head, then TRANSPOSE back to NCHW
+    and RESHAPE (PyTorch's flatten) before the classifier."""
+    b = ModelBuilder(rng)
+    x = b.input((1, 3, size, size), scale=1 / 255, zero_point=-128)
+    h = transpose(b, x, [0, 2, 3, 1])
+    h = b.conv2d(h, 8, (3, 3), (2, 2), "SAME", activation="RELU6")
+    for out_c, stride in ((8, 1), (12, 2), (12, 1)):
+        c = b.info[h].shape[-1]
+        e = b.conv2d(h, 4 * c, (1, 1), activation="RELU6")
+        d = b.depthwise(e, (3, 3), (stride, stride), activation="RELU6")
+        p = b.conv2d(d, out_c, (1, 1))
+        h = b.add(h, p) if stride == 1 and out_c == c else p
+    h = b.conv2d(h, 16, (1, 1), activation="RELU6")
+    n, hh, ww, c = b.info[h].shape
+    nchw = transpose(b, h, [0, 3, 1, 2])
+    flat = b.reshape(nchw, (1, c * hh * ww))
+    b.outputs = [b.fully_connected(flat, classes)]
+    return b.build()

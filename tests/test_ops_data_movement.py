@@ -297,3 +297,16 @@ def test_malformed_op_exits_2_through_the_cli(cli, tmp_path):
     assert result.returncode == 2
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("mcu-effnet: error: ") and "op 0 (TRANSPOSE)" in lines[0]
+
+
+def test_transpose_moving_the_size_one_first_axis_keeps_samples_apart(host):
+    """perm 1 0 2 3 on (1, 1, h, w): the file's first axis moves, the simulator's batch must not."""
+    b = ModelBuilder(np.random.default_rng(12))
+    b.outputs = [transpose(b, b.input((1, 1, 5, 3)), [1, 0, 2, 3])]
+    model = b.build()
+    graph = load_tflite(model)
+    x = _inputs(graph, np.random.default_rng(13))
+    np.testing.assert_array_equal(sim_run(graph, x), run_tflm(model, x))
+    np.testing.assert_array_equal(
+        host.run_engine(generate_engine(graph), x), np.asarray(run_tflm(model, x)).reshape(N, -1)
+    )
