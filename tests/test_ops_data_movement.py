@@ -310,3 +310,12 @@ def test_transpose_moving_the_size_one_first_axis_keeps_samples_apart(host):
     np.testing.assert_array_equal(
         host.run_engine(generate_engine(graph), x), np.asarray(run_tflm(model, x)).reshape(N, -1)
     )
+
+
+@pytest.mark.tflm_tree
+def test_tflm_tree_resolver_declares_every_new_op():
+    """--runtime tflm registers the model's ops by these methods; the tree must declare each."""
+    from mcu_effnet.codegen.tflm import check_resolver, find_tflm_dir
+
+    new = [*KINDS, "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"]
+    check_resolver(find_tflm_dir()[0], new)  # raises naming the first missing method
