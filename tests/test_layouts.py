@@ -132,3 +132,22 @@ def test_unabsorbable_transpose_too_large_for_the_board(cli, tmp_path):
     assert re.search(r"needs [\d.]+ KB SRAM", lines[0])
     assert "op 1 TRANSPOSE (perm 0 2 1 3) is not absorbed" in lines[0]
     assert not (tmp_path / "fw").exists()
+
+
+def test_classifier_weights_shared_with_another_layer_are_left_alone(host):
+    """Permuting weights another FULLY_CONNECTED also reads would change that layer: kept a kernel."""
+    b = ModelBuilder(np.random.default_rng(8))
+    h = b.conv2d(b.input((1, 2, 3, 3)), 4, (1, 1))
+    r1 = b.reshape(transpose(b, h, [0, 3, 1, 2]), (1, 24))
+    fc1 = b.fully_connected(r1, 5)
+    w, bias = b.operators[-1].inputs[1:3]
+    r2 = b.reshape(h, (1, 24))
+    fc2 = b.activation("fc", (1, 5), *b.qparams(fc1))
+    b.add_op("FULLY_CONNECTED", [r2, w, bias], [fc2])
+    b.outputs = [b.add(fc1, fc2)]
+    model = b.build()
+    graph = load_tflite(model)
+    assert absorb_transposes(graph).absorbed == []
+    x = _inputs(graph, 16, 9)
+    expected = np.asarray(run_tflm(model, x)).reshape(16, -1)
+    np.testing.assert_array_equal(host.run_engine(generate_engine(graph), x), expected)

@@ -99,8 +99,8 @@ def _classifier_transpose(graph: Graph, op: Op, readers: dict[int, list[Op]]) ->
     fc = fcs[0]
     w = graph.tensors[fc.inputs[1]]
     depth = int(w.shape[-1])
-    # one row: the permutation spans exactly the weights' columns
-    if w.data is None or elements(graph.tensors[r].shape) != depth:
+    # one row: the permutation spans exactly the weights' columns; weights no other op reads
+    if w.data is None or elements(graph.tensors[r].shape) != depth or len(readers[fc.inputs[1]]) != 1:
         return None
     return reshapes[0], fc
 
