@@ -81,6 +81,19 @@ _OPTIONS = {
     "HARD_SWISH": "HardSwishOptions",
     "QUANTIZE": "QuantizeOptions",
     "CONCATENATION": "ConcatenationOptions",
+    "SQUEEZE": "SqueezeOptions",
+    "EXPAND_DIMS": "ExpandDimsOptions",
+    "TRANSPOSE": "TransposeOptions",
+    "SLICE": "SliceOptions",
+    "STRIDED_SLICE": "StridedSliceOptions",
+    "PACK": "PackOptions",
+    "UNPACK": "UnpackOptions",
+    "SPLIT": "SplitOptions",
+    "SPLIT_V": "SplitVOptions",
+    "SPACE_TO_DEPTH": "SpaceToDepthOptions",
+    "DEPTH_TO_SPACE": "DepthToSpaceOptions",
+    "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions",
+    "RESIZE_BILINEAR": "ResizeBilinearOptions",
 }
 
 _ENUM_OPTIONS = {

@@ -122,6 +122,8 @@ def main(args: argparse.Namespace) -> int:
     plan = r.get("memory_plan")
     if plan:
         print(f"  {plan_summary(plan)}")
+        for a in plan.get("absorbed", []):
+            print(f"  {a['note']}")
     if args.profile:
         print("  profiling build: the counter is read around every op")
     print(
@@ -141,4 +143,6 @@ def plan_summary(plan: dict) -> str:
     line += f"; {len(plan['in_place_ops'])} op(s) in place, {len(plan['aliased_ops'])} reshape(s) aliased"
     if plan.get("fused"):
         line += f", {len(plan['fused'])} SiLU(s) fused"
+    if plan.get("absorbed"):
+        line += f", {len(plan['absorbed'])} TRANSPOSE(s) absorbed"
     return line

@@ -28,11 +28,13 @@ def _count(n: int) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    from mcu_effnet.codegen.layout import absorb_transposes
     from mcu_effnet.graph import load_tflite
     from mcu_effnet.graph.stats import graph_stats
 
     graph = load_tflite(args.model)
     stats = graph_stats(graph)
+    absorbed = absorb_transposes(graph).absorbed
     if args.json:
         report = {
             "model": args.model,
@@ -41,6 +43,7 @@ def main(args: argparse.Namespace) -> int:
             "inputs": [_tensor_json(graph.tensors[i]) for i in graph.inputs],
             "outputs": [_tensor_json(graph.tensors[i]) for i in graph.outputs],
             **stats.to_dict(),
+            "native_engine_absorbs": [a.to_dict() for a in absorbed],
         }
         print(json.dumps(report, indent=2))
         return 0
@@ -107,6 +110,8 @@ def main(args: argparse.Namespace) -> int:
         f"weights {_count(stats.param_bytes)} bytes; largest working set {_count(stats.peak_working_bytes)} bytes "
         f"at op {stats.peak_working_op}; input {_count(stats.input_bytes)} bytes, output {_count(stats.output_bytes)} bytes"
     )
+    for a in absorbed:  # TRANSPOSEs the generated engine folds away (mcu_effnet.codegen.layout)
+        print(f"native engine: {a.describe()}")
     return 0
 
 

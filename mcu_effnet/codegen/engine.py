@@ -24,7 +24,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from mcu_effnet.codegen import dsp_layout, dsp_pointwise, engine_math
+from mcu_effnet.codegen import data_movement, dsp_layout, dsp_pointwise, engine_math
 from mcu_effnet.codegen.c_literals import (
     c_array_body,
     c_comment,
@@ -34,6 +34,7 @@ from mcu_effnet.codegen.c_literals import (
     c_int_list,
 )
 from mcu_effnet.codegen.fuse import Fusion, fuse_silu
+from mcu_effnet.codegen.layout import Absorbed, Layout, absorb_transposes
 from mcu_effnet.codegen.templates import environment
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op
@@ -55,6 +56,8 @@ RUNTIME_FILES: tuple[str, ...] = (
     "ek_activation.c",
     "ek_shape.c",
     *engine_math.RUNTIME_FILES,
+    "ek_data_movement.c",
+    "ek_resize.c",
 )
 
 # Kernels for cores with the DSP extension (Cortex-M4, M7, M33: SMLAD and friends through
@@ -88,6 +91,7 @@ class EngineSources:
     model_ram_bytes: int = 0
     graph: Graph | None = None  # the graph the engine runs (SiLU pairs fused), for the plan's names
     fusions: list[Fusion] = field(default_factory=list)
+    absorbed: list[Absorbed] = field(default_factory=list)  # TRANSPOSEs folded away (codegen.layout)
 
 
 def _runtime_source(name: str) -> str:
@@ -496,6 +500,7 @@ _HANDLERS = {
     LOOKUP: _lookup,  # the engine's own: LOGISTIC -> MUL fused (mcu_effnet.codegen.fuse)
     **engine_math.HANDLERS,
 }
+_HANDLERS.update(data_movement.handlers(_reshape))
 assert set(_HANDLERS) == set(SUPPORTED_OPS) | {LOOKUP}
 
 
@@ -514,7 +519,7 @@ def _check(graph: Graph) -> None:
         data = op.inputs[2:3] if op.kind == "TRANSPOSE_CONV" else op.inputs[:1]  # after shape, weights
         for t in (*data, *op.outputs):
             tensor = graph.tensors[t]
-            if tensor.dtype != "int8":
+            if tensor.dtype != "int8" and not tensor.is_constant:
                 raise UserError(
                     f"{label}: op {op.index} {op.kind}: tensor '{tensor.name}' is {tensor.dtype}, expected int8"
                 )
@@ -564,12 +569,15 @@ def generate_engine(
     fuse: bool | None = None,
     dsp: bool = False,
     widen_budget: int | None = None,
+    absorb: bool | None = None,
 ) -> EngineSources:
     """C sources of the native int8 engine for ``graph`` (one input, one output), its ops called
     in ``plan.order`` (default plan: ``plan_memory``, the order that lowers the arena).
 
     ``fuse`` (default: when no plan is given) first turns each SiLU pair LOGISTIC -> MUL into one
     table lookup (``mcu_effnet.codegen.fuse``); a given plan must be for the graph as fused or not.
+    ``absorb`` (default: when no plan is given) folds PyTorch-style TRANSPOSEs into the input
+    copy or a classifier's weights (``mcu_effnet.codegen.layout``); a given plan must match.
     ``dsp``: the target core has the DSP extension (Cortex-M4, M7, M33): ops the DSP kernels
     cover get them, with their weights laid out for them here; the rest keep the plain kernels.
     False gives the portable C99 engine (host builds, Cortex-M0+ / M3).
@@ -579,17 +587,35 @@ def generate_engine(
     """
     _check(graph)
     fusions: list[Fusion] = []
+    declared = graph.tensors[graph.inputs[0]]
+    layout = Layout(graph)
+    if (plan is None) if absorb is None else absorb:
+        layout = absorb_transposes(graph)
+        graph = layout.graph
     if (plan is None) if fuse is None else fuse:
         graph, fusions = fuse_silu(graph)
     plan = plan if plan is not None else plan_memory(graph)
+    if layout.input_gather is not None and not plan.io_in_arena:
+        raise UserError(
+            "an input TRANSPOSE is absorbed into the input copy, which needs the input in the arena"
+        )
     b = _Builder(graph, plan, dsp, None if widen_budget is None else _widen_within(graph, widen_budget))
+    input_gather = None
+    if layout.input_gather is not None:
+        first = Op(layout.absorbed[0].op, "TRANSPOSE", [], [graph.inputs[0]])
+        fields = data_movement.gather_fields(
+            layout.input_gather, declared.nbytes // elements(declared.shape), "input"
+        )
+        input_gather = b.struct(
+            first, "ek_gather_params", fields, "the input copy: declared layout -> the first op's"
+        )
     for op in ordered_ops(graph, plan.order or None):
         _HANDLERS[op.kind](b, op)
 
-    tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    tin, tout = declared, graph.tensors[graph.outputs[0]]
     in_scale, in_zp = qparams(tin)
     out_scale, out_zp = qparams(tout)
-    used = {p["kind"] for c in b.calls for p in (*c["inputs"], c["output"])}
+    used = {p["kind"] for c in b.calls for p in (*c["inputs"], c["output"], *c.get("outputs", ()))}
     if plan.io_in_arena:
         used |= {"input", "output"}  # copied in and out
     common = {
@@ -612,6 +638,13 @@ def generate_engine(
             output_size=tout.nbytes,
             io_in_arena=plan.io_in_arena,
             dsp=dsp,
+            input_layout=None
+            if input_gather is None
+            else c_comment(
+                f"The input TRANSPOSE is absorbed: model_invoke() takes the declared {list(tin.shape)} "
+                f"layout and transposes it as it copies it in; model_input_buffer() holds "
+                f"{list(graph.tensors[graph.inputs[0]].shape)}, the first op's layout."
+            ),
         ),
         "model_data.h": env.get_template("engine/model_data.h.j2").render(
             **common, arrays=b.arrays, structs=b.structs, param_headers=DSP_PARAM_HEADERS if dsp else ()
@@ -622,7 +655,10 @@ def generate_engine(
         "model.c": env.get_template("engine/model.c.j2").render(
             **common,
             calls=b.calls,
-            plan_table=c_comment_lines(plan.describe(graph)),
+            plan_table=c_comment_lines(
+                "\n".join([plan.describe(graph), *(a.describe() for a in layout.absorbed)])
+            ),
+            input_gather=input_gather,
             uses_input="input" in used,
             uses_output="output" in used,
             io_in_arena=plan.io_in_arena,
@@ -645,4 +681,5 @@ def generate_engine(
         model_ram_bytes=plan.arena_bytes + (0 if plan.io_in_arena else tin.nbytes + tout.nbytes),
         graph=graph,
         fusions=fusions,
+        absorbed=layout.absorbed,
     )

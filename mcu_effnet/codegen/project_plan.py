@@ -113,6 +113,22 @@ def check_fits(
     return needed
 
 
+def _transpose_hint(engine: Any) -> str:
+    """What a TRANSPOSE left as a kernel costs, for a model that does not fit (native engine)."""
+    graph = getattr(engine, "graph", None)
+    if graph is None:
+        return ""
+    kept = [op for op in graph.ops if op.kind == "TRANSPOSE"]
+    if not kept:
+        return ""
+    op = max(kept, key=lambda o: graph.tensors[o.outputs[0]].nbytes)
+    perm = " ".join(str(int(v)) for v in np.asarray(graph.tensors[op.inputs[1]].data).reshape(-1))
+    return (
+        f"; op {op.index} TRANSPOSE (perm {perm}) is not absorbed (only one after the input or before a "
+        f"classifier's flattening RESHAPE is) and holds a {kib(graph.tensors[op.outputs[0]].nbytes)} copy"
+    )
+
+
 def test_vector_input(shape: tuple[int, ...], seed: int = 0, samples: int = 1) -> np.ndarray:
     """The deterministic int8 input embedded in every project (``samples`` on the batch axis)."""
     rng = np.random.default_rng(seed)
@@ -172,6 +188,8 @@ def plan_project(
             memory_plan = engine.plan.to_dict(getattr(engine, "graph", None) or graph)
             # SiLU pairs the engine runs as one table lookup
             memory_plan["fused"] = [f.to_dict() for f in getattr(engine, "fusions", [])]
+            # TRANSPOSEs folded into the input copy or a classifier's weights
+            memory_plan["absorbed"] = [a.to_dict() for a in getattr(engine, "absorbed", [])]
     else:
         if model_bytes is None:
             raise UserError(f"{label}: --runtime tflm needs the .tflite file itself")
@@ -182,7 +200,10 @@ def plan_project(
         weights, layers = len(model_bytes), tflm_mod.layer_rows(graph)
     if profile:
         plan.profile, plan.profile_marks = True, _profile_marks(runtime, plan.engine, graph)
-    sram_needed = check_fits(board, runtime, arena, tin.nbytes + tout.nbytes, stack_bytes, weights, label)
+    try:
+        sram_needed = check_fits(board, runtime, arena, tin.nbytes + tout.nbytes, stack_bytes, weights, label)
+    except DoesNotFit as exc:
+        raise DoesNotFit(str(exc) + _transpose_hint(plan.engine)) from None
 
     plan.test_input = test_vector_input(tin.shape, seed)
     plan.test_expected = np.asarray((simulate or _default_simulate)(graph, plan.test_input))

@@ -60,6 +60,16 @@ RESOLVER_METHODS = {
     "TRANSPOSE_CONV": "AddTransposeConv",
     "STRIDED_SLICE": "AddStridedSlice",
     "TRANSPOSE": "AddTranspose",
+    "EXPAND_DIMS": "AddExpandDims",
+    "SLICE": "AddSlice",
+    "PACK": "AddPack",
+    "UNPACK": "AddUnpack",
+    "SPLIT": "AddSplit",
+    "SPLIT_V": "AddSplitV",
+    "SPACE_TO_DEPTH": "AddSpaceToDepth",
+    "DEPTH_TO_SPACE": "AddDepthToSpace",
+    "RESIZE_NEAREST_NEIGHBOR": "AddResizeNearestNeighbor",
+    "RESIZE_BILINEAR": "AddResizeBilinear",
 }
 
 # --kernels -> the prebuilt TFLite Micro library variant (libtflm_<variant>.a)

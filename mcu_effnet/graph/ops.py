@@ -31,5 +31,18 @@ OPTIONS_TABLE: dict[str, str | None] = {
     "SUM": "ReducerOptions",
     "REDUCE_MAX": "ReducerOptions",
     "TRANSPOSE_CONV": "TransposeConvOptions",
+    "SQUEEZE": "SqueezeOptions",
+    "EXPAND_DIMS": "ExpandDimsOptions",
+    "TRANSPOSE": "TransposeOptions",
+    "SLICE": "SliceOptions",
+    "STRIDED_SLICE": "StridedSliceOptions",
+    "PACK": "PackOptions",
+    "UNPACK": "UnpackOptions",
+    "SPLIT": "SplitOptions",
+    "SPLIT_V": "SplitVOptions",
+    "SPACE_TO_DEPTH": "SpaceToDepthOptions",
+    "DEPTH_TO_SPACE": "DepthToSpaceOptions",
+    "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions",
+    "RESIZE_BILINEAR": "ResizeBilinearOptions",
 }
 SUPPORTED_OPS: tuple[str, ...] = tuple(OPTIONS_TABLE)

@@ -3,7 +3,7 @@
 Tensors are first gathered into *buffers* (one buffer = one block of bytes):
 
 - a RESHAPE's output shares its input's buffer (no copy), unless that would make the
-  model's input and output one buffer;
+  model's input and output one buffer; so do SQUEEZE and EXPAND_DIMS (``ALIAS_OPS``);
 - an element-wise op whose input dies there and has the output's size writes its output over
   that input (in-place execution: ``IN_PLACE_OPS``), and so does a stride-1 depthwise
   convolution, with a scratch buffer of a few output rows (``depthwise_in_place_rows``);
@@ -44,6 +44,9 @@ IN_PLACE_OPS = (
     | BINARY_IN_PLACE_OPS
     | {"LEAKY_RELU", "TANH"}
 )
+
+# Ops that only change the shape: their output shares the input's bytes (no copy, no code).
+ALIAS_OPS = frozenset({"RESHAPE", "SQUEEZE", "EXPAND_DIMS"})
 
 ARENA, INPUT, OUTPUT = "arena", "input", "output"
 
@@ -309,7 +312,7 @@ def alias_roots(graph: Graph, io_in_arena: bool = True) -> tuple[dict[int, int],
 
     aliased: list[int] = []
     for op in graph.ops:
-        if op.kind != "RESHAPE" or not op.inputs or op.inputs[0] not in parent:
+        if op.kind not in ALIAS_OPS or not op.inputs or op.inputs[0] not in parent:
             continue
         a, b = find(op.inputs[0]), find(op.outputs[0])
         if not io_in_arena and ((has(a, ins) and has(b, outs)) or (has(a, outs) and has(b, ins))):

@@ -29,6 +29,8 @@ _WEIGHT_INPUTS = {
     "TRANSPOSE_CONV": (1, 3),
     "PAD": (),
     "RESHAPE": (),
+    # index vectors (axes, permutations, begin/end/strides, split sizes) are not parameters
+    **dict.fromkeys(("EXPAND_DIMS", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V"), ()),
 }
 
 

@@ -237,6 +237,36 @@ void ek_concatenation(int32_t outer, int32_t count, const int8_t *const *inputs,
 /* A plain copy (a RESHAPE the planner could not alias). */
 void ek_copy(int32_t size, const int8_t *input, int8_t *output);
 
+/* TRANSPOSE, SLICE, STRIDED_SLICE: output element (i_0, ..., i_5), in row-major order, is
+ * input element start + sum(i_k * strides[k]) (in elements; strides may be negative). Ranks
+ * below six are padded in front with dims 1. `elem_size` bytes per element. */
+#define EK_GATHER_DIMS 6
+typedef struct {
+    int32_t dims[EK_GATHER_DIMS];
+    int32_t strides[EK_GATHER_DIMS];
+    int32_t start;
+    int32_t elem_size;
+} ek_gather_params;
+
+void ek_gather(const ek_gather_params *p, const int8_t *input, int8_t *output);
+
+/* SPLIT, SPLIT_V, UNPACK: the input is `outer` rows; each row holds one block of `sizes[i]`
+ * bytes per output i, back to back (the inverse of ek_concatenation). */
+void ek_split(int32_t outer, int32_t count, const int8_t *input, const int32_t *sizes, int8_t *const *outputs);
+
+/* RESIZE_NEAREST_NEIGHBOR (`rows[y]`, `cols[x]`: the input row and column read; any element
+ * size) and RESIZE_BILINEAR (int8; `rows`, `cols`: lower, upper, fraction in 1/1024 per output
+ * row and column). NHWC. */
+typedef struct {
+    int32_t batches, in_h, in_w, depth, out_h, out_w;
+    const int32_t *rows;
+    const int32_t *cols;
+    int32_t elem_size;
+} ek_resize_params;
+
+void ek_resize_nearest(const ek_resize_params *p, const int8_t *input, int8_t *output);
+void ek_resize_bilinear(const ek_resize_params *p, const int8_t *input, int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif
