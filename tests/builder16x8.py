@@ -70,3 +70,21 @@ def random_int16(rng: np.random.Generator, shape: tuple[int, ...], batch: int = 
     x = rng.integers(-32768, 32768, size=(batch, *shape[1:])).astype(np.int16)
     x.reshape(-1)[:2] = (-32768, 32767)
     return x
+
+
+def random_16x8_cnn(rng: np.random.Generator, int8_output: bool = False) -> bytes:
+    """conv(s2, relu) → depthwise → conv 1x1 → residual ADD → PAD → RESHAPE → FC [→ QUANTIZE to int8],
+    all 16x8."""
+    b = Builder16x8(rng)
+    c = int(rng.integers(3, 7))
+    x = b.input((1, 8, 8, 3))
+    stem = b.conv2d(x, c, (3, 3), (2, 2), "SAME", activation="RELU")
+    dw = b.depthwise(stem, (3, 3))
+    proj = b.conv2d(dw, c, (1, 1))
+    res = b.add(stem, proj)
+    padded = b.pad(res, [(0, 0), (1, 1), (0, 1), (0, 0)])
+    _, h, w, _ = b.info[padded].shape
+    flat = b.reshape(padded, (1, h * w * c))
+    logits = b.fully_connected(flat, int(rng.integers(3, 9)))
+    b.outputs = [b.quantize(logits, "int8", zero_point=-3) if int8_output else logits]
+    return b.build()

@@ -7,11 +7,15 @@ for element; the loader's refusals of what is not run are checked to name the op
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
-from builder16x8 import Builder16x8, random_int16
+from builder16x8 import Builder16x8, random_16x8_cnn, random_int16
+from host_engine import HostRuntime
 from tflite_builder import run_tflm
 
+from mcu_effnet.codegen.engine import generate_engine
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph import load_tflite
 from mcu_effnet.sim import run
@@ -20,15 +24,22 @@ CASES = 6
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
 
-def _check(b: Builder16x8, out: int, rng: np.random.Generator, x: np.ndarray | None = None) -> np.ndarray:
-    """Sim vs TFLite Micro on a random batch; returns the batch for further checks."""
+@pytest.fixture(scope="module")
+def host(tmp_path_factory) -> HostRuntime:
+    return HostRuntime(tmp_path_factory.mktemp("int16-runtime"))
+
+
+def _check(
+    b: Builder16x8, out: int, rng: np.random.Generator, host: HostRuntime | None = None, dsp: bool = False
+) -> None:
+    """Sim vs TFLite Micro on a random batch, then (``host``) the engine built for the host
+    under ASan/UBSan against both."""
     b.outputs = [out]
     model = b.build()
     graph = load_tflite(model)
     t = graph.tensors[graph.inputs[0]]
-    if x is None:
-        x = random_int16(rng, t.shape) if t.dtype == "int16" else rng.integers(-128, 128, (3, *t.shape[1:]))
-        x = x.astype(t.dtype)
+    x = random_int16(rng, t.shape) if t.dtype == "int16" else rng.integers(-128, 128, (3, *t.shape[1:]))
+    x = x.astype(t.dtype)
     expected = run_tflm(model, x)
     got = run(graph, x)
     assert got.dtype == expected.dtype == np.dtype(graph.tensors[out].dtype)
@@ -37,7 +48,9 @@ def _check(b: Builder16x8, out: int, rng: np.random.Generator, x: np.ndarray | N
         f"{diff.size}/{got.size} differ; first: sim {got.flat[diff[0]]} vs tflm {expected.flat[diff[0]]}"
     )
     assert len(np.unique(expected)) > 1 or expected.size <= 2
-    return x
+    if host is not None:
+        engine = generate_engine(graph, dsp=dsp)
+        np.testing.assert_array_equal(host.run_engine(engine, x), expected.reshape(x.shape[0], -1))
 
 
 def _conv_case(seed: int, kind: str, bias_dtype: str = "int64") -> tuple[Builder16x8, int]:
@@ -62,22 +75,22 @@ def _conv_case(seed: int, kind: str, bias_dtype: str = "int64") -> tuple[Builder
 
 @pytest.mark.parametrize("kind", ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"])
 @pytest.mark.parametrize("seed", range(CASES))
-def test_weighted_ops_int64_bias(kind: str, seed: int) -> None:
+def test_weighted_ops_int64_bias(kind: str, seed: int, host: HostRuntime) -> None:
     b, y = _conv_case(seed, kind)
-    _check(b, y, b.rng)
+    _check(b, y, b.rng, host)
 
 
 @pytest.mark.parametrize("kind", ["CONV_2D", "FULLY_CONNECTED"])
 @pytest.mark.parametrize("seed", range(3))
-def test_int32_bias_accumulates_in_int32(kind: str, seed: int) -> None:
+def test_int32_bias_accumulates_in_int32(kind: str, seed: int, host: HostRuntime) -> None:
     """An int32 bias makes TFLite Micro accumulate in int32 and requantize with double rounding."""
     b, y = _conv_case(seed, kind, "int32")
-    _check(b, y, b.rng)
+    _check(b, y, b.rng, host)
 
 
 @pytest.mark.parametrize("kind", ["ADD", "MUL"])
 @pytest.mark.parametrize("seed", range(CASES))
-def test_add_mul(kind: str, seed: int) -> None:
+def test_add_mul(kind: str, seed: int, host: HostRuntime) -> None:
     rng = np.random.default_rng(16_100 + seed)
     b = Builder16x8(rng)
     shape = (1, int(rng.integers(1, 5)), int(rng.integers(1, 5)), int(rng.integers(1, 6)))
@@ -88,11 +101,11 @@ def test_add_mul(kind: str, seed: int) -> None:
         "const", other_shape, "int16", float(rng.uniform(0.5, 2.0)) * b.qparams(a)[0], 0, data=data
     )
     y = b.add(a, c, activation=ACTIVATIONS[seed % 4], kind=kind)
-    _check(b, y, rng)
+    _check(b, y, rng, host)
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_pad_reshape_concatenation(seed: int) -> None:
+def test_pad_reshape_concatenation(seed: int, host: HostRuntime) -> None:
     rng = np.random.default_rng(16_200 + seed)
     b = Builder16x8(rng)
     x = b.input((1, int(rng.integers(1, 5)), int(rng.integers(1, 5)), int(rng.integers(1, 4))))
@@ -103,17 +116,38 @@ def test_pad_reshape_concatenation(seed: int) -> None:
     const = b.add_tensor("const", (1, 2, c), "int16", scale, 0, data=rng.integers(-32768, 32768, (1, 2, c)))
     y = b.add_tensor("concat", (1, h * w + 2, c), "int16", scale, 0)
     b.add_op("CONCATENATION", [flat, const], [y], axis=1)
-    _check(b, y, rng)
+    _check(b, y, rng, host)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_mean(seed: int, host: HostRuntime) -> None:
+    rng = np.random.default_rng(16_400 + seed)
+    b = Builder16x8(rng)
+    x = b.input((1, int(rng.integers(1, 6)), int(rng.integers(1, 6)), int(rng.integers(1, 5))))
+    axes = [(1, 2), (2,), (3,)][seed]
+    scale = b.qparams(x)[0] * float(rng.uniform(0.3, 1.5))
+    _check(b, b.mean(x, axes, keep_dims=seed != 1, out_scale=scale), rng, host)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_softmax(seed: int, host: HostRuntime) -> None:
+    """int16 SOFTMAX: exp and 1 / (1 + x) tables built as TFLite Micro's Prepare builds them."""
+    rng = np.random.default_rng(16_500 + seed)
+    b = Builder16x8(rng)
+    x = b.input((1, int(rng.integers(1, 4)), int(rng.integers(2, 12))))
+    beta = float(rng.uniform(0.3, 3.0)) / (4096 * b.qparams(x)[0])  # a 4096-LSB gap ~ e^-beta'
+    y = b.unary("SOFTMAX", x, out_scale=1.0 / 32768, out_zp=0, beta=beta)
+    _check(b, y, rng, host)
 
 
 @pytest.mark.parametrize(("src", "dst"), [("int8", "int16"), ("int16", "int8"), ("int16", "int16")])
-def test_quantize(src: str, dst: str) -> None:
+def test_quantize(src: str, dst: str, host: HostRuntime) -> None:
     rng = np.random.default_rng(16_300 + len(src + dst))
     b = Builder16x8(rng)
     shape = (1, 3, 4, 5)
     x = b.input(shape) if src == "int16" else b.int8_input(shape)
     y = b.quantize(x, dst, zero_point=int(rng.integers(-20, 21)) if dst == "int8" else 0)
-    _check(b, y, rng)
+    _check(b, y, rng, host)
 
 
 # ---- refusals -----------------------------------------------------------------------------------
@@ -157,3 +191,38 @@ def test_depthwise_needs_an_int64_bias() -> None:
     x = b.input((1, 4, 4, 2))
     message = _refused(b, b.depthwise(x))
     assert "op 0 (DEPTHWISE_CONV_2D)" in message and "bias must be a constant int64 tensor" in message
+
+
+# ---- firmware ------------------------------------------------------------------------------------
+
+
+def _random_inputs(path, n: int, seed: int) -> np.ndarray:
+    graph = load_tflite(path)
+    x = random_int16(np.random.default_rng(seed), graph.input_tensors[0].shape, batch=n)
+    return x
+
+
+# The TFLite Micro runtime takes the same model too (``--runtime tflm``, with int8_output=True
+# for an int16 -> int8 QUANTIZE at the end); its run costs 80 s here, so only the native one is
+# in the suite.
+@pytest.mark.toolchain
+@pytest.mark.parametrize("runtime", ["native"])
+def test_16x8_firmware_runs_bit_exact_in_qemu(cli, tmp_path, runtime: str) -> None:
+    """A small 16x8 CNN through codegen and run on qemu-m4: int16 test vector and int16 --input
+    samples, bit-exact with TFLite Micro."""
+    model = tmp_path / "m16.tflite"
+    model.write_bytes(random_16x8_cnn(np.random.default_rng(7), int8_output=runtime == "tflm"))
+    out = tmp_path / "fw"
+    result = cli("codegen", model, "--board", "qemu-m4", "--runtime", runtime, "--out", out)
+    assert result.returncode == 0, result.stderr
+    x = _random_inputs(model, 3, seed=11)
+    np.save(tmp_path / "x.npy", x)
+    result = cli("run", out, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 of 3 samples bit-exact" in result.stdout and "bit-exact: yes" in result.stdout
+    graph = load_tflite(model)
+    y = np.load(tmp_path / "y.npy")
+    assert y.dtype == graph.output_tensors[0].dtype
+    np.testing.assert_array_equal(y, run_tflm(model.read_bytes(), x))
+    report = json.loads((out / "report.json").read_text())
+    assert report["input_dtype"] == "int16" and report["input_bytes"] == 2 * 8 * 8 * 3

@@ -25,6 +25,8 @@ INT16_KINDS: frozenset[str] = frozenset(
         "RESHAPE",
         "CONCATENATION",
         "QUANTIZE",
+        "MEAN",
+        "SOFTMAX",
     }
 )
 ACTIVATION_DTYPES: tuple[str, ...] = ("int8", "int16")

@@ -57,7 +57,7 @@ def finish_accumulator(
     ``MultiplyByQuantizedMultiplier``; every other accumulator is an int32 (wrapped as in C)."""
     out_dtype = output_tensor(graph, op).dtype
     if int16.accumulates_in_int64(graph, op):
-        scaled = multiply_by_quantized_multiplier_int64(acc, multiplier, shift)
+        scaled = wrap_int32(multiply_by_quantized_multiplier_int64(acc, multiplier, shift))  # int32_t result
         return narrow(scaled, out_offset, act_min, act_max, out_dtype)
     if out_dtype != "int8":
         acc = wrap_int32(acc)  # int8 accumulators cannot leave int32; 16x8 ones with an int32 bias might
