@@ -140,6 +140,15 @@ def test_softmax(seed: int, host: HostRuntime) -> None:
     _check(b, y, rng, host)
 
 
+@pytest.mark.parametrize("scale", [2.0**-12, 2.0**-11, 0.00021, 0.0011])
+def test_logistic(scale: float, host: HostRuntime) -> None:
+    """int16 LOGISTIC: power-of-two input scales (the shift-only path) and general ones."""
+    rng = np.random.default_rng(16_600)
+    b = Builder16x8(rng)
+    x = b.input((1, 5, 7), scale=scale)
+    _check(b, b.unary("LOGISTIC", x, out_scale=2.0**-15, out_zp=0), rng, host)
+
+
 @pytest.mark.parametrize(("src", "dst"), [("int8", "int16"), ("int16", "int8"), ("int16", "int16")])
 def test_quantize(src: str, dst: str, host: HostRuntime) -> None:
     rng = np.random.default_rng(16_300 + len(src + dst))
@@ -148,6 +157,21 @@ def test_quantize(src: str, dst: str, host: HostRuntime) -> None:
     x = b.input(shape) if src == "int16" else b.int8_input(shape)
     y = b.quantize(x, dst, zero_point=int(rng.integers(-20, 21)) if dst == "int8" else 0)
     _check(b, y, rng, host)
+
+
+def test_planner_counts_two_bytes_per_int16_activation() -> None:
+    """Arena buffers, the arena and the engine's figures hold 2 bytes per int16 value."""
+    graph = load_tflite(random_16x8_cnn(np.random.default_rng(9)))
+    engine = generate_engine(graph)
+    plan = engine.plan
+    for buf in plan.buffers:
+        if buf.tensors:
+            values = max(int(np.prod(graph.tensors[t].shape)) for t in buf.tensors)
+            assert buf.size == 2 * values
+    tin = graph.input_tensors[0]
+    assert engine.input_bytes == 2 * int(np.prod(tin.shape))
+    assert plan.arena_bytes >= max(b.offset + b.size for b in plan.buffers)
+    assert "typedef int16_t model_input_t;" in engine.files["model.h"]
 
 
 # ---- refusals -----------------------------------------------------------------------------------
@@ -226,3 +250,16 @@ def test_16x8_firmware_runs_bit_exact_in_qemu(cli, tmp_path, runtime: str) -> No
     np.testing.assert_array_equal(y, run_tflm(model.read_bytes(), x))
     report = json.loads((out / "report.json").read_text())
     assert report["input_dtype"] == "int16" and report["input_bytes"] == 2 * 8 * 8 * 3
+
+
+def test_run_wants_int16_inputs_for_a_16x8_model(cli, tmp_path) -> None:
+    """A 16x8 project takes int16 samples: int8 ones get one line and exit code 2."""
+    model = tmp_path / "m16.tflite"
+    model.write_bytes(random_16x8_cnn(np.random.default_rng(8)))
+    out = tmp_path / "fw"
+    assert cli("codegen", model, "--board", "qemu-m4", "--out", out, "--no-build").returncode == 0
+    np.save(tmp_path / "x.npy", np.zeros((2, 8, 8, 3), np.int8))
+    result = cli("run", out, "--input", tmp_path / "x.npy")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert line.startswith("mcu-effnet: error: --input") and "int16 (a leading batch axis N)" in line

@@ -73,7 +73,7 @@ DSP_RUNTIME_FILES: tuple[str, ...] = (
     "ek_conv_dsp.c",
 )
 DSP_PARAM_HEADERS = ("ek_conv_dsp.h", "ek_pointwise_dsp.h")  # their kernels' parameter structs
-_CTYPE_BYTES = {"int8_t": 1, "int16_t": 2, "int32_t": 4, "int64_t": 8}
+_CTYPE_BYTES = {"int8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4, "int64_t": 8}
 
 
 @dataclass

@@ -18,7 +18,7 @@ import numpy as np
 
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op
-from mcu_effnet.ops import int16
+from mcu_effnet.ops import int16, logistic16
 from mcu_effnet.ops.common import elements, optional_input
 from mcu_effnet.ops.registry import prepare
 
@@ -67,6 +67,19 @@ def _softmax(b: _Builder, op: Op) -> None:
         ),
     )
     _call(b, op, "ek_softmax_s16", b.struct(op, "ek_softmax16_params", fields), [op.inputs[0]])
+
+
+def _logistic(b: _Builder, op: Op) -> None:
+    p = prepare(b.graph, op)
+    fields = dict(
+        size=elements(b.graph.tensors[op.inputs[0]].shape),
+        in_multiplier=p.in_multiplier,
+        in_left_shift=p.in_left_shift,
+        table=b.array(
+            f"op{op.index}_sigmoid", "uint16_t", logistic16.sigmoid_table(), "sigmoid(i / 24), 0.16"
+        ),
+    )
+    _call(b, op, "ek_logistic_s16", b.struct(op, "ek_logistic16_params", fields), [op.inputs[0]])
 
 
 def _bias64(op: Op, graph: Graph, channels: int) -> np.ndarray:
@@ -165,6 +178,7 @@ HANDLERS: dict[str, Callable[[_Builder, Op], None]] = {
     "PAD": _pad,
     "MEAN": _mean,
     "SOFTMAX": _softmax,
+    "LOGISTIC": _logistic,
 }
 
 

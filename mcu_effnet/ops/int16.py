@@ -27,6 +27,7 @@ INT16_KINDS: frozenset[str] = frozenset(
         "QUANTIZE",
         "MEAN",
         "SOFTMAX",
+        "LOGISTIC",
     }
 )
 ACTIVATION_DTYPES: tuple[str, ...] = ("int8", "int16")

@@ -290,3 +290,32 @@ void ek_softmax_s16(const ek_softmax16_params *p, const int16_t *input, int16_t 
         }
     }
 }
+
+/* Interpolates the sigmoid table on |x| at 1 / (3 * 4096) per step and mirrors negative
+ * inputs (sigmoid(-x) = 1 - sigmoid(x)); in place allowed. */
+void ek_logistic_s16(const ek_logistic16_params *p, const int16_t *input, int16_t *output)
+{
+    int32_t multiplier = p->in_multiplier;
+    int32_t left_shift = p->in_left_shift;
+    int32_t i, half;
+    if (multiplier == 0) { /* a power-of-two input scale */
+        multiplier = 3 << left_shift;
+        left_shift = 0;
+    }
+    half = left_shift > 0 ? 1 << (left_shift - 1) : 0;
+    for (i = 0; i < p->size; ++i) {
+        const int32_t value = (input[i] * multiplier + half) >> left_shift;
+        const uint32_t magnitude = (uint32_t)(value < 0 ? -value : value);
+        const uint32_t index = magnitude >> 9;
+        uint32_t result;
+        if (index >= 255u) {
+            result = 0x7FFFu << 10;
+        } else {
+            const uint32_t lower = p->table[index];
+            const uint32_t upper = p->table[index + 1u];
+            result = (lower << 9) + (magnitude & 0x1ffu) * (upper - lower);
+        }
+        result = value >= 0 ? result + (1u << 9) : (1u << (16 + 9)) - result + (1u << 9) - 1u;
+        output[i] = (int16_t)(result >> 10);
+    }
+}

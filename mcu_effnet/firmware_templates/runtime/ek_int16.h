@@ -79,6 +79,17 @@ typedef struct {
 
 void ek_softmax_s16(const ek_softmax16_params *p, const int16_t *input, int16_t *output);
 
+/* LOGISTIC on int16: output scale 2^-15, zero point 0. `in_multiplier` 0 means a
+ * power-of-two input scale (multiplied by 3 << in_left_shift); `table` is sigmoid(i / 24) in
+ * unsigned 0.16 (256 entries), written by the generator. */
+typedef struct {
+    int32_t size;
+    int32_t in_multiplier, in_left_shift;
+    const uint16_t *table;
+} ek_logistic16_params;
+
+void ek_logistic_s16(const ek_logistic16_params *p, const int16_t *input, int16_t *output);
+
 /* PAD on int16, filled with `pad_value` (the output zero point, 0). */
 void ek_pad_s16(const ek_pad_params *p, const int16_t *input, int16_t *output);
 
