@@ -1,5 +1,6 @@
 /* Host harness for generated engines (tests only): runs every sample of a binary input file
- * through model_invoke and writes the outputs. Usage: harness INPUTS.bin OUTPUTS.bin
+ * (raw int8 or int16 values, as model_input_t) through model_invoke and writes the outputs.
+ * Usage: harness INPUTS.bin OUTPUTS.bin
  * Built with -DHARNESS_IN_PLACE it reads each input straight into model_input_buffer() and
  * passes the arena's own input and output places (no copies). */
 #include <stdio.h>
@@ -9,8 +10,8 @@
 
 int main(int argc, char **argv)
 {
-    static int8_t input[MODEL_INPUT_SIZE];
-    static int8_t output[MODEL_OUTPUT_SIZE];
+    static model_input_t input[MODEL_INPUT_SIZE / sizeof(model_input_t)];
+    static model_output_t output[MODEL_OUTPUT_SIZE / sizeof(model_output_t)];
     FILE *in;
     FILE *out;
     if (argc != 3) {

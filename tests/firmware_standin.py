@@ -21,10 +21,12 @@ MODEL_H = """#ifndef MODEL_H
 #ifdef __cplusplus
 extern "C" {
 #endif
+typedef int8_t model_input_t;
+typedef int8_t model_output_t;
 #define MODEL_INPUT_SIZE 32u
 #define MODEL_OUTPUT_SIZE 8u
 #define MODEL_ARENA_SIZE 64u
-int model_invoke(const int8_t *input, int8_t *output);
+int model_invoke(const model_input_t *input, model_output_t *output);
 #ifdef __cplusplus
 }
 #endif

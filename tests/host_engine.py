@@ -96,7 +96,8 @@ class HostRuntime:
 
     def run_engine(self, engine: EngineSources, x: np.ndarray, defines: tuple[str, ...] = ()) -> np.ndarray:
         exe = self.build(engine, defines)
-        x = np.ascontiguousarray(x, dtype=np.int8)
+        graph = engine.graph
+        x = np.ascontiguousarray(x, dtype=graph.tensors[graph.inputs[0]].dtype)  # int8, or int16 (16x8)
         (exe.parent / "in.bin").write_bytes(x.tobytes())
         proc = subprocess.run(
             [str(exe), str(exe.parent / "in.bin"), str(exe.parent / "out.bin")],
@@ -105,7 +106,7 @@ class HostRuntime:
             timeout=120,
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
-        y = np.frombuffer((exe.parent / "out.bin").read_bytes(), np.int8)
+        y = np.frombuffer((exe.parent / "out.bin").read_bytes(), graph.tensors[graph.outputs[0]].dtype)
         shutil.rmtree(exe.parent, ignore_errors=True)
         return y.reshape(x.shape[0], -1)
 

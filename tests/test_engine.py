@@ -73,10 +73,11 @@ def test_engine_files_and_figures():
     assert f"#define MODEL_INPUT_SIZE {tin.nbytes}u" in h
     assert f"#define MODEL_OUTPUT_SIZE {tout.nbytes}u" in h
     assert f"#define MODEL_ARENA_SIZE {engine.arena_bytes}u" in h
-    assert "int model_invoke(const int8_t *input, int8_t *output);" in h
+    assert "int model_invoke(const model_input_t *input, model_output_t *output);" in h
+    assert "typedef int8_t model_input_t;" in h and "typedef int8_t model_output_t;" in h
     assert engine.arena_bytes == engine.plan.arena_bytes > 0
     assert engine.model_ram_bytes == engine.arena_bytes  # input and output have places in the arena
-    assert "int8_t *model_input_buffer(void);" in h
+    assert "model_input_t *model_input_buffer(void);" in h
     # weights: the weights and biases of every conv/FC, plus multipliers and shifts (int32 per channel)
     layers = [op for op in graph.ops if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
     const = sum(graph.tensors[t].nbytes for op in layers for t in op.inputs[1:] if t >= 0)

@@ -71,3 +71,23 @@ def test_corpus_model_runs_bit_exact_or_is_refused_naming_the_op(model, host_run
             generate_engine(graph)
         return
     np.testing.assert_array_equal(host_runtime.run(data, xs[0]), ours.reshape(ours.shape[0], -1))
+
+
+@pytest.mark.toolchain
+def test_a_16x8_corpus_model_runs_bit_exact_in_qemu(cli, tmp_path) -> None:
+    """One of TFLite Micro's own 16x8 CONV_2D models as firmware on qemu-m4, fed the corpus's
+    input: the firmware's output is the golden one."""
+    if ROOT is None:
+        pytest.skip("TensorFlow Lite Micro's model corpus not found")
+    model = ROOT / "seanet-int16" / "conv" / "conv0.tflite"
+    _, golden = golden_files(model)
+    graph = survey_model(model).graph
+    (x,) = corpus_inputs(graph, model)
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "fw"
+    result = cli("codegen", model, "--board", "qemu-m4", "--out", out)
+    assert result.returncode == 0, result.stderr
+    result = cli("run", out, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 of 1 samples bit-exact" in result.stdout
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy").reshape(-1), csv_tensor(golden, "int16"))

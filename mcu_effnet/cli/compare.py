@@ -27,7 +27,9 @@ def register(subparsers) -> None:
     p.add_argument("--board", default="stm32", help="board name or alias (mcu-effnet boards); default stm32")
     p.add_argument("--out", help="output folder (default compare/<MODEL>-<BOARD as given>)")
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--inputs", help="X.npy: int8 inputs with a leading batch axis")
+    source.add_argument(
+        "--inputs", help="X.npy: int8 inputs (int16 for a 16x8 model) with a leading batch axis"
+    )
     source.add_argument(
         "--samples", type=int, default=4, help="seeded random int8 inputs when no --inputs (default 4)"
     )
@@ -63,7 +65,7 @@ def main(args: argparse.Namespace) -> int:
     graph = load_tflite(data)
     graph.source = str(model_path)
     tin, _ = io_tensors(graph)
-    x = _load_inputs(args.inputs, list(tin.shape)) if args.inputs else None
+    x = _load_inputs(args.inputs, list(tin.shape), tin.dtype) if args.inputs else None
     out = (
         Path(args.out)
         if args.out

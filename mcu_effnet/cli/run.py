@@ -23,7 +23,7 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument("project", metavar="DIR", help="a folder made by mcu-effnet codegen")
-    p.add_argument("--input", help="X.npy: int8 inputs with a leading batch axis")
+    p.add_argument("--input", help="X.npy: int8 inputs (int16 for a 16x8 model) with a leading batch axis")
     p.add_argument("--output", help="Y.npy: where to write the firmware's outputs (one row per sample)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds QEMU may run (default 600)")
     p.add_argument(
@@ -34,17 +34,22 @@ def register(subparsers) -> None:
     p.set_defaults(func=main)
 
 
-def _load_inputs(path: str, shape: list[int]) -> np.ndarray:
+def _load_inputs(path: str, shape: list[int], dtype: str = "int8") -> np.ndarray:
     try:
         x = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise UserError(f"--input {path}: no such file") from None
     except (OSError, ValueError) as exc:
         raise UserError(f"--input {path}: not a readable .npy file ({exc})") from None
-    if x.dtype != np.int8 or x.ndim != len(shape) or list(x.shape[1:]) != list(shape[1:]) or x.shape[0] < 1:
+    if (
+        x.dtype != np.dtype(dtype)
+        or x.ndim != len(shape)
+        or list(x.shape[1:]) != list(shape[1:])
+        or x.shape[0] < 1
+    ):
         raise UserError(
             f"--input {path}: has shape {list(x.shape)} {x.dtype}; the model expects "
-            f"[N, {', '.join(map(str, shape[1:]))}] int8 (a leading batch axis N)"
+            f"[N, {', '.join(map(str, shape[1:]))}] {dtype} (a leading batch axis N)"
         )
     return x
 
@@ -105,7 +110,8 @@ def main(args: argparse.Namespace) -> int:
         from mcu_effnet.codegen.profile import require_profiling
 
         require_profiling(folder, marker, report)
-    x = _load_inputs(args.input, report["input_shape"]) if args.input else None
+    in_dtype, out_dtype = report.get("input_dtype", "int8"), report.get("output_dtype", "int8")
+    x = _load_inputs(args.input, report["input_shape"], in_dtype) if args.input else None
     if args.output and x is None:
         raise UserError("--output needs --input (the samples whose outputs to write)")
     toolchain.require_tools(need_qemu=True, need_cxx=marker.get("runtime") == "tflm")
@@ -131,6 +137,7 @@ def main(args: argparse.Namespace) -> int:
         inputs=None if x is None else x.reshape(x.shape[0], -1),
         output_bytes=report["output_bytes"],
         timeout=args.timeout,
+        output_dtype=out_dtype,
     )
     if result.output is None:
         detail = result.error or (result.stdout.strip().splitlines() or ["no output"])[-1]
@@ -155,7 +162,7 @@ def main(args: argparse.Namespace) -> int:
         from mcu_effnet.sim import run as simulate
 
         graph = load_tflite(model_file)
-        tv = test_vector_input(tuple(report["input_shape"]), int(marker.get("seed", 0)))
+        tv = test_vector_input(tuple(report["input_shape"]), int(marker.get("seed", 0)), dtype=in_dtype)
         expected = np.asarray(simulate(graph, tv)).reshape(-1)
         if not np.array_equal(expected, result.output):
             failures.append("test vector: firmware output differs from the host simulator")

@@ -22,7 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("model", metavar="MODEL.tflite")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--input", metavar="X.npy", help="int8 inputs with a leading batch axis")
+    source.add_argument(
+        "--input", metavar="X.npy", help="int8 (int16 for a 16x8 model) inputs with a leading batch axis"
+    )
     source.add_argument(
         "--image", metavar="PATH", help="an image: resized to the input resolution; prints the top 5"
     )
@@ -139,7 +141,9 @@ def _print_top5(scores: np.ndarray, graph, model_path: str) -> None:
     order = np.argsort(-flat, kind="stable")[:5]
     for rank, k in enumerate(order, start=1):
         label = names[k] if names is not None and k < len(names) else f"class {k}"
-        print(f"{rank}. {label:<30} {(flat[k] - zero_point) * scale:8.4f}  (index {k}, int8 {flat[k]})")
+        print(
+            f"{rank}. {label:<30} {(flat[k] - zero_point) * scale:8.4f}  (index {k}, {out.dtype} {flat[k]})"
+        )
 
 
 def _print_summary(x: np.ndarray, outputs: list[np.ndarray], args: argparse.Namespace) -> None:
@@ -149,4 +153,6 @@ def _print_summary(x: np.ndarray, outputs: list[np.ndarray], args: argparse.Name
     if not args.output:
         first = outputs[0].reshape(outputs[0].shape[0], -1)
         for i in range(min(first.shape[0], 5)):
-            print(f"sample {i}: argmax {int(first[i].argmax())}, int8 {np.array2string(first[i][:10])}")
+            print(
+                f"sample {i}: argmax {int(first[i].argmax())}, {first.dtype} {np.array2string(first[i][:10])}"
+            )

@@ -82,6 +82,23 @@ def c_array_body(values: Iterable[int] | np.ndarray, per_line: int = 16, indent:
     return ",\n".join(indent + line for line in lines)
 
 
+def c_int64_array_body(values: np.ndarray, per_line: int = 8, indent: str = "    ") -> str:
+    """``c_array_body`` for an ``int64_t`` array: every value as ``INT64_C(v)`` (stdint.h), the
+    minimum as an expression.
+
+    >>> print(c_int64_array_body(np.array([5, -(2**40)])))
+        INT64_C(5), INT64_C(-1099511627776)
+    """
+    flat = [
+        "(-INT64_C(9223372036854775807) - 1)" if int(v) == -(2**63) else f"INT64_C({int(v)})"
+        for v in np.asarray(values).reshape(-1)
+    ]
+    if not flat:
+        return indent + "0"
+    lines = [", ".join(flat[i : i + per_line]) for i in range(0, len(flat), per_line)]
+    return ",\n".join(indent + line for line in lines)
+
+
 def c_int_list(values: Iterable[int]) -> str:
     """A brace-enclosed initializer on one line.
 

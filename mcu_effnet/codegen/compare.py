@@ -155,7 +155,12 @@ def measure(
     n = inputs.shape[0]
     report = project.report
     result = toolchain.run_qemu(
-        board, elf, inputs=inputs.reshape(n, -1), output_bytes=report["output_bytes"], timeout=timeout
+        board,
+        elf,
+        inputs=inputs.reshape(n, -1),
+        output_bytes=report["output_bytes"],
+        timeout=timeout,
+        output_dtype=report.get("output_dtype", "int8"),
     )
     got = result.outputs
     exact_rows = 0
@@ -251,7 +256,8 @@ def compare(
     for fw in FIRMWARES:
         if fw.runtime == "tflm":
             _check_tflm(graph, board, tflm_dir, fw.kernels)
-    x = inputs if inputs is not None else test_vector_input(graph.input_tensors[0].shape, seed, samples)
+    tin = graph.input_tensors[0]
+    x = inputs if inputs is not None else test_vector_input(tin.shape, seed, samples, dtype=tin.dtype)
     expected = np.asarray(simulate(graph, x)).reshape(x.shape[0], -1)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)

@@ -24,13 +24,14 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from mcu_effnet.codegen import data_movement, dsp_layout, dsp_pointwise, engine_math
+from mcu_effnet.codegen import data_movement, dsp_layout, dsp_pointwise, engine_int16, engine_math
 from mcu_effnet.codegen.c_literals import (
     c_array_body,
     c_comment,
     c_comment_lines,
     c_identifier,
     c_int,
+    c_int64_array_body,
     c_int_list,
 )
 from mcu_effnet.codegen.fuse import Fusion, fuse_silu
@@ -58,6 +59,8 @@ RUNTIME_FILES: tuple[str, ...] = (
     *engine_math.RUNTIME_FILES,
     "ek_data_movement.c",
     "ek_resize.c",
+    "ek_int16.h",
+    "ek_int16.c",
 )
 
 # Kernels for cores with the DSP extension (Cortex-M4, M7, M33: SMLAD and friends through
@@ -75,6 +78,7 @@ DSP_RUNTIME_FILES: tuple[str, ...] = (
     "ek_conv_narrow_dsp.c",
 )
 DSP_PARAM_HEADERS = ("ek_conv_dsp.h", "ek_pointwise_dsp.h")  # their kernels' parameter structs
+_CTYPE_BYTES = {"int8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4, "int64_t": 8}
 
 
 @dataclass
@@ -155,12 +159,14 @@ class _Builder:
                 "name": name,
                 "ctype": ctype,
                 "length": max(values.size, 1),
-                "body": c_array_body(values.astype(np.int64)),
+                "body": c_int64_array_body(values)
+                if ctype == "int64_t"
+                else c_array_body(values.astype(np.int64)),
                 "comment": c_comment(comment),
                 "public": public,
             }
         )
-        self.weights_bytes += values.size * (1 if ctype == "int8_t" else 4)
+        self.weights_bytes += values.size * _CTYPE_BYTES[ctype]
         return name
 
     def struct(self, op: Op, ctype: str, fields: dict[str, Any], comment: str = "") -> str:
@@ -193,18 +199,18 @@ class _Builder:
         t = self.graph.tensors[tensor]
         if t.is_constant:
             if tensor not in self._const_tensor_arrays:
-                if t.dtype != "int8":
+                if t.dtype not in ("int8", "int16"):
                     raise UserError(
-                        f"constant operand '{t.name}' is {t.dtype}; only int8 constants can be operands"
+                        f"constant operand '{t.name}' is {t.dtype}; only int8 (or int16) constants can be operands"
                     )
                 self._const_tensor_arrays[tensor] = self.array(
                     f"const_{t.name}",
-                    "int8_t",
+                    f"{t.dtype}_t",
                     t.data,
                     f"constant operand {t.name} {list(t.shape)}",
                     public=True,
                 )
-            return {"kind": "name", "name": self._const_tensor_arrays[tensor]}
+            return {"kind": "name", "name": self._const_tensor_arrays[tensor], "own_ctype": f"{t.dtype}_t"}
         where, offset = self.plan.location(tensor)
         return {"kind": where, "offset": offset}
 
@@ -471,7 +477,7 @@ def _concatenation(b: _Builder, op: Op) -> None:
     axis = int(op.attrs.get("axis", 0))
     axis = axis + rank if axis < 0 else axis
     outer = elements(y.shape[:axis])
-    sizes = [elements(g.tensors[t].shape[axis:]) for t in op.inputs]
+    sizes = [elements(g.tensors[t].shape[axis:]) * np.dtype(y.dtype).itemsize for t in op.inputs]
     name = b.array(
         f"op{op.index}_sizes", "int32_t", np.array(sizes), "bytes per block of each input", public=True
     )
@@ -519,14 +525,14 @@ def _check(graph: Graph) -> None:
         data = op.inputs[2:3] if op.kind == "TRANSPOSE_CONV" else op.inputs[:1]  # after shape, weights
         for t in (*data, *op.outputs):
             tensor = graph.tensors[t]
-            if tensor.dtype != "int8" and not tensor.is_constant:
+            if tensor.dtype not in engine_int16.CTYPES and not tensor.is_constant:
                 raise UserError(
-                    f"{label}: op {op.index} {op.kind}: tensor '{tensor.name}' is {tensor.dtype}, expected int8"
+                    f"{label}: op {op.index} {op.kind}: tensor '{tensor.name}' is {tensor.dtype}, expected int8 or int16"
                 )
     for t in (*graph.inputs, *graph.outputs):
-        if graph.tensors[t].dtype != "int8":
+        if graph.tensors[t].dtype not in engine_int16.CTYPES:
             raise UserError(
-                f"{label}: model input/output '{graph.tensors[t].name}' is {graph.tensors[t].dtype}, expected int8"
+                f"{label}: model input/output '{graph.tensors[t].name}' is {graph.tensors[t].dtype}, expected int8 or int16"
             )
 
 
@@ -549,6 +555,8 @@ def _widen_within(graph: Graph, budget: int) -> set[int]:
     their flash) within ``budget`` extra bytes: most MACs per extra byte (output pixels) first."""
     candidates = []
     for op in graph.ops:
+        if engine_int16.handler(graph, op) is not None:
+            continue  # 16x8 ops keep their plain int16 kernels
         w = graph.tensors[op.inputs[1]] if op.kind in ("CONV_2D", "FULLY_CONNECTED") else None
         if w is None or (op.kind == "CONV_2D" and w.shape[1:3] != (1, 1)):
             continue
@@ -610,7 +618,7 @@ def generate_engine(
             first, "ek_gather_params", fields, "the input copy: declared layout -> the first op's"
         )
     for op in ordered_ops(graph, plan.order or None):
-        _HANDLERS[op.kind](b, op)
+        (engine_int16.handler(graph, op) or _HANDLERS[op.kind])(b, op)
 
     tin, tout = declared, graph.tensors[graph.outputs[0]]
     in_scale, in_zp = qparams(tin)
@@ -636,6 +644,8 @@ def generate_engine(
             output_zero_point=out_zp,
             input_size=tin.nbytes,
             output_size=tout.nbytes,
+            input_ctype=engine_int16.CTYPES[tin.dtype],
+            output_ctype=engine_int16.CTYPES[tout.dtype],
             io_in_arena=plan.io_in_arena,
             dsp=dsp,
             input_layout=None
@@ -647,7 +657,10 @@ def generate_engine(
             ),
         ),
         "model_data.h": env.get_template("engine/model_data.h.j2").render(
-            **common, arrays=b.arrays, structs=b.structs, param_headers=DSP_PARAM_HEADERS if dsp else ()
+            **common,
+            arrays=b.arrays,
+            structs=b.structs,
+            param_headers=(*(DSP_PARAM_HEADERS if dsp else ()), engine_int16.HEADER),
         ),
         "model_data.c": env.get_template("engine/model_data.c.j2").render(
             **common, arrays=b.arrays, structs=b.structs
@@ -664,6 +677,8 @@ def generate_engine(
             io_in_arena=plan.io_in_arena,
             input_place=b.ptr(graph.inputs[0]),
             output_place=b.ptr(graph.outputs[0]),
+            input_ctype=engine_int16.CTYPES[tin.dtype],
+            output_ctype=engine_int16.CTYPES[tout.dtype],
             dsp_headers=[f for f in DSP_RUNTIME_FILES if f.endswith(".h")] if dsp else [],
         ),
     }

@@ -68,7 +68,7 @@ def check_choices(runtime: str, kernels: str) -> None:
 
 
 def io_tensors(graph: Graph) -> tuple[Tensor, Tensor]:
-    """The one int8 input and the one int8 output a firmware project takes."""
+    """The one input and the one output a firmware project takes: int8, or int16 (16x8)."""
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise UserError(
             f"{graph.source or 'model'}: has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
@@ -76,8 +76,10 @@ def io_tensors(graph: Graph) -> tuple[Tensor, Tensor]:
         )
     tin, tout = graph.input_tensors[0], graph.output_tensors[0]
     for t, what in ((tin, "input"), (tout, "output")):
-        if t.dtype != "int8":
-            raise UserError(f"{graph.source or 'model'}: {what} '{t.name}' is {t.dtype}; firmware needs int8")
+        if t.dtype not in ("int8", "int16"):
+            raise UserError(
+                f"{graph.source or 'model'}: {what} '{t.name}' is {t.dtype}; firmware needs int8 (or int16)"
+            )
     return tin, tout
 
 
@@ -129,10 +131,15 @@ def _transpose_hint(engine: Any) -> str:
     )
 
 
-def test_vector_input(shape: tuple[int, ...], seed: int = 0, samples: int = 1) -> np.ndarray:
-    """The deterministic int8 input embedded in every project (``samples`` on the batch axis)."""
+def test_vector_input(
+    shape: tuple[int, ...], seed: int = 0, samples: int = 1, dtype: str = "int8"
+) -> np.ndarray:
+    """The deterministic input embedded in every project (``samples`` on the batch axis): int8,
+    or int16 over its whole range for a 16x8 model."""
     rng = np.random.default_rng(seed)
-    return rng.integers(-128, 128, size=(samples, *shape[1:]) if shape else (samples,), dtype=np.int8)
+    info = np.iinfo(np.dtype(dtype))
+    size = (samples, *shape[1:]) if shape else (samples,)
+    return rng.integers(int(info.min), int(info.max) + 1, size=size, dtype=np.dtype(dtype))
 
 
 def _default_simulate(graph: Graph, x: np.ndarray) -> np.ndarray:
@@ -205,11 +212,11 @@ def plan_project(
     except DoesNotFit as exc:
         raise DoesNotFit(str(exc) + _transpose_hint(plan.engine)) from None
 
-    plan.test_input = test_vector_input(tin.shape, seed)
+    plan.test_input = test_vector_input(tin.shape, seed, dtype=tin.dtype)
     plan.test_expected = np.asarray((simulate or _default_simulate)(graph, plan.test_input))
-    if plan.test_expected.size != tout.nbytes or plan.test_expected.dtype != np.int8:
+    if plan.test_expected.nbytes != tout.nbytes or plan.test_expected.dtype != np.dtype(tout.dtype):
         got = plan.test_expected
-        raise UserError(f"{label}: the simulator returned {got.shape} {got.dtype}, expected int8")
+        raise UserError(f"{label}: the simulator returned {got.shape} {got.dtype}, expected {tout.dtype}")
     plan.report = {
         "board": board.name,
         "runtime": runtime,
@@ -220,6 +227,8 @@ def plan_project(
         "output_shape": list(tout.shape),
         "input_bytes": tin.nbytes,
         "output_bytes": tout.nbytes,
+        "input_dtype": tin.dtype,  # int8, or int16 in a 16x8 model
+        "output_dtype": tout.dtype,
         "arena_bytes": arena,
         "model_ram_bytes": model_ram,
         "weights_bytes": weights,

@@ -104,7 +104,7 @@ def render_project(env: jinja2.Environment, plan: ProjectPlan, dest: Path) -> li
         **common,
         test_input=plan.test_input,
         test_expected=plan.test_expected,
-        input_note=f"seeded random int8 (seed {plan.seed}), shape {list(plan.input.shape)}",
+        input_note=f"seeded random {plan.input.dtype} (seed {plan.seed}), shape {list(plan.input.shape)}",
     )
     write_file(dest, "test_vector.c", test_vector, files)
     if plan.runtime == "native":
@@ -113,7 +113,12 @@ def render_project(env: jinja2.Environment, plan: ProjectPlan, dest: Path) -> li
         write_file(dest, "main.c", env.get_template("project/main.c.j2").render(**common), files)
     else:
         values = dict(
-            common, input_size=plan.input.nbytes, output_size=plan.output.nbytes, model_source=plan.label
+            common,
+            input_size=plan.input.nbytes,
+            output_size=plan.output.nbytes,
+            input_ctype=f"{plan.input.dtype}_t",
+            output_ctype=f"{plan.output.dtype}_t",
+            model_source=plan.label,
         )
         for rel, text in tflm.sources(env, values).items():
             write_file(dest, rel, text, files)

@@ -171,13 +171,16 @@ def run_qemu(
     inputs: np.ndarray | None = None,
     output_bytes: int | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    output_dtype: str = "int8",
 ) -> RunResult:
-    """Runs the emulator image; ``inputs`` (N × input bytes, int8) go through inputs.bin."""
+    """Runs the emulator image; ``inputs`` (N × input values, int8 or int16) go through
+    inputs.bin; outputs are read back as ``output_dtype`` (int16 for a 16x8 model)."""
     require_tools(need_qemu=True)
     with tempfile.TemporaryDirectory(prefix="mcu-effnet-qemu-") as work:
         work_path = Path(work)
         if inputs is not None:
-            np.ascontiguousarray(inputs, dtype=np.int8).tofile(work_path / "inputs.bin")
+            wide = np.asarray(inputs).dtype == np.int16
+            np.ascontiguousarray(inputs, dtype=np.int16 if wide else np.int8).tofile(work_path / "inputs.bin")
         try:
             proc = subprocess.run(
                 qemu_command(board, elf), cwd=work, capture_output=True, text=True, timeout=timeout
@@ -192,12 +195,13 @@ def run_qemu(
         result.lines = parse_output(result.stdout)
         out_file = work_path / "outputs.bin"
         if inputs is not None and out_file.exists() and output_bytes:
-            data = np.fromfile(out_file, dtype=np.int8)
-            rows = len(data) // output_bytes
-            result.outputs = data[: rows * output_bytes].reshape(rows, output_bytes)
+            data = np.fromfile(out_file, dtype=output_dtype)
+            per_row = output_bytes // np.dtype(output_dtype).itemsize
+            rows = len(data) // per_row
+            result.outputs = data[: rows * per_row].reshape(rows, per_row)
     lines = result.lines
     if lines.get("OUTPUT"):
-        result.output = np.array([int(v) for v in lines["OUTPUT"][0]["values"]], dtype=np.int8)
+        result.output = np.array([int(v) for v in lines["OUTPUT"][0]["values"]], dtype=output_dtype)
     if lines.get("CHECK"):
         row = lines["CHECK"][0]
         result.check_ok = "ok" in row

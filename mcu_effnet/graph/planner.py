@@ -79,6 +79,7 @@ def depthwise_in_place_rows(graph: Graph, op) -> int | None:
         or len(w.shape) != 4
         or a.get("stride_h", 1) != 1
         or a.get("stride_w", 1) != 1
+        or x.dtype != "int8"  # the in-place kernel is int8's; a 16x8 depthwise writes a new buffer
     ):
         return None
     rows = op_padding(graph, op)[0] + 1

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op
-from mcu_effnet.ops import checks
+from mcu_effnet.ops import checks, logistic16
 from mcu_effnet.ops.common import input_tensor, output_tensor, qparams, refuse
 
 INPUT_INTEGER_BITS = 4
@@ -38,7 +38,9 @@ class LogisticParams:
         return cls(int(in_zero_point), multiplier, exponent, int(math.floor(radius_real)))
 
 
-def prepare(graph: Graph, op: Op) -> LogisticParams:
+def prepare(graph: Graph, op: Op) -> LogisticParams | logistic16.Logistic16Params:
+    if input_tensor(graph, op, 0).dtype == "int16":
+        return logistic16.prepare(graph, op)
     out_zp = qparams(output_tensor(graph, op))[1]
     if out_zp != -128:
         raise refuse(op, f"output zero point must be -128 (TFLite Micro refuses {out_zp})")
@@ -49,6 +51,8 @@ def check(graph: Graph, op: Op) -> str | None:
     problem = checks.unary(graph, op)
     if problem:
         return problem
+    if graph.tensors[op.outputs[0]].dtype == "int16":
+        return logistic16.check(graph, op)
     if int(graph.tensors[op.outputs[0]].zero_point[0]) != -128:
         return "int8 LOGISTIC needs output zero point -128"
     return None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op
-from mcu_effnet.ops import checks
+from mcu_effnet.ops import checks, softmax16
 from mcu_effnet.ops.common import input_tensor, output_tensor, quantize_multiplier, refuse
 
 SCALED_DIFF_INTEGER_BITS = 5
@@ -46,8 +46,10 @@ class SoftmaxParams:
         return cls(int(multiplier), int(shift), -int(math.floor(radius_real)))
 
 
-def prepare(graph: Graph, op: Op) -> SoftmaxParams:
+def prepare(graph: Graph, op: Op) -> SoftmaxParams | softmax16.Softmax16Params:
     src, dst = input_tensor(graph, op, 0), output_tensor(graph, op)
+    if src.dtype == "int16":
+        return softmax16.prepare(graph, op)
     if int(dst.zero_point[0]) != -128 or np.float32(dst.scale[0]) != np.float32(1.0 / 256):
         raise refuse(
             op,
@@ -65,8 +67,12 @@ def check(graph: Graph, op: Op) -> str | None:
     if problem:
         return problem
     y = graph.tensors[op.outputs[0]]
-    if int(y.zero_point[0]) != -128 or float(np.float32(y.scale[0])) != float(np.float32(1.0 / 256)):
-        return "int8 SOFTMAX needs output scale 1/256 and zero point -128"
+    if y.dtype == "int16":
+        problem = softmax16.check(graph, op)
+    elif int(y.zero_point[0]) != -128 or float(np.float32(y.scale[0])) != float(np.float32(1.0 / 256)):
+        problem = "int8 SOFTMAX needs output scale 1/256 and zero point -128"
+    if problem:
+        return problem
     beta = op.attrs.get("beta", 1.0)
     if not isinstance(beta, float | int) or not np.isfinite(beta) or beta <= 0:
         return f"beta = {beta} (must be positive)"

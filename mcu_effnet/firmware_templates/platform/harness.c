@@ -2,7 +2,7 @@
  *
  *   1. the embedded test vector: invoke the model once, print the output, compare it with the
  *      host simulator's expected output, print instructions (QEMU) or cycles (board);
- *   2. under QEMU only: every input in `inputs.bin` (raw int8, MODEL_INPUT_SIZE bytes each)
+ *   2. under QEMU only: every input in `inputs.bin` (raw int8 or int16 values, MODEL_INPUT_SIZE bytes each)
  *      through the model, outputs appended to `outputs.bin` (MODEL_OUTPUT_SIZE bytes each);
  *   3. a final status line; the return value becomes the emulator's exit status.
  *
@@ -18,8 +18,12 @@
 #include "profile.h"
 #endif
 
-static int8_t harness_input[MODEL_INPUT_SIZE];
-static int8_t harness_output[MODEL_OUTPUT_SIZE];
+/* Element counts; the sizes in model.h are in bytes (2 per value in a 16x8 model). */
+#define HARNESS_INPUT_COUNT (MODEL_INPUT_SIZE / sizeof(model_input_t))
+#define HARNESS_OUTPUT_COUNT (MODEL_OUTPUT_SIZE / sizeof(model_output_t))
+
+static model_input_t harness_input[HARNESS_INPUT_COUNT];
+static model_output_t harness_output[HARNESS_OUTPUT_COUNT];
 
 static void line_start(const char *keyword)
 {
@@ -115,7 +119,7 @@ int harness_run(const char *runtime)
     uint64_t t0 = platform_counter();
     const uint64_t overhead = platform_counter() - t0;
 
-    for (size_t i = 0; i < MODEL_INPUT_SIZE; ++i) {
+    for (size_t i = 0; i < HARNESS_INPUT_COUNT; ++i) {
         harness_input[i] = test_vector_input[i];
     }
     t0 = platform_counter();
@@ -132,7 +136,7 @@ int harness_run(const char *runtime)
     }
 
     line_start("OUTPUT");
-    for (size_t i = 0; i < MODEL_OUTPUT_SIZE; ++i) {
+    for (size_t i = 0; i < HARNESS_OUTPUT_COUNT; ++i) {
         console_char(' ');
         console_int(harness_output[i]);
     }
@@ -140,7 +144,7 @@ int harness_run(const char *runtime)
 
     size_t mismatches = 0;
     size_t first = 0;
-    for (size_t i = 0; i < MODEL_OUTPUT_SIZE; ++i) {
+    for (size_t i = 0; i < HARNESS_OUTPUT_COUNT; ++i) {
         if (harness_output[i] != test_vector_expected[i]) {
             if (mismatches == 0) {
                 first = i;

@@ -10,8 +10,8 @@
 extern "C" {
 #endif
 
-extern const int8_t test_vector_input[MODEL_INPUT_SIZE];
-extern const int8_t test_vector_expected[MODEL_OUTPUT_SIZE];
+extern const model_input_t test_vector_input[MODEL_INPUT_SIZE / sizeof(model_input_t)];
+extern const model_output_t test_vector_expected[MODEL_OUTPUT_SIZE / sizeof(model_output_t)];
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,7 @@ import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.ops.logistic import INPUT_INTEGER_BITS, LogisticParams
+from mcu_effnet.ops.logistic16 import Logistic16Params, sigmoid_table
 from mcu_effnet.sim import fixedpoint as fp
 from mcu_effnet.sim.kernels.common import op_params
 from mcu_effnet.sim.requantize import multiply_by_quantized_multiplier, rounding, rounding_mode
@@ -33,6 +34,8 @@ def logistic_int8(x: np.ndarray, params: LogisticParams) -> np.ndarray:
 
 
 def logistic_kernel(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+    if inputs[0].dtype == np.int16:
+        return [logistic_int16(inputs[0], op_params(graph, op))]
     return [np.take(logistic_table(op_params(graph, op), rounding_mode()), inputs[0].view(np.uint8))]
 
 
@@ -52,3 +55,21 @@ def logistic_table(params: LogisticParams, mode: str = "double") -> np.ndarray:
 
 
 KERNELS = {"LOGISTIC": logistic_kernel}
+
+
+def logistic_int16(x: np.ndarray, params: Logistic16Params) -> np.ndarray:
+    """``reference_integer_ops::Logistic`` on int16: the sigmoid table interpolated on |x|."""
+    multiplier, left_shift = params.in_multiplier, params.in_left_shift
+    if multiplier == 0:  # a power-of-two input scale
+        multiplier, left_shift = 3 << left_shift, 0
+    half = (1 << (left_shift - 1)) if left_shift > 0 else 0
+    value = (x.astype(np.int64) * multiplier + half) >> left_shift
+    magnitude = np.abs(value)
+    index = magnitude >> 9
+    table = sigmoid_table().astype(np.int64)
+    inside = index < 255
+    safe = np.minimum(index, 254)
+    lower, upper = table[safe], table[safe + 1]
+    result = np.where(inside, (lower << 9) + (magnitude & 0x1FF) * (upper - lower), 0x7FFF << 10)
+    result = np.where(value >= 0, result + (1 << 9), (1 << (16 + 9)) - result + (1 << 9) - 1)
+    return ((result & 0xFFFFFFFF) >> 10).astype(np.uint16).view(np.int16)

@@ -22,6 +22,7 @@ from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.ops.softmax import SCALED_DIFF_INTEGER_BITS, SoftmaxParams
 from mcu_effnet.sim import fixedpoint as fp
 from mcu_effnet.sim.kernels.common import op_params
+from mcu_effnet.sim.kernels.softmax16 import softmax_int16
 
 ACCUMULATION_INTEGER_BITS = 12
 
@@ -87,6 +88,8 @@ def _rdbpot_per_row(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
 
 
 def softmax_kernel(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+    if inputs[0].dtype == np.int16:
+        return [softmax_int16(inputs[0], op_params(graph, op))]
     try:
         return [softmax_int8(inputs[0], op_params(graph, op))]
     except ValueError as exc:

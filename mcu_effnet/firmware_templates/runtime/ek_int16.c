@@ -1,0 +1,321 @@
+/* The 16x8 kernels (ek_int16.h), as TFLite Micro's reference int16 kernels compute them. */
+#include "ek_int16.h"
+
+#include "ek_fixedpoint.h"
+
+/* TFLite's int64 MultiplyByQuantizedMultiplier: the multiplier rounded to Q0.15, then one
+ * rounding right shift by 15 - shift (|x| < 2^47 keeps the product inside int64). */
+static inline int32_t mbqm64(int64_t x, int32_t multiplier, int32_t shift)
+{
+    const int64_t reduced = multiplier < 0x7FFF0000 ? (int64_t)((multiplier + (1 << 15)) >> 16) : 0x7FFF;
+    const int32_t total = 15 - shift;
+    return (int32_t)((x * reduced + ((int64_t)1 << (total - 1))) >> total);
+}
+
+/* The tail of the weighted ops: the accumulator (bias added) requantized and clamped. With a
+ * narrow accumulator the sum was kept in int32 (wrapping as the reference's int32_t). */
+static inline int16_t finish(int64_t acc, int32_t wide, int32_t multiplier, int32_t shift, int32_t lo, int32_t hi)
+{
+    const int32_t scaled = wide ? mbqm64(acc, multiplier, shift)
+                                : ek_multiply_by_quantized_multiplier((int32_t)(uint32_t)(uint64_t)acc, multiplier, shift);
+    return (int16_t)ek_clamp(scaled, lo, hi);
+}
+
+void ek_conv2d_s16(const ek_conv16_params *p, const int16_t *input, int16_t *output)
+{
+    int32_t n, oy, ox, oc, ky, kx, ic;
+    for (n = 0; n < p->batches; ++n) {
+        for (oy = 0; oy < p->out_h; ++oy) {
+            for (ox = 0; ox < p->out_w; ++ox) {
+                for (oc = 0; oc < p->out_c; ++oc) {
+                    int64_t acc = 0;
+                    uint32_t acc32 = 0u; /* the int32 accumulator, wrapping */
+                    for (ky = 0; ky < p->k_h; ++ky) {
+                        const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dil_h;
+                        if (iy < 0 || iy >= p->in_h) {
+                            continue;
+                        }
+                        for (kx = 0; kx < p->k_w; ++kx) {
+                            const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dil_w;
+                            const int16_t *x;
+                            const int8_t *w;
+                            if (ix < 0 || ix >= p->in_w) {
+                                continue;
+                            }
+                            x = input + ((n * p->in_h + iy) * p->in_w + ix) * p->in_c;
+                            w = p->weights + ((oc * p->k_h + ky) * p->k_w + kx) * p->in_c;
+                            for (ic = 0; ic < p->in_c; ++ic) {
+                                const int32_t product = (int32_t)x[ic] * w[ic]; /* |.| < 2^22 */
+                                acc += product;
+                                acc32 += (uint32_t)product;
+                            }
+                        }
+                    }
+                    *output++ = finish(p->wide_accumulator ? acc + p->bias[oc] : (int64_t)(int32_t)(acc32 + (uint32_t)p->bias[oc]),
+                                       p->wide_accumulator, p->multiplier[oc], p->shift[oc], p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
+
+void ek_depthwise_conv2d_s16(const ek_conv16_params *p, const int16_t *input, int16_t *output)
+{
+    int32_t n, oy, ox, ic, m, ky, kx;
+    for (n = 0; n < p->batches; ++n) {
+        for (oy = 0; oy < p->out_h; ++oy) {
+            for (ox = 0; ox < p->out_w; ++ox) {
+                for (ic = 0; ic < p->in_c; ++ic) {
+                    for (m = 0; m < p->depth_multiplier; ++m) {
+                        const int32_t oc = ic * p->depth_multiplier + m;
+                        int64_t acc = 0;
+                        for (ky = 0; ky < p->k_h; ++ky) {
+                            const int32_t iy = oy * p->stride_h - p->pad_top + ky * p->dil_h;
+                            if (iy < 0 || iy >= p->in_h) {
+                                continue;
+                            }
+                            for (kx = 0; kx < p->k_w; ++kx) {
+                                const int32_t ix = ox * p->stride_w - p->pad_left + kx * p->dil_w;
+                                if (ix < 0 || ix >= p->in_w) {
+                                    continue;
+                                }
+                                acc += (int64_t)input[((n * p->in_h + iy) * p->in_w + ix) * p->in_c + ic] *
+                                       p->weights[(ky * p->k_w + kx) * p->out_c + oc];
+                            }
+                        }
+                        *output++ = finish(acc + p->bias[oc], 1, p->multiplier[oc], p->shift[oc], p->act_min, p->act_max);
+                    }
+                }
+            }
+        }
+    }
+}
+
+void ek_fully_connected_s16(const ek_fc16_params *p, const int16_t *input, int16_t *output)
+{
+    int32_t r, u, d;
+    for (r = 0; r < p->rows; ++r) {
+        const int16_t *row = input + r * p->depth;
+        for (u = 0; u < p->units; ++u) {
+            const int8_t *w = p->weights + u * p->depth;
+            const int32_t k = p->per_channel ? u : 0;
+            int64_t acc = 0;
+            uint32_t acc32 = 0u;
+            for (d = 0; d < p->depth; ++d) {
+                const int32_t product = (int32_t)row[d] * w[d];
+                acc += product;
+                acc32 += (uint32_t)product;
+            }
+            *output++ = finish(p->wide_accumulator ? acc + p->bias[u] : (int64_t)(int32_t)(acc32 + (uint32_t)p->bias[u]),
+                               p->wide_accumulator, p->multiplier[k], p->shift[k], p->act_min, p->act_max);
+        }
+    }
+}
+
+static inline int32_t add_one(const ek_binary_params *p, int32_t a, int32_t b)
+{
+    const int32_t shifted1 = ek_shl32(a + p->in1_offset, p->left_shift);
+    const int32_t shifted2 = ek_shl32(b + p->in2_offset, p->left_shift);
+    const int32_t scaled1 = ek_multiply_by_quantized_multiplier(shifted1, p->in1_multiplier, p->in1_shift);
+    const int32_t scaled2 = ek_multiply_by_quantized_multiplier(shifted2, p->in2_multiplier, p->in2_shift);
+    const int32_t raw = ek_multiply_by_quantized_multiplier(ek_add32(scaled1, scaled2), p->out_multiplier, p->out_shift) + p->out_offset;
+    return ek_clamp(raw, p->act_min, p->act_max);
+}
+
+static inline int32_t mul_one(const ek_binary_params *p, int32_t a, int32_t b)
+{
+    const int32_t product = (a + p->in1_offset) * (b + p->in2_offset); /* |.| <= 2^30 */
+    const int32_t raw = ek_multiply_by_quantized_multiplier(product, p->out_multiplier, p->out_shift) + p->out_offset;
+    return ek_clamp(raw, p->act_min, p->act_max);
+}
+
+/* The output in order, each input through its own (possibly zero) strides, as ek_add. */
+static void binary(const ek_binary_params *p, const int16_t *in1, const int16_t *in2, int16_t *output, int is_add)
+{
+    const int32_t *d = p->out_dims;
+    const int32_t *s1 = p->in1_strides;
+    const int32_t *s2 = p->in2_strides;
+    int32_t i0, i1, i2, i3;
+    for (i0 = 0; i0 < d[0]; ++i0) {
+        for (i1 = 0; i1 < d[1]; ++i1) {
+            for (i2 = 0; i2 < d[2]; ++i2) {
+                const int16_t *a = in1 + i0 * s1[0] + i1 * s1[1] + i2 * s1[2];
+                const int16_t *b = in2 + i0 * s2[0] + i1 * s2[1] + i2 * s2[2];
+                for (i3 = 0; i3 < d[3]; ++i3) {
+                    const int32_t va = a[i3 * s1[3]];
+                    const int32_t vb = b[i3 * s2[3]];
+                    *output++ = (int16_t)(is_add ? add_one(p, va, vb) : mul_one(p, va, vb));
+                }
+            }
+        }
+    }
+}
+
+void ek_add_s16(const ek_binary_params *p, const int16_t *in1, const int16_t *in2, int16_t *output)
+{
+    binary(p, in1, in2, output, 1);
+}
+
+void ek_mul_s16(const ek_binary_params *p, const int16_t *in1, const int16_t *in2, int16_t *output)
+{
+    binary(p, in1, in2, output, 0);
+}
+
+static inline int32_t requantize_one(const ek_requantize_params *p, int32_t x)
+{
+    const int32_t y = ek_multiply_by_quantized_multiplier(x - p->in_zero_point, p->multiplier, p->shift) + p->out_zero_point;
+    return ek_clamp(y, p->act_min, p->act_max);
+}
+
+void ek_requantize_s8_s16(const ek_requantize_params *p, const int8_t *input, int16_t *output)
+{
+    int32_t i;
+    for (i = 0; i < p->size; ++i) {
+        output[i] = (int16_t)requantize_one(p, input[i]);
+    }
+}
+
+void ek_requantize_s16_s8(const ek_requantize_params *p, const int16_t *input, int8_t *output)
+{
+    int32_t i;
+    for (i = 0; i < p->size; ++i) {
+        output[i] = (int8_t)requantize_one(p, input[i]);
+    }
+}
+
+void ek_requantize_s16_s16(const ek_requantize_params *p, const int16_t *input, int16_t *output)
+{
+    int32_t i;
+    for (i = 0; i < p->size; ++i) {
+        output[i] = (int16_t)requantize_one(p, input[i]);
+    }
+}
+
+void ek_pad_s16(const ek_pad_params *p, const int16_t *input, int16_t *output)
+{
+    int32_t out_dims[EK_MAX_DIMS];
+    int32_t i0, i1, i2, i3, k;
+    const int16_t fill = (int16_t)p->pad_value;
+    for (k = 0; k < EK_MAX_DIMS; ++k) {
+        out_dims[k] = p->before[k] + p->in_dims[k] + p->after[k];
+    }
+    for (i0 = 0; i0 < out_dims[0]; ++i0) {
+        const int32_t j0 = i0 - p->before[0];
+        for (i1 = 0; i1 < out_dims[1]; ++i1) {
+            const int32_t j1 = i1 - p->before[1];
+            for (i2 = 0; i2 < out_dims[2]; ++i2) {
+                const int32_t j2 = i2 - p->before[2];
+                const int inside = j0 >= 0 && j0 < p->in_dims[0] && j1 >= 0 && j1 < p->in_dims[1] && j2 >= 0 &&
+                                   j2 < p->in_dims[2];
+                for (i3 = 0; i3 < out_dims[3]; ++i3) {
+                    const int32_t j3 = i3 - p->before[3];
+                    if (inside && j3 >= 0 && j3 < p->in_dims[3]) {
+                        *output++ = input[((j0 * p->in_dims[1] + j1) * p->in_dims[2] + j2) * p->in_dims[3] + j3];
+                    } else {
+                        *output++ = fill;
+                    }
+                }
+            }
+        }
+    }
+}
+
+void ek_mean_s16(const ek_mean_params *p, const int16_t *input, int16_t *output)
+{
+    const int32_t zp_total = p->in_zero_point * p->reduce;
+    int32_t o, i, r;
+    for (o = 0; o < p->outer; ++o) {
+        const int16_t *block = input + o * p->reduce * p->inner;
+        for (i = 0; i < p->inner; ++i) {
+            uint32_t sum = 0u; /* the reference's int32 sum, wrapping */
+            int32_t value;
+            for (r = 0; r < p->reduce; ++r) {
+                sum += (uint32_t)(int32_t)block[r * p->inner + i];
+            }
+            value = ek_multiply_by_quantized_multiplier(ek_sub32((int32_t)sum, zp_total), p->multiplier, p->shift) +
+                    p->out_zero_point;
+            output[o * p->inner + i] = (int16_t)ek_clamp(value, -32768, 32767);
+        }
+    }
+}
+
+/* LUTLookup: the table at the high 9 bits, interpolated on the low 7 (rounded). */
+static inline int16_t lut_lookup(int32_t value, const int16_t *lut)
+{
+    const int32_t index = 256 + (value >> 7);
+    const int16_t base = lut[index];
+    const int16_t slope = (int16_t)(lut[index + 1] - base);
+    return (int16_t)(base + ((slope * (value & 0x7f) + 64) >> 7));
+}
+
+static inline int32_t leading_zeros(uint32_t x)
+{
+    int32_t n = 0;
+    while (n < 32 && (x & 0x80000000u) == 0u) {
+        x <<= 1;
+        ++n;
+    }
+    return n;
+}
+
+/* Writes each exp (Q0.15) to the output first and rescales it in place by the row's
+ * reciprocal, as the reference does; the output may be the input buffer (each element is
+ * read before it is written, and the row maximum is taken first). */
+void ek_softmax_s16(const ek_softmax16_params *p, const int16_t *input, int16_t *output)
+{
+    int32_t r, c;
+    for (r = 0; r < p->rows; ++r) {
+        const int16_t *x = input + r * p->depth;
+        int16_t *y = output + r * p->depth;
+        int16_t max_in_row = -32768;
+        uint32_t sum = 0u;
+        int32_t headroom_plus_one, shifted, centred, right_shift;
+        int16_t reciprocal;
+        for (c = 0; c < p->depth; ++c) {
+            max_in_row = x[c] > max_in_row ? x[c] : max_in_row;
+        }
+        for (c = 0; c < p->depth; ++c) {
+            const int32_t scaled = ek_multiply_by_quantized_multiplier(x[c] - max_in_row, p->in_multiplier, p->in_left_shift);
+            y[c] = lut_lookup(ek_clamp(ek_add32(scaled, 32767), -32768, 32767), p->exp_lut);
+            sum += (uint32_t)(int32_t)y[c];
+        }
+        headroom_plus_one = leading_zeros(sum);
+        shifted = (int32_t)((((int64_t)(int32_t)sum << (headroom_plus_one - 1)) + (1 << 13)) >> 14);
+        centred = ek_clamp(shifted - ((1 << 15) + (1 << 16)), -32768, 32767);
+        reciprocal = lut_lookup(centred, p->one_over_one_plus_x_lut);
+        right_shift = 31 - headroom_plus_one;
+        for (c = 0; c < p->depth; ++c) {
+            const int64_t product = (int64_t)y[c] * reciprocal + ((int64_t)1 << (right_shift - 1));
+            y[c] = (int16_t)ek_clamp((int32_t)(product >> right_shift), 0, 32767);
+        }
+    }
+}
+
+/* Interpolates the sigmoid table on |x| at 1 / (3 * 4096) per step and mirrors negative
+ * inputs (sigmoid(-x) = 1 - sigmoid(x)); in place allowed. */
+void ek_logistic_s16(const ek_logistic16_params *p, const int16_t *input, int16_t *output)
+{
+    int32_t multiplier = p->in_multiplier;
+    int32_t left_shift = p->in_left_shift;
+    int32_t i, half;
+    if (multiplier == 0) { /* a power-of-two input scale */
+        multiplier = 3 << left_shift;
+        left_shift = 0;
+    }
+    half = left_shift > 0 ? 1 << (left_shift - 1) : 0;
+    for (i = 0; i < p->size; ++i) {
+        const int32_t value = (input[i] * multiplier + half) >> left_shift;
+        const uint32_t magnitude = (uint32_t)(value < 0 ? -value : value);
+        const uint32_t index = magnitude >> 9;
+        uint32_t result;
+        if (index >= 255u) {
+            result = 0x7FFFu << 10;
+        } else {
+            const uint32_t lower = p->table[index];
+            const uint32_t upper = p->table[index + 1u];
+            result = (lower << 9) + (magnitude & 0x1ffu) * (upper - lower);
+        }
+        result = value >= 0 ? result + (1u << 9) : (1u << (16 + 9)) - result + (1u << 9) - 1u;
+        output[i] = (int16_t)(result >> 10);
+    }
+}

@@ -1,0 +1,265 @@
+"""16x8 models (int16 activations, int8 weights, int64 biases) against the TFLite Micro interpreter.
+
+Randomized single-op models from ``builder16x8`` run through TFLite Micro and ``sim.run`` (and,
+where the engine has the op, the host-built C engine under ASan/UBSan) and must agree element
+for element; the loader's refusals of what is not run are checked to name the op.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from builder16x8 import Builder16x8, random_16x8_cnn, random_int16
+from host_engine import HostRuntime
+from tflite_builder import run_tflm
+
+from mcu_effnet.codegen.engine import generate_engine
+from mcu_effnet.errors import UserError
+from mcu_effnet.graph import load_tflite
+from mcu_effnet.sim import run
+
+CASES = 6
+ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory) -> HostRuntime:
+    return HostRuntime(tmp_path_factory.mktemp("int16-runtime"))
+
+
+def _check(
+    b: Builder16x8, out: int, rng: np.random.Generator, host: HostRuntime | None = None, dsp: bool = False
+) -> None:
+    """Sim vs TFLite Micro on a random batch, then (``host``) the engine built for the host
+    under ASan/UBSan against both."""
+    b.outputs = [out]
+    model = b.build()
+    graph = load_tflite(model)
+    t = graph.tensors[graph.inputs[0]]
+    x = random_int16(rng, t.shape) if t.dtype == "int16" else rng.integers(-128, 128, (3, *t.shape[1:]))
+    x = x.astype(t.dtype)
+    expected = run_tflm(model, x)
+    got = run(graph, x)
+    assert got.dtype == expected.dtype == np.dtype(graph.tensors[out].dtype)
+    diff = np.flatnonzero(got != expected)
+    assert diff.size == 0, (
+        f"{diff.size}/{got.size} differ; first: sim {got.flat[diff[0]]} vs tflm {expected.flat[diff[0]]}"
+    )
+    assert len(np.unique(expected)) > 1 or expected.size <= 2
+    if host is not None:
+        engine = generate_engine(graph, dsp=dsp)
+        np.testing.assert_array_equal(host.run_engine(engine, x), expected.reshape(x.shape[0], -1))
+
+
+def _conv_case(seed: int, kind: str, bias_dtype: str = "int64") -> tuple[Builder16x8, int]:
+    rng = np.random.default_rng(16_000 + seed)
+    b = Builder16x8(rng, bias_dtype)
+    h, w = (int(v) for v in rng.integers(2, 10, size=2))
+    x = b.input((1, h, w, int(rng.integers(1, 7))))
+    k = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    act = ACTIVATIONS[seed % 4]
+    if kind == "CONV_2D":
+        y = b.conv2d(x, int(rng.integers(1, 7)), k, stride, "SAME", activation=act, bias=seed % 5 != 4)
+    elif kind == "DEPTHWISE_CONV_2D":
+        y = b.depthwise(
+            x, k, stride, "VALID" if seed % 2 else "SAME", depth_multiplier=1 + seed % 2, activation=act
+        )
+    else:
+        flat = b.reshape(x, (1, h * w * b.info[x].shape[3]))
+        y = b.fully_connected(flat, int(rng.integers(1, 9)), activation=act, per_channel=seed % 2 == 0)
+    return b, y
+
+
+@pytest.mark.parametrize("kind", ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"])
+@pytest.mark.parametrize("seed", range(CASES))
+def test_weighted_ops_int64_bias(kind: str, seed: int, host: HostRuntime) -> None:
+    b, y = _conv_case(seed, kind)
+    _check(b, y, b.rng, host)
+
+
+@pytest.mark.parametrize("kind", ["CONV_2D", "FULLY_CONNECTED"])
+@pytest.mark.parametrize("seed", range(3))
+def test_int32_bias_accumulates_in_int32(kind: str, seed: int, host: HostRuntime) -> None:
+    """An int32 bias makes TFLite Micro accumulate in int32 and requantize with double rounding."""
+    b, y = _conv_case(seed, kind, "int32")
+    _check(b, y, b.rng, host)
+
+
+@pytest.mark.parametrize("kind", ["ADD", "MUL"])
+@pytest.mark.parametrize("seed", range(CASES))
+def test_add_mul(kind: str, seed: int, host: HostRuntime) -> None:
+    rng = np.random.default_rng(16_100 + seed)
+    b = Builder16x8(rng)
+    shape = (1, int(rng.integers(1, 5)), int(rng.integers(1, 5)), int(rng.integers(1, 6)))
+    a = b.input(shape)
+    other_shape = shape if seed % 2 == 0 else (1, 1, 1, shape[3])  # broadcast on odd seeds
+    data = rng.integers(-32768, 32768, size=other_shape)
+    c = b.add_tensor(
+        "const", other_shape, "int16", float(rng.uniform(0.5, 2.0)) * b.qparams(a)[0], 0, data=data
+    )
+    y = b.add(a, c, activation=ACTIVATIONS[seed % 4], kind=kind)
+    _check(b, y, rng, host)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pad_reshape_concatenation(seed: int, host: HostRuntime) -> None:
+    rng = np.random.default_rng(16_200 + seed)
+    b = Builder16x8(rng)
+    x = b.input((1, int(rng.integers(1, 5)), int(rng.integers(1, 5)), int(rng.integers(1, 4))))
+    padded = b.pad(x, [(0, 0), (1, 0), (0, 2), (int(seed), 1)])
+    n, h, w, c = b.info[padded].shape
+    flat = b.reshape(padded, (1, h * w, c))
+    scale, _ = b.qparams(flat)
+    const = b.add_tensor("const", (1, 2, c), "int16", scale, 0, data=rng.integers(-32768, 32768, (1, 2, c)))
+    y = b.add_tensor("concat", (1, h * w + 2, c), "int16", scale, 0)
+    b.add_op("CONCATENATION", [flat, const], [y], axis=1)
+    _check(b, y, rng, host)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_mean(seed: int, host: HostRuntime) -> None:
+    rng = np.random.default_rng(16_400 + seed)
+    b = Builder16x8(rng)
+    x = b.input((1, int(rng.integers(1, 6)), int(rng.integers(1, 6)), int(rng.integers(1, 5))))
+    axes = [(1, 2), (2,), (3,)][seed]
+    scale = b.qparams(x)[0] * float(rng.uniform(0.3, 1.5))
+    _check(b, b.mean(x, axes, keep_dims=seed != 1, out_scale=scale), rng, host)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_softmax(seed: int, host: HostRuntime) -> None:
+    """int16 SOFTMAX: exp and 1 / (1 + x) tables built as TFLite Micro's Prepare builds them."""
+    rng = np.random.default_rng(16_500 + seed)
+    b = Builder16x8(rng)
+    x = b.input((1, int(rng.integers(1, 4)), int(rng.integers(2, 12))))
+    beta = float(rng.uniform(0.3, 3.0)) / (4096 * b.qparams(x)[0])  # a 4096-LSB gap ~ e^-beta'
+    y = b.unary("SOFTMAX", x, out_scale=1.0 / 32768, out_zp=0, beta=beta)
+    _check(b, y, rng, host)
+
+
+@pytest.mark.parametrize("scale", [2.0**-12, 2.0**-11, 0.00021, 0.0011])
+def test_logistic(scale: float, host: HostRuntime) -> None:
+    """int16 LOGISTIC: power-of-two input scales (the shift-only path) and general ones."""
+    rng = np.random.default_rng(16_600)
+    b = Builder16x8(rng)
+    x = b.input((1, 5, 7), scale=scale)
+    _check(b, b.unary("LOGISTIC", x, out_scale=2.0**-15, out_zp=0), rng, host)
+
+
+@pytest.mark.parametrize(("src", "dst"), [("int8", "int16"), ("int16", "int8"), ("int16", "int16")])
+def test_quantize(src: str, dst: str, host: HostRuntime) -> None:
+    rng = np.random.default_rng(16_300 + len(src + dst))
+    b = Builder16x8(rng)
+    shape = (1, 3, 4, 5)
+    x = b.input(shape) if src == "int16" else b.int8_input(shape)
+    y = b.quantize(x, dst, zero_point=int(rng.integers(-20, 21)) if dst == "int8" else 0)
+    _check(b, y, rng, host)
+
+
+def test_planner_counts_two_bytes_per_int16_activation() -> None:
+    """Arena buffers, the arena and the engine's figures hold 2 bytes per int16 value."""
+    graph = load_tflite(random_16x8_cnn(np.random.default_rng(9)))
+    engine = generate_engine(graph)
+    plan = engine.plan
+    for buf in plan.buffers:
+        if buf.tensors:
+            values = max(int(np.prod(graph.tensors[t].shape)) for t in buf.tensors)
+            assert buf.size == 2 * values
+    tin = graph.input_tensors[0]
+    assert engine.input_bytes == 2 * int(np.prod(tin.shape))
+    assert plan.arena_bytes >= max(b.offset + b.size for b in plan.buffers)
+    assert "typedef int16_t model_input_t;" in engine.files["model.h"]
+
+
+# ---- refusals -----------------------------------------------------------------------------------
+
+
+def _refused(b: Builder16x8, out: int) -> str:
+    b.outputs = [out]
+    with pytest.raises(UserError) as info:
+        load_tflite(b.build())
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_op_without_an_int16_path_is_refused_naming_it() -> None:
+    b = Builder16x8(np.random.default_rng(1))
+    x = b.input((1, 4))
+    message = _refused(b, b.unary("HARD_SWISH", x))
+    assert "op 0 (HARD_SWISH, int16 in, int16 out): 16-bit activations" in message
+
+
+def test_int16_zero_point_must_be_zero() -> None:
+    b = Builder16x8(np.random.default_rng(2))
+    x = b.add_tensor("x", (1, 4, 4, 2), "int16", 0.001, 5)
+    b.inputs.append(x)
+    message = _refused(b, b.conv2d(x, 3))
+    assert "op 0 (CONV_2D)" in message and "zero point 5; the 16x8 scheme needs 0" in message
+
+
+def test_mixed_int8_and_int16_inputs_are_refused() -> None:
+    b = Builder16x8(np.random.default_rng(3))
+    a = b.input((1, 4))
+    c = b.int8_input((1, 4))
+    message = _refused(b, b.add(a, c))
+    assert "op 0 (ADD)" in message and "int8, input 0 is int16" in message
+
+
+def test_depthwise_needs_an_int64_bias() -> None:
+    """TFLite Micro reads a 16x8 depthwise bias as int64 whatever its type: an int32 one is refused."""
+    b = Builder16x8(np.random.default_rng(4), bias_dtype="int32")
+    x = b.input((1, 4, 4, 2))
+    message = _refused(b, b.depthwise(x))
+    assert "op 0 (DEPTHWISE_CONV_2D)" in message and "bias must be a constant int64 tensor" in message
+
+
+# ---- firmware ------------------------------------------------------------------------------------
+
+
+def _random_inputs(path, n: int, seed: int) -> np.ndarray:
+    graph = load_tflite(path)
+    x = random_int16(np.random.default_rng(seed), graph.input_tensors[0].shape, batch=n)
+    return x
+
+
+# The TFLite Micro runtime takes the same model too (``--runtime tflm``, with int8_output=True
+# for an int16 -> int8 QUANTIZE at the end); its run costs 80 s here, so only the native one is
+# in the suite.
+@pytest.mark.toolchain
+@pytest.mark.parametrize("runtime", ["native"])
+def test_16x8_firmware_runs_bit_exact_in_qemu(cli, tmp_path, runtime: str) -> None:
+    """A small 16x8 CNN through codegen and run on qemu-m4: int16 test vector and int16 --input
+    samples, bit-exact with TFLite Micro."""
+    model = tmp_path / "m16.tflite"
+    model.write_bytes(random_16x8_cnn(np.random.default_rng(7), int8_output=runtime == "tflm"))
+    out = tmp_path / "fw"
+    result = cli("codegen", model, "--board", "qemu-m4", "--runtime", runtime, "--out", out)
+    assert result.returncode == 0, result.stderr
+    x = _random_inputs(model, 3, seed=11)
+    np.save(tmp_path / "x.npy", x)
+    result = cli("run", out, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 of 3 samples bit-exact" in result.stdout and "bit-exact: yes" in result.stdout
+    graph = load_tflite(model)
+    y = np.load(tmp_path / "y.npy")
+    assert y.dtype == graph.output_tensors[0].dtype
+    np.testing.assert_array_equal(y, run_tflm(model.read_bytes(), x))
+    report = json.loads((out / "report.json").read_text())
+    assert report["input_dtype"] == "int16" and report["input_bytes"] == 2 * 8 * 8 * 3
+
+
+def test_run_wants_int16_inputs_for_a_16x8_model(cli, tmp_path) -> None:
+    """A 16x8 project takes int16 samples: int8 ones get one line and exit code 2."""
+    model = tmp_path / "m16.tflite"
+    model.write_bytes(random_16x8_cnn(np.random.default_rng(8)))
+    out = tmp_path / "fw"
+    assert cli("codegen", model, "--board", "qemu-m4", "--out", out, "--no-build").returncode == 0
+    np.save(tmp_path / "x.npy", np.zeros((2, 8, 8, 3), np.int8))
+    result = cli("run", out, "--input", tmp_path / "x.npy")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert line.startswith("mcu-effnet: error: --input") and "int16 (a leading batch axis N)" in line
