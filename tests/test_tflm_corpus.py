@@ -70,4 +70,9 @@ def test_corpus_model_runs_bit_exact_or_is_refused_naming_the_op(model, host_run
         with pytest.raises(UserError, match="runs models with one input and one output"):
             generate_engine(graph)
         return
+    if graph.tensors[graph.inputs[0]].dtype == "int16":
+        # The native engine has no int16 kernels yet: it says so in one line.
+        with pytest.raises(UserError, match="is int16, expected int8"):
+            generate_engine(graph)
+        return
     np.testing.assert_array_equal(host_runtime.run(data, xs[0]), ours.reshape(ours.shape[0], -1))

@@ -1,4 +1,4 @@
-"""Checks that a loaded graph is something mcu-effnet can run: int8, supported ops, consistent shapes.
+"""Checks that a loaded graph is something mcu-effnet can run: int8 (or 16x8), supported ops, consistent shapes.
 
 Every check raises ``UserError`` with one line naming the file. The per-op checks guarantee
 what the simulator and code generator assume (arity, dtypes, ranks, shapes that agree with the
@@ -10,6 +10,7 @@ from __future__ import annotations
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op, Tensor
 from mcu_effnet.graph.ops import SUPPORTED_OPS
+from mcu_effnet.ops import int16
 from mcu_effnet.ops.registry import check_op
 
 _FLOAT = ("float32", "float16", "float64")
@@ -47,6 +48,11 @@ def validate_graph(graph: Graph, label: str) -> None:
             raise UserError(
                 f"{label}: op {op.index} ({op.kind}): tensor '{t.name}' has shape {list(t.shape)}"
             )
+        if int16.is_16x8(graph, op) and op.kind not in int16.INT16_KINDS:
+            raise UserError(
+                f"{label}: op {op.index} ({op.kind}, {_types(graph, op)}): 16-bit activations (TFLite's "
+                f"16x8 scheme) are not supported for {op.kind}; they are for {', '.join(sorted(int16.INT16_KINDS))}"
+            )
         problem = check_op(graph, op)
         if problem:
             raise UserError(f"{label}: op {op.index} ({op.kind}): {problem}")
@@ -77,22 +83,18 @@ def _unsupported(graph: Graph, op: Op) -> str:
 
 
 def _check_interface(graph: Graph, label: str) -> None:
-    """Inputs and outputs are int8; otherwise the message names the op that reads or writes them."""
+    """Inputs and outputs are int8 or int16 (16x8); otherwise the message names the op that
+    reads or writes them. Whether the op takes int16 is its own check's business."""
     for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
         for i in indices:
             t = graph.tensors[i]
-            if t.dtype == "int8":
+            if t.dtype in int16.ACTIVATION_DTYPES:
                 continue
             op = next((o for o in graph.ops if i in o.inputs or i in o.outputs), None)
             where = f"op {op.index} ({op.kind}, {_types(graph, op)}): " if op else ""
-            if t.dtype == "int16":
-                raise UserError(
-                    f"{label}: {where}16-bit activations (TFLite's 16x8 scheme) are not supported; "
-                    "mcu-effnet runs int8 models"
-                )
             raise UserError(
                 f"{label}: {where}model {role} '{t.name}' is {t.dtype}; mcu-effnet needs int8 inputs and "
-                "outputs (export the model with an int8 interface)"
+                "outputs, int16 in a 16x8 model (export the model with an int8 interface)"
             )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op
-from mcu_effnet.ops import checks, common
+from mcu_effnet.ops import checks, common, int16
 from mcu_effnet.ops.common import input_tensor, output_tensor, qparams
 
 
@@ -40,7 +40,7 @@ def prepare_requantize(graph: Graph, op: Op) -> RequantizeParams:
     out_scale, out_zp = qparams(output_tensor(graph, op))
     if op.kind == "QUANTIZE":
         m, s = common.quantize_multiplier(np.float64(in_scale) / np.float64(out_scale))
-        return RequantizeParams(in_zp, out_zp, int(m), int(s), -128, 127)
+        return RequantizeParams(in_zp, out_zp, int(m), int(s), *int16.limits(output_tensor(graph, op).dtype))
     # CalculateReluOpData divides the scales in float32, then widens to double; the lower clamp
     # is zp + roundf(0 / scale) = zp.
     m, s = common.quantize_multiplier(np.float64(np.float32(in_scale) / np.float32(out_scale)))

@@ -10,21 +10,24 @@ from __future__ import annotations
 import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op, Tensor
+from mcu_effnet.ops import int16
 from mcu_effnet.ops.common import optional_input
 
 _ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
 
-def quantized_int8(t: Tensor, what: str) -> str | None:
-    if t.dtype != "int8":
-        return f"{what} '{t.name}' is {t.dtype}, expected int8"
+def quantized_int8(t: Tensor, what: str, dtypes: tuple[str, ...] = ("int8",)) -> str | None:
+    """A per-tensor quantized activation of one of ``dtypes`` (int16 ones with zero point 0)."""
+    if t.dtype not in dtypes:
+        return f"{what} '{t.name}' is {t.dtype}, expected {' or '.join(dtypes)}"
     if t.scale.size != 1 or t.zero_point.size != 1:
         return f"{what} '{t.name}' needs one scale and zero point (has {t.scale.size})"
     if not (np.isfinite(t.scale[0]) and t.scale[0] > 0):
         return f"{what} '{t.name}' has scale {t.scale[0]}"
-    if not -128 <= int(t.zero_point[0]) <= 127:
-        return f"{what} '{t.name}' has zero point {int(t.zero_point[0])} outside int8"
-    return None
+    lo, hi = int16.limits(t.dtype)
+    if not lo <= int(t.zero_point[0]) <= hi:
+        return f"{what} '{t.name}' has zero point {int(t.zero_point[0])} outside {t.dtype}"
+    return int16.zero_point_problem(t, what)
 
 
 def arity(op: Op, n_in: tuple[int, ...], n_out: int = 1) -> str | None:
@@ -36,17 +39,25 @@ def arity(op: Op, n_in: tuple[int, ...], n_out: int = 1) -> str | None:
 
 
 def io_int8(graph: Graph, op: Op, data_inputs: int) -> str | None:
+    """The first ``data_inputs`` inputs and every output are quantized activations: int8, or
+    int16 for the ops of ``int16.INT16_KINDS``, all of one type (QUANTIZE converts between them)."""
+    dtypes = int16.ACTIVATION_DTYPES if op.kind in int16.INT16_KINDS else ("int8",)
+    first = optional_input(graph, op, 0)
     for k in range(data_inputs):
         t = optional_input(graph, op, k)
         if t is None:
             return f"input {k} is missing"
-        problem = quantized_int8(t, f"input {k}")
+        problem = quantized_int8(t, f"input {k}", dtypes)
         if problem:
             return problem
+        if t.dtype != first.dtype:
+            return f"input {k} '{t.name}' is {t.dtype}, input 0 is {first.dtype}"
     for k, i in enumerate(op.outputs):
-        problem = quantized_int8(graph.tensors[i], f"output {k}")
+        problem = quantized_int8(graph.tensors[i], f"output {k}", dtypes)
         if problem:
             return problem
+        if graph.tensors[i].dtype != first.dtype and op.kind != "QUANTIZE":
+            return f"output {k} is {graph.tensors[i].dtype}, the input {first.dtype}"
     return None
 
 
@@ -90,7 +101,8 @@ def unary(graph: Graph, op: Op) -> str | None:
 
 
 def weights_and_bias(graph: Graph, op: Op, channels: int, axis: int) -> str | None:
-    """Constant symmetric int8 weights (one scale, or one per channel on ``axis``), int32 bias."""
+    """Constant symmetric int8 weights (one scale, or one per channel on ``axis``), int32 bias
+    (int64 or int32 with int16 activations, as ``int16.bias_dtypes``)."""
     w = optional_input(graph, op, 1)
     if w is None or not w.is_constant or w.dtype != "int8":
         return "weights must be a constant int8 tensor"
@@ -102,8 +114,9 @@ def weights_and_bias(graph: Graph, op: Op, channels: int, axis: int) -> str | No
         return "weights must be symmetric (zero point 0)"
     b = optional_input(graph, op, 2)
     if b is not None:
-        if not b.is_constant or b.dtype != "int32":
-            return "bias must be a constant int32 tensor"
+        allowed = int16.bias_dtypes(graph, op)
+        if not b.is_constant or b.dtype not in allowed:
+            return f"bias must be a constant {' or '.join(allowed)} tensor"
         if b.data.size != channels:
             return f"bias has {b.data.size} values for {channels} output channels"
     return None

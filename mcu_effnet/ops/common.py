@@ -98,10 +98,14 @@ def activation_range(
 
 
 def fused_activation_range(graph: Graph, op: Op) -> tuple[int, int]:
-    """The clamp of the op's fused activation on its int8 output."""
-    scale, zp = qparams(output_tensor(graph, op))
+    """The clamp of the op's fused activation on its int8 (or int16) output."""
+    y = output_tensor(graph, op)
+    scale, zp = qparams(y)
+    info = np.iinfo(np.dtype(y.dtype))
     try:
-        return activation_range(op.attrs.get("fused_activation_function", "NONE"), scale, zp)
+        return activation_range(
+            op.attrs.get("fused_activation_function", "NONE"), scale, zp, int(info.min), int(info.max)
+        )
     except ValueError as exc:
         raise refuse(op, str(exc)) from None
 

@@ -17,6 +17,7 @@ from mcu_effnet.ops import checks, common
 from mcu_effnet.ops.common import elements, input_tensor, output_tensor, qparams, quantize_multiplier
 
 ADD_LEFT_SHIFT = 20
+ADD_LEFT_SHIFT_INT16 = 15  # CalculateOpDataAdd: int16 values are 2^7 wider, so the lift is 2^7 less
 
 
 @dataclass(frozen=True)
@@ -36,17 +37,25 @@ class BinaryParams:
 
 
 def add_params(
-    s1: float, z1: int, s2: float, z2: int, so: float, zo: int, lo: int = -128, hi: int = 127
+    s1: float,
+    z1: int,
+    s2: float,
+    z2: int,
+    so: float,
+    zo: int,
+    lo: int = -128,
+    hi: int = 127,
+    left_shift: int = ADD_LEFT_SHIFT,
 ) -> BinaryParams:
     """ADD's parameters from the three (scale, zero point) pairs."""
     s1, s2 = np.float64(np.float32(s1)), np.float64(np.float32(s2))
     twice_max = 2.0 * max(s1, s2)
-    real_out = twice_max / (float(1 << ADD_LEFT_SHIFT) * np.float64(np.float32(so)))
+    real_out = twice_max / (float(1 << left_shift) * np.float64(np.float32(so)))
     (m1, e1), (m2, e2), (mo, eo) = (
         quantize_multiplier(r) for r in (s1 / twice_max, s2 / twice_max, real_out)
     )
     multipliers = (int(m1), int(e1), int(m2), int(e2), int(mo), int(eo))
-    return BinaryParams(-int(z1), -int(z2), int(zo), ADD_LEFT_SHIFT, *multipliers, lo, hi)
+    return BinaryParams(-int(z1), -int(z2), int(zo), left_shift, *multipliers, lo, hi)
 
 
 def prepare(graph: Graph, op: Op) -> BinaryParams:
@@ -54,7 +63,8 @@ def prepare(graph: Graph, op: Op) -> BinaryParams:
     so, zo = qparams(output_tensor(graph, op))
     lo, hi = common.fused_activation_range(graph, op)
     if op.kind == "ADD":
-        return add_params(s1, z1, s2, z2, so, zo, lo, hi)
+        wide = output_tensor(graph, op).dtype == "int16"
+        return add_params(s1, z1, s2, z2, so, zo, lo, hi, ADD_LEFT_SHIFT_INT16 if wide else ADD_LEFT_SHIFT)
     # MUL: one requantization of the product of the centred inputs
     m, s = quantize_multiplier(np.float64(s1) * np.float64(s2) / np.float64(so))
     return BinaryParams(-z1, -z2, zo, 0, 0, 0, 0, 0, int(m), int(s), lo, hi)

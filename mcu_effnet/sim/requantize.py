@@ -131,6 +131,30 @@ def multiply_by_quantized_multiplier(x: ArrayLike, multiplier: ArrayLike, shift:
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(scaled, multiplier), right)
 
 
+def multiply_by_quantized_multiplier_int64(
+    x: ArrayLike, multiplier: ArrayLike, shift: ArrayLike
+) -> np.ndarray:
+    """TFLite's ``MultiplyByQuantizedMultiplier(int64 x, multiplier, shift)`` (the 16x8 ops with
+    an int64 accumulator): the multiplier rounded to Q0.15, one rounding shift by 15 − shift.
+
+    The same in both rounding modes (TFLite has one int64 version). |x| < 2^47 and the reduced
+    multiplier < 2^15 keep the product inside int64.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    multiplier = np.asarray(multiplier, dtype=np.int64)
+    reduced = np.where(multiplier < 0x7FFF0000, (multiplier + (1 << 15)) >> 16, 0x7FFF)
+    total = 15 - np.asarray(shift, dtype=np.int64)
+    return (x * reduced + (np.int64(1) << (total - 1))) >> total
+
+
+def narrow(values: np.ndarray, zero_point: int, lo: int, hi: int, dtype: str | np.dtype) -> np.ndarray:
+    """Adds the output zero point, clamps to [lo, hi] and narrows to the activation type."""
+    out = values + zero_point
+    np.maximum(out, lo, out=out)
+    np.minimum(out, hi, out=out)
+    return out.astype(dtype)
+
+
 @dataclass(frozen=True)
 class Requantizer:
     """``MultiplyByQuantizedMultiplier`` with one op's multipliers and shifts prepared once.
@@ -182,10 +206,13 @@ class Requantizer:
             return t
         return rounding_divide_by_pot(s, self.right)
 
-    def to_int8(self, acc: np.ndarray, output_zp: int, act_min: int, act_max: int) -> np.ndarray:
-        """The common tail of CONV / DEPTHWISE / FC: scale, add the zero point, clamp, narrow."""
+    def to_int8(
+        self, acc: np.ndarray, output_zp: int, act_min: int, act_max: int, dtype: str | np.dtype = np.int8
+    ) -> np.ndarray:
+        """The common tail of CONV / DEPTHWISE / FC: scale, add the zero point, clamp, narrow
+        (to ``dtype``: int16 for 16x8 ops)."""
         out = self(acc)
         out += output_zp
         np.maximum(out, act_min, out=out)
         np.minimum(out, act_max, out=out)
-        return out.astype(np.int8)
+        return out.astype(dtype)

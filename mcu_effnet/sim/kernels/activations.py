@@ -10,6 +10,7 @@ import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.ops.activations import ClampParams, RequantizeParams
+from mcu_effnet.ops.common import output_tensor
 from mcu_effnet.sim.kernels.common import Kernel, op_params, requantizer
 
 
@@ -17,7 +18,7 @@ def requantize(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np
     p: RequantizeParams = op_params(graph, op)
     scale = requantizer(graph, op, p.multiplier, p.shift)
     x = inputs[0].astype(np.int64) - p.in_zero_point
-    return [scale.to_int8(x, p.out_zero_point, p.act_min, p.act_max)]
+    return [scale.to_int8(x, p.out_zero_point, p.act_min, p.act_max, output_tensor(graph, op).dtype)]
 
 
 def relu6(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:

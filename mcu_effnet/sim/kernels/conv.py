@@ -17,19 +17,23 @@ from __future__ import annotations
 import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op
+from mcu_effnet.ops import int16
 from mcu_effnet.ops.common import input_tensor, output_tensor
 from mcu_effnet.ops.conv import ConvParams
 from mcu_effnet.sim.kernels.common import Kernel, cached, op_params, padded_windows, requantizer
+from mcu_effnet.sim.requantize import multiply_by_quantized_multiplier_int64, narrow, wrap_int32
 
 _CHUNK_ELEMENTS = 1 << 23  # im2col elements per chunk: 32 MB in float32, 64 MB in float64
 FLOAT32_EXACT_K = (1 << 24) // (255 * 128)  # 514
 
 
-def _conv_matrix(w: np.ndarray) -> np.ndarray:
-    """OHWI weights as a (K, O) float matrix, K ordered (C, KH, KW) like the window view's axes."""
+def _conv_matrix(w: np.ndarray, wide: bool = False) -> np.ndarray:
+    """OHWI weights as a (K, O) float matrix, K ordered (C, KH, KW) like the window view's axes.
+
+    ``wide``: int16 inputs, whose products reach 2^22: float64 is exact for any K we meet."""
     out_c, kh, kw, in_c = w.shape
     k = in_c * kh * kw
-    dtype = np.float32 if k <= FLOAT32_EXACT_K else np.float64
+    dtype = np.float32 if k <= FLOAT32_EXACT_K and not wide else np.float64
     return np.ascontiguousarray(w.astype(dtype).transpose(3, 1, 2, 0).reshape(k, out_c))
 
 
@@ -42,14 +46,30 @@ def _centred_windows(x: np.ndarray, p: ConvParams, window: tuple[int, int], out:
 
 def _finish(graph: Graph, op: Op, p: ConvParams, acc: np.ndarray) -> np.ndarray:
     acc += p.bias
-    scale = requantizer(graph, op, p.multiplier, p.shift)
-    return scale.to_int8(acc, p.out_offset, p.act_min, p.act_max)
+    return finish_accumulator(graph, op, acc, p.multiplier, p.shift, p.out_offset, p.act_min, p.act_max)
+
+
+def finish_accumulator(
+    graph: Graph, op: Op, acc: np.ndarray, multiplier, shift, out_offset: int, act_min: int, act_max: int
+) -> np.ndarray:
+    """Requantizes the exact accumulators (bias added) of a CONV / DEPTHWISE / FC, narrowed to
+    the output's type. 16x8 ops with an int64 accumulator take the int64
+    ``MultiplyByQuantizedMultiplier``; every other accumulator is an int32 (wrapped as in C)."""
+    out_dtype = output_tensor(graph, op).dtype
+    if int16.accumulates_in_int64(graph, op):
+        scaled = multiply_by_quantized_multiplier_int64(acc, multiplier, shift)
+        return narrow(scaled, out_offset, act_min, act_max, out_dtype)
+    if out_dtype != "int8":
+        acc = wrap_int32(acc)  # int8 accumulators cannot leave int32; 16x8 ones with an int32 bias might
+    scale = requantizer(graph, op, multiplier, shift)
+    return scale.to_int8(acc, out_offset, act_min, act_max, out_dtype)
 
 
 def conv_2d(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     p: ConvParams = op_params(graph, op)
-    weights = cached(graph, op, "weights", lambda: _conv_matrix(input_tensor(graph, op, 1).data))
     x = inputs[0]
+    wide = x.dtype == np.int16
+    weights = cached(graph, op, "weights", lambda: _conv_matrix(input_tensor(graph, op, 1).data, wide))
     k, out_c = weights.shape
     _, kh, kw, _ = input_tensor(graph, op, 1).shape
     _, oh, ow, _ = output_tensor(graph, op).shape
@@ -74,17 +94,19 @@ def depthwise_conv_2d(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> 
     _, kh, kw, out_c = input_tensor(graph, op, 1).shape
     x = inputs[0]
     in_c = x.shape[3]
+    acc_type = np.int64 if x.dtype == np.int16 else np.int32
     weights = cached(
         graph,
         op,
         "weights",
-        lambda: input_tensor(graph, op, 1).data.reshape(kh, kw, in_c, -1).astype(np.int32),
+        lambda: input_tensor(graph, op, 1).data.reshape(kh, kw, in_c, -1).astype(acc_type),
     )
     _, oh, ow, _ = output_tensor(graph, op).shape
-    windows = _centred_windows(x, p, (kh, kw), (oh, ow), np.int32)
+    windows = _centred_windows(x, p, (kh, kw), (oh, ow), acc_type)
     # Output channel c·M + m reads input channel c with filter column c·M + m. One einsum over the
     # window view (N, OH, OW, C, KH, KW) sums the taps in int32, exactly like the reference
     # (|sum| <= KH·KW·255·128, far inside int32), and is faster than a loop of tap multiplies.
+    # int16 inputs sum in int64, as the 16x8 reference does.
     acc = np.einsum("nhwcij,ijcm->nhwcm", windows, weights)
     return [_finish(graph, op, p, acc.reshape(x.shape[0], oh, ow, out_c).astype(np.int64))]
 

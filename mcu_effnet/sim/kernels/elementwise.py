@@ -42,18 +42,18 @@ def add(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarra
     scale1 = requantizer(graph, op, p.in1_multiplier, p.in1_shift, "in1")
     scale2 = requantizer(graph, op, p.in2_multiplier, p.in2_shift, "in2")
     scale_out = requantizer(graph, op, p.out_multiplier, p.out_shift)
-    shifted1 = (a + p.in1_offset) << p.left_shift  # |x| < 2^9 · 2^20: fits int32 as in C
+    shifted1 = (a + p.in1_offset) << p.left_shift  # |x| < 2^9 · 2^20 (int16: 2^16 · 2^15): int32 as in C
     shifted2 = (b + p.in2_offset) << p.left_shift
     raw_sum = wrap_int32(scale1(shifted1) + scale2(shifted2))
-    return [scale_out.to_int8(raw_sum, p.out_offset, p.act_min, p.act_max)]
+    return [scale_out.to_int8(raw_sum, p.out_offset, p.act_min, p.act_max, output_tensor(graph, op).dtype)]
 
 
 def mul(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     a, b = _aligned(graph, op, inputs)
     p: BinaryParams = op_params(graph, op)
     scale = requantizer(graph, op, p.out_multiplier, p.out_shift)
-    product = (a + p.in1_offset) * (b + p.in2_offset)  # |product| <= 2^16: the int32 product of the C code
-    return [scale.to_int8(product, p.out_offset, p.act_min, p.act_max)]
+    product = (a + p.in1_offset) * (b + p.in2_offset)  # |product| <= 2^16 (int16: 2^30): int32 as in C
+    return [scale.to_int8(product, p.out_offset, p.act_min, p.act_max, output_tensor(graph, op).dtype)]
 
 
 KERNELS: dict[str, Kernel] = {"ADD": add, "MUL": mul}

@@ -13,7 +13,7 @@ from mcu_effnet.sim.kernels.common import Kernel, op_params
 def pad(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     p: PadParams = op_params(graph, op)
     widths = [(0, 0), *p.paddings[1:]]  # the batch axis is never padded
-    return [np.pad(inputs[0], widths, constant_values=np.int8(p.pad_value))]
+    return [np.pad(inputs[0], widths, constant_values=inputs[0].dtype.type(p.pad_value))]
 
 
 def reshape(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:

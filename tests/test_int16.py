@@ -1,0 +1,159 @@
+"""16x8 models (int16 activations, int8 weights, int64 biases) against the TFLite Micro interpreter.
+
+Randomized single-op models from ``builder16x8`` run through TFLite Micro and ``sim.run`` (and,
+where the engine has the op, the host-built C engine under ASan/UBSan) and must agree element
+for element; the loader's refusals of what is not run are checked to name the op.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from builder16x8 import Builder16x8, random_int16
+from tflite_builder import run_tflm
+
+from mcu_effnet.errors import UserError
+from mcu_effnet.graph import load_tflite
+from mcu_effnet.sim import run
+
+CASES = 6
+ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+
+
+def _check(b: Builder16x8, out: int, rng: np.random.Generator, x: np.ndarray | None = None) -> np.ndarray:
+    """Sim vs TFLite Micro on a random batch; returns the batch for further checks."""
+    b.outputs = [out]
+    model = b.build()
+    graph = load_tflite(model)
+    t = graph.tensors[graph.inputs[0]]
+    if x is None:
+        x = random_int16(rng, t.shape) if t.dtype == "int16" else rng.integers(-128, 128, (3, *t.shape[1:]))
+        x = x.astype(t.dtype)
+    expected = run_tflm(model, x)
+    got = run(graph, x)
+    assert got.dtype == expected.dtype == np.dtype(graph.tensors[out].dtype)
+    diff = np.flatnonzero(got != expected)
+    assert diff.size == 0, (
+        f"{diff.size}/{got.size} differ; first: sim {got.flat[diff[0]]} vs tflm {expected.flat[diff[0]]}"
+    )
+    assert len(np.unique(expected)) > 1 or expected.size <= 2
+    return x
+
+
+def _conv_case(seed: int, kind: str, bias_dtype: str = "int64") -> tuple[Builder16x8, int]:
+    rng = np.random.default_rng(16_000 + seed)
+    b = Builder16x8(rng, bias_dtype)
+    h, w = (int(v) for v in rng.integers(2, 10, size=2))
+    x = b.input((1, h, w, int(rng.integers(1, 7))))
+    k = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+    stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+    act = ACTIVATIONS[seed % 4]
+    if kind == "CONV_2D":
+        y = b.conv2d(x, int(rng.integers(1, 7)), k, stride, "SAME", activation=act, bias=seed % 5 != 4)
+    elif kind == "DEPTHWISE_CONV_2D":
+        y = b.depthwise(
+            x, k, stride, "VALID" if seed % 2 else "SAME", depth_multiplier=1 + seed % 2, activation=act
+        )
+    else:
+        flat = b.reshape(x, (1, h * w * b.info[x].shape[3]))
+        y = b.fully_connected(flat, int(rng.integers(1, 9)), activation=act, per_channel=seed % 2 == 0)
+    return b, y
+
+
+@pytest.mark.parametrize("kind", ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"])
+@pytest.mark.parametrize("seed", range(CASES))
+def test_weighted_ops_int64_bias(kind: str, seed: int) -> None:
+    b, y = _conv_case(seed, kind)
+    _check(b, y, b.rng)
+
+
+@pytest.mark.parametrize("kind", ["CONV_2D", "FULLY_CONNECTED"])
+@pytest.mark.parametrize("seed", range(3))
+def test_int32_bias_accumulates_in_int32(kind: str, seed: int) -> None:
+    """An int32 bias makes TFLite Micro accumulate in int32 and requantize with double rounding."""
+    b, y = _conv_case(seed, kind, "int32")
+    _check(b, y, b.rng)
+
+
+@pytest.mark.parametrize("kind", ["ADD", "MUL"])
+@pytest.mark.parametrize("seed", range(CASES))
+def test_add_mul(kind: str, seed: int) -> None:
+    rng = np.random.default_rng(16_100 + seed)
+    b = Builder16x8(rng)
+    shape = (1, int(rng.integers(1, 5)), int(rng.integers(1, 5)), int(rng.integers(1, 6)))
+    a = b.input(shape)
+    other_shape = shape if seed % 2 == 0 else (1, 1, 1, shape[3])  # broadcast on odd seeds
+    data = rng.integers(-32768, 32768, size=other_shape)
+    c = b.add_tensor(
+        "const", other_shape, "int16", float(rng.uniform(0.5, 2.0)) * b.qparams(a)[0], 0, data=data
+    )
+    y = b.add(a, c, activation=ACTIVATIONS[seed % 4], kind=kind)
+    _check(b, y, rng)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pad_reshape_concatenation(seed: int) -> None:
+    rng = np.random.default_rng(16_200 + seed)
+    b = Builder16x8(rng)
+    x = b.input((1, int(rng.integers(1, 5)), int(rng.integers(1, 5)), int(rng.integers(1, 4))))
+    padded = b.pad(x, [(0, 0), (1, 0), (0, 2), (int(seed), 1)])
+    n, h, w, c = b.info[padded].shape
+    flat = b.reshape(padded, (1, h * w, c))
+    scale, _ = b.qparams(flat)
+    const = b.add_tensor("const", (1, 2, c), "int16", scale, 0, data=rng.integers(-32768, 32768, (1, 2, c)))
+    y = b.add_tensor("concat", (1, h * w + 2, c), "int16", scale, 0)
+    b.add_op("CONCATENATION", [flat, const], [y], axis=1)
+    _check(b, y, rng)
+
+
+@pytest.mark.parametrize(("src", "dst"), [("int8", "int16"), ("int16", "int8"), ("int16", "int16")])
+def test_quantize(src: str, dst: str) -> None:
+    rng = np.random.default_rng(16_300 + len(src + dst))
+    b = Builder16x8(rng)
+    shape = (1, 3, 4, 5)
+    x = b.input(shape) if src == "int16" else b.int8_input(shape)
+    y = b.quantize(x, dst, zero_point=int(rng.integers(-20, 21)) if dst == "int8" else 0)
+    _check(b, y, rng)
+
+
+# ---- refusals -----------------------------------------------------------------------------------
+
+
+def _refused(b: Builder16x8, out: int) -> str:
+    b.outputs = [out]
+    with pytest.raises(UserError) as info:
+        load_tflite(b.build())
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_op_without_an_int16_path_is_refused_naming_it() -> None:
+    b = Builder16x8(np.random.default_rng(1))
+    x = b.input((1, 4))
+    message = _refused(b, b.unary("HARD_SWISH", x))
+    assert "op 0 (HARD_SWISH, int16 in, int16 out): 16-bit activations" in message
+
+
+def test_int16_zero_point_must_be_zero() -> None:
+    b = Builder16x8(np.random.default_rng(2))
+    x = b.add_tensor("x", (1, 4, 4, 2), "int16", 0.001, 5)
+    b.inputs.append(x)
+    message = _refused(b, b.conv2d(x, 3))
+    assert "op 0 (CONV_2D)" in message and "zero point 5; the 16x8 scheme needs 0" in message
+
+
+def test_mixed_int8_and_int16_inputs_are_refused() -> None:
+    b = Builder16x8(np.random.default_rng(3))
+    a = b.input((1, 4))
+    c = b.int8_input((1, 4))
+    message = _refused(b, b.add(a, c))
+    assert "op 0 (ADD)" in message and "int8, input 0 is int16" in message
+
+
+def test_depthwise_needs_an_int64_bias() -> None:
+    """TFLite Micro reads a 16x8 depthwise bias as int64 whatever its type: an int32 one is refused."""
+    b = Builder16x8(np.random.default_rng(4), bias_dtype="int32")
+    x = b.input((1, 4, 4, 2))
+    message = _refused(b, b.depthwise(x))
+    assert "op 0 (DEPTHWISE_CONV_2D)" in message and "bias must be a constant int64 tensor" in message
