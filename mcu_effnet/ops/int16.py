@@ -25,6 +25,19 @@ INT16_KINDS: frozenset[str] = frozenset(
         "RESHAPE",
         "CONCATENATION",
         "QUANTIZE",
+        "SUB",
+        "LEAKY_RELU",
+        # Data movement: TFLite Micro copies int16 elements as it copies int8 ones (its
+        # SPACE_TO_DEPTH and DEPTH_TO_SPACE take int8 and float32 only).
+        "SQUEEZE",
+        "EXPAND_DIMS",
+        "TRANSPOSE",
+        "SLICE",
+        "STRIDED_SLICE",
+        "PACK",
+        "UNPACK",
+        "SPLIT",
+        "SPLIT_V",
     }
 )
 ACTIVATION_DTYPES: tuple[str, ...] = ("int8", "int16")
@@ -38,6 +51,11 @@ def limits(dtype: str) -> tuple[int, int]:
     """The value range of an activation type: (-128, 127) or (-32768, 32767)."""
     info = np.iinfo(np.dtype(dtype))
     return int(info.min), int(info.max)
+
+
+def allowed_dtypes(op: Op) -> tuple[str, ...]:
+    """The activation types the op's checks accept."""
+    return ACTIVATION_DTYPES if op.kind in INT16_KINDS else ("int8",)
 
 
 def activation_dtype(graph: Graph, op: Op) -> str:
