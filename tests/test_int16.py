@@ -152,6 +152,25 @@ def test_leaky_relu(seed: int) -> None:
     _check(b, b.leaky_relu(x, alpha), rng)
 
 
+@pytest.mark.parametrize("seed", range(CASES))
+def test_transpose_conv(seed: int) -> None:
+    """int64 scratch accumulators and bias, the int64 requantization, per-channel or not."""
+    rng = np.random.default_rng(16_700 + seed)
+    b = Builder16x8(rng)
+    x = b.input((1, int(rng.integers(1, 6)), int(rng.integers(1, 6)), int(rng.integers(1, 9))))
+    y = b.transpose_conv(
+        x,
+        int(rng.integers(1, 9)),
+        (int(rng.integers(1, 5)), int(rng.integers(1, 5))),
+        (int(rng.integers(1, 3)), int(rng.integers(1, 4))),
+        "SAME" if seed % 2 else "VALID",
+        activation=ACTIVATIONS[seed % 4],
+        per_channel=seed % 3 != 2,
+        bias=seed % 5 != 4,
+    )
+    _check(b, y, rng)
+
+
 def _data_movement_case(kind: str, b: Builder16x8) -> int | list[int]:
     rng = b.rng
     x = b.input((1, *(int(v) for v in rng.integers(2, 6, size=3))))
@@ -249,6 +268,14 @@ def test_mixed_int8_and_int16_inputs_are_refused() -> None:
     c = b.int8_input((1, 4))
     message = _refused(b, b.add(a, c))
     assert "op 0 (ADD)" in message and "int8, input 0 is int16" in message
+
+
+def test_transpose_conv_needs_an_int64_bias() -> None:
+    """TFLite Micro's 16x8 TRANSPOSE_CONV reads its bias as int64: an int32 one is refused."""
+    b = Builder16x8(np.random.default_rng(7), bias_dtype="int32")
+    x = b.input((1, 3, 3, 2))
+    message = _refused(b, b.transpose_conv(x, 2))
+    assert "op 0 (TRANSPOSE_CONV)" in message and "bias must be a constant int64 tensor" in message
 
 
 def test_depthwise_needs_an_int64_bias() -> None:
