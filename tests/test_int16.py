@@ -171,6 +171,17 @@ def test_transpose_conv(seed: int) -> None:
     _check(b, y, rng)
 
 
+@pytest.mark.parametrize("seed", range(CASES))
+def test_mean(seed: int) -> None:
+    """The int32 sum of int16 values and one multiplier folded with 1 / count."""
+    rng = np.random.default_rng(16_800 + seed)
+    b = Builder16x8(rng)
+    h, w = (int(v) for v in rng.integers(1, 12, size=2)) if seed != 5 else (64, 64)
+    x = b.input((1, h, w, int(rng.integers(1, 6))))
+    axes = [(1, 2), (2,), (1, 2, 3), (3,), (1,), (2, 1)][seed]
+    _check(b, b.mean(x, axes, keep_dims=seed % 2 == 0), rng)
+
+
 def _data_movement_case(kind: str, b: Builder16x8) -> int | list[int]:
     rng = b.rng
     x = b.input((1, *(int(v) for v in rng.integers(2, 6, size=3))))

@@ -28,6 +28,7 @@ INT16_KINDS: frozenset[str] = frozenset(
         "SUB",
         "LEAKY_RELU",
         "TRANSPOSE_CONV",
+        "MEAN",
         # Data movement: TFLite Micro copies int16 elements as it copies int8 ones (its
         # SPACE_TO_DEPTH and DEPTH_TO_SPACE take int8 and float32 only).
         "SQUEEZE",
