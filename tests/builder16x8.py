@@ -64,6 +64,15 @@ class Builder16x8(ModelBuilder):
         self.inputs.append(index)
         return index
 
+    def operand(self, x: int, shape: tuple[int, ...], constant: bool) -> int:
+        """A second int16 operand for a binary op on ``x``: a constant of ``shape`` or a model
+        input (batched: unit axes in front up to x's rank), on a scale near x's."""
+        scale = float(self.qparams(x)[0] * self.rng.uniform(0.5, 2.0))
+        if constant:
+            data = self.rng.integers(-32768, 32768, size=shape)
+            return self.add_tensor(f"const_{len(self.tensors)}", shape, "int16", scale, 0, data=data)
+        return self.input((1,) * (len(self.info[x].shape) - len(shape)) + tuple(shape), scale)
+
 
 def random_int16(rng: np.random.Generator, shape: tuple[int, ...], batch: int = 3) -> np.ndarray:
     """A batch spanning the whole int16 range, extremes included."""

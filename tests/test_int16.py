@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import data_movement_builder as dm
 import numpy as np
 import pytest
 from builder16x8 import Builder16x8, random_16x8_cnn, random_int16
@@ -29,26 +30,41 @@ def host(tmp_path_factory) -> HostRuntime:
     return HostRuntime(tmp_path_factory.mktemp("int16-runtime"))
 
 
+def _random_batch(rng: np.random.Generator, t) -> np.ndarray:
+    x = random_int16(rng, t.shape) if t.dtype == "int16" else rng.integers(-128, 128, (3, *t.shape[1:]))
+    return x.astype(t.dtype)
+
+
 def _check(
-    b: Builder16x8, out: int, rng: np.random.Generator, host: HostRuntime | None = None, dsp: bool = False
-) -> None:
-    """Sim vs TFLite Micro on a random batch, then (``host``) the engine built for the host
-    under ASan/UBSan against both."""
-    b.outputs = [out]
+    b: Builder16x8,
+    out: int | list[int],
+    rng: np.random.Generator,
+    host: HostRuntime | None = None,
+    dsp: bool = False,
+    x: np.ndarray | None = None,
+) -> np.ndarray:
+    """Sim vs TFLite Micro on a random batch (one per model input), then (``host``) the engine
+    built for the host under ASan/UBSan against both; returns the batch for further checks."""
+    b.outputs = out if isinstance(out, list) else [out]
     model = b.build()
     graph = load_tflite(model)
-    t = graph.tensors[graph.inputs[0]]
-    x = random_int16(rng, t.shape) if t.dtype == "int16" else rng.integers(-128, 128, (3, *t.shape[1:]))
-    x = x.astype(t.dtype)
+    if x is None:
+        xs = [_random_batch(rng, graph.tensors[i]) for i in graph.inputs]
+        x = xs[0] if len(xs) == 1 else xs
     expected = run_tflm(model, x)
     got = run(graph, x)
+    if isinstance(out, list):
+        for k, (g, e) in enumerate(zip(got, expected, strict=True)):
+            assert g.dtype == e.dtype == np.dtype("int16")
+            np.testing.assert_array_equal(g, e, err_msg=f"output {k}")
+        return x
     assert got.dtype == expected.dtype == np.dtype(graph.tensors[out].dtype)
     diff = np.flatnonzero(got != expected)
     assert diff.size == 0, (
         f"{diff.size}/{got.size} differ; first: sim {got.flat[diff[0]]} vs tflm {expected.flat[diff[0]]}"
     )
     assert len(np.unique(expected)) > 1 or expected.size <= 2
-    if host is not None:
+    if host is not None and len(graph.inputs) == 1:  # the native engine takes one input
         engine = generate_engine(graph, dsp=dsp)
         np.testing.assert_array_equal(host.run_engine(engine, x), expected.reshape(x.shape[0], -1))
 
@@ -174,6 +190,102 @@ def test_planner_counts_two_bytes_per_int16_activation() -> None:
     assert "typedef int16_t model_input_t;" in engine.files["model.h"]
 
 
+@pytest.mark.parametrize("seed", range(CASES))
+def test_sub(seed: int) -> None:
+    """SUB with the 2^15 lift of 16x8, broadcasting a constant or a second model input."""
+    rng = np.random.default_rng(16_400 + seed)
+    b = Builder16x8(rng)
+    shape = (1, *(int(v) for v in rng.integers(1, 6, size=3)))
+    x = b.input(shape)
+    other = [shape[1:], (1, 1, shape[3]), (shape[3],), (shape[2], 1)][seed % 4]
+    second = b.operand(x, other, constant=seed % 3 == 0)
+    first, second = (x, second) if seed % 2 == 0 else (second, x)
+    _check(b, b.sub(first, second, activation=ACTIVATIONS[seed % 4]), rng)
+
+
+@pytest.mark.parametrize("seed", range(CASES))
+def test_leaky_relu(seed: int) -> None:
+    rng = np.random.default_rng(16_500 + seed)
+    b = Builder16x8(rng)
+    x = b.input((1, int(rng.integers(1, 6)), int(rng.integers(1, 40)), int(rng.integers(1, 9))))
+    alpha = float(rng.choice([0.01, 0.2, 0.3, rng.uniform(-1.0, 1.5)]))
+    _check(b, b.leaky_relu(x, alpha), rng)
+
+
+@pytest.mark.parametrize("seed", range(CASES))
+def test_transpose_conv(seed: int) -> None:
+    """int64 scratch accumulators and bias, the int64 requantization, per-channel or not."""
+    rng = np.random.default_rng(16_700 + seed)
+    b = Builder16x8(rng)
+    x = b.input((1, int(rng.integers(1, 6)), int(rng.integers(1, 6)), int(rng.integers(1, 9))))
+    y = b.transpose_conv(
+        x,
+        int(rng.integers(1, 9)),
+        (int(rng.integers(1, 5)), int(rng.integers(1, 5))),
+        (int(rng.integers(1, 3)), int(rng.integers(1, 4))),
+        "SAME" if seed % 2 else "VALID",
+        activation=ACTIVATIONS[seed % 4],
+        per_channel=seed % 3 != 2,
+        bias=seed % 5 != 4,
+    )
+    _check(b, y, rng)
+
+
+@pytest.mark.parametrize("seed", range(CASES))
+def test_mean_over_axes(seed: int) -> None:
+    """The int32 sum of int16 values and one multiplier folded with 1 / count."""
+    rng = np.random.default_rng(16_800 + seed)
+    b = Builder16x8(rng)
+    h, w = (int(v) for v in rng.integers(1, 12, size=2)) if seed != 5 else (64, 64)
+    x = b.input((1, h, w, int(rng.integers(1, 6))))
+    axes = [(1, 2), (2,), (1, 2, 3), (3,), (1,), (2, 1)][seed]
+    _check(b, b.mean(x, axes, keep_dims=seed % 2 == 0), rng)
+
+
+def _data_movement_case(kind: str, b: Builder16x8) -> int | list[int]:
+    rng = b.rng
+    x = b.input((1, *(int(v) for v in rng.integers(2, 6, size=3))))
+    shape = b.info[x].shape
+    if kind == "STRIDED_SLICE":
+        while True:  # draw until the slice is not empty (the loader refuses empty tensors)
+            begin = [0] + [int(rng.integers(-d, d)) for d in shape[1:]]
+            end = [1] + [int(rng.integers(-d, d + 1)) for d in shape[1:]]
+            strides = [1] + [int(rng.choice([-2, -1, 1, 2, 3])) for _ in shape[1:]]
+            masks = {key: int(rng.integers(0, 16)) & ~1 for key in ("begin_mask", "end_mask")}
+            if np.zeros(shape)[dm.strided_index(shape, begin, end, strides, **masks)].size:
+                return dm.strided_slice(b, x, begin, end, strides, **masks)
+    if kind == "TRANSPOSE":
+        return dm.transpose(b, x, [0, *(1 + rng.permutation(3))])
+    if kind == "SLICE":
+        begin = [0] + [int(rng.integers(0, d)) for d in shape[1:]]
+        return dm.slice_(
+            b,
+            x,
+            begin,
+            [1] + [int(rng.integers(1, d - s + 1)) for d, s in zip(shape[1:], begin[1:], strict=True)],
+        )
+    if kind == "SQUEEZE":
+        return dm.squeeze(b, dm.expand_dims(b, x, 2), [2])
+    if kind == "PACK":
+        return dm.pack(b, [x, b.operand(x, shape[1:], constant=False)], 1)
+    if kind == "UNPACK":
+        return dm.unpack(b, x, 3)
+    if kind == "SPLIT":
+        return dm.split(b, x, 1, shape[1])
+    return dm.split_v(b, x, [1, -1], 2)
+
+
+@pytest.mark.parametrize(
+    "kind", ["STRIDED_SLICE", "TRANSPOSE", "SLICE", "SQUEEZE", "PACK", "UNPACK", "SPLIT", "SPLIT_V"]
+)
+@pytest.mark.parametrize("seed", range(3))
+def test_data_movement(kind: str, seed: int, host: HostRuntime) -> None:
+    """Ops that move int16 elements as TFLite Micro moves int8 ones."""
+    rng = np.random.default_rng(16_600 + 10 * seed + len(kind))
+    b = Builder16x8(rng)
+    _check(b, _data_movement_case(kind, b), rng, host)
+
+
 # ---- refusals -----------------------------------------------------------------------------------
 
 
@@ -186,11 +298,33 @@ def _refused(b: Builder16x8, out: int) -> str:
     return message
 
 
-def test_op_without_an_int16_path_is_refused_naming_it() -> None:
+@pytest.mark.parametrize("kind", ["HARD_SWISH", "TANH"])
+def test_op_without_an_int16_path_is_refused_naming_it(kind: str) -> None:
+    """TANH's int16 path interpolates TFLite Micro's sigmoid table (as LOGISTIC's does): not yet here."""
     b = Builder16x8(np.random.default_rng(1))
     x = b.input((1, 4))
-    message = _refused(b, b.unary("HARD_SWISH", x))
-    assert "op 0 (HARD_SWISH, int16 in, int16 out): 16-bit activations" in message
+    message = _refused(b, b.unary(kind, x, out_scale=1 / 32768, out_zp=0))
+    assert f"op 0 ({kind}, int16 in, int16 out): 16-bit activations" in message
+
+
+def test_space_to_depth_is_refused_for_int16() -> None:
+    """TFLite Micro's SPACE_TO_DEPTH takes int8 and float32 only."""
+    b = Builder16x8(np.random.default_rng(5))
+    x = b.input((1, 4, 4, 2))
+    message = _refused(b, dm.space_to_depth(b, x, 2))
+    assert "op 0 (SPACE_TO_DEPTH, int16 in, int16 out): 16-bit activations" in message
+
+
+def test_engine_refuses_int16_ops_in_one_line() -> None:
+    """The simulator runs 16x8 SUB and LEAKY_RELU; the C engine (no int16 kernels for them yet) names the op."""
+    b = Builder16x8(np.random.default_rng(6))
+    x = b.input((1, 3, 4))
+    y = b.leaky_relu(b.sub(x, b.operand(x, (4,), constant=True)), 0.2)
+    b.outputs = [y]
+    with pytest.raises(UserError) as info:
+        generate_engine(load_tflite(b.build()))
+    message = str(info.value)
+    assert "\n" not in message and "op 0 SUB" in message and "no int16 kernel" in message
 
 
 def test_int16_zero_point_must_be_zero() -> None:
@@ -207,6 +341,14 @@ def test_mixed_int8_and_int16_inputs_are_refused() -> None:
     c = b.int8_input((1, 4))
     message = _refused(b, b.add(a, c))
     assert "op 0 (ADD)" in message and "int8, input 0 is int16" in message
+
+
+def test_transpose_conv_needs_an_int64_bias() -> None:
+    """TFLite Micro's 16x8 TRANSPOSE_CONV reads its bias as int64: an int32 one is refused."""
+    b = Builder16x8(np.random.default_rng(7), bias_dtype="int32")
+    x = b.input((1, 3, 3, 2))
+    message = _refused(b, b.transpose_conv(x, 2))
+    assert "op 0 (TRANSPOSE_CONV)" in message and "bias must be a constant int64 tensor" in message
 
 
 def test_depthwise_needs_an_int64_bias() -> None:

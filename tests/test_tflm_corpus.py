@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from conftest import REQUIRE_TOOLCHAIN
 from host_engine import HostRuntime
-from tflite_builder import run_tflm
 from tflm_corpus import (
     corpus_dir,
     corpus_inputs,
@@ -21,6 +20,7 @@ from tflm_corpus import (
     golden_files,
     names_the_op,
     survey_model,
+    tflm_outputs,
 )
 
 from mcu_effnet.codegen.engine import generate_engine
@@ -57,14 +57,22 @@ def test_corpus_model_runs_bit_exact_or_is_refused_naming_the_op(model, host_run
         assert "corrupt" not in row.message and "\n" not in row.message
         return
     graph = row.graph
-    xs = corpus_inputs(graph, model)
+    xs = corpus_inputs(graph, model, row.pinned)
     data = model.read_bytes()
-    expected = run_tflm(data, xs)
+    expected = tflm_outputs(row, xs)
     ours = run(graph, xs)
-    np.testing.assert_array_equal(ours, expected)
+    np.testing.assert_array_equal(ours.reshape(np.shape(expected)), expected)
     _, golden = golden_files(model)
     if golden is not None:
-        np.testing.assert_array_equal(ours[0].reshape(-1), csv_tensor(golden, ours.dtype))
+        reference = csv_tensor(golden, ours.dtype)
+        if not np.array_equal(np.reshape(expected, -1), reference):
+            # A golden file from a TFLite Micro build that rounds a multiplier differently from
+            # the interpreter we hold ourselves to (LEAKY_RELU's, in float32): off by one at most.
+            assert np.abs(ours.reshape(-1).astype(np.int64) - reference).max() <= 1
+        else:
+            np.testing.assert_array_equal(ours[0].reshape(-1), reference)
+    if row.pinned:
+        return  # the native engine takes no model with constants the corpus feeds as inputs
     if len(graph.inputs) > 1:
         # The native engine's contract is one input and one output; it says so in one line.
         with pytest.raises(UserError, match="runs models with one input and one output"):

@@ -14,8 +14,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import flatbuffers
 import numpy as np
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
+from mcu_effnet import oracle
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph import load_tflite
 from mcu_effnet.graph.ir import Graph
@@ -46,6 +49,9 @@ class CorpusRow:
     reason: str  # for a refusal: the op kind and why, grouped for the coverage table
     message: str  # the loader's whole message (empty when it runs)
     graph: Graph | None = None
+    # Positions of model inputs loaded as constants holding the corpus's own input values (see
+    # ``pinned_inputs``); the graph's inputs are the others.
+    pinned: tuple[int, ...] = ()
 
 
 def _reason(message: str) -> str:
@@ -62,13 +68,73 @@ def _reason(message: str) -> str:
     return message.split(": ", 1)[-1]
 
 
+def _subgraph(data: bytes):
+    return schema.Model.GetRootAsModel(data, 0).Subgraphs(0)
+
+
+def pinned_inputs(model: Path) -> dict[int, np.ndarray]:
+    """The model inputs the simulator cannot take as a batch, by position, with the values the
+    corpus ships for them: an int32 input (TRANSPOSE_CONV's output shape) or one whose first
+    dimension is not a batch of 1 (a bias vector fed as an input). The corpus's seanet models
+    feed such tensors as inputs only because they were cut out of a bigger graph; loading them
+    as constants holding the corpus's values asks TFLite Micro the same question."""
+    csvs, _ = golden_files(model)
+    sub = _subgraph(model.read_bytes())
+    if len(csvs) != sub.InputsLength():
+        return {}
+    pinned = {}
+    for k in range(sub.InputsLength()):
+        t = sub.Tensors(int(sub.Inputs(k)))
+        shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+        if t.Type() == schema.TensorType.INT32 or not shape or shape[0] != 1:
+            dtype = "int32" if t.Type() == schema.TensorType.INT32 else "int16"
+            pinned[k] = csv_tensor(csvs[k], dtype).reshape(shape)
+    # A model left without an input is not one of these (QUANTIZE from an int32 input is refused).
+    return pinned if len(pinned) < sub.InputsLength() else {}
+
+
+def pin_inputs(data: bytes, pinned: dict[int, np.ndarray]) -> bytes:
+    """The model with the inputs at the positions of ``pinned`` turned into constants holding
+    the given values."""
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+    sub = model.subgraphs[0]
+    for k, values in pinned.items():
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(np.ascontiguousarray(values).tobytes(), np.uint8)
+        model.buffers.append(buffer)
+        sub.tensors[int(sub.inputs[k])].buffer = len(model.buffers) - 1
+    sub.inputs = np.asarray([t for k, t in enumerate(sub.inputs) if k not in pinned], np.int32)
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
 def survey_model(path: Path) -> CorpusRow:
+    pinned = pinned_inputs(path)
     try:
-        graph = load_tflite(path)
+        if pinned:
+            graph = load_tflite(pin_inputs(path.read_bytes(), pinned))
+            graph.source = str(path)
+        else:
+            graph = load_tflite(path)
     except UserError as exc:
         message = str(exc)
-        return CorpusRow(path, "refused", _reason(message), message)
-    return CorpusRow(path, "runs", "", "", graph)
+        return CorpusRow(path, "refused", _reason(message), message, pinned=tuple(pinned))
+    return CorpusRow(path, "runs", "", "", graph, tuple(pinned))
+
+
+def tflm_outputs(row: CorpusRow, batches: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
+    """TFLite Micro's outputs on the corpus file itself (one array for a single output, as
+    ``mcu_effnet.sim.run``): batched for an unpinned model, else its one sample, run with every
+    input (the pinned ones as the corpus gives them)."""
+    if row.pinned:
+        pinned = pinned_inputs(row.path)
+        free = iter(batches)
+        sample = [pinned[k] if k in pinned else next(free) for k in range(len(pinned) + len(batches))]
+        outputs = oracle.TflmRunner(row.path.read_bytes()).run_one(sample)
+    else:
+        outputs = oracle.run_tflm(row.path.read_bytes(), batches)
+    return outputs[0] if len(outputs) == 1 else outputs
 
 
 def names_the_op(message: str) -> bool:
@@ -89,9 +155,11 @@ def golden_files(model: Path) -> tuple[list[Path], Path | None]:
     return inputs, golden
 
 
-def corpus_inputs(graph: Graph, model: Path) -> list[np.ndarray]:
-    """One batch per graph input: the corpus's own input CSVs where it ships them, else 8 random samples."""
+def corpus_inputs(graph: Graph, model: Path, pinned: tuple[int, ...] = ()) -> list[np.ndarray]:
+    """One batch per graph input: the corpus's own input CSVs where it ships them (those of the
+    ``pinned`` inputs left out), else 8 random samples."""
     csvs, _ = golden_files(model)
+    csvs = [c for k, c in enumerate(csvs) if k not in pinned]
     batches = []
     for k, i in enumerate(graph.inputs):
         t = graph.tensors[i]

@@ -182,10 +182,17 @@ HANDLERS: dict[str, Callable[[_Builder, Op], None]] = {
 }
 
 
+# Ops whose int8 handlers move elements of the tensors' own size (no arithmetic): they serve
+# int16 tensors as they are.
+BYTE_MOVING = frozenset(
+    "RESHAPE CONCATENATION SQUEEZE EXPAND_DIMS TRANSPOSE SLICE STRIDED_SLICE PACK UNPACK SPLIT SPLIT_V".split()
+)
+
+
 def handler(graph: Graph, op: Op) -> Callable[[_Builder, Op], None] | None:
-    """The 16x8 handler of ``op`` (None: an int8 op, or a RESHAPE / CONCATENATION, which move
-    bytes and keep the engine's own handlers)."""
-    if not int16.is_16x8(graph, op) or op.kind in ("RESHAPE", "CONCATENATION"):
+    """The 16x8 handler of ``op`` (None: an int8 op, or one that only moves elements,
+    ``BYTE_MOVING``, which keeps the engine's own handler)."""
+    if not int16.is_16x8(graph, op) or op.kind in BYTE_MOVING:
         return None
     found = HANDLERS.get(op.kind)
     if found is None:

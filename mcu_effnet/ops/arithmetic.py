@@ -1,4 +1,4 @@
-"""SUB, MAXIMUM, MINIMUM and PRELU, int8 with broadcasting: checks and Prepare.
+"""SUB, MAXIMUM, MINIMUM and PRELU, int8 with broadcasting (SUB also 16x8): checks and Prepare.
 
 SUB is ADD's arithmetic with the second term negated, and its Prepare computes ADD's
 parameters: in the TFLite Micro we hold ourselves to (the interpreter of ``mcu_effnet.oracle``)
@@ -20,14 +20,19 @@ import numpy as np
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.ops import checks, common, elementwise
 from mcu_effnet.ops.common import input_tensor, output_tensor, qparams, quantize_multiplier
-from mcu_effnet.ops.elementwise import ADD_LEFT_SHIFT, BinaryParams, add_params
+from mcu_effnet.ops.elementwise import ADD_LEFT_SHIFT, ADD_LEFT_SHIFT_INT16, BinaryParams, add_params
+
+
+def _sub_left_shift(graph: Graph, op: Op) -> int:
+    # CalculateOpDataSub lifts int16 values by 2^15 (65535 · 2^15 still fits int32), int8 by 2^20.
+    return ADD_LEFT_SHIFT_INT16 if output_tensor(graph, op).dtype == "int16" else ADD_LEFT_SHIFT
 
 
 def prepare_sub(graph: Graph, op: Op) -> BinaryParams:
     (s1, z1), (s2, z2) = qparams(input_tensor(graph, op, 0)), qparams(input_tensor(graph, op, 1))
     so, zo = qparams(output_tensor(graph, op))
     lo, hi = common.fused_activation_range(graph, op)
-    return add_params(s1, z1, s2, z2, so, zo, lo, hi)
+    return add_params(s1, z1, s2, z2, so, zo, lo, hi, _sub_left_shift(graph, op))
 
 
 def check_sub(graph: Graph, op: Op) -> str | None:
@@ -37,8 +42,9 @@ def check_sub(graph: Graph, op: Op) -> str | None:
     # QuantizeMultiplierSmallerThanOneExp aborts TFLite Micro on an output multiplier of 1 or more.
     s1, s2 = (float(np.float32(input_tensor(graph, op, k).scale[0])) for k in (0, 1))
     so = float(np.float32(output_tensor(graph, op).scale[0]))
-    if 2.0 * max(s1, s2) / (float(1 << ADD_LEFT_SHIFT) * so) >= 1.0:
-        return f"output scale {so:g} is below 2^-19 of the larger input scale (TFLite Micro aborts)"
+    shift = _sub_left_shift(graph, op)
+    if 2.0 * max(s1, s2) / (float(1 << shift) * so) >= 1.0:
+        return f"output scale {so:g} is below 2^-{shift - 1} of the larger input scale (TFLite Micro aborts)"
     return None
 
 

@@ -41,7 +41,7 @@ def arity(op: Op, n_in: tuple[int, ...], n_out: int = 1) -> str | None:
 def io_int8(graph: Graph, op: Op, data_inputs: int) -> str | None:
     """The first ``data_inputs`` inputs and every output are quantized activations: int8, or
     int16 for the ops of ``int16.INT16_KINDS``, all of one type (QUANTIZE converts between them)."""
-    dtypes = int16.ACTIVATION_DTYPES if op.kind in int16.INT16_KINDS else ("int8",)
+    dtypes = int16.allowed_dtypes(op)
     first = optional_input(graph, op, 0)
     for k in range(data_inputs):
         t = optional_input(graph, op, k)

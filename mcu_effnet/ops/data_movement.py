@@ -1,4 +1,4 @@
-"""Ops that rearrange int8 values without arithmetic: SQUEEZE, EXPAND_DIMS, TRANSPOSE, SLICE,
+"""Ops that rearrange int8 (or int16) values without arithmetic: SQUEEZE, EXPAND_DIMS, TRANSPOSE, SLICE,
 STRIDED_SLICE, PACK, UNPACK, SPLIT, SPLIT_V, SPACE_TO_DEPTH, DEPTH_TO_SPACE.
 
 TFLite Micro copies their bytes whatever the quantization of input and output, so there is
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op, Tensor
-from mcu_effnet.ops import checks
+from mcu_effnet.ops import checks, int16
 from mcu_effnet.ops.common import elements, input_tensor, optional_input, output_tensor, refuse
 
 # TFLite Micro's limits: TRANSPOSE's Prepare takes 1-D to 5-D inputs, STRIDED_SLICE's 4-D at
@@ -65,18 +65,25 @@ def _int_list(t: Tensor | None) -> list[int] | None:
 
 
 def _data_io(graph: Graph, op: Op, data_inputs: list[int]) -> str | None:
-    """int8 data inputs (at the given positions) and outputs, one scale and zero point each."""
+    """int8 data inputs (at the given positions) and outputs, one scale and zero point each;
+    int16 ones (all alike) for the ops TFLite Micro also moves as int16."""
+    dtypes = int16.allowed_dtypes(op)
+    first = optional_input(graph, op, data_inputs[0]) if data_inputs else None
     for k in data_inputs:
         t = optional_input(graph, op, k)
         if t is None:
             return f"input {k} is missing"
-        problem = checks.quantized_int8(t, f"input {k}")
+        problem = checks.quantized_int8(t, f"input {k}", dtypes)
         if problem:
             return problem
+        if t.dtype != first.dtype:
+            return f"input {k} '{t.name}' is {t.dtype}, input {data_inputs[0]} is {first.dtype}"
     for k, i in enumerate(op.outputs):
-        problem = checks.quantized_int8(graph.tensors[i], f"output {k}")
+        problem = checks.quantized_int8(graph.tensors[i], f"output {k}", dtypes)
         if problem:
             return problem
+        if first is not None and graph.tensors[i].dtype != first.dtype:
+            return f"output {k} is {graph.tensors[i].dtype}, the input {first.dtype}"
     return None
 
 

@@ -28,6 +28,20 @@ INT16_KINDS: frozenset[str] = frozenset(
         "MEAN",
         "SOFTMAX",
         "LOGISTIC",
+        "SUB",
+        "LEAKY_RELU",
+        "TRANSPOSE_CONV",
+        # Data movement: TFLite Micro copies int16 elements as it copies int8 ones (its
+        # SPACE_TO_DEPTH and DEPTH_TO_SPACE take int8 and float32 only).
+        "SQUEEZE",
+        "EXPAND_DIMS",
+        "TRANSPOSE",
+        "SLICE",
+        "STRIDED_SLICE",
+        "PACK",
+        "UNPACK",
+        "SPLIT",
+        "SPLIT_V",
     }
 )
 ACTIVATION_DTYPES: tuple[str, ...] = ("int8", "int16")
@@ -41,6 +55,11 @@ def limits(dtype: str) -> tuple[int, int]:
     """The value range of an activation type: (-128, 127) or (-32768, 32767)."""
     info = np.iinfo(np.dtype(dtype))
     return int(info.min), int(info.max)
+
+
+def allowed_dtypes(op: Op) -> tuple[str, ...]:
+    """The activation types the op's checks accept."""
+    return ACTIVATION_DTYPES if op.kind in INT16_KINDS else ("int8",)
 
 
 def activation_dtype(graph: Graph, op: Op) -> str:
@@ -59,11 +78,11 @@ def is_16x8(graph: Graph, op: Op) -> bool:
 def accumulates_in_int64(graph: Graph, op: Op) -> bool:
     """A 16x8 CONV_2D / FULLY_CONNECTED accumulates in int64 (and requantizes with the int64
     ``MultiplyByQuantizedMultiplier``) unless its bias is int32, or, without a bias, its
-    ``quantized_bias_type`` asks for int32. A 16x8 DEPTHWISE_CONV_2D always does. int8 ops
-    never do."""
-    if graph.tensors[op.inputs[0]].dtype != "int16":
+    ``quantized_bias_type`` asks for int32. A 16x8 DEPTHWISE_CONV_2D or TRANSPOSE_CONV always
+    does. int8 ops never do."""
+    if graph.tensors[_data_input(op)].dtype != "int16":
         return False
-    if op.kind == "DEPTHWISE_CONV_2D":
+    if op.kind in ("DEPTHWISE_CONV_2D", "TRANSPOSE_CONV"):
         return True
     bias = op.inputs[2] if len(op.inputs) > 2 else -1
     if bias >= 0:
@@ -73,9 +92,16 @@ def accumulates_in_int64(graph: Graph, op: Op) -> bool:
 
 def bias_dtypes(graph: Graph, op: Op) -> tuple[str, ...]:
     """The bias types TFLite Micro takes for the op's activations."""
-    if graph.tensors[op.inputs[0]].dtype != "int16":
+    if graph.tensors[_data_input(op)].dtype != "int16":
         return ("int32",)
-    return ("int64",) if op.kind == "DEPTHWISE_CONV_2D" else ("int64", "int32")
+    # Their 16x8 kernels read the bias as int64 whatever its type (TRANSPOSE_CONV's scratch
+    # accumulators are int64 too).
+    return ("int64",) if op.kind in ("DEPTHWISE_CONV_2D", "TRANSPOSE_CONV") else ("int64", "int32")
+
+
+def _data_input(op: Op) -> int:
+    """The activation input: TRANSPOSE_CONV's comes after its output shape and weights."""
+    return op.inputs[2] if op.kind == "TRANSPOSE_CONV" else op.inputs[0]
 
 
 def zero_point_problem(t: Tensor, what: str) -> str | None:

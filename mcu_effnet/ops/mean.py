@@ -1,4 +1,4 @@
-"""MEAN, int8: check and Prepare, as TFLite Micro's ``PrepareMeanOrSum`` for
+"""MEAN, int8 or 16x8: check and Prepare, as TFLite Micro's ``PrepareMeanOrSum`` for
 ``reference_ops::QuantizedMeanOrSum<int8_t, int32_t>``.
 
 One int8 path for every axis set: the multiplier of ``input_scale / output_scale`` is folded

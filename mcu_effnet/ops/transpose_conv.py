@@ -1,11 +1,13 @@
-"""TRANSPOSE_CONV, int8 per-channel: check, Prepare and MAC count, as TFLite Micro's transpose_conv.cc.
+"""TRANSPOSE_CONV, int8 or 16x8 per-channel: check, Prepare and MAC count, as TFLite Micro's transpose_conv.cc.
 
 Inputs are (output shape, weights OHWI, input, optional bias). Prepare is CONV_2D's
 ``PopulateConvolutionQuantizationParams`` (per-channel multipliers on axis 0 of the weights)
 and a padding computed by ``ComputePaddingHeightWidth`` from the *output's* height and width,
 as if the output were the input of a convolution with the same stride. The kernel scatters
 each input value times the weights into int32 accumulators the size of the output (a scratch
-buffer the planner gives it), then adds the bias and requantizes.
+buffer the planner gives it), then adds the bias and requantizes. With int16 activations the
+scratch accumulators and the bias are int64 and the requantization is the int64
+``MultiplyByQuantizedMultiplier`` (``mcu_effnet.ops.int16``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op
-from mcu_effnet.ops import checks, common
+from mcu_effnet.ops import checks, common, int16
 from mcu_effnet.ops.common import input_tensor, optional_input, output_tensor, qparams
 
 OUTPUT_SHAPE, WEIGHTS, INPUT, BIAS = range(4)
@@ -89,9 +91,12 @@ def check(graph: Graph, op: Op) -> str | None:
     if problem:
         return problem
     x, w, y = input_tensor(graph, op, INPUT), optional_input(graph, op, WEIGHTS), output_tensor(graph, op)
-    problem = checks.quantized_int8(x, "input") or checks.quantized_int8(y, "output")
+    dtypes = int16.allowed_dtypes(op)
+    problem = checks.quantized_int8(x, "input", dtypes) or checks.quantized_int8(y, "output", dtypes)
     if problem:
         return problem
+    if x.dtype != y.dtype:
+        return f"output '{y.name}' is {y.dtype}, the input {x.dtype}"
     shape_t = optional_input(graph, op, OUTPUT_SHAPE)
     if shape_t is None or not shape_t.is_constant or shape_t.dtype != "int32":
         return "the output shape input must be a constant int32 tensor"
@@ -112,8 +117,9 @@ def check(graph: Graph, op: Op) -> str | None:
     if not np.all(np.isfinite(w.scale)) or np.any(w.scale <= 0) or np.any(w.zero_point != 0):
         return "weights must be symmetric with positive scales"
     b = optional_input(graph, op, BIAS)
-    if b is not None and (not b.is_constant or b.dtype != "int32" or b.data.size != out_c):
-        return f"bias must be a constant int32 tensor of {out_c} values"
+    allowed = int16.bias_dtypes(graph, op)
+    if b is not None and (not b.is_constant or b.dtype not in allowed or b.data.size != out_c):
+        return f"bias must be a constant {' or '.join(allowed)} tensor of {out_c} values"
     return None
 
 

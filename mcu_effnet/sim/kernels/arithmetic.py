@@ -12,6 +12,7 @@ import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.ops.arithmetic import PreluParams
+from mcu_effnet.ops.common import output_tensor
 from mcu_effnet.ops.elementwise import BinaryParams
 from mcu_effnet.sim.kernels.common import Kernel, op_params, requantizer
 from mcu_effnet.sim.kernels.elementwise import _aligned as aligned
@@ -25,7 +26,8 @@ def sub(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarra
     scale2 = requantizer(graph, op, p.in2_multiplier, p.in2_shift, "in2")
     scale_out = requantizer(graph, op, p.out_multiplier, p.out_shift)
     raw = wrap_int32(scale1((a + p.in1_offset) << p.left_shift) - scale2((b + p.in2_offset) << p.left_shift))
-    return [scale_out.to_int8(raw, p.out_offset, p.act_min, p.act_max)]
+    # int16: |x| · 2^15 < 2^31, so the int32 arithmetic of the C++ is exact here as well
+    return [scale_out.to_int8(raw, p.out_offset, p.act_min, p.act_max, output_tensor(graph, op).dtype)]
 
 
 def maximum(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:

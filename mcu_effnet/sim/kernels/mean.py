@@ -1,4 +1,5 @@
-"""MEAN, int8, as TFLite Micro's ``reference_ops::QuantizedMeanOrSum<int8_t, int32_t>``.
+"""MEAN, int8 or int16, as TFLite Micro's ``reference_ops::QuantizedMeanOrSum<int8_t, int32_t>``
+(``<int16_t, int32_t>`` for 16x8).
 
 TFLite Micro has one int8 path for every axis set (the 4-D axes-(1, 2) special case is
 float-only): int32 sums over the reduced axes, minus ``zero_point * count``, then
@@ -19,7 +20,8 @@ from mcu_effnet.sim.requantize import multiply_by_quantized_multiplier
 
 
 def mean_int8(x: np.ndarray, axes: tuple[int, ...], p: MeanParams) -> np.ndarray:
-    """Reduce the given axes of x (keepdims); any leading batch is in x's own axes."""
+    """Reduce the given axes of x (keepdims); any leading batch is in x's own axes. The
+    result has x's type."""
     if p.count == 0:
         shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
         return np.zeros(shape, dtype=x.dtype)
@@ -28,8 +30,8 @@ def mean_int8(x: np.ndarray, axes: tuple[int, ...], p: MeanParams) -> np.ndarray
     shifted_sum = fp.wrap_int32(total - p.in_zero_point * p.count)
     # The int32 overload of MultiplyByQuantizedMultiplier: its left shift wraps like the C++.
     out = multiply_by_quantized_multiplier(shifted_sum, p.multiplier, p.shift)
-    info = np.iinfo(x.dtype)  # int8, or int16 (16x8): QuantizedMeanOrSum<T> clamps to T
-    return np.clip(out + p.out_zero_point, info.min, info.max).astype(x.dtype)
+    info = np.iinfo(x.dtype)  # int8, or int16 (16x8: EvalIntegerMean<int16_t>, same int32 sum)
+    return np.clip(out + p.out_zero_point, int(info.min), int(info.max)).astype(x.dtype)
 
 
 def mean_kernel(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:

@@ -1,7 +1,7 @@
-"""LEAKY_RELU and TANH on int8, as TFLite Micro's ``QuantizeLeakyRelu`` and ``reference_integer_ops::Tanh``.
+"""LEAKY_RELU (int8 and int16) and TANH on int8, as TFLite Micro's ``QuantizeLeakyRelu`` and ``reference_integer_ops::Tanh``.
 
 Both outputs depend on the input value alone, so each op is evaluated once on the 256 int8
-values and looked up (``mcu_effnet.ops.unary_math`` documents the parameters).
+(65536 int16) values and looked up (``mcu_effnet.ops.unary_math`` documents the parameters).
 """
 
 from __future__ import annotations
@@ -21,13 +21,15 @@ TANH_OUTPUT_BITS = 7  # the output scale is 2^-7
 
 
 def leaky_relu_int8(x: np.ndarray, p: LeakyReluParams) -> np.ndarray:
+    """``QuantizeLeakyRelu`` on int8 or int16 ``x`` (the output has x's type)."""
     centred = x.astype(np.int64) - p.in_zero_point
     identity = multiply_by_quantized_multiplier(centred, p.identity_multiplier, p.identity_shift)
     # The kernel multiplies by |alpha multiplier| and negates the result for a negative alpha.
     magnitude = multiply_by_quantized_multiplier(centred, abs(p.alpha_multiplier), p.alpha_shift)
     scaled = -magnitude if p.alpha_multiplier < 0 else magnitude
     out = p.out_zero_point + np.where(centred >= 0, identity, scaled)
-    return np.clip(out, -128, 127).astype(np.int8)
+    info = np.iinfo(x.dtype)
+    return np.clip(out, int(info.min), int(info.max)).astype(x.dtype)
 
 
 def _one_minus_x_over_one_plus_x(a: np.ndarray) -> np.ndarray:
@@ -63,10 +65,11 @@ def tanh_int8(x: np.ndarray, p: LogisticParams) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=256)
-def _table(kind: str, params: LeakyReluParams | LogisticParams, mode: str) -> np.ndarray:
-    """The int8 output of each of the 256 inputs, indexed by the input's uint8 bit pattern;
-    ``mode`` (the requantization rounding) is part of the key."""
-    values = np.arange(256, dtype=np.uint8).view(np.int8)
+def _table(kind: str, params: LeakyReluParams | LogisticParams, mode: str, dtype: str = "int8") -> np.ndarray:
+    """The output of each of the 256 int8 (65536 int16) inputs, indexed by the input's unsigned
+    bit pattern; ``mode`` (the requantization rounding) is part of the key."""
+    unsigned = np.uint8 if dtype == "int8" else np.uint16
+    values = np.arange(np.iinfo(unsigned).max + 1, dtype=np.int64).astype(unsigned).view(dtype)
     with rounding(mode):
         table = leaky_relu_int8(values, params) if kind == "LEAKY_RELU" else tanh_int8(values, params)
     table.setflags(write=False)
@@ -74,8 +77,9 @@ def _table(kind: str, params: LeakyReluParams | LogisticParams, mode: str) -> np
 
 
 def table_kernel(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    table = _table(op.kind, op_params(graph, op), rounding_mode())
-    return [np.take(table, inputs[0].view(np.uint8))]
+    x = inputs[0]
+    table = _table(op.kind, op_params(graph, op), rounding_mode(), x.dtype.name)
+    return [np.take(table, x.view(np.uint8 if x.dtype == np.int8 else np.uint16))]
 
 
 KERNELS: dict[str, Kernel] = {"LEAKY_RELU": table_kernel, "TANH": table_kernel}
