@@ -164,7 +164,10 @@ def test_two_branches_stored_breadth_first_get_a_known_better_order():
     assert plan.peak_bytes == plan.arena_bytes == 2304
     assert plan.order[:5] in ([0, 1, 3, 2, 4], [0, 2, 4, 1, 3])  # one branch, then the other
     assert plan.order[5:] == [5, 6, 7, 8, 9]
-    assert min(plan_arena(graph, order=o).peak_bytes for o in topological_orders(graph)) == 2304
+    # the best of every order with the ordinary kernels (a 1x1 reduce in place would save 144
+    # bytes more in one order, but its arena does not come out smaller)
+    plain = frozenset(op.index for op in graph.ops)
+    assert min(plan_arena(graph, order=o, plain=plain).peak_bytes for o in topological_orders(graph)) == 2304
     text = plan.describe(graph)
     assert "execution order (exact search), op indices by step: " in text
     assert "in the stored order: peak 3584, arena 3584 bytes" in text

@@ -24,7 +24,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from mcu_effnet.codegen import dsp_layout, dsp_pointwise
+from mcu_effnet.codegen import dsp_layout, dsp_pointwise, fuse_add
 from mcu_effnet.codegen.c_literals import (
     c_array_body,
     c_comment,
@@ -34,12 +34,20 @@ from mcu_effnet.codegen.c_literals import (
     c_int_list,
 )
 from mcu_effnet.codegen.fuse import Fusion, fuse_silu
+from mcu_effnet.codegen.fuse_add import AddFusion
 from mcu_effnet.codegen.templates import environment
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.graph.op_order import plan_memory
 from mcu_effnet.graph.ops import SUPPORTED_OPS
-from mcu_effnet.graph.planner import ARENA, ArenaPlan, ordered_ops
+from mcu_effnet.graph.planner import (
+    ARENA,
+    CONV_ADD,
+    ArenaPlan,
+    conv_add_chunk,
+    ordered_ops,
+    pointwise_in_place_chunk,
+)
 from mcu_effnet.ops.common import elements, optional_input, qparams
 from mcu_effnet.ops.lookup import LOOKUP
 from mcu_effnet.ops.registry import op_macs, prepare
@@ -54,6 +62,8 @@ RUNTIME_FILES: tuple[str, ...] = (
     "ek_pool.c",
     "ek_activation.c",
     "ek_shape.c",
+    "ek_chunks.h",
+    "ek_chunks.c",
 )
 
 # Kernels for cores with the DSP extension (Cortex-M4, M7, M33: SMLAD and friends through
@@ -68,6 +78,8 @@ DSP_RUNTIME_FILES: tuple[str, ...] = (
     "ek_requant_dsp.h",
     "ek_depthwise_dsp.c",
     "ek_conv_dsp.c",
+    "ek_chunks_dsp.h",
+    "ek_chunks_dsp.c",
 )
 DSP_PARAM_HEADERS = ("ek_conv_dsp.h", "ek_pointwise_dsp.h")  # their kernels' parameter structs
 
@@ -85,7 +97,7 @@ class EngineSources:
     # the arena plus the caller's input and output buffers
     model_ram_bytes: int = 0
     graph: Graph | None = None  # the graph the engine runs (SiLU pairs fused), for the plan's names
-    fusions: list[Fusion] = field(default_factory=list)
+    fusions: list[Fusion | AddFusion] = field(default_factory=list)
 
 
 def _runtime_source(name: str) -> str:
@@ -230,6 +242,58 @@ def _int32_bias(op: Op, folded: np.ndarray) -> np.ndarray:
 
 
 def _conv(b: _Builder, op: Op) -> None:
+    kernel, params, layout = _conv_params(b, op)
+    depthwise = op.kind == "DEPTHWISE_CONV_2D"
+    if depthwise and op.index in b.plan.scratch:
+        scratch = b.plan.buffers[b.plan.scratch[op.index]]
+        assert b.plan.location(op.inputs[0]) == b.plan.location(op.outputs[0])
+        b.call(
+            op,
+            layout.in_place_kernel if layout else "ek_depthwise_conv2d_in_place",
+            params,
+            [op.inputs[0]],
+            output_ptr={"kind": ARENA, "offset": scratch.offset},
+        )
+        return
+    if op.index in b.plan.scratch:  # a 1x1 convolution over its own input (planner: pointwise_in_place_chunk)
+        scratch = b.plan.buffers[b.plan.scratch[op.index]]
+        assert b.plan.location(op.inputs[0]) == b.plan.location(op.outputs[0])
+        b.call(
+            op,
+            f"{kernel}_in_place",
+            params,
+            [],
+            call="conv_in_place",
+            chunk=pointwise_in_place_chunk(b.graph, op),
+            data=b.ptr(op.inputs[0]),
+            scratch={"kind": ARENA, "offset": scratch.offset},
+        )
+        return
+    b.call(op, kernel, params, [op.inputs[0]])
+
+
+def _conv_add(b: _Builder, op: Op) -> None:
+    """A CONV_2D with its residual ADD fused (``mcu_effnet.codegen.fuse_add``): the kernel's
+    chunked form adds each chunk of the convolution's output to the other operand."""
+    conv, add = op.attrs["conv"], op.attrs["add"]
+    kernel, params, _ = _conv_params(b, conv)
+    add_params = _binary_params(b, add)
+    scratch = b.plan.buffers[b.plan.scratch[op.index]]
+    b.call(
+        op,
+        f"{kernel}_add",
+        params,
+        [conv.inputs[0], op.inputs[3]],
+        call="conv_add",
+        add_params=add_params,
+        conv_first=int(op.attrs["conv_first"]),
+        chunk=conv_add_chunk(b.graph, op),
+        scratch={"kind": ARENA, "offset": scratch.offset},
+    )
+
+
+def _conv_params(b: _Builder, op: Op) -> tuple[str, str, Any]:
+    """The convolution's kernel, its parameter struct's name and its DSP layout (None: plain)."""
     g = b.graph
     x, w, y = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
     depthwise = op.kind == "DEPTHWISE_CONV_2D"
@@ -286,19 +350,8 @@ def _conv(b: _Builder, op: Op) -> None:
             shift=b.array(f"{tag}_shift", "int32_t", shift, "per-channel shifts"),
         )  # fmt: skip
         params = b.struct(op, "ek_conv_params", fields)
-    if depthwise and op.index in b.plan.scratch:
-        scratch = b.plan.buffers[b.plan.scratch[op.index]]
-        assert b.plan.location(op.inputs[0]) == b.plan.location(op.outputs[0])
-        b.call(
-            op,
-            layout.in_place_kernel if layout else "ek_depthwise_conv2d_in_place",
-            params,
-            [op.inputs[0]],
-            output_ptr={"kind": ARENA, "offset": scratch.offset},
-        )
-        return
     kernel = layout.kernel if layout else ("ek_depthwise_conv2d" if depthwise else "ek_conv2d")
-    b.call(op, kernel, params, [op.inputs[0]])
+    return kernel, params, layout
 
 
 def _fully_connected(b: _Builder, op: Op) -> None:
@@ -367,6 +420,11 @@ def _broadcast_strides(shape: tuple[int, ...], out4: list[int], what: str) -> li
 
 
 def _binary(b: _Builder, op: Op) -> None:
+    params = _binary_params(b, op)
+    b.call(op, "ek_add" if op.kind == "ADD" else "ek_mul", params, [op.inputs[0], op.inputs[1]])
+
+
+def _binary_params(b: _Builder, op: Op) -> str:
     g = b.graph
     t1, t2, y = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
     what = f"op {op.index} {op.kind}"
@@ -378,8 +436,7 @@ def _binary(b: _Builder, op: Op) -> None:
         in2_strides=_broadcast_strides(t2.shape, out4, what),
         **asdict(p),
     )
-    params = b.struct(op, "ek_binary_params", fields)
-    b.call(op, "ek_add" if op.kind == "ADD" else "ek_mul", params, [op.inputs[0], op.inputs[1]])
+    return b.struct(op, "ek_binary_params", fields)
 
 
 def _mean(b: _Builder, op: Op) -> None:
@@ -491,8 +548,9 @@ _HANDLERS = {
     "QUANTIZE": _unary("ek_requantize", "ek_requantize_params"),
     "CONCATENATION": _concatenation,
     LOOKUP: _lookup,  # the engine's own: LOGISTIC -> MUL fused (mcu_effnet.codegen.fuse)
+    CONV_ADD: _conv_add,  # the engine's own: CONV_2D -> residual ADD fused (mcu_effnet.codegen.fuse_add)
 }
-assert set(_HANDLERS) == set(SUPPORTED_OPS) | {LOOKUP}
+assert set(_HANDLERS) == set(SUPPORTED_OPS) | {LOOKUP, CONV_ADD}
 
 
 def _check(graph: Graph) -> None:
@@ -527,7 +585,7 @@ def _layers(graph: Graph, plan: ArenaPlan) -> list[dict[str, Any]]:
             "index": op.index,
             "op": op.kind,
             "output_shape": [int(d) for d in graph.tensors[op.outputs[0]].shape],
-            "macs": int(op_macs(graph, op)),
+            "macs": int(op_macs(graph, op.attrs["conv"] if op.kind == CONV_ADD else op)),
             "live_bytes": int(plan.live_bytes[pos]),
         }
         for pos, op in enumerate(ordered_ops(graph, plan.order or None))
@@ -565,6 +623,8 @@ def generate_engine(
 
     ``fuse`` (default: when no plan is given) first turns each SiLU pair LOGISTIC -> MUL into one
     table lookup (``mcu_effnet.codegen.fuse``); a given plan must be for the graph as fused or not.
+    Without a plan, residual ADDs are also fused into the convolution producing one operand
+    where that lowers the arena (``mcu_effnet.codegen.fuse_add``).
     ``dsp``: the target core has the DSP extension (Cortex-M4, M7, M33): ops the DSP kernels
     cover get them, with their weights laid out for them here; the rest keep the plain kernels.
     False gives the portable C99 engine (host builds, Cortex-M0+ / M3).
@@ -573,9 +633,12 @@ def generate_engine(
     what it has left, and the layers that gain most per byte get it.
     """
     _check(graph)
-    fusions: list[Fusion] = []
+    fusions: list[Fusion | AddFusion] = []
     if (plan is None) if fuse is None else fuse:
         graph, fusions = fuse_silu(graph)
+        if plan is None:  # residual ADDs into their convolutions, where that lowers the arena
+            graph, adds, plan = fuse_add.choose(graph, plan_memory)
+            fusions = [*fusions, *adds]
     plan = plan if plan is not None else plan_memory(graph)
     b = _Builder(graph, plan, dsp, None if widen_budget is None else _widen_within(graph, widen_budget))
     for op in ordered_ops(graph, plan.order or None):
