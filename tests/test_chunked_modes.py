@@ -19,11 +19,17 @@ from public_models import ds_cnn, mobilenet_v1_025, resnet8
 from test_planner import execute_plan
 from tflite_builder import ModelBuilder, run_tflm
 
-from mcu_effnet.codegen import fuse_add
+from mcu_effnet.codegen import fuse_add, fuse_lines
 from mcu_effnet.codegen.engine import generate_engine
 from mcu_effnet.graph import load_tflite, planner
 from mcu_effnet.graph.op_order import plan_memory
-from mcu_effnet.graph.planner import CONV_ADD, check_plan, plan_arena, pointwise_in_place_chunk
+from mcu_effnet.graph.planner import (
+    CONV_ADD,
+    CONV_DEPTHWISE,
+    check_plan,
+    plan_arena,
+    pointwise_in_place_chunk,
+)
 from mcu_effnet.sim import run as sim_run
 
 
@@ -59,9 +65,28 @@ def residual_chain(seed: int) -> bytes:
     return b.build()
 
 
+def expand_chain(seed: int) -> bytes:
+    """Two MBConv-like pairs, 1x1 expand -> depthwise: kernel 3 or 5 (dilation 1 or 2 on the
+    first), stride 1 or 2, SAME or VALID, odd sizes, a depth multiplier of 2 on the second."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder(rng)
+    h, w = (int(v) for v in rng.integers(5, 14, size=2))
+    x = b.input((1, h, w, int(rng.integers(1, 5))))
+    for k, mult in ((0, 1), (1, 2)):
+        c = int(rng.integers(3, 12))
+        e = b.conv2d(x, c, (1, 1), activation=str(rng.choice(["RELU6", "NONE"])))
+        kernel = int(rng.choice([3, 5]))
+        stride = int(rng.choice([1, 2]))
+        dil = int(rng.choice([1, 2])) if k == 0 and stride == 1 else 1
+        pad = str(rng.choice(["SAME", "VALID"])) if min(b.info[e].shape[1:3]) > (kernel - 1) * dil else "SAME"
+        x = b.depthwise(e, (kernel, kernel), (stride, stride), pad, (dil, dil), depth_multiplier=mult)
+    b.outputs = [x]
+    return b.build()
+
+
 def forced_engine(graph, **kw):
-    """The engine with every candidate ADD fused and every 1x1 in place where it applies."""
-    fused = fuse_add.fuse(graph, fuse_add.candidates(graph))
+    """The engine with every candidate fused and every 1x1 in place where it applies."""
+    fused = fuse_lines.fuse(fuse_add.fuse(graph, fuse_add.candidates(graph)), fuse_lines.candidates(graph))
     plan = plan_arena(fused)
     check_plan(plan)
     execute_plan(fused, plan)
@@ -106,6 +131,24 @@ def test_forced_modes_are_bit_exact_with_tflite_micro(plain, dsp, seed, chunk_by
     assert "_add(&" in model_c and "_in_place(&" in model_c
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_forced_rows_of_1x1_then_depthwise_are_bit_exact_with_tflite_micro(plain, dsp, seed):
+    model = expand_chain(seed)
+    graph = load_tflite(model)
+    x = np.random.default_rng(seed).integers(-128, 128, size=(6, *graph.tensors[graph.inputs[0]].shape[1:]))
+    x = x.astype(np.int8)
+    expected = np.asarray(sim_run(graph, x)).reshape(6, -1)
+    np.testing.assert_array_equal(np.asarray(run_tflm(model, x)).reshape(6, -1), expected)
+    for name, host, kw in (
+        ("plain", plain, {}),
+        ("dsp", dsp, {"dsp": True}),
+        ("dsp 1x1 kernels", dsp, {"dsp": True, "widen_budget": 0}),
+    ):
+        engine = forced_engine(graph, **kw)
+        assert [op.kind for op in engine.graph.ops] == [CONV_DEPTHWISE] * 2, name
+        np.testing.assert_array_equal(host.run_engine(engine, x), expected, err_msg=name)
+
+
 def test_fused_add_and_1x1_in_place_lower_the_peak_where_they_are_chosen():
     # ResNet-8: the first block's conv -> ADD is fused (its peak: block input + both convs'
     # outputs); the later blocks are not at the peak and keep their plain kernels.
@@ -128,12 +171,16 @@ def test_fused_add_and_1x1_in_place_lower_the_peak_where_they_are_chosen():
 
 
 def test_modes_that_would_not_lower_the_arena_are_left_out():
-    # VWW's peak is a 1x1 that widens the channels (8 -> 16), no mode applies there: the
-    # narrowing 1x1 layers are not at the peak and stay out of place, and there is no ADD.
+    # VWW: its peak is the first 1x1 (8 -> 16 channels at 48x48) with its input and the stride-2
+    # depthwise after it; that pair runs by rows. Every later 1x1 -> depthwise pair could too,
+    # and the 1x1 layers could run in place, but none is at the peak: they keep their kernels.
     graph = load_tflite(mobilenet_v1_025(0))
     engine = generate_engine(graph)
-    assert not engine.plan.modes and not engine.fusions
-    assert engine.plan.plain  # candidates were tried and dropped
+    assert len(fuse_lines.candidates(graph)) == 12  # every 1x1 but the last feeds a depthwise
+    assert [f.to_dict()["replaces"] for f in engine.fusions] == [[2, 3]]
+    assert list(engine.plan.modes) == [3] and "by rows" in engine.plan.modes[3]
+    assert engine.plan.plain  # 1x1 in-place candidates were tried and dropped
+    assert engine.arena_bytes < plan_memory(graph).arena_bytes
     # a 1x1 whose scratch would not be smaller than its output is no candidate
     b = ModelBuilder(np.random.default_rng(0))
     y = b.conv2d(b.conv2d(b.input((1, 1, 1, 3)), 64, (1, 1)), 8, (1, 1))
@@ -158,9 +205,11 @@ def test_both_modes_run_bit_exact_on_qemu_m4(tmp_path):
     model = residual_chain(3)
     graph = load_tflite(model)
     engine = forced_engine(graph, dsp=True, widen_budget=0)  # the k x k and the 1x1 DSP kernels
+    assert any(op.kind == CONV_DEPTHWISE for op in engine.graph.ops)
     project = write_project(graph, "qemu-m4", tmp_path / "fw", model_bytes=model, engine=engine)
     model_c = (project.path / "model" / "model.c").read_text()
-    for kernel in ("ek_conv2d_dsp_add(&", "ek_conv2d_1x1_dsp", "_add(&", "_in_place(&"):
+    kernels = ("ek_conv2d_dsp_add(&", "ek_conv2d_1x1_dsp", "_add(&", "_in_place(&", "ek_expand_depthwise(")
+    for kernel in kernels:
         assert kernel in model_c, kernel
     elf = toolchain.make(project.path, "qemu")
     x = np.random.default_rng(3).integers(-128, 128, size=(3, *graph.tensors[graph.inputs[0]].shape[1:]))

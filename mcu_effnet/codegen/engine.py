@@ -24,7 +24,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from mcu_effnet.codegen import dsp_layout, dsp_pointwise, fuse_add
+from mcu_effnet.codegen import dsp_layout, dsp_pointwise, fuse_add, fuse_lines
 from mcu_effnet.codegen.c_literals import (
     c_array_body,
     c_comment,
@@ -35,6 +35,7 @@ from mcu_effnet.codegen.c_literals import (
 )
 from mcu_effnet.codegen.fuse import Fusion, fuse_silu
 from mcu_effnet.codegen.fuse_add import AddFusion
+from mcu_effnet.codegen.fuse_lines import LineFusion
 from mcu_effnet.codegen.templates import environment
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op
@@ -43,8 +44,10 @@ from mcu_effnet.graph.ops import SUPPORTED_OPS
 from mcu_effnet.graph.planner import (
     ARENA,
     CONV_ADD,
+    CONV_DEPTHWISE,
     ArenaPlan,
     conv_add_chunk,
+    line_rows,
     ordered_ops,
     pointwise_in_place_chunk,
 )
@@ -97,7 +100,7 @@ class EngineSources:
     # the arena plus the caller's input and output buffers
     model_ram_bytes: int = 0
     graph: Graph | None = None  # the graph the engine runs (SiLU pairs fused), for the plan's names
-    fusions: list[Fusion | AddFusion] = field(default_factory=list)
+    fusions: list[Fusion | AddFusion | LineFusion] = field(default_factory=list)
 
 
 def _runtime_source(name: str) -> str:
@@ -288,6 +291,42 @@ def _conv_add(b: _Builder, op: Op) -> None:
         add_params=add_params,
         conv_first=int(op.attrs["conv_first"]),
         chunk=conv_add_chunk(b.graph, op),
+        scratch={"kind": ARENA, "offset": scratch.offset},
+    )
+
+
+def _conv_depthwise(b: _Builder, op: Op) -> None:
+    """A 1x1 CONV_2D and the DEPTHWISE_CONV_2D it feeds, row by row (``mcu_effnet.codegen.fuse_lines``)."""
+    conv, dw = op.attrs["conv"], op.attrs["depthwise"]
+    conv_kernel, conv_params, _ = _conv_params(b, conv)
+    dw_kernel, dw_params, _ = _conv_params(b, dw)
+    mid, y = b.graph.tensors[conv.outputs[0]], b.graph.tensors[dw.outputs[0]]
+    p = prepare(b.graph, dw)
+    shape = b.struct(
+        op,
+        "ek_line_shape",
+        dict(
+            in_h=mid.shape[1],
+            in_w=mid.shape[2],
+            mid_c=mid.shape[3],
+            span=line_rows(b.graph, op),
+            stride_h=p.stride_h,
+            pad_top=p.pad_top,
+            out_h=y.shape[1],
+            out_row=int(y.shape[2]) * int(y.shape[3]),
+        ),  # fmt: skip
+    )
+    scratch = b.plan.buffers[b.plan.scratch[op.index]]
+    b.call(
+        op,
+        "ek_expand_depthwise",
+        shape,
+        [conv.inputs[0]],
+        call="expand_depthwise",
+        part=f"{conv_kernel}_part",
+        part_params=conv_params,
+        row=f"{dw_kernel}_row",
+        row_params=dw_params,
         scratch={"kind": ARENA, "offset": scratch.offset},
     )
 
@@ -549,8 +588,15 @@ _HANDLERS = {
     "CONCATENATION": _concatenation,
     LOOKUP: _lookup,  # the engine's own: LOGISTIC -> MUL fused (mcu_effnet.codegen.fuse)
     CONV_ADD: _conv_add,  # the engine's own: CONV_2D -> residual ADD fused (mcu_effnet.codegen.fuse_add)
+    CONV_DEPTHWISE: _conv_depthwise,  # the engine's own: 1x1 -> depthwise by rows (codegen.fuse_lines)
 }
-assert set(_HANDLERS) == set(SUPPORTED_OPS) | {LOOKUP, CONV_ADD}
+assert set(_HANDLERS) == set(SUPPORTED_OPS) | {LOOKUP, CONV_ADD, CONV_DEPTHWISE}
+
+
+def _fuse_chunked(graph: Graph, chosen: list[AddFusion | LineFusion]) -> Graph:
+    adds = [f for f in chosen if isinstance(f, AddFusion)]
+    lines = [f for f in chosen if isinstance(f, LineFusion)]
+    return fuse_lines.fuse(fuse_add.fuse(graph, adds), lines)
 
 
 def _check(graph: Graph) -> None:
@@ -578,6 +624,15 @@ def _check(graph: Graph) -> None:
             )
 
 
+def _macs(graph: Graph, op: Op) -> int:
+    """An op's multiply-accumulates; a fused op's are those of the ops it stands for."""
+    if op.kind == CONV_ADD:
+        return int(op_macs(graph, op.attrs["conv"]))
+    if op.kind == CONV_DEPTHWISE:
+        return int(op_macs(graph, op.attrs["conv"]) + op_macs(graph, op.attrs["depthwise"]))
+    return int(op_macs(graph, op))
+
+
 def _layers(graph: Graph, plan: ArenaPlan) -> list[dict[str, Any]]:
     return [
         {
@@ -585,7 +640,7 @@ def _layers(graph: Graph, plan: ArenaPlan) -> list[dict[str, Any]]:
             "index": op.index,
             "op": op.kind,
             "output_shape": [int(d) for d in graph.tensors[op.outputs[0]].shape],
-            "macs": int(op_macs(graph, op.attrs["conv"] if op.kind == CONV_ADD else op)),
+            "macs": _macs(graph, op),
             "live_bytes": int(plan.live_bytes[pos]),
         }
         for pos, op in enumerate(ordered_ops(graph, plan.order or None))
@@ -633,12 +688,13 @@ def generate_engine(
     what it has left, and the layers that gain most per byte get it.
     """
     _check(graph)
-    fusions: list[Fusion | AddFusion] = []
+    fusions: list[Fusion | AddFusion | LineFusion] = []
     if (plan is None) if fuse is None else fuse:
         graph, fusions = fuse_silu(graph)
-        if plan is None:  # residual ADDs into their convolutions, where that lowers the arena
-            graph, adds, plan = fuse_add.choose(graph, plan_memory)
-            fusions = [*fusions, *adds]
+        if plan is None:  # residual ADDs, 1x1 -> depthwise pairs: where that lowers the arena
+            options = [*fuse_add.candidates(graph), *fuse_lines.candidates(graph)]
+            graph, chosen, plan = fuse_add.choose(graph, options, _fuse_chunked, plan_memory)
+            fusions = [*fusions, *chosen]
     plan = plan if plan is not None else plan_memory(graph)
     b = _Builder(graph, plan, dsp, None if widen_budget is None else _widen_within(graph, widen_budget))
     for op in ordered_ops(graph, plan.order or None):

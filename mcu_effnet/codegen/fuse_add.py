@@ -9,7 +9,8 @@ own arithmetic on the chunk (``ek_chunks.h``).
 
 Candidates: an ADD of two same-shape int8 maps (no broadcasting) of one image, one of them the
 output of a CONV_2D read by that ADD alone and not a model output, the other not the
-convolution's own input. ``choose`` (the engine's) fuses them where that lowers the arena.
+convolution's own input. ``choose`` (the engine's) makes them, and the row-by-row fusions of
+``fuse_lines``, where that lowers the arena.
 Like the SiLU fusion, only the engine sees the fused graph.
 """
 
@@ -17,9 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from mcu_effnet.graph.ir import Graph, Op
-from mcu_effnet.graph.planner import CONV_ADD, ArenaPlan
+from mcu_effnet.graph.op_order import drop_needless_modes
+from mcu_effnet.graph.planner import CONV_ADD, ArenaPlan, plan_arena
+
+Fusion = Any  # AddFusion here, LineFusion (fuse_lines): anything with an index and to_dict()
 
 
 @dataclass(frozen=True)
@@ -100,17 +105,33 @@ def fuse(graph: Graph, fusions: list[AddFusion]) -> Graph:
     return replace(graph, ops=ops)
 
 
-def choose(graph: Graph, plan: Callable[[Graph], ArenaPlan]) -> tuple[Graph, list[AddFusion], ArenaPlan]:
-    """The candidates fused where they lower the arena: all fused first (two blocks may share
-    the peak), then each one left unfused when the arena and the peak do not grow without it.
-    Returns the graph as fused, the fusions kept and ``plan`` of that graph."""
-    chosen = candidates(graph)
-    fused = fuse(graph, chosen)
+def choose(
+    graph: Graph,
+    options: list[Fusion],
+    fuse_all: Callable[[Graph, list[Fusion]], Graph],
+    plan: Callable[[Graph], ArenaPlan],
+) -> tuple[Graph, list[Fusion], ArenaPlan]:
+    """The fusions among ``options`` that lower the arena: all made first (two blocks may
+    share the peak), then each one undone when the arena and the peak do not grow without it
+    (planned in the same order, the pair run where the fused op ran). ``fuse_all(graph,
+    chosen)`` makes a list of them; ``plan`` (the order search) plans the graph as fused at the
+    end. Returns the graph as fused, the fusions kept and its plan."""
+    if not options:
+        return graph, [], plan(graph)
+    chosen = list(options)
+    fused = fuse_all(graph, chosen)
     best = plan(fused)
-    for f in list(chosen):
+    for f in options:
         fewer = [c for c in chosen if c != f]
-        trial_graph = fuse(graph, fewer)
-        trial = plan(trial_graph)
+        trial_graph = fuse_all(graph, fewer)
+        order = [i for index in best.order for i in ((f.conv, index) if index == f.index else (index,))]
+        trial = plan_arena(trial_graph, order=order)
         if (trial.arena_bytes, trial.peak_bytes) <= (best.arena_bytes, best.peak_bytes):
             chosen, fused, best = fewer, trial_graph, trial
-    return fused, chosen, best
+    searched = plan(fused)
+    if (searched.arena_bytes, searched.peak_bytes) <= (best.arena_bytes, best.peak_bytes):
+        return fused, chosen, searched
+    kept = drop_needless_modes(fused, best)
+    kept.order_method = f"{searched.order_method}, then fusions undone in that order"
+    kept.stored_peak_bytes, kept.stored_arena_bytes = searched.stored_peak_bytes, searched.stored_arena_bytes
+    return fused, chosen, kept

@@ -290,25 +290,35 @@ def plan_memory(
             stored.order_method = (
                 f"as stored: {'an ' if searched.exact else 'a '}{found} found no smaller arena"
             )
-    best = _drop_needless_modes(graph, best, alignment, in_place, io_in_arena)
+    best = drop_needless_modes(graph, best, alignment, in_place, io_in_arena)
     best.stored_peak_bytes, best.stored_arena_bytes = stored.peak_bytes, stored.arena_bytes
     return best
 
 
-def _drop_needless_modes(
-    graph: Graph, plan: ArenaPlan, alignment: int, in_place: bool, io_in_arena: bool
+def drop_needless_modes(
+    graph: Graph, plan: ArenaPlan, alignment: int = ALIGNMENT, in_place: bool = True, io_in_arena: bool = True
 ) -> ArenaPlan:
-    """``plan`` with each optional in-place mode (1x1 in place) dropped where the arena and the
-    peak stay as they are without it: those modes cost instructions, so they run only where
-    they lower the memory."""
+    """``plan`` with each optional in-place mode (1x1 in place) dropped where the peak stays as
+    it is without it: those modes cost instructions, so they run only where they lower the
+    memory. Without the mode, only the op's own step grows (its output beside its input instead
+    of the scratch), so that step's bytes tell; the plan without them is kept if its arena is
+    no larger."""
     by_index = {op.index: op for op in graph.ops}
-    for index in list(plan.in_place_ops):
-        if not optional_in_place(graph, by_index[index]):
+    step = {index: pos for pos, index in enumerate(plan.order)}
+    drop = set()
+    for index in plan.in_place_ops:
+        op = by_index[index]
+        if not optional_in_place(graph, op):
             continue
-        trial = plan_arena(
-            graph, alignment, in_place, io_in_arena, order=plan.order, plain=frozenset(plan.plain | {index})
-        )
-        if (trial.arena_bytes, trial.peak_bytes) <= (plan.arena_bytes, plan.peak_bytes):
-            trial.order_method = plan.order_method
-            plan = trial
+        grown = graph.tensors[op.outputs[0]].nbytes - in_place_scratch_bytes(graph, op)
+        if plan.live_bytes[step[index]] + grown <= plan.peak_bytes:
+            drop.add(index)
+    if not drop:
+        return plan
+    trial = plan_arena(
+        graph, alignment, in_place, io_in_arena, order=plan.order, plain=frozenset(plan.plain | drop)
+    )
+    if (trial.arena_bytes, trial.peak_bytes) <= (plan.arena_bytes, plan.peak_bytes):
+        trial.order_method = plan.order_method
+        return trial
     return plan

@@ -56,6 +56,11 @@ ARENA, INPUT, OUTPUT = "arena", "input", "output"
 # bias or -1, the ADD's other operand; output: the ADD's), see mcu_effnet.codegen.fuse_add.
 CONV_ADD = "CONV_2D_ADD"
 
+# The engine's 1x1 CONV_2D feeding a DEPTHWISE_CONV_2D, run row by row so the 1x1's output
+# (an MBConv's expanded map) never exists whole (inputs: the 1x1's input, its weights and bias,
+# the depthwise's weights and bias; output: the depthwise's), see mcu_effnet.codegen.fuse_lines.
+CONV_DEPTHWISE = "CONV_2D_DEPTHWISE"
+
 # Scratch the chunked modes aim at: output pixels (fused ADD) or input pixels (1x1 in place)
 # per kernel call. Small, so it barely adds to the peak; large enough that the per-call cost
 # stays far below the multiply-accumulates.
@@ -66,7 +71,7 @@ def _chunk(pixels: int, pixel_bytes: int) -> int:
     return max(1, min(pixels, CHUNK_BYTES // max(1, pixel_bytes)))
 
 
-def _is_pointwise(graph: Graph, op) -> bool:
+def pointwise_conv(graph: Graph, op) -> bool:
     """A 1x1 CONV_2D over one image with stride 1 (so no padding): pixel p's output reads pixel p alone."""
     if len(op.inputs) < 2 or len(op.outputs) != 1:
         return False
@@ -92,7 +97,7 @@ def pointwise_in_place_chunk(graph: Graph, op) -> int | None:
     are copied aside (scratch of n * in_c bytes) nothing still to be read is overwritten. Worth
     it only when the scratch is smaller than the output it saves.
     """
-    if op.kind != "CONV_2D" or not _is_pointwise(graph, op):
+    if op.kind != "CONV_2D" or not pointwise_conv(graph, op):
         return None
     x, y = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
     if x.is_constant or y.shape[3] > x.shape[3]:
@@ -107,7 +112,7 @@ def conv_add_chunk(graph: Graph, op) -> int:
     convolution, else within one output row."""
     y = graph.tensors[op.outputs[0]]
     _, h, w, c = (int(d) for d in y.shape)
-    return _chunk(h * w if _is_pointwise(graph, op.attrs["conv"]) else w, c)
+    return _chunk(h * w if pointwise_conv(graph, op.attrs["conv"]) else w, c)
 
 
 def depthwise_in_place_rows(graph: Graph, op) -> int | None:
@@ -149,8 +154,19 @@ def in_place_scratch_bytes(graph: Graph, op) -> int:
     return 0 if chunk is None else chunk * int(graph.tensors[op.inputs[0]].shape[3])
 
 
+def line_rows(graph: Graph, op) -> int:
+    """Rows of the 1x1's output a fused CONV_DEPTHWISE holds: one depthwise window's span."""
+    dw = op.attrs["depthwise"]
+    kh = int(graph.tensors[dw.inputs[1]].shape[1])
+    return (kh - 1) * int(dw.attrs.get("dilation_h_factor", 1)) + 1
+
+
 def fixed_scratch_bytes(graph: Graph, op) -> int:
-    """Scratch an op needs in or out of place: a fused CONV_ADD's chunk of convolution output."""
+    """Scratch an op needs in or out of place: a fused CONV_ADD's chunk of convolution output, a
+    fused CONV_DEPTHWISE's rows of the 1x1's output."""
+    if op.kind == CONV_DEPTHWISE:
+        mid = graph.tensors[op.attrs["conv"].outputs[0]]
+        return line_rows(graph, op) * int(mid.shape[2]) * int(mid.shape[3])
     if op.kind != CONV_ADD:
         return 0
     return conv_add_chunk(graph, op) * int(graph.tensors[op.outputs[0]].shape[3])
@@ -457,6 +473,9 @@ def optional_in_place(graph: Graph, op: Op) -> bool:
 
 def describe_mode(graph: Graph, op: Op, in_place: bool) -> str | None:
     """How the plan runs ``op`` when it is one of the chunked modes (for the printed plan)."""
+    if op.kind == CONV_DEPTHWISE:
+        conv, dw = op.attrs["fused_ops"]
+        return f"conv {conv} -> depthwise {dw} by rows, {line_rows(graph, op)} rows held, 0 MACs recomputed"
     if op.kind == CONV_ADD:
         where = "over its other operand" if in_place else "into its own buffer"
         conv, add = op.attrs["fused_ops"]
@@ -607,7 +626,7 @@ def plan_arena(
     for b, offset in zip(arena_buffers, offsets, strict=True):
         b.offset = offset
     placed = arena_buffers
-    live = [sum(b.size_at(pos) for b in placed) for pos in range(n_ops)]
+    live = _live_bytes(placed, n_ops)
     return ArenaPlan(
         buffers=buffers,
         tensor_buffer=tensor_buffer,
@@ -623,6 +642,26 @@ def plan_arena(
         modes=modes,
         plain=set(plain),
     )
+
+
+def _live_bytes(buffers: list[Buffer], n_ops: int) -> list[int]:
+    """Bytes of ``buffers`` live at each step (a buffer's size at that step)."""
+    delta = [0] * (n_ops + 1)
+    live = [0] * n_ops
+    for b in buffers:
+        lo, hi = max(b.first, 0), min(b.last, n_ops - 1)
+        if b.segments is None:
+            if lo <= hi:
+                delta[lo] += b.size
+                delta[hi + 1] -= b.size
+            continue
+        for pos in range(lo, hi + 1):  # segments meet at a step: the larger counts there
+            live[pos] += b.size_at(pos)
+    running = 0
+    for pos in range(n_ops):
+        running += delta[pos]
+        live[pos] += running
+    return live
 
 
 def check_plan(plan: ArenaPlan) -> None:

@@ -45,8 +45,47 @@ void ek_conv_in_place_chunks(ek_conv_part part, const void *params, const ek_chu
     }
 }
 
+void ek_expand_depthwise(ek_conv_part expand, const void *expand_params, ek_depthwise_row depthwise,
+                         const void *depthwise_params, const ek_line_shape *shape, const int8_t *input,
+                         int8_t *output, int8_t *lines)
+{
+    const int32_t row_bytes = shape->in_w * shape->mid_c;
+    int32_t base = 0, count = 0; /* `lines` holds input rows base .. base + count - 1 */
+    int32_t oy;
+    for (oy = 0; oy < shape->out_h; ++oy) {
+        const int32_t y0 = oy * shape->stride_h - shape->pad_top;
+        const int32_t lo = y0 < 0 ? 0 : y0;
+        const int32_t end = y0 + shape->span;
+        const int32_t hi = end < shape->in_h ? end : shape->in_h;
+        if (lo > base) { /* rows above the window are done with: the rest move down */
+            const int32_t drop = lo - base < count ? lo - base : count;
+            ek_copy((count - drop) * row_bytes, lines + drop * row_bytes, lines);
+            count -= drop;
+            base = count > 0 ? base + drop : lo;
+        }
+        while (base + count < hi) { /* the 1x1's rows the window reaches, over the whole row */
+            expand(expand_params, input, 0, (base + count) * shape->in_w, shape->in_w, lines + count * row_bytes);
+            ++count;
+        }
+        depthwise(depthwise_params, lines, base, count, oy, output + oy * shape->out_row);
+    }
+}
+
+void ek_depthwise_conv2d_row(const void *params, const int8_t *rows, int32_t base, int32_t count, int32_t oy,
+                             int8_t *out)
+{
+    const ek_conv_params *p = (const ek_conv_params *)params;
+    ek_conv_params v = *p;
+    v.batches = 1;
+    v.in_h = count;
+    v.out_h = 1;
+    /* the window's first row, oy * stride_h - pad_top, counted from the first row held */
+    v.pad_top = p->pad_top - oy * p->stride_h + base;
+    ek_depthwise_conv2d(&v, rows, out);
+}
+
 /* A view of `p` computing output pixels (oy, ox .. ox + n - 1) of one image. */
-static void conv_part(const void *params, const int8_t *input, int32_t oy, int32_t ox, int32_t n, int8_t *out)
+void ek_conv2d_part(const void *params, const int8_t *input, int32_t oy, int32_t ox, int32_t n, int8_t *out)
 {
     const ek_conv_params *p = (const ek_conv_params *)params;
     ek_conv_params v = *p;
@@ -82,11 +121,11 @@ void ek_conv2d_add(const ek_conv_params *p, const ek_binary_params *add, int32_t
                    const int8_t *input, const int8_t *other, int8_t *output, int8_t *scratch)
 {
     const ek_chunk_shape s = conv_shape(p);
-    ek_conv_add_chunks(conv_part, p, &s, add, conv_first, chunk, input, other, output, scratch);
+    ek_conv_add_chunks(ek_conv2d_part, p, &s, add, conv_first, chunk, input, other, output, scratch);
 }
 
 void ek_conv2d_in_place(const ek_conv_params *p, int32_t chunk, int8_t *data, int8_t *scratch)
 {
     const ek_chunk_shape s = conv_shape(p);
-    ek_conv_in_place_chunks(conv_part, p, &s, chunk, data, scratch);
+    ek_conv_in_place_chunks(ek_conv2d_part, p, &s, chunk, data, scratch);
 }

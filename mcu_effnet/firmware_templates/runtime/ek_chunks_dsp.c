@@ -11,7 +11,7 @@ static int dsp_pointwise(const ek_conv_dsp_params *p)
            p->pad_left == 0;
 }
 
-static void conv_dsp_part(const void *params, const int8_t *input, int32_t oy, int32_t ox, int32_t n,
+void ek_conv2d_dsp_part(const void *params, const int8_t *input, int32_t oy, int32_t ox, int32_t n,
                           int8_t *out)
 {
     const ek_conv_dsp_params *p = (const ek_conv_dsp_params *)params;
@@ -45,13 +45,13 @@ void ek_conv2d_dsp_add(const ek_conv_dsp_params *p, const ek_binary_params *add,
                        int32_t chunk, const int8_t *input, const int8_t *other, int8_t *output, int8_t *scratch)
 {
     const ek_chunk_shape s = conv_dsp_shape(p);
-    ek_conv_add_chunks(conv_dsp_part, p, &s, add, conv_first, chunk, input, other, output, scratch);
+    ek_conv_add_chunks(ek_conv2d_dsp_part, p, &s, add, conv_first, chunk, input, other, output, scratch);
 }
 
 void ek_conv2d_dsp_in_place(const ek_conv_dsp_params *p, int32_t chunk, int8_t *data, int8_t *scratch)
 {
     const ek_chunk_shape s = conv_dsp_shape(p);
-    ek_conv_in_place_chunks(conv_dsp_part, p, &s, chunk, data, scratch);
+    ek_conv_in_place_chunks(ek_conv2d_dsp_part, p, &s, chunk, data, scratch);
 }
 
 /* ---- the 1x1 kernels (no padding): a view starting at the chunk's first input pixel ------ */
@@ -69,14 +69,14 @@ static ek_conv1x1_dsp_params view_1x1(const ek_conv1x1_dsp_params *p, const int8
     return v;
 }
 
-static void conv_1x1_part(const void *params, const int8_t *input, int32_t oy, int32_t ox, int32_t n,
+void ek_conv2d_1x1_dsp_part(const void *params, const int8_t *input, int32_t oy, int32_t ox, int32_t n,
                           int8_t *out)
 {
     const ek_conv1x1_dsp_params v = view_1x1((const ek_conv1x1_dsp_params *)params, &input, oy, ox, n);
     ek_conv2d_1x1_dsp(&v, input, out);
 }
 
-static void conv_1x1_fast_part(const void *params, const int8_t *input, int32_t oy, int32_t ox, int32_t n,
+void ek_conv2d_1x1_dsp_fast_part(const void *params, const int8_t *input, int32_t oy, int32_t ox, int32_t n,
                                int8_t *out)
 {
     const ek_conv1x1_dsp_params v = view_1x1((const ek_conv1x1_dsp_params *)params, &input, oy, ox, n);
@@ -99,13 +99,13 @@ void ek_conv2d_1x1_dsp_add(const ek_conv1x1_dsp_params *p, const ek_binary_param
                            int8_t *scratch)
 {
     const ek_chunk_shape s = conv_1x1_shape(p);
-    ek_conv_add_chunks(conv_1x1_part, p, &s, add, conv_first, chunk, input, other, output, scratch);
+    ek_conv_add_chunks(ek_conv2d_1x1_dsp_part, p, &s, add, conv_first, chunk, input, other, output, scratch);
 }
 
 void ek_conv2d_1x1_dsp_in_place(const ek_conv1x1_dsp_params *p, int32_t chunk, int8_t *data, int8_t *scratch)
 {
     const ek_chunk_shape s = conv_1x1_shape(p);
-    ek_conv_in_place_chunks(conv_1x1_part, p, &s, chunk, data, scratch);
+    ek_conv_in_place_chunks(ek_conv2d_1x1_dsp_part, p, &s, chunk, data, scratch);
 }
 
 void ek_conv2d_1x1_dsp_fast_add(const ek_conv1x1_dsp_params *p, const ek_binary_params *add, int32_t conv_first,
@@ -113,14 +113,26 @@ void ek_conv2d_1x1_dsp_fast_add(const ek_conv1x1_dsp_params *p, const ek_binary_
                                 int8_t *scratch)
 {
     const ek_chunk_shape s = conv_1x1_shape(p);
-    ek_conv_add_chunks(conv_1x1_fast_part, p, &s, add, conv_first, chunk, input, other, output, scratch);
+    ek_conv_add_chunks(ek_conv2d_1x1_dsp_fast_part, p, &s, add, conv_first, chunk, input, other, output, scratch);
 }
 
 void ek_conv2d_1x1_dsp_fast_in_place(const ek_conv1x1_dsp_params *p, int32_t chunk, int8_t *data,
                                      int8_t *scratch)
 {
     const ek_chunk_shape s = conv_1x1_shape(p);
-    ek_conv_in_place_chunks(conv_1x1_fast_part, p, &s, chunk, data, scratch);
+    ek_conv_in_place_chunks(ek_conv2d_1x1_dsp_fast_part, p, &s, chunk, data, scratch);
+}
+
+void ek_depthwise_conv2d_dsp_row(const void *params, const int8_t *rows, int32_t base, int32_t count, int32_t oy,
+                                 int8_t *out)
+{
+    const ek_depthwise_dsp_params *p = (const ek_depthwise_dsp_params *)params;
+    ek_depthwise_dsp_params v = *p;
+    v.batches = 1;
+    v.in_h = count;
+    v.out_h = 1;
+    v.pad_top = p->pad_top - oy * p->stride_h + base; /* see ek_depthwise_conv2d_row */
+    ek_depthwise_conv2d_dsp(&v, rows, out);
 }
 
 #else

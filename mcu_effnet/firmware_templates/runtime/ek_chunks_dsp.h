@@ -28,6 +28,15 @@ void ek_conv2d_1x1_dsp_fast_add(const ek_conv1x1_dsp_params *p, const ek_binary_
 void ek_conv2d_1x1_dsp_fast_in_place(const ek_conv1x1_dsp_params *p, int32_t chunk, int8_t *data,
                                      int8_t *scratch);
 
+/* Their views for the loops of ek_chunks.h (ek_expand_depthwise). */
+void ek_conv2d_dsp_part(const void *params, const int8_t *input, int32_t oy, int32_t ox, int32_t n, int8_t *out);
+void ek_conv2d_1x1_dsp_part(const void *params, const int8_t *input, int32_t oy, int32_t ox, int32_t n,
+                            int8_t *out);
+void ek_conv2d_1x1_dsp_fast_part(const void *params, const int8_t *input, int32_t oy, int32_t ox, int32_t n,
+                                 int8_t *out);
+void ek_depthwise_conv2d_dsp_row(const void *params, const int8_t *rows, int32_t base, int32_t count, int32_t oy,
+                                 int8_t *out);
+
 #ifdef __cplusplus
 }
 #endif
