@@ -19,6 +19,7 @@ from public_models import ds_cnn, mobilenet_v1_025, resnet8
 from test_planner import execute_plan
 from tflite_builder import ModelBuilder, run_tflm
 
+from mcu_effnet.cli.codegen import plan_summary
 from mcu_effnet.codegen import fuse_add, fuse_lines
 from mcu_effnet.codegen.engine import generate_engine
 from mcu_effnet.graph import load_tflite, planner
@@ -159,6 +160,8 @@ def test_fused_add_and_1x1_in_place_lower_the_peak_where_they_are_chosen():
     assert engine.plan.peak_bytes < unfused.peak_bytes and engine.arena_bytes < unfused.arena_bytes
     assert engine.arena_bytes <= 32 * 1024 + 128  # input and two convs' outputs: one map less
     assert "conv 2 + ADD 3 fused" in engine.plan.describe(engine.graph)
+    report = {**engine.plan.to_dict(engine.graph), "fused": [f.to_dict() for f in engine.fusions]}
+    assert "1 convolution(s) fused with the next op" in plan_summary(report)
     # DS-CNN: every 1x1 64 -> 64 runs over its input
     graph = load_tflite(ds_cnn(0))
     plan = plan_memory(graph)
