@@ -1,6 +1,8 @@
 /* Convolutions a few output pixels at a time (ek_chunks.h). */
 #include "ek_chunks.h"
 
+#include <string.h> /* memcpy, memmove: word-wise, unlike ek_copy's byte loop */
+
 void ek_conv_add_chunks(ek_conv_part part, const void *params, const ek_chunk_shape *shape,
                         const ek_binary_params *add, int32_t conv_first, int32_t chunk, const int8_t *input,
                         const int8_t *other, int8_t *output, int8_t *scratch)
@@ -39,7 +41,7 @@ void ek_conv_in_place_chunks(ek_conv_part part, const void *params, const ek_chu
     int32_t q, n;
     for (q = 0; q < pixels; q += n) {
         n = pixels - q < chunk ? pixels - q : chunk;
-        ek_copy(n * shape->in_c, data + q * shape->in_c, scratch);
+        memcpy(scratch, data + q * shape->in_c, (size_t)(n * shape->in_c));
         /* the chunk's view reads pixel 0 of the copy on */
         part(params, scratch, 0, 0, n, data + q * shape->out_c);
     }
@@ -59,7 +61,9 @@ void ek_expand_depthwise(ek_conv_part expand, const void *expand_params, ek_dept
         const int32_t hi = end < shape->in_h ? end : shape->in_h;
         if (lo > base) { /* rows above the window are done with: the rest move down */
             const int32_t drop = lo - base < count ? lo - base : count;
-            ek_copy((count - drop) * row_bytes, lines + drop * row_bytes, lines);
+            if (drop > 0 && count > drop) {
+                memmove(lines, lines + drop * row_bytes, (size_t)((count - drop) * row_bytes));
+            }
             count -= drop;
             base = count > 0 ? base + drop : lo;
         }
