@@ -1,13 +1,14 @@
-"""The planner's chunked modes (mcu_effnet.graph.planner, mcu_effnet.codegen.fuse_add): a 1x1
-convolution in place over its input (out_c <= in_c) and a residual ADD fused into the
-convolution producing one operand, written over the other operand a few pixels at a time.
+"""The planner's chunked modes (mcu_effnet.graph.planner, mcu_effnet.codegen.fuse_add and
+fuse_lines): a 1x1 convolution in place over its input (out_c <= in_c), a residual ADD fused
+into the convolution producing one operand, written over the other operand a few pixels at a
+time, and a 1x1 convolution feeding a depthwise one run row by row.
 
 Bit-exactness: randomized residual chains (3x3 and 1x1 convolutions, stride 2 shortcuts, odd
 sizes, padding at chunk borders, either operand order) through TFLite Micro, the simulator and
 the generated engine on the host under ASan/UBSan, plain C and DSP kernels (1x1 layers on the
 k x k kernel with widened weights, or on the 1x1 kernels), every mode forced at every op it
-applies to. Planning: the modes lower the peak on ResNet-8 and DS-CNN and are left out where
-they would not. One QEMU run (qemu-m4) covers both modes on the DSP path.
+applies to. Planning: the modes lower the peak on ResNet-8, DS-CNN and VWW and are left out
+where they would not. One QEMU run (qemu-m4) covers the three modes on the DSP path.
 """
 
 from __future__ import annotations

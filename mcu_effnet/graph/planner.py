@@ -13,6 +13,8 @@ Tensors are first gathered into *buffers* (one buffer = one block of bytes):
 - the engine's convolution with its residual ADD fused (``CONV_ADD``, ``mcu_effnet.codegen.
   fuse_add``) writes the sum over the ADD's other operand, a few output pixels at a time
   through a scratch buffer, so the convolution's output never exists whole;
+- the engine's 1x1 convolution feeding a depthwise one (``CONV_DEPTHWISE``, ``mcu_effnet.
+  codegen.fuse_lines``) holds only the rows of the 1x1's output one depthwise window reads;
 - the model's input and output live in the arena too (``io_in_arena=True``, the default, as in
   TFLite Micro): the input's bytes are reused once it is dead, and the caller may write the
   input in place (``model_input_buffer()``). With ``io_in_arena=False`` the input is read where
