@@ -43,7 +43,10 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     derandomize=True,
 )
-DSP_KERNEL = re.compile(r"\b(ek_(?:conv2d_1x1_narrow|conv2d_1x1|conv2d|fully_connected)_dsp(?:_fast)?)\(")
+# the kernels, called directly or through a chunked mode (ek_chunks_dsp.h: 1x1 in place, ADD fused)
+DSP_KERNEL = re.compile(
+    r"\b(ek_(?:conv2d_1x1_narrow|conv2d_1x1|conv2d|fully_connected)_dsp(?:_fast)?)(?:_in_place|_add)?\("
+)
 
 
 @pytest.fixture(scope="module")

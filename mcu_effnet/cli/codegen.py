@@ -124,6 +124,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"  {plan_summary(plan)}")
         for a in plan.get("absorbed", []):
             print(f"  {a['note']}")
+        for op, mode in (plan.get("modes") or {}).items():  # the chunked modes the planner chose
+            print(f"    op {op}: {mode}")
     if args.profile:
         print("  profiling build: the counter is read around every op")
     print(
@@ -141,8 +143,12 @@ def plan_summary(plan: dict) -> str:
             f" arena {plan['stored_order_arena_bytes']} -> {plan['arena_bytes']})"
         )
     line += f"; {len(plan['in_place_ops'])} op(s) in place, {len(plan['aliased_ops'])} reshape(s) aliased"
-    if plan.get("fused"):
-        line += f", {len(plan['fused'])} SiLU(s) fused"
+    kinds = [f["kind"] for f in plan.get("fused") or []]
+    silu = sum(k.startswith("SiLU") for k in kinds)
+    if silu:
+        line += f", {silu} SiLU(s) fused"
+    if len(kinds) > silu:
+        line += f", {len(kinds) - silu} convolution(s) fused with the next op"
     if plan.get("absorbed"):
         line += f", {len(plan['absorbed'])} TRANSPOSE(s) absorbed"
     return line

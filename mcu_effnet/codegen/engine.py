@@ -24,7 +24,15 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from mcu_effnet.codegen import data_movement, dsp_layout, dsp_pointwise, engine_int16, engine_math
+from mcu_effnet.codegen import (
+    data_movement,
+    dsp_layout,
+    dsp_pointwise,
+    engine_int16,
+    engine_math,
+    fuse_add,
+    fuse_lines,
+)
 from mcu_effnet.codegen.c_literals import (
     c_array_body,
     c_comment,
@@ -35,13 +43,24 @@ from mcu_effnet.codegen.c_literals import (
     c_int_list,
 )
 from mcu_effnet.codegen.fuse import Fusion, fuse_silu
+from mcu_effnet.codegen.fuse_add import AddFusion
+from mcu_effnet.codegen.fuse_lines import LineFusion
 from mcu_effnet.codegen.layout import Absorbed, Layout, absorb_transposes
 from mcu_effnet.codegen.templates import environment
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.graph.op_order import plan_memory
 from mcu_effnet.graph.ops import SUPPORTED_OPS
-from mcu_effnet.graph.planner import ARENA, ArenaPlan, ordered_ops
+from mcu_effnet.graph.planner import (
+    ARENA,
+    CONV_ADD,
+    CONV_DEPTHWISE,
+    ArenaPlan,
+    conv_add_chunk,
+    line_rows,
+    ordered_ops,
+    pointwise_in_place_chunk,
+)
 from mcu_effnet.ops.common import elements, optional_input, qparams
 from mcu_effnet.ops.lookup import LOOKUP
 from mcu_effnet.ops.registry import op_macs, prepare
@@ -61,6 +80,8 @@ RUNTIME_FILES: tuple[str, ...] = (
     "ek_resize.c",
     "ek_int16.h",
     "ek_int16.c",
+    "ek_chunks.h",
+    "ek_chunks.c",
 )
 
 # Kernels for cores with the DSP extension (Cortex-M4, M7, M33: SMLAD and friends through
@@ -76,6 +97,8 @@ DSP_RUNTIME_FILES: tuple[str, ...] = (
     "ek_depthwise_dsp.c",
     "ek_conv_dsp.c",
     "ek_conv_narrow_dsp.c",
+    "ek_chunks_dsp.h",
+    "ek_chunks_dsp.c",
 )
 DSP_PARAM_HEADERS = ("ek_conv_dsp.h", "ek_pointwise_dsp.h")  # their kernels' parameter structs
 _CTYPE_BYTES = {"int8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4, "int64_t": 8}
@@ -94,7 +117,7 @@ class EngineSources:
     # the arena plus the caller's input and output buffers
     model_ram_bytes: int = 0
     graph: Graph | None = None  # the graph the engine runs (SiLU pairs fused), for the plan's names
-    fusions: list[Fusion] = field(default_factory=list)
+    fusions: list[Fusion | AddFusion | LineFusion] = field(default_factory=list)
     absorbed: list[Absorbed] = field(default_factory=list)  # TRANSPOSEs folded away (codegen.layout)
 
 
@@ -241,7 +264,101 @@ def _int32_bias(op: Op, folded: np.ndarray) -> np.ndarray:
     return folded
 
 
+def _chunked(kernel: str) -> str:
+    """The kernel whose chunked forms (``ek_chunks*.h``: ``_in_place``, ``_add``, ``_part``) serve
+    ``kernel``: the narrow 1x1 kernel has none, and the k x k kernel takes its very parameters."""
+    return dsp_layout.CONV_KERNEL if kernel == dsp_layout.NARROW_1X1_KERNEL else kernel
+
+
 def _conv(b: _Builder, op: Op) -> None:
+    kernel, params, layout = _conv_params(b, op)
+    depthwise = op.kind == "DEPTHWISE_CONV_2D"
+    if depthwise and op.index in b.plan.scratch:
+        scratch = b.plan.buffers[b.plan.scratch[op.index]]
+        assert b.plan.location(op.inputs[0]) == b.plan.location(op.outputs[0])
+        b.call(
+            op,
+            layout.in_place_kernel if layout else "ek_depthwise_conv2d_in_place",
+            params,
+            [op.inputs[0]],
+            output_ptr={"kind": ARENA, "offset": scratch.offset},
+        )
+        return
+    if op.index in b.plan.scratch:  # a 1x1 convolution over its own input (planner: pointwise_in_place_chunk)
+        scratch = b.plan.buffers[b.plan.scratch[op.index]]
+        assert b.plan.location(op.inputs[0]) == b.plan.location(op.outputs[0])
+        b.call(
+            op,
+            f"{_chunked(kernel)}_in_place",
+            params,
+            [],
+            call="conv_in_place",
+            chunk=pointwise_in_place_chunk(b.graph, op),
+            data=b.ptr(op.inputs[0]),
+            scratch={"kind": ARENA, "offset": scratch.offset},
+        )
+        return
+    b.call(op, kernel, params, [op.inputs[0]])
+
+
+def _conv_add(b: _Builder, op: Op) -> None:
+    """A CONV_2D with its residual ADD fused (``mcu_effnet.codegen.fuse_add``): the kernel's
+    chunked form adds each chunk of the convolution's output to the other operand."""
+    conv, add = op.attrs["conv"], op.attrs["add"]
+    kernel, params, _ = _conv_params(b, conv)
+    add_params = _binary_params(b, add)
+    scratch = b.plan.buffers[b.plan.scratch[op.index]]
+    b.call(
+        op,
+        f"{_chunked(kernel)}_add",
+        params,
+        [conv.inputs[0], op.inputs[3]],
+        call="conv_add",
+        add_params=add_params,
+        conv_first=int(op.attrs["conv_first"]),
+        chunk=conv_add_chunk(b.graph, op),
+        scratch={"kind": ARENA, "offset": scratch.offset},
+    )
+
+
+def _conv_depthwise(b: _Builder, op: Op) -> None:
+    """A 1x1 CONV_2D and the DEPTHWISE_CONV_2D it feeds, row by row (``mcu_effnet.codegen.fuse_lines``)."""
+    conv, dw = op.attrs["conv"], op.attrs["depthwise"]
+    conv_kernel, conv_params, _ = _conv_params(b, conv)
+    dw_kernel, dw_params, _ = _conv_params(b, dw)
+    mid, y = b.graph.tensors[conv.outputs[0]], b.graph.tensors[dw.outputs[0]]
+    p = prepare(b.graph, dw)
+    shape = b.struct(
+        op,
+        "ek_line_shape",
+        dict(
+            in_h=mid.shape[1],
+            in_w=mid.shape[2],
+            mid_c=mid.shape[3],
+            span=line_rows(b.graph, op),
+            stride_h=p.stride_h,
+            pad_top=p.pad_top,
+            out_h=y.shape[1],
+            out_row=int(y.shape[2]) * int(y.shape[3]),
+        ),  # fmt: skip
+    )
+    scratch = b.plan.buffers[b.plan.scratch[op.index]]
+    b.call(
+        op,
+        "ek_expand_depthwise",
+        shape,
+        [conv.inputs[0]],
+        call="expand_depthwise",
+        part=f"{_chunked(conv_kernel)}_part",
+        part_params=conv_params,
+        row=f"{dw_kernel}_row",
+        row_params=dw_params,
+        scratch={"kind": ARENA, "offset": scratch.offset},
+    )
+
+
+def _conv_params(b: _Builder, op: Op) -> tuple[str, str, Any]:
+    """The convolution's kernel, its parameter struct's name and its DSP layout (None: plain)."""
     g = b.graph
     x, w, y = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
     depthwise = op.kind == "DEPTHWISE_CONV_2D"
@@ -298,19 +415,8 @@ def _conv(b: _Builder, op: Op) -> None:
             shift=b.array(f"{tag}_shift", "int32_t", shift, "per-channel shifts"),
         )  # fmt: skip
         params = b.struct(op, "ek_conv_params", fields)
-    if depthwise and op.index in b.plan.scratch:
-        scratch = b.plan.buffers[b.plan.scratch[op.index]]
-        assert b.plan.location(op.inputs[0]) == b.plan.location(op.outputs[0])
-        b.call(
-            op,
-            layout.in_place_kernel if layout else "ek_depthwise_conv2d_in_place",
-            params,
-            [op.inputs[0]],
-            output_ptr={"kind": ARENA, "offset": scratch.offset},
-        )
-        return
     kernel = layout.kernel if layout else ("ek_depthwise_conv2d" if depthwise else "ek_conv2d")
-    b.call(op, kernel, params, [op.inputs[0]])
+    return kernel, params, layout
 
 
 def _fully_connected(b: _Builder, op: Op) -> None:
@@ -379,6 +485,11 @@ def _broadcast_strides(shape: tuple[int, ...], out4: list[int], what: str) -> li
 
 
 def _binary(b: _Builder, op: Op) -> None:
+    params = _binary_params(b, op)
+    b.call(op, "ek_add" if op.kind == "ADD" else "ek_mul", params, [op.inputs[0], op.inputs[1]])
+
+
+def _binary_params(b: _Builder, op: Op) -> str:
     g = b.graph
     t1, t2, y = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
     what = f"op {op.index} {op.kind}"
@@ -390,8 +501,7 @@ def _binary(b: _Builder, op: Op) -> None:
         in2_strides=_broadcast_strides(t2.shape, out4, what),
         **asdict(p),
     )
-    params = b.struct(op, "ek_binary_params", fields)
-    b.call(op, "ek_add" if op.kind == "ADD" else "ek_mul", params, [op.inputs[0], op.inputs[1]])
+    return b.struct(op, "ek_binary_params", fields)
 
 
 def _mean(b: _Builder, op: Op) -> None:
@@ -505,9 +615,17 @@ _HANDLERS = {
     "CONCATENATION": _concatenation,
     LOOKUP: _lookup,  # the engine's own: LOGISTIC -> MUL fused (mcu_effnet.codegen.fuse)
     **engine_math.HANDLERS,
+    CONV_ADD: _conv_add,  # the engine's own: CONV_2D -> residual ADD fused (mcu_effnet.codegen.fuse_add)
+    CONV_DEPTHWISE: _conv_depthwise,  # the engine's own: 1x1 -> depthwise by rows (codegen.fuse_lines)
 }
 _HANDLERS.update(data_movement.handlers(_reshape))
-assert set(_HANDLERS) == set(SUPPORTED_OPS) | {LOOKUP}
+assert set(_HANDLERS) == set(SUPPORTED_OPS) | {LOOKUP, CONV_ADD, CONV_DEPTHWISE}
+
+
+def _fuse_chunked(graph: Graph, chosen: list[AddFusion | LineFusion]) -> Graph:
+    adds = [f for f in chosen if isinstance(f, AddFusion)]
+    lines = [f for f in chosen if isinstance(f, LineFusion)]
+    return fuse_lines.fuse(fuse_add.fuse(graph, adds), lines)
 
 
 def _check(graph: Graph) -> None:
@@ -536,6 +654,15 @@ def _check(graph: Graph) -> None:
             )
 
 
+def _macs(graph: Graph, op: Op) -> int:
+    """An op's multiply-accumulates; a fused op's are those of the ops it stands for."""
+    if op.kind == CONV_ADD:
+        return int(op_macs(graph, op.attrs["conv"]))
+    if op.kind == CONV_DEPTHWISE:
+        return int(op_macs(graph, op.attrs["conv"]) + op_macs(graph, op.attrs["depthwise"]))
+    return int(op_macs(graph, op))
+
+
 def _layers(graph: Graph, plan: ArenaPlan) -> list[dict[str, Any]]:
     return [
         {
@@ -543,7 +670,7 @@ def _layers(graph: Graph, plan: ArenaPlan) -> list[dict[str, Any]]:
             "index": op.index,
             "op": op.kind,
             "output_shape": [int(d) for d in graph.tensors[op.outputs[0]].shape],
-            "macs": int(op_macs(graph, op)),
+            "macs": _macs(graph, op),
             "live_bytes": int(plan.live_bytes[pos]),
         }
         for pos, op in enumerate(ordered_ops(graph, plan.order or None))
@@ -586,6 +713,8 @@ def generate_engine(
     table lookup (``mcu_effnet.codegen.fuse``); a given plan must be for the graph as fused or not.
     ``absorb`` (default: when no plan is given) folds PyTorch-style TRANSPOSEs into the input
     copy or a classifier's weights (``mcu_effnet.codegen.layout``); a given plan must match.
+    Without a plan, residual ADDs are also fused into the convolution producing one operand
+    where that lowers the arena (``mcu_effnet.codegen.fuse_add``).
     ``dsp``: the target core has the DSP extension (Cortex-M4, M7, M33): ops the DSP kernels
     cover get them, with their weights laid out for them here; the rest keep the plain kernels.
     False gives the portable C99 engine (host builds, Cortex-M0+ / M3).
@@ -594,7 +723,7 @@ def generate_engine(
     what it has left, and the layers that gain most per byte get it.
     """
     _check(graph)
-    fusions: list[Fusion] = []
+    fusions: list[Fusion | AddFusion | LineFusion] = []
     declared = graph.tensors[graph.inputs[0]]
     layout = Layout(graph)
     if (plan is None) if absorb is None else absorb:
@@ -602,6 +731,10 @@ def generate_engine(
         graph = layout.graph
     if (plan is None) if fuse is None else fuse:
         graph, fusions = fuse_silu(graph)
+        if plan is None:  # residual ADDs, 1x1 -> depthwise pairs: where that lowers the arena
+            options = [*fuse_add.candidates(graph), *fuse_lines.candidates(graph)]
+            graph, chosen, plan = fuse_add.choose(graph, options, _fuse_chunked, plan_memory)
+            fusions = [*fusions, *chosen]
     plan = plan if plan is not None else plan_memory(graph)
     if layout.input_gather is not None and not plan.io_in_arena:
         raise UserError(

@@ -33,11 +33,13 @@ from dataclasses import dataclass
 from mcu_effnet.graph.ir import Graph
 from mcu_effnet.graph.planner import (
     ALIGNMENT,
-    SCRATCH_OPS,
+    CONV_ADD,
     ArenaPlan,
     alias_roots,
-    depthwise_scratch_bytes,
+    fixed_scratch_bytes,
     in_place_inputs,
+    in_place_scratch_bytes,
+    optional_in_place,
     plan_arena,
 )
 
@@ -112,6 +114,7 @@ class _Costs:
                     self.touched[p].add(r)
         # in-place candidates per op: (input group, output group, scratch bytes)
         self.in_place: list[list[tuple[int, int, int]]] = [[] for _ in ops]
+        self.fixed_scratch = [fixed_scratch_bytes(graph, op) for op in ops]  # in place or not
         if in_place:
             for pos, op in enumerate(ops):
                 for t in in_place_inputs(graph, op):
@@ -120,10 +123,9 @@ class _Costs:
                         continue
                     if self.groups[go].producer != pos:
                         continue
-                    scratch = depthwise_scratch_bytes(graph, op) if op.kind == "DEPTHWISE_CONV_2D" else 0
-                    self.in_place[pos].append((gi, go, scratch))
-        # working buffers an op holds while it runs (TRANSPOSE_CONV's accumulators)
-        self.scratch = [SCRATCH_OPS[op.kind](graph, op) if op.kind in SCRATCH_OPS else 0 for op in ops]
+                    if op.kind == CONV_ADD and gi == roots.get(op.inputs[0]):
+                        continue  # the convolution still reads it
+                    self.in_place[pos].append((gi, go, in_place_scratch_bytes(graph, op)))
         # predecessors of each op (bitmask of positions), from producers of its inputs
         producer_of = {t: pos for pos, op in enumerate(ops) for t in op.outputs}
         self.preds = [0] * self.n
@@ -150,7 +152,7 @@ class _Costs:
         """Running op ``pos`` after the ops in ``done`` with ``base`` live bytes: the bytes live
         during the step (the planner's ``live_bytes``) and the bytes live after it."""
         after_mask = done | 1 << pos
-        during = base + self.scratch[pos]
+        during = base + self.fixed_scratch[pos]
         for r in self.new[pos]:
             if self.groups[r].arena:
                 during += self.groups[r].size
@@ -288,5 +290,35 @@ def plan_memory(
             stored.order_method = (
                 f"as stored: {'an ' if searched.exact else 'a '}{found} found no smaller arena"
             )
+    best = drop_needless_modes(graph, best, alignment, in_place, io_in_arena)
     best.stored_peak_bytes, best.stored_arena_bytes = stored.peak_bytes, stored.arena_bytes
     return best
+
+
+def drop_needless_modes(
+    graph: Graph, plan: ArenaPlan, alignment: int = ALIGNMENT, in_place: bool = True, io_in_arena: bool = True
+) -> ArenaPlan:
+    """``plan`` with each optional in-place mode (1x1 in place) dropped where the peak stays as
+    it is without it: those modes cost instructions, so they run only where they lower the
+    memory. Without the mode, only the op's own step grows (its output beside its input instead
+    of the scratch), so that step's bytes tell; the plan without them is kept if its arena is
+    no larger."""
+    by_index = {op.index: op for op in graph.ops}
+    step = {index: pos for pos, index in enumerate(plan.order)}
+    drop = set()
+    for index in plan.in_place_ops:
+        op = by_index[index]
+        if not optional_in_place(graph, op):
+            continue
+        grown = graph.tensors[op.outputs[0]].nbytes - in_place_scratch_bytes(graph, op)
+        if plan.live_bytes[step[index]] + grown <= plan.peak_bytes:
+            drop.add(index)
+    if not drop:
+        return plan
+    trial = plan_arena(
+        graph, alignment, in_place, io_in_arena, order=plan.order, plain=frozenset(plan.plain | drop)
+    )
+    if (trial.arena_bytes, trial.peak_bytes) <= (plan.arena_bytes, plan.peak_bytes):
+        trial.order_method = plan.order_method
+        return trial
+    return plan

@@ -7,6 +7,14 @@ Tensors are first gathered into *buffers* (one buffer = one block of bytes):
 - an element-wise op whose input dies there and has the output's size writes its output over
   that input (in-place execution: ``IN_PLACE_OPS``), and so does a stride-1 depthwise
   convolution, with a scratch buffer of a few output rows (``depthwise_in_place_rows``);
+- a 1x1 stride-1 convolution with no more output than input channels writes its output over
+  its dying input, a few pixels' inputs copied aside first (``pointwise_in_place_chunk``): the
+  output is smaller, so its buffer shrinks there (a buffer's size is per tensor: ``segments``);
+- the engine's convolution with its residual ADD fused (``CONV_ADD``, ``mcu_effnet.codegen.
+  fuse_add``) writes the sum over the ADD's other operand, a few output pixels at a time
+  through a scratch buffer, so the convolution's output never exists whole;
+- the engine's 1x1 convolution feeding a depthwise one (``CONV_DEPTHWISE``, ``mcu_effnet.
+  codegen.fuse_lines``) holds only the rows of the 1x1's output one depthwise window reads;
 - the model's input and output live in the arena too (``io_in_arena=True``, the default, as in
   TFLite Micro): the input's bytes are reused once it is dead, and the caller may write the
   input in place (``model_input_buffer()``). With ``io_in_arena=False`` the input is read where
@@ -19,6 +27,9 @@ A buffer is live from the step that writes it to the last step that reads it (bo
 Arena buffers are placed greedily, each at the lowest aligned offset that overlaps no buffer
 live at the same time (first fit). Largest first is TFLite Micro's greedy planner's order; a
 few other orders are tried as well and the smallest arena kept (``PLACEMENT_ORDERS``).
+
+The 1x1 in-place mode costs a few instructions per chunk of pixels, so ``plan_memory`` keeps it
+only at ops where dropping it would grow the arena (``plan_arena(plain=...)``).
 """
 
 from __future__ import annotations
@@ -49,6 +60,69 @@ IN_PLACE_OPS = (
 ALIAS_OPS = frozenset({"RESHAPE", "SQUEEZE", "EXPAND_DIMS"})
 
 ARENA, INPUT, OUTPUT = "arena", "input", "output"
+
+# The engine's CONV_2D with its residual ADD fused (inputs: the convolution's input, weights,
+# bias or -1, the ADD's other operand; output: the ADD's), see mcu_effnet.codegen.fuse_add.
+CONV_ADD = "CONV_2D_ADD"
+
+# The engine's 1x1 CONV_2D feeding a DEPTHWISE_CONV_2D, run row by row so the 1x1's output
+# (an MBConv's expanded map) never exists whole (inputs: the 1x1's input, its weights and bias,
+# the depthwise's weights and bias; output: the depthwise's), see mcu_effnet.codegen.fuse_lines.
+CONV_DEPTHWISE = "CONV_2D_DEPTHWISE"
+
+# Scratch the chunked modes aim at: output pixels (fused ADD) or input pixels (1x1 in place)
+# per kernel call. Small, so it barely adds to the peak; large enough that the per-call cost
+# stays far below the multiply-accumulates.
+CHUNK_BYTES = 128
+
+
+def _chunk(pixels: int, pixel_bytes: int) -> int:
+    return max(1, min(pixels, CHUNK_BYTES // max(1, pixel_bytes)))
+
+
+def pointwise_conv(graph: Graph, op) -> bool:
+    """A 1x1 CONV_2D over one image with stride 1 (so no padding): pixel p's output reads pixel p alone."""
+    if len(op.inputs) < 2 or len(op.outputs) != 1:
+        return False
+    x, w, y = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], graph.tensors[op.outputs[0]]
+    a = op.attrs
+    return (
+        len(x.shape) == 4
+        and len(y.shape) == 4
+        and len(w.shape) == 4
+        and x.shape[0] == 1
+        and x.dtype == y.dtype == "int8"  # the chunked modes drive the int8 kernels
+        and tuple(w.shape[1:3]) == (1, 1)
+        and a.get("stride_h", 1) == 1
+        and a.get("stride_w", 1) == 1
+        and tuple(x.shape[1:3]) == tuple(y.shape[1:3])
+    )
+
+
+def pointwise_in_place_chunk(graph: Graph, op) -> int | None:
+    """Pixels per step of a 1x1 CONV_2D run over its own input, else None.
+
+    Legal for one image, stride 1 and out_c <= in_c: the outputs of pixels [q, q + n) land at
+    bytes [q * out_c, (q + n) * out_c), below input pixel q + n, so once those n pixels' inputs
+    are copied aside (scratch of n * in_c bytes) nothing still to be read is overwritten. Worth
+    it only when the scratch is smaller than the output it saves.
+    """
+    if op.kind != "CONV_2D" or not pointwise_conv(graph, op):
+        return None
+    x, y = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    if x.is_constant or y.shape[3] > x.shape[3]:
+        return None
+    pixels = int(x.shape[1]) * int(x.shape[2])
+    chunk = _chunk(pixels, int(x.shape[3]))
+    return chunk if chunk * int(x.shape[3]) < y.nbytes else None
+
+
+def conv_add_chunk(graph: Graph, op) -> int:
+    """Output pixels per step of a fused CONV_ADD: along the flattened map for a pointwise
+    convolution, else within one output row."""
+    y = graph.tensors[op.outputs[0]]
+    _, h, w, c = (int(d) for d in y.shape)
+    return _chunk(h * w if pointwise_conv(graph, op.attrs["conv"]) else w, c)
 
 
 def transpose_conv_scratch_bytes(graph: Graph, op: Op) -> int:
@@ -92,6 +166,35 @@ def depthwise_scratch_bytes(graph: Graph, op) -> int:
     return 0 if rows is None else rows * int(y.shape[2]) * int(y.shape[3])
 
 
+def in_place_scratch_bytes(graph: Graph, op) -> int:
+    """Scratch an op needs when it runs in place (in-place depthwise rows, 1x1 input pixels)."""
+    if op.kind == "DEPTHWISE_CONV_2D":
+        return depthwise_scratch_bytes(graph, op)
+    chunk = pointwise_in_place_chunk(graph, op)
+    return 0 if chunk is None else chunk * int(graph.tensors[op.inputs[0]].shape[3])
+
+
+def line_rows(graph: Graph, op) -> int:
+    """Rows of the 1x1's output a fused CONV_DEPTHWISE holds: one depthwise window's span."""
+    dw = op.attrs["depthwise"]
+    kh = int(graph.tensors[dw.inputs[1]].shape[1])
+    return (kh - 1) * int(dw.attrs.get("dilation_h_factor", 1)) + 1
+
+
+def fixed_scratch_bytes(graph: Graph, op) -> int:
+    """Scratch an op needs in or out of place: a fused CONV_ADD's chunk of convolution output, a
+    fused CONV_DEPTHWISE's rows of the 1x1's output, ``SCRATCH_OPS`` (TRANSPOSE_CONV's
+    accumulators)."""
+    if op.kind == CONV_DEPTHWISE:
+        mid = graph.tensors[op.attrs["conv"].outputs[0]]
+        return line_rows(graph, op) * int(mid.shape[2]) * int(mid.shape[3])
+    if op.kind in SCRATCH_OPS:
+        return SCRATCH_OPS[op.kind](graph, op)
+    if op.kind != CONV_ADD:
+        return 0
+    return conv_add_chunk(graph, op) * int(graph.tensors[op.outputs[0]].shape[3])
+
+
 @dataclass
 class Buffer:
     """A block of bytes shared by one or more tensors (reshape aliases, in-place outputs)."""
@@ -103,9 +206,30 @@ class Buffer:
     last: int  # the last op that reads it (len(ops): read after the last op, the model's output)
     location: str = ARENA  # ARENA, INPUT (the caller's input) or OUTPUT (the caller's output)
     offset: int = 0  # in the arena (0 elsewhere)
+    # (first step, last step, bytes) of each tensor group sharing the buffer in turn, when they
+    # differ in size (a 1x1 convolution in place shrinks it); None: ``size`` all along
+    segments: list[tuple[int, int, int]] | None = None
 
     def overlaps_in_time(self, other: Buffer) -> bool:
         return self.first <= other.last and other.first <= self.last
+
+    def spans(self) -> list[tuple[int, int, int]]:
+        return self.segments or [(self.first, self.last, self.size)]
+
+    def size_at(self, step: int) -> int:
+        return max((n for f, la, n in self.spans() if f <= step <= la), default=0)
+
+    def size_max_with(self, other: Buffer) -> int:
+        """The most bytes this buffer holds at a step ``other`` is live."""
+        return max((n for f, la, n in self.spans() if f <= other.last and other.first <= la), default=0)
+
+    def clashes(self, offset: int, other: Buffer, other_offset: int) -> bool:
+        """Whether this buffer at ``offset`` and ``other`` at ``other_offset`` share a byte at a step."""
+        for f1, l1, n1 in self.spans():
+            for f2, l2, n2 in other.spans():
+                if f1 <= l2 and f2 <= l1 and offset < other_offset + n2 and other_offset < offset + n1:
+                    return True
+        return False
 
     def to_dict(self, graph: Graph | None = None) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -117,6 +241,8 @@ class Buffer:
             "first_step": self.first,  # steps of the execution order (-1: before the first op)
             "last_step": self.last,
         }
+        if self.segments:
+            d["segments"] = [list(seg) for seg in self.segments]
         if graph is not None:
             d["tensor_names"] = [graph.tensors[t].name for t in self.tensors]
         return d
@@ -142,6 +268,9 @@ class ArenaPlan:
     order_method: str = "as stored"
     stored_peak_bytes: int | None = None
     stored_arena_bytes: int | None = None
+    # op index -> how a chunked mode runs it (1x1 in place, convolution + ADD fused)
+    modes: dict[int, str] = field(default_factory=dict)
+    plain: set[int] = field(default_factory=set)  # ops kept off an optional in-place mode
 
     @property
     def reordered(self) -> bool:
@@ -174,6 +303,7 @@ class ArenaPlan:
             "stored_order_peak_bytes": self.stored_peak_bytes,
             "stored_order_arena_bytes": self.stored_arena_bytes,
             "in_place_op_kinds": [kinds[i] for i in self.in_place_ops] if kinds else None,
+            "modes": {str(k): v for k, v in self.modes.items()},
             "buffers": [b.to_dict(graph) for b in self.buffers],
         }
 
@@ -198,6 +328,8 @@ class ArenaPlan:
             kinds = {op.index: op.kind for op in graph.ops} if graph is not None else {}
             items = [f"op {i} {kinds.get(i, '')}".rstrip() for i in self.in_place_ops]
             lines += _wrap_items("in place:", items)
+        for i, mode in self.modes.items():
+            lines.append(f"  op {i}: {mode}")
         lines.append(f"{'buffer':>6} {'where':>6} {'offset':>8} {'size':>8} {'steps':>9}  tensors")
         for b in sorted(self.buffers, key=lambda b: (b.location != ARENA, b.offset, b.index)):
             names = [graph.tensors[t].name if graph is not None else str(t) for t in b.tensors]
@@ -251,12 +383,23 @@ def _first_fit(ordered: list[Buffer], alignment: int) -> list[int]:
     returns the offsets in the buffers' original index order (ordered by ``Buffer.index``)."""
     placed: list[tuple[Buffer, int]] = []
     for b in ordered:
-        busy = sorted((o, o + p.size) for p, o in placed if p.overlaps_in_time(b))
-        offset = 0
-        for lo, hi in busy:
-            if offset + b.size <= lo:
-                break
-            offset = max(offset, _align(hi, alignment))
+        if b.segments is None:
+            busy = sorted((o, o + p.size_max_with(b)) for p, o in placed if p.overlaps_in_time(b))
+            offset = 0
+            for lo, hi in busy:
+                if offset + b.size <= lo:
+                    break
+                offset = max(offset, _align(hi, alignment))
+        else:  # its size changes over time: move past each clash until none is left
+            others = [(p, o) for p, o in placed if p.overlaps_in_time(b)]
+            offset = 0
+            moved = True
+            while moved:
+                moved = False
+                for p, o in others:
+                    if b.clashes(offset, p, o):
+                        offset = _align(o + p.size, alignment)
+                        moved = True
         placed.append((b, offset))
     by_index = {b.index: o for b, o in placed}
     return [by_index[b.index] for b in sorted(ordered, key=lambda b: b.index)]
@@ -324,12 +467,20 @@ def alias_roots(graph: Graph, io_in_arena: bool = True) -> tuple[dict[int, int],
 
 
 def in_place_inputs(graph: Graph, op: Op) -> list[int]:
-    """The inputs ``op`` may write its output over when they die there (same shape and bytes)."""
-    depthwise = depthwise_in_place_rows(graph, op) is not None
-    if not (op.kind in IN_PLACE_OPS or depthwise) or len(op.outputs) != 1:
+    """The inputs ``op`` may write its output over when they die there: of the same shape and
+    bytes (element-wise ops, in-place depthwise, a fused CONV_ADD's other operand), or a 1x1
+    convolution's larger input (``pointwise_in_place_chunk``)."""
+    if len(op.outputs) != 1:
         return []
     y = graph.tensors[op.outputs[0]]
-    candidates = op.inputs[:2] if op.kind in BINARY_IN_PLACE_OPS else op.inputs[:1]
+    if pointwise_in_place_chunk(graph, op) is not None:
+        return [op.inputs[0]]
+    if op.kind == CONV_ADD:
+        candidates = op.inputs[3:4]
+    elif op.kind in IN_PLACE_OPS or depthwise_in_place_rows(graph, op) is not None:
+        candidates = op.inputs[:2] if op.kind in BINARY_IN_PLACE_OPS else op.inputs[:1]
+    else:
+        return []
     return [
         t
         for t in candidates
@@ -340,15 +491,37 @@ def in_place_inputs(graph: Graph, op: Op) -> list[int]:
     ]
 
 
+def optional_in_place(graph: Graph, op: Op) -> bool:
+    """In-place modes that cost instructions, used only where they lower the arena (1x1)."""
+    return pointwise_in_place_chunk(graph, op) is not None
+
+
+def describe_mode(graph: Graph, op: Op, in_place: bool) -> str | None:
+    """How the plan runs ``op`` when it is one of the chunked modes (for the printed plan)."""
+    if op.kind == CONV_DEPTHWISE:
+        conv, dw = op.attrs["fused_ops"]
+        return f"conv {conv} -> depthwise {dw} by rows, {line_rows(graph, op)} rows held, 0 MACs recomputed"
+    if op.kind == CONV_ADD:
+        where = "over its other operand" if in_place else "into its own buffer"
+        conv, add = op.attrs["fused_ops"]
+        return f"conv {conv} + ADD {add} fused, {conv_add_chunk(graph, op)} px per step, {where}"
+    chunk = pointwise_in_place_chunk(graph, op)
+    if in_place and chunk is not None:
+        return f"1x1 in place, {chunk} px per step"
+    return None
+
+
 def plan_arena(
     graph: Graph,
     alignment: int = ALIGNMENT,
     in_place: bool = True,
     io_in_arena: bool = True,
     order: list[int] | None = None,
+    plain: frozenset[int] = frozenset(),
 ) -> ArenaPlan:
     """Arena offsets for every activation tensor of ``graph``, its ops run in ``order`` (op
-    indices, a topological order; None: as stored). Lifetimes count ops by execution step."""
+    indices, a topological order; None: as stored). Lifetimes count ops by execution step.
+    ``plain``: ops that keep their ordinary kernel though an optional in-place mode applies."""
     tensors = activation_tensors(graph)
     ops = ordered_ops(graph, order)
     n_ops = len(ops)
@@ -402,6 +575,9 @@ def plan_arena(
     def size(root: int) -> int:
         return max(graph.tensors[t].nbytes for t in groups[root])
 
+    # each group's own lifetime and size, before in-place merging joins groups into one buffer
+    spans = {root: [(first[root], last[root], size(root))] for root in groups}
+
     # In-place execution: merge the output's group into a dying input's group.
     in_place_ops: list[int] = []
     merged: dict[int, int] = {}  # output root -> input root it now lives in
@@ -411,30 +587,37 @@ def plan_arena(
             root = merged[root]
         return root
 
-    scratch_ops: list[tuple[int, int]] = []  # (op position, scratch bytes) of in-place depthwise ops
-    if in_place:
-        for pos, op in enumerate(ops):
-            candidates = in_place_inputs(graph, op)
-            if not candidates or op.outputs[0] not in parent:
-                continue
-            depthwise = op.kind == "DEPTHWISE_CONV_2D"
-            out_root = find(op.outputs[0])
-            if location(out_root) != ARENA or first[out_root] != pos:
-                continue
-            for t in candidates:
-                in_root = home(find(t))
-                if location(in_root) == ARENA and last[in_root] == pos and in_root != out_root:
-                    merged[out_root] = in_root
-                    groups[in_root] = groups[in_root] + groups[out_root]
-                    last[in_root] = last[out_root]
-                    in_place_ops.append(op.index)
-                    if depthwise:
-                        scratch_ops.append((pos, depthwise_scratch_bytes(graph, op)))
-                    break
-
+    scratch_ops: list[tuple[int, int]] = []  # (op position, scratch bytes)
+    modes: dict[int, str] = {}
     for pos, op in enumerate(ops):
-        if op.kind in SCRATCH_OPS:
-            scratch_ops.append((pos, SCRATCH_OPS[op.kind](graph, op)))
+        chosen = False
+        candidates = in_place_inputs(graph, op) if in_place else []
+        if op.index in plain and optional_in_place(graph, op):
+            candidates = []
+        if candidates and op.outputs[0] in parent:
+            out_root = find(op.outputs[0])
+            own_input = home(find(op.inputs[0])) if op.inputs and op.inputs[0] in parent else None
+            if location(out_root) == ARENA and first[out_root] == pos:
+                for t in candidates:
+                    in_root = home(find(t))
+                    if op.kind == CONV_ADD and in_root == own_input:
+                        continue  # the convolution still reads it
+                    if location(in_root) == ARENA and last[in_root] == pos and in_root != out_root:
+                        merged[out_root] = in_root
+                        groups[in_root] = groups[in_root] + groups[out_root]
+                        spans[in_root] = spans[in_root] + spans[out_root]
+                        last[in_root] = last[out_root]
+                        in_place_ops.append(op.index)
+                        scratch = in_place_scratch_bytes(graph, op)
+                        if scratch:
+                            scratch_ops.append((pos, scratch))
+                        chosen = True
+                        break
+        if fixed_scratch_bytes(graph, op):
+            scratch_ops.append((pos, fixed_scratch_bytes(graph, op)))
+        mode = describe_mode(graph, op, chosen)
+        if mode is not None:
+            modes[op.index] = mode
 
     buffers: list[Buffer] = []
     tensor_buffer: dict[int, int] = {}
@@ -442,6 +625,9 @@ def plan_arena(
         if root in merged:
             continue
         b = Buffer(len(buffers), sorted(groups[root]), size(root), first[root], last[root], location(root))
+        if len({n for _, _, n in spans[root]}) > 1:
+            b.segments = sorted(spans[root])
+            b.size = max(n for _, _, n in b.segments)
         buffers.append(b)
         for t in b.tensors:
             tensor_buffer[t] = b.index
@@ -456,16 +642,16 @@ def plan_arena(
     best: tuple[int, list[int]] | None = None
     for key in PLACEMENT_ORDERS:
         offsets = _first_fit(sorted(arena_buffers, key=key), alignment)
-        size = _align(
+        size_ = _align(
             max((o + b.size for b, o in zip(arena_buffers, offsets, strict=True)), default=0), alignment
         )
-        if best is None or size < best[0]:
-            best = (size, offsets)
+        if best is None or size_ < best[0]:
+            best = (size_, offsets)
     arena, offsets = best if best is not None else (0, [])
     for b, offset in zip(arena_buffers, offsets, strict=True):
         b.offset = offset
     placed = arena_buffers
-    live = [sum(b.size for b in placed if b.first <= pos <= b.last) for pos in range(n_ops)]
+    live = _live_bytes(placed, n_ops)
     return ArenaPlan(
         buffers=buffers,
         tensor_buffer=tensor_buffer,
@@ -478,7 +664,29 @@ def plan_arena(
         io_in_arena=io_in_arena,
         scratch=scratch,
         order=[op.index for op in ops],
+        modes=modes,
+        plain=set(plain),
     )
+
+
+def _live_bytes(buffers: list[Buffer], n_ops: int) -> list[int]:
+    """Bytes of ``buffers`` live at each step (a buffer's size at that step)."""
+    delta = [0] * (n_ops + 1)
+    live = [0] * n_ops
+    for b in buffers:
+        lo, hi = max(b.first, 0), min(b.last, n_ops - 1)
+        if b.segments is None:
+            if lo <= hi:
+                delta[lo] += b.size
+                delta[hi + 1] -= b.size
+            continue
+        for pos in range(lo, hi + 1):  # segments meet at a step: the larger counts there
+            live[pos] += b.size_at(pos)
+    running = 0
+    for pos in range(n_ops):
+        running += delta[pos]
+        live[pos] += running
+    return live
 
 
 def check_plan(plan: ArenaPlan) -> None:
@@ -488,4 +696,4 @@ def check_plan(plan: ArenaPlan) -> None:
         assert a.offset % plan.alignment == 0 and a.offset + a.size <= plan.arena_bytes, a
         for b in arena[i + 1 :]:
             if a.overlaps_in_time(b):
-                assert a.offset + a.size <= b.offset or b.offset + b.size <= a.offset, (a, b)
+                assert not a.clashes(a.offset, b, b.offset), (a, b)

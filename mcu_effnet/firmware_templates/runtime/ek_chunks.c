@@ -1,0 +1,135 @@
+/* Convolutions a few output pixels at a time (ek_chunks.h). */
+#include "ek_chunks.h"
+
+#include <string.h> /* memcpy, memmove: word-wise, unlike ek_copy's byte loop */
+
+void ek_conv_add_chunks(ek_conv_part part, const void *params, const ek_chunk_shape *shape,
+                        const ek_binary_params *add, int32_t conv_first, int32_t chunk, const int8_t *input,
+                        const int8_t *other, int8_t *output, int8_t *scratch)
+{
+    /* The ADD over one chunk: both operands and the output have the same shape, so a chunk
+     * is one contiguous run of n * out_c elements of each. */
+    ek_binary_params flat = *add;
+    const int32_t rows = shape->flat ? 1 : shape->out_h;
+    const int32_t width = shape->flat ? shape->out_h * shape->out_w : shape->out_w;
+    const int32_t c = shape->out_c;
+    int32_t k, oy, ox, n;
+    for (k = 0; k < EK_MAX_DIMS; ++k) {
+        flat.out_dims[k] = 1;
+        flat.in1_strides[k] = k == EK_MAX_DIMS - 1;
+        flat.in2_strides[k] = k == EK_MAX_DIMS - 1;
+    }
+    for (oy = 0; oy < rows; ++oy) {
+        for (ox = 0; ox < width; ox += n) {
+            const int32_t at = (oy * width + ox) * c;
+            n = width - ox < chunk ? width - ox : chunk;
+            part(params, input, oy, ox, n, scratch);
+            flat.out_dims[EK_MAX_DIMS - 1] = n * c;
+            if (conv_first) {
+                ek_add(&flat, scratch, other + at, output + at);
+            } else {
+                ek_add(&flat, other + at, scratch, output + at);
+            }
+        }
+    }
+}
+
+void ek_conv_in_place_chunks(ek_conv_part part, const void *params, const ek_chunk_shape *shape, int32_t chunk,
+                             int8_t *data, int8_t *scratch)
+{
+    const int32_t pixels = shape->out_h * shape->out_w;
+    int32_t q, n;
+    for (q = 0; q < pixels; q += n) {
+        n = pixels - q < chunk ? pixels - q : chunk;
+        memcpy(scratch, data + q * shape->in_c, (size_t)(n * shape->in_c));
+        /* the chunk's view reads pixel 0 of the copy on */
+        part(params, scratch, 0, 0, n, data + q * shape->out_c);
+    }
+}
+
+void ek_expand_depthwise(ek_conv_part expand, const void *expand_params, ek_depthwise_row depthwise,
+                         const void *depthwise_params, const ek_line_shape *shape, const int8_t *input,
+                         int8_t *output, int8_t *lines)
+{
+    const int32_t row_bytes = shape->in_w * shape->mid_c;
+    int32_t base = 0, count = 0; /* `lines` holds input rows base .. base + count - 1 */
+    int32_t oy;
+    for (oy = 0; oy < shape->out_h; ++oy) {
+        const int32_t y0 = oy * shape->stride_h - shape->pad_top;
+        const int32_t lo = y0 < 0 ? 0 : y0;
+        const int32_t end = y0 + shape->span;
+        const int32_t hi = end < shape->in_h ? end : shape->in_h;
+        if (lo > base) { /* rows above the window are done with: the rest move down */
+            const int32_t drop = lo - base < count ? lo - base : count;
+            if (drop > 0 && count > drop) {
+                memmove(lines, lines + drop * row_bytes, (size_t)((count - drop) * row_bytes));
+            }
+            count -= drop;
+            base = count > 0 ? base + drop : lo;
+        }
+        while (base + count < hi) { /* the 1x1's rows the window reaches, over the whole row */
+            expand(expand_params, input, 0, (base + count) * shape->in_w, shape->in_w, lines + count * row_bytes);
+            ++count;
+        }
+        depthwise(depthwise_params, lines, base, count, oy, output + oy * shape->out_row);
+    }
+}
+
+void ek_depthwise_conv2d_row(const void *params, const int8_t *rows, int32_t base, int32_t count, int32_t oy,
+                             int8_t *out)
+{
+    const ek_conv_params *p = (const ek_conv_params *)params;
+    ek_conv_params v = *p;
+    v.batches = 1;
+    v.in_h = count;
+    v.out_h = 1;
+    /* the window's first row, oy * stride_h - pad_top, counted from the first row held */
+    v.pad_top = p->pad_top - oy * p->stride_h + base;
+    ek_depthwise_conv2d(&v, rows, out);
+}
+
+/* A view of `p` computing output pixels (oy, ox .. ox + n - 1) of one image. */
+void ek_conv2d_part(const void *params, const int8_t *input, int32_t oy, int32_t ox, int32_t n, int8_t *out)
+{
+    const ek_conv_params *p = (const ek_conv_params *)params;
+    ek_conv_params v = *p;
+    v.batches = 1;
+    v.out_h = 1;
+    v.out_w = n;
+    if (p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
+        p->pad_left == 0) {
+        /* pixel by pixel: the chunk's inputs are one run (the kernel's matrix-product path) */
+        v.in_h = 1;
+        v.in_w = n;
+        input += (oy * p->in_w + ox) * p->in_c;
+    } else {
+        v.pad_top = p->pad_top - oy * p->stride_h;
+        v.pad_left = p->pad_left - ox * p->stride_w;
+    }
+    ek_conv2d(&v, input, out);
+}
+
+static ek_chunk_shape conv_shape(const ek_conv_params *p)
+{
+    ek_chunk_shape s;
+    s.out_h = p->out_h;
+    s.out_w = p->out_w;
+    s.out_c = p->out_c;
+    s.in_c = p->in_c;
+    s.flat = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
+             p->pad_left == 0;
+    return s;
+}
+
+void ek_conv2d_add(const ek_conv_params *p, const ek_binary_params *add, int32_t conv_first, int32_t chunk,
+                   const int8_t *input, const int8_t *other, int8_t *output, int8_t *scratch)
+{
+    const ek_chunk_shape s = conv_shape(p);
+    ek_conv_add_chunks(ek_conv2d_part, p, &s, add, conv_first, chunk, input, other, output, scratch);
+}
+
+void ek_conv2d_in_place(const ek_conv_params *p, int32_t chunk, int8_t *data, int8_t *scratch)
+{
+    const ek_chunk_shape s = conv_shape(p);
+    ek_conv_in_place_chunks(ek_conv2d_part, p, &s, chunk, data, scratch);
+}

@@ -1,0 +1,140 @@
+/* The DSP convolution kernels a few output pixels at a time (ek_chunks_dsp.h, ek_chunks.h). */
+#include "ek_chunks_dsp.h"
+
+#if defined(__ARM_FEATURE_DSP) || defined(EK_ACLE_EMULATION)
+
+/* ---- the k x k kernel: a view with the output narrowed and the padding shifted ---------- */
+
+static int dsp_pointwise(const ek_conv_dsp_params *p)
+{
+    return p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
+           p->pad_left == 0;
+}
+
+void ek_conv2d_dsp_part(const void *params, const int8_t *input, int32_t oy, int32_t ox, int32_t n,
+                          int8_t *out)
+{
+    const ek_conv_dsp_params *p = (const ek_conv_dsp_params *)params;
+    ek_conv_dsp_params v = *p;
+    v.batches = 1;
+    v.out_h = 1;
+    v.out_w = n;
+    if (dsp_pointwise(p)) {
+        v.in_h = 1;
+        v.in_w = n;
+        input += (oy * p->in_w + ox) * p->in_c;
+    } else {
+        v.pad_top = p->pad_top - oy * p->stride_h;
+        v.pad_left = p->pad_left - ox * p->stride_w;
+    }
+    ek_conv2d_dsp(&v, input, out);
+}
+
+static ek_chunk_shape conv_dsp_shape(const ek_conv_dsp_params *p)
+{
+    ek_chunk_shape s;
+    s.out_h = p->out_h;
+    s.out_w = p->out_w;
+    s.out_c = p->out_c;
+    s.in_c = p->in_c;
+    s.flat = dsp_pointwise(p);
+    return s;
+}
+
+void ek_conv2d_dsp_add(const ek_conv_dsp_params *p, const ek_binary_params *add, int32_t conv_first,
+                       int32_t chunk, const int8_t *input, const int8_t *other, int8_t *output, int8_t *scratch)
+{
+    const ek_chunk_shape s = conv_dsp_shape(p);
+    ek_conv_add_chunks(ek_conv2d_dsp_part, p, &s, add, conv_first, chunk, input, other, output, scratch);
+}
+
+void ek_conv2d_dsp_in_place(const ek_conv_dsp_params *p, int32_t chunk, int8_t *data, int8_t *scratch)
+{
+    const ek_chunk_shape s = conv_dsp_shape(p);
+    ek_conv_in_place_chunks(ek_conv2d_dsp_part, p, &s, chunk, data, scratch);
+}
+
+/* ---- the 1x1 kernels (no padding): a view starting at the chunk's first input pixel ------ */
+
+static ek_conv1x1_dsp_params view_1x1(const ek_conv1x1_dsp_params *p, const int8_t **input, int32_t oy,
+                                      int32_t ox, int32_t n)
+{
+    ek_conv1x1_dsp_params v = *p;
+    v.batches = 1;
+    v.in_h = 1;
+    v.out_h = 1;
+    v.out_w = n;
+    v.in_w = (n - 1) * p->stride_w + 1; /* stride 1: n, the kernel's one-run path */
+    *input += (oy * p->stride_h * p->in_w + ox * p->stride_w) * p->in_c;
+    return v;
+}
+
+void ek_conv2d_1x1_dsp_part(const void *params, const int8_t *input, int32_t oy, int32_t ox, int32_t n,
+                          int8_t *out)
+{
+    const ek_conv1x1_dsp_params v = view_1x1((const ek_conv1x1_dsp_params *)params, &input, oy, ox, n);
+    ek_conv2d_1x1_dsp(&v, input, out);
+}
+
+void ek_conv2d_1x1_dsp_fast_part(const void *params, const int8_t *input, int32_t oy, int32_t ox, int32_t n,
+                               int8_t *out)
+{
+    const ek_conv1x1_dsp_params v = view_1x1((const ek_conv1x1_dsp_params *)params, &input, oy, ox, n);
+    ek_conv2d_1x1_dsp_fast(&v, input, out);
+}
+
+static ek_chunk_shape conv_1x1_shape(const ek_conv1x1_dsp_params *p)
+{
+    ek_chunk_shape s;
+    s.out_h = p->out_h;
+    s.out_w = p->out_w;
+    s.out_c = p->out_c;
+    s.in_c = p->in_c;
+    s.flat = p->stride_h == 1 && p->stride_w == 1;
+    return s;
+}
+
+void ek_conv2d_1x1_dsp_add(const ek_conv1x1_dsp_params *p, const ek_binary_params *add, int32_t conv_first,
+                           int32_t chunk, const int8_t *input, const int8_t *other, int8_t *output,
+                           int8_t *scratch)
+{
+    const ek_chunk_shape s = conv_1x1_shape(p);
+    ek_conv_add_chunks(ek_conv2d_1x1_dsp_part, p, &s, add, conv_first, chunk, input, other, output, scratch);
+}
+
+void ek_conv2d_1x1_dsp_in_place(const ek_conv1x1_dsp_params *p, int32_t chunk, int8_t *data, int8_t *scratch)
+{
+    const ek_chunk_shape s = conv_1x1_shape(p);
+    ek_conv_in_place_chunks(ek_conv2d_1x1_dsp_part, p, &s, chunk, data, scratch);
+}
+
+void ek_conv2d_1x1_dsp_fast_add(const ek_conv1x1_dsp_params *p, const ek_binary_params *add, int32_t conv_first,
+                                int32_t chunk, const int8_t *input, const int8_t *other, int8_t *output,
+                                int8_t *scratch)
+{
+    const ek_chunk_shape s = conv_1x1_shape(p);
+    ek_conv_add_chunks(ek_conv2d_1x1_dsp_fast_part, p, &s, add, conv_first, chunk, input, other, output, scratch);
+}
+
+void ek_conv2d_1x1_dsp_fast_in_place(const ek_conv1x1_dsp_params *p, int32_t chunk, int8_t *data,
+                                     int8_t *scratch)
+{
+    const ek_chunk_shape s = conv_1x1_shape(p);
+    ek_conv_in_place_chunks(ek_conv2d_1x1_dsp_fast_part, p, &s, chunk, data, scratch);
+}
+
+void ek_depthwise_conv2d_dsp_row(const void *params, const int8_t *rows, int32_t base, int32_t count, int32_t oy,
+                                 int8_t *out)
+{
+    const ek_depthwise_dsp_params *p = (const ek_depthwise_dsp_params *)params;
+    ek_depthwise_dsp_params v = *p;
+    v.batches = 1;
+    v.in_h = count;
+    v.out_h = 1;
+    v.pad_top = p->pad_top - oy * p->stride_h + base; /* see ek_depthwise_conv2d_row */
+    ek_depthwise_conv2d_dsp(&v, rows, out);
+}
+
+#else
+typedef int ek_chunks_dsp_unused; /* no DSP extension: the plain kernels run (ek_chunks.c) */
+#endif
