@@ -14,7 +14,8 @@ Writes benchmarks/results/train_speed.json and prints a table, with the figures 
 the speed work (BASELINE) beside today's. ``--ab`` compares the training step before and after
 that work in one process, alternating rounds of a few batches each (old, new, old, new, ...) on
 the same models, so load from other processes falls on both alike; it prints and records the
-ratio. On a shared machine absolute images/s are noise; the ratio much less so.
+median of the per-round ratios. On a shared machine absolute images/s are noise; the ratio much
+less so.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -105,14 +107,21 @@ def _ab(model: nn.Module, dataset: ImageDataset, args) -> dict:
     for stepper in sides.values():
         stepper.run(1)  # warm-up
     sums = {name: [0, 0.0] for name in sides}
-    for _ in range(args.rounds):
-        for name, stepper in sides.items():
-            images, seconds = stepper.run(args.batches)
+    ratios = []  # of adjacent rounds: a burst of outside load spoils one ratio, not the median
+    for round_index in range(args.rounds):
+        # Alternate which side goes first, so neither always follows the other's cache state.
+        order = list(sides) if round_index % 2 == 0 else list(reversed(sides))
+        speed = {}
+        for name in order:
+            images, seconds = sides[name].run(args.batches)
             sums[name][0] += images
             sums[name][1] += seconds
-    speed = {name: images / seconds for name, (images, seconds) in sums.items()}
-    return {"old_images_per_s": round(speed["old"], 1), "new_images_per_s": round(speed["new"], 1),
-            "ratio": round(speed["new"] / speed["old"], 2)}  # fmt: skip
+            speed[name] = images / seconds
+        ratios.append(speed["new"] / speed["old"])
+    overall = {name: images / seconds for name, (images, seconds) in sums.items()}
+    return {"old_images_per_s": round(overall["old"], 1), "new_images_per_s": round(overall["new"], 1),
+            "ratio": round(statistics.median(ratios), 2),
+            "round_ratios": [round(r, 2) for r in ratios]}  # fmt: skip
 
 
 def main() -> None:
