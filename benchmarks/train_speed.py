@@ -7,9 +7,15 @@ model, and reports images per second. Board fitting is off (--board none) so bot
 plain compound-scaled networks.
 
     .venv/bin/python benchmarks/train_speed.py [--batches 20] [--batch-size 32] [--workers 1]
-        [--no-channels-last] [--small-only] [--out FILE]
+        [--no-channels-last] [--small-only] [--threads N] [--out FILE]
+    .venv/bin/python benchmarks/train_speed.py --ab [--rounds 6] [--batches 4]
 
-Writes benchmarks/results/train_speed.json and prints a table.
+Writes benchmarks/results/train_speed.json and prints a table, with the figures measured before
+the speed work (BASELINE) beside today's. ``--ab`` compares the training step before and after
+that work in one process, alternating rounds of a few batches each (old, new, old, new, ...) on
+the same models, so load from other processes falls on both alike; it prints and records the
+median of the per-round ratios. On a shared machine absolute images/s are noise; the ratio much
+less so.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -33,6 +40,8 @@ from mcu_effnet.quant.lr_schedule import make_optimizer, make_scheduler
 from mcu_effnet.quant.recipe import RecipeLoss
 
 CONFIGS = ((-4.0, 32), (-1.0, 96))
+# Measured at commit 0b73497 (batch 32, NCHW, 2 threads), before channels-last and the later work.
+BASELINE = {(-4.0, 32): (240.7, 96.4), (-1.0, 96): (50.9, 14.6)}
 RESULTS = Path(__file__).parent / "results" / "train_speed.json"
 CPU = DistContext(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 
@@ -47,26 +56,72 @@ def _quant_from(float_model: nn.Module, spec, batches: list[torch.Tensor]) -> nn
     return quant
 
 
-def _images_per_s(
-    model: nn.Module, dataset: ImageDataset, batch_size: int, batches: int, workers: int, channels_last: bool
-) -> float:
-    if channels_last:  # as training does it (TrainOptions.channels_last)
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, "adamw", 1e-3, 0.02)
-    scheduler = make_scheduler(optimizer, batches + 2, 0)
-    criterion = RecipeLoss(label_smoothing=0.1)
-    # Two warm-up batches (allocator, oneDNN kernels), then the timed ones.
-    for count in (2, batches):
-        subset = torch.utils.data.Subset(dataset, range(count * batch_size))
-        loader = make_loader(subset, batch_size=batch_size, sampler=None, workers=workers, drop_last=True)
+class _Stepper:
+    """Training steps of one model with one setting of the speed options, timed per call."""
+
+    def __init__(self, model: nn.Module, dataset: ImageDataset, batch_size: int, workers: int,
+                 channels_last: bool, fused: bool, total_batches: int) -> None:  # fmt: skip
+        if channels_last:  # as training does it (TrainOptions.channels_last)
+            model = model.to(memory_format=torch.channels_last)
+        self.model, self.dataset, self.batch_size = model, dataset, batch_size
+        self.workers, self.channels_last = workers, channels_last
+        self.optimizer = make_optimizer(model, "adamw", 1e-3, 0.02, fused=fused)
+        self.scheduler = make_scheduler(self.optimizer, total_batches + 2, 0)
+        self.criterion = RecipeLoss(label_smoothing=0.1)
+
+    def run(self, batches: int) -> tuple[int, float]:
+        """(images, seconds) of ``batches`` training steps."""
+        subset = torch.utils.data.Subset(self.dataset, range(batches * self.batch_size))
+        loader = make_loader(
+            subset, batch_size=self.batch_size, sampler=None, workers=self.workers, drop_last=True
+        )
         totals = EpochTotals()
         with StopRequest() as stop:
             start = time.perf_counter()
-            train_epoch(model, loader, optimizer, scheduler, criterion, CPU, totals, stop,
+            train_epoch(self.model, loader, self.optimizer, self.scheduler, self.criterion, CPU, totals, stop,
                         phase="bench", epoch=0, description="", progress=False,
-                        channels_last=channels_last)  # fmt: skip
+                        channels_last=self.channels_last)  # fmt: skip
             seconds = time.perf_counter() - start
-    return totals.seen / seconds
+        return totals.seen, seconds
+
+
+def _images_per_s(
+    model: nn.Module, dataset: ImageDataset, batch_size: int, batches: int, workers: int, channels_last: bool
+) -> float:
+    stepper = _Stepper(model, dataset, batch_size, workers, channels_last, fused=True, total_batches=batches)
+    stepper.run(2)  # warm-up (allocator, oneDNN kernels)
+    images, seconds = stepper.run(batches)
+    return images / seconds
+
+
+def _ab(model: nn.Module, dataset: ImageDataset, args) -> dict:
+    """Old (NCHW, unfused optimizer) against new (channels-last, fused), alternating rounds."""
+    import copy
+
+    sides = {
+        "old": _Stepper(copy.deepcopy(model), dataset, args.batch_size, args.workers, False, False,
+                        args.rounds * args.batches + 1),
+        "new": _Stepper(copy.deepcopy(model), dataset, args.batch_size, args.workers, True, True,
+                        args.rounds * args.batches + 1),
+    }  # fmt: skip
+    for stepper in sides.values():
+        stepper.run(1)  # warm-up
+    sums = {name: [0, 0.0] for name in sides}
+    ratios = []  # of adjacent rounds: a burst of outside load spoils one ratio, not the median
+    for round_index in range(args.rounds):
+        # Alternate which side goes first, so neither always follows the other's cache state.
+        order = list(sides) if round_index % 2 == 0 else list(reversed(sides))
+        speed = {}
+        for name in order:
+            images, seconds = sides[name].run(args.batches)
+            sums[name][0] += images
+            sums[name][1] += seconds
+            speed[name] = images / seconds
+        ratios.append(speed["new"] / speed["old"])
+    overall = {name: images / seconds for name, (images, seconds) in sums.items()}
+    return {"old_images_per_s": round(overall["old"], 1), "new_images_per_s": round(overall["new"], 1),
+            "ratio": round(statistics.median(ratios), 2),
+            "round_ratios": [round(r, 2) for r in ratios]}  # fmt: skip
 
 
 def main() -> None:
@@ -78,7 +133,14 @@ def main() -> None:
     parser.add_argument("--no-channels-last", action="store_true", help="NCHW activations (the old default)")
     parser.add_argument("--small-only", action="store_true", help="only phi -4 at 32 px")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON written (default {RESULTS})")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--ab", action="store_true", help="old vs new step, interleaved in this process")
+    parser.add_argument("--rounds", type=int, default=6, help="--ab: alternating rounds per side")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.ab:
+        args.batches = min(args.batches, 4) if args.batches == 20 else args.batches
 
     data = open_data(None, max_train=args.batch_size * (args.batches + 4))
     rows = []
@@ -88,10 +150,20 @@ def main() -> None:
         dataset = ImageDataset(data.train, resolution, augment=True, seed=0)
         torch.manual_seed(0)
         float_model = build_float(spec)
+        calibration = [torch.stack([dataset[i][0] for i in range(args.batch_size)]).float() / 255]
+        if args.ab:
+            float_ab = _ab(float_model, dataset, args)
+            qat_ab = _ab(_quant_from(float_model, spec, calibration), dataset, args)
+            rows.append({"phi": phi, "resolution": resolution, "variant": args.variant,
+                         "float": float_ab, "qat": qat_ab})  # fmt: skip
+            print(f"phi {phi:g} @ {resolution}px: float new/old {float_ab['ratio']:.2f}x "
+                  f"({float_ab['old_images_per_s']} -> {float_ab['new_images_per_s']} img/s), "
+                  f"QAT new/old {qat_ab['ratio']:.2f}x ({qat_ab['old_images_per_s']} -> "
+                  f"{qat_ab['new_images_per_s']} img/s)", flush=True)  # fmt: skip
+            continue
         float_speed = _images_per_s(
             float_model, dataset, args.batch_size, args.batches, args.workers, channels_last
         )
-        calibration = [torch.stack([dataset[i][0] for i in range(args.batch_size)]).float() / 255]
         quant = _quant_from(float_model, spec, calibration)
         qat_speed = _images_per_s(quant, dataset, args.batch_size, args.batches, args.workers, channels_last)
         rows.append(
@@ -124,13 +196,22 @@ def main() -> None:
         "channels_last": channels_last,
         "results": rows,
     }
+    if args.ab:
+        report["ab"] = {"rounds": args.rounds, "batches_per_round": args.batches,
+                        "old": "NCHW, unfused AdamW", "new": "channels-last, fused AdamW"}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    header = f"{'phi':>5} {'px':>4} {'variant':>7} {'params':>10} {'MACs':>12} {'float img/s':>12} {'QAT img/s':>10}"
-    print(header)
+    if args.ab:
+        print(
+            f"(load average {report['machine']['load_average']:.1f} on {os.cpu_count()} cores; written to {args.out})"
+        )
+        return
+    print(f"{'phi':>5} {'px':>4} {'params':>10} {'MACs':>12} {'float img/s':>12} {'(baseline)':>10} "
+          f"{'QAT img/s':>10} {'(baseline)':>10}")  # fmt: skip
     for r in rows:
-        print(f"{r['phi']:>5g} {r['resolution']:>4} {r['variant']:>7} {r['params']:>10,} {r['macs']:>12,} "
-              f"{r['float_images_per_s']:>12.1f} {r['qat_images_per_s']:>10.1f}")  # fmt: skip
+        base = BASELINE.get((r["phi"], r["resolution"]), (float("nan"), float("nan")))
+        print(f"{r['phi']:>5g} {r['resolution']:>4} {r['params']:>10,} {r['macs']:>12,} "
+              f"{r['float_images_per_s']:>12.1f} {base[0]:>10.1f} {r['qat_images_per_s']:>10.1f} {base[1]:>10.1f}")  # fmt: skip
     print(
         f"(load average {report['machine']['load_average']:.1f} on {os.cpu_count()} cores; written to {args.out})"
     )
