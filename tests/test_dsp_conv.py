@@ -164,7 +164,53 @@ def test_conv_dsp_on_host(host, case):
     b.outputs = [y]
     dsp = _check_both_engines(host, b, case)
     if case["kernel"] != (1, 1):
-        assert "ek_conv2d_dsp(&" in dsp.files["model.c"]
+        kernel = "ek_conv2d_first_dsp(&" if case["c"] <= 3 else "ek_conv2d_dsp(&"
+        assert kernel in dsp.files["model.c"]
+
+
+first_cases = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**16),
+        "h": st.integers(1, 12),
+        "w": st.integers(1, 12),
+        "c": st.integers(1, 3),
+        "oc": st.integers(1, 18),  # groups of four and tails
+        "kernel": st.tuples(st.integers(1, 7), st.integers(1, 7)).filter(lambda k: k != (1, 1)),
+        "stride": st.tuples(st.integers(1, 3), st.integers(1, 3)),
+        "dilation": st.tuples(st.integers(1, 2), st.integers(1, 2)),
+        "padding": st.sampled_from(["SAME", "VALID"]),
+        "activation": st.sampled_from(["NONE", "RELU", "RELU6"]),
+        "per_channel": st.booleans(),
+        "bias": st.booleans(),
+    }
+)
+
+
+@st.composite
+def _first_layer_quantization(draw) -> dict:
+    """The input's scale and zero point: the padding's taps hold the zero point, so any."""
+    return {"scale": draw(st.sampled_from([0.004, 0.02, 0.5])), "zero_point": draw(st.integers(-128, 127))}
+
+
+@settings(
+    max_examples=16,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=first_cases.filter(_valid), quant=_first_layer_quantization())
+def test_first_layer_dsp_on_host(host, case, quant):
+    """k x k CONV_2D over 1 to 3 input channels: the first-layer kernel (ek_conv_first_dsp.c),
+    interior pixels by rows, border pixels and horizontal dilations tap by tap."""
+    b = ModelBuilder(np.random.default_rng(case["seed"]))
+    x = b.input((1, case["h"], case["w"], case["c"]), **quant)
+    y = b.conv2d(
+        x, case["oc"], case["kernel"], case["stride"], case["padding"], case["dilation"],
+        case["activation"], case["per_channel"], case["bias"],
+    )  # fmt: skip
+    b.outputs = [y]
+    dsp = _check_both_engines(host, b, case)
+    assert dsp.files["model.c"].count("ek_conv2d_first_dsp(&") == 1
 
 
 def _chain(seed: int, size: int, channels: int, layers: list[dict]) -> bytes:
@@ -221,7 +267,9 @@ def test_depthwise_dsp_in_qemu(tmp_path, board):
         graph = load_tflite(model)
         project = write_project(graph, board, tmp_path / f"m{n}", model_bytes=model)
         model_c = (project.path / "model" / "model.c").read_text()
-        kernels = ("ek_depthwise_conv2d_dsp(&", "ek_depthwise_conv2d_in_place_dsp(&", "ek_conv2d_dsp(&")
+        kernels = (
+            "ek_depthwise_conv2d_dsp(&", "ek_depthwise_conv2d_in_place_dsp(&", "ek_conv2d_dsp(&", "ek_conv2d_first_dsp(&"
+        )  # fmt: skip
         assert sum(model_c.count(k) for k in kernels) == len(layers)
         assert "ek_depthwise_conv2d_in_place_dsp(&" in model_c
         elf = toolchain.make(project.path, "qemu")

@@ -24,6 +24,9 @@ import numpy as np
 CONV_KERNEL = "ek_conv2d_dsp"
 NARROW_1X1_KERNEL = "ek_conv2d_1x1_narrow_dsp"  # 1x1 over a shallow input (ek_conv_narrow_dsp.c)
 NARROW_MAX_DEPTH = 12  # EK_CONV_NARROW_MAX_DEPTH (deeper inputs amortize the k x k gather)
+FIRST_KERNEL = "ek_conv2d_first_dsp"  # k x k over 1 to 3 input channels (ek_conv_first_dsp.c)
+FIRST_MAX_DEPTH = 3
+FIRST_MAX_WINDOW = 256  # EK_CONV_FIRST_MAX_WINDOW (ek_conv_first_dsp.h): window values, bytes on its stack
 CONV_MAX_WINDOW = 1152  # EK_CONV_DSP_MAX_WINDOW (ek_conv_dsp.h): halfwords on the kernel's stack
 CONV_STEP = 4  # window values per step of the k x k kernel's inner loop
 CONV_STRUCT = "ek_conv_dsp_params"  # the kernels' parameter structs (ek_conv_dsp.h)
@@ -145,6 +148,12 @@ def conv_weights(weights: np.ndarray) -> np.ndarray:
     return pack_halfwords(grid[..., 0], grid[..., 1]).reshape(-1)
 
 
+def takes_first_kernel(kh: int, kw: int, in_c: int) -> bool:
+    """Whether a k x k CONV_2D takes the first-layer kernel: 1 to 3 input channels (rows too short
+    to pad each to 4 without waste) and a window that fits its buffers."""
+    return kh * kw > 1 and in_c <= FIRST_MAX_DEPTH and kh * kw * in_c <= FIRST_MAX_WINDOW
+
+
 def conv_window(kh: int, kw: int, in_c: int) -> int:
     """Halfwords of the k x k kernel's window buffer: kh rows of kw * in_c, each padded to 4."""
     return kh * -(-(kw * in_c) // CONV_STEP) * CONV_STEP
@@ -203,11 +212,13 @@ def conv_layout(
     m = np.zeros(len(bias2), np.int64) if multiplier is None else np.asarray(multiplier, np.int64)
     out_c, kh, kw, in_c = w.shape
     narrow = kh == kw == 1 and in_c % CONV_STEP == 0 and in_c <= NARROW_MAX_DEPTH
+    first = takes_first_kernel(kh, kw, in_c)
+    # The first-layer kernel reads the window as one run of kh * kw * in_c values, padded once.
     return DspConvLayout(
-        kernel=NARROW_1X1_KERNEL if narrow else CONV_KERNEL,
+        kernel=FIRST_KERNEL if first else NARROW_1X1_KERNEL if narrow else CONV_KERNEL,
         struct=CONV_STRUCT,
         in_place_kernel=None,
-        weights=conv_weights(w),
+        weights=conv_weights(w.reshape(out_c, 1, 1, -1) if first else w),
         bias=bias2,
         shift=right_shift,
         records=group_records(bias2, m, right_shift),

@@ -73,8 +73,14 @@ DSP_RUNTIME_FILES: tuple[str, ...] = (
     "ek_depthwise_dsp.c",
     "ek_conv_dsp.c",
     "ek_conv_narrow_dsp.c",
+    "ek_conv_first_dsp.h",
+    "ek_conv_first_dsp.c",
 )
-DSP_PARAM_HEADERS = ("ek_conv_dsp.h", "ek_pointwise_dsp.h")  # their kernels' parameter structs
+DSP_PARAM_HEADERS = (
+    "ek_conv_dsp.h",
+    "ek_pointwise_dsp.h",
+    "ek_conv_first_dsp.h",
+)  # their kernels' parameter structs
 
 
 @dataclass
