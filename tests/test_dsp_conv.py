@@ -16,7 +16,7 @@ import pytest
 from host_engine import HostRuntime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tflite_builder import ModelBuilder
+from tflite_builder import ModelBuilder, run_tflm
 
 from mcu_effnet.codegen import dsp_layout, toolchain
 from mcu_effnet.codegen.engine import EngineSources, generate_engine
@@ -193,7 +193,7 @@ def _first_layer_quantization(draw) -> dict:
 
 
 @settings(
-    max_examples=16,
+    max_examples=12,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -279,6 +279,37 @@ def test_depthwise_dsp_in_qemu(tmp_path, board):
         )
         assert result.status == 0 and result.check_ok, result.stdout[-2000:]
         np.testing.assert_array_equal(result.outputs, np.asarray(sim_run(graph, x)).reshape(3, -1))
+
+
+def _first_layers_model() -> bytes:
+    """Convolutions over 3 and 2 input channels: a 3x3 stride-2 stem (borders on the right and
+    bottom), then, after a 1x1 down to 2 channels, a (3, 2) window with horizontal dilation."""
+    b = ModelBuilder(np.random.default_rng(21))
+    x = b.input((1, 11, 13, 3), scale=0.02, zero_point=-9)
+    x = b.conv2d(x, 6, (3, 3), (2, 2), activation="RELU6")
+    x = b.conv2d(x, 2, (1, 1))
+    x = b.conv2d(x, 5, (3, 2), (1, 1), "SAME", (1, 2), "RELU")
+    b.outputs = [x]
+    return b.build()
+
+
+@pytest.mark.toolchain
+@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m33"])
+def test_first_layer_dsp_in_qemu(tmp_path, board):
+    """The first-layer kernel's inline assembly on the cores, against TensorFlow Lite Micro."""
+    from mcu_effnet.codegen.project import write_project
+
+    model = _first_layers_model()
+    graph = load_tflite(model)
+    project = write_project(graph, board, tmp_path / "m", model_bytes=model)
+    assert (project.path / "model" / "model.c").read_text().count("ek_conv2d_first_dsp(&") == 2
+    elf = toolchain.make(project.path, "qemu")
+    x = np.random.default_rng(5).integers(-128, 128, size=(3, 11, 13, 3), dtype=np.int8)
+    result = toolchain.run_qemu(
+        project.board, elf, inputs=x.reshape(3, -1), output_bytes=project.report["output_bytes"]
+    )
+    assert result.status == 0 and result.check_ok, result.stdout[-2000:]
+    np.testing.assert_array_equal(result.outputs, np.asarray(run_tflm(model, x)).reshape(3, -1))
 
 
 def test_depthwise_layout_round_trips():

@@ -12,7 +12,9 @@ taps in the padding, so they take the op's own bias rather than the folded one t
 kernels use (``engine._folded_bias``): the accumulator is TFLite Micro's reference sum. The
 k x k weights and bias are doubled (2w still fits a halfword): that kernel then accumulates
 2 * acc, the very operand the requantization's SMMULR needs (exact while |acc| < 2^30,
-``requant_ok``); the depthwise kernel doubles its accumulators itself.
+``requant_ok``); the depthwise kernel doubles its accumulators itself. The first-layer kernel
+(1 to 3 input channels, ``takes_first_kernel``) is the exception: it widens raw bytes, so its
+doubled bias has the input offset folded in, and its window is one run padded once.
 """
 
 from __future__ import annotations
@@ -207,13 +209,17 @@ def conv_layout(
         shift, accumulator_bound(per_channel, bias, in_offset)
     ):
         return None
-    bias2 = (2 * np.asarray(bias, np.int64)).astype(np.int32)
-    right_shift = (-np.asarray(shift, np.int64) - 1).astype(np.int32)
-    m = np.zeros(len(bias2), np.int64) if multiplier is None else np.asarray(multiplier, np.int64)
     out_c, kh, kw, in_c = w.shape
     narrow = kh == kw == 1 and in_c % CONV_STEP == 0 and in_c <= NARROW_MAX_DEPTH
     first = takes_first_kernel(kh, kw, in_c)
-    # The first-layer kernel reads the window as one run of kh * kw * in_c values, padded once.
+    # The first-layer kernel reads the window as one run of kh * kw * in_c values, padded once,
+    # and widens raw input bytes: the input offset goes into its bias (padding taps hold the
+    # input zero point there, which the folded offset cancels). |2 * folded| < 2^31 follows
+    # from requant_ok's bound on the accumulator, which it starts.
+    acc0 = np.asarray(bias, np.int64) + (in_offset * per_channel.sum(axis=1) if first else 0)
+    bias2 = (2 * acc0).astype(np.int32)
+    right_shift = (-np.asarray(shift, np.int64) - 1).astype(np.int32)
+    m = np.zeros(len(bias2), np.int64) if multiplier is None else np.asarray(multiplier, np.int64)
     return DspConvLayout(
         kernel=FIRST_KERNEL if first else NARROW_1X1_KERNEL if narrow else CONV_KERNEL,
         struct=CONV_STRUCT,

@@ -1,22 +1,24 @@
 /* CONV_2D over a shallow input (in_c 1 to 3: a network's first layer) with the DSP extension.
  *
  * The k x k kernel (ek_conv_dsp.c) pads every window ROW to a multiple of four values, so a
- * 3x3 window over RGB (rows of 9) does 36 multiply-accumulates for 27, and it gathers a
- * first layer's short rows value by value at the borders. Here the window is one run of
- * K = k_h * k_w * in_c values padded once to a multiple of four (27 -> 28), and a pixel's
- * window is built in two cheap passes:
- * - its rows are copied as bytes, back to back, into a staging buffer (unaligned word copies:
- *   a row of 9 is two LDR/STR pairs and a byte). Taps in the padding get the input zero
- *   point, whose widened value x + in_offset is 0: they add nothing, exactly as TFLite
- *   Micro's reference skips them. Only pixels whose window reaches the padding (or a
- *   horizontal dilation) take the tap-by-tap path; the interior is branch-free per row;
- * - the staging bytes are widened a word at a time, input offset added (SXTAB16 and its
- *   ROR #8 form), into the halfword window in the order the k x k kernel's steps read it.
- * The weights are the k x k kernel's layout of a 1 x 1 x K window (dsp_layout.first_layout):
- * each group of four output channels runs over the window in steps of four values, one LDRD
- * of two window words, two LDMs of four weight words and eight SMLADs, accumulating 2 * acc
- * for the requantization (ek_requant_dsp.h). The same integers as the reference in another
- * order, modulo 2^32: bit for bit.
+ * 3x3 window over RGB (rows of 9) does 36 multiply-accumulates for 27, gathers a first layer's
+ * short rows value by value at the borders and widens the window into a buffer of halfwords.
+ * Here the window is one run of K = k_h * k_w * in_c values padded once to a multiple of four
+ * (27 -> 28), copied as bytes: the window's rows back to back into a small staging buffer
+ * (unaligned word copies: a row of 9 bytes is three LDR/STR pairs, the last overlapping).
+ * Taps in the padding get the input zero point: with the input offset folded into the bias
+ * (bias + in_offset * sum(w), as the plain kernels take it) a tap of value -in_offset adds
+ * w * (x + in_offset) = 0, exactly as TFLite Micro's reference skips it. Only pixels whose
+ * window reaches the padding (or a horizontal dilation) take the tap-by-tap path; the
+ * interior of a row runs a loop with no bounds checks.
+ *
+ * The weights are the k x k kernel's layout of a 1 x 1 x K window (dsp_layout.conv_layout):
+ * each group of four output channels runs over the staged bytes in steps of four values: one
+ * LDR and two SXTB16 widen them into the pairs (x[k], x[k+2]), (x[k+1], x[k+3]) (no widened
+ * copy of the window: a first layer has few groups to share it), two LDMs of four weight
+ * words and eight SMLADs multiply-accumulate 2 * acc for the requantization
+ * (ek_requant_dsp.h). The same integers as the reference in another order, modulo 2^32: bit
+ * for bit.
  */
 #include "ek_conv_first_dsp.h"
 
@@ -51,21 +53,6 @@ static inline void copy_row(int8_t *to, const int8_t *from, int32_t n)
     copy4(to + n - 4, from + n - 4);
 }
 
-/* The window at (y0, x0), K bytes, when every tap is inside the input, dil_w is 1 and
- * k_w * in_c >= 4: k_h rows of k_w * in_c bytes. */
-static inline void stage_inside(const ek_conv_dsp_params *p, const int8_t *image, int32_t y0, int32_t x0,
-                                int8_t *staged)
-{
-    const int32_t in_row = p->in_w * p->in_c;
-    const int32_t run = p->k_w * p->in_c;
-    const int8_t *px = image + y0 * in_row + x0 * p->in_c;
-    const int32_t step = p->dil_h * in_row;
-    int32_t ky;
-    for (ky = p->k_h; ky > 0; --ky, px += step, staged += run) {
-        copy_row(staged, px, run);
-    }
-}
-
 /* The window at (y0, x0) tap by tap (borders, horizontal dilation): taps in the padding hold
  * the input zero point `zero` (widened with the input offset, 0). */
 #if defined(__GNUC__)
@@ -94,46 +81,36 @@ static void stage_taps(const ek_conv_dsp_params *p, const int8_t *image, int32_t
     }
 }
 
-/* `steps` words of staged bytes (word-aligned) to the window's halfword pairs (x[k], x[k+2]),
- * (x[k+1], x[k+3]) with the input offset added; written so that gcc stores each pair with STRD. */
-static inline void widen(const uint32_t *staged, uint32_t *window, int32_t steps, int32_t off2)
-{
-    const uint32_t *const end = staged + steps;
-    do {
-        const uint32_t v = *staged++;
-        const uint32_t lo = (uint32_t)__sxtab16(off2, (int32_t)v);
-        const uint32_t hi = (uint32_t)ek_sxtab16_ror8(off2, v);
-        window[0] = lo;
-        window[1] = hi;
-        window += 2;
-    } while (staged != end);
-}
-
 typedef struct {
     int32_t a0, a1, a2, a3;
 } acc4;
 
-/* Four accumulators over `steps` steps of the window `v` and a group's weights `w`. */
+/* Four accumulators over `steps` steps of the staged window bytes `v` (a word a step) and a
+ * group's weights `w`. */
 #if defined(EK_ACLE_EMULATION)
 static inline acc4 dot4(const uint32_t *v, const uint32_t *w, int32_t steps, acc4 a)
 {
-    for (; steps > 0; --steps, v += 2, w += 8) {
-        a.a0 = __smlad((int32_t)v[0], (int32_t)w[0], a.a0);
-        a.a1 = __smlad((int32_t)v[0], (int32_t)w[1], a.a1);
-        a.a2 = __smlad((int32_t)v[0], (int32_t)w[2], a.a2);
-        a.a3 = __smlad((int32_t)v[0], (int32_t)w[3], a.a3);
-        a.a0 = __smlad((int32_t)v[1], (int32_t)w[4], a.a0);
-        a.a1 = __smlad((int32_t)v[1], (int32_t)w[5], a.a1);
-        a.a2 = __smlad((int32_t)v[1], (int32_t)w[6], a.a2);
-        a.a3 = __smlad((int32_t)v[1], (int32_t)w[7], a.a3);
+    for (; steps > 0; --steps, ++v, w += 8) {
+        const int32_t xa = __sxtb16((int32_t)*v), xb = ek_sxtb16_ror8(*v);
+        a.a0 = __smlad(xa, (int32_t)w[0], a.a0);
+        a.a1 = __smlad(xa, (int32_t)w[1], a.a1);
+        a.a2 = __smlad(xa, (int32_t)w[2], a.a2);
+        a.a3 = __smlad(xa, (int32_t)w[3], a.a3);
+        a.a0 = __smlad(xb, (int32_t)w[4], a.a0);
+        a.a1 = __smlad(xb, (int32_t)w[5], a.a1);
+        a.a2 = __smlad(xb, (int32_t)w[6], a.a2);
+        a.a3 = __smlad(xb, (int32_t)w[7], a.a3);
     }
     return a;
 }
 #else
-/* One step: LDRD of the window's two words, LDM of four weight words per word, 8 SMLADs (gcc
- * merges neither load by itself). r7 stays free: the frame pointer of unoptimized Thumb builds. */
+/* One step: a word of four window bytes widened by two SXTB16, LDM of four weight words per
+ * halfword pair, 8 SMLADs (gcc merges no loads into LDM by itself). r7 stays free: the frame
+ * pointer of unoptimized Thumb builds. */
 #define EK_FIRST_STEP                                    \
-    "ldrd %[xa], %[xb], [%[v]], #8\n\t"                  \
+    "ldr %[xb], [%[v]], #4\n\t"                          \
+    "sxtb16 %[xa], %[xb]\n\t"                            \
+    "sxtb16 %[xb], %[xb], ror #8\n\t"                    \
     "ldmia %[w]!, {r4, r5, r6, r8}\n\t"                  \
     "smlad %[a0], %[xa], r4, %[a0]\n\t"                  \
     "smlad %[a1], %[xa], r5, %[a1]\n\t"                  \
@@ -148,10 +125,16 @@ static inline acc4 dot4(const uint32_t *v, const uint32_t *w, int32_t steps, acc
 static inline acc4 dot4(const uint32_t *v, const uint32_t *w, int32_t steps, acc4 a)
 {
     uint32_t xa, xb;
-    const uint32_t *const end = v + 2 * steps;
-    /* steps >= 1, one a turn: unrolled, the channel loop's values leave gcc too few registers */
-    __asm__ volatile("1:\n\t" EK_FIRST_STEP "cmp %[v], %[end]\n\t"
-                                            "bne 1b\n\t"
+    const uint32_t *const end = v + steps;
+    /* steps >= 1, two a turn after an odd one: one asm block (two would need more registers than
+     * the caller leaves), xa free until the first step loads it. */
+    __asm__ volatile("sub %[xa], %[end], %[v]\n\t"
+                     "tst %[xa], #4\n\t"
+                     "beq 2f\n\t" EK_FIRST_STEP "cmp %[v], %[end]\n\t"
+                     "beq 3f\n\t"
+                     "2:\n\t" EK_FIRST_STEP EK_FIRST_STEP "cmp %[v], %[end]\n\t"
+                     "bne 2b\n\t"
+                     "3:\n\t"
                      : [a0] "+r"(a.a0), [a1] "+r"(a.a1), [a2] "+r"(a.a2), [a3] "+r"(a.a3), [v] "+r"(v), [w] "+r"(w),
                        [xa] "=&r"(xa), [xb] "=&r"(xb)
                      : [end] "r"(end)
@@ -170,7 +153,7 @@ typedef struct {
     uint32_t lo4, hi4;    /* act_min + 128 and act_max + 128 in four bytes */
 } first_call;
 
-/* Every output channel of one pixel from its window. Out of line: inlined into the pixel loop,
+/* Every output channel of one pixel from its staged window. Out of line: inlined into the pixel loop,
  * the loop's live values leave gcc too few registers for dot4's inline assembly (13). */
 #if defined(__GNUC__)
 __attribute__((noinline))
@@ -214,47 +197,62 @@ static void channels(const first_call *k, const uint32_t *window, int8_t *output
 
 void ek_conv2d_first_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *output)
 {
-    uint32_t staged_words[EK_CONV_FIRST_MAX_WINDOW / 4]; /* the window's bytes */
-    uint32_t window[EK_CONV_FIRST_MAX_WINDOW / 2];       /* its halfwords, offset added */
+    uint32_t staged_words[EK_CONV_FIRST_MAX_WINDOW / 4]; /* the window's bytes, padded to a word */
     int8_t *const staged = (int8_t *)(void *)staged_words;
-    const int32_t values = p->k_h * p->k_w * p->in_c;
-    const int32_t steps = (values + 3) >> 2; /* the window padded once to a multiple of 4 */
-    const int32_t in_image = p->in_h * p->in_w * p->in_c;
+    const int32_t in_c = p->in_c;
+    const int32_t values = p->k_h * p->k_w * in_c;
+    const int32_t in_row = p->in_w * in_c;
+    const int32_t in_image = p->in_h * in_row;
     const int32_t out_c = p->out_c;
-    const int8_t zero = (int8_t)(-p->in_offset);
-    const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) * 0x10001u);
-    /* Output columns [ox_lo, ox_hi) have every tap's column inside the input. */
+    const int32_t run = p->k_w * in_c;            /* a window row's bytes */
+    const int32_t x_step = p->stride_w * in_c;    /* input bytes from one output column to the next */
+    const int32_t row_step = p->dil_h * in_row;   /* input bytes from one window row to the next */
+    const int8_t zero = (int8_t)(-p->in_offset); /* the input zero point */
+    /* Output columns [ox_lo, ox_hi) have every tap's column inside the input, and take the rows
+     * path when dil_w is 1 and a row has at least a word (copy_row); the others go tap by tap. */
     const int32_t reach_w = (p->k_w - 1) * p->dil_w;
-    const int32_t ox_lo = p->pad_left > 0 ? (p->pad_left + p->stride_w - 1) / p->stride_w : 0;
+    const int32_t ox_lo = (p->pad_left + p->stride_w - 1) / p->stride_w;
     const int32_t last_x = p->in_w - 1 - reach_w + p->pad_left; /* ox * stride_w <= last_x */
-    /* ... and rows of at least a word (copy_row); the others go tap by tap. */
-    const int32_t ox_hi = p->dil_w != 1 || p->k_w * p->in_c < 4 || last_x < 0 ? 0 : last_x / p->stride_w + 1;
+    const int rows_path = p->dil_w == 1 && run >= 4 && last_x >= 0;
+    const int32_t fit = rows_path ? last_x / p->stride_w + 1 : 0;
+    const int32_t ox_hi = fit < p->out_w ? fit : p->out_w;
     first_call k;
-    int32_t b, oy, ox;
+    int32_t b, oy, ox, ky;
     k.weights = (const uint32_t *)p->weights;
     k.records = p->records;
-    k.steps = steps;
+    k.steps = (values + 3) >> 2; /* the window padded once to a multiple of 4 */
     k.groups = out_c >> 2;
     k.tail = out_c & 3;
     k.round_offset = 1 + 2 * (p->out_offset + 128);
     k.lo4 = (uint32_t)(p->act_min + 128) * 0x01010101u;
     k.hi4 = (uint32_t)(p->act_max + 128) * 0x01010101u;
-    /* The padding past K meets zero weights; zero it once so that it stays a small value. */
-    memset(staged_words, 0, (size_t)steps * 4u);
+    /* The bytes past K meet zero weights and are never written: zeroed once, they add 0. */
+    memset(staged_words, 0, (size_t)k.steps * 4u);
     for (b = 0; b < p->batches; ++b) {
         const int8_t *image = input + b * in_image;
         for (oy = 0; oy < p->out_h; ++oy) {
             const int32_t y0 = oy * p->stride_h - p->pad_top;
             const int rows_inside = y0 >= 0 && y0 + (p->k_h - 1) * p->dil_h < p->in_h;
-            for (ox = 0; ox < p->out_w; ++ox, output += out_c) {
-                const int32_t x0 = ox * p->stride_w - p->pad_left;
-                if (rows_inside && ox >= ox_lo && ox < ox_hi) {
-                    stage_inside(p, image, y0, x0, staged);
-                } else {
-                    stage_taps(p, image, y0, x0, zero, staged);
+            const int32_t lo = rows_inside && ox_lo < ox_hi ? ox_lo : p->out_w; /* [lo, hi): rows path */
+            const int32_t hi = rows_inside && ox_lo < ox_hi ? ox_hi : p->out_w;
+            for (ox = 0; ox < lo; ++ox, output += out_c) {
+                stage_taps(p, image, y0, ox * p->stride_w - p->pad_left, zero, staged);
+                channels(&k, staged_words, output);
+            }
+            if (ox < hi) {
+                const int8_t *px = image + y0 * in_row + (ox * p->stride_w - p->pad_left) * in_c;
+                for (; ox < hi; ++ox, px += x_step, output += out_c) {
+                    const int8_t *from = px;
+                    int8_t *to = staged;
+                    for (ky = p->k_h; ky > 0; --ky, from += row_step, to += run) {
+                        copy_row(to, from, run);
+                    }
+                    channels(&k, staged_words, output);
                 }
-                widen(staged_words, window, steps, off2);
-                channels(&k, window, output);
+            }
+            for (; ox < p->out_w; ++ox, output += out_c) {
+                stage_taps(p, image, y0, ox * p->stride_w - p->pad_left, zero, staged);
+                channels(&k, staged_words, output);
             }
         }
     }
