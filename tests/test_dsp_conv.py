@@ -353,6 +353,26 @@ def test_depthwise_falls_back_to_the_plain_kernel():
     assert bound.tolist() == [5 + 3 * 255]
 
 
+def test_first_layer_kernel_choice_and_bias():
+    """1 to 3 input channels and a window of at most 256 values take the first-layer kernel,
+    with the input offset folded into its (doubled) bias; deeper inputs and larger windows the
+    k x k kernel with the op's own bias."""
+    rng = np.random.default_rng(4)
+    bias, shift = np.array([5, -7]), np.full(2, -3)
+    for shape, kernel in [
+        ((2, 3, 3, 3), dsp_layout.FIRST_KERNEL),
+        ((2, 1, 2, 1), dsp_layout.FIRST_KERNEL),
+        ((2, 3, 3, 4), dsp_layout.CONV_KERNEL),
+        ((2, 9, 10, 3), dsp_layout.CONV_KERNEL),  # 270 window values
+    ]:
+        w = rng.integers(-128, 128, size=shape).astype(np.int8)
+        layout = dsp_layout.conv_layout(w, bias, shift, in_offset=17)
+        assert layout is not None and layout.kernel == kernel
+        sums = w.reshape(2, -1).astype(np.int64).sum(axis=1)
+        folded = bias + 17 * sums if kernel == dsp_layout.FIRST_KERNEL else bias
+        np.testing.assert_array_equal(layout.bias, 2 * folded)
+
+
 def test_dsp_path_keeps_the_memory_plan():
     """The DSP kernels honour the planner's in-place contract: the same arena, the same places
     and scratch ring as the plain engine, depthwise ops still in place."""
