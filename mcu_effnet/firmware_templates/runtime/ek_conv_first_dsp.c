@@ -86,10 +86,11 @@ typedef struct {
 } acc4;
 
 /* Four accumulators over `steps` steps of the staged window bytes `v` (a word a step) and a
- * group's weights `w`. */
+ * group's weights at *wp, which is left past them. */
 #if defined(EK_ACLE_EMULATION)
-static inline acc4 dot4(const uint32_t *v, const uint32_t *w, int32_t steps, acc4 a)
+static inline acc4 dot4(const uint32_t *v, const uint32_t **wp, int32_t steps, acc4 a)
 {
+    const uint32_t *w = *wp;
     for (; steps > 0; --steps, ++v, w += 8) {
         const int32_t xa = __sxtb16((int32_t)*v), xb = ek_sxtb16_ror8(*v);
         a.a0 = __smlad(xa, (int32_t)w[0], a.a0);
@@ -101,6 +102,7 @@ static inline acc4 dot4(const uint32_t *v, const uint32_t *w, int32_t steps, acc
         a.a2 = __smlad(xb, (int32_t)w[6], a.a2);
         a.a3 = __smlad(xb, (int32_t)w[7], a.a3);
     }
+    *wp = w;
     return a;
 }
 #else
@@ -122,8 +124,9 @@ static inline acc4 dot4(const uint32_t *v, const uint32_t *w, int32_t steps, acc
     "smlad %[a2], %[xb], r6, %[a2]\n\t"                  \
     "smlad %[a3], %[xb], r8, %[a3]\n\t"
 
-static inline acc4 dot4(const uint32_t *v, const uint32_t *w, int32_t steps, acc4 a)
+static inline acc4 dot4(const uint32_t *v, const uint32_t **wp, int32_t steps, acc4 a)
 {
+    const uint32_t *w = *wp;
     uint32_t xa, xb;
     const uint32_t *const end = v + steps;
     /* steps >= 1, two a turn after an odd one: one asm block (two would need more registers than
@@ -139,6 +142,7 @@ static inline acc4 dot4(const uint32_t *v, const uint32_t *w, int32_t steps, acc
                        [xa] "=&r"(xa), [xb] "=&r"(xb)
                      : [end] "r"(end)
                      : "r4", "r5", "r6", "r8", "cc", "memory");
+    *wp = w;
     return a;
 }
 #endif
@@ -170,8 +174,7 @@ static void channels(const first_call *k, const uint32_t *window, int8_t *output
         a.a1 = rec[1];
         a.a2 = rec[2];
         a.a3 = rec[3];
-        a = dot4(window, w, steps, a);
-        w += 8 * steps;
+        a = dot4(window, &w, steps, a); /* w moves on to the next group's weights */
         store4(output,
                requantize_u8(a.a0, rec[4], rec[8], k->round_offset) |
                    requantize_u8(a.a1, rec[5], rec[9], k->round_offset) << 8 |
@@ -185,7 +188,7 @@ static void channels(const first_call *k, const uint32_t *window, int8_t *output
         a.a1 = rec[1];
         a.a2 = rec[2];
         a.a3 = 0;
-        a = dot4(window, w, steps, a);
+        a = dot4(window, &w, steps, a);
         {
             const int32_t acc[3] = {a.a0, a.a1, a.a2};
             for (j = 0; j < k->tail; ++j) {
