@@ -76,11 +76,7 @@ DSP_RUNTIME_FILES: tuple[str, ...] = (
     "ek_conv_first_dsp.h",
     "ek_conv_first_dsp.c",
 )
-DSP_PARAM_HEADERS = (
-    "ek_conv_dsp.h",
-    "ek_pointwise_dsp.h",
-    "ek_conv_first_dsp.h",
-)  # their kernels' parameter structs
+DSP_PARAM_HEADERS = ("ek_conv_dsp.h", "ek_pointwise_dsp.h")  # their kernels' parameter structs
 
 
 @dataclass
