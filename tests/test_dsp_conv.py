@@ -16,7 +16,7 @@ import pytest
 from host_engine import HostRuntime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tflite_builder import ModelBuilder
+from tflite_builder import ModelBuilder, run_tflm
 
 from mcu_effnet.codegen import dsp_layout, toolchain
 from mcu_effnet.codegen.engine import EngineSources, generate_engine
@@ -164,7 +164,53 @@ def test_conv_dsp_on_host(host, case):
     b.outputs = [y]
     dsp = _check_both_engines(host, b, case)
     if case["kernel"] != (1, 1):
-        assert "ek_conv2d_dsp(&" in dsp.files["model.c"]
+        kernel = "ek_conv2d_first_dsp(&" if case["c"] <= 3 else "ek_conv2d_dsp(&"
+        assert kernel in dsp.files["model.c"]
+
+
+first_cases = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**16),
+        "h": st.integers(1, 12),
+        "w": st.integers(1, 12),
+        "c": st.integers(1, 3),
+        "oc": st.integers(1, 18),  # groups of four and tails
+        "kernel": st.tuples(st.integers(1, 7), st.integers(1, 7)).filter(lambda k: k != (1, 1)),
+        "stride": st.tuples(st.integers(1, 3), st.integers(1, 3)),
+        "dilation": st.tuples(st.integers(1, 2), st.integers(1, 2)),
+        "padding": st.sampled_from(["SAME", "VALID"]),
+        "activation": st.sampled_from(["NONE", "RELU", "RELU6"]),
+        "per_channel": st.booleans(),
+        "bias": st.booleans(),
+    }
+)
+
+
+@st.composite
+def _first_layer_quantization(draw) -> dict:
+    """The input's scale and zero point: the padding's taps hold the zero point, so any."""
+    return {"scale": draw(st.sampled_from([0.004, 0.02, 0.5])), "zero_point": draw(st.integers(-128, 127))}
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=first_cases.filter(_valid), quant=_first_layer_quantization())
+def test_first_layer_dsp_on_host(host, case, quant):
+    """k x k CONV_2D over 1 to 3 input channels: the first-layer kernel (ek_conv_first_dsp.c),
+    interior pixels by rows, border pixels and horizontal dilations tap by tap."""
+    b = ModelBuilder(np.random.default_rng(case["seed"]))
+    x = b.input((1, case["h"], case["w"], case["c"]), **quant)
+    y = b.conv2d(
+        x, case["oc"], case["kernel"], case["stride"], case["padding"], case["dilation"],
+        case["activation"], case["per_channel"], case["bias"],
+    )  # fmt: skip
+    b.outputs = [y]
+    dsp = _check_both_engines(host, b, case)
+    assert dsp.files["model.c"].count("ek_conv2d_first_dsp(&") == 1
 
 
 def _chain(seed: int, size: int, channels: int, layers: list[dict]) -> bytes:
@@ -221,7 +267,9 @@ def test_depthwise_dsp_in_qemu(tmp_path, board):
         graph = load_tflite(model)
         project = write_project(graph, board, tmp_path / f"m{n}", model_bytes=model)
         model_c = (project.path / "model" / "model.c").read_text()
-        kernels = ("ek_depthwise_conv2d_dsp(&", "ek_depthwise_conv2d_in_place_dsp(&", "ek_conv2d_dsp(&")
+        kernels = (
+            "ek_depthwise_conv2d_dsp(&", "ek_depthwise_conv2d_in_place_dsp(&", "ek_conv2d_dsp(&", "ek_conv2d_first_dsp(&"
+        )  # fmt: skip
         assert sum(model_c.count(k) for k in kernels) == len(layers)
         assert "ek_depthwise_conv2d_in_place_dsp(&" in model_c
         elf = toolchain.make(project.path, "qemu")
@@ -231,6 +279,37 @@ def test_depthwise_dsp_in_qemu(tmp_path, board):
         )
         assert result.status == 0 and result.check_ok, result.stdout[-2000:]
         np.testing.assert_array_equal(result.outputs, np.asarray(sim_run(graph, x)).reshape(3, -1))
+
+
+def _first_layers_model() -> bytes:
+    """Convolutions over 3 and 2 input channels: a 3x3 stride-2 stem (borders on the right and
+    bottom), then, after a 1x1 down to 2 channels, a (3, 2) window with horizontal dilation."""
+    b = ModelBuilder(np.random.default_rng(21))
+    x = b.input((1, 11, 13, 3), scale=0.02, zero_point=-9)
+    x = b.conv2d(x, 6, (3, 3), (2, 2), activation="RELU6")
+    x = b.conv2d(x, 2, (1, 1))
+    x = b.conv2d(x, 5, (3, 2), (1, 1), "SAME", (1, 2), "RELU")
+    b.outputs = [x]
+    return b.build()
+
+
+@pytest.mark.toolchain
+@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m33"])
+def test_first_layer_dsp_in_qemu(tmp_path, board):
+    """The first-layer kernel's inline assembly on the cores, against TensorFlow Lite Micro."""
+    from mcu_effnet.codegen.project import write_project
+
+    model = _first_layers_model()
+    graph = load_tflite(model)
+    project = write_project(graph, board, tmp_path / "m", model_bytes=model)
+    assert (project.path / "model" / "model.c").read_text().count("ek_conv2d_first_dsp(&") == 2
+    elf = toolchain.make(project.path, "qemu")
+    x = np.random.default_rng(5).integers(-128, 128, size=(3, 11, 13, 3), dtype=np.int8)
+    result = toolchain.run_qemu(
+        project.board, elf, inputs=x.reshape(3, -1), output_bytes=project.report["output_bytes"]
+    )
+    assert result.status == 0 and result.check_ok, result.stdout[-2000:]
+    np.testing.assert_array_equal(result.outputs, np.asarray(run_tflm(model, x)).reshape(3, -1))
 
 
 def test_depthwise_layout_round_trips():
@@ -272,6 +351,26 @@ def test_depthwise_falls_back_to_the_plain_kernel():
     assert not dsp_layout.requant_ok(np.array([-3]), np.array([2**30]))
     bound = dsp_layout.accumulator_bound(np.array([[1, -2]]), np.array([-5]), in_offset=128)
     assert bound.tolist() == [5 + 3 * 255]
+
+
+def test_first_layer_kernel_choice_and_bias():
+    """1 to 3 input channels and a window of at most 256 values take the first-layer kernel,
+    with the input offset folded into its (doubled) bias; deeper inputs and larger windows the
+    k x k kernel with the op's own bias."""
+    rng = np.random.default_rng(4)
+    bias, shift = np.array([5, -7]), np.full(2, -3)
+    for shape, kernel in [
+        ((2, 3, 3, 3), dsp_layout.FIRST_KERNEL),
+        ((2, 1, 2, 1), dsp_layout.FIRST_KERNEL),
+        ((2, 3, 3, 4), dsp_layout.CONV_KERNEL),
+        ((2, 9, 10, 3), dsp_layout.CONV_KERNEL),  # 270 window values
+    ]:
+        w = rng.integers(-128, 128, size=shape).astype(np.int8)
+        layout = dsp_layout.conv_layout(w, bias, shift, in_offset=17)
+        assert layout is not None and layout.kernel == kernel
+        sums = w.reshape(2, -1).astype(np.int64).sum(axis=1)
+        folded = bias + 17 * sums if kernel == dsp_layout.FIRST_KERNEL else bias
+        np.testing.assert_array_equal(layout.bias, 2 * folded)
 
 
 def test_dsp_path_keeps_the_memory_plan():

@@ -12,7 +12,9 @@ taps in the padding, so they take the op's own bias rather than the folded one t
 kernels use (``engine._folded_bias``): the accumulator is TFLite Micro's reference sum. The
 k x k weights and bias are doubled (2w still fits a halfword): that kernel then accumulates
 2 * acc, the very operand the requantization's SMMULR needs (exact while |acc| < 2^30,
-``requant_ok``); the depthwise kernel doubles its accumulators itself.
+``requant_ok``); the depthwise kernel doubles its accumulators itself. The first-layer kernel
+(1 to 3 input channels, ``takes_first_kernel``) is the exception: it widens raw bytes, so its
+doubled bias has the input offset folded in, and its window is one run padded once.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ import numpy as np
 CONV_KERNEL = "ek_conv2d_dsp"
 NARROW_1X1_KERNEL = "ek_conv2d_1x1_narrow_dsp"  # 1x1 over a shallow input (ek_conv_narrow_dsp.c)
 NARROW_MAX_DEPTH = 12  # EK_CONV_NARROW_MAX_DEPTH (deeper inputs amortize the k x k gather)
+FIRST_KERNEL = "ek_conv2d_first_dsp"  # k x k over 1 to 3 input channels (ek_conv_first_dsp.c)
+FIRST_MAX_DEPTH = 3
+FIRST_MAX_WINDOW = 256  # EK_CONV_FIRST_MAX_WINDOW (ek_conv_first_dsp.h): window values, bytes on its stack
 CONV_MAX_WINDOW = 1152  # EK_CONV_DSP_MAX_WINDOW (ek_conv_dsp.h): halfwords on the kernel's stack
 CONV_STEP = 4  # window values per step of the k x k kernel's inner loop
 CONV_STRUCT = "ek_conv_dsp_params"  # the kernels' parameter structs (ek_conv_dsp.h)
@@ -145,6 +150,12 @@ def conv_weights(weights: np.ndarray) -> np.ndarray:
     return pack_halfwords(grid[..., 0], grid[..., 1]).reshape(-1)
 
 
+def takes_first_kernel(kh: int, kw: int, in_c: int) -> bool:
+    """Whether a k x k CONV_2D takes the first-layer kernel: 1 to 3 input channels (rows too short
+    to pad each to 4 without waste) and a window that fits its buffers."""
+    return kh * kw > 1 and in_c <= FIRST_MAX_DEPTH and kh * kw * in_c <= FIRST_MAX_WINDOW
+
+
 def conv_window(kh: int, kw: int, in_c: int) -> int:
     """Halfwords of the k x k kernel's window buffer: kh rows of kw * in_c, each padded to 4."""
     return kh * -(-(kw * in_c) // CONV_STEP) * CONV_STEP
@@ -188,26 +199,35 @@ def conv_layout(
     shift: np.ndarray,
     in_offset: int,
     multiplier: np.ndarray | None = None,
+    chunked: bool = False,
 ) -> DspConvLayout | None:
     """The DSP k x k CONV_2D, or None to keep the plain kernel (window too large for the
     kernel's stack buffer, see requant_ok). ``weights`` (O, kh, kw, I); ``bias`` the op's own;
-    ``multiplier`` the per-channel multipliers (for the records; zeros when not given)."""
+    ``multiplier`` the per-channel multipliers (for the records; zeros when not given).
+    ``chunked``: the layer runs a chunked mode (a view at a time, ``ek_chunks_dsp.h``), which
+    the k x k kernel has and the narrow 1x1 and first-layer kernels do not."""
     w = np.asarray(weights, np.int64)
     per_channel = w.reshape(w.shape[0], -1)
     if conv_window(*w.shape[1:]) > CONV_MAX_WINDOW or not requant_ok(
         shift, accumulator_bound(per_channel, bias, in_offset)
     ):
         return None
-    bias2 = (2 * np.asarray(bias, np.int64)).astype(np.int32)
+    out_c, kh, kw, in_c = w.shape
+    narrow = kh == kw == 1 and in_c % CONV_STEP == 0 and in_c <= NARROW_MAX_DEPTH and not chunked
+    first = takes_first_kernel(kh, kw, in_c) and not chunked
+    # The first-layer kernel reads the window as one run of kh * kw * in_c values, padded once,
+    # and widens raw input bytes: the input offset goes into its bias (padding taps hold the
+    # input zero point there, which the folded offset cancels). |2 * folded| < 2^31 follows
+    # from requant_ok's bound on the accumulator, which it starts.
+    acc0 = np.asarray(bias, np.int64) + (in_offset * per_channel.sum(axis=1) if first else 0)
+    bias2 = (2 * acc0).astype(np.int32)
     right_shift = (-np.asarray(shift, np.int64) - 1).astype(np.int32)
     m = np.zeros(len(bias2), np.int64) if multiplier is None else np.asarray(multiplier, np.int64)
-    out_c, kh, kw, in_c = w.shape
-    narrow = kh == kw == 1 and in_c % CONV_STEP == 0 and in_c <= NARROW_MAX_DEPTH
     return DspConvLayout(
-        kernel=NARROW_1X1_KERNEL if narrow else CONV_KERNEL,
+        kernel=FIRST_KERNEL if first else NARROW_1X1_KERNEL if narrow else CONV_KERNEL,
         struct=CONV_STRUCT,
         in_place_kernel=None,
-        weights=conv_weights(w),
+        weights=conv_weights(w.reshape(out_c, 1, 1, -1) if first else w),
         bias=bias2,
         shift=right_shift,
         records=group_records(bias2, m, right_shift),

@@ -99,6 +99,8 @@ DSP_RUNTIME_FILES: tuple[str, ...] = (
     "ek_conv_narrow_dsp.c",
     "ek_chunks_dsp.h",
     "ek_chunks_dsp.c",
+    "ek_conv_first_dsp.h",
+    "ek_conv_first_dsp.c",
 )
 DSP_PARAM_HEADERS = ("ek_conv_dsp.h", "ek_pointwise_dsp.h")  # their kernels' parameter structs
 _CTYPE_BYTES = {"int8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4, "int64_t": 8}
@@ -264,14 +266,9 @@ def _int32_bias(op: Op, folded: np.ndarray) -> np.ndarray:
     return folded
 
 
-def _chunked(kernel: str) -> str:
-    """The kernel whose chunked forms (``ek_chunks*.h``: ``_in_place``, ``_add``, ``_part``) serve
-    ``kernel``: the narrow 1x1 kernel has none, and the k x k kernel takes its very parameters."""
-    return dsp_layout.CONV_KERNEL if kernel == dsp_layout.NARROW_1X1_KERNEL else kernel
-
-
 def _conv(b: _Builder, op: Op) -> None:
-    kernel, params, layout = _conv_params(b, op)
+    in_place_1x1 = op.kind == "CONV_2D" and op.index in b.plan.scratch
+    kernel, params, layout = _conv_params(b, op, chunked=in_place_1x1)
     depthwise = op.kind == "DEPTHWISE_CONV_2D"
     if depthwise and op.index in b.plan.scratch:
         scratch = b.plan.buffers[b.plan.scratch[op.index]]
@@ -289,7 +286,7 @@ def _conv(b: _Builder, op: Op) -> None:
         assert b.plan.location(op.inputs[0]) == b.plan.location(op.outputs[0])
         b.call(
             op,
-            f"{_chunked(kernel)}_in_place",
+            f"{kernel}_in_place",
             params,
             [],
             call="conv_in_place",
@@ -305,12 +302,12 @@ def _conv_add(b: _Builder, op: Op) -> None:
     """A CONV_2D with its residual ADD fused (``mcu_effnet.codegen.fuse_add``): the kernel's
     chunked form adds each chunk of the convolution's output to the other operand."""
     conv, add = op.attrs["conv"], op.attrs["add"]
-    kernel, params, _ = _conv_params(b, conv)
+    kernel, params, _ = _conv_params(b, conv, chunked=True)
     add_params = _binary_params(b, add)
     scratch = b.plan.buffers[b.plan.scratch[op.index]]
     b.call(
         op,
-        f"{_chunked(kernel)}_add",
+        f"{kernel}_add",
         params,
         [conv.inputs[0], op.inputs[3]],
         call="conv_add",
@@ -324,7 +321,7 @@ def _conv_add(b: _Builder, op: Op) -> None:
 def _conv_depthwise(b: _Builder, op: Op) -> None:
     """A 1x1 CONV_2D and the DEPTHWISE_CONV_2D it feeds, row by row (``mcu_effnet.codegen.fuse_lines``)."""
     conv, dw = op.attrs["conv"], op.attrs["depthwise"]
-    conv_kernel, conv_params, _ = _conv_params(b, conv)
+    conv_kernel, conv_params, _ = _conv_params(b, conv, chunked=True)
     dw_kernel, dw_params, _ = _conv_params(b, dw)
     mid, y = b.graph.tensors[conv.outputs[0]], b.graph.tensors[dw.outputs[0]]
     p = prepare(b.graph, dw)
@@ -349,7 +346,7 @@ def _conv_depthwise(b: _Builder, op: Op) -> None:
         shape,
         [conv.inputs[0]],
         call="expand_depthwise",
-        part=f"{_chunked(conv_kernel)}_part",
+        part=f"{conv_kernel}_part",
         part_params=conv_params,
         row=f"{dw_kernel}_row",
         row_params=dw_params,
@@ -357,8 +354,10 @@ def _conv_depthwise(b: _Builder, op: Op) -> None:
     )
 
 
-def _conv_params(b: _Builder, op: Op) -> tuple[str, str, Any]:
-    """The convolution's kernel, its parameter struct's name and its DSP layout (None: plain)."""
+def _conv_params(b: _Builder, op: Op, chunked: bool = False) -> tuple[str, str, Any]:
+    """The convolution's kernel, its parameter struct's name and its DSP layout (None: plain).
+    ``chunked``: for a chunked mode (``ek_chunks*.h``), whose forms exist for the k x k and
+    pointwise kernels only (``dsp_layout.conv_layout``)."""
     g = b.graph
     x, w, y = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
     depthwise = op.kind == "DEPTHWISE_CONV_2D"
@@ -376,7 +375,7 @@ def _conv_params(b: _Builder, op: Op) -> tuple[str, str, Any]:
         if depthwise:
             layout = dsp_layout.depthwise_layout(w.data, p.bias, p.depth_multiplier, shift, p.in_offset)
         elif kh * kw > 1 or (dsp_layout.widen_1x1(c, oc) and b.may_widen(op)):
-            layout = dsp_layout.conv_layout(w.data, p.bias, shift, p.in_offset, multiplier)
+            layout = dsp_layout.conv_layout(w.data, p.bias, shift, p.in_offset, multiplier, chunked)
         if layout is None and not depthwise and kh == 1 and kw == 1:  # any stride: never padded
             layout = dsp_pointwise.pointwise_layout(
                 dsp_pointwise.CONV_KERNEL, w.data, folded, multiplier, shift
