@@ -149,7 +149,7 @@ class _Builder:
                 "name": name,
                 "ctype": ctype,
                 "length": max(values.size, 1),
-                "body": c_array_body(values.astype(np.int64)),
+                "values": values,  # formatted as C only when rendered (sizing skips it)
                 "comment": c_comment(comment),
                 "public": public,
             }
@@ -553,6 +553,53 @@ def _widen_within(graph: Graph, budget: int) -> set[int]:
     return chosen
 
 
+def _build(
+    graph: Graph, plan: ArenaPlan | None, fuse: bool | None, dsp: bool, widen_budget: int | None
+) -> tuple[_Builder, Graph, ArenaPlan, list[Fusion]]:
+    """Every op's arrays, structs and call, in the plan's order (nothing rendered yet)."""
+    _check(graph)
+    fusions: list[Fusion] = []
+    if (plan is None) if fuse is None else fuse:
+        graph, fusions = fuse_silu(graph)
+    plan = plan if plan is not None else plan_memory(graph)
+    b = _Builder(graph, plan, dsp, None if widen_budget is None else _widen_within(graph, widen_budget))
+    for op in ordered_ops(graph, plan.order or None):
+        _HANDLERS[op.kind](b, op)
+    return b, graph, plan, fusions
+
+
+@dataclass(frozen=True)
+class EngineSize:
+    """What ``generate_engine`` would lay out, without writing its C (fitting sizes many graphs)."""
+
+    arena_bytes: int
+    weights_bytes: int
+    model_ram_bytes: int
+    calls: dict[str, int]  # kernel calls per op kind (a fused SiLU pair is one LOOKUP_TABLE)
+    io_bytes: int  # the model's input and output
+
+
+def engine_size(
+    graph: Graph, dsp: bool = False, widen_budget: int | None = None, plan: ArenaPlan | None = None
+) -> EngineSize:
+    """The arena, const arrays and calls of the engine ``generate_engine(graph, dsp=..,
+    widen_budget=..)`` writes: the same plan, fusion and layout, minus the rendering.
+    ``plan``: one already made for ``graph`` as given (it is then not fused again)."""
+    b, fused, plan, _ = _build(graph, plan, None, dsp, widen_budget)
+    tin, tout = fused.tensors[fused.inputs[0]], fused.tensors[fused.outputs[0]]
+    calls: dict[str, int] = {}
+    for c in b.calls:
+        calls[c["kind"]] = calls.get(c["kind"], 0) + 1
+    io = tin.nbytes + tout.nbytes
+    return EngineSize(
+        arena_bytes=plan.arena_bytes,
+        weights_bytes=b.weights_bytes,
+        model_ram_bytes=plan.arena_bytes + (0 if plan.io_in_arena else io),
+        calls=calls,
+        io_bytes=io,
+    )
+
+
 def generate_engine(
     graph: Graph,
     plan: ArenaPlan | None = None,
@@ -572,14 +619,9 @@ def generate_engine(
     weights to int16 for its faster kernel (default: no limit); a board short of flash passes
     what it has left, and the layers that gain most per byte get it.
     """
-    _check(graph)
-    fusions: list[Fusion] = []
-    if (plan is None) if fuse is None else fuse:
-        graph, fusions = fuse_silu(graph)
-    plan = plan if plan is not None else plan_memory(graph)
-    b = _Builder(graph, plan, dsp, None if widen_budget is None else _widen_within(graph, widen_budget))
-    for op in ordered_ops(graph, plan.order or None):
-        _HANDLERS[op.kind](b, op)
+    b, graph, plan, fusions = _build(graph, plan, fuse, dsp, widen_budget)
+    for a in b.arrays:
+        a["body"] = c_array_body(a["values"].astype(np.int64))
 
     tin, tout = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     in_scale, in_zp = qparams(tin)
