@@ -10,7 +10,9 @@ estimated instructions) is within all of them.
    stride-2 stages halve those evenly), down to 16 px.
 2. The width multiplier drops on a grid of ``WIDTH_STEP`` to the largest that fits every budget.
 3. A narrower network has smaller activations and runs faster, so the resolution given up in
-   step 1 is taken back, as far as it still fits (never above the compound-scaled value).
+   step 1 is taken back as far as SRAM and time allow (never above the compound-scaled value),
+   and the width lowered again if the flash needs it there (the test vector grows with the
+   resolution); a few rounds, resolution first.
 
 Depth is never touched; an explicit resolution or width is kept as given. RAM, flash and time
 grow with resolution and width, so each step searches its grid from a guess (the analytic
@@ -40,6 +42,7 @@ WIDTH_STEP = 0.01  # width multiplier
 T = TypeVar("T")
 # Planned RAM over the analytic peak before anything is measured (SiLU fused, ops in place).
 _PRIOR = (0.6, 1.0, None)
+_MAX_ROUNDS = 4  # of taking resolution back, then width (each round only raises one, lowers the other)
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,12 @@ class _Fitter:
     def _flash_estimate(spec: ArchSpec) -> int:
         return spec.weight_bytes + 3 * spec.resolution**2  # weights and the test vector's input
 
+    def widest(self, resolution: int, top: float) -> float:
+        """The widest width on the grid, at most ``top``, that fits at ``resolution`` (else the narrowest)."""
+        widths = [w for w in self.widths(resolution) if w <= top]
+        guess = self.guess([(resolution, w) for w in widths])
+        return _first_fitting(widths, lambda w: self.fits(resolution, w), guess) or widths[-1]
+
     def resolutions(self) -> list[int]:
         """The compound-scaled resolution, then the multiples of the step below it, down to 16 px."""
         top = self.spec.resolution
@@ -264,19 +273,28 @@ def fit_to_board(
     w0 = spec.width_mult
     resolutions = [spec.resolution] if explicit_res else f.resolutions()
 
-    guess = f.guess([(r, w0) for r in resolutions], ram_and_time_only=True)
+    # With the width given, nothing else can make room in flash: the resolution fits all at once.
+    first_only = not explicit_width
+    guess = f.guess([(r, w0) for r in resolutions], ram_and_time_only=first_only)
     res = (
-        _first_fitting(resolutions, lambda r: f.fits(r, w0, ram_and_time_only=True), guess) or resolutions[-1]
+        _first_fitting(resolutions, lambda r: f.fits(r, w0, ram_and_time_only=first_only), guess)
+        or resolutions[-1]
     )
-    width = w0
-    if not explicit_width:
-        widths = f.widths(res)
-        guess = f.guess([(res, w) for w in widths])
-        width = _first_fitting(widths, lambda w: f.fits(res, w), guess) or widths[-1]
-    if not explicit_res and width < w0:
+    width = w0 if explicit_width else f.widest(res, w0)
+    # Take resolution back while the narrower network's RAM and time allow, then the width that
+    # fits the flash there (the test vector grows with the resolution): resolution comes first.
+    for _ in range(_MAX_ROUNDS):
+        if explicit_res or width >= w0:
+            break
         upward = resolutions[: resolutions.index(res) + 1]
-        guess = f.guess([(r, width) for r in upward])
-        res = _first_fitting(upward, lambda r: f.fits(r, width), guess) or res
+        guess = f.guess([(r, width) for r in upward], ram_and_time_only=True)
+        higher = _first_fitting(upward, lambda r, w=width: f.fits(r, w, ram_and_time_only=True), guess) or res
+        if higher == res:
+            break
+        narrower = width if explicit_width else f.widest(higher, width)
+        if not f.fits(higher, narrower):
+            break
+        res, width = higher, narrower
 
     fp = f.footprint(res, width)
     if not limits.fits(fp, board):
