@@ -10,7 +10,7 @@ import pytest
 from mcu_effnet.arch import ArchSpec, make_spec
 from mcu_effnet.boards import get_board
 from mcu_effnet.boards.costs import DEFAULT_RESERVE_FLASH_BYTES, DEFAULT_RESERVE_RAM_BYTES, board_costs
-from mcu_effnet.codegen.engine import engine_size
+from mcu_effnet.codegen.engine import engine_size, generate_engine
 from mcu_effnet.codegen.project_plan import CODE_ESTIMATE_SLACK_BYTES
 from mcu_effnet.errors import UserError
 from mcu_effnet.fitting.footprint import footprint
@@ -55,6 +55,11 @@ def test_footprint_is_the_engines_plan_and_arrays():
     fp = footprint(spec, board)
     size = engine_size(spec_graph(spec), dsp=True, widen_budget=0)
     assert (fp.arena_bytes, fp.weights_bytes) == (size.arena_bytes, size.weights_bytes)
+    for budget in (0, 4096, None):  # sizing without rendering gives what the C holds
+        engine = generate_engine(spec_graph(spec), dsp=True, widen_budget=budget)
+        sized = engine_size(spec_graph(spec), dsp=True, widen_budget=budget)
+        assert (sized.arena_bytes, sized.weights_bytes) == (engine.arena_bytes, engine.weights_bytes)
+    assert sum(sized.calls.values()) == engine.files["model.c"].count("(&op")
     assert fp.flash_bytes == fp.code_bytes + size.weights_bytes + size.io_bytes
     costs = board_costs(board.name)
     assert costs is not None and fp.code_bytes > costs.base_flash_bytes
