@@ -15,7 +15,8 @@ estimated instructions) is within all of them.
    resolution); a few rounds, resolution first.
 
 Depth is never touched; an explicit resolution or width is kept as given. RAM, flash and time
-grow with resolution and width, so each step searches its grid from a guess (the analytic
+grow with resolution and width (nearly: channels rounded to multiples of 8 make RAM step
+unevenly with the width, so the search can settle on a local choice), so each step searches its grid from a guess (the analytic
 estimates of ``arch.estimate``, scaled to the last footprint measured) by galloping and
 bisection: a few footprints per step, each a plan of the whole graph.
 """
@@ -31,7 +32,7 @@ from typing import TypeVar
 from mcu_effnet.arch.scaling import MIN_RESOLUTION, compound_scale
 from mcu_effnet.arch.spec import ArchSpec, FitInfo
 from mcu_effnet.boards import Board
-from mcu_effnet.boards.costs import DEFAULT_RESERVE_FLASH_BYTES, DEFAULT_RESERVE_RAM_BYTES
+from mcu_effnet.boards.costs import DEFAULT_RESERVE_FLASH_BYTES, DEFAULT_RESERVE_RAM_BYTES, board_costs
 from mcu_effnet.codegen.project_plan import CODE_ESTIMATE_SLACK_BYTES
 from mcu_effnet.errors import UserError
 from mcu_effnet.fitting.footprint import Footprint, firmware_flash_bytes, footprint
@@ -84,6 +85,12 @@ def budgets(
     if max_ms is not None and not (max_ms > 0 and math.isfinite(max_ms)):
         raise UserError(
             f"max_ms must be a positive number of milliseconds (got {max_ms})", options=("max_ms",)
+        )
+    if max_ms is not None and board_costs(board.name) is None:
+        raise UserError(
+            f"max_ms: board {board.name} has no measured instructions per op kind "
+            "(run benchmarks/board_costs.py --board for it)",
+            options=("max_ms",),
         )
     return Budgets(region.size - reserve_ram, board.flash[0].size - reserve_flash, max_ms)
 
