@@ -82,6 +82,25 @@ def test_model_too_big_for_board(cli, tmp_path):
     assert not (tmp_path / "fw").exists()
 
 
+@pytest.mark.parametrize(
+    "reserve,needle", [("1M", "leaves nothing of stm32f405's flash"), ("a lot", "number of bytes")]
+)
+def test_flash_reserve_the_board_cannot_hold(cli, tmp_path, reserve, needle):
+    result = cli(
+        "codegen",
+        _model(tmp_path),
+        "--board",
+        "stm32f405",
+        "--reserve-flash",
+        reserve,
+        "--out",
+        tmp_path / "fw",
+    )
+    line = _one_error_line(result)
+    assert "--reserve-flash" in line and needle in line
+    assert not (tmp_path / "fw").exists()
+
+
 def test_unsupported_op_from_the_loader(cli, tmp_path):
     b = ModelBuilder(np.random.default_rng(0))
     x = b.input((1, 4), scale=0.1, zero_point=0)

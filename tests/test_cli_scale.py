@@ -34,7 +34,25 @@ STAGE_KEYS = {
     "scaled_channels",
     "scaled_layers",
 }
-FIT_KEYS = {"resolution", "width_mult", "peak_activation_bytes", "weight_bytes", "sram_bytes", "flash_bytes"}
+FIT_KEYS = {
+    "resolution",
+    "width_mult",
+    "peak_activation_bytes",
+    "weight_bytes",
+    "sram_bytes",
+    "flash_bytes",
+} | {
+    "arena_bytes",
+    "ram_bytes",
+    "code_bytes",
+    "flash_needed_bytes",
+    "firmware_flash_bytes",
+    "reserve_ram_bytes",
+    "reserve_flash_bytes",
+    "instructions",
+    "latency_ms",
+    "max_ms",
+}
 
 
 def test_scale_json_worked_example(cli):
@@ -63,7 +81,8 @@ def test_scale_json_with_board(cli):
     assert set(doc) == TOP_KEYS | {"board", "fit"}
     assert doc["board"] == "stm32f746g-disco" and set(doc["fit"]) == FIT_KEYS
     fit = doc["fit"]
-    assert fit["peak_activation_bytes"] <= fit["sram_bytes"] and fit["weight_bytes"] <= fit["flash_bytes"]
+    assert fit["ram_bytes"] <= fit["sram_bytes"] and fit["firmware_flash_bytes"] <= fit["flash_bytes"]
+    assert fit["arena_bytes"] < fit["peak_activation_bytes"]  # planned below the analytic estimate
     spec = make_spec(-1)
     assert doc["resolution"] == fit["resolution"] == spec.resolution < round(224 / 1.15)
     assert (doc["params"], doc["macs"]) == (spec.params, spec.macs)
@@ -79,6 +98,28 @@ def test_scale_table(cli):
     spec = make_spec(-1, classes=10)
     assert f"{spec.params:,}" in out and f"{spec.peak_activation_bytes:,} B" in out
     assert "195x195" in out  # the compound-scaled (unfitted) input beside the fitted one
+    # estimated vs planned RAM, the firmware's flash and the latency at the board's clock
+    fit = spec.fit
+    assert (
+        f"planned RAM        {fit.ram_bytes:,} B" in out
+        and f"estimated {spec.peak_activation_bytes:,} B" in out
+    )
+    assert f"firmware flash     {fit.firmware_flash_bytes:,} B" in out and "instructions, not cycles" in out
+
+
+def test_scale_reserves_and_latency_budget(cli):
+    result = cli(
+        "scale", "--phi", "-1", "--classes", "10", "--reserve-ram", "64K", "--reserve-flash", "128K", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    fit = json.loads(result.stdout)["fit"]
+    assert (fit["reserve_ram_bytes"], fit["reserve_flash_bytes"]) == (64 * 1024, 128 * 1024)
+    assert fit["sram_bytes"] == 256 * 1024 and fit["flash_bytes"] == 896 * 1024
+    result = cli("scale", "--phi", "-1", "--classes", "10", "--max-ms", "0.01")
+    assert result.returncode == 2 and result.stdout == ""
+    err = result.stderr.strip()
+    assert "\n" not in err and err.startswith("mcu-effnet: error: --max-ms 0.01: no spec meets it")
+    assert "the fastest, 16 px" in err and " ms" in err
 
 
 @pytest.mark.parametrize(
@@ -93,6 +134,10 @@ def test_scale_table(cli):
         (["--phi", "-16", "--board", "none"], "--phi"),
         (["--phi", "-1", "--resolution", "12"], "--resolution"),
         (["--phi", "-1", "--board", "esp32"], "--board"),
+        (["--phi", "-1", "--reserve-ram", "1M"], "--reserve-ram"),
+        (["--phi", "-1", "--reserve-flash", "1M"], "--reserve-flash"),
+        (["--phi", "-1", "--reserve-flash", "lots"], "--reserve-flash"),
+        (["--phi", "-1", "--max-ms", "0"], "--max-ms"),
         (["--phi", "x"], "--phi"),
         ([], "--phi"),
     ],

@@ -19,6 +19,7 @@ DEPLOYMENT_MODULES = (
     "mcu_effnet.cli.sim",
     "mcu_effnet.cli.codegen",
     "mcu_effnet.cli.run",
+    "mcu_effnet.fitting.search",  # fitting runs before training, with no torch
 )
 
 

@@ -22,8 +22,16 @@ from mcu_effnet.graph import load_tflite  # noqa: E402
 from mcu_effnet.oracle import tflm_all_tensors  # noqa: E402
 from mcu_effnet.sim import run  # noqa: E402
 
+_EXPORTS: dict[tuple[str, float], bytes] = {}  # one export per variant serves every test here
+
 
 def _export(tmp_path, variant: str, phi: float) -> bytes:
+    if (variant, phi) not in _EXPORTS:
+        _EXPORTS[variant, phi] = _export_once(tmp_path, variant, phi)
+    return _EXPORTS[variant, phi]
+
+
+def _export_once(tmp_path, variant: str, phi: float) -> bytes:
     from brevitas.export import export_onnx_qcdq
     from brevitas.graph.calibrate import calibration_mode
 
@@ -71,3 +79,26 @@ def test_exported_efficientnet_bit_exact(tmp_path, variant: str) -> None:
     for op in graph.ops:
         for i in op.outputs:
             np.testing.assert_array_equal(captured[i], reference[i], err_msg=f"op {op.index} {op.kind}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["full", "lite"])
+def test_spec_graph_is_the_exported_graph(tmp_path, variant: str) -> None:
+    """Fitting sizes ``fitting.spec_graph`` (no torch, no weights) in place of the exported model:
+    the same ops with the same attributes and tensor shapes, so the same plan and engine layout."""
+    from mcu_effnet.arch import make_spec
+    from mcu_effnet.codegen.engine import engine_size
+    from mcu_effnet.fitting.spec_graph import spec_graph
+
+    exported = load_tflite(_export(tmp_path, variant, -6))
+    ours = spec_graph(make_spec(-6, variant=variant, classes=10, resolution=32, board=None))
+    assert [op.kind for op in ours.ops] == [op.kind for op in exported.ops]
+    for a, b in zip(exported.ops, ours.ops, strict=True):
+        shapes = [
+            [g.tensors[t].shape if t >= 0 else None for t in (*op.inputs, *op.outputs)]
+            for g, op in ((exported, a), (ours, b))
+        ]
+        assert shapes[0] == shapes[1], f"op {a.index} {a.kind}"
+        assert a.attrs == b.attrs, f"op {a.index} {a.kind}"
+    for dsp in (False, True):
+        assert engine_size(ours, dsp=dsp, widen_budget=0) == engine_size(exported, dsp=dsp, widen_budget=0)

@@ -52,6 +52,16 @@ def scale_report(spec: ArchSpec) -> dict[str, Any]:
             "weight_bytes": f.weight_bytes,
             "sram_bytes": f.sram_bytes,
             "flash_bytes": f.flash_bytes,
+            "arena_bytes": f.arena_bytes,
+            "ram_bytes": f.ram_bytes,
+            "code_bytes": f.code_bytes,
+            "flash_needed_bytes": f.flash_needed_bytes,
+            "firmware_flash_bytes": f.firmware_flash_bytes,
+            "reserve_ram_bytes": f.reserve_ram_bytes,
+            "reserve_flash_bytes": f.reserve_flash_bytes,
+            "instructions": f.instructions,
+            "latency_ms": f.latency_ms,
+            "max_ms": f.max_ms,
         }
     return report
 
@@ -82,7 +92,15 @@ def format_scale_table(spec: ArchSpec, unfitted: ArchSpec | None = None) -> str:
         f = spec.fit
         lines.append(
             f"fitted to {f.board}: {f.resolution} px, width x{f.width_mult:.3f} "
-            f"(SRAM budget {f.sram_bytes:,} B, flash budget {f.flash_bytes:,} B)"
+            f"(SRAM budget {f.sram_bytes:,} B, flash budget {f.flash_bytes:,} B"
+            + (
+                f", after reserving {f.reserve_ram_bytes / 1024:g} KiB SRAM and "
+                f"{f.reserve_flash_bytes / 1024:g} KiB flash for the application"
+                if f.reserve_ram_bytes is not None and f.reserve_flash_bytes is not None
+                else ""
+            )
+            + (f", at most {f.max_ms:g} ms" if f.max_ms is not None else "")
+            + ")"
         )
     lines.append("")
     costs = {c.stage: c for c in stage_costs(spec)}
@@ -120,6 +138,22 @@ def format_scale_table(spec: ArchSpec, unfitted: ArchSpec | None = None) -> str:
         f"params             {spec.params:,}",
         f"MACs               {spec.macs:,} ({_si(spec.macs)})",
         f"int8 weight bytes  {_kib(flash_bytes(spec))}  (weights + int32 biases + requant constants)",
-        f"peak activation    {_kib(peak)}  (int8, at {op})",
+        f"peak activation    {_kib(peak)}  (int8, at {op}; estimate: nothing fused or in place)",
     ]
+    f = spec.fit
+    if f is not None and f.ram_bytes is not None and f.arena_bytes is not None:
+        lines.append(
+            f"planned RAM        {_kib(f.ram_bytes)}  (arena {f.arena_bytes:,} B as codegen plans it, "
+            f"+ I/O, stack, runtime; estimated {peak:,} B)"
+        )
+    if f is not None and f.firmware_flash_bytes is not None:
+        lines.append(
+            f"firmware flash     {_kib(f.firmware_flash_bytes)}  (code {f.code_bytes:,} B, engine weights "
+            f"{f.weight_bytes:,} B, test vector; DSP weights widened within the reserve)"
+        )
+    if f is not None and f.instructions is not None and f.latency_ms is not None:
+        lines.append(
+            f"latency            {f.latency_ms:.1f} ms at {f.board}'s clock  ({_si(f.instructions)} instructions "
+            "measured per op kind in QEMU; instructions, not cycles)"
+        )
     return "\n".join(lines)

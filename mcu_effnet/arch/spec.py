@@ -71,8 +71,12 @@ class BlockSpec:
 class FitInfo:
     """How a spec was fitted to a board, and the budgets it was held against.
 
-    ``sram_bytes`` / ``flash_bytes`` are the budgets (largest SRAM region and total flash,
-    minus the margins of ``mcu_effnet.arch.fit``), not the board's raw sizes.
+    ``sram_bytes`` / ``flash_bytes`` are the budgets (largest SRAM region and flash less the
+    application's reserves), not the board's raw sizes. ``peak_activation_bytes`` is the
+    analytic estimate (no op in place, nothing fused); ``arena_bytes`` and ``ram_bytes`` are
+    what the code generator plans (``mcu_effnet.fitting``), ``weight_bytes`` the engine's const
+    arrays at their narrowest, ``firmware_flash_bytes`` the flash a firmware generated from the
+    spec will link to (weights widened for the DSP kernels within the reserve).
     """
 
     board: str
@@ -84,6 +88,16 @@ class FitInfo:
     weight_bytes: int
     sram_bytes: int
     flash_bytes: int
+    arena_bytes: int | None = None
+    ram_bytes: int | None = None
+    code_bytes: int | None = None
+    flash_needed_bytes: int | None = None
+    firmware_flash_bytes: int | None = None
+    reserve_ram_bytes: int | None = None
+    reserve_flash_bytes: int | None = None
+    instructions: int | None = None  # per inference, estimated from the board's measured costs
+    latency_ms: float | None = None  # instructions at the board's clock
+    max_ms: float | None = None
 
 
 @dataclass(frozen=True)

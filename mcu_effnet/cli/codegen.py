@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from mcu_effnet.cli.spec_options import add_reserve_options, byte_count
 from mcu_effnet.errors import UserError
 
 
@@ -39,6 +40,7 @@ def register(subparsers) -> None:
         help="TFLite Micro's kernels for --runtime tflm (default reference)",
     )
     p.add_argument("--no-build", action="store_true", help="write the project without building it")
+    add_reserve_options(p, ram=False)  # DSP weights are widened only within what it leaves
     p.add_argument(
         "--profile",
         action="store_true",
@@ -86,6 +88,11 @@ def main(args: argparse.Namespace) -> int:
     stack = args.stack if args.stack is not None else DEFAULT_STACK_BYTES
     if stack < 1024 or stack % 8:
         raise UserError(f"--stack {stack}: needs a multiple of 8 bytes, at least 1024")
+    reserve_flash = byte_count("--reserve-flash", args.reserve_flash)
+    if reserve_flash is not None and reserve_flash >= board.flash[0].size:
+        raise UserError(
+            f"--reserve-flash {reserve_flash} bytes leaves nothing of {board.name}'s flash ({board.flash[0].size} bytes)"
+        )
     data = model_path.read_bytes()
     graph = load_tflite(data)
     graph.source = str(model_path)
@@ -108,6 +115,7 @@ def main(args: argparse.Namespace) -> int:
         kernels=args.kernels,
         progress=progress,
         profile=args.profile,
+        **({} if reserve_flash is None else {"reserve_flash": reserve_flash}),
     )
     r = project.report
     kib = lambda n: f"{n / 1024:.1f} KB" if n is not None else "-"  # noqa: E731

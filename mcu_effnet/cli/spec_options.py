@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 from mcu_effnet.errors import UserError
 
@@ -35,6 +36,47 @@ def add_spec_options(parser: argparse.ArgumentParser, board_default: str = "stm3
         default=board_default,
         help=f"fit resolution and width to this board's SRAM and flash, or 'none' (default {board_default})",
     )
+    add_reserve_options(g, ram=True)
+    g.add_argument(
+        "--max-ms",
+        metavar="MS",
+        default=None,
+        help="latency budget per inference at the board's clock, from instructions per op kind "
+        "measured in QEMU (instructions, not cycles: a floor on the real time)",
+    )
+
+
+def add_reserve_options(group, ram: bool) -> None:
+    """--reserve-flash (and --reserve-ram): room the application keeps beside the model."""
+    from mcu_effnet.boards.costs import DEFAULT_RESERVE_FLASH_BYTES, DEFAULT_RESERVE_RAM_BYTES
+
+    if ram:
+        group.add_argument(
+            "--reserve-ram",
+            metavar="BYTES",
+            default=None,
+            help=f"SRAM kept free for the application, e.g. 16K (default {DEFAULT_RESERVE_RAM_BYTES // 1024}K)",
+        )
+    group.add_argument(
+        "--reserve-flash",
+        metavar="BYTES",
+        default=None,
+        help=f"flash kept free for the application, e.g. 64K (default {DEFAULT_RESERVE_FLASH_BYTES // 1024}K)",
+    )
+
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2}
+
+
+def byte_count(option: str, text: str | None) -> int | None:
+    """``65536``, ``64K``, ``64KiB`` or ``1M`` as bytes (K = 1024)."""
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
+    unit = _UNITS.get(m.group(2).lower()) if m else None
+    if m is None or unit is None:
+        raise UserError(f"{option} must be a number of bytes such as 65536, 64K or 1M (got {text!r})")
+    return int(float(m.group(1)) * unit)
 
 
 def _number(option: str, text: str | None) -> float | None:
@@ -86,4 +128,7 @@ def spec_from_args(args: argparse.Namespace, classes: int | None = None):
         width=_number("--width", args.width),
         depth=_number("--depth", args.depth),
         board=board,
+        reserve_ram=byte_count("--reserve-ram", args.reserve_ram),
+        reserve_flash=byte_count("--reserve-flash", args.reserve_flash),
+        max_ms=_number("--max-ms", args.max_ms),
     )

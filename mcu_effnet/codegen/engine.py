@@ -48,7 +48,7 @@ from mcu_effnet.codegen.fuse_lines import LineFusion
 from mcu_effnet.codegen.layout import Absorbed, Layout, absorb_transposes
 from mcu_effnet.codegen.templates import environment
 from mcu_effnet.errors import UserError
-from mcu_effnet.graph.ir import Graph, Op
+from mcu_effnet.graph.ir import Graph, Op, Tensor
 from mcu_effnet.graph.op_order import plan_memory
 from mcu_effnet.graph.ops import SUPPORTED_OPS
 from mcu_effnet.graph.planner import (
@@ -184,9 +184,7 @@ class _Builder:
                 "name": name,
                 "ctype": ctype,
                 "length": max(values.size, 1),
-                "body": c_int64_array_body(values)
-                if ctype == "int64_t"
-                else c_array_body(values.astype(np.int64)),
+                "values": values,  # formatted as C only when rendered (sizing skips it)
                 "comment": c_comment(comment),
                 "public": public,
             }
@@ -697,30 +695,29 @@ def _widen_within(graph: Graph, budget: int) -> set[int]:
     return chosen
 
 
-def generate_engine(
-    graph: Graph,
-    plan: ArenaPlan | None = None,
-    fuse: bool | None = None,
-    dsp: bool = False,
-    widen_budget: int | None = None,
-    absorb: bool | None = None,
-) -> EngineSources:
-    """C sources of the native int8 engine for ``graph`` (one input, one output), its ops called
-    in ``plan.order`` (default plan: ``plan_memory``, the order that lowers the arena).
+@dataclass
+class _Built:
+    """``_build``'s result: the builder with every op's arrays, structs and calls, and what the
+    rendering needs besides."""
 
-    ``fuse`` (default: when no plan is given) first turns each SiLU pair LOGISTIC -> MUL into one
-    table lookup (``mcu_effnet.codegen.fuse``); a given plan must be for the graph as fused or not.
-    ``absorb`` (default: when no plan is given) folds PyTorch-style TRANSPOSEs into the input
-    copy or a classifier's weights (``mcu_effnet.codegen.layout``); a given plan must match.
-    Without a plan, residual ADDs are also fused into the convolution producing one operand
-    where that lowers the arena (``mcu_effnet.codegen.fuse_add``).
-    ``dsp``: the target core has the DSP extension (Cortex-M4, M7, M33): ops the DSP kernels
-    cover get them, with their weights laid out for them here; the rest keep the plain kernels.
-    False gives the portable C99 engine (host builds, Cortex-M0+ / M3).
-    ``widen_budget``: flash bytes the DSP engine may add by widening 1x1 / fully connected
-    weights to int16 for its faster kernel (default: no limit); a board short of flash passes
-    what it has left, and the layers that gain most per byte get it.
-    """
+    b: _Builder
+    graph: Graph  # as the engine runs it (TRANSPOSEs absorbed, SiLU pairs and chunked modes fused)
+    plan: ArenaPlan
+    fusions: list[Fusion | AddFusion | LineFusion]
+    layout: Layout  # the absorbed TRANSPOSEs
+    declared: Tensor  # the model input as the caller passes it
+    input_gather: str | None  # the input copy's gather parameters (an absorbed input TRANSPOSE)
+
+
+def _build(
+    graph: Graph,
+    plan: ArenaPlan | None,
+    fuse: bool | None,
+    dsp: bool,
+    widen_budget: int | None,
+    absorb: bool | None,
+) -> _Built:
+    """Every op's arrays, structs and call, in the plan's order (nothing rendered yet)."""
     _check(graph)
     fusions: list[Fusion | AddFusion | LineFusion] = []
     declared = graph.tensors[graph.inputs[0]]
@@ -751,6 +748,74 @@ def generate_engine(
         )
     for op in ordered_ops(graph, plan.order or None):
         (engine_int16.handler(graph, op) or _HANDLERS[op.kind])(b, op)
+    return _Built(b, graph, plan, fusions, layout, declared, input_gather)
+
+
+@dataclass(frozen=True)
+class EngineSize:
+    """What ``generate_engine`` would lay out, without writing its C (fitting sizes many graphs)."""
+
+    arena_bytes: int
+    weights_bytes: int
+    model_ram_bytes: int
+    calls: dict[str, int]  # kernel calls per op kind (a fused SiLU pair is one LOOKUP_TABLE)
+    io_bytes: int  # the model's input and output
+
+
+def engine_size(
+    graph: Graph, dsp: bool = False, widen_budget: int | None = None, plan: ArenaPlan | None = None
+) -> EngineSize:
+    """The arena, const arrays and calls of the engine ``generate_engine(graph, dsp=..,
+    widen_budget=..)`` writes: the same plan, fusion and layout, minus the rendering.
+    ``plan``: one already made for ``graph`` as given (it is then not fused again)."""
+    built = _build(graph, plan, None, dsp, widen_budget, None)
+    b, fused, plan = built.b, built.graph, built.plan
+    tin, tout = built.declared, fused.tensors[fused.outputs[0]]
+    calls: dict[str, int] = {}
+    for c in b.calls:
+        calls[c["kind"]] = calls.get(c["kind"], 0) + 1
+    io = tin.nbytes + tout.nbytes
+    return EngineSize(
+        arena_bytes=plan.arena_bytes,
+        weights_bytes=b.weights_bytes,
+        model_ram_bytes=plan.arena_bytes + (0 if plan.io_in_arena else io),
+        calls=calls,
+        io_bytes=io,
+    )
+
+
+def generate_engine(
+    graph: Graph,
+    plan: ArenaPlan | None = None,
+    fuse: bool | None = None,
+    dsp: bool = False,
+    widen_budget: int | None = None,
+    absorb: bool | None = None,
+) -> EngineSources:
+    """C sources of the native int8 engine for ``graph`` (one input, one output), its ops called
+    in ``plan.order`` (default plan: ``plan_memory``, the order that lowers the arena).
+
+    ``fuse`` (default: when no plan is given) first turns each SiLU pair LOGISTIC -> MUL into one
+    table lookup (``mcu_effnet.codegen.fuse``); a given plan must be for the graph as fused or not.
+    ``absorb`` (default: when no plan is given) folds PyTorch-style TRANSPOSEs into the input
+    copy or a classifier's weights (``mcu_effnet.codegen.layout``); a given plan must match.
+    Without a plan, residual ADDs are also fused into the convolution producing one operand
+    where that lowers the arena (``mcu_effnet.codegen.fuse_add``).
+    ``dsp``: the target core has the DSP extension (Cortex-M4, M7, M33): ops the DSP kernels
+    cover get them, with their weights laid out for them here; the rest keep the plain kernels.
+    False gives the portable C99 engine (host builds, Cortex-M0+ / M3).
+    ``widen_budget``: flash bytes the DSP engine may add by widening 1x1 / fully connected
+    weights to int16 for its faster kernel (default: no limit); a board short of flash passes
+    what it has left, and the layers that gain most per byte get it.
+    """
+    built = _build(graph, plan, fuse, dsp, widen_budget, absorb)
+    b, graph, plan, fusions = built.b, built.graph, built.plan, built.fusions
+    layout, declared, input_gather = built.layout, built.declared, built.input_gather
+    for a in b.arrays:
+        values = a["values"]
+        a["body"] = (
+            c_int64_array_body(values) if a["ctype"] == "int64_t" else c_array_body(values.astype(np.int64))
+        )
 
     tin, tout = declared, graph.tensors[graph.outputs[0]]
     in_scale, in_zp = qparams(tin)

@@ -67,6 +67,8 @@ def fuse_silu(graph: Graph) -> tuple[Graph, list[Fusion]]:
     fused: dict[int, Op] = {}  # MUL index -> its LOOKUP_TABLE
     dropped: set[int] = set()  # LOGISTIC indices
     fusions: list[Fusion] = []
+    # The table depends on the three tensors' quantization alone: pairs that share it share it.
+    tables: dict[tuple, np.ndarray] = {}
     for mul in graph.ops:
         if mul.kind != "MUL" or len(mul.inputs) != 2 or len(mul.outputs) != 1:
             continue
@@ -88,7 +90,15 @@ def fuse_silu(graph: Graph) -> tuple[Graph, list[Fusion]]:
                 continue
             if int(ts.zero_point[0]) != -128 or np.float32(ts.scale[0]) != np.float32(1 / 256):
                 continue  # a LOGISTIC TFLite Micro refuses: left for the engine to refuse too
-            table = _table(graph, logistic, mul)
+            key = tuple((float(t.scale[0]), int(t.zero_point[0])) for t in (tx, ts, ty))
+            key += (
+                repr(sorted(logistic.attrs.items())),
+                repr(sorted(mul.attrs.items())),
+                mul.inputs.index(s),
+            )
+            if key not in tables:
+                tables[key] = _table(graph, logistic, mul)
+            table = tables[key]
             fused[mul.index] = Op(
                 mul.index, LOOKUP, [x], [y], {"table": table, "fused_ops": [logistic.index, mul.index]}
             )

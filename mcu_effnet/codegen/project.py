@@ -29,6 +29,7 @@ import numpy as np
 
 from mcu_effnet.atomic import staged
 from mcu_effnet.boards import Board, get_board
+from mcu_effnet.boards.costs import DEFAULT_RESERVE_FLASH_BYTES
 from mcu_effnet.codegen.project_build import build_project
 from mcu_effnet.codegen.project_plan import DEFAULT_STACK_BYTES, check_choices, plan_project
 from mcu_effnet.codegen.project_render import render_project
@@ -101,6 +102,7 @@ def write_project(
     kernels: str = "reference",
     progress: Callable[[str], None] | None = None,
     profile: bool = False,
+    reserve_flash: int = DEFAULT_RESERVE_FLASH_BYTES,
 ) -> Project:
     """Plans, renders, builds (when the toolchain is there) and reports a firmware project.
 
@@ -108,14 +110,15 @@ def write_project(
     host simulator giving the test vector's expected output (default: ``mcu_effnet.sim.run``).
     ``model_bytes``: the ``.tflite`` file (copied into the project for ``run``; required for
     ``runtime="tflm"``). ``profile``: a profiling build (the counter read around every op,
-    ``codegen/profile.py``).
+    ``codegen/profile.py``). ``reserve_flash``: flash the application keeps; the DSP engine
+    widens weights only within what is left.
     """
     board = get_board(board) if isinstance(board, str) else board
     check_choices(runtime, kernels)
     out = Path(out_dir)
     _check_out_dir(out, force)
     options = (model_bytes, model_source, stack_bytes, engine, simulate, seed, tflm_dir, profile)
-    plan = plan_project(graph, board, runtime, kernels, *options)
+    plan = plan_project(graph, board, runtime, kernels, *options, reserve_flash=reserve_flash)
     out.parent.mkdir(parents=True, exist_ok=True)
     with staged(out, folder=True) as tmp:
         env = environment()

@@ -11,15 +11,19 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mcu_effnet.boards import Board
+from mcu_effnet.boards.costs import DEFAULT_RESERVE_FLASH_BYTES, board_costs
 from mcu_effnet.codegen.templates import kib
 from mcu_effnet.codegen.tflm import TFLM_KERNELS
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Tensor
+
+if TYPE_CHECKING:
+    from mcu_effnet.codegen.engine import EngineSize
 
 DEFAULT_STACK_BYTES = 8 * 1024
 # RAM of the platform layer beside the model's buffers: console line, counters, .data of newlib.
@@ -91,6 +95,36 @@ def ram_budget(arena: int, io_bytes: int, stack: int) -> dict[str, int]:
 def weights_flash_room(board: Board, runtime: str) -> int:
     """Flash left for the model's constants once the runtime's code is counted (the fits rule)."""
     return board.flash[0].size - CODE_FLASH_BYTES[runtime]
+
+
+def engine_code_bytes(board: Board, calls: dict[str, int]) -> int:
+    """Flash of the native firmware but its weights and test vector, from the board's measured
+    costs (``boards.costs``): the base, each op kind's kernels once, each op's struct and call.
+    A board never measured gets the fixed allowance of the fits rule."""
+    costs = board_costs(board.name)
+    if costs is None:
+        return CODE_FLASH_BYTES["native"]
+    kinds = sum(costs.code_bytes(kind) for kind in calls)
+    per_op = sum(costs.op_struct_bytes(kind) * n for kind, n in calls.items())
+    return costs.base_flash_bytes + kinds + per_op
+
+
+def native_flash_bytes(board: Board, size: EngineSize) -> int:
+    """The linked flash of a native firmware: code, the engine's const arrays, the test vector
+    (one input and its expected output)."""
+    return engine_code_bytes(board, size.calls) + size.weights_bytes + size.io_bytes
+
+
+# The code estimate is per op kind, the linker's layout is not: flash a fit or the widening keeps
+# unused so that the estimate's error (a few hundred bytes measured) never eats into the reserve.
+CODE_ESTIMATE_SLACK_BYTES = 2 * 1024
+
+
+def widen_budget(board: Board, narrow: EngineSize, reserve_flash: int) -> int:
+    """Extra flash the DSP engine may spend widening weights: what is left of the board's flash
+    once the firmware with narrow weights, the application's reserve and the slack are counted."""
+    room = board.flash[0].size - reserve_flash - CODE_ESTIMATE_SLACK_BYTES
+    return max(0, room - native_flash_bytes(board, narrow))
 
 
 def check_fits(
@@ -166,6 +200,7 @@ def plan_project(
     seed: int,
     tflm_dir: str | os.PathLike | None,
     profile: bool = False,
+    reserve_flash: int = DEFAULT_RESERVE_FLASH_BYTES,
 ) -> ProjectPlan:
     """The runtime's model and sizes (fits checked) and the test vector; writes nothing."""
     tin, tout = io_tensors(graph)
@@ -177,16 +212,15 @@ def plan_project(
     memory_plan = None
     if runtime == "native":
         if engine is None:
-            from mcu_effnet.codegen.engine import generate_engine
+            from mcu_effnet.codegen.engine import engine_size, generate_engine
 
-            engine = generate_engine(graph, dsp=board.has_dsp)  # the core picks the kernels
-            room = weights_flash_room(board, runtime)
-            if board.has_dsp and engine.weights_bytes > room:
-                # Widened 1x1 / FC weights (twice the flash) only as far as the board's flash allows.
-                narrow = generate_engine(graph, dsp=True, widen_budget=0)
-                if narrow.weights_bytes < engine.weights_bytes:
-                    budget = max(0, room - narrow.weights_bytes)
-                    engine = generate_engine(graph, dsp=True, widen_budget=budget)
+            budget = None
+            if board.has_dsp:  # the core picks the kernels
+                # Widened 1x1 / FC weights (twice the flash) only as far as the board's flash
+                # allows once the application's reserve is kept free.
+                narrow = engine_size(graph, dsp=True, widen_budget=0)
+                budget = widen_budget(board, narrow, reserve_flash)
+            engine = generate_engine(graph, dsp=board.has_dsp, widen_budget=budget)
         plan.engine = engine
         arena, weights = int(engine.arena_bytes), int(engine.weights_bytes)
         model_ram = int(getattr(engine, "model_ram_bytes", arena))
