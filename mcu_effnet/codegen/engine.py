@@ -38,7 +38,7 @@ from mcu_effnet.codegen.fuse import Fusion, fuse_silu
 from mcu_effnet.codegen.layout import Absorbed, Layout, absorb_transposes
 from mcu_effnet.codegen.templates import environment
 from mcu_effnet.errors import UserError
-from mcu_effnet.graph.ir import Graph, Op
+from mcu_effnet.graph.ir import Graph, Op, Tensor
 from mcu_effnet.graph.op_order import plan_memory
 from mcu_effnet.graph.ops import SUPPORTED_OPS
 from mcu_effnet.graph.planner import ARENA, ArenaPlan, ordered_ops
@@ -512,10 +512,16 @@ assert set(_HANDLERS) == set(SUPPORTED_OPS) | {LOOKUP}
 
 def _check(graph: Graph) -> None:
     label = graph.source or graph.name or "model"
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+    if not graph.inputs or len(graph.outputs) != 1:
         raise UserError(
-            f"{label}: the native engine runs models with one input and one output "
-            f"(this one has {len(graph.inputs)} and {len(graph.outputs)})"
+            f"{label}: the native engine runs models with one output and at least one input "
+            f"(this one has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs)"
+        )
+    in_types = sorted({graph.tensors[t].dtype for t in graph.inputs})
+    if len(in_types) > 1:
+        # One model_input_t types the packed form model_invoke() takes (the inputs back to back).
+        raise UserError(
+            f"{label}: the native engine needs every model input of one type (these are {', '.join(in_types)})"
         )
     for op in graph.ops:
         if op.kind not in _HANDLERS:
@@ -571,6 +577,29 @@ def _widen_within(graph: Graph, budget: int) -> set[int]:
     return chosen
 
 
+def _model_inputs(graph: Graph, b: _Builder, declared: Tensor) -> list[dict[str, Any]]:
+    """Each model input as model.h / model.c describe it: its place, size in bytes and element
+    offset in the packed form (the inputs back to back, as model_invoke() takes them)."""
+    out, offset = [], 0
+    for k, t in enumerate(graph.inputs):
+        tensor = declared if k == 0 else graph.tensors[t]
+        scale, zp = qparams(tensor)
+        out.append(
+            {
+                "k": k,
+                "name": c_comment(tensor.name),
+                "shape": list(tensor.shape),
+                "scale": f"{scale:.9g}",
+                "zero_point": zp,
+                "size": tensor.nbytes,
+                "offset": offset,
+                "place": b.ptr(t),
+            }
+        )
+        offset += elements(tensor.shape)
+    return out
+
+
 def generate_engine(
     graph: Graph,
     plan: ArenaPlan | None = None,
@@ -621,6 +650,9 @@ def generate_engine(
         (engine_int16.handler(graph, op) or _HANDLERS[op.kind])(b, op)
 
     tin, tout = declared, graph.tensors[graph.outputs[0]]
+    inputs = _model_inputs(graph, b, declared)
+    if len(inputs) > 1 and not plan.io_in_arena:
+        raise UserError("a model with several inputs needs its inputs in the arena (io_in_arena)")
     in_scale, in_zp = qparams(tin)
     out_scale, out_zp = qparams(tout)
     used = {p["kind"] for c in b.calls for p in (*c["inputs"], c["output"], *c.get("outputs", ()))}
@@ -642,7 +674,8 @@ def generate_engine(
             output_scale=f"{out_scale:.9g}",
             input_zero_point=in_zp,
             output_zero_point=out_zp,
-            input_size=tin.nbytes,
+            input_size=sum(i["size"] for i in inputs),
+            inputs=inputs,
             output_size=tout.nbytes,
             input_ctype=engine_int16.CTYPES[tin.dtype],
             output_ctype=engine_int16.CTYPES[tout.dtype],
@@ -676,6 +709,7 @@ def generate_engine(
             uses_output="output" in used,
             io_in_arena=plan.io_in_arena,
             input_place=b.ptr(graph.inputs[0]),
+            inputs=inputs,
             output_place=b.ptr(graph.outputs[0]),
             input_ctype=engine_int16.CTYPES[tin.dtype],
             output_ctype=engine_int16.CTYPES[tout.dtype],
@@ -691,7 +725,7 @@ def generate_engine(
         arena_bytes=plan.arena_bytes,
         weights_bytes=b.weights_bytes,
         layers=_layers(graph, plan),
-        input_bytes=tin.nbytes,
+        input_bytes=sum(i["size"] for i in inputs),
         output_bytes=tout.nbytes,
         model_ram_bytes=plan.arena_bytes + (0 if plan.io_in_arena else tin.nbytes + tout.nbytes),
         graph=graph,
