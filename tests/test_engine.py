@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 from host_engine import ARM_M4, HostRuntime, compile_for_arm
-from tflite_builder import ModelBuilder, random_cnn, random_mbconv, run_tflm
+from tflite_builder import ModelBuilder, random_cnn, random_mbconv, random_two_input, run_tflm
 
 from mcu_effnet.codegen.engine import RUNTIME_FILES, generate_engine
 from mcu_effnet.errors import UserError
@@ -112,22 +112,11 @@ def test_generated_sources_compile_for_cortex_m(tmp_path, cpu_flags):
         compile_for_arm(engine.files, tmp_path / kind, cpu_flags)
 
 
-def _two_input_model(rng: np.random.Generator) -> bytes:
-    """Two inputs of different shapes meeting after a convolution each (ADD, then MUL)."""
-    b = ModelBuilder(rng)
-    size, c = int(rng.integers(3, 8)), int(rng.integers(2, 9))
-    x1 = b.input((1, size, size, 3))
-    x2 = b.input((1, size, size, c))
-    y1 = b.conv2d(x1, c, (3, 3), (1, 1), "SAME", activation="RELU6")
-    b.outputs = [b.add(b.add(y1, x2), y1, kind="MUL")]
-    return b.build()
-
-
 @pytest.mark.parametrize("in_place", [False, True], ids=["packed", "model_invoke_n"])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_model_with_two_inputs_is_bit_exact_with_tflite_micro(host, seed, in_place):
     rng = np.random.default_rng(300 + seed)
-    model = _two_input_model(rng)
+    model = random_two_input(rng)
     graph = load_tflite(model)
     xs = [
         rng.integers(-128, 128, size=(32, *graph.tensors[t].shape[1:]), dtype=np.int8) for t in graph.inputs

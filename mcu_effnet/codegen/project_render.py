@@ -104,7 +104,10 @@ def render_project(env: jinja2.Environment, plan: ProjectPlan, dest: Path) -> li
         **common,
         test_input=plan.test_input,
         test_expected=plan.test_expected,
-        input_note=f"seeded random {plan.input.dtype} (seed {plan.seed}), shape {list(plan.input.shape)}",
+        input_note=f"seeded random {plan.input.dtype} (seed {plan.seed}), shape {list(plan.input.shape)}"
+        if len(plan.report.get("input_shapes", [])) < 2
+        else f"seeded random {plan.input.dtype} (seed {plan.seed}), inputs of shapes "
+        f"{plan.report['input_shapes']} back to back",
     )
     write_file(dest, "test_vector.c", test_vector, files)
     if plan.runtime == "native":
