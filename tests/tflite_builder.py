@@ -541,6 +541,12 @@ class ModelBuilder:
         self.add_op(kind, [x], [y], **options)
         return y
 
+    def dequantize(self, x: int) -> int:
+        """DEQUANTIZE to a float32 tensor of the same shape (a model's float output)."""
+        y = self.add_tensor(f"dequantize{len(self.tensors)}", self.info[x].shape, dtype="float32")
+        self.add_op("DEQUANTIZE", [x], [y])
+        return y
+
     def pool(
         self,
         kind: str,

@@ -59,6 +59,7 @@ RUNTIME_FILES: tuple[str, ...] = (
     *engine_math.RUNTIME_FILES,
     "ek_data_movement.c",
     "ek_resize.c",
+    "ek_dequantize.c",
     "ek_int16.h",
     "ek_int16.c",
 )
@@ -433,6 +434,16 @@ def _unary(kernel: str, struct: str) -> Callable[[_Builder, Op], None]:
     return handle
 
 
+def _dequantize(b: _Builder, op: Op) -> None:
+    p = prepare(b.graph, op)
+    # A C99 hexadecimal literal: the float32 scale exactly, whatever the compiler's decimal parsing.
+    fields = dict(size=_size(b, op), scale=f"{float(np.float32(p.scale)).hex()}f", zero_point=p.zero_point)
+    output = {**b.ptr(op.outputs[0]), "ctype": "float"}
+    b.call(
+        op, "ek_dequantize", b.struct(op, "ek_dequantize_params", fields), [op.inputs[0]], output_ptr=output
+    )
+
+
 def _softmax(b: _Builder, op: Op) -> None:
     depth = int(b.graph.tensors[op.inputs[0]].shape[-1])
     fields = dict(rows=_size(b, op) // depth, depth=depth, **asdict(prepare(b.graph, op)))
@@ -503,11 +514,16 @@ _HANDLERS = {
     "RELU6": _unary("ek_relu6", "ek_clamp_params"),
     "QUANTIZE": _unary("ek_requantize", "ek_requantize_params"),
     "CONCATENATION": _concatenation,
+    "DEQUANTIZE": _dequantize,  # the one op with a float32 output (a model output)
     LOOKUP: _lookup,  # the engine's own: LOGISTIC -> MUL fused (mcu_effnet.codegen.fuse)
     **engine_math.HANDLERS,
 }
 _HANDLERS.update(data_movement.handlers(_reshape))
 assert set(_HANDLERS) == set(SUPPORTED_OPS) | {LOOKUP}
+
+
+# Model output element types: the activations', and float32 after a DEQUANTIZE.
+OUTPUT_CTYPES = {**engine_int16.CTYPES, "float32": "float"}
 
 
 def _check(graph: Graph) -> None:
@@ -531,12 +547,14 @@ def _check(graph: Graph) -> None:
         data = op.inputs[2:3] if op.kind == "TRANSPOSE_CONV" else op.inputs[:1]  # after shape, weights
         for t in (*data, *op.outputs):
             tensor = graph.tensors[t]
+            if op.kind == "DEQUANTIZE" and t in op.outputs:
+                continue  # float32 (its check says so)
             if tensor.dtype not in engine_int16.CTYPES and not tensor.is_constant:
                 raise UserError(
                     f"{label}: op {op.index} {op.kind}: tensor '{tensor.name}' is {tensor.dtype}, expected int8 or int16"
                 )
     for t in (*graph.inputs, *graph.outputs):
-        if graph.tensors[t].dtype not in engine_int16.CTYPES:
+        if graph.tensors[t].dtype not in (OUTPUT_CTYPES if t in graph.outputs else engine_int16.CTYPES):
             raise UserError(
                 f"{label}: model input/output '{graph.tensors[t].name}' is {graph.tensors[t].dtype}, expected int8 or int16"
             )
@@ -654,7 +672,7 @@ def generate_engine(
     if len(inputs) > 1 and not plan.io_in_arena:
         raise UserError("a model with several inputs needs its inputs in the arena (io_in_arena)")
     in_scale, in_zp = qparams(tin)
-    out_scale, out_zp = qparams(tout)
+    out_scale, out_zp = qparams(tout) if tout.scale.size else (1.0, 0)  # a float output: real values
     used = {p["kind"] for c in b.calls for p in (*c["inputs"], c["output"], *c.get("outputs", ()))}
     if plan.io_in_arena:
         used |= {"input", "output"}  # copied in and out
@@ -678,7 +696,7 @@ def generate_engine(
             inputs=inputs,
             output_size=tout.nbytes,
             input_ctype=engine_int16.CTYPES[tin.dtype],
-            output_ctype=engine_int16.CTYPES[tout.dtype],
+            output_ctype=OUTPUT_CTYPES[tout.dtype],
             io_in_arena=plan.io_in_arena,
             dsp=dsp,
             input_layout=None
@@ -712,7 +730,7 @@ def generate_engine(
             inputs=inputs,
             output_place=b.ptr(graph.outputs[0]),
             input_ctype=engine_int16.CTYPES[tin.dtype],
-            output_ctype=engine_int16.CTYPES[tout.dtype],
+            output_ctype=OUTPUT_CTYPES[tout.dtype],
             dsp_headers=[f for f in DSP_RUNTIME_FILES if f.endswith(".h")] if dsp else [],
         ),
     }
