@@ -1,4 +1,4 @@
-"""Models with several inputs as firmware: ``codegen`` packs them into the test vector, ``run``
+"""Models with several inputs (and a float output) as firmware: ``codegen`` packs them into the test vector, ``run``
 takes one ``--input`` per model input and feeds them packed to ``model_invoke()`` in QEMU,
 bit-exact with TFLite Micro; a wrong count of ``--input`` files is one line, exit 2."""
 
@@ -14,9 +14,9 @@ from tflite_builder import random_two_input, run_tflm
 from mcu_effnet.graph import load_tflite
 
 
-def _model(tmp_path, seed: int = 0):
+def _model(tmp_path, seed: int = 0, dequantize: bool = False):
     path = tmp_path / "two.tflite"
-    path.write_bytes(random_two_input(np.random.default_rng(seed)))
+    path.write_bytes(random_two_input(np.random.default_rng(seed), dequantize))
     return path
 
 
@@ -46,8 +46,9 @@ def test_tflm_runtime_refuses_several_inputs(cli, tmp_path):
 
 
 @pytest.mark.toolchain
-def test_two_input_model_runs_bit_exact_on_qemu_m4(cli, tmp_path):
-    model, out = _model(tmp_path, seed=3), tmp_path / "fw"
+def test_two_input_model_with_a_float_output_runs_bit_exact_on_qemu_m4(cli, tmp_path):
+    """Two int8 inputs, a float32 output (DEQUANTIZE): the firmware's floats are TFLite Micro's bits."""
+    model, out = _model(tmp_path, seed=3, dequantize=True), tmp_path / "fw"
     result = cli("codegen", model, "--board", "qemu-m4", "--out", out)
     assert result.returncode == 0, result.stderr
     graph = load_tflite(model)
@@ -67,5 +68,7 @@ def test_two_input_model_runs_bit_exact_on_qemu_m4(cli, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "test vector: bit-exact with the simulator" in result.stdout
     assert "3 of 3 samples bit-exact" in result.stdout
-    expected = np.asarray(run_tflm(model.read_bytes(), xs))
-    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), expected)
+    expected = np.asarray(run_tflm(model.read_bytes(), xs), dtype=np.float32)
+    got = np.load(tmp_path / "y.npy")
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got.view(np.uint32), expected.view(np.uint32))

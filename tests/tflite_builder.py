@@ -661,14 +661,16 @@ def run_tflm(model_bytes: bytes, x_batch: np.ndarray | list[np.ndarray]):
 # ---- ready-made random models -------------------------------------------------------------------
 
 
-def random_two_input(rng: np.random.Generator) -> bytes:
-    """Two inputs of different shapes meeting after a convolution each (ADD, then MUL)."""
+def random_two_input(rng: np.random.Generator, dequantize: bool = False) -> bytes:
+    """Two inputs of different shapes meeting after a convolution (ADD, then MUL); with
+    ``dequantize`` the output is float32 (DEQUANTIZE)."""
     b = ModelBuilder(rng)
     size, c = int(rng.integers(3, 8)), int(rng.integers(2, 9))
     x1 = b.input((1, size, size, 3))
     x2 = b.input((1, size, size, c))
     y1 = b.conv2d(x1, c, (3, 3), (1, 1), "SAME", activation="RELU6")
-    b.outputs = [b.add(b.add(y1, x2), y1, kind="MUL")]
+    y = b.add(b.add(y1, x2), y1, kind="MUL")
+    b.outputs = [b.dequantize(y) if dequantize else y]
     return b.build()
 
 

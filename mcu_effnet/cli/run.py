@@ -167,7 +167,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"firmware did not complete (exit status {result.status}): {detail}")
         return 1
 
-    print("output:", " ".join(str(int(v)) for v in result.output))
+    print("output:", " ".join(str(v.item()) for v in result.output))
     print(f"instructions per inference: {result.instructions}")
     if result.stack_used is not None:
         print(f"stack used: {result.stack_used} of {report.get('stack_bytes')} bytes")
