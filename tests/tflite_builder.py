@@ -80,6 +80,7 @@ _OPTIONS = {
     "SOFTMAX": "SoftmaxOptions",
     "HARD_SWISH": "HardSwishOptions",
     "QUANTIZE": "QuantizeOptions",
+    "ARG_MAX": "ArgMaxOptions",
     "CONCATENATION": "ConcatenationOptions",
     "SQUEEZE": "SqueezeOptions",
     "EXPAND_DIMS": "ExpandDimsOptions",
@@ -539,6 +540,15 @@ class ModelBuilder:
             kind.lower(), self.info[x].shape, out_scale or scale, zp if out_zp is None else out_zp
         )
         self.add_op(kind, [x], [y], **options)
+        return y
+
+    def argmax(self, x: int, axis: int, output_dtype: str = "int32") -> int:
+        """ARG_MAX over ``axis`` (a constant int32), indices of ``output_dtype``."""
+        shape = self.info[x].shape
+        a = self.add_tensor(f"axis_{len(self.tensors)}", (1,), "int32", data=np.array([axis], np.int32))
+        out_shape = tuple(d for k, d in enumerate(shape) if k != axis % len(shape))
+        y = self.add_tensor(f"argmax{len(self.tensors)}", out_shape, dtype=output_dtype)
+        self.add_op("ARG_MAX", [x, a], [y], output_type=_TENSOR_TYPES[output_dtype])
         return y
 
     def dequantize(self, x: int) -> int:

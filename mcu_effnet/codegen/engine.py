@@ -444,6 +444,13 @@ def _dequantize(b: _Builder, op: Op) -> None:
     )
 
 
+def _argmax(b: _Builder, op: Op) -> None:
+    p = prepare(b.graph, op)
+    fields = dict(outer=p.outer, axis_size=p.axis_size, inner=p.inner)
+    output = {**b.ptr(op.outputs[0]), "ctype": "int32_t"}
+    b.call(op, "ek_argmax", b.struct(op, "ek_argmax_params", fields), [op.inputs[0]], output_ptr=output)
+
+
 def _softmax(b: _Builder, op: Op) -> None:
     depth = int(b.graph.tensors[op.inputs[0]].shape[-1])
     fields = dict(rows=_size(b, op) // depth, depth=depth, **asdict(prepare(b.graph, op)))
@@ -515,6 +522,7 @@ _HANDLERS = {
     "QUANTIZE": _unary("ek_requantize", "ek_requantize_params"),
     "CONCATENATION": _concatenation,
     "DEQUANTIZE": _dequantize,  # the one op with a float32 output (a model output)
+    "ARG_MAX": _argmax,  # int32 indices (a model output)
     LOOKUP: _lookup,  # the engine's own: LOGISTIC -> MUL fused (mcu_effnet.codegen.fuse)
     **engine_math.HANDLERS,
 }
@@ -523,7 +531,7 @@ assert set(_HANDLERS) == set(SUPPORTED_OPS) | {LOOKUP}
 
 
 # Model output element types: the activations', and float32 after a DEQUANTIZE.
-OUTPUT_CTYPES = {**engine_int16.CTYPES, "float32": "float"}
+OUTPUT_CTYPES = {**engine_int16.CTYPES, "float32": "float", "int32": "int32_t"}
 
 
 def _check(graph: Graph) -> None:
@@ -547,8 +555,8 @@ def _check(graph: Graph) -> None:
         data = op.inputs[2:3] if op.kind == "TRANSPOSE_CONV" else op.inputs[:1]  # after shape, weights
         for t in (*data, *op.outputs):
             tensor = graph.tensors[t]
-            if op.kind == "DEQUANTIZE" and t in op.outputs:
-                continue  # float32 (its check says so)
+            if op.kind in ("DEQUANTIZE", "ARG_MAX") and t in op.outputs:
+                continue  # float32 or int32 (their checks say so)
             if tensor.dtype not in engine_int16.CTYPES and not tensor.is_constant:
                 raise UserError(
                     f"{label}: op {op.index} {op.kind}: tensor '{tensor.name}' is {tensor.dtype}, expected int8 or int16"

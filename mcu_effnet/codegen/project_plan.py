@@ -82,9 +82,9 @@ def io_tensors(graph: Graph) -> tuple[Tensor, Tensor]:
             f"{graph.source or 'model'}: its inputs are {', '.join(types)}; firmware needs every input of one type"
         )
     for t, what in ((tin, "input"), (tout, "output")):
-        if t.dtype not in ("int8", "int16") and not (what == "output" and t.dtype == "float32"):
+        if t.dtype not in ("int8", "int16") and not (what == "output" and t.dtype in ("float32", "int32")):
             raise UserError(
-                f"{graph.source or 'model'}: {what} '{t.name}' is {t.dtype}; firmware needs int8 (or int16; a float32 output from DEQUANTIZE)"
+                f"{graph.source or 'model'}: {what} '{t.name}' is {t.dtype}; firmware needs int8 (or int16; a float32 or int32 output from DEQUANTIZE or ARG_MAX)"
             )
     return tin, tout
 
@@ -204,9 +204,9 @@ def plan_project(
             f"{label}: has {len(ins)} inputs; --runtime tflm projects take one (the native runtime takes several)"
         )
     in_bytes = sum(t.nbytes for t in ins)
-    if tout.dtype == "float32" and runtime != "native":
+    if tout.dtype in ("float32", "int32") and runtime != "native":
         raise UserError(
-            f"{label}: its output is float32 (DEQUANTIZE); --runtime tflm projects take int8 or int16"
+            f"{label}: its output is {tout.dtype} (DEQUANTIZE, ARG_MAX); --runtime tflm projects take int8 or int16"
         )
     memory_plan = None
     if runtime == "native":

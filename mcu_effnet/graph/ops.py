@@ -45,5 +45,6 @@ OPTIONS_TABLE: dict[str, str | None] = {
     "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions",
     "RESIZE_BILINEAR": "ResizeBilinearOptions",
     "DEQUANTIZE": "DequantizeOptions",
+    "ARG_MAX": "ArgMaxOptions",
 }
 SUPPORTED_OPS: tuple[str, ...] = tuple(OPTIONS_TABLE)
