@@ -94,10 +94,14 @@ class HostRuntime:
         )
         return exe
 
-    def run_engine(self, engine: EngineSources, x: np.ndarray, defines: tuple[str, ...] = ()) -> np.ndarray:
+    def run_engine(
+        self, engine: EngineSources, x: np.ndarray | list[np.ndarray], defines: tuple[str, ...] = ()
+    ) -> np.ndarray:
+        """``x``: a batch for the one input, or one batch per input (packed sample by sample,
+        the form model_invoke() takes)."""
         exe = self.build(engine, defines)
         graph = engine.graph
-        x = np.ascontiguousarray(x, dtype=graph.tensors[graph.inputs[0]].dtype)  # int8, or int16 (16x8)
+        x = pack_inputs(graph, x)
         (exe.parent / "in.bin").write_bytes(x.tobytes())
         proc = subprocess.run(
             [str(exe), str(exe.parent / "in.bin"), str(exe.parent / "out.bin")],
@@ -112,6 +116,17 @@ class HostRuntime:
 
     def run(self, model_bytes: bytes, x: np.ndarray) -> np.ndarray:
         return self.run_engine(generate_engine(load_tflite(model_bytes), dsp=self.dsp), x)
+
+
+def pack_inputs(graph, x: np.ndarray | list[np.ndarray]) -> np.ndarray:
+    """Each sample's inputs back to back, one row per sample, in the inputs' type (int8 or int16)."""
+    xs = [x] if isinstance(x, np.ndarray) else list(x)
+    assert len(xs) == len(graph.inputs), (len(xs), len(graph.inputs))
+    dtype = graph.tensors[graph.inputs[0]].dtype
+    n = xs[0].shape[0]
+    return np.ascontiguousarray(
+        np.concatenate([np.asarray(a, dtype=dtype).reshape(n, -1) for a in xs], axis=1)
+    )
 
 
 def _cc(cmd: list[str]) -> None:

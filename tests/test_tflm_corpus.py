@@ -73,12 +73,13 @@ def test_corpus_model_runs_bit_exact_or_is_refused_naming_the_op(model, host_run
             np.testing.assert_array_equal(ours[0].reshape(-1), reference)
     if row.pinned:
         return  # the native engine takes no model with constants the corpus feeds as inputs
-    if len(graph.inputs) > 1:
-        # The native engine's contract is one input and one output; it says so in one line.
-        with pytest.raises(UserError, match="runs models with one input and one output"):
-            generate_engine(graph)
+    try:
+        engine = generate_engine(graph)
+    except UserError as refusal:  # a 16x8 op the engine has no int16 kernel for: named in one line
+        assert "no int16 kernel" in str(refusal) and "\n" not in str(refusal), str(refusal)
         return
-    np.testing.assert_array_equal(host_runtime.run(data, xs[0]), ours.reshape(ours.shape[0], -1))
+    # Several inputs (ADD models) reach the engine packed, as model_invoke() takes them.
+    np.testing.assert_array_equal(host_runtime.run_engine(engine, xs), ours.reshape(ours.shape[0], -1))
 
 
 @pytest.mark.toolchain

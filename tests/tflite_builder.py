@@ -80,6 +80,7 @@ _OPTIONS = {
     "SOFTMAX": "SoftmaxOptions",
     "HARD_SWISH": "HardSwishOptions",
     "QUANTIZE": "QuantizeOptions",
+    "ARG_MAX": "ArgMaxOptions",
     "CONCATENATION": "ConcatenationOptions",
     "SQUEEZE": "SqueezeOptions",
     "EXPAND_DIMS": "ExpandDimsOptions",
@@ -541,6 +542,21 @@ class ModelBuilder:
         self.add_op(kind, [x], [y], **options)
         return y
 
+    def argmax(self, x: int, axis: int, output_dtype: str = "int32") -> int:
+        """ARG_MAX over ``axis`` (a constant int32), indices of ``output_dtype``."""
+        shape = self.info[x].shape
+        a = self.add_tensor(f"axis_{len(self.tensors)}", (1,), "int32", data=np.array([axis], np.int32))
+        out_shape = tuple(d for k, d in enumerate(shape) if k != axis % len(shape))
+        y = self.add_tensor(f"argmax{len(self.tensors)}", out_shape, dtype=output_dtype)
+        self.add_op("ARG_MAX", [x, a], [y], output_type=_TENSOR_TYPES[output_dtype])
+        return y
+
+    def dequantize(self, x: int) -> int:
+        """DEQUANTIZE to a float32 tensor of the same shape (a model's float output)."""
+        y = self.add_tensor(f"dequantize{len(self.tensors)}", self.info[x].shape, dtype="float32")
+        self.add_op("DEQUANTIZE", [x], [y])
+        return y
+
     def pool(
         self,
         kind: str,
@@ -653,6 +669,19 @@ def run_tflm(model_bytes: bytes, x_batch: np.ndarray | list[np.ndarray]):
 
 
 # ---- ready-made random models -------------------------------------------------------------------
+
+
+def random_two_input(rng: np.random.Generator, dequantize: bool = False) -> bytes:
+    """Two inputs of different shapes meeting after a convolution (ADD, then MUL); with
+    ``dequantize`` the output is float32 (DEQUANTIZE)."""
+    b = ModelBuilder(rng)
+    size, c = int(rng.integers(3, 8)), int(rng.integers(2, 9))
+    x1 = b.input((1, size, size, 3))
+    x2 = b.input((1, size, size, c))
+    y1 = b.conv2d(x1, c, (3, 3), (1, 1), "SAME", activation="RELU6")
+    y = b.add(b.add(y1, x2), y1, kind="MUL")
+    b.outputs = [b.dequantize(y) if dequantize else y]
+    return b.build()
 
 
 def random_cnn(

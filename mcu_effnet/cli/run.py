@@ -23,7 +23,12 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument("project", metavar="DIR", help="a folder made by mcu-effnet codegen")
-    p.add_argument("--input", help="X.npy: int8 inputs (int16 for a 16x8 model) with a leading batch axis")
+    p.add_argument(
+        "--input",
+        action="append",
+        help="X.npy: int8 inputs (int16 for a 16x8 model) with a leading batch axis; "
+        "once per model input, in the model's order",
+    )
     p.add_argument("--output", help="Y.npy: where to write the firmware's outputs (one row per sample)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds QEMU may run (default 600)")
     p.add_argument(
@@ -52,6 +57,21 @@ def _load_inputs(path: str, shape: list[int], dtype: str = "int8") -> np.ndarray
             f"[N, {', '.join(map(str, shape[1:]))}] {dtype} (a leading batch axis N)"
         )
     return x
+
+
+def _load_all_inputs(paths: list[str], shapes: list[list[int]], dtype: str) -> list[np.ndarray]:
+    """One X.npy per model input, each checked against its input, all with the same batch."""
+    if len(paths) != len(shapes):
+        raise UserError(
+            f"--input given {len(paths)} times; the model has {len(shapes)} input"
+            f"{'s' if len(shapes) != 1 else ''} (one --input X.npy each, in order)"
+        )
+    xs = [_load_inputs(path, shape, dtype) for path, shape in zip(paths, shapes, strict=True)]
+    if len({x.shape[0] for x in xs}) > 1:
+        raise UserError(
+            f"--input: the files hold {', '.join(str(x.shape[0]) for x in xs)} samples; every input needs as many"
+        )
+    return xs
 
 
 def _check_tflm_tree(folder: Path, board, marker: dict) -> None:
@@ -98,7 +118,7 @@ def main(args: argparse.Namespace) -> int:
     from mcu_effnet.boards import get_board
     from mcu_effnet.codegen import toolchain
     from mcu_effnet.codegen.project import load_marker
-    from mcu_effnet.codegen.project_plan import test_vector_input
+    from mcu_effnet.codegen.project_plan import pack_inputs, test_vector_input, test_vector_inputs
 
     folder = Path(args.project)
     marker = load_marker(folder)
@@ -111,7 +131,9 @@ def main(args: argparse.Namespace) -> int:
 
         require_profiling(folder, marker, report)
     in_dtype, out_dtype = report.get("input_dtype", "int8"), report.get("output_dtype", "int8")
-    x = _load_inputs(args.input, report["input_shape"], in_dtype) if args.input else None
+    shapes = report.get("input_shapes", [report["input_shape"]])
+    xs = _load_all_inputs(args.input, shapes, in_dtype) if args.input else None
+    x = None if xs is None else pack_inputs(xs)
     if args.output and x is None:
         raise UserError("--output needs --input (the samples whose outputs to write)")
     toolchain.require_tools(need_qemu=True, need_cxx=marker.get("runtime") == "tflm")
@@ -134,7 +156,7 @@ def main(args: argparse.Namespace) -> int:
     result = toolchain.run_qemu(
         board,
         elf,
-        inputs=None if x is None else x.reshape(x.shape[0], -1),
+        inputs=x,
         output_bytes=report["output_bytes"],
         timeout=args.timeout,
         output_dtype=out_dtype,
@@ -145,7 +167,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"firmware did not complete (exit status {result.status}): {detail}")
         return 1
 
-    print("output:", " ".join(str(int(v)) for v in result.output))
+    print("output:", " ".join(str(v.item()) for v in result.output))
     print(f"instructions per inference: {result.instructions}")
     if result.stack_used is not None:
         print(f"stack used: {result.stack_used} of {report.get('stack_bytes')} bytes")
@@ -162,7 +184,12 @@ def main(args: argparse.Namespace) -> int:
         from mcu_effnet.sim import run as simulate
 
         graph = load_tflite(model_file)
-        tv = test_vector_input(tuple(report["input_shape"]), int(marker.get("seed", 0)), dtype=in_dtype)
+        seed = int(marker.get("seed", 0))
+        tv = (
+            test_vector_input(tuple(shapes[0]), seed, dtype=in_dtype)
+            if len(shapes) == 1
+            else test_vector_inputs([tuple(s) for s in shapes], seed, dtype=in_dtype)
+        )
         expected = np.asarray(simulate(graph, tv)).reshape(-1)
         if not np.array_equal(expected, result.output):
             failures.append("test vector: firmware output differs from the host simulator")
@@ -187,7 +214,7 @@ def main(args: argparse.Namespace) -> int:
             if graph is not None:
                 from mcu_effnet.sim import run as simulate
 
-                ref = np.asarray(simulate(graph, x)).reshape(y.shape)
+                ref = np.asarray(simulate(graph, xs[0] if len(xs) == 1 else xs)).reshape(y.shape)
                 bad = [i for i in range(x.shape[0]) if not np.array_equal(ref[i], y[i])]
                 samples_exact = not bad
                 print(

@@ -82,6 +82,19 @@ def c_array_body(values: Iterable[int] | np.ndarray, per_line: int = 16, indent:
     return ",\n".join(indent + line for line in lines)
 
 
+def c_float_array_body(values: np.ndarray, per_line: int = 8, indent: str = "    ") -> str:
+    """A float32 array initializer in C99 hexadecimal literals (exact, whatever the compiler).
+
+    >>> print(c_float_array_body(np.array([0.5, -0.1], np.float32)))
+        0x1.0000000000000p-1f, -0x1.99999a0000000p-4f
+    """
+    flat = [f"{float(v).hex()}f" for v in np.asarray(values, dtype=np.float32).reshape(-1)]
+    if not flat:
+        return indent + "0"
+    lines = [", ".join(flat[i : i + per_line]) for i in range(0, len(flat), per_line)]
+    return ",\n".join(indent + line for line in lines)
+
+
 def c_int64_array_body(values: np.ndarray, per_line: int = 8, indent: str = "    ") -> str:
     """``c_array_body`` for an ``int64_t`` array: every value as ``INT64_C(v)`` (stdint.h), the
     minimum as an expression.

@@ -248,6 +248,11 @@ def compare(
     from mcu_effnet.sim import run as simulate
 
     board = get_board(board) if isinstance(board, str) else board
+    if len(graph.inputs) > 1:
+        raise UserError(
+            f"{model_source or graph.source or 'model'}: has {len(graph.inputs)} inputs; compare builds "
+            "TFLite Micro firmware too, which takes one (codegen and run take several)"
+        )
     out = Path(out_dir)
     _check_out(out, force)
     toolchain.require_tools(need_qemu=True, need_cxx=True)

@@ -78,6 +78,7 @@ RUNTIME_FILES: tuple[str, ...] = (
     *engine_math.RUNTIME_FILES,
     "ek_data_movement.c",
     "ek_resize.c",
+    "ek_dequantize.c",
     "ek_int16.h",
     "ek_int16.c",
     "ek_chunks.h",
@@ -540,6 +541,23 @@ def _unary(kernel: str, struct: str) -> Callable[[_Builder, Op], None]:
     return handle
 
 
+def _dequantize(b: _Builder, op: Op) -> None:
+    p = prepare(b.graph, op)
+    # A C99 hexadecimal literal: the float32 scale exactly, whatever the compiler's decimal parsing.
+    fields = dict(size=_size(b, op), scale=f"{float(np.float32(p.scale)).hex()}f", zero_point=p.zero_point)
+    output = {**b.ptr(op.outputs[0]), "ctype": "float"}
+    b.call(
+        op, "ek_dequantize", b.struct(op, "ek_dequantize_params", fields), [op.inputs[0]], output_ptr=output
+    )
+
+
+def _argmax(b: _Builder, op: Op) -> None:
+    p = prepare(b.graph, op)
+    fields = dict(outer=p.outer, axis_size=p.axis_size, inner=p.inner)
+    output = {**b.ptr(op.outputs[0]), "ctype": "int32_t"}
+    b.call(op, "ek_argmax", b.struct(op, "ek_argmax_params", fields), [op.inputs[0]], output_ptr=output)
+
+
 def _softmax(b: _Builder, op: Op) -> None:
     depth = int(b.graph.tensors[op.inputs[0]].shape[-1])
     fields = dict(rows=_size(b, op) // depth, depth=depth, **asdict(prepare(b.graph, op)))
@@ -610,6 +628,8 @@ _HANDLERS = {
     "RELU6": _unary("ek_relu6", "ek_clamp_params"),
     "QUANTIZE": _unary("ek_requantize", "ek_requantize_params"),
     "CONCATENATION": _concatenation,
+    "DEQUANTIZE": _dequantize,  # the one op with a float32 output (a model output)
+    "ARG_MAX": _argmax,  # int32 indices (a model output)
     LOOKUP: _lookup,  # the engine's own: LOGISTIC -> MUL fused (mcu_effnet.codegen.fuse)
     **engine_math.HANDLERS,
     CONV_ADD: _conv_add,  # the engine's own: CONV_2D -> residual ADD fused (mcu_effnet.codegen.fuse_add)
@@ -625,12 +645,22 @@ def _fuse_chunked(graph: Graph, chosen: list[AddFusion | LineFusion]) -> Graph:
     return fuse_lines.fuse(fuse_add.fuse(graph, adds), lines)
 
 
+# Model output element types: the activations', and float32 after a DEQUANTIZE.
+OUTPUT_CTYPES = {**engine_int16.CTYPES, "float32": "float", "int32": "int32_t"}
+
+
 def _check(graph: Graph) -> None:
     label = graph.source or graph.name or "model"
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+    if not graph.inputs or len(graph.outputs) != 1:
         raise UserError(
-            f"{label}: the native engine runs models with one input and one output "
-            f"(this one has {len(graph.inputs)} and {len(graph.outputs)})"
+            f"{label}: the native engine runs models with one output and at least one input "
+            f"(this one has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs)"
+        )
+    in_types = sorted({graph.tensors[t].dtype for t in graph.inputs})
+    if len(in_types) > 1:
+        # One model_input_t types the packed form model_invoke() takes (the inputs back to back).
+        raise UserError(
+            f"{label}: the native engine needs every model input of one type (these are {', '.join(in_types)})"
         )
     for op in graph.ops:
         if op.kind not in _HANDLERS:
@@ -640,12 +670,14 @@ def _check(graph: Graph) -> None:
         data = op.inputs[2:3] if op.kind == "TRANSPOSE_CONV" else op.inputs[:1]  # after shape, weights
         for t in (*data, *op.outputs):
             tensor = graph.tensors[t]
+            if op.kind in ("DEQUANTIZE", "ARG_MAX") and t in op.outputs:
+                continue  # float32 or int32 (their checks say so)
             if tensor.dtype not in engine_int16.CTYPES and not tensor.is_constant:
                 raise UserError(
                     f"{label}: op {op.index} {op.kind}: tensor '{tensor.name}' is {tensor.dtype}, expected int8 or int16"
                 )
     for t in (*graph.inputs, *graph.outputs):
-        if graph.tensors[t].dtype not in engine_int16.CTYPES:
+        if graph.tensors[t].dtype not in (OUTPUT_CTYPES if t in graph.outputs else engine_int16.CTYPES):
             raise UserError(
                 f"{label}: model input/output '{graph.tensors[t].name}' is {graph.tensors[t].dtype}, expected int8 or int16"
             )
@@ -693,6 +725,29 @@ def _widen_within(graph: Graph, budget: int) -> set[int]:
             chosen.add(index)
             budget -= extra
     return chosen
+
+
+def _model_inputs(graph: Graph, b: _Builder, declared: Tensor) -> list[dict[str, Any]]:
+    """Each model input as model.h / model.c describe it: its place, size in bytes and element
+    offset in the packed form (the inputs back to back, as model_invoke() takes them)."""
+    out, offset = [], 0
+    for k, t in enumerate(graph.inputs):
+        tensor = declared if k == 0 else graph.tensors[t]
+        scale, zp = qparams(tensor)
+        out.append(
+            {
+                "k": k,
+                "name": c_comment(tensor.name),
+                "shape": list(tensor.shape),
+                "scale": f"{scale:.9g}",
+                "zero_point": zp,
+                "size": tensor.nbytes,
+                "offset": offset,
+                "place": b.ptr(t),
+            }
+        )
+        offset += elements(tensor.shape)
+    return out
 
 
 @dataclass
@@ -818,8 +873,11 @@ def generate_engine(
         )
 
     tin, tout = declared, graph.tensors[graph.outputs[0]]
+    inputs = _model_inputs(graph, b, declared)
+    if len(inputs) > 1 and not plan.io_in_arena:
+        raise UserError("a model with several inputs needs its inputs in the arena (io_in_arena)")
     in_scale, in_zp = qparams(tin)
-    out_scale, out_zp = qparams(tout)
+    out_scale, out_zp = qparams(tout) if tout.scale.size else (1.0, 0)  # a float output: real values
     used = {p["kind"] for c in b.calls for p in (*c["inputs"], c["output"], *c.get("outputs", ()))}
     if plan.io_in_arena:
         used |= {"input", "output"}  # copied in and out
@@ -839,10 +897,11 @@ def generate_engine(
             output_scale=f"{out_scale:.9g}",
             input_zero_point=in_zp,
             output_zero_point=out_zp,
-            input_size=tin.nbytes,
+            input_size=sum(i["size"] for i in inputs),
+            inputs=inputs,
             output_size=tout.nbytes,
             input_ctype=engine_int16.CTYPES[tin.dtype],
-            output_ctype=engine_int16.CTYPES[tout.dtype],
+            output_ctype=OUTPUT_CTYPES[tout.dtype],
             io_in_arena=plan.io_in_arena,
             dsp=dsp,
             input_layout=None
@@ -873,9 +932,10 @@ def generate_engine(
             uses_output="output" in used,
             io_in_arena=plan.io_in_arena,
             input_place=b.ptr(graph.inputs[0]),
+            inputs=inputs,
             output_place=b.ptr(graph.outputs[0]),
             input_ctype=engine_int16.CTYPES[tin.dtype],
-            output_ctype=engine_int16.CTYPES[tout.dtype],
+            output_ctype=OUTPUT_CTYPES[tout.dtype],
             dsp_headers=[f for f in DSP_RUNTIME_FILES if f.endswith(".h")] if dsp else [],
         ),
     }
@@ -888,7 +948,7 @@ def generate_engine(
         arena_bytes=plan.arena_bytes,
         weights_bytes=b.weights_bytes,
         layers=_layers(graph, plan),
-        input_bytes=tin.nbytes,
+        input_bytes=sum(i["size"] for i in inputs),
         output_bytes=tout.nbytes,
         model_ram_bytes=plan.arena_bytes + (0 if plan.io_in_arena else tin.nbytes + tout.nbytes),
         graph=graph,

@@ -72,17 +72,23 @@ def check_choices(runtime: str, kernels: str) -> None:
 
 
 def io_tensors(graph: Graph) -> tuple[Tensor, Tensor]:
-    """The one input and the one output a firmware project takes: int8, or int16 (16x8)."""
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+    """The first input and the one output a firmware project takes: int8, or int16 (16x8).
+    Several inputs must share a type: the firmware passes them packed, back to back."""
+    if not graph.inputs or len(graph.outputs) != 1:
         raise UserError(
             f"{graph.source or 'model'}: has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
-            "firmware projects support one input and one output"
+            "firmware projects support one output and at least one input"
         )
     tin, tout = graph.input_tensors[0], graph.output_tensors[0]
+    types = sorted({t.dtype for t in graph.input_tensors})
+    if len(types) > 1:
+        raise UserError(
+            f"{graph.source or 'model'}: its inputs are {', '.join(types)}; firmware needs every input of one type"
+        )
     for t, what in ((tin, "input"), (tout, "output")):
-        if t.dtype not in ("int8", "int16"):
+        if t.dtype not in ("int8", "int16") and not (what == "output" and t.dtype in ("float32", "int32")):
             raise UserError(
-                f"{graph.source or 'model'}: {what} '{t.name}' is {t.dtype}; firmware needs int8 (or int16)"
+                f"{graph.source or 'model'}: {what} '{t.name}' is {t.dtype}; firmware needs int8 (or int16; a float32 or int32 output from DEQUANTIZE or ARG_MAX)"
             )
     return tin, tout
 
@@ -176,6 +182,24 @@ def test_vector_input(
     return rng.integers(int(info.min), int(info.max) + 1, size=size, dtype=np.dtype(dtype))
 
 
+def test_vector_inputs(
+    shapes: list[tuple[int, ...]], seed: int = 0, samples: int = 1, dtype: str = "int8"
+) -> list[np.ndarray]:
+    """``test_vector_input`` for each input in turn from one generator (the first input's values
+    are the one-input model's)."""
+    rng = np.random.default_rng(seed)
+    info = np.iinfo(np.dtype(dtype))
+    return [
+        rng.integers(int(info.min), int(info.max) + 1, size=(samples, *shape[1:]), dtype=np.dtype(dtype))
+        for shape in shapes
+    ]
+
+
+def pack_inputs(xs: list[np.ndarray]) -> np.ndarray:
+    """Each sample's inputs back to back (one row per sample): the packed form of model_invoke()."""
+    return np.concatenate([x.reshape(x.shape[0], -1) for x in xs], axis=1)
+
+
 def _default_simulate(graph: Graph, x: np.ndarray) -> np.ndarray:
     from mcu_effnet.sim import run
 
@@ -209,6 +233,16 @@ def plan_project(
     if name == "model" and Path(label).parent.name not in ("", "."):
         name = Path(label).resolve().parent.name  # a run folder's model.tflite: name it by its run
     plan = ProjectPlan(board, runtime, kernels, label, name, tin, tout, stack_bytes, seed, model_bytes)
+    ins = graph.input_tensors
+    if len(ins) > 1 and runtime != "native":
+        raise UserError(
+            f"{label}: has {len(ins)} inputs; --runtime tflm projects take one (the native runtime takes several)"
+        )
+    in_bytes = sum(t.nbytes for t in ins)
+    if tout.dtype in ("float32", "int32") and runtime != "native":
+        raise UserError(
+            f"{label}: its output is {tout.dtype} (DEQUANTIZE, ARG_MAX); --runtime tflm projects take int8 or int16"
+        )
     memory_plan = None
     if runtime == "native":
         if engine is None:
@@ -242,12 +276,17 @@ def plan_project(
     if profile:
         plan.profile, plan.profile_marks = True, _profile_marks(runtime, plan.engine, graph)
     try:
-        sram_needed = check_fits(board, runtime, arena, tin.nbytes + tout.nbytes, stack_bytes, weights, label)
+        sram_needed = check_fits(board, runtime, arena, in_bytes + tout.nbytes, stack_bytes, weights, label)
     except DoesNotFit as exc:
         raise DoesNotFit(str(exc) + _transpose_hint(plan.engine)) from None
 
-    plan.test_input = test_vector_input(tin.shape, seed, dtype=tin.dtype)
-    plan.test_expected = np.asarray((simulate or _default_simulate)(graph, plan.test_input))
+    if len(ins) == 1:
+        plan.test_input = test_vector_input(tin.shape, seed, dtype=tin.dtype)
+        plan.test_expected = np.asarray((simulate or _default_simulate)(graph, plan.test_input))
+    else:
+        xs = test_vector_inputs([t.shape for t in ins], seed, dtype=tin.dtype)
+        plan.test_input = pack_inputs(xs)
+        plan.test_expected = np.asarray((simulate or _default_simulate)(graph, xs))
     if plan.test_expected.nbytes != tout.nbytes or plan.test_expected.dtype != np.dtype(tout.dtype):
         got = plan.test_expected
         raise UserError(f"{label}: the simulator returned {got.shape} {got.dtype}, expected {tout.dtype}")
@@ -259,7 +298,8 @@ def plan_project(
         "emulator": board.emulator.machine,
         "input_shape": list(tin.shape),
         "output_shape": list(tout.shape),
-        "input_bytes": tin.nbytes,
+        "input_shapes": [list(t.shape) for t in ins],  # every input, packed in this order
+        "input_bytes": in_bytes,
         "output_bytes": tout.nbytes,
         "input_dtype": tin.dtype,  # int8, or int16 in a 16x8 model
         "output_dtype": tout.dtype,

@@ -9,9 +9,11 @@ import shutil
 from pathlib import Path
 
 import jinja2
+import numpy as np
 
 from mcu_effnet.boards import Board, get_board
 from mcu_effnet.boards.uart import CONSOLE_UARTS
+from mcu_effnet.codegen.c_literals import c_float_array_body
 from mcu_effnet.codegen.project_plan import DEFAULT_STACK_BYTES, ProjectPlan
 from mcu_effnet.codegen.templates import TEMPLATES, environment
 from mcu_effnet.codegen.tflm import TFLM_KERNELS
@@ -104,7 +106,14 @@ def render_project(env: jinja2.Environment, plan: ProjectPlan, dest: Path) -> li
         **common,
         test_input=plan.test_input,
         test_expected=plan.test_expected,
-        input_note=f"seeded random {plan.input.dtype} (seed {plan.seed}), shape {list(plan.input.shape)}",
+        # a float output (DEQUANTIZE) as exact hexadecimal literals
+        expected_body=c_float_array_body(plan.test_expected)
+        if plan.test_expected.dtype == np.float32
+        else None,
+        input_note=f"seeded random {plan.input.dtype} (seed {plan.seed}), shape {list(plan.input.shape)}"
+        if len(plan.report.get("input_shapes", [])) < 2
+        else f"seeded random {plan.input.dtype} (seed {plan.seed}), inputs of shapes "
+        f"{plan.report['input_shapes']} back to back",
     )
     write_file(dest, "test_vector.c", test_vector, files)
     if plan.runtime == "native":

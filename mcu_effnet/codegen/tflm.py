@@ -30,6 +30,7 @@ from mcu_effnet.oracle import recorded_arena_bytes
 # TFLite builtin name -> MicroMutableOpResolver method (tensorflow/lite/micro/micro_mutable_op_resolver.h).
 RESOLVER_METHODS = {
     "ADD": "AddAdd",
+    "ARG_MAX": "AddArgMax",
     "AVERAGE_POOL_2D": "AddAveragePool2D",
     "CONCATENATION": "AddConcatenation",
     "CONV_2D": "AddConv2D",

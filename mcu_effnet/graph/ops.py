@@ -44,5 +44,7 @@ OPTIONS_TABLE: dict[str, str | None] = {
     "DEPTH_TO_SPACE": "DepthToSpaceOptions",
     "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions",
     "RESIZE_BILINEAR": "ResizeBilinearOptions",
+    "DEQUANTIZE": "DequantizeOptions",
+    "ARG_MAX": "ArgMaxOptions",
 }
 SUPPORTED_OPS: tuple[str, ...] = tuple(OPTIONS_TABLE)

@@ -90,6 +90,13 @@ def _check_interface(graph: Graph, label: str) -> None:
             t = graph.tensors[i]
             if t.dtype in int16.ACTIVATION_DTYPES:
                 continue
+            # A float output (DEQUANTIZE) or indices (ARG_MAX): the op's own check says which types.
+            if role == "output" and any(
+                (o.kind, t.dtype) in (("DEQUANTIZE", "float32"), ("ARG_MAX", "int32"), ("ARG_MAX", "int64"))
+                and i in o.outputs
+                for o in graph.ops
+            ):
+                continue
             op = next((o for o in graph.ops if i in o.inputs or i in o.outputs), None)
             where = f"op {op.index} ({op.kind}, {_types(graph, op)}): " if op else ""
             raise UserError(

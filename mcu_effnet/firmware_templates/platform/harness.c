@@ -22,6 +22,28 @@
 #define HARNESS_INPUT_COUNT (MODEL_INPUT_SIZE / sizeof(model_input_t))
 #define HARNESS_OUTPUT_COUNT (MODEL_OUTPUT_SIZE / sizeof(model_output_t))
 
+#ifndef MODEL_OUTPUT_FLOAT
+#define MODEL_OUTPUT_FLOAT 0
+#endif
+
+#if MODEL_OUTPUT_FLOAT
+/* A float32 output travels as its bits (exact; the host reads them back as float32). */
+static uint32_t harness_value(model_output_t v)
+{
+    union {
+        float f;
+        uint32_t u;
+    } bits;
+    bits.f = v;
+    return bits.u;
+}
+#define HARNESS_PRINT(v) console_u64(harness_value(v))
+#define HARNESS_SAME(a, b) (harness_value(a) == harness_value(b))
+#else
+#define HARNESS_PRINT(v) console_int(v)
+#define HARNESS_SAME(a, b) ((a) == (b))
+#endif
+
 static model_input_t harness_input[HARNESS_INPUT_COUNT];
 static model_output_t harness_output[HARNESS_OUTPUT_COUNT];
 
@@ -138,14 +160,14 @@ int harness_run(const char *runtime)
     line_start("OUTPUT");
     for (size_t i = 0; i < HARNESS_OUTPUT_COUNT; ++i) {
         console_char(' ');
-        console_int(harness_output[i]);
+        HARNESS_PRINT(harness_output[i]);
     }
     console_endline();
 
     size_t mismatches = 0;
     size_t first = 0;
     for (size_t i = 0; i < HARNESS_OUTPUT_COUNT; ++i) {
-        if (harness_output[i] != test_vector_expected[i]) {
+        if (!HARNESS_SAME(harness_output[i], test_vector_expected[i])) {
             if (mismatches == 0) {
                 first = i;
             }

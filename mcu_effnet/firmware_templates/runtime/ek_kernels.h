@@ -267,6 +267,24 @@ typedef struct {
 void ek_resize_nearest(const ek_resize_params *p, const int8_t *input, int8_t *output);
 void ek_resize_bilinear(const ek_resize_params *p, const int8_t *input, int8_t *output);
 
+/* DEQUANTIZE int8 -> float32: out = scale * (x - zero_point), one float32 rounding (the
+ * runtime's only floating point; see ek_dequantize.c). */
+typedef struct {
+    int32_t size;
+    float scale;
+    int32_t zero_point;
+} ek_dequantize_params;
+
+void ek_dequantize(const ek_dequantize_params *p, const int8_t *input, float *output);
+
+/* ARG_MAX over one axis of an int8 tensor seen as [outer, axis_size, inner]: int32 indices, the
+ * first of equal maxima (TFLite Micro's strict ">"). */
+typedef struct {
+    int32_t outer, axis_size, inner;
+} ek_argmax_params;
+
+void ek_argmax(const ek_argmax_params *p, const int8_t *input, int32_t *output);
+
 #ifdef __cplusplus
 }
 #endif

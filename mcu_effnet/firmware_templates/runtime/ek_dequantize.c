@@ -1,0 +1,37 @@
+/* The ops whose outputs are not activations: DEQUANTIZE int8 -> float32 (as TFLite Micro's
+ * dequantize.cc) and ARG_MAX int8 -> int32 indices (arg_min_max.cc).
+ *
+ * DEQUANTIZE:
+ *
+ * TFLite Micro computes (float)((double)scale * (x - zero_point)). The exact product of a float32
+ * scale (24-bit mantissa) and an integer below 2^9 fits in a double, so its float32 rounding is
+ * the correctly rounded product, which is what one float32 multiplication gives: the same bits,
+ * without double arithmetic (soft-float on every Cortex-M without a double FPU). */
+#include "ek_kernels.h"
+
+void ek_dequantize(const ek_dequantize_params *p, const int8_t *input, float *output)
+{
+    int32_t i;
+    for (i = 0; i < p->size; ++i) {
+        output[i] = p->scale * (float)((int32_t)input[i] - p->zero_point);
+    }
+}
+
+void ek_argmax(const ek_argmax_params *p, const int8_t *input, int32_t *output)
+{
+    int32_t o, i, k;
+    for (o = 0; o < p->outer; ++o) {
+        const int8_t *block = input + o * p->axis_size * p->inner;
+        for (i = 0; i < p->inner; ++i) {
+            int32_t best = 0;
+            int8_t best_value = block[i];
+            for (k = 1; k < p->axis_size; ++k) {
+                if (block[k * p->inner + i] > best_value) { /* strict: ties keep the first index */
+                    best_value = block[k * p->inner + i];
+                    best = k;
+                }
+            }
+            output[o * p->inner + i] = best;
+        }
+    }
+}

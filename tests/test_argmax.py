@@ -1,0 +1,63 @@
+"""ARG_MAX int8 -> int32 as a model's output: the simulator and the host-built engine
+(ASan/UBSan) give TFLite Micro's indices (first of equal maxima); what TFLite Micro refuses
+(int64 indices) and the batch axis are refused in one line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from host_engine import HostRuntime
+from tflite_builder import ModelBuilder, run_tflm
+
+from mcu_effnet.codegen.engine import generate_engine
+from mcu_effnet.errors import UserError
+from mcu_effnet.graph import load_tflite
+from mcu_effnet.sim import run as sim_run
+
+
+def _model(rng: np.random.Generator, axis: int, rank: int = 4) -> bytes:
+    b = ModelBuilder(rng)
+    shape = (1, *(int(d) for d in rng.integers(1, 6, size=rank - 1)))
+    x = b.input(shape)
+    b.outputs = [b.argmax(x, axis)]
+    return b.build()
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory) -> HostRuntime:
+    return HostRuntime(tmp_path_factory.mktemp("argmax"))
+
+
+@pytest.mark.parametrize(("rank", "axis"), [(4, 3), (4, 1), (4, -2), (3, 2), (2, 1)])
+def test_argmax_is_bit_exact_with_tflite_micro(host, rank, axis):
+    rng = np.random.default_rng(700 + 10 * rank + axis)
+    model = _model(rng, axis, rank)
+    graph = load_tflite(model)
+    shape = graph.tensors[graph.inputs[0]].shape
+    # A narrow range of codes, so most rows hold ties: the first index must win.
+    x = rng.integers(-3, 3, size=(24, *shape[1:]), dtype=np.int8)
+    expected = np.asarray(run_tflm(model, x)).reshape(24, -1)
+    assert expected.dtype == np.int32
+    np.testing.assert_array_equal(np.asarray(sim_run(graph, x)).reshape(24, -1), expected)
+    engine = generate_engine(graph)
+    assert "typedef int32_t model_output_t;" in engine.files["model.h"]
+    np.testing.assert_array_equal(host.run_engine(engine, x), expected)
+
+
+@pytest.mark.parametrize(
+    ("axis", "dtype", "message"),
+    [(3, "int64", "int32 indices only"), (0, "int32", "batch axis"), (4, "int32", "outside a rank-4")],
+)
+def test_argmax_refusals_are_one_line(axis, dtype, message):
+    b = ModelBuilder(np.random.default_rng(0))
+    x = b.input((1, 2, 2, 3))
+    if axis == 4:  # the builder cannot shape an output for it: build one by hand
+        a = b.add_tensor("axis", (1,), "int32", data=np.array([4], np.int32))
+        y = b.add_tensor("y", (1, 2, 2), "int32")
+        b.add_op("ARG_MAX", [x, a], [y])
+    else:
+        y = b.argmax(x, axis, dtype)
+    b.outputs = [y]
+    with pytest.raises(UserError, match=message) as info:
+        load_tflite(b.build())
+    assert "\n" not in str(info.value)
