@@ -58,7 +58,6 @@ def test_corpus_model_runs_bit_exact_or_is_refused_naming_the_op(model, host_run
         return
     graph = row.graph
     xs = corpus_inputs(graph, model, row.pinned)
-    data = model.read_bytes()
     expected = tflm_outputs(row, xs)
     ours = run(graph, xs)
     np.testing.assert_array_equal(ours.reshape(np.shape(expected)), expected)
