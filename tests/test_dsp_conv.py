@@ -53,6 +53,17 @@ def _check_both_engines(host: HostRuntime, b: ModelBuilder, case: dict) -> Engin
     return dsp
 
 
+def _host_examples(count: int):
+    """Hypothesis settings of the host tests: ``count`` derandomized examples, no deadline (each
+    compiles and runs an engine under the sanitizers)."""
+    return settings(
+        max_examples=count,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
 cases = st.fixed_dictionaries(
     {
         "seed": st.integers(0, 2**16),
@@ -79,12 +90,7 @@ def _valid(case: dict) -> bool:
     )
 
 
-@settings(
-    max_examples=24,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@_host_examples(24)
 @given(case=cases.filter(_valid))
 def test_depthwise_dsp_on_host(host, case):
     b = ModelBuilder(np.random.default_rng(case["seed"]))
@@ -115,12 +121,7 @@ window3x3_cases = st.fixed_dictionaries(
 )
 
 
-@settings(
-    max_examples=20,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@_host_examples(20)
 @given(case=window3x3_cases.filter(_valid))
 def test_depthwise_3x3_windows_inside_the_input_on_host(host, case):
     """3x3, dilation 1, channels in groups of four: pixels whose window lies inside the input take
@@ -146,12 +147,7 @@ conv_cases = st.fixed_dictionaries(
 )
 
 
-@settings(
-    max_examples=16,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@_host_examples(16)
 @given(case=conv_cases.filter(_valid))
 def test_conv_dsp_on_host(host, case):
     """k x k CONV_2D (1x1 windows go to the pointwise kernels, also checked here)."""
@@ -192,12 +188,7 @@ def _first_layer_quantization(draw) -> dict:
     return {"scale": draw(st.sampled_from([0.004, 0.02, 0.5])), "zero_point": draw(st.integers(-128, 127))}
 
 
-@settings(
-    max_examples=12,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@_host_examples(12)
 @given(case=first_cases.filter(_valid), quant=_first_layer_quantization())
 def test_first_layer_dsp_on_host(host, case, quant):
     """k x k CONV_2D over 1 to 3 input channels: the first-layer kernel (ek_conv_first_dsp.c),

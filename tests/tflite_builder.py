@@ -27,6 +27,7 @@ import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
 from mcu_effnet import oracle
+from mcu_effnet.graph.ops import OPTIONS_TABLE
 
 _TENSOR_TYPES = {
     "float32": schema.TensorType.FLOAT32,
@@ -58,44 +59,9 @@ _OP_VERSIONS = {
     "RELU6": 2,
 }
 
-# Op kind -> name of its builtin options table (absent: the op has no options).
-_OPTIONS = {
-    "CONV_2D": "Conv2DOptions",
-    "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
-    "FULLY_CONNECTED": "FullyConnectedOptions",
-    "ADD": "AddOptions",
-    "SUB": "SubOptions",
-    "MAXIMUM": "MaximumMinimumOptions",
-    "MINIMUM": "MaximumMinimumOptions",
-    "LEAKY_RELU": "LeakyReluOptions",
-    "SUM": "ReducerOptions",
-    "REDUCE_MAX": "ReducerOptions",
-    "TRANSPOSE_CONV": "TransposeConvOptions",
-    "MUL": "MulOptions",
-    "MEAN": "ReducerOptions",
-    "AVERAGE_POOL_2D": "Pool2DOptions",
-    "MAX_POOL_2D": "Pool2DOptions",
-    "PAD": "PadOptions",
-    "RESHAPE": "ReshapeOptions",
-    "SOFTMAX": "SoftmaxOptions",
-    "HARD_SWISH": "HardSwishOptions",
-    "QUANTIZE": "QuantizeOptions",
-    "ARG_MAX": "ArgMaxOptions",
-    "CONCATENATION": "ConcatenationOptions",
-    "SQUEEZE": "SqueezeOptions",
-    "EXPAND_DIMS": "ExpandDimsOptions",
-    "TRANSPOSE": "TransposeOptions",
-    "SLICE": "SliceOptions",
-    "STRIDED_SLICE": "StridedSliceOptions",
-    "PACK": "PackOptions",
-    "UNPACK": "UnpackOptions",
-    "SPLIT": "SplitOptions",
-    "SPLIT_V": "SplitVOptions",
-    "SPACE_TO_DEPTH": "SpaceToDepthOptions",
-    "DEPTH_TO_SPACE": "DepthToSpaceOptions",
-    "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions",
-    "RESIZE_BILINEAR": "ResizeBilinearOptions",
-}
+# Op kind -> name of its builtin options table (absent: the op has no options): the loader's own
+# table, so a model the builder writes carries what the loader checks.
+_OPTIONS = {kind: table for kind, table in OPTIONS_TABLE.items() if table}
 
 _ENUM_OPTIONS = {
     "padding": schema.Padding,

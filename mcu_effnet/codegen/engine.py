@@ -74,6 +74,7 @@ RUNTIME_FILES: tuple[str, ...] = (
     "ek_elementwise.c",
     "ek_pool.c",
     "ek_activation.c",
+    "ek_unary_table.h",
     "ek_shape.c",
     *engine_math.RUNTIME_FILES,
     "ek_data_movement.c",

@@ -4,6 +4,7 @@
  * the input buffer itself. */
 #include "ek_kernels.h"
 #include "ek_fixedpoint.h"
+#include "ek_unary_table.h"
 
 #define EK_INT16_MIN (-32768)
 #define EK_INT16_MAX 32767
@@ -43,26 +44,10 @@ static int8_t logistic_one(const ek_logistic_params *p, int32_t value)
     }
 }
 
-/* The output of LOGISTIC and HARD_SWISH depends on the input value alone: for more than 256
- * elements the kernels first evaluate all 256 int8 values into a table on the stack. */
-#define EK_TABLE_MIN_SIZE 256
 
 void ek_logistic(const ek_logistic_params *p, const int8_t *input, int8_t *output)
 {
-    int32_t i;
-    if (p->size > EK_TABLE_MIN_SIZE) {
-        int8_t table[256];
-        for (i = 0; i < 256; ++i) {
-            table[i] = logistic_one(p, i - 128);
-        }
-        for (i = 0; i < p->size; ++i) {
-            output[i] = table[(int32_t)input[i] + 128];
-        }
-        return;
-    }
-    for (i = 0; i < p->size; ++i) {
-        output[i] = logistic_one(p, input[i]);
-    }
+    EK_UNARY_MAP(logistic_one, p, input, output);
 }
 
 /* int16 fixed-point helpers of HARD_SWISH (values carried in int32_t). */
@@ -126,20 +111,7 @@ static int8_t hard_swish_one(const ek_hard_swish_params *p, int32_t input)
 
 void ek_hard_swish(const ek_hard_swish_params *p, const int8_t *input, int8_t *output)
 {
-    int32_t i;
-    if (p->size > EK_TABLE_MIN_SIZE) {
-        int8_t table[256];
-        for (i = 0; i < 256; ++i) {
-            table[i] = hard_swish_one(p, i - 128);
-        }
-        for (i = 0; i < p->size; ++i) {
-            output[i] = table[(int32_t)input[i] + 128];
-        }
-        return;
-    }
-    for (i = 0; i < p->size; ++i) {
-        output[i] = hard_swish_one(p, input[i]);
-    }
+    EK_UNARY_MAP(hard_swish_one, p, input, output);
 }
 
 static int32_t leading_zeros(uint32_t x)

@@ -4,8 +4,7 @@
  * evaluate the 256 int8 values into a table on the stack, as LOGISTIC does. */
 #include "ek_kernels.h"
 #include "ek_fixedpoint.h"
-
-#define EK_UNARY_TABLE_MIN_SIZE 256
+#include "ek_unary_table.h"
 
 static int8_t leaky_relu_one(const ek_leaky_relu_params *p, int32_t value)
 {
@@ -66,36 +65,10 @@ static int8_t tanh_one(const ek_logistic_params *p, int32_t value)
 
 void ek_leaky_relu(const ek_leaky_relu_params *p, const int8_t *input, int8_t *output)
 {
-    int32_t i;
-    if (p->size > EK_UNARY_TABLE_MIN_SIZE) {
-        int8_t table[256];
-        for (i = 0; i < 256; ++i) {
-            table[i] = leaky_relu_one(p, i - 128);
-        }
-        for (i = 0; i < p->size; ++i) {
-            output[i] = table[(int32_t)input[i] + 128];
-        }
-        return;
-    }
-    for (i = 0; i < p->size; ++i) {
-        output[i] = leaky_relu_one(p, input[i]);
-    }
+    EK_UNARY_MAP(leaky_relu_one, p, input, output);
 }
 
 void ek_tanh(const ek_logistic_params *p, const int8_t *input, int8_t *output)
 {
-    int32_t i;
-    if (p->size > EK_UNARY_TABLE_MIN_SIZE) {
-        int8_t table[256];
-        for (i = 0; i < 256; ++i) {
-            table[i] = tanh_one(p, i - 128);
-        }
-        for (i = 0; i < p->size; ++i) {
-            output[i] = table[(int32_t)input[i] + 128];
-        }
-        return;
-    }
-    for (i = 0; i < p->size; ++i) {
-        output[i] = tanh_one(p, input[i]);
-    }
+    EK_UNARY_MAP(tanh_one, p, input, output);
 }
