@@ -18,9 +18,11 @@ import numpy as np
 
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op
+from mcu_effnet.graph.planner import ARENA
 from mcu_effnet.ops import int16, logistic16
 from mcu_effnet.ops.common import elements, optional_input
 from mcu_effnet.ops.registry import prepare
+from mcu_effnet.ops.transpose_conv import INPUT, WEIGHTS
 
 if TYPE_CHECKING:
     from mcu_effnet.codegen.engine import _Builder
@@ -126,6 +128,9 @@ def _fully_connected(b: _Builder, op: Op) -> None:
     _call(b, op, "ek_fully_connected_s16", b.struct(op, "ek_fc16_params", fields), [op.inputs[0]])
 
 
+_BINARY_KERNELS = {"ADD": "ek_add_s16", "SUB": "ek_sub_s16", "MUL": "ek_mul_s16"}
+
+
 def _binary(b: _Builder, op: Op) -> None:
     from mcu_effnet.codegen.engine import _broadcast_strides, _shape4
 
@@ -139,8 +144,34 @@ def _binary(b: _Builder, op: Op) -> None:
         in2_strides=_broadcast_strides(t2.shape, out4, what),
         **asdict(prepare(g, op)),
     )
-    kernel = "ek_add_s16" if op.kind == "ADD" else "ek_mul_s16"
-    _call(b, op, kernel, b.struct(op, "ek_binary_params", fields), op.inputs[:2])
+    _call(b, op, _BINARY_KERNELS[op.kind], b.struct(op, "ek_binary_params", fields), op.inputs[:2])
+
+
+def _leaky_relu(b: _Builder, op: Op) -> None:
+    fields = dict(size=elements(b.graph.tensors[op.inputs[0]].shape), **asdict(prepare(b.graph, op)))
+    _call(b, op, "ek_leaky_relu_s16", b.struct(op, "ek_leaky_relu_params", fields), [op.inputs[0]])
+
+
+def _transpose_conv(b: _Builder, op: Op) -> None:
+    g = b.graph
+    x, w, y = (g.tensors[t] for t in (op.inputs[INPUT], op.inputs[WEIGHTS], op.outputs[0]))
+    p = prepare(g, op)
+    tag = f"op{op.index}"
+    fields = dict(
+        batches=x.shape[0], in_h=x.shape[1], in_w=x.shape[2], in_c=x.shape[3],
+        out_h=y.shape[1], out_w=y.shape[2], out_c=y.shape[3], k_h=w.shape[1], k_w=w.shape[2],
+        stride_h=p.stride_h, stride_w=p.stride_w, pad_top=p.pad_top, pad_left=p.pad_left,
+        act_min=p.act_min, act_max=p.act_max,
+        weights=b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
+        bias=b.array(f"{tag}_bias", "int64_t", p.bias, "bias (int64; zeros without one)"),
+        multiplier=b.array(f"{tag}_multiplier", "int32_t", p.multiplier, "per-channel multipliers (Q0.31)"),
+        shift=b.array(f"{tag}_shift", "int32_t", p.shift, "per-channel shifts"),
+    )  # fmt: skip
+    params = b.struct(op, "ek_transpose_conv16_params", fields)
+    _call(b, op, "ek_transpose_conv_s16", params, [op.inputs[INPUT]])
+    # the int64 accumulators: the planner's scratch buffer, between the input and the output
+    scratch = b.plan.buffers[b.plan.scratch[op.index]]
+    b.calls[-1]["inputs"].append({"kind": ARENA, "offset": scratch.offset})
 
 
 def _quantize(b: _Builder, op: Op) -> None:
@@ -173,7 +204,10 @@ HANDLERS: dict[str, Callable[[_Builder, Op], None]] = {
     "DEPTHWISE_CONV_2D": _conv,
     "FULLY_CONNECTED": _fully_connected,
     "ADD": _binary,
+    "SUB": _binary,
     "MUL": _binary,
+    "LEAKY_RELU": _leaky_relu,
+    "TRANSPOSE_CONV": _transpose_conv,
     "QUANTIZE": _quantize,
     "PAD": _pad,
     "MEAN": _mean,

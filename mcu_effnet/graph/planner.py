@@ -126,8 +126,13 @@ def conv_add_chunk(graph: Graph, op) -> int:
 
 
 def transpose_conv_scratch_bytes(graph: Graph, op: Op) -> int:
-    """TRANSPOSE_CONV scatters into one int32 accumulator per output value (TFLite Micro's scratch)."""
-    return 4 * elements(graph.tensors[op.outputs[0]].shape)
+    """TRANSPOSE_CONV scatters into one int32 accumulator per output value (TFLite Micro's
+    scratch); a 16x8 one into int64 accumulators, with 4 bytes to spare so that the kernel can
+    start them on an 8-byte boundary (buffers are placed at multiples of ``ALIGNMENT``)."""
+    values = elements(graph.tensors[op.outputs[0]].shape)
+    if graph.tensors[op.outputs[0]].dtype == "int16":
+        return 8 * values + 8 - ALIGNMENT
+    return 4 * values
 
 
 # Ops that need a scratch buffer of their own while they run, whatever the plan: bytes.

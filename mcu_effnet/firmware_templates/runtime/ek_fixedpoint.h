@@ -57,6 +57,15 @@ static inline int32_t ek_multiply_by_quantized_multiplier(int32_t x, int32_t mul
     return ek_rounding_divide_by_pot(ek_saturating_rounding_doubling_high_mul(ek_shl32(x, left), multiplier), right);
 }
 
+/* TFLite's int64 MultiplyByQuantizedMultiplier (16x8 kernels): the multiplier rounded to
+ * Q0.15, then one rounding right shift by 15 - shift (|x| < 2^47 keeps the product inside int64). */
+static inline int32_t ek_multiply_by_quantized_multiplier64(int64_t x, int32_t multiplier, int32_t shift)
+{
+    const int64_t reduced = multiplier < 0x7FFF0000 ? (int64_t)((multiplier + (1 << 15)) >> 16) : 0x7FFF;
+    const int32_t total = 15 - shift;
+    return (int32_t)((x * reduced + ((int64_t)1 << (total - 1))) >> total);
+}
+
 /* The high word of a * b rounded (adds 2^31 before taking bits 32-63): one SMMULR on cores
  * with the DSP extension. SRDHM(x, m) is this of (2x, m) whenever 2x fits in int32. */
 static inline int32_t ek_mul_high_rounded(int32_t a, int32_t b)

@@ -3,20 +3,11 @@
 
 #include "ek_fixedpoint.h"
 
-/* TFLite's int64 MultiplyByQuantizedMultiplier: the multiplier rounded to Q0.15, then one
- * rounding right shift by 15 - shift (|x| < 2^47 keeps the product inside int64). */
-static inline int32_t mbqm64(int64_t x, int32_t multiplier, int32_t shift)
-{
-    const int64_t reduced = multiplier < 0x7FFF0000 ? (int64_t)((multiplier + (1 << 15)) >> 16) : 0x7FFF;
-    const int32_t total = 15 - shift;
-    return (int32_t)((x * reduced + ((int64_t)1 << (total - 1))) >> total);
-}
-
 /* The tail of the weighted ops: the accumulator (bias added) requantized and clamped. With a
  * narrow accumulator the sum was kept in int32 (wrapping as the reference's int32_t). */
 static inline int16_t finish(int64_t acc, int32_t wide, int32_t multiplier, int32_t shift, int32_t lo, int32_t hi)
 {
-    const int32_t scaled = wide ? mbqm64(acc, multiplier, shift)
+    const int32_t scaled = wide ? ek_multiply_by_quantized_multiplier64(acc, multiplier, shift)
                                 : ek_multiply_by_quantized_multiplier((int32_t)(uint32_t)(uint64_t)acc, multiplier, shift);
     return (int16_t)ek_clamp(scaled, lo, hi);
 }

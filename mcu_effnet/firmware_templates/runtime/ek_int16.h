@@ -5,6 +5,8 @@
  * structs of the int8 kernels are reused where the arithmetic is the same (ADD, MUL, PAD,
  * QUANTIZE); the weighted ops have their own, with the int64 bias and no offsets (every int16
  * zero point is 0). CONCATENATION and RESHAPE copies are the int8 kernels over bytes.
+ * Most kernels are in ek_int16.c; SUB, LEAKY_RELU and TRANSPOSE_CONV sit beside their int8
+ * forms, whose per-element arithmetic they share.
  */
 #ifndef EK_INT16_H
 #define EK_INT16_H
@@ -54,6 +56,33 @@ typedef struct {
 } ek_fc16_params;
 
 void ek_fully_connected_s16(const ek_fc16_params *p, const int16_t *input, int16_t *output);
+
+/* TRANSPOSE_CONV on int16 (weights OHWI, per-channel multipliers, zero points 0): every input
+ * value times the weights is scattered into int64 accumulators, then the int64 bias, the
+ * int64 requantization and the clamp. `scratch` holds out_h * out_w * out_c int64 values plus
+ * 4 bytes (the planner aligns to 4; the kernel starts at the next 8-byte boundary). */
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t act_min, act_max;
+    const int8_t *weights;
+    const int64_t *bias; /* one per output channel (zeros when the op has none) */
+    const int32_t *multiplier;
+    const int32_t *shift;
+} ek_transpose_conv16_params;
+
+void ek_transpose_conv_s16(const ek_transpose_conv16_params *p, const int16_t *input, int8_t *scratch,
+                           int16_t *output);
+
+/* SUB on int16 (left_shift 15), broadcasting as ek_sub (ek_arithmetic.c). */
+void ek_sub_s16(const ek_binary_params *p, const int16_t *in1, const int16_t *in2, int16_t *output);
+
+/* LEAKY_RELU on int16 (ek_unary_math.c). */
+void ek_leaky_relu_s16(const ek_leaky_relu_params *p, const int16_t *input, int16_t *output);
 
 /* ADD (left_shift 15) and MUL on int16, broadcasting as ek_add / ek_mul; in place allowed. */
 void ek_add_s16(const ek_binary_params *p, const int16_t *in1, const int16_t *in2, int16_t *output);

@@ -1,12 +1,15 @@
-/* LEAKY_RELU and TANH on int8 (TFLite Micro's QuantizeLeakyRelu and reference_integer_ops::Tanh).
+/* LEAKY_RELU and TANH on int8, LEAKY_RELU on int16 (TFLite Micro's QuantizeLeakyRelu and
+ * reference_integer_ops::Tanh).
  *
  * Both outputs depend on the input value alone: above 256 elements the kernels first
  * evaluate the 256 int8 values into a table on the stack, as LOGISTIC does. */
 #include "ek_kernels.h"
 #include "ek_fixedpoint.h"
+#include "ek_int16.h"
 #include "ek_unary_table.h"
 
-static int8_t leaky_relu_one(const ek_leaky_relu_params *p, int32_t value)
+/* QuantizeLeakyRelu before the clamp to the output type (shared by the int8 and int16 kernels). */
+static inline int32_t leaky_relu_value(const ek_leaky_relu_params *p, int32_t value)
 {
     const int32_t centred = value - p->in_zero_point;
     int32_t out = p->out_zero_point;
@@ -18,7 +21,12 @@ static int8_t leaky_relu_one(const ek_leaky_relu_params *p, int32_t value)
     } else {
         out += ek_multiply_by_quantized_multiplier(centred, p->alpha_multiplier, p->alpha_shift);
     }
-    return (int8_t)ek_clamp(out, -128, 127);
+    return out;
+}
+
+static int8_t leaky_relu_one(const ek_leaky_relu_params *p, int32_t value)
+{
+    return (int8_t)ek_clamp(leaky_relu_value(p, value), -128, 127);
 }
 
 /* gemmlowp's (1 - a) / (1 + a) for a in Q0.31 in [0, 1): Newton-Raphson division in Q2.29. */
@@ -71,4 +79,13 @@ void ek_leaky_relu(const ek_leaky_relu_params *p, const int8_t *input, int8_t *o
 void ek_tanh(const ek_logistic_params *p, const int8_t *input, int8_t *output)
 {
     EK_UNARY_MAP(tanh_one, p, input, output);
+}
+
+/* 16x8 LEAKY_RELU (zero points 0): computed per element, 65,536 inputs being too many for a table. */
+void ek_leaky_relu_s16(const ek_leaky_relu_params *p, const int16_t *input, int16_t *output)
+{
+    int32_t i;
+    for (i = 0; i < p->size; ++i) {
+        output[i] = (int16_t)ek_clamp(leaky_relu_value(p, input[i]), -32768, 32767);
+    }
 }
