@@ -71,7 +71,7 @@ def _softmax(b: _Builder, op: Op) -> None:
     _call(b, op, "ek_softmax_s16", b.struct(op, "ek_softmax16_params", fields), [op.inputs[0]])
 
 
-def _logistic(b: _Builder, op: Op) -> None:
+def _sigmoid_table(b: _Builder, op: Op) -> None:
     p = prepare(b.graph, op)
     fields = dict(
         size=elements(b.graph.tensors[op.inputs[0]].shape),
@@ -81,7 +81,8 @@ def _logistic(b: _Builder, op: Op) -> None:
             f"op{op.index}_sigmoid", "uint16_t", logistic16.sigmoid_table(), "sigmoid(i / 24), 0.16"
         ),
     )
-    _call(b, op, "ek_logistic_s16", b.struct(op, "ek_logistic16_params", fields), [op.inputs[0]])
+    kernel = "ek_logistic_s16" if op.kind == "LOGISTIC" else "ek_tanh_s16"  # one table, one struct
+    _call(b, op, kernel, b.struct(op, "ek_logistic16_params", fields), [op.inputs[0]])
 
 
 def _bias64(op: Op, graph: Graph, channels: int) -> np.ndarray:
@@ -212,7 +213,8 @@ HANDLERS: dict[str, Callable[[_Builder, Op], None]] = {
     "PAD": _pad,
     "MEAN": _mean,
     "SOFTMAX": _softmax,
-    "LOGISTIC": _logistic,
+    "LOGISTIC": _sigmoid_table,
+    "TANH": _sigmoid_table,
 }
 
 

@@ -28,6 +28,7 @@ INT16_KINDS: frozenset[str] = frozenset(
         "MEAN",
         "SOFTMAX",
         "LOGISTIC",
+        "TANH",
         "SUB",
         "LEAKY_RELU",
         "TRANSPOSE_CONV",

@@ -1,10 +1,11 @@
-"""LOGISTIC on int16 (16x8): Prepare and the sigmoid table, as TFLite Micro's int16 path.
+"""LOGISTIC and TANH on int16 (16x8): Prepare and the sigmoid table, as TFLite Micro's int16 paths.
 
-The int16 kernel interpolates a 256-entry table of sigmoid(i / 24) in unsigned 0.16 fixed point
-on the input's absolute value (and mirrors negative inputs). The input is brought to the
-table's scale, 3 · 2^12 per unit: by a left shift alone when its scale is a power of two with
-``input_left_shift`` 0, else by a 15-bit multiplier and a rounding right shift. Both zero
-points are 0 and the output scale is 2^-15.
+Both int16 kernels interpolate one 256-entry table of sigmoid(i / 24) in unsigned 0.16 fixed
+point on the input's absolute value (and mirror negative inputs); TANH reads it at twice the
+input (tanh(x) = 2 sigmoid(2x) - 1: one bit less of step). The input is brought to the table's
+scale, 3 · 2^12 per unit: by a left shift alone when its scale is a power of two with
+``input_left_shift`` 0 (TANH: 0 or 1), else by a 15-bit multiplier and a rounding right shift.
+Both zero points are 0 and the output scale is 2^-15.
 
 The table: each entry is the sample at i / 24 corrected by half the error of linear
 interpolation at the midpoint of its step, rounded; the last entry is the largest uint16.
@@ -25,6 +26,9 @@ from mcu_effnet.ops.common import input_tensor, output_tensor, refuse
 
 INPUT_INTEGER_BITS = 3
 OUTPUT_FRACTIONAL_BITS = 15
+# The input left shifts Prepare serves with a shift alone (a power-of-two input scale); any
+# other scale gets a multiplier.
+SHIFT_ONLY = {"LOGISTIC": (0,), "TANH": (0, 1)}
 
 
 @dataclass(frozen=True)
@@ -63,9 +67,9 @@ def check(graph: Graph, op: Op) -> str | None:
     x, y = input_tensor(graph, op, 0), output_tensor(graph, op)
     pot, log2 = checked_log2(float(y.scale[0]))
     if not pot or log2 != -OUTPUT_FRACTIONAL_BITS:
-        return "int16 LOGISTIC needs output scale 2^-15 and zero point 0"
+        return f"int16 {op.kind} needs output scale 2^-15 and zero point 0"
     if not float(x.scale[0]) * 4096 * 3 < 2**31:
-        return f"int16 LOGISTIC input scale {float(x.scale[0]):.6g} is too large"
+        return f"int16 {op.kind} input scale {float(x.scale[0]):.6g} is too large"
     return None
 
 
@@ -73,7 +77,7 @@ def prepare(graph: Graph, op: Op) -> Logistic16Params:
     scale = float(np.float32(input_tensor(graph, op, 0).scale[0]))
     pot, log2 = checked_log2(scale)
     left_shift = (15 - INPUT_INTEGER_BITS) + log2
-    if pot and left_shift == 0:
+    if pot and left_shift in SHIFT_ONLY[op.kind]:
         return Logistic16Params(0, left_shift)
     multiplier = scale * 4096.0 * 3.0  # to 1 / (3 · 4096) per step, as the table expects
     left_shift = 0
@@ -81,5 +85,5 @@ def prepare(graph: Graph, op: Op) -> Logistic16Params:
         left_shift += 1
         multiplier *= 2.0
     if multiplier > 32767:
-        raise refuse(op, f"input scale {scale:.6g} is too large for int16 LOGISTIC")
+        raise refuse(op, f"input scale {scale:.6g} is too large for int16 {op.kind}")
     return Logistic16Params(int(multiplier), left_shift)

@@ -1,4 +1,4 @@
-"""LEAKY_RELU (int8, int16) and TANH (int8): checks and Prepare, as TFLite Micro's leaky_relu_common.cc and tanh.cc.
+"""LEAKY_RELU and TANH (int8, int16): checks and Prepare, as TFLite Micro's leaky_relu_common.cc and tanh.cc.
 
 LEAKY_RELU requantizes each side with its own multiplier: ``input_scale / output_scale`` for
 x ≥ 0 and ``input_scale · alpha / output_scale`` below, the float32 scales and alpha widened to
@@ -12,6 +12,8 @@ TANH's int8 path is ``reference_integer_ops::Tanh`` (no lookup table): the same 
 rescaling as LOGISTIC (``mcu_effnet.ops.logistic.LogisticParams``), gemmlowp's fixed-point
 ``tanh`` and a rounding shift to the fixed output scale 1/128, zero point 0. TFLite Micro
 checks neither output quantity; the kernel writes codes on that scale whatever the file says.
+TANH's int16 path is LOGISTIC's (``mcu_effnet.ops.logistic16``): the sigmoid table read at
+twice the input, output scale 2^-15.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op
-from mcu_effnet.ops import checks
+from mcu_effnet.ops import checks, logistic16
 from mcu_effnet.ops.common import input_tensor, output_tensor, qparams, quantize_multiplier
 from mcu_effnet.ops.logistic import LogisticParams
 
@@ -56,9 +58,18 @@ def check_leaky_relu(graph: Graph, op: Op) -> str | None:
     return None
 
 
-def prepare_tanh(graph: Graph, op: Op) -> LogisticParams:
+def prepare_tanh(graph: Graph, op: Op) -> LogisticParams | logistic16.Logistic16Params:
+    if input_tensor(graph, op, 0).dtype == "int16":
+        return logistic16.prepare(graph, op)
     return LogisticParams.from_scale(*qparams(input_tensor(graph, op, 0)))
 
 
-CHECKS = {"LEAKY_RELU": check_leaky_relu, "TANH": checks.unary}
+def check_tanh(graph: Graph, op: Op) -> str | None:
+    problem = checks.unary(graph, op)
+    if problem is None and graph.tensors[op.outputs[0]].dtype == "int16":
+        return logistic16.check(graph, op)
+    return problem
+
+
+CHECKS = {"LEAKY_RELU": check_leaky_relu, "TANH": check_tanh}
 PREPARE = {"LEAKY_RELU": prepare_leaky_relu, "TANH": prepare_tanh}

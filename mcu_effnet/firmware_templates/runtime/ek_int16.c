@@ -282,31 +282,66 @@ void ek_softmax_s16(const ek_softmax16_params *p, const int16_t *input, int16_t 
     }
 }
 
+/* The input at the table's scale, 3 * 4096 per unit: Prepare's multiplier and rounding right
+ * shift, or (in_multiplier 0, a power-of-two input scale) 3 << in_left_shift alone. */
+typedef struct {
+    int32_t multiplier, left_shift, half;
+} table_scaling;
+
+static table_scaling table_scaling_of(const ek_logistic16_params *p)
+{
+    table_scaling s;
+    s.multiplier = p->in_multiplier;
+    s.left_shift = p->in_left_shift;
+    if (s.multiplier == 0) {
+        s.multiplier = 3 << s.left_shift;
+        s.left_shift = 0;
+    }
+    s.half = s.left_shift > 0 ? 1 << (s.left_shift - 1) : 0;
+    return s;
+}
+
+/* The sigmoid table (0.16) at magnitude >> step_bits, scaled by 2^step_bits and linearly
+ * interpolated on the low step_bits bits; `saturated` past its last step. */
+static inline uint32_t sigmoid_interpolate(const uint16_t *table, uint32_t magnitude, int32_t step_bits,
+                                           uint32_t saturated)
+{
+    const uint32_t index = magnitude >> step_bits;
+    uint32_t lower, upper;
+    if (index >= 255u) {
+        return saturated;
+    }
+    lower = table[index];
+    upper = table[index + 1u];
+    return (lower << step_bits) + (magnitude & ((1u << step_bits) - 1u)) * (upper - lower);
+}
+
 /* Interpolates the sigmoid table on |x| at 1 / (3 * 4096) per step and mirrors negative
  * inputs (sigmoid(-x) = 1 - sigmoid(x)); in place allowed. */
 void ek_logistic_s16(const ek_logistic16_params *p, const int16_t *input, int16_t *output)
 {
-    int32_t multiplier = p->in_multiplier;
-    int32_t left_shift = p->in_left_shift;
-    int32_t i, half;
-    if (multiplier == 0) { /* a power-of-two input scale */
-        multiplier = 3 << left_shift;
-        left_shift = 0;
-    }
-    half = left_shift > 0 ? 1 << (left_shift - 1) : 0;
+    const table_scaling s = table_scaling_of(p);
+    int32_t i;
     for (i = 0; i < p->size; ++i) {
-        const int32_t value = (input[i] * multiplier + half) >> left_shift;
+        const int32_t value = (input[i] * s.multiplier + s.half) >> s.left_shift;
         const uint32_t magnitude = (uint32_t)(value < 0 ? -value : value);
-        const uint32_t index = magnitude >> 9;
-        uint32_t result;
-        if (index >= 255u) {
-            result = 0x7FFFu << 10;
-        } else {
-            const uint32_t lower = p->table[index];
-            const uint32_t upper = p->table[index + 1u];
-            result = (lower << 9) + (magnitude & 0x1ffu) * (upper - lower);
-        }
+        uint32_t result = sigmoid_interpolate(p->table, magnitude, 9, 0x7FFFu << 10);
         result = value >= 0 ? result + (1u << 9) : (1u << (16 + 9)) - result + (1u << 9) - 1u;
         output[i] = (int16_t)(result >> 10);
+    }
+}
+
+/* tanh(x) = 2 sigmoid(2x) - 1: the same table read at twice the input (steps of 256), the
+ * result recentred on zero; in place allowed. */
+void ek_tanh_s16(const ek_logistic16_params *p, const int16_t *input, int16_t *output)
+{
+    const table_scaling s = table_scaling_of(p);
+    const int32_t centre = 1 << (14 + 9), half = 1 << (9 - 2);
+    int32_t i;
+    for (i = 0; i < p->size; ++i) {
+        const int32_t value = (input[i] * s.multiplier + s.half) >> s.left_shift;
+        const uint32_t magnitude = (uint32_t)(value < 0 ? -value : value);
+        const int32_t result = (int32_t)sigmoid_interpolate(p->table, magnitude, 8, 0xFFFFu << 8); /* < 2^24 */
+        output[i] = (int16_t)((value >= 0 ? result - centre + half : centre - result + half - 1) >> (9 - 1));
     }
 }

@@ -119,6 +119,10 @@ typedef struct {
 
 void ek_logistic_s16(const ek_logistic16_params *p, const int16_t *input, int16_t *output);
 
+/* TANH on int16: LOGISTIC's table and input scaling (tanh(x) = 2 sigmoid(2x) - 1), output
+ * scale 2^-15, zero point 0. */
+void ek_tanh_s16(const ek_logistic16_params *p, const int16_t *input, int16_t *output);
+
 /* PAD on int16, filled with `pad_value` (the output zero point, 0). */
 void ek_pad_s16(const ek_pad_params *p, const int16_t *input, int16_t *output);
 

@@ -1,4 +1,5 @@
-"""LEAKY_RELU (int8 and int16) and TANH on int8, as TFLite Micro's ``QuantizeLeakyRelu`` and ``reference_integer_ops::Tanh``.
+"""LEAKY_RELU (int8 and int16) and TANH on int8, as TFLite Micro's ``QuantizeLeakyRelu`` and ``reference_integer_ops::Tanh``
+(TANH on int16 interpolates LOGISTIC's table: ``mcu_effnet.sim.kernels.logistic.tanh_int16``).
 
 Both outputs depend on the input value alone, so each op is evaluated once on the 256 int8
 (65536 int16) values and looked up (``mcu_effnet.ops.unary_math`` documents the parameters).
@@ -15,6 +16,7 @@ from mcu_effnet.ops.logistic import INPUT_INTEGER_BITS, LogisticParams
 from mcu_effnet.ops.unary_math import LeakyReluParams
 from mcu_effnet.sim import fixedpoint as fp
 from mcu_effnet.sim.kernels.common import Kernel, op_params
+from mcu_effnet.sim.kernels.logistic import tanh_int16
 from mcu_effnet.sim.requantize import multiply_by_quantized_multiplier, rounding, rounding_mode, wrap_int32
 
 TANH_OUTPUT_BITS = 7  # the output scale is 2^-7
@@ -78,6 +80,8 @@ def _table(kind: str, params: LeakyReluParams | LogisticParams, mode: str, dtype
 
 def table_kernel(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
     x = inputs[0]
+    if op.kind == "TANH" and x.dtype == np.int16:
+        return [tanh_int16(x, op_params(graph, op))]  # LOGISTIC's interpolated table
     table = _table(op.kind, op_params(graph, op), rounding_mode(), x.dtype.name)
     return [np.take(table, x.view(np.uint8 if x.dtype == np.int8 else np.uint16))]
 
