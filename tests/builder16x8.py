@@ -81,19 +81,27 @@ def random_int16(rng: np.random.Generator, shape: tuple[int, ...], batch: int = 
     return x
 
 
-def random_16x8_cnn(rng: np.random.Generator, int8_output: bool = False) -> bytes:
-    """conv(s2, relu) → depthwise → conv 1x1 → residual ADD → PAD → RESHAPE → FC [→ QUANTIZE to int8],
-    all 16x8."""
+def random_16x8_cnn(rng: np.random.Generator, int8_output: bool = False, math_ops: bool = False) -> bytes:
+    """[TANH →] conv(s2, relu) → depthwise → conv 1x1 → residual ADD → PAD → [SUB of a
+    per-channel constant → LEAKY_RELU → TRANSPOSE_CONV (s2) →] RESHAPE → FC [→ QUANTIZE to
+    int8], all 16x8; the bracketed ops with ``math_ops`` (TANH first, where the input's
+    scale keeps it off saturation)."""
     b = Builder16x8(rng)
     c = int(rng.integers(3, 7))
     x = b.input((1, 8, 8, 3))
+    if math_ops:
+        x = b.unary("TANH", x, out_scale=2.0**-15, out_zp=0)
     stem = b.conv2d(x, c, (3, 3), (2, 2), "SAME", activation="RELU")
     dw = b.depthwise(stem, (3, 3))
     proj = b.conv2d(dw, c, (1, 1))
     res = b.add(stem, proj)
-    padded = b.pad(res, [(0, 0), (1, 1), (0, 1), (0, 0)])
-    _, h, w, _ = b.info[padded].shape
-    flat = b.reshape(padded, (1, h * w * c))
+    features = b.pad(res, [(0, 0), (1, 1), (0, 1), (0, 0)])
+    if math_ops:
+        shifted = b.sub(features, b.operand(features, (c,), constant=True))
+        leaky = b.leaky_relu(shifted, 0.2)
+        features = b.transpose_conv(leaky, c, (3, 3), (2, 2), "SAME")
+    _, h, w, _ = b.info[features].shape
+    flat = b.reshape(features, (1, h * w * c))
     logits = b.fully_connected(flat, int(rng.integers(3, 9)))
     b.outputs = [b.quantize(logits, "int8", zero_point=-3) if int8_output else logits]
     return b.build()
