@@ -5,8 +5,8 @@
  * structs of the int8 kernels are reused where the arithmetic is the same (ADD, MUL, PAD,
  * QUANTIZE); the weighted ops have their own, with the int64 bias and no offsets (every int16
  * zero point is 0). CONCATENATION and RESHAPE copies are the int8 kernels over bytes.
- * Most kernels are in ek_int16.c; SUB, LEAKY_RELU and TRANSPOSE_CONV sit beside their int8
- * forms, whose per-element arithmetic they share.
+ * Most kernels are in ek_int16.c; SUB, LEAKY_RELU, TRANSPOSE_CONV and PAD sit beside their
+ * int8 forms, whose per-element arithmetic (or loop) they share.
  */
 #ifndef EK_INT16_H
 #define EK_INT16_H
@@ -123,7 +123,7 @@ void ek_logistic_s16(const ek_logistic16_params *p, const int16_t *input, int16_
  * scale 2^-15, zero point 0. */
 void ek_tanh_s16(const ek_logistic16_params *p, const int16_t *input, int16_t *output);
 
-/* PAD on int16, filled with `pad_value` (the output zero point, 0). */
+/* PAD on int16, filled with `pad_value` (the output zero point, 0); ek_shape.c, ek_pad's body. */
 void ek_pad_s16(const ek_pad_params *p, const int16_t *input, int16_t *output);
 
 #ifdef __cplusplus
