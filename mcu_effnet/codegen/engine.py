@@ -69,6 +69,7 @@ RUNTIME_FILES: tuple[str, ...] = (
     "ek_kernels.h",
     "ek_fixedpoint.h",
     "ek_fixedpoint.c",
+    "ek_binary_ops.h",
     "ek_conv.c",
     "ek_fully_connected.c",
     "ek_elementwise.c",

@@ -3,24 +3,8 @@
  * ADD brings both inputs to a common scale with `left_shift` bits of headroom, sums them
  * and rescales to the output; MUL multiplies the offset inputs and requantizes once. */
 #include "ek_kernels.h"
+#include "ek_binary_ops.h"
 #include "ek_fixedpoint.h"
-
-static inline int32_t add_one(const ek_binary_params *p, int32_t a, int32_t b)
-{
-    const int32_t shifted1 = ek_shl32(a + p->in1_offset, p->left_shift);
-    const int32_t shifted2 = ek_shl32(b + p->in2_offset, p->left_shift);
-    const int32_t scaled1 = ek_multiply_by_quantized_multiplier(shifted1, p->in1_multiplier, p->in1_shift);
-    const int32_t scaled2 = ek_multiply_by_quantized_multiplier(shifted2, p->in2_multiplier, p->in2_shift);
-    const int32_t raw = ek_multiply_by_quantized_multiplier(ek_add32(scaled1, scaled2), p->out_multiplier, p->out_shift) + p->out_offset;
-    return ek_clamp(raw, p->act_min, p->act_max);
-}
-
-static inline int32_t mul_one(const ek_binary_params *p, int32_t a, int32_t b)
-{
-    const int32_t product = (a + p->in1_offset) * (b + p->in2_offset);
-    const int32_t raw = ek_multiply_by_quantized_multiplier(product, p->out_multiplier, p->out_shift) + p->out_offset;
-    return ek_clamp(raw, p->act_min, p->act_max);
-}
 
 /* Whether both inputs walk the output's elements in order (no broadcasting): the strides the
  * generator writes for an input of the output's shape (0 for dimensions of size 1). */
@@ -67,47 +51,20 @@ static void add_same_shape(const ek_binary_params *p, const int8_t *in1, const i
 /* A right shift of 0 to 30 bits: the range add_same_shape's rounding constants cover. */
 static inline int32_t shortcut_shift(int32_t shift) { return shift <= 0 && shift >= -30; }
 
-/* Both kernels walk the output in order; each input advances by its own (possibly zero)
- * strides. The loop nest is written out twice so the per-element arithmetic inlines. */
+/* Both kernels walk the output in order, each input through its own (possibly zero) strides
+ * (EK_BROADCAST_LOOP); a same-shape ADD takes the shortcut above when its shifts allow. */
 void ek_add(const ek_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *output)
 {
     const int32_t *d = p->out_dims;
-    const int32_t *s1 = p->in1_strides;
-    const int32_t *s2 = p->in2_strides;
-    int32_t i0, i1, i2, i3;
     if (p->left_shift == 20 && shortcut_shift(p->in1_shift) && shortcut_shift(p->in2_shift) &&
         shortcut_shift(p->out_shift) && same_shape(p)) {
         add_same_shape(p, in1, in2, output, d[0] * d[1] * d[2] * d[3]);
         return;
     }
-    for (i0 = 0; i0 < d[0]; ++i0) {
-        for (i1 = 0; i1 < d[1]; ++i1) {
-            for (i2 = 0; i2 < d[2]; ++i2) {
-                const int8_t *a = in1 + i0 * s1[0] + i1 * s1[1] + i2 * s1[2];
-                const int8_t *b = in2 + i0 * s2[0] + i1 * s2[1] + i2 * s2[2];
-                for (i3 = 0; i3 < d[3]; ++i3) {
-                    *output++ = (int8_t)add_one(p, a[i3 * s1[3]], b[i3 * s2[3]]);
-                }
-            }
-        }
-    }
+    EK_BROADCAST_LOOP(int8_t, d, p->in1_strides, p->in2_strides, in1, in2, output, ek_add_one(p, va, vb));
 }
 
 void ek_mul(const ek_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *output)
 {
-    const int32_t *d = p->out_dims;
-    const int32_t *s1 = p->in1_strides;
-    const int32_t *s2 = p->in2_strides;
-    int32_t i0, i1, i2, i3;
-    for (i0 = 0; i0 < d[0]; ++i0) {
-        for (i1 = 0; i1 < d[1]; ++i1) {
-            for (i2 = 0; i2 < d[2]; ++i2) {
-                const int8_t *a = in1 + i0 * s1[0] + i1 * s1[1] + i2 * s1[2];
-                const int8_t *b = in2 + i0 * s2[0] + i1 * s2[1] + i2 * s2[2];
-                for (i3 = 0; i3 < d[3]; ++i3) {
-                    *output++ = (int8_t)mul_one(p, a[i3 * s1[3]], b[i3 * s2[3]]);
-                }
-            }
-        }
-    }
+    EK_BROADCAST_LOOP(int8_t, p->out_dims, p->in1_strides, p->in2_strides, in1, in2, output, ek_mul_one(p, va, vb));
 }

@@ -1,6 +1,7 @@
 /* The 16x8 kernels (ek_int16.h), as TFLite Micro's reference int16 kernels compute them. */
 #include "ek_int16.h"
 
+#include "ek_binary_ops.h"
 #include "ek_fixedpoint.h"
 
 /* The tail of the weighted ops: the accumulator (bias added) requantized and clamped. With a
@@ -103,53 +104,21 @@ void ek_fully_connected_s16(const ek_fc16_params *p, const int16_t *input, int16
     }
 }
 
-static inline int32_t add_one(const ek_binary_params *p, int32_t a, int32_t b)
-{
-    const int32_t shifted1 = ek_shl32(a + p->in1_offset, p->left_shift);
-    const int32_t shifted2 = ek_shl32(b + p->in2_offset, p->left_shift);
-    const int32_t scaled1 = ek_multiply_by_quantized_multiplier(shifted1, p->in1_multiplier, p->in1_shift);
-    const int32_t scaled2 = ek_multiply_by_quantized_multiplier(shifted2, p->in2_multiplier, p->in2_shift);
-    const int32_t raw = ek_multiply_by_quantized_multiplier(ek_add32(scaled1, scaled2), p->out_multiplier, p->out_shift) + p->out_offset;
-    return ek_clamp(raw, p->act_min, p->act_max);
-}
-
-static inline int32_t mul_one(const ek_binary_params *p, int32_t a, int32_t b)
-{
-    const int32_t product = (a + p->in1_offset) * (b + p->in2_offset); /* |.| <= 2^30 */
-    const int32_t raw = ek_multiply_by_quantized_multiplier(product, p->out_multiplier, p->out_shift) + p->out_offset;
-    return ek_clamp(raw, p->act_min, p->act_max);
-}
-
-/* The output in order, each input through its own (possibly zero) strides, as ek_add. */
-static void binary(const ek_binary_params *p, const int16_t *in1, const int16_t *in2, int16_t *output, int is_add)
-{
-    const int32_t *d = p->out_dims;
-    const int32_t *s1 = p->in1_strides;
-    const int32_t *s2 = p->in2_strides;
-    int32_t i0, i1, i2, i3;
-    for (i0 = 0; i0 < d[0]; ++i0) {
-        for (i1 = 0; i1 < d[1]; ++i1) {
-            for (i2 = 0; i2 < d[2]; ++i2) {
-                const int16_t *a = in1 + i0 * s1[0] + i1 * s1[1] + i2 * s1[2];
-                const int16_t *b = in2 + i0 * s2[0] + i1 * s2[1] + i2 * s2[2];
-                for (i3 = 0; i3 < d[3]; ++i3) {
-                    const int32_t va = a[i3 * s1[3]];
-                    const int32_t vb = b[i3 * s2[3]];
-                    *output++ = (int16_t)(is_add ? add_one(p, va, vb) : mul_one(p, va, vb));
-                }
-            }
-        }
-    }
-}
-
+/* ADD, SUB, MUL on int16: the int8 arithmetic with the 2^15 lift Prepare chose (left_shift) and
+ * the int16 clamp in act_min / act_max; |x| * 2^15 < 2^31, so no int32 step overflows. */
 void ek_add_s16(const ek_binary_params *p, const int16_t *in1, const int16_t *in2, int16_t *output)
 {
-    binary(p, in1, in2, output, 1);
+    EK_BROADCAST_LOOP(int16_t, p->out_dims, p->in1_strides, p->in2_strides, in1, in2, output, ek_add_one(p, va, vb));
+}
+
+void ek_sub_s16(const ek_binary_params *p, const int16_t *in1, const int16_t *in2, int16_t *output)
+{
+    EK_BROADCAST_LOOP(int16_t, p->out_dims, p->in1_strides, p->in2_strides, in1, in2, output, ek_sub_one(p, va, vb));
 }
 
 void ek_mul_s16(const ek_binary_params *p, const int16_t *in1, const int16_t *in2, int16_t *output)
 {
-    binary(p, in1, in2, output, 0);
+    EK_BROADCAST_LOOP(int16_t, p->out_dims, p->in1_strides, p->in2_strides, in1, in2, output, ek_mul_one(p, va, vb));
 }
 
 static inline int32_t requantize_one(const ek_requantize_params *p, int32_t x)

@@ -5,8 +5,9 @@
  * structs of the int8 kernels are reused where the arithmetic is the same (ADD, MUL, PAD,
  * QUANTIZE); the weighted ops have their own, with the int64 bias and no offsets (every int16
  * zero point is 0). CONCATENATION and RESHAPE copies are the int8 kernels over bytes.
- * Most kernels are in ek_int16.c; SUB, LEAKY_RELU, TRANSPOSE_CONV and PAD sit beside their
- * int8 forms, whose per-element arithmetic (or loop) they share.
+ * Most kernels are in ek_int16.c; LEAKY_RELU, TRANSPOSE_CONV and PAD sit beside their int8
+ * forms, whose per-element arithmetic (or loop) they share; ADD, SUB and MUL share theirs
+ * through ek_binary_ops.h.
  */
 #ifndef EK_INT16_H
 #define EK_INT16_H
@@ -78,14 +79,13 @@ typedef struct {
 void ek_transpose_conv_s16(const ek_transpose_conv16_params *p, const int16_t *input, int8_t *scratch,
                            int16_t *output);
 
-/* SUB on int16 (left_shift 15), broadcasting as ek_sub (ek_arithmetic.c). */
-void ek_sub_s16(const ek_binary_params *p, const int16_t *in1, const int16_t *in2, int16_t *output);
-
 /* LEAKY_RELU on int16 (ek_unary_math.c). */
 void ek_leaky_relu_s16(const ek_leaky_relu_params *p, const int16_t *input, int16_t *output);
 
-/* ADD (left_shift 15) and MUL on int16, broadcasting as ek_add / ek_mul; in place allowed. */
+/* ADD, SUB (left_shift 15) and MUL on int16, broadcasting as ek_add / ek_sub / ek_mul; in place
+ * allowed. */
 void ek_add_s16(const ek_binary_params *p, const int16_t *in1, const int16_t *in2, int16_t *output);
+void ek_sub_s16(const ek_binary_params *p, const int16_t *in1, const int16_t *in2, int16_t *output);
 void ek_mul_s16(const ek_binary_params *p, const int16_t *in1, const int16_t *in2, int16_t *output);
 
 /* QUANTIZE between int8 and int16: out = clamp(out_zp + MBQM(x - in_zp)) to the output type. */
