@@ -87,3 +87,11 @@ def cli():
         )
 
     return invoke
+
+
+@pytest.fixture(scope="module")
+def host(request, tmp_path_factory):
+    """One host-built engine runtime (gcc, ASan/UBSan) per test module (``tests/host_engine.py``)."""
+    from host_engine import HostRuntime
+
+    return HostRuntime(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]))

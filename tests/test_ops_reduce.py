@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from host_engine import HostRuntime
+from op_checks import engine_matches_tflm, random_batch, refusal, sim_matches_tflm
 from tflite_builder import ModelBuilder, run_tflm
 
 from mcu_effnet.codegen.engine import generate_engine
@@ -36,31 +37,14 @@ def single_op_model(kind: str, seed: int, axes: tuple[int, ...] | None = None) -
 @pytest.mark.parametrize("seed", range(16))
 def test_simulator_matches_tflite_micro(kind: str, seed: int) -> None:
     model = single_op_model(kind, 300 + seed + 100 * KINDS.index(kind))
-    graph = load_tflite(model)
-    shape = graph.tensors[graph.inputs[0]].shape
-    x = np.random.default_rng(seed).integers(-128, 128, size=(6, *shape[1:])).astype(np.int8)
-    expected = run_tflm(model, x)
-    got = sim_run(graph, x)
-    assert got.shape == expected.shape
-    np.testing.assert_array_equal(got, expected)
+    sim_matches_tflm(model, random_batch(np.random.default_rng(seed), load_tflite(model), 6))
 
 
 def test_non_contiguous_axes_in_the_simulator() -> None:
     """Axes 1 and 3 of a 4-D map: the simulator reduces any set, as TFLite Micro does."""
     for kind in KINDS:
         model = single_op_model(kind, 7, axes=(3, 1))
-        graph = load_tflite(model)
-        x = (
-            np.random.default_rng(1)
-            .integers(-128, 128, size=(4, *graph.tensors[0].shape[1:]))
-            .astype(np.int8)
-        )
-        np.testing.assert_array_equal(sim_run(graph, x), run_tflm(model, x))
-
-
-@pytest.fixture(scope="module")
-def host(tmp_path_factory) -> HostRuntime:
-    return HostRuntime(tmp_path_factory.mktemp("reduce"))
+        sim_matches_tflm(model, random_batch(np.random.default_rng(1), load_tflite(model), 4))
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -68,10 +52,7 @@ def host(tmp_path_factory) -> HostRuntime:
 def test_c_engine_matches_tflite_micro(host: HostRuntime, kind: str, seed: int) -> None:
     model = single_op_model(kind, 700 + seed + 100 * KINDS.index(kind))
     graph = load_tflite(model)
-    shape = graph.tensors[graph.inputs[0]].shape
-    x = np.random.default_rng(seed).integers(-128, 128, size=(8, *shape[1:])).astype(np.int8)
-    expected = np.asarray(run_tflm(model, x)).reshape(8, -1)
-    np.testing.assert_array_equal(host.run_engine(generate_engine(graph), x), expected)
+    engine_matches_tflm(host, model, random_batch(np.random.default_rng(seed), graph, 8), graph)
 
 
 def test_engine_refuses_non_contiguous_axes_naming_the_op() -> None:
@@ -125,6 +106,4 @@ def _malformed(problem: str) -> bytes:
     ],
 )
 def test_malformed_op_is_refused_naming_it(problem: str, message: str) -> None:
-    with pytest.raises(UserError) as info:
-        load_tflite(_malformed(problem))
-    assert message in str(info.value) and "\n" not in str(info.value)
+    assert message in refusal(_malformed(problem))

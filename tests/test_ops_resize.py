@@ -7,13 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from data_movement_builder import resize
-from host_engine import HostRuntime
-from tflite_builder import ModelBuilder, run_tflm
+from op_checks import engine_matches_tflm, random_batch, sim_matches_tflm
+from tflite_builder import ModelBuilder
 
-from mcu_effnet.codegen.engine import generate_engine
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph import load_tflite
-from mcu_effnet.sim import run as sim_run
 
 FLAGS = [(False, False), (True, False), (False, True), (True, True)]
 
@@ -36,14 +34,7 @@ def test_simulator_matches_tflite_micro(bilinear):
     for flags, seed in _cases(bilinear):
         rng = np.random.default_rng(seed + 100 * FLAGS.index(flags) + 1000 * bilinear)
         model = _model(rng, bilinear, flags)
-        graph = load_tflite(model)
-        x = rng.integers(-128, 128, size=(6, *graph.input_tensors[0].shape[1:]), dtype=np.int8)
-        np.testing.assert_array_equal(sim_run(graph, x), run_tflm(model, x), err_msg=f"{flags} seed {seed}")
-
-
-@pytest.fixture(scope="module")
-def host(tmp_path_factory) -> HostRuntime:
-    return HostRuntime(tmp_path_factory.mktemp("resize"))
+        sim_matches_tflm(model, random_batch(rng, load_tflite(model), 6))
 
 
 @pytest.mark.parametrize("bilinear", [False, True], ids=["nearest", "bilinear"])
@@ -52,9 +43,7 @@ def test_engine_on_the_host_matches_tflite_micro(host, bilinear, flags):
     rng = np.random.default_rng(7 + FLAGS.index(flags) + 10 * bilinear)
     model = _model(rng, bilinear, flags)
     graph = load_tflite(model)
-    x = rng.integers(-128, 128, size=(24, *graph.input_tensors[0].shape[1:]), dtype=np.int8)
-    expected = np.asarray(run_tflm(model, x)).reshape(len(x), -1)
-    np.testing.assert_array_equal(host.run_engine(generate_engine(graph), x), expected)
+    engine_matches_tflm(host, model, random_batch(rng, graph, 24), graph)
 
 
 def test_bilinear_with_both_flags_is_refused():

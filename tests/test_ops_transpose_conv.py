@@ -11,10 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from host_engine import HostRuntime
+from op_checks import assert_varied, engine_matches_tflm, random_batch, refusal, sim_matches_tflm
 from tflite_builder import ModelBuilder, run_tflm
 
-from mcu_effnet.codegen.engine import generate_engine
-from mcu_effnet.errors import UserError
 from mcu_effnet.graph import load_tflite
 from mcu_effnet.graph.op_order import order_peak, plan_memory
 from mcu_effnet.graph.planner import check_plan
@@ -42,33 +41,17 @@ def single_op_model(seed: int) -> bytes:
     return b.build()
 
 
-def _batch(graph, seed: int, n: int) -> np.ndarray:
-    shape = graph.tensors[graph.inputs[0]].shape
-    return np.random.default_rng(seed).integers(-128, 128, size=(n, *shape[1:])).astype(np.int8)
-
-
 @pytest.mark.parametrize("seed", range(24))
 def test_simulator_matches_tflite_micro(seed: int) -> None:
     model = single_op_model(1000 + seed)
-    graph = load_tflite(model)
-    x = _batch(graph, seed, 5)
-    expected = run_tflm(model, x)
-    np.testing.assert_array_equal(sim_run(graph, x), expected)
-    assert len(np.unique(expected)) > 1 or expected.size <= 2
-
-
-@pytest.fixture(scope="module")
-def host(tmp_path_factory) -> HostRuntime:
-    return HostRuntime(tmp_path_factory.mktemp("transpose_conv"))
+    assert_varied(sim_matches_tflm(model, random_batch(np.random.default_rng(seed), load_tflite(model), 5)))
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_c_engine_matches_tflite_micro(host: HostRuntime, seed: int) -> None:
     model = single_op_model(2000 + seed)
     graph = load_tflite(model)
-    x = _batch(graph, seed, 6)
-    expected = np.asarray(run_tflm(model, x)).reshape(6, -1)
-    np.testing.assert_array_equal(host.run_engine(generate_engine(graph), x), expected)
+    engine_matches_tflm(host, model, random_batch(np.random.default_rng(seed), graph, 6), graph)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -165,6 +148,5 @@ def _malformed(problem: str) -> bytes:
     ],
 )
 def test_malformed_op_is_refused_naming_it(problem: str, reason: str) -> None:
-    with pytest.raises(UserError) as info:
-        load_tflite(_malformed(problem))
-    assert "op 0 (TRANSPOSE_CONV)" in str(info.value) and reason in str(info.value)
+    message = refusal(_malformed(problem))
+    assert "op 0 (TRANSPOSE_CONV)" in message and reason in message
