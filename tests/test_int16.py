@@ -308,6 +308,19 @@ def test_op_without_an_int16_path_is_refused_naming_it(kind: str) -> None:
     assert f"op 0 ({kind}, int16 in, int16 out): 16-bit activations" in message
 
 
+def test_codegen_refuses_an_op_outside_the_16x8_list_with_exit_2(cli, tmp_path) -> None:
+    """The command line: one stderr line naming the op, its index and its types, exit code 2."""
+    b = Builder16x8(np.random.default_rng(1))
+    x = b.input((1, 4))
+    b.outputs = [b.unary("HARD_SWISH", x, out_scale=1 / 32768, out_zp=0)]
+    model = tmp_path / "m16.tflite"
+    model.write_bytes(b.build())
+    result = cli("codegen", model, "--board", "qemu-m4", "--out", tmp_path / "fw", "--no-build")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert line.startswith("mcu-effnet: error: ") and "op 0 (HARD_SWISH, int16 in, int16 out)" in line
+
+
 def test_space_to_depth_is_refused_for_int16() -> None:
     """TFLite Micro's SPACE_TO_DEPTH takes int8 and float32 only."""
     b = Builder16x8(np.random.default_rng(5))
