@@ -83,6 +83,7 @@ RUNTIME_FILES: tuple[str, ...] = (
     "ek_int16.h",
     "ek_int16.c",
     "ek_chunks.h",
+    "ek_conv_view.h",
     "ek_chunks.c",
 )
 
