@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from host_engine import HostRuntime
 from tflite_builder import ModelBuilder, run_tflm
 
+from mcu_effnet.codegen.engine import generate_engine
 from mcu_effnet.graph import load_tflite
-from mcu_effnet.graph.tiling import bands, chains, segment
+from mcu_effnet.graph.planner import check_plan, plan_arena
+from mcu_effnet.graph.tiling import TILED, bands, chains, closed, fuse, segment
 from mcu_effnet.ops.registry import op_macs
 from mcu_effnet.sim import run as sim_run
 from mcu_effnet.sim.tiled import run_segment
@@ -101,3 +104,47 @@ def test_a_chain_stops_where_an_intermediate_output_is_read_outside():
     graph = load_tflite(b.build())
     (chain,) = chains(graph)
     assert [op.outputs[0] for op in chain] == [x, y]
+
+
+def tiled_engine(graph, n: int, tiles: int, **kw):
+    """The engine with the first ``n`` ops of the chain tiled in ``tiles`` bands, nothing else fused."""
+    (chain,) = chains(graph)
+    fused = fuse(graph, segment(graph, chain[:n], tiles))
+    plan = plan_arena(fused)
+    check_plan(plan)
+    return generate_engine(fused, plan, fuse=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory) -> HostRuntime:
+    return HostRuntime(tmp_path_factory.mktemp("tiled_plain"))
+
+
+@pytest.fixture(scope="module")
+def dsp(tmp_path_factory) -> HostRuntime:
+    return HostRuntime(tmp_path_factory.mktemp("tiled_dsp"), dsp=True)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_tiled_engine_is_bit_exact_with_tflite_micro(plain, dsp, seed):
+    model = tile_chain(seed)
+    graph = load_tflite(model)
+    x = np.random.default_rng(seed).integers(-128, 128, size=(3, *graph.tensors[graph.inputs[0]].shape[1:]))
+    x = x.astype(np.int8)
+    expected = np.asarray(run_tflm(model, x)).reshape(3, -1)
+    rng = np.random.default_rng(50 + seed)
+    (chain,) = chains(graph)
+    ends = [n for n in range(2, len(chain) + 1) if closed(graph, chain[:n])]
+    n = int(rng.choice(ends))  # the segment ends at any op it may; the rest runs whole
+    height = int(graph.tensors[graph.ops[n - 1].outputs[0]].shape[1])
+    tiles = int(rng.integers(2, height + 1))
+    for name, host, kw in (
+        ("plain", plain, {}),
+        ("dsp", dsp, {"dsp": True}),
+        ("dsp 1x1 kernels", dsp, {"dsp": True, "widen_budget": 0}),
+    ):
+        engine = tiled_engine(graph, n, tiles, **kw)
+        assert engine.graph.ops[0].kind == TILED, name
+        np.testing.assert_array_equal(
+            host.run_engine(engine, x), expected, err_msg=f"{name}: {n} ops, {tiles} bands"
+        )

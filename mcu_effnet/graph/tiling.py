@@ -133,10 +133,6 @@ def chains(graph: Graph, order: list[int] | None = None) -> list[list[Op]]:
     the segment and nothing outside reads the segment's intermediate outputs."""
     by_index = {op.index: op for op in graph.ops}
     ops = [by_index[i] for i in order] if order else list(graph.ops)
-    readers: dict[int, list[int]] = {}
-    for op in ops:
-        for t in op.inputs:
-            readers.setdefault(t, []).append(op.index)
     found = []
     for start, first in enumerate(ops):
         if not _supported(graph, first) or first.inputs[0] not in graph.inputs:
@@ -151,16 +147,21 @@ def chains(graph: Graph, order: list[int] | None = None) -> list[list[Op]]:
                 break
             chain.append(op)
             made.add(op.outputs[0])
-        # cut where an intermediate output is read outside what remains of the chain
-        while chain:
-            inside = {op.index for op in chain}
-            mids = [op.outputs[0] for op in chain[:-1]]
-            if all(set(readers.get(t, [])) <= inside and t not in graph.outputs for t in mids):
-                break
+        while chain and not closed(graph, chain):  # cut where an intermediate output is read outside
             chain.pop()
         if len(chain) >= 2:
             found.append(chain)
     return found
+
+
+def closed(graph: Graph, chain: list[Op]) -> bool:
+    """Whether nothing outside ``chain`` reads its intermediate outputs (a segment's condition:
+    they never exist whole). Not every prefix of a chain is closed (a residual's shortcut)."""
+    inside = {op.index for op in chain}
+    mids = {op.outputs[0] for op in chain[:-1]}
+    return not mids & set(graph.outputs) and all(
+        op.index in inside for op in graph.ops if mids & set(op.inputs)
+    )
 
 
 def bands(height: int, tiles: int) -> list[tuple[int, int]]:
@@ -214,9 +215,13 @@ def fuse(graph: Graph, seg: Segment) -> Graph:
     sharing the tensors). Its inputs: the source; its output: the segment's last output."""
     by_index = {op.index: op for op in graph.ops}
     last = seg.ops[-1]
-    tiled = Op(
-        last, TILED, [seg.source], [seg.output], {"segment": seg, "ops": [by_index[i] for i in seg.ops]}
-    )
+    attrs = {
+        "segment": seg,
+        "ops": [by_index[i] for i in seg.ops],
+        "fused_ops": list(seg.ops),
+        "description": describe(seg, model_macs(graph)),
+    }
+    tiled = Op(last, TILED, [seg.source], [seg.output], attrs)
     drop = set(seg.ops[:-1])
     return replace(graph, ops=[tiled if op.index == last else op for op in graph.ops if op.index not in drop])
 

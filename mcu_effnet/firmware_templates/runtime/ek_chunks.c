@@ -95,6 +95,24 @@ void ek_conv2d_part(const void *params, const int8_t *input, int32_t oy, int32_t
     ek_conv2d(&v, input, out);
 }
 
+void ek_conv2d_band(const void *params, const int8_t *input, int32_t in_base, int32_t in_count, int32_t out_base,
+                    int32_t out_count, int8_t *out)
+{
+    const ek_conv_params *p = (const ek_conv_params *)params;
+    ek_conv_params v = *p;
+    EK_VIEW_BAND(v, p, in_base, in_count, out_base, out_count);
+    ek_conv2d(&v, input, out);
+}
+
+void ek_depthwise_conv2d_band(const void *params, const int8_t *input, int32_t in_base, int32_t in_count,
+                              int32_t out_base, int32_t out_count, int8_t *out)
+{
+    const ek_conv_params *p = (const ek_conv_params *)params;
+    ek_conv_params v = *p;
+    EK_VIEW_BAND(v, p, in_base, in_count, out_base, out_count);
+    ek_depthwise_conv2d(&v, input, out);
+}
+
 static ek_chunk_shape conv_shape(const ek_conv_params *p)
 {
     ek_chunk_shape s;

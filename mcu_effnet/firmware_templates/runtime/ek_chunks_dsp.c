@@ -118,6 +118,50 @@ void ek_depthwise_conv2d_dsp_row(const void *params, const int8_t *rows, int32_t
     ek_depthwise_conv2d_dsp(&v, rows, out);
 }
 
+/* ---- bands of rows (a tiled segment) ----------------------------------------------------- */
+
+#define EK_GEOMETRY_BAND(kernel, type)                                   \
+    EK_DSP_BAND(kernel)                                                  \
+    {                                                                    \
+        const type *p = (const type *)params;                            \
+        type v = *p;                                                     \
+        EK_VIEW_BAND(v, p, in_base, in_count, out_base, out_count);      \
+        kernel(&v, input, out);                                          \
+    }
+
+EK_GEOMETRY_BAND(ek_conv2d_dsp, ek_conv_dsp_params)
+EK_GEOMETRY_BAND(ek_conv2d_first_dsp, ek_conv_dsp_params)
+EK_GEOMETRY_BAND(ek_conv2d_1x1_narrow_dsp, ek_conv_dsp_params)
+EK_GEOMETRY_BAND(ek_depthwise_conv2d_dsp, ek_depthwise_dsp_params)
+
+/* The 1x1 kernels have no padding: the view starts at the band's first input row. */
+static ek_conv1x1_dsp_params band_1x1(const ek_conv1x1_dsp_params *p, const int8_t **input, int32_t in_base,
+                                      int32_t out_base, int32_t out_count)
+{
+    ek_conv1x1_dsp_params v = *p;
+    v.batches = 1;
+    v.out_h = out_count;
+    v.in_h = (out_count - 1) * p->stride_h + 1;
+    *input += (out_base * p->stride_h - in_base) * p->in_w * p->in_c;
+    return v;
+}
+
+EK_DSP_BAND(ek_conv2d_1x1_dsp)
+{
+    const ek_conv1x1_dsp_params v = band_1x1((const ek_conv1x1_dsp_params *)params, &input, in_base, out_base,
+                                             out_count);
+    (void)in_count;
+    ek_conv2d_1x1_dsp(&v, input, out);
+}
+
+EK_DSP_BAND(ek_conv2d_1x1_dsp_fast)
+{
+    const ek_conv1x1_dsp_params v = band_1x1((const ek_conv1x1_dsp_params *)params, &input, in_base, out_base,
+                                             out_count);
+    (void)in_count;
+    ek_conv2d_1x1_dsp_fast(&v, input, out);
+}
+
 #else
 typedef int ek_chunks_dsp_unused; /* no DSP extension: the plain kernels run (ek_chunks.c) */
 #endif
