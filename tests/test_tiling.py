@@ -1,21 +1,30 @@
-"""Patch-based execution of the first layers (mcu_effnet.graph.tiling, mcu_effnet.sim.tiled).
+"""Patch-based execution of the first layers (mcu_effnet.graph.tiling, sim.tiled, codegen.tile_plan,
+the engine's TILED_SEGMENT).
 
-Bit-exactness: randomized chains from the model input (3x3 / 5x5 / 1x1 convolutions with
-stride 1 or 2, SAME and VALID, dilation, depthwise with a multiplier, element-wise ops,
-residual ADDs inside the segment, odd sizes) cut into every number of bands, so band borders
-fall on padding, strides and halos everywhere: the tiled reference equals the untiled
-simulator, itself checked against TFLite Micro. Recompute accounting: against a count of the
-rows each band computes.
+Bit-exactness: randomized chains from the model input (1x1 / 3x3 / 5x5 convolutions with
+stride 1 or 2, SAME and VALID, a dilated depthwise with a multiplier, element-wise ops, a
+residual ADD inside the segment, odd sizes) cut into every number of bands, so band borders
+fall on padding, strides and halos everywhere: the simulator's tiled reference equals the
+untiled simulator, itself checked against TFLite Micro; the generated engine (host, ASan/UBSan,
+plain C and DSP kernels) with a segment of drawn length and band count against TFLite Micro;
+one QEMU run (qemu-m4, DSP kernels). Recompute accounting against a count of the rows each band
+computes. Planning: VWW's first stages tiled within the limit; the limit's and the command
+line's refusals (one line, exit 2).
 """
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from host_engine import HostRuntime
+from public_models import mobilenet_v1_025
 from tflite_builder import ModelBuilder, run_tflm
 
+from mcu_effnet.codegen import tile_plan
 from mcu_effnet.codegen.engine import generate_engine
+from mcu_effnet.errors import UserError
 from mcu_effnet.graph import load_tflite
 from mcu_effnet.graph.planner import check_plan, plan_arena
 from mcu_effnet.graph.tiling import TILED, bands, chains, closed, fuse, segment
@@ -148,3 +157,115 @@ def test_tiled_engine_is_bit_exact_with_tflite_micro(plain, dsp, seed):
         np.testing.assert_array_equal(
             host.run_engine(engine, x), expected, err_msg=f"{name}: {n} ops, {tiles} bands"
         )
+
+
+def test_vww_first_stages_are_tiled_within_the_recompute_limit():
+    # MobileNetV1-0.25 VWW: the peak is the 96x96x3 input with the first conv's 48x48x8 output;
+    # its first four layers run in bands, their output written over the input's dead rows.
+    graph = load_tflite(mobilenet_v1_025(0))
+    untiled = generate_engine(graph, max_recompute=0)  # its first conv has a halo: nothing to tile for free
+    assert untiled.plan.tiling == {} and untiled.graph.ops[0].kind != TILED
+    for limit in (10.0,):
+        engine = generate_engine(graph, max_recompute=limit)
+        tiled = engine.plan.tiling
+        assert engine.graph.ops[0].kind == TILED and tiled["ops"] == engine.graph.ops[0].attrs["fused_ops"]
+        assert 0 < tiled["recomputed_percent"] <= limit and tiled["max_recompute"] == limit
+        assert tiled["arena_before"] == untiled.arena_bytes
+        assert engine.arena_bytes <= untiled.arena_bytes * (1 - tile_plan.MIN_GAIN)
+        text = engine.plan.describe(engine.graph)
+        assert f"tiled in {tiled['tiles']} bands" in text and "MACs recomputed" in text
+        assert engine.plan.to_dict(engine.graph)["tiling"] == tiled
+
+
+@pytest.mark.parametrize("limit", [-1.0, 100.5, float("nan")])
+def test_a_recompute_limit_outside_0_to_100_is_refused(limit):
+    graph = load_tflite(tile_chain(0))
+    with pytest.raises(UserError, match=r"^max_recompute .* is outside 0-100 %"):
+        generate_engine(graph, max_recompute=limit)
+
+
+@pytest.mark.toolchain
+def test_tiled_engine_runs_bit_exact_on_qemu_m4(tmp_path):
+    from mcu_effnet.codegen import toolchain
+    from mcu_effnet.codegen.project import write_project
+
+    model = tile_chain(5)
+    graph = load_tflite(model)
+    engine = tiled_engine(graph, len(graph.ops), 5, dsp=True)  # the whole chain, DSP kernels
+    project = write_project(graph, "qemu-m4", tmp_path / "fw", model_bytes=model, engine=engine)
+    model_c = (project.path / "model" / "model.c").read_text()
+    assert "_dsp_band(&" in model_c and "ek_add(&" in model_c
+    elf = toolchain.make(project.path, "qemu")
+    x = np.random.default_rng(5).integers(-128, 128, size=(3, *graph.tensors[graph.inputs[0]].shape[1:]))
+    x = x.astype(np.int8)
+    result = toolchain.run_qemu(
+        project.board, elf, inputs=x.reshape(3, -1), output_bytes=project.report["output_bytes"]
+    )
+    assert result.status == 0 and result.check_ok, result.stdout[-2000:]
+    np.testing.assert_array_equal(result.outputs, np.asarray(run_tflm(model, x)).reshape(3, -1))
+
+
+# ---- the command line -------------------------------------------------------------------------
+
+
+def _one_error_line(result) -> str:
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("mcu-effnet: error: "), result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("value", ["150", "-5", "nan"])
+def test_cli_refuses_a_recompute_limit_outside_0_to_100(cli, tmp_path, value):
+    model = tmp_path / "m.tflite"
+    model.write_bytes(tile_chain(0))
+    line = _one_error_line(
+        cli("codegen", model, "--board", "qemu-m4", "--out", tmp_path / "fw", "--max-recompute", value)
+    )
+    assert "--max-recompute" in line and "outside 0-100 %" in line
+    assert not (tmp_path / "fw").exists()
+
+
+def test_cli_shows_the_tiled_plan_and_refuses_a_model_it_does_not_make_fit(cli, tmp_path):
+    model = tmp_path / "vww.tflite"
+    model.write_bytes(mobilenet_v1_025(0))
+    result = cli("codegen", model, "--board", "qemu-m4", "--out", tmp_path / "fw", "--no-build")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "fw" / "report.json").read_text())
+    tiled = report["memory_plan"]["tiling"]
+    first, last = tiled["ops"][0], tiled["ops"][-1]
+    assert (
+        f"tiled: ops {first}-{last} in {tiled['tiles']} bands, peak {tiled['peak_before']} -> "
+        in result.stdout
+    )
+    assert "--max-recompute 10)" in result.stdout
+    # a map too large for the board even in bands: the input alone is most of its RAM
+    b = ModelBuilder(np.random.default_rng(0))
+    x = b.conv2d(b.input((1, 200, 200, 3)), 16, (3, 3), (2, 2), activation="RELU")
+    x = b.depthwise(x, (3, 3), (2, 2), activation="RELU")
+    b.outputs = [b.conv2d(x, 8, (1, 1))]
+    model.write_bytes(b.build())
+    line = _one_error_line(
+        cli("codegen", model, "--board", "stm32f405", "--out", tmp_path / "big", "--no-build")
+    )
+    assert (
+        "needs" in line
+        and "even with its first layers tiled (ops 0-" in line
+        and "--max-recompute 10 %" in line
+    )
+    assert not (tmp_path / "big").exists()
+
+
+def test_run_profile_on_a_project_built_without_it_says_how_to_rebuild(cli, tmp_path):
+    model = tmp_path / "m.tflite"
+    model.write_bytes(tile_chain(1))
+    fw = tmp_path / "fw"
+    assert (
+        cli(
+            "codegen", model, "--board", "qemu-m4", "--out", fw, "--no-build", "--max-recompute", "5"
+        ).returncode
+        == 0
+    )
+    line = _one_error_line(cli("run", fw, "--profile"))
+    assert "generated without profiling" in line
+    assert f"mcu-effnet codegen {model} --board qemu-m4 --max-recompute 5 --profile --out {fw}" in line

@@ -853,7 +853,8 @@ def engine_size(
     tin, tout = built.declared, fused.tensors[fused.outputs[0]]
     calls: dict[str, int] = {}
     for c in b.calls:
-        calls[c["kind"]] = calls.get(c["kind"], 0) + 1
+        for kind in c.get("inner_kinds") or [c["kind"]]:  # a tiled segment: the kernels of its ops
+            calls[kind] = calls.get(kind, 0) + 1
     io = tin.nbytes + tout.nbytes
     return EngineSize(
         arena_bytes=plan.arena_bytes,

@@ -92,4 +92,5 @@ def handle(b: Any, op: Op) -> None:
         rows=rows,
         steps=steps,
         has_rows=any(s["call"] == "rows" for s in steps),
+        inner_kinds=[inner.kind for inner in op.attrs["ops"]],
     )

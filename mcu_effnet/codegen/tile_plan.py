@@ -3,9 +3,10 @@ band by band, in how many bands, bounded by the MACs they compute again.
 
 Every prefix of every chain from the model input and every number of bands (up to
 ``MAX_TILES``) whose recomputation stays within ``max_recompute`` % of the model's MACs is
-planned in the stored order; the one with the smallest arena (then the fewest MACs recomputed)
-is fused and planned as the engine plans any graph (order search, chunked modes). It is kept
-only when that arena is smaller than the one without tiling.
+weighed by the bytes live while it runs. The lightest is fused and planned as the engine plans
+any graph (order search, chunked modes); the rest of the model may hold the arena above it, so
+the segment recomputing least among those that stay under that arena is planned too and taken
+when its arena is no larger. Tiling is kept only when the arena drops by at least ``MIN_GAIN``.
 """
 
 from __future__ import annotations
@@ -15,24 +16,27 @@ from collections.abc import Callable
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph import tiling
 from mcu_effnet.graph.ir import Graph
-from mcu_effnet.graph.planner import ArenaPlan, plan_arena
+from mcu_effnet.graph.planner import ArenaPlan
 from mcu_effnet.graph.tiling import Segment
 
 MAX_TILES = 16
+# Tiling costs instructions (the recomputed MACs, a kernel call per layer and band): it is kept
+# only when it takes at least this share off the arena.
+MIN_GAIN = 0.02
 
 
 def check_max_recompute(max_recompute: float) -> None:
-    if not 0 <= max_recompute <= 100:
+    if not 0 <= max_recompute <= 100:  # NaN too
         raise UserError(
             f"max_recompute {max_recompute:g} % is outside 0-100 % (the MACs tiling may compute again)",
             options=("max_recompute",),
         )
 
 
-def best_segment(graph: Graph, max_recompute: float) -> Segment | None:
-    """The segment and band count with the smallest stored-order arena within the budget."""
+def candidates(graph: Graph, max_recompute: float) -> list[tuple[int, Segment]]:
+    """(bytes live while it runs, segment) of every segment and band count within the budget."""
     budget = max_recompute / 100.0 * tiling.model_macs(graph)
-    best: tuple[tuple[int, int], Segment] | None = None
+    found = []
     for chain in tiling.chains(graph):
         for n in range(2, len(chain) + 1):
             if not tiling.closed(graph, chain[:n]):
@@ -41,16 +45,19 @@ def best_segment(graph: Graph, max_recompute: float) -> Segment | None:
             feasible = False
             for tiles in range(2, min(height, MAX_TILES) + 1):
                 seg = tiling.segment(graph, chain[:n], tiles)
-                if seg.recomputed_macs > budget:
-                    continue
-                feasible = True
-                plan = plan_arena(tiling.fuse(graph, seg))
-                key = (plan.arena_bytes, seg.recomputed_macs)
-                if best is None or key < best[0]:
-                    best = (key, seg)
+                if seg.recomputed_macs <= budget:
+                    feasible = True
+                    found.append((_live_while_tiled(graph, seg), seg))
             if not feasible:
                 break  # a longer chain has wider halos: it recomputes more
-    return None if best is None else best[1]
+    return found
+
+
+def _live_while_tiled(graph: Graph, seg: Segment) -> int:
+    """Bytes live while the segment runs: its source, its output (over the source when it may be),
+    the band buffers."""
+    src, out = graph.tensors[seg.source].nbytes, graph.tensors[seg.output].nbytes
+    return (max(src, out) if seg.overwrites_source else src + out) + seg.scratch_bytes
 
 
 def choose(
@@ -64,11 +71,19 @@ def choose(
     when tiled; the plan's ``tiling`` records the segment and the arena and peak it lowered."""
     check_max_recompute(max_recompute)
     base_graph, base_fusions, base = untiled
-    seg = best_segment(graph, max_recompute)
-    if seg is None:
+    found = candidates(graph, max_recompute)
+    if not found:
         return base_graph, base_fusions, base, None
+    # the fewest bytes while tiled; then, as the rest of the model bounds the arena too, the
+    # fewest MACs recomputed among the segments under the arena that gives
+    seg = min(found, key=lambda c: (c[0], c[1].recomputed_macs))[1]
     tiled_graph, fusions, plan = plan_fused(tiling.fuse(graph, seg))
-    if (plan.arena_bytes, plan.peak_bytes) >= (base.arena_bytes, base.peak_bytes):
+    cheaper = min((c for c in found if c[0] <= plan.arena_bytes), key=lambda c: c[1].recomputed_macs)[1]
+    if cheaper != seg:
+        trial = plan_fused(tiling.fuse(graph, cheaper))
+        if trial[2].arena_bytes <= plan.arena_bytes:
+            seg, (tiled_graph, fusions, plan) = cheaper, trial
+    if plan.arena_bytes > base.arena_bytes * (1 - MIN_GAIN):
         return base_graph, base_fusions, base, None
     total = tiling.model_macs(graph)
     plan.tiling = {

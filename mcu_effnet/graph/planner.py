@@ -491,6 +491,8 @@ def in_place_inputs(graph: Graph, op: Op) -> list[int]:
     y = graph.tensors[op.outputs[0]]
     if pointwise_in_place_chunk(graph, op) is not None:
         return [op.inputs[0]]
+    if op.kind == TILED:  # band by band over its source (Segment.overwrites_source)
+        return [op.inputs[0]] if op.attrs["segment"].overwrites_source else []
     if op.kind == CONV_ADD:
         candidates = op.inputs[3:4]
     elif op.kind in IN_PLACE_OPS or depthwise_in_place_rows(graph, op) is not None:

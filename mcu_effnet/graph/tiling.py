@@ -53,6 +53,9 @@ class Segment:
     row_bytes: tuple[int, ...]  # bytes per row of each tensor
     macs: int  # the segment's MACs computed once
     recomputed_macs: int  # MACs computed again over all bands (halo rows)
+    # the output may be written over the source: no band writes output bytes over source rows a
+    # later band still reads (the output is usually smaller, its rows fewer: stride 2 and more)
+    overwrites_source: bool = False
 
     @property
     def output(self) -> int:
@@ -118,13 +121,27 @@ def _input_rows(graph: Graph, op: Op, lo: int, hi: int) -> tuple[int, int]:
     """Rows of ``op``'s first input that its output rows ``lo .. hi - 1`` read (clipped)."""
     if op.kind not in CONV_KINDS:
         return lo, hi
-    h = _shape(graph, op.inputs[0])[1]
-    kh = _shape(graph, op.inputs[1])[1]
-    stride, dil = int(op.attrs.get("stride_h", 1)), int(op.attrs.get("dilation_h_factor", 1))
-    top = op_padding(graph, op)[0]
+    h, kh, stride, dil, top = _window(graph, op)
     first = lo * stride - top
     last = (hi - 1) * stride - top + (kh - 1) * dil
     return max(0, first), min(h, last + 1)
+
+
+def _window(graph: Graph, op: Op) -> tuple[int, int, int, int, int]:
+    """(input height, kernel height, stride, dilation, top padding) of a convolution, kept on the
+    graph (the planner asks for many segments of one graph, which is immutable once loaded)."""
+    windows = graph.__dict__.setdefault("_tiling_windows", {})
+    cached = windows.get(op.index)
+    if cached is None:
+        cached = (
+            _shape(graph, op.inputs[0])[1],
+            _shape(graph, op.inputs[1])[1],
+            int(op.attrs.get("stride_h", 1)),
+            int(op.attrs.get("dilation_h_factor", 1)),
+            op_padding(graph, op)[0],
+        )
+        windows[op.index] = cached
+    return cached
 
 
 def chains(graph: Graph, order: list[int] | None = None) -> list[list[Op]]:
@@ -188,14 +205,16 @@ def segment(graph: Graph, chain: list[Op], tiles: int) -> Segment:
                 j = position[t]
                 need[j] = (a, b) if need[j] is None else (min(need[j][0], a), max(need[j][1], b))
         all_bands.append(tuple(r if r is not None else (0, 0) for r in need))
-    macs = sum(int(op_macs(graph, op)) for op in chain)
+    op_mac = [int(op_macs(graph, op)) for op in chain]
+    macs = sum(op_mac)
     computed = 0
     for band in all_bands:
         for k, op in enumerate(chain):
             lo, hi = band[k + 1]
-            computed += int(op_macs(graph, op)) * (hi - lo) // _shape(graph, op.outputs[0])[1]
+            computed += op_mac[k] * (hi - lo) // _shape(graph, op.outputs[0])[1]
     row_bytes = tuple(_shape(graph, t)[2] * _shape(graph, t)[3] for t in tensors)
     return Segment(
+        overwrites_source=_may_overwrite(graph, chain, all_bands, row_bytes),
         ops=tuple(op.index for op in chain),
         source=tensors[0],
         tensors=tuple(tensors),
@@ -204,6 +223,24 @@ def segment(graph: Graph, chain: list[Op], tiles: int) -> Segment:
         macs=macs,
         recomputed_macs=computed - macs,
     )
+
+
+def _may_overwrite(
+    graph: Graph, chain: list[Op], all_bands: list[tuple[tuple[int, int], ...]], row_bytes: tuple[int, ...]
+) -> bool:
+    """Whether band b's output rows, written after every read of the source in band b (only the
+    first op reads it), end at or before the first source byte any later band reads."""
+    source = chain[0].inputs[0]
+    if any(source in op.inputs for op in chain[1:]) or source in graph.outputs:
+        return False
+    if graph.tensors[source].dtype != graph.tensors[chain[-1].outputs[0]].dtype:
+        return False
+    for b, band in enumerate(all_bands[:-1]):
+        written = band[-1][1] * row_bytes[-1]
+        still_read = min(later[0][0] for later in all_bands[b + 1 :]) * row_bytes[0]
+        if written > still_read:
+            return False
+    return True
 
 
 def model_macs(graph: Graph) -> int:
