@@ -95,14 +95,14 @@ def forced_engine(graph, **kw):
     return generate_engine(fused, plan, fuse=False, **kw)
 
 
-@pytest.fixture(scope="module")
-def plain(tmp_path_factory) -> HostRuntime:
-    return HostRuntime(tmp_path_factory.mktemp("chunked_plain"))
+@pytest.fixture
+def plain(host_plain) -> HostRuntime:
+    return host_plain
 
 
-@pytest.fixture(scope="module")
-def dsp(tmp_path_factory) -> HostRuntime:
-    return HostRuntime(tmp_path_factory.mktemp("chunked_dsp"), dsp=True)
+@pytest.fixture
+def dsp(host_dsp) -> HostRuntime:
+    return host_dsp
 
 
 # (seed, scratch bytes the chunks aim at): the default, and chunks that split output rows at

@@ -124,14 +124,14 @@ def tiled_engine(graph, n: int, tiles: int, **kw):
     return generate_engine(fused, plan, fuse=False, **kw)
 
 
-@pytest.fixture(scope="module")
-def plain(tmp_path_factory) -> HostRuntime:
-    return HostRuntime(tmp_path_factory.mktemp("tiled_plain"))
+@pytest.fixture
+def plain(host_plain) -> HostRuntime:
+    return host_plain
 
 
-@pytest.fixture(scope="module")
-def dsp(tmp_path_factory) -> HostRuntime:
-    return HostRuntime(tmp_path_factory.mktemp("tiled_dsp"), dsp=True)
+@pytest.fixture
+def dsp(host_dsp) -> HostRuntime:
+    return host_dsp
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -157,6 +157,27 @@ def test_tiled_engine_is_bit_exact_with_tflite_micro(plain, dsp, seed):
         np.testing.assert_array_equal(
             host.run_engine(engine, x), expected, err_msg=f"{name}: {n} ops, {tiles} bands"
         )
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_tiled_output_over_its_input_is_bit_exact_with_tflite_micro(plain, dsp, seed):
+    # stride 4 overall: each band's output rows end before the input rows later bands read, so
+    # the output is written over the input (Segment.overwrites_source)
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder(rng)
+    x = b.input((1, int(rng.integers(17, 30)), int(rng.integers(9, 20)), 3))
+    x = b.conv2d(x, int(rng.integers(4, 9)), (3, 3), (2, 2), activation="RELU6")
+    b.outputs = [b.depthwise(x, (3, 3), (2, 2), padding=str(rng.choice(["SAME", "VALID"])))]
+    model = b.build()
+    graph = load_tflite(model)
+    x = rng.integers(-128, 128, size=(3, *graph.tensors[graph.inputs[0]].shape[1:])).astype(np.int8)
+    expected = np.asarray(run_tflm(model, x)).reshape(3, -1)
+    tiles = int(graph.tensors[graph.outputs[0]].shape[1])  # one output row per band
+    for name, host, kw in (("plain", plain, {}), ("dsp", dsp, {"dsp": True})):
+        engine = tiled_engine(graph, 2, tiles, **kw)
+        tiled = engine.graph.ops[0]
+        assert tiled.attrs["segment"].overwrites_source and tiled.index in engine.plan.in_place_ops, name
+        np.testing.assert_array_equal(host.run_engine(engine, x), expected, err_msg=name)
 
 
 def test_vww_first_stages_are_tiled_within_the_recompute_limit():
