@@ -72,7 +72,8 @@ def choose(
     check_max_recompute(max_recompute)
     base_graph, base_fusions, base = untiled
     found = candidates(graph, max_recompute)
-    if not found:
+    goal = base.arena_bytes * (1 - MIN_GAIN)
+    if not found or min(live for live, _ in found) > goal:  # those bytes are live at once: no gain
         return base_graph, base_fusions, base, None
     # the fewest bytes while tiled; then, as the rest of the model bounds the arena too, the
     # fewest MACs recomputed among the segments under the arena that gives
@@ -83,7 +84,7 @@ def choose(
         trial = plan_fused(tiling.fuse(graph, cheaper))
         if trial[2].arena_bytes <= plan.arena_bytes:
             seg, (tiled_graph, fusions, plan) = cheaper, trial
-    if plan.arena_bytes > base.arena_bytes * (1 - MIN_GAIN):
+    if plan.arena_bytes > goal:
         return base_graph, base_fusions, base, None
     total = tiling.model_macs(graph)
     plan.tiling = {
