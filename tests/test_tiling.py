@@ -236,7 +236,7 @@ def _one_error_line(result) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("value", ["150", "-5", "nan"])
+@pytest.mark.parametrize("value", ["150", "-5"])  # NaN: test_a_recompute_limit_outside_0_to_100_is_refused
 def test_cli_refuses_a_recompute_limit_outside_0_to_100(cli, tmp_path, value):
     model = tmp_path / "m.tflite"
     model.write_bytes(tile_chain(0))
