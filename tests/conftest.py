@@ -95,3 +95,20 @@ def host(request, tmp_path_factory):
     from host_engine import HostRuntime
 
     return HostRuntime(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]))
+
+
+@pytest.fixture(scope="session")
+def host_plain(tmp_path_factory):
+    """The runtime kernels compiled once for the host (ASan, UBSan), shared by the modules that
+    run generated engines (compiling them takes tens of seconds)."""
+    from host_engine import HostRuntime
+
+    return HostRuntime(tmp_path_factory.mktemp("host_plain"))
+
+
+@pytest.fixture(scope="session")
+def host_dsp(tmp_path_factory):
+    """The same with the DSP kernels (portable ACLE emulation)."""
+    from host_engine import HostRuntime
+
+    return HostRuntime(tmp_path_factory.mktemp("host_dsp"), dsp=True)

@@ -95,14 +95,14 @@ def forced_engine(graph, **kw):
     return generate_engine(fused, plan, fuse=False, **kw)
 
 
-@pytest.fixture(scope="module")
-def plain(tmp_path_factory) -> HostRuntime:
-    return HostRuntime(tmp_path_factory.mktemp("chunked_plain"))
+@pytest.fixture
+def plain(host_plain) -> HostRuntime:
+    return host_plain
 
 
-@pytest.fixture(scope="module")
-def dsp(tmp_path_factory) -> HostRuntime:
-    return HostRuntime(tmp_path_factory.mktemp("chunked_dsp"), dsp=True)
+@pytest.fixture
+def dsp(host_dsp) -> HostRuntime:
+    return host_dsp
 
 
 # (seed, scratch bytes the chunks aim at): the default, and chunks that split output rows at
@@ -155,7 +155,7 @@ def test_fused_add_and_1x1_in_place_lower_the_peak_where_they_are_chosen():
     # ResNet-8: the first block's conv -> ADD is fused (its peak: block input + both convs'
     # outputs); the later blocks are not at the peak and keep their plain kernels.
     graph = load_tflite(resnet8(0))
-    engine = generate_engine(graph)
+    engine = generate_engine(graph, max_recompute=0)  # no tiling (test_tiling): the chunked modes alone
     unfused = plan_memory(graph)
     assert [f.to_dict()["replaces"] for f in engine.fusions] == [[2, 3]]
     assert engine.plan.peak_bytes < unfused.peak_bytes and engine.arena_bytes < unfused.arena_bytes
@@ -179,7 +179,7 @@ def test_modes_that_would_not_lower_the_arena_are_left_out():
     # depthwise after it; that pair runs by rows. Every later 1x1 -> depthwise pair could too,
     # and the 1x1 layers could run in place, but none is at the peak: they keep their kernels.
     graph = load_tflite(mobilenet_v1_025(0))
-    engine = generate_engine(graph)
+    engine = generate_engine(graph, max_recompute=0)  # no tiling (test_tiling): the chunked modes alone
     assert len(fuse_lines.candidates(graph)) == 12  # every 1x1 but the last feeds a depthwise
     assert [f.to_dict()["replaces"] for f in engine.fusions] == [[2, 3]]
     assert list(engine.plan.modes) == [3] and "by rows" in engine.plan.modes[3]

@@ -42,6 +42,14 @@ def register(subparsers) -> None:
     p.add_argument("--no-build", action="store_true", help="write the project without building it")
     add_reserve_options(p, ram=False)  # DSP weights are widened only within what it leaves
     p.add_argument(
+        "--max-recompute",
+        type=float,
+        default=None,
+        metavar="PCT",
+        help="the native engine may run its first layers tile by tile (MCUNetV2) where that lowers the "
+        "arena, computing again at most PCT %% of the model's MACs (default 10; 0: no recomputation)",
+    )
+    p.add_argument(
         "--profile",
         action="store_true",
         help="profiling build: the firmware reads its counter around every op; mcu-effnet run then "
@@ -79,7 +87,9 @@ def resolve_model(arg: str | None, runs_dir: str | Path = "runs") -> Path:
 def main(args: argparse.Namespace) -> int:
     from mcu_effnet.boards import get_board
     from mcu_effnet.codegen.project import DEFAULT_STACK_BYTES, write_project
+    from mcu_effnet.codegen.tile_plan import check_max_recompute
     from mcu_effnet.graph import load_tflite
+    from mcu_effnet.graph.tiling import DEFAULT_MAX_RECOMPUTE
 
     board = get_board(args.board)
     model_path = resolve_model(args.model)
@@ -93,6 +103,8 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(
             f"--reserve-flash {reserve_flash} bytes leaves nothing of {board.name}'s flash ({board.flash[0].size} bytes)"
         )
+    max_recompute = DEFAULT_MAX_RECOMPUTE if args.max_recompute is None else args.max_recompute
+    check_max_recompute(max_recompute)
     data = model_path.read_bytes()
     graph = load_tflite(data)
     graph.source = str(model_path)
@@ -115,6 +127,7 @@ def main(args: argparse.Namespace) -> int:
         kernels=args.kernels,
         progress=progress,
         profile=args.profile,
+        max_recompute=max_recompute,
         **({} if reserve_flash is None else {"reserve_flash": reserve_flash}),
     )
     r = project.report
@@ -134,12 +147,25 @@ def main(args: argparse.Namespace) -> int:
             print(f"  {a['note']}")
         for op, mode in (plan.get("modes") or {}).items():  # the chunked modes the planner chose
             print(f"    op {op}: {mode}")
+        if plan.get("tiling"):
+            print(f"  {tiling_summary(plan)}")
     if args.profile:
         print("  profiling build: the counter is read around every op")
     print(
         f"  next: mcu-effnet run {out}{' --profile' if args.profile else ''}    (or: cd {out} && make && make run)"
     )
     return 0
+
+
+def tiling_summary(plan: dict) -> str:
+    """One line about the tiled segment of report.json's memory plan."""
+    t = plan["tiling"]
+    return (
+        f"tiled: ops {t['ops'][0]}-{t['ops'][-1]} in {t['tiles']} bands, peak {t['peak_before']} -> "
+        f"{plan['peak_bytes']} bytes, arena {t['arena_before']} -> {plan['arena_bytes']}, "
+        f"{t['recomputed_macs']} MACs recomputed ({t['recomputed_percent']:.1f} % of {t['model_macs']}, "
+        f"--max-recompute {t['max_recompute']:g})"
+    )
 
 
 def plan_summary(plan: dict) -> str:

@@ -30,8 +30,10 @@ from mcu_effnet.codegen import (
     dsp_pointwise,
     engine_int16,
     engine_math,
+    engine_tiled,
     fuse_add,
     fuse_lines,
+    tile_plan,
 )
 from mcu_effnet.codegen.c_literals import (
     c_array_body,
@@ -61,6 +63,7 @@ from mcu_effnet.graph.planner import (
     ordered_ops,
     pointwise_in_place_chunk,
 )
+from mcu_effnet.graph.tiling import DEFAULT_MAX_RECOMPUTE, TILED
 from mcu_effnet.ops.common import elements, optional_input, qparams
 from mcu_effnet.ops.lookup import LOOKUP
 from mcu_effnet.ops.registry import op_macs, prepare
@@ -84,6 +87,7 @@ RUNTIME_FILES: tuple[str, ...] = (
     "ek_int16.h",
     "ek_int16.c",
     "ek_chunks.h",
+    "ek_conv_view.h",
     "ek_chunks.c",
 )
 
@@ -533,6 +537,16 @@ def _size(b: _Builder, op: Op) -> int:
     return elements(b.graph.tensors[op.inputs[0]].shape)
 
 
+# Element-wise ops whose C struct is their element count and their Params: (kernel, struct).
+UNARY_KERNELS = {
+    "LOGISTIC": ("ek_logistic", "ek_logistic_params"),
+    "HARD_SWISH": ("ek_hard_swish", "ek_hard_swish_params"),
+    "RELU": ("ek_requantize", "ek_requantize_params"),  # a requantization clamped at zero
+    "RELU6": ("ek_relu6", "ek_clamp_params"),
+    "QUANTIZE": ("ek_requantize", "ek_requantize_params"),
+}
+
+
 def _unary(kernel: str, struct: str) -> Callable[[_Builder, Op], None]:
     """The handler of an elementwise op whose C struct is its element count and its Params."""
 
@@ -624,11 +638,7 @@ _HANDLERS = {
     "PAD": _pad,
     "RESHAPE": _reshape,
     "SOFTMAX": _softmax,
-    "LOGISTIC": _unary("ek_logistic", "ek_logistic_params"),
-    "HARD_SWISH": _unary("ek_hard_swish", "ek_hard_swish_params"),
-    "RELU": _unary("ek_requantize", "ek_requantize_params"),  # a requantization clamped at zero
-    "RELU6": _unary("ek_relu6", "ek_clamp_params"),
-    "QUANTIZE": _unary("ek_requantize", "ek_requantize_params"),
+    **{kind: _unary(kernel, struct) for kind, (kernel, struct) in UNARY_KERNELS.items()},
     "CONCATENATION": _concatenation,
     "DEQUANTIZE": _dequantize,  # the one op with a float32 output (a model output)
     "ARG_MAX": _argmax,  # int32 indices (a model output)
@@ -636,15 +646,22 @@ _HANDLERS = {
     **engine_math.HANDLERS,
     CONV_ADD: _conv_add,  # the engine's own: CONV_2D -> residual ADD fused (mcu_effnet.codegen.fuse_add)
     CONV_DEPTHWISE: _conv_depthwise,  # the engine's own: 1x1 -> depthwise by rows (codegen.fuse_lines)
+    TILED: engine_tiled.handle,  # the engine's own: the first layers band by band (graph.tiling)
 }
 _HANDLERS.update(data_movement.handlers(_reshape))
-assert set(_HANDLERS) == set(SUPPORTED_OPS) | {LOOKUP, CONV_ADD, CONV_DEPTHWISE}
+assert set(_HANDLERS) == set(SUPPORTED_OPS) | {LOOKUP, CONV_ADD, CONV_DEPTHWISE, TILED}
 
 
 def _fuse_chunked(graph: Graph, chosen: list[AddFusion | LineFusion]) -> Graph:
     adds = [f for f in chosen if isinstance(f, AddFusion)]
     lines = [f for f in chosen if isinstance(f, LineFusion)]
     return fuse_lines.fuse(fuse_add.fuse(graph, adds), lines)
+
+
+def _plan_chunked(graph: Graph) -> tuple[Graph, list[AddFusion | LineFusion], ArenaPlan]:
+    """``graph`` with the chunked modes that lower its arena, and its plan."""
+    options = [*fuse_add.candidates(graph), *fuse_lines.candidates(graph)]
+    return fuse_add.choose(graph, options, _fuse_chunked, plan_memory)
 
 
 # Model output element types: the activations', and float32 after a DEQUANTIZE.
@@ -691,6 +708,8 @@ def _macs(graph: Graph, op: Op) -> int:
         return int(op_macs(graph, op.attrs["conv"]))
     if op.kind == CONV_DEPTHWISE:
         return int(op_macs(graph, op.attrs["conv"]) + op_macs(graph, op.attrs["depthwise"]))
+    if op.kind == TILED:
+        return op.attrs["segment"].macs  # once each; the plan's tiling counts the recomputed ones
     return int(op_macs(graph, op))
 
 
@@ -773,6 +792,7 @@ def _build(
     dsp: bool,
     widen_budget: int | None,
     absorb: bool | None,
+    max_recompute: float = DEFAULT_MAX_RECOMPUTE,
 ) -> _Built:
     """Every op's arrays, structs and call, in the plan's order (nothing rendered yet)."""
     _check(graph)
@@ -784,9 +804,9 @@ def _build(
         graph = layout.graph
     if (plan is None) if fuse is None else fuse:
         graph, fusions = fuse_silu(graph)
-        if plan is None:  # residual ADDs, 1x1 -> depthwise pairs: where that lowers the arena
-            options = [*fuse_add.candidates(graph), *fuse_lines.candidates(graph)]
-            graph, chosen, plan = fuse_add.choose(graph, options, _fuse_chunked, plan_memory)
+        if plan is None:  # residual ADDs, 1x1 -> depthwise pairs, tiling: where that lowers the arena
+            untiled = _plan_chunked(graph)
+            graph, chosen, plan, _ = tile_plan.choose(graph, untiled, _plan_chunked, max_recompute)
             fusions = [*fusions, *chosen]
     plan = plan if plan is not None else plan_memory(graph)
     if layout.input_gather is not None and not plan.io_in_arena:
@@ -820,17 +840,22 @@ class EngineSize:
 
 
 def engine_size(
-    graph: Graph, dsp: bool = False, widen_budget: int | None = None, plan: ArenaPlan | None = None
+    graph: Graph,
+    dsp: bool = False,
+    widen_budget: int | None = None,
+    plan: ArenaPlan | None = None,
+    max_recompute: float = DEFAULT_MAX_RECOMPUTE,
 ) -> EngineSize:
     """The arena, const arrays and calls of the engine ``generate_engine(graph, dsp=..,
     widen_budget=..)`` writes: the same plan, fusion and layout, minus the rendering.
     ``plan``: one already made for ``graph`` as given (it is then not fused again)."""
-    built = _build(graph, plan, None, dsp, widen_budget, None)
+    built = _build(graph, plan, None, dsp, widen_budget, None, max_recompute)
     b, fused, plan = built.b, built.graph, built.plan
     tin, tout = built.declared, fused.tensors[fused.outputs[0]]
     calls: dict[str, int] = {}
     for c in b.calls:
-        calls[c["kind"]] = calls.get(c["kind"], 0) + 1
+        for kind in c.get("inner_kinds") or [c["kind"]]:  # a tiled segment: the kernels of its ops
+            calls[kind] = calls.get(kind, 0) + 1
     io = tin.nbytes + tout.nbytes
     return EngineSize(
         arena_bytes=plan.arena_bytes,
@@ -848,6 +873,7 @@ def generate_engine(
     dsp: bool = False,
     widen_budget: int | None = None,
     absorb: bool | None = None,
+    max_recompute: float = DEFAULT_MAX_RECOMPUTE,
 ) -> EngineSources:
     """C sources of the native int8 engine for ``graph`` (one input, one output), its ops called
     in ``plan.order`` (default plan: ``plan_memory``, the order that lowers the arena).
@@ -857,7 +883,9 @@ def generate_engine(
     ``absorb`` (default: when no plan is given) folds PyTorch-style TRANSPOSEs into the input
     copy or a classifier's weights (``mcu_effnet.codegen.layout``); a given plan must match.
     Without a plan, residual ADDs are also fused into the convolution producing one operand
-    where that lowers the arena (``mcu_effnet.codegen.fuse_add``).
+    where that lowers the arena (``mcu_effnet.codegen.fuse_add``), and the first layers run
+    band by band (``mcu_effnet.codegen.tile_plan``) where that lowers it further, recomputing
+    at most ``max_recompute`` % of the model's MACs.
     ``dsp``: the target core has the DSP extension (Cortex-M4, M7, M33): ops the DSP kernels
     cover get them, with their weights laid out for them here; the rest keep the plain kernels.
     False gives the portable C99 engine (host builds, Cortex-M0+ / M3).
@@ -865,7 +893,7 @@ def generate_engine(
     weights to int16 for its faster kernel (default: no limit); a board short of flash passes
     what it has left, and the layers that gain most per byte get it.
     """
-    built = _build(graph, plan, fuse, dsp, widen_budget, absorb)
+    built = _build(graph, plan, fuse, dsp, widen_budget, absorb, max_recompute)
     b, graph, plan, fusions = built.b, built.graph, built.plan, built.fusions
     layout, declared, input_gather = built.layout, built.declared, built.input_gather
     for a in b.arrays:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mcu_effnet.errors import UserError
+from mcu_effnet.graph.tiling import DEFAULT_MAX_RECOMPUTE
 
 PLATFORM_FILES = ("profile.c", "profile.h")
 NATIVE_MARK = "MODEL_PROFILE_MARK();"  # one per counter reading in the generated model.c
@@ -225,6 +226,9 @@ def require_profiling(folder: Path, marker: dict[str, Any], report: dict[str, An
         command += " --runtime tflm"
         if marker.get("kernels", "reference") != "reference":
             command += f" --kernels {marker['kernels']}"
+    recompute = marker.get("max_recompute")
+    if recompute is not None and recompute != DEFAULT_MAX_RECOMPUTE:
+        command += f" --max-recompute {recompute:g}"
     raise UserError(
         f"{folder}: generated without profiling; regenerate it with: {command} --profile --out {folder}"
     )

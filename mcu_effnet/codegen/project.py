@@ -37,6 +37,7 @@ from mcu_effnet.codegen.project_report import write_report
 from mcu_effnet.codegen.templates import environment
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph
+from mcu_effnet.graph.tiling import DEFAULT_MAX_RECOMPUTE
 
 MARKER = ".mcu-effnet-project"
 
@@ -103,6 +104,7 @@ def write_project(
     progress: Callable[[str], None] | None = None,
     profile: bool = False,
     reserve_flash: int = DEFAULT_RESERVE_FLASH_BYTES,
+    max_recompute: float = DEFAULT_MAX_RECOMPUTE,
 ) -> Project:
     """Plans, renders, builds (when the toolchain is there) and reports a firmware project.
 
@@ -111,14 +113,17 @@ def write_project(
     ``model_bytes``: the ``.tflite`` file (copied into the project for ``run``; required for
     ``runtime="tflm"``). ``profile``: a profiling build (the counter read around every op,
     ``codegen/profile.py``). ``reserve_flash``: flash the application keeps; the DSP engine
-    widens weights only within what is left.
+    widens weights only within what is left. ``max_recompute``: the MACs (% of the model's) the
+    engine may compute again to run its first layers band by band (``codegen.tile_plan``).
     """
     board = get_board(board) if isinstance(board, str) else board
     check_choices(runtime, kernels)
     out = Path(out_dir)
     _check_out_dir(out, force)
     options = (model_bytes, model_source, stack_bytes, engine, simulate, seed, tflm_dir, profile)
-    plan = plan_project(graph, board, runtime, kernels, *options, reserve_flash=reserve_flash)
+    plan = plan_project(
+        graph, board, runtime, kernels, *options, reserve_flash=reserve_flash, max_recompute=max_recompute
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     with staged(out, folder=True) as tmp:
         env = environment()
@@ -126,6 +131,6 @@ def write_project(
         built = build_project(plan, tmp, str(out), progress or (lambda _msg: None)) if build else None
         report = write_report(env, plan, built, tmp, files)
         marker = {"tool": "mcu-effnet", "board": board.name, "runtime": runtime, "kernels": kernels}
-        marker.update(model=plan.model_name, seed=seed, profile=profile)
+        marker.update(model=plan.model_name, seed=seed, profile=profile, max_recompute=max_recompute)
         (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
     return Project(path=out, board=board, runtime=runtime, report=report, files=files)

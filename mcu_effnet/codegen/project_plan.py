@@ -21,6 +21,7 @@ from mcu_effnet.codegen.templates import kib
 from mcu_effnet.codegen.tflm import TFLM_KERNELS
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Tensor
+from mcu_effnet.graph.tiling import DEFAULT_MAX_RECOMPUTE
 
 if TYPE_CHECKING:
     from mcu_effnet.codegen.engine import EngineSize
@@ -155,6 +156,21 @@ def check_fits(
     return needed
 
 
+def _tiling_hint(engine: Any, max_recompute: float) -> str:
+    """What tiling did for a model that does not fit (native engine)."""
+    plan = getattr(engine, "plan", None)
+    if plan is None:
+        return ""
+    tiled = getattr(plan, "tiling", None)
+    if tiled:
+        return (
+            f", even with its first layers tiled (ops {tiled['ops'][0]}-{tiled['ops'][-1]} in {tiled['tiles']} bands: "
+            f"arena {kib(tiled['arena_before'])} -> {kib(plan.arena_bytes)}, "
+            f"{tiled['recomputed_percent']:.1f} % of the MACs recomputed, max_recompute {max_recompute:g} %)"
+        )
+    return f"; tiling its first layers would not lower the arena within max_recompute {max_recompute:g} %"
+
+
 def _transpose_hint(engine: Any) -> str:
     """What a TRANSPOSE left as a kernel costs, for a model that does not fit (native engine)."""
     graph = getattr(engine, "graph", None)
@@ -225,6 +241,7 @@ def plan_project(
     tflm_dir: str | os.PathLike | None,
     profile: bool = False,
     reserve_flash: int = DEFAULT_RESERVE_FLASH_BYTES,
+    max_recompute: float = DEFAULT_MAX_RECOMPUTE,
 ) -> ProjectPlan:
     """The runtime's model and sizes (fits checked) and the test vector; writes nothing."""
     tin, tout = io_tensors(graph)
@@ -252,9 +269,11 @@ def plan_project(
             if board.has_dsp:  # the core picks the kernels
                 # Widened 1x1 / FC weights (twice the flash) only as far as the board's flash
                 # allows once the application's reserve is kept free.
-                narrow = engine_size(graph, dsp=True, widen_budget=0)
+                narrow = engine_size(graph, dsp=True, widen_budget=0, max_recompute=max_recompute)
                 budget = widen_budget(board, narrow, reserve_flash)
-            engine = generate_engine(graph, dsp=board.has_dsp, widen_budget=budget)
+            engine = generate_engine(
+                graph, dsp=board.has_dsp, widen_budget=budget, max_recompute=max_recompute
+            )
         plan.engine = engine
         arena, weights = int(engine.arena_bytes), int(engine.weights_bytes)
         model_ram = int(getattr(engine, "model_ram_bytes", arena))
@@ -278,7 +297,8 @@ def plan_project(
     try:
         sram_needed = check_fits(board, runtime, arena, in_bytes + tout.nbytes, stack_bytes, weights, label)
     except DoesNotFit as exc:
-        raise DoesNotFit(str(exc) + _transpose_hint(plan.engine)) from None
+        hint = _tiling_hint(plan.engine, max_recompute) if runtime == "native" else ""
+        raise DoesNotFit(str(exc) + _transpose_hint(plan.engine) + hint, options=("max_recompute",)) from None
 
     if len(ins) == 1:
         plan.test_input = test_vector_input(tin.shape, seed, dtype=tin.dtype)

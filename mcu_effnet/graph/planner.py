@@ -15,6 +15,9 @@ Tensors are first gathered into *buffers* (one buffer = one block of bytes):
   through a scratch buffer, so the convolution's output never exists whole;
 - the engine's 1x1 convolution feeding a depthwise one (``CONV_DEPTHWISE``, ``mcu_effnet.
   codegen.fuse_lines``) holds only the rows of the 1x1's output one depthwise window reads;
+- the engine's tiled segment (``TILED``, ``mcu_effnet.graph.tiling``) runs the model's first
+  layers band by band: only its last output exists whole, the layers inside hold the rows of one
+  band in a scratch buffer;
 - the model's input and output live in the arena too (``io_in_arena=True``, the default, as in
   TFLite Micro): the input's bytes are reused once it is dead, and the caller may write the
   input in place (``model_input_buffer()``). With ``io_in_arena=False`` the input is read where
@@ -39,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcu_effnet.graph.ir import Graph, Op
+from mcu_effnet.graph.tiling import TILED
 from mcu_effnet.ops.common import elements, op_padding
 
 ALIGNMENT = 4
@@ -190,6 +194,8 @@ def fixed_scratch_bytes(graph: Graph, op) -> int:
     """Scratch an op needs in or out of place: a fused CONV_ADD's chunk of convolution output, a
     fused CONV_DEPTHWISE's rows of the 1x1's output, ``SCRATCH_OPS`` (TRANSPOSE_CONV's
     accumulators)."""
+    if op.kind == TILED:
+        return op.attrs["segment"].scratch_bytes
     if op.kind == CONV_DEPTHWISE:
         mid = graph.tensors[op.attrs["conv"].outputs[0]]
         return line_rows(graph, op) * int(mid.shape[2]) * int(mid.shape[3])
@@ -276,6 +282,8 @@ class ArenaPlan:
     # op index -> how a chunked mode runs it (1x1 in place, convolution + ADD fused)
     modes: dict[int, str] = field(default_factory=dict)
     plain: set[int] = field(default_factory=set)  # ops kept off an optional in-place mode
+    # the tiled segment and what it saves (the engine's choice, ``mcu_effnet.codegen.tile_plan``)
+    tiling: dict[str, Any] = field(default_factory=dict)
 
     @property
     def reordered(self) -> bool:
@@ -309,6 +317,7 @@ class ArenaPlan:
             "stored_order_arena_bytes": self.stored_arena_bytes,
             "in_place_op_kinds": [kinds[i] for i in self.in_place_ops] if kinds else None,
             "modes": {str(k): v for k, v in self.modes.items()},
+            "tiling": dict(self.tiling) or None,
             "buffers": [b.to_dict(graph) for b in self.buffers],
         }
 
@@ -335,6 +344,13 @@ class ArenaPlan:
             lines += _wrap_items("in place:", items)
         for i, mode in self.modes.items():
             lines.append(f"  op {i}: {mode}")
+        if self.tiling:
+            t = self.tiling
+            lines.append(
+                f"  tiled: peak {t['peak_before']} -> {self.peak_bytes}, arena {t['arena_before']} -> "
+                f"{self.arena_bytes} bytes, {t['recomputed_macs']} MACs recomputed "
+                f"({t['recomputed_percent']:.1f} % of {t['model_macs']}, limit {t['max_recompute']:g} %)"
+            )
         lines.append(f"{'buffer':>6} {'where':>6} {'offset':>8} {'size':>8} {'steps':>9}  tensors")
         for b in sorted(self.buffers, key=lambda b: (b.location != ARENA, b.offset, b.index)):
             names = [graph.tensors[t].name if graph is not None else str(t) for t in b.tensors]
@@ -480,6 +496,8 @@ def in_place_inputs(graph: Graph, op: Op) -> list[int]:
     y = graph.tensors[op.outputs[0]]
     if pointwise_in_place_chunk(graph, op) is not None:
         return [op.inputs[0]]
+    if op.kind == TILED:  # band by band over its source (Segment.overwrites_source)
+        return [op.inputs[0]] if op.attrs["segment"].overwrites_source else []
     if op.kind == CONV_ADD:
         candidates = op.inputs[3:4]
     elif op.kind in IN_PLACE_OPS or depthwise_in_place_rows(graph, op) is not None:
@@ -503,6 +521,8 @@ def optional_in_place(graph: Graph, op: Op) -> bool:
 
 def describe_mode(graph: Graph, op: Op, in_place: bool) -> str | None:
     """How the plan runs ``op`` when it is one of the chunked modes (for the printed plan)."""
+    if op.kind == TILED:
+        return op.attrs["description"]
     if op.kind == CONV_DEPTHWISE:
         conv, dw = op.attrs["fused_ops"]
         return f"conv {conv} -> depthwise {dw} by rows, {line_rows(graph, op)} rows held, 0 MACs recomputed"

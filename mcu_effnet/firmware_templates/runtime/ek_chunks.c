@@ -1,6 +1,8 @@
 /* Convolutions a few output pixels at a time (ek_chunks.h). */
 #include "ek_chunks.h"
 
+#include "ek_conv_view.h"
+
 #include <string.h> /* memcpy, memmove: word-wise, unlike ek_copy's byte loop */
 
 void ek_conv_add_chunks(ek_conv_part part, const void *params, const ek_chunk_shape *shape,
@@ -80,11 +82,7 @@ void ek_depthwise_conv2d_row(const void *params, const int8_t *rows, int32_t bas
 {
     const ek_conv_params *p = (const ek_conv_params *)params;
     ek_conv_params v = *p;
-    v.batches = 1;
-    v.in_h = count;
-    v.out_h = 1;
-    /* the window's first row, oy * stride_h - pad_top, counted from the first row held */
-    v.pad_top = p->pad_top - oy * p->stride_h + base;
+    EK_VIEW_BAND(v, p, base, count, oy, 1);
     ek_depthwise_conv2d(&v, rows, out);
 }
 
@@ -93,20 +91,26 @@ void ek_conv2d_part(const void *params, const int8_t *input, int32_t oy, int32_t
 {
     const ek_conv_params *p = (const ek_conv_params *)params;
     ek_conv_params v = *p;
-    v.batches = 1;
-    v.out_h = 1;
-    v.out_w = n;
-    if (p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
-        p->pad_left == 0) {
-        /* pixel by pixel: the chunk's inputs are one run (the kernel's matrix-product path) */
-        v.in_h = 1;
-        v.in_w = n;
-        input += (oy * p->in_w + ox) * p->in_c;
-    } else {
-        v.pad_top = p->pad_top - oy * p->stride_h;
-        v.pad_left = p->pad_left - ox * p->stride_w;
-    }
+    EK_VIEW_PART(v, p, input, oy, ox, n);
     ek_conv2d(&v, input, out);
+}
+
+void ek_conv2d_band(const void *params, const int8_t *input, int32_t in_base, int32_t in_count, int32_t out_base,
+                    int32_t out_count, int8_t *out)
+{
+    const ek_conv_params *p = (const ek_conv_params *)params;
+    ek_conv_params v = *p;
+    EK_VIEW_BAND(v, p, in_base, in_count, out_base, out_count);
+    ek_conv2d(&v, input, out);
+}
+
+void ek_depthwise_conv2d_band(const void *params, const int8_t *input, int32_t in_base, int32_t in_count,
+                              int32_t out_base, int32_t out_count, int8_t *out)
+{
+    const ek_conv_params *p = (const ek_conv_params *)params;
+    ek_conv_params v = *p;
+    EK_VIEW_BAND(v, p, in_base, in_count, out_base, out_count);
+    ek_depthwise_conv2d(&v, input, out);
 }
 
 static ek_chunk_shape conv_shape(const ek_conv_params *p)
@@ -116,8 +120,7 @@ static ek_chunk_shape conv_shape(const ek_conv_params *p)
     s.out_w = p->out_w;
     s.out_c = p->out_c;
     s.in_c = p->in_c;
-    s.flat = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
-             p->pad_left == 0;
+    s.flat = EK_VIEW_POINTWISE(p);
     return s;
 }
 

@@ -64,10 +64,21 @@ void ek_expand_depthwise(ek_conv_part expand, const void *expand_params, ek_dept
                          const void *depthwise_params, const ek_line_shape *shape, const int8_t *input,
                          int8_t *output, int8_t *lines);
 
+/* Computes output rows out_base .. out_base + out_count - 1 of the op `params` (one image) into
+ * `out` from input rows in_base .. in_base + in_count - 1 held contiguously in `input`: a band
+ * of a tiled segment (mcu_effnet.graph.tiling), whose rows are the ones its windows read, so the
+ * view's padding falls where the whole map's does. */
+typedef void (*ek_conv_band)(const void *params, const int8_t *input, int32_t in_base, int32_t in_count,
+                             int32_t out_base, int32_t out_count, int8_t *out);
+
 /* The plain kernels' views (ek_conv2d, ek_depthwise_conv2d) for the loops above. */
 void ek_conv2d_part(const void *params, const int8_t *input, int32_t oy, int32_t ox, int32_t n, int8_t *out);
 void ek_depthwise_conv2d_row(const void *params, const int8_t *rows, int32_t base, int32_t count, int32_t oy,
                              int8_t *out);
+void ek_conv2d_band(const void *params, const int8_t *input, int32_t in_base, int32_t in_count, int32_t out_base,
+                    int32_t out_count, int8_t *out);
+void ek_depthwise_conv2d_band(const void *params, const int8_t *input, int32_t in_base, int32_t in_count,
+                              int32_t out_base, int32_t out_count, int8_t *out);
 
 /* The plain kernel (ek_conv2d). */
 void ek_conv2d_add(const ek_conv_params *p, const ek_binary_params *add, int32_t conv_first, int32_t chunk,

@@ -1,32 +1,18 @@
 /* The DSP convolution kernels a few output pixels at a time (ek_chunks_dsp.h, ek_chunks.h). */
 #include "ek_chunks_dsp.h"
 
+#include "ek_conv_view.h"
+
 #if defined(__ARM_FEATURE_DSP) || defined(EK_ACLE_EMULATION)
 
 /* ---- the k x k kernel: a view with the output narrowed and the padding shifted ---------- */
-
-static int dsp_pointwise(const ek_conv_dsp_params *p)
-{
-    return p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
-           p->pad_left == 0;
-}
 
 void ek_conv2d_dsp_part(const void *params, const int8_t *input, int32_t oy, int32_t ox, int32_t n,
                           int8_t *out)
 {
     const ek_conv_dsp_params *p = (const ek_conv_dsp_params *)params;
     ek_conv_dsp_params v = *p;
-    v.batches = 1;
-    v.out_h = 1;
-    v.out_w = n;
-    if (dsp_pointwise(p)) {
-        v.in_h = 1;
-        v.in_w = n;
-        input += (oy * p->in_w + ox) * p->in_c;
-    } else {
-        v.pad_top = p->pad_top - oy * p->stride_h;
-        v.pad_left = p->pad_left - ox * p->stride_w;
-    }
+    EK_VIEW_PART(v, p, input, oy, ox, n);
     ek_conv2d_dsp(&v, input, out);
 }
 
@@ -37,7 +23,7 @@ static ek_chunk_shape conv_dsp_shape(const ek_conv_dsp_params *p)
     s.out_w = p->out_w;
     s.out_c = p->out_c;
     s.in_c = p->in_c;
-    s.flat = dsp_pointwise(p);
+    s.flat = EK_VIEW_POINTWISE(p);
     return s;
 }
 
@@ -128,11 +114,52 @@ void ek_depthwise_conv2d_dsp_row(const void *params, const int8_t *rows, int32_t
 {
     const ek_depthwise_dsp_params *p = (const ek_depthwise_dsp_params *)params;
     ek_depthwise_dsp_params v = *p;
-    v.batches = 1;
-    v.in_h = count;
-    v.out_h = 1;
-    v.pad_top = p->pad_top - oy * p->stride_h + base; /* see ek_depthwise_conv2d_row */
+    EK_VIEW_BAND(v, p, base, count, oy, 1);
     ek_depthwise_conv2d_dsp(&v, rows, out);
+}
+
+/* ---- bands of rows (a tiled segment) ----------------------------------------------------- */
+
+#define EK_GEOMETRY_BAND(kernel, type)                                   \
+    EK_DSP_BAND(kernel)                                                  \
+    {                                                                    \
+        const type *p = (const type *)params;                            \
+        type v = *p;                                                     \
+        EK_VIEW_BAND(v, p, in_base, in_count, out_base, out_count);      \
+        kernel(&v, input, out);                                          \
+    }
+
+EK_GEOMETRY_BAND(ek_conv2d_dsp, ek_conv_dsp_params)
+EK_GEOMETRY_BAND(ek_conv2d_first_dsp, ek_conv_dsp_params)
+EK_GEOMETRY_BAND(ek_conv2d_1x1_narrow_dsp, ek_conv_dsp_params)
+EK_GEOMETRY_BAND(ek_depthwise_conv2d_dsp, ek_depthwise_dsp_params)
+
+/* The 1x1 kernels have no padding: the view starts at the band's first input row. */
+static ek_conv1x1_dsp_params band_1x1(const ek_conv1x1_dsp_params *p, const int8_t **input, int32_t in_base,
+                                      int32_t out_base, int32_t out_count)
+{
+    ek_conv1x1_dsp_params v = *p;
+    v.batches = 1;
+    v.out_h = out_count;
+    v.in_h = (out_count - 1) * p->stride_h + 1;
+    *input += (out_base * p->stride_h - in_base) * p->in_w * p->in_c;
+    return v;
+}
+
+EK_DSP_BAND(ek_conv2d_1x1_dsp)
+{
+    const ek_conv1x1_dsp_params v = band_1x1((const ek_conv1x1_dsp_params *)params, &input, in_base, out_base,
+                                             out_count);
+    (void)in_count;
+    ek_conv2d_1x1_dsp(&v, input, out);
+}
+
+EK_DSP_BAND(ek_conv2d_1x1_dsp_fast)
+{
+    const ek_conv1x1_dsp_params v = band_1x1((const ek_conv1x1_dsp_params *)params, &input, in_base, out_base,
+                                             out_count);
+    (void)in_count;
+    ek_conv2d_1x1_dsp_fast(&v, input, out);
 }
 
 #else

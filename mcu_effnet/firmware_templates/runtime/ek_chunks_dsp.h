@@ -8,6 +8,7 @@
 
 #include "ek_chunks.h"
 #include "ek_conv_dsp.h"
+#include "ek_conv_first_dsp.h"
 #include "ek_pointwise_dsp.h"
 
 #ifdef __cplusplus
@@ -36,6 +37,17 @@ void ek_conv2d_1x1_dsp_fast_part(const void *params, const int8_t *input, int32_
                                  int8_t *out);
 void ek_depthwise_conv2d_dsp_row(const void *params, const int8_t *rows, int32_t base, int32_t count, int32_t oy,
                                  int8_t *out);
+
+/* Their band views for a tiled segment (ek_conv_band, ek_chunks.h): every DSP convolution. */
+#define EK_DSP_BAND(kernel)                                                                                  \
+    void kernel##_band(const void *params, const int8_t *input, int32_t in_base, int32_t in_count,            \
+                       int32_t out_base, int32_t out_count, int8_t *out)
+EK_DSP_BAND(ek_conv2d_dsp);
+EK_DSP_BAND(ek_conv2d_first_dsp);
+EK_DSP_BAND(ek_conv2d_1x1_narrow_dsp);
+EK_DSP_BAND(ek_depthwise_conv2d_dsp);
+EK_DSP_BAND(ek_conv2d_1x1_dsp);
+EK_DSP_BAND(ek_conv2d_1x1_dsp_fast);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,8 @@ chunks to keep the im2col matrix under ``_CHUNK_ELEMENTS``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op
@@ -66,19 +68,42 @@ def finish_accumulator(
 
 
 def conv_2d(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+    oh = output_tensor(graph, op).shape[1]
+    return [conv_rows(graph, op, inputs[0], 0, 0, oh)]
+
+
+def depthwise_conv_2d(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
+    oh = output_tensor(graph, op).shape[1]
+    return [conv_rows(graph, op, inputs[0], 0, 0, oh)]
+
+
+def conv_rows(graph: Graph, op: Op, x: np.ndarray, base: int, lo: int, hi: int) -> np.ndarray:
+    """Output rows ``lo .. hi - 1`` of a CONV_2D or DEPTHWISE_CONV_2D from ``x``, the input's
+    rows ``base ..`` (all of them: base 0). Rows outside ``x`` count as padding, so ``x`` must
+    hold every input row those outputs read that lies inside the map (``mcu_effnet.graph.tiling``)."""
     p: ConvParams = op_params(graph, op)
-    x = inputs[0]
+    top = p.pad_top - lo * p.stride_h + base  # the window of output row lo starts at x's row -top
+    if top < 0:
+        x, top = x[:, -top:], 0
+    if top != p.pad_top:
+        p = replace(p, pad_top=top)
+    if op.kind == "DEPTHWISE_CONV_2D":
+        return _depthwise(graph, op, p, x, hi - lo)
+    return _conv(graph, op, p, x, hi - lo)
+
+
+def _conv(graph: Graph, op: Op, p: ConvParams, x: np.ndarray, oh: int) -> np.ndarray:
     wide = x.dtype == np.int16
     weights = cached(graph, op, "weights", lambda: _conv_matrix(input_tensor(graph, op, 1).data, wide))
     k, out_c = weights.shape
     _, kh, kw, _ = input_tensor(graph, op, 1).shape
-    _, oh, ow, _ = output_tensor(graph, op).shape
+    ow = output_tensor(graph, op).shape[2]
     n = x.shape[0]
     chunk = max(1, _CHUNK_ELEMENTS // max(oh * ow * k, 1))
     acc = np.empty((n, oh, ow, out_c), dtype=np.int64)
     for start in range(0, n, chunk):
         part = x[start : start + chunk]
-        if kh == kw == 1 and p.stride_h == p.stride_w == 1:
+        if kh == kw == 1 and p.stride_h == p.stride_w == 1 and p.pad_top == 0 and part.shape[1] == oh:
             cols = part.reshape(-1, k).astype(weights.dtype)  # 1x1: the input is its own im2col
             cols += weights.dtype.type(p.in_offset)
         else:
@@ -86,13 +111,11 @@ def conv_2d(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.nd
             cols = windows.reshape(-1, k)  # copies the strided view into the im2col matrix
         # Exact integers (see the module docstring): the cast needs no rounding.
         acc[start : start + chunk] = (cols @ weights).reshape(-1, oh, ow, out_c)
-    return [_finish(graph, op, p, acc)]
+    return _finish(graph, op, p, acc)
 
 
-def depthwise_conv_2d(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    p: ConvParams = op_params(graph, op)
+def _depthwise(graph: Graph, op: Op, p: ConvParams, x: np.ndarray, oh: int) -> np.ndarray:
     _, kh, kw, out_c = input_tensor(graph, op, 1).shape
-    x = inputs[0]
     in_c = x.shape[3]
     acc_type = np.int64 if x.dtype == np.int16 else np.int32
     weights = cached(
@@ -101,14 +124,14 @@ def depthwise_conv_2d(graph: Graph, op: Op, inputs: list[np.ndarray | None]) -> 
         "weights",
         lambda: input_tensor(graph, op, 1).data.reshape(kh, kw, in_c, -1).astype(acc_type),
     )
-    _, oh, ow, _ = output_tensor(graph, op).shape
+    ow = output_tensor(graph, op).shape[2]
     windows = _centred_windows(x, p, (kh, kw), (oh, ow), acc_type)
     # Output channel c·M + m reads input channel c with filter column c·M + m. One einsum over the
     # window view (N, OH, OW, C, KH, KW) sums the taps in int32, exactly like the reference
     # (|sum| <= KH·KW·255·128, far inside int32), and is faster than a loop of tap multiplies.
     # int16 inputs sum in int64, as the 16x8 reference does.
     acc = np.einsum("nhwcij,ijcm->nhwcm", windows, weights)
-    return [_finish(graph, op, p, acc.reshape(x.shape[0], oh, ow, out_c).astype(np.int64))]
+    return _finish(graph, op, p, acc.reshape(x.shape[0], oh, ow, out_c).astype(np.int64))
 
 
 KERNELS: dict[str, Kernel] = {"CONV_2D": conv_2d, "DEPTHWISE_CONV_2D": depthwise_conv_2d}
