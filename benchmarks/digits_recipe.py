@@ -3,19 +3,20 @@
 Exports ``sklearn.datasets.load_digits`` (1,797 images, 10 classes; shipped inside the
 scikit-learn package, nothing downloaded) as an ImageFolder tree (a fixed 80/20 split per class),
 then runs ``mcu-effnet qat --phi -4 --resolution 32`` once per recipe and prints float, QAT and
-int8 (.tflite in the simulator) top-1 and the wall time of each run. Digits are the case where a
-horizontal flip changes the class, so the recipes compared are the defaults and ``--hflip 0``.
+int8 (.tflite in TFLite Micro) top-1 and the wall time of each run. Digits are the case where a
+horizontal flip changes the class, so the recipes compared are the defaults, ``--hflip 0`` and
+the README's small-data recipe (``--hflip 0 --qat-epochs 3``).
 
     pip install scikit-learn    # or: pip install -e .[dev]
-    .venv/bin/python benchmarks/digits_recipe.py [--epochs 20] [--qat-epochs 3] [--work DIR]
-        [--recipe "hflip 0"] [--seed N] [-- more qat options]
+    .venv/bin/python benchmarks/digits_recipe.py [--epochs N] [--qat-epochs N] [--work DIR]
+        [--recipe defaults] [--seed N] [-- more qat options]
 
-Three QAT epochs, not more: on this set the calibrated start of QAT already matches the float
-model, and with 8 QAT epochs it was still the exported weights; the QAT epochs cost about
-2.5 times a float epoch each. Wall time depends on what else runs on the machine, so the CPU
-time of each run (its process and loader workers) is recorded beside it.
+Without --epochs / --qat-epochs the command's own defaults apply: the "defaults" recipe is
+exactly what a user gets from ``mcu-effnet qat --phi -4 --resolution 32 --data DIR``. Wall time
+depends on what else runs on the machine, so the CPU time of each run (its process and loader
+workers) and the load average before and after are recorded beside it.
 
-Writes benchmarks/results/digits_recipe.json.
+Appends one entry per run to the ``runs`` list of benchmarks/results/digits_recipe.json.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import numpy as np
 from PIL import Image
 
 RESULTS = Path(__file__).parent / "results" / "digits_recipe.json"
-RECIPES = {"defaults": [], "hflip 0": ["--hflip", "0"]}
+RECIPES = {"defaults": [], "hflip 0": ["--hflip", "0"], "small": ["--hflip", "0", "--qat-epochs", "3"]}
 
 
 def export_digits(root: Path, size: int = 32, seed: int = 0) -> tuple[int, int]:
@@ -63,16 +64,19 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_recipe(data: Path, out: Path, extra: list[str], epochs: int, qat_epochs: int) -> dict:
+def run_recipe(data: Path, out: Path, extra: list[str]) -> dict:
     command = [sys.executable, "-m", "mcu_effnet.cli", "qat", "--phi", "-4", "--resolution", "32",
-               "--board", "none", "--data", str(data), "--epochs", str(epochs), "--qat-epochs", str(qat_epochs),
-               "--no-progress", "--out", str(out), *extra]  # fmt: skip
+               "--board", "none", "--data", str(data), "--no-progress", "--out", str(out), *extra]  # fmt: skip
+    load_before = os.getloadavg()[0]
     start, cpu_start = time.perf_counter(), _children_cpu()
     subprocess.run(command, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     seconds, cpu_seconds = time.perf_counter() - start, _children_cpu() - cpu_start
     metrics = json.loads((out / "metrics.json").read_text())
+    train = json.loads((out / "config.json").read_text())["train"]
     return {
         "options": extra,
+        "epochs": train["epochs"],
+        "qat_epochs": train["qat_epochs"],
         "float_top1": metrics.get("float_top1"),
         "qat_top1": metrics.get("qat_top1"),
         "int8_top1": metrics.get("int8_top1"),
@@ -82,13 +86,15 @@ def run_recipe(data: Path, out: Path, extra: list[str], epochs: int, qat_epochs:
         # and its loader workers) much less so.
         "cpu_seconds": round(cpu_seconds, 1),
         "train_seconds": metrics.get("train_seconds"),
+        "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--qat-epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, help="float epochs (default: the command's)")
+    parser.add_argument("--qat-epochs", type=int, help="QAT epochs (default: the command's)")
+    parser.add_argument("--code", default="", help="the code measured, e.g. 'recipe 1a2b3c4'")
     parser.add_argument("--work", type=Path, default=Path("runs") / "digits-recipe")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
@@ -106,20 +112,21 @@ def main() -> None:
     for name, extra in RECIPES.items():
         if args.recipe and name not in args.recipe:
             continue
+        epochs = [] if args.epochs is None else ["--epochs", str(args.epochs)]
+        epochs += [] if args.qat_epochs is None else ["--qat-epochs", str(args.qat_epochs)]
         out = args.work / f"{name.replace(' ', '-')}-e{args.epochs}q{args.qat_epochs}-seed{args.seed}"
-        rows[name] = run_recipe(
-            data, out, [*extra, "--seed", str(args.seed), *args.extra], args.epochs, args.qat_epochs
-        )
+        rows[name] = run_recipe(data, out, [*extra, *epochs, "--seed", str(args.seed), *args.extra])
     print(f"{'recipe':<10} {'float':>7} {'QAT':>7} {'int8':>7} {'time':>7} {'CPU':>7}")
     for name, row in rows.items():
         pct = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
         print(f"{name:<10} {pct(row['float_top1']):>7} {pct(row['qat_top1']):>7} {pct(row['int8_top1']):>7} "
               f"{row['seconds']:>6.0f}s {row['cpu_seconds']:>6.0f}s")  # fmt: skip
-    load = os.getloadavg()[0]
-    print(f"(load average {load:.1f} on {os.cpu_count()} cores)")
+    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    results = json.loads(args.out.read_text()) if args.out.exists() else {"runs": []}
+    for name, row in rows.items():
+        results["runs"].append({"recipe": name, "code": args.code, **row})
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"epochs": args.epochs, "qat_epochs": args.qat_epochs,
-                                    "load_average": load, "results": rows}, indent=2) + "\n")  # fmt: skip
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -22,9 +22,11 @@ SHORT_RUN = (
     "--max-train-images", "3000", "--max-val-images", "500", "--batch-size", "32", "--lr", "5e-3",
     "--workers", "1", "--no-progress",
 )  # fmt: skip
+# Not fitted to a board (--board none): the fit is the short run's and test_fitting's subject, and
+# it cost every one of the dozen tiny invocations a second.
 TINY_RUN = (
-    "--phi", "-4", "--variant", "lite", "--resolution", "32", "--epochs", "1", "--qat-epochs", "1",
-    "--batch-size", "8", "--workers", "0", "--no-progress",
+    "--phi", "-4", "--variant", "lite", "--resolution", "32", "--board", "none", "--epochs", "1",
+    "--qat-epochs", "1", "--batch-size", "8", "--workers", "0", "--no-progress",
 )  # fmt: skip
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
@@ -44,6 +46,11 @@ def _error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("mcu-effnet: error:")]
 
 
+# The tests of the short run share one worker under `pytest -n 2 --dist loadgroup` (make test):
+# spread over both, each worker would train it.
+SHORT_RUN_GROUP = pytest.mark.xdist_group("cli_qat_short_run")
+
+
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("work")
@@ -52,6 +59,7 @@ def short_run(tmp_path_factory):
     return cwd, result
 
 
+@SHORT_RUN_GROUP
 def test_short_run_learns_and_qat_keeps_the_float_accuracy(short_run):
     cwd, result = short_run
     assert "BUILT-IN SYNTHETIC" in result.stdout
@@ -73,6 +81,7 @@ def test_short_run_learns_and_qat_keeps_the_float_accuracy(short_run):
     assert metrics["onnx_check"]["images"] == 64 and metrics["onnx_check"]["exact_images"] >= 32
 
 
+@SHORT_RUN_GROUP
 def test_run_folder_holds_config_history_curves_labels_and_onnx(short_run):
     cwd, _ = short_run
     run_dir = (cwd / "runs" / "latest").resolve()
@@ -93,6 +102,7 @@ def test_run_folder_holds_config_history_curves_labels_and_onnx(short_run):
     assert not [p.name for p in run_dir.iterdir() if ".tmp-" in p.name]
 
 
+@SHORT_RUN_GROUP
 def test_export_rewrites_the_checked_onnx_from_the_checkpoint(short_run):
     import onnxruntime as ort
 
@@ -110,6 +120,7 @@ def test_export_rewrites_the_checked_onnx_from_the_checkpoint(short_run):
     assert logits.shape == (1, 10)
 
 
+@SHORT_RUN_GROUP
 def test_resume_with_another_spec_is_refused_and_changes_nothing(short_run):
     cwd, _ = short_run
     run_dir = (cwd / "runs" / "latest").resolve()
@@ -125,11 +136,12 @@ def test_resume_with_another_spec_is_refused_and_changes_nothing(short_run):
 
 
 def test_ctrl_c_writes_a_checkpoint_and_resume_finishes_the_run(tmp_path):
+    at = TINY_RUN.index("--epochs")
     args = (
-        *TINY_RUN[:6],
+        *TINY_RUN[:at],
         "--epochs",
         "3",
-        *TINY_RUN[8:],
+        *TINY_RUN[at + 2 :],
         "--max-train-images",
         "400",
         "--max-val-images",

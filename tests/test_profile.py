@@ -16,6 +16,11 @@ from tflite_builder import random_cnn
 from mcu_effnet.codegen.profile import format_by_cost, format_op_types, from_run
 from mcu_effnet.codegen.toolchain import parse_output
 
+# One worker runs the module under `make test` (--dist loadgroup): its module fixtures build and
+# run four profiling firmwares (codegen + compare), which each worker it was spread over would
+# make again.
+pytestmark = pytest.mark.xdist_group("profile")
+
 
 def _cli(*args, cwd=None, timeout=600):
     return subprocess.run(

@@ -17,6 +17,10 @@ from mcu_effnet.codegen import report_html
 WINDOW = (1000, 2600)
 PAGE_MARGIN = 24  # body margin in the template's CSS, in CSS pixels
 
+# One worker runs the module under `make test` (--dist loadgroup): its module fixture builds and
+# runs a profiling firmware, which each worker it was spread over would make again.
+pytestmark = pytest.mark.xdist_group("report_html")
+
 
 def _cli(*args, timeout=600):
     return subprocess.run(

@@ -785,16 +785,27 @@ class _Built:
     input_gather: str | None  # the input copy's gather parameters (an absorbed input TRANSPOSE)
 
 
-def _build(
+@dataclass
+class EnginePlan:
+    """The graph as the engine runs it and its arena plan, before any array is laid out:
+    sizing an engine and generating it share one (the chunked modes' choice re-plans the
+    arena once per candidate mode, the costliest step of both)."""
+
+    graph: Graph  # TRANSPOSEs absorbed, SiLU pairs and chunked modes fused
+    plan: ArenaPlan
+    fusions: list[Fusion | AddFusion | LineFusion]
+    layout: Layout  # the absorbed TRANSPOSEs
+    declared: Tensor  # the model input as the caller passes it
+
+
+def plan_engine(
     graph: Graph,
-    plan: ArenaPlan | None,
-    fuse: bool | None,
-    dsp: bool,
-    widen_budget: int | None,
-    absorb: bool | None,
+    plan: ArenaPlan | None = None,
+    fuse: bool | None = None,
+    absorb: bool | None = None,
     max_recompute: float = DEFAULT_MAX_RECOMPUTE,
-) -> _Built:
-    """Every op's arrays, structs and call, in the plan's order (nothing rendered yet)."""
+) -> EnginePlan:
+    """What ``generate_engine(graph, plan, fuse, absorb)`` runs: see there."""
     _check(graph)
     fusions: list[Fusion | AddFusion | LineFusion] = []
     declared = graph.tensors[graph.inputs[0]]
@@ -813,6 +824,12 @@ def _build(
         raise UserError(
             "an input TRANSPOSE is absorbed into the input copy, which needs the input in the arena"
         )
+    return EnginePlan(graph, plan, fusions, layout, declared)
+
+
+def _build(planned: EnginePlan, dsp: bool, widen_budget: int | None) -> _Built:
+    """Every op's arrays, structs and call, in the plan's order (nothing rendered yet)."""
+    graph, plan, layout, declared = planned.graph, planned.plan, planned.layout, planned.declared
     b = _Builder(graph, plan, dsp, None if widen_budget is None else _widen_within(graph, widen_budget))
     input_gather = None
     if layout.input_gather is not None:
@@ -825,7 +842,7 @@ def _build(
         )
     for op in ordered_ops(graph, plan.order or None):
         (engine_int16.handler(graph, op) or _HANDLERS[op.kind])(b, op)
-    return _Built(b, graph, plan, fusions, layout, declared, input_gather)
+    return _Built(b, graph, plan, list(planned.fusions), layout, declared, input_gather)
 
 
 @dataclass(frozen=True)
@@ -845,11 +862,14 @@ def engine_size(
     widen_budget: int | None = None,
     plan: ArenaPlan | None = None,
     max_recompute: float = DEFAULT_MAX_RECOMPUTE,
+    planned: EnginePlan | None = None,
 ) -> EngineSize:
     """The arena, const arrays and calls of the engine ``generate_engine(graph, dsp=..,
     widen_budget=..)`` writes: the same plan, fusion and layout, minus the rendering.
-    ``plan``: one already made for ``graph`` as given (it is then not fused again)."""
-    built = _build(graph, plan, None, dsp, widen_budget, None, max_recompute)
+    ``plan``: one already made for ``graph`` as given (it is then not fused again);
+    ``planned``: ``plan_engine(graph)`` already made (``graph``, ``plan`` and ``max_recompute``
+    are then ignored)."""
+    built = _build(planned or plan_engine(graph, plan, max_recompute=max_recompute), dsp, widen_budget)
     b, fused, plan = built.b, built.graph, built.plan
     tin, tout = built.declared, fused.tensors[fused.outputs[0]]
     calls: dict[str, int] = {}
@@ -874,6 +894,7 @@ def generate_engine(
     widen_budget: int | None = None,
     absorb: bool | None = None,
     max_recompute: float = DEFAULT_MAX_RECOMPUTE,
+    planned: EnginePlan | None = None,
 ) -> EngineSources:
     """C sources of the native int8 engine for ``graph`` (one input, one output), its ops called
     in ``plan.order`` (default plan: ``plan_memory``, the order that lowers the arena).
@@ -892,8 +913,10 @@ def generate_engine(
     ``widen_budget``: flash bytes the DSP engine may add by widening 1x1 / fully connected
     weights to int16 for its faster kernel (default: no limit); a board short of flash passes
     what it has left, and the layers that gain most per byte get it.
+    ``planned``: ``plan_engine(graph, plan, fuse, absorb)`` already made, e.g. for
+    ``engine_size`` first (``graph``, ``plan``, ``fuse`` and ``absorb`` are then ignored).
     """
-    built = _build(graph, plan, fuse, dsp, widen_budget, absorb, max_recompute)
+    built = _build(planned or plan_engine(graph, plan, fuse, absorb, max_recompute), dsp, widen_budget)
     b, graph, plan, fusions = built.b, built.graph, built.plan, built.fusions
     layout, declared, input_gather = built.layout, built.declared, built.input_gather
     for a in b.arrays:

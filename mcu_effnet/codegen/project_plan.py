@@ -263,17 +263,18 @@ def plan_project(
     memory_plan = None
     if runtime == "native":
         if engine is None:
-            from mcu_effnet.codegen.engine import engine_size, generate_engine
+            from mcu_effnet.codegen.engine import engine_size, generate_engine, plan_engine
 
+            planned = plan_engine(
+                graph, max_recompute=max_recompute
+            )  # once for both: the chunked modes' choice plans many arenas
             budget = None
             if board.has_dsp:  # the core picks the kernels
                 # Widened 1x1 / FC weights (twice the flash) only as far as the board's flash
                 # allows once the application's reserve is kept free.
-                narrow = engine_size(graph, dsp=True, widen_budget=0, max_recompute=max_recompute)
+                narrow = engine_size(graph, dsp=True, widen_budget=0, planned=planned)
                 budget = widen_budget(board, narrow, reserve_flash)
-            engine = generate_engine(
-                graph, dsp=board.has_dsp, widen_budget=budget, max_recompute=max_recompute
-            )
+            engine = generate_engine(graph, dsp=board.has_dsp, widen_budget=budget, planned=planned)
         plan.engine = engine
         arena, weights = int(engine.arena_bytes), int(engine.weights_bytes)
         model_ram = int(getattr(engine, "model_ram_bytes", arena))

@@ -67,17 +67,23 @@ def write_memory_png(path: Path, report: dict[str, Any], board: Board) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     rows = report.get("layers") or []
     live = [_live_bytes(r) for r in rows]
     fig, ax = plt.subplots(figsize=(8, 3.6), dpi=100)
     if rows and all(v is not None for v in live):
-        ax.bar(
-            range(len(live)),
+        # One filled step artist, not a rectangle per layer: a 200-layer model drew in seconds,
+        # which every firmware project paid.
+        ax.stairs(
             [v / KiB for v in live],
+            [i - 0.5 for i in range(len(live) + 1)],
+            fill=True,
             color="#4477aa",
             label="live activations" if report["runtime"] == "native" else "op working set (inputs + output)",
         )
+        ax.set_xlim(-0.5, len(live) - 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("layer (execution order)")
     else:
         ax.bar([0], [report["arena_bytes"] / KiB], color="#4477aa", label="arena")
@@ -93,7 +99,7 @@ def write_memory_png(path: Path, report: dict[str, Any], board: Board) -> None:
         )
     ax.axhline(board.largest_sram_region.size / KiB, color="#cc3311", label=f"{board.name} SRAM")
     ax.set_ylabel("KB")
-    ax.set_title(f"{report['model']} on {board.name}: activation memory ({report['runtime']})")
+    ax.set_title(f"{report['model']} on {board.name}: activation memory ({report['runtime']})", fontsize=10)
     ax.legend(loc="upper right", fontsize=8)
     top = max(board.largest_sram_region.size, report["arena_bytes"]) / KiB
     peak = max([report["arena_bytes"], *[v for v in live if v is not None]]) / KiB
@@ -103,6 +109,7 @@ def write_memory_png(path: Path, report: dict[str, Any], board: Board) -> None:
         ax.set_ylim(min(smallest / 2, peak / 10), top * 2)
     else:
         ax.set_ylim(0, top * 1.1)
-    fig.tight_layout()
+    # Fixed margins: tight_layout would draw the whole figure once more to measure its labels.
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.14, top=0.9)
     fig.savefig(path)
     plt.close(fig)

@@ -638,8 +638,9 @@ def plan_arena(
                             scratch_ops.append((pos, scratch))
                         chosen = True
                         break
-        if fixed_scratch_bytes(graph, op):
-            scratch_ops.append((pos, fixed_scratch_bytes(graph, op)))
+        scratch = fixed_scratch_bytes(graph, op)
+        if scratch:
+            scratch_ops.append((pos, scratch))
         mode = describe_mode(graph, op, chosen)
         if mode is not None:
             modes[op.index] = mode
