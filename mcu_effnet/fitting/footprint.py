@@ -18,7 +18,7 @@ import numpy as np
 from mcu_effnet.arch.spec import ArchSpec
 from mcu_effnet.boards import Board
 from mcu_effnet.boards.costs import board_costs
-from mcu_effnet.codegen.engine import EngineSize, engine_size
+from mcu_effnet.codegen.engine import EngineSize, engine_size, plan_engine
 from mcu_effnet.codegen.fuse import fuse_silu
 from mcu_effnet.codegen.project_plan import (
     DEFAULT_STACK_BYTES,
@@ -30,6 +30,7 @@ from mcu_effnet.codegen.project_plan import (
 from mcu_effnet.fitting.spec_graph import spec_graph
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.graph.op_order import plan_memory
+from mcu_effnet.graph.tiling import DEFAULT_MAX_RECOMPUTE
 from mcu_effnet.ops.registry import op_macs
 
 
@@ -70,14 +71,28 @@ def graph_instructions(graph: Graph, board: Board) -> int | None:
 
 
 def footprint(
-    spec: ArchSpec, board: Board, same_width: EngineSize | None = None, stack_bytes: int = DEFAULT_STACK_BYTES
+    spec: ArchSpec,
+    board: Board,
+    same_width: EngineSize | None = None,
+    stack_bytes: int = DEFAULT_STACK_BYTES,
+    max_recompute: float = DEFAULT_MAX_RECOMPUTE,
+    exact: bool = True,
 ) -> Footprint:
     """``same_width``: the engine of this spec at another resolution, if one was sized. The
-    const arrays and the calls depend on the channels alone, so only the plan is made again."""
-    fused, _ = fuse_silu(spec_graph(spec))
-    plan = plan_memory(fused)
+    const arrays and the calls depend on the channels alone, so only the plan is made again.
+    The plan is the code generator's own (``plan_engine``: SiLU pairs, chunked modes and the
+    tiled first layers within ``max_recompute``), so the RAM predicted is the RAM linked;
+    ``exact=False``: the plain liveness plan instead, an upper bound of that arena."""
+    graph = spec_graph(spec)
+    fused, _ = fuse_silu(graph)
+    planned = (
+        plan_engine(graph, max_recompute=max_recompute) if exact else plan_engine(fused, plan_memory(fused))
+    )
+    plan = planned.plan
     if same_width is None:
-        size = engine_size(fused, dsp=board.has_dsp, widen_budget=0 if board.has_dsp else None, plan=plan)
+        size = engine_size(
+            graph, dsp=board.has_dsp, widen_budget=0 if board.has_dsp else None, planned=planned
+        )
     else:
         io = sum(fused.tensors[t].nbytes for t in (*fused.inputs, *fused.outputs))
         model_ram = plan.arena_bytes + (0 if plan.io_in_arena else io)

@@ -137,6 +137,8 @@ class _Fitter:
         self.spec, self.board, self.limits = spec, board, limits
         self._specs: dict[tuple[int, float], ArchSpec | None] = {}
         self._footprints: dict[tuple[int, float], Footprint] = {}
+        self._upper: dict[tuple[int, float], Footprint] = {}  # arena from the plain liveness plan
+        self._last: tuple[Footprint, tuple[int, float]] | None = None
         self._by_width: dict[float, Footprint] = {}  # the engine's arrays depend on the width alone
         self._peaks: dict[tuple[int, float], int] = {}  # analytic peaks, for guesses
 
@@ -161,30 +163,43 @@ class _Fitter:
                 self._specs[key] = None
         return self._specs[key]
 
-    def footprint(self, resolution: int, width: float) -> Footprint:
+    def footprint(self, resolution: int, width: float, exact: bool = True) -> Footprint:
+        """``exact``: with the code generator's own plan (chunked modes, tiled first layers),
+        else with the plain liveness plan, an upper bound of its arena that is far cheaper to
+        make (the chunked modes' choice plans an arena per candidate mode)."""
         key = (resolution, width)
-        if key not in self._footprints:
+        cache = self._footprints if exact else self._upper
+        if key not in cache:
             spec = self.build(resolution, width)
             assert spec is not None
             known = self._by_width.get(width)
-            fp = footprint(spec, self.board, known.size if known else None)
-            self._footprints[key] = fp
+            fp = footprint(spec, self.board, known.size if known else None, exact=exact)
+            cache[key] = fp
             self._by_width.setdefault(width, fp)
-        return self._footprints[key]
+            self._last = fp, key
+        return cache[key]
 
     def fits(self, resolution: int, width: float, ram_and_time_only: bool = False) -> bool:
-        fp = self.footprint(resolution, width)
-        if ram_and_time_only:
-            fp = dataclasses.replace(fp, flash_bytes=0)
-        return self.limits.fits(fp, self.board)
+        """Whether the code generator's plan fits: the upper-bound plan decides when it fits
+        already, the exact one only near the limit."""
+        for exact in (False, True):
+            fp = self.footprint(resolution, width, exact)
+            if ram_and_time_only:
+                fp = dataclasses.replace(fp, flash_bytes=0)
+            if self.limits.fits(fp, self.board):
+                return True
+        return False
 
     def guess(self, candidates: Sequence[tuple[int, float]], ram_and_time_only: bool = False) -> int:
         """The index of the first candidate the analytic estimates (``arch.estimate``) say fits,
         scaled by how far they were from the last footprint measured (the first time, from one
         measured where the unscaled estimates point): a starting point only."""
-        if not self._footprints:
-            self.footprint(*candidates[self._estimated_index(candidates, ram_and_time_only, _PRIOR)])
-        (res, width), fp = next(reversed(self._footprints.items()))
+        if self._last is None:
+            self.footprint(
+                *candidates[self._estimated_index(candidates, ram_and_time_only, _PRIOR)], exact=False
+            )
+        assert self._last is not None
+        fp, (res, width) = self._last
         ref = self.build(res, width)
         assert ref is not None
         ms = fp.latency_ms(self.board)
