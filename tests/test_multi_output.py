@@ -1,5 +1,5 @@
 """Models with several outputs, of one type or several (int8 scores, float32 features from a
-DEQUANTIZE, int32 ARG_MAX indices): the engine writes each to its own place (``model_invoke_n``)
+DEQUANTIZE, int32 or int64 ARG_MAX indices): the engine writes each to its own place (``model_invoke_n``)
 or packed as bytes (``model_invoke``); ``codegen`` + ``run`` compare each output with the
 simulator, in QEMU, and TFLite Micro is the oracle. A wrong count of ``--output`` is one line."""
 
@@ -103,9 +103,12 @@ def test_run_refuses_a_wrong_count_of_outputs(cli, tmp_path):
 
 @pytest.mark.toolchain
 def test_three_typed_outputs_run_bit_exact_on_qemu_m4(cli, tmp_path):
-    """int8 scores, float32 features and int32 indices from one firmware, each against TFLite Micro."""
+    """int8 scores, float32 features and int64 ARG_MAX indices (TFLite's default type) from one
+    firmware. TFLite Micro, the oracle, writes int32 indices only: it runs the same model with
+    int32 indices (same seed, same weights), whose values the int64 ones must equal."""
     model, out = tmp_path / "heads.tflite", tmp_path / "fw"
-    model.write_bytes(random_two_heads(np.random.default_rng(4), typed=True))
+    model.write_bytes(random_two_heads(np.random.default_rng(4), typed=True, index_dtype="int64"))
+    twin = random_two_heads(np.random.default_rng(4), typed=True, index_dtype="int32")
     result = cli("codegen", model, "--board", "qemu-m4", "--out", out)
     assert result.returncode == 0, result.stderr
     graph = load_tflite(model)
@@ -119,7 +122,11 @@ def test_three_typed_outputs_run_bit_exact_on_qemu_m4(cli, tmp_path):
     for k in range(3):
         assert f"--input: output {k} (" in result.stdout
     assert result.stdout.count("3 of 3 samples bit-exact") == 3
-    _assert_same([np.load(y) for y in ys], run_tflm(model.read_bytes(), x))
+    got = [np.load(y) for y in ys]
+    assert got[2].dtype == np.int64
+    want = run_tflm(twin, x)
+    _assert_same(got[:2], want[:2])
+    np.testing.assert_array_equal(got[2], want[2])
     report = json.loads((out / "report.json").read_text())
-    assert [o["dtype"] for o in report["outputs"]] == ["int8", "float32", "int32"]
+    assert [o["dtype"] for o in report["outputs"]] == ["int8", "float32", "int64"]
     assert all(o["bit_exact"] for o in report["outputs"])

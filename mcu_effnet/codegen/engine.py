@@ -556,8 +556,10 @@ def _dequantize(b: _Builder, op: Op) -> None:
 def _argmax(b: _Builder, op: Op) -> None:
     p = prepare(b.graph, op)
     fields = dict(outer=p.outer, axis_size=p.axis_size, inner=p.inner)
-    output = {**b.ptr(op.outputs[0]), "ctype": "int32_t"}
-    b.call(op, "ek_argmax", b.struct(op, "ek_argmax_params", fields), [op.inputs[0]], output_ptr=output)
+    wide = b.graph.tensors[op.outputs[0]].dtype == "int64"  # TFLite's default output_type
+    output = {**b.ptr(op.outputs[0]), "ctype": "int64_t" if wide else "int32_t"}
+    kernel = "ek_argmax64" if wide else "ek_argmax"
+    b.call(op, kernel, b.struct(op, "ek_argmax_params", fields), [op.inputs[0]], output_ptr=output)
 
 
 def _softmax(b: _Builder, op: Op) -> None:
@@ -631,7 +633,7 @@ _HANDLERS = {
     "QUANTIZE": _unary("ek_requantize", "ek_requantize_params"),
     "CONCATENATION": _concatenation,
     "DEQUANTIZE": _dequantize,  # the one op with a float32 output (a model output)
-    "ARG_MAX": _argmax,  # int32 indices (a model output)
+    "ARG_MAX": _argmax,  # int32 or int64 indices (a model output)
     LOOKUP: _lookup,  # the engine's own: LOGISTIC -> MUL fused (mcu_effnet.codegen.fuse)
     **engine_math.HANDLERS,
     CONV_ADD: _conv_add,  # the engine's own: CONV_2D -> residual ADD fused (mcu_effnet.codegen.fuse_add)
