@@ -75,6 +75,16 @@ def test_tflm_runtime_refuses_int64_indices(cli, tmp_path):
     assert not (tmp_path / "fw").exists()
 
 
+@pytest.mark.toolchain
+@pytest.mark.tflm_tree
+def test_compare_refuses_int64_indices_before_building(cli, tmp_path):
+    model = tmp_path / "argmax64.tflite"
+    model.write_bytes(_model(np.random.default_rng(3), 3, 4, "int64"))
+    line = _one_error_line(cli("compare", model, "--board", "qemu-m4", "--out", tmp_path / "c"))
+    assert "ARG_MAX" in line and "int32 only" in line
+    assert not (tmp_path / "c").exists()
+
+
 @pytest.mark.parametrize(
     ("axis", "dtype", "message"),
     [(3, "int16", "not supported for ARG_MAX"), (0, "int32", "batch axis"), (4, "int32", "outside a rank-4")],

@@ -114,6 +114,7 @@ def _check_tflm(graph: Graph, board: Board, tflm_dir: str | os.PathLike | None, 
 
     found = tflm.require_tree(*tflm.find_tflm_dir(tflm_dir))
     ops = tflm.model_ops(graph, "compare needs a model TFLite Micro can run")
+    tflm.check_index_types(graph, graph.source or "model")
     tflm.check_tree(found, board, tflm.TFLM_KERNELS[kernels], ops)
 
 

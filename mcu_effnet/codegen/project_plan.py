@@ -75,13 +75,6 @@ def check_choices(runtime: str, kernels: str) -> None:
         raise UserError(f"--runtime: unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
 
 
-def io_tensors(graph: Graph) -> tuple[Tensor, Tensor]:
-    """The first input and the first output of a firmware project, once every input and output
-    is one a firmware can pass (``io_ports.check_ports``)."""
-    io_ports.check_ports(graph, graph.source or "model")
-    return graph.input_tensors[0], graph.output_tensors[0]
-
-
 def ram_budget(arena: int, io_bytes: int, stack: int) -> dict[str, int]:
     """SRAM the firmware needs, by part (all in the board's largest contiguous region)."""
     return {"arena": arena, "I/O buffers": io_bytes, "stack": stack, "runtime": RUNTIME_RAM_BYTES}
@@ -194,12 +187,6 @@ def test_vector_samples(inputs: list[io_ports.Port], seed: int = 0, samples: int
     return test_vector_inputs([p.shape for p in inputs], seed, samples, [p.dtype for p in inputs])
 
 
-def pack_inputs(xs: list[np.ndarray]) -> np.ndarray:
-    """Each sample's inputs back to back (one row per sample): the packed form of model_invoke()
-    when the inputs share a type (``io_ports.pack`` packs any types as bytes)."""
-    return np.concatenate([x.reshape(x.shape[0], -1) for x in xs], axis=1)
-
-
 def simulate_outputs(
     graph: Graph, xs: list[np.ndarray], simulate: Callable[[Graph, np.ndarray], np.ndarray] | None = None
 ) -> list[np.ndarray]:
@@ -238,17 +225,12 @@ def plan_project(
         name = Path(label).resolve().parent.name  # a run folder's model.tflite: name it by its run
     plan = ProjectPlan(board, runtime, kernels, label, name, tin, tout, stack_bytes, seed, model_bytes)
     plan.inputs, plan.outputs = inputs, outputs
-    ins = graph.input_tensors
     in_bytes = sum(p.size for p in inputs)
     out_bytes = sum(p.size for p in outputs)
     if runtime == "tflm":
-        for op in graph.ops:
-            y = graph.tensors[op.outputs[0]]
-            if op.kind == "ARG_MAX" and y.dtype != "int32":
-                raise UserError(
-                    f"{label}: op {op.index} ARG_MAX writes {y.dtype} indices; TFLite Micro's ARG_MAX "
-                    "writes int32 only (use --runtime native, or output_type int32)"
-                )
+        from mcu_effnet.codegen.tflm import check_index_types
+
+        check_index_types(graph, label)
     memory_plan = None
     if runtime == "native":
         if engine is None:
@@ -303,8 +285,8 @@ def plan_project(
         "model_source": str(label),
         "emulator": board.emulator.machine,
         "input_shape": list(tin.shape),
-        "output_shape": list(tout.shape),
-        "input_shapes": [list(t.shape) for t in ins],  # every input, packed in this order
+        "output_shape": list(tout.shape),  # the first output's (outputs: every one)
+        "input_shapes": [list(p.shape) for p in inputs],  # every input, packed in this order
         "inputs": [p.to_dict() for p in inputs],  # name, shape, dtype, bytes; packed in this order
         "outputs": [p.to_dict() for p in outputs],
         "input_bytes": in_bytes,
