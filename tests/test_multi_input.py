@@ -1,6 +1,6 @@
-"""Models with several inputs (and a float output) as firmware: ``codegen`` packs them into the test vector, ``run``
-takes one ``--input`` per model input and feeds them packed to ``model_invoke()`` in QEMU,
-bit-exact with TFLite Micro; a wrong count of ``--input`` files, or one of the wrong type or
+"""Models with several inputs as firmware: ``codegen`` packs them into the test vector, ``run``
+takes one ``--input`` per model input and feeds them packed to ``model_invoke()`` in QEMU (the
+native engine and TensorFlow Lite Micro), bit-exact with TFLite Micro; a wrong count of ``--input`` files, or one of the wrong type or
 shape, is one line, exit 2. Inputs of different types (int8 and int16) are packed as bytes."""
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from mcu_effnet.graph import load_tflite
 from mcu_effnet.sim import run as simulate
 
 
-def _model(tmp_path, seed: int = 0, dequantize: bool = False):
+def _model(tmp_path, seed: int = 0):
     path = tmp_path / "two.tflite"
-    path.write_bytes(random_two_input(np.random.default_rng(seed), dequantize))
+    path.write_bytes(random_two_input(np.random.default_rng(seed)))
     return path
 
 
@@ -41,35 +41,6 @@ def test_run_refuses_a_wrong_count_of_inputs(cli, tmp_path):
     assert "--input given 1 times" in line and "2 inputs" in line
 
 
-@pytest.mark.toolchain
-def test_two_input_model_with_a_float_output_runs_bit_exact_on_qemu_m4(cli, tmp_path):
-    """Two int8 inputs, a float32 output (DEQUANTIZE): the firmware's floats are TFLite Micro's bits."""
-    model, out = _model(tmp_path, seed=3, dequantize=True), tmp_path / "fw"
-    result = cli("codegen", model, "--board", "qemu-m4", "--out", out)
-    assert result.returncode == 0, result.stderr
-    graph = load_tflite(model)
-    xs = _inputs(graph, 3, seed=4)
-    for k, x in enumerate(xs):
-        np.save(tmp_path / f"x{k}.npy", x)
-    result = cli(
-        "run",
-        out,
-        "--input",
-        tmp_path / "x0.npy",
-        "--input",
-        tmp_path / "x1.npy",
-        "--output",
-        tmp_path / "y.npy",
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "test vector: bit-exact with the simulator" in result.stdout
-    assert "3 of 3 samples bit-exact" in result.stdout
-    expected = np.asarray(run_tflm(model.read_bytes(), xs), dtype=np.float32)
-    got = np.load(tmp_path / "y.npy")
-    assert got.dtype == np.float32
-    np.testing.assert_array_equal(got.view(np.uint32), expected.view(np.uint32))
-
-
 def _mixed(graph, n: int, seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     x8, x16 = graph.input_tensors
@@ -84,7 +55,7 @@ def host(tmp_path_factory) -> HostRuntime:
     return HostRuntime(tmp_path_factory.mktemp("mixed_inputs"))
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", range(2))
 def test_int8_and_int16_inputs_in_the_host_engine_match_tflite_micro(host, seed):
     model = random_mixed_inputs(np.random.default_rng(seed))
     graph = load_tflite(model)

@@ -60,7 +60,7 @@ def _assert_same(got: list[np.ndarray], want: list[np.ndarray]) -> None:
         )
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", range(2))
 @pytest.mark.parametrize("kind", ["heads", "typed heads", "split", "nchw"])
 def test_several_outputs_in_the_host_engine_match_tflite_micro(host, kind, seed):
     rng = np.random.default_rng(seed)
