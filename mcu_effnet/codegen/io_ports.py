@@ -10,11 +10,14 @@ starts at an odd byte. Everything that reads the packed form copies bytes (the e
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mcu_effnet.errors import UserError
-from mcu_effnet.graph.ir import Graph, Tensor
+
+if TYPE_CHECKING:  # the CLI imports this module at start-up: no graph package behind it
+    from mcu_effnet.graph.ir import Graph, Tensor
 
 # Element types a model input may have in a firmware, and those of an output (DEQUANTIZE gives
 # float32, ARG_MAX int32 or int64 indices).
