@@ -105,3 +105,19 @@ def random_16x8_cnn(rng: np.random.Generator, int8_output: bool = False, math_op
     logits = b.fully_connected(flat, int(rng.integers(3, 9)))
     b.outputs = [b.quantize(logits, "int8", zero_point=-3) if int8_output else logits]
     return b.build()
+
+
+def random_mixed_inputs(rng: np.random.Generator, typed: bool = False) -> bytes:
+    """An int8 input of an odd size and an int16 one (packed, the int16 input starts at an odd
+    byte): the int8 one QUANTIZEd to int16, ADDed to the int16 one, then a 16x8 convolution;
+    a second output QUANTIZEs the sum back to int8. ``typed`` adds two outputs read from that
+    one: DEQUANTIZE (float32) and ARG_MAX over the channels (int32)."""
+    b = Builder16x8(rng)
+    size, c = int(rng.integers(1, 4)) * 2 + 1, int(rng.integers(1, 3)) * 2 + 1
+    x8 = b.int8_input((1, size, size, c))
+    x16 = b.input((1, size, size, c))
+    total = b.add(b.quantize(x8, "int16"), x16)
+    y = b.conv2d(total, int(rng.integers(2, 6)), (3, 3), (1, 1), "SAME", activation="RELU")
+    q = b.quantize(total, "int8", zero_point=int(rng.integers(-20, 21)))
+    b.outputs = [y, q, b.dequantize(q), b.argmax(q, 3)] if typed else [y, q]
+    return b.build()

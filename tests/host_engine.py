@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mcu_effnet.codegen import io_ports
 from mcu_effnet.codegen.engine import (
     DSP_RUNTIME_FILES,
     RUNTIME_FILES,
@@ -92,7 +93,8 @@ class HostRuntime:
         self, engine: EngineSources, x: np.ndarray | list[np.ndarray], defines: tuple[str, ...] = ()
     ) -> np.ndarray:
         """``x``: a batch for the one input, or one batch per input (packed sample by sample,
-        the form model_invoke() takes)."""
+        the form model_invoke() takes). Returns the outputs, one row per sample: an array for
+        one output, a list of them for several."""
         exe = self.build(engine, defines)
         graph = engine.graph
         x = pack_inputs(graph, x)
@@ -104,9 +106,11 @@ class HostRuntime:
             timeout=120,
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
-        y = np.frombuffer((exe.parent / "out.bin").read_bytes(), graph.tensors[graph.outputs[0]].dtype)
+        outputs = io_ports.ports(graph.output_tensors)
+        rows = np.frombuffer((exe.parent / "out.bin").read_bytes(), np.uint8).reshape(x.shape[0], -1)
         shutil.rmtree(exe.parent, ignore_errors=True)
-        return y.reshape(x.shape[0], -1)
+        ys = [y.reshape(x.shape[0], -1) for y in io_ports.unpack(rows, outputs)]
+        return ys[0] if len(ys) == 1 else ys
 
     def run(self, model_bytes: bytes, x: np.ndarray) -> np.ndarray:
         return self.run_engine(generate_engine(load_tflite(model_bytes), dsp=self.dsp), x)
@@ -152,14 +156,10 @@ def compiled_runtime(dsp: bool) -> Path:
 
 
 def pack_inputs(graph, x: np.ndarray | list[np.ndarray]) -> np.ndarray:
-    """Each sample's inputs back to back, one row per sample, in the inputs' type (int8 or int16)."""
+    """Each sample's inputs back to back as bytes (each in its own type), one row per sample."""
     xs = [x] if isinstance(x, np.ndarray) else list(x)
     assert len(xs) == len(graph.inputs), (len(xs), len(graph.inputs))
-    dtype = graph.tensors[graph.inputs[0]].dtype
-    n = xs[0].shape[0]
-    return np.ascontiguousarray(
-        np.concatenate([np.asarray(a, dtype=dtype).reshape(n, -1) for a in xs], axis=1)
-    )
+    return io_ports.pack(xs, io_ports.ports(graph.input_tensors))
 
 
 def _cc(cmd: list[str]) -> None:

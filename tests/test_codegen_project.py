@@ -64,11 +64,11 @@ def test_project_layout_report_and_png(tmp_path):
         assert key in report
     assert report["arena_bytes"] == 64 and report["layers"][0]["live_bytes"] == 64
     assert (p.path / "memory.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # the embedded expectation is the simulator's output for the embedded input
+    # the embedded expectation is the simulator's output for the embedded input (bytes, as int8)
     text = (p.path / "test_vector.c").read_text()
     arrays = re.findall(r"\{([^}]*)\}", text)
-    x = np.array([int(v) for v in arrays[0].replace("\n", " ").split(",")], dtype=np.int8)
-    y = np.array([int(v) for v in arrays[1].replace("\n", " ").split(",")], dtype=np.int8)
+    x = np.array([int(v) for v in arrays[0].replace("\n", " ").split(",")], dtype=np.uint8).view(np.int8)
+    y = np.array([int(v) for v in arrays[1].replace("\n", " ").split(",")], dtype=np.uint8).view(np.int8)
     np.testing.assert_array_equal(y, standin.simulate(None, x[None])[0])
     # nothing left beside it
     assert sorted(q.name for q in tmp_path.iterdir()) == ["fw"]

@@ -170,3 +170,59 @@ def test_cmsis_nn_scratch_fits_the_arena(tmp_path):
     assert rows["tflm-cmsis-nn"]["bit_exact"], rows["tflm-cmsis-nn"]
     assert rows["tflm-cmsis-nn"]["arena_used_bytes"] <= rows["tflm-cmsis-nn"]["arena_bytes"]
     assert rows["tflm-cmsis-nn"]["arena_bytes"] > rows["tflm-ref"]["arena_bytes"]
+
+
+def test_several_inputs_and_typed_outputs_reach_every_firmware(monkeypatch, tmp_path, capsys):
+    """A model with int8 + int16 inputs and four outputs (int16, int8, float32, int32): compare
+    takes one --inputs per input and hands every firmware the samples packed as bytes and the
+    simulator's outputs one batch per output (the measuring itself runs as in the tests above)."""
+    from builder16x8 import random_int16, random_mixed_inputs
+
+    import mcu_effnet.codegen.compare as compare_mod
+    from mcu_effnet.cli import main
+    from mcu_effnet.codegen import io_ports
+
+    model = tmp_path / "mixed.tflite"
+    model.write_bytes(random_mixed_inputs(np.random.default_rng(5), typed=True))
+    graph = load_tflite(model)
+    rng = np.random.default_rng(6)
+    x8 = rng.integers(-128, 128, size=(2, *graph.input_tensors[0].shape[1:]), dtype=np.int8)
+    x16 = random_int16(rng, graph.input_tensors[1].shape, batch=2)
+    np.save(tmp_path / "x8.npy", x8)
+    np.save(tmp_path / "x16.npy", x16)
+    seen = []
+
+    def fake_measure(graph, model_bytes, board, fw, folder, inputs, expected, **kw):
+        seen.append((fw.name, inputs, expected))
+        return compare_mod.Row(fw.name, fw.label, 1, 1, None, 1, 1, 1, True, 2, 2, 0.0)
+
+    monkeypatch.setattr(compare_mod, "measure", fake_measure)
+    monkeypatch.setattr(compare_mod, "_check_tflm", lambda *a: None)
+    monkeypatch.setattr(compare_mod, "write_png", lambda *a: None)
+    monkeypatch.setattr("mcu_effnet.codegen.toolchain.require_tools", lambda **kw: None)
+    args = ["--inputs", str(tmp_path / "x8.npy"), "--inputs", str(tmp_path / "x16.npy")]
+    assert main(["compare", str(model), "--board", "qemu-m4", "--out", str(tmp_path / "c"), *args]) == 0
+    assert [name for name, _, _ in seen] == ["native", "tflm-ref", "tflm-cmsis-nn"]
+    _, packed, expected = seen[0]
+    ins, outs = io_ports.check_ports(graph, "mixed")
+    unpacked = io_ports.unpack(packed, ins)
+    np.testing.assert_array_equal(unpacked[0], x8)
+    np.testing.assert_array_equal(unpacked[1], x16)
+    assert [np.asarray(e).dtype.name for e in expected] == [p.dtype for p in outs]
+    assert [p.dtype for p in outs] == ["int16", "int8", "float32", "int32"]
+    for got, want in zip(expected, simulate(graph, [x8, x16]), strict=True):
+        np.testing.assert_array_equal(got, want)
+    capsys.readouterr()
+
+
+def test_inputs_given_the_wrong_number_of_times(cli, tmp_path):
+    from builder16x8 import random_mixed_inputs
+
+    model = tmp_path / "mixed.tflite"
+    model.write_bytes(random_mixed_inputs(np.random.default_rng(5)))
+    np.save(tmp_path / "x.npy", np.zeros((2, 3), dtype=np.int8))
+    line = _one_error_line(
+        cli("compare", model, "--board", "qemu-m4", "--inputs", tmp_path / "x.npy", "--out", tmp_path / "c")
+    )
+    assert "--inputs given 1 times" in line and "2 inputs" in line
+    assert not (tmp_path / "c").exists()

@@ -650,6 +650,20 @@ def random_two_input(rng: np.random.Generator, dequantize: bool = False) -> byte
     return b.build()
 
 
+def random_two_heads(rng: np.random.Generator, typed: bool = False, index_dtype: str = "int32") -> bytes:
+    """A CNN with two outputs: the classifier's int8 scores and the pooled features, which the
+    classifier also reads (an output that is not the last op's). With ``typed`` a third output
+    of ARG_MAX indices (``index_dtype``) follows and the features leave as float32 (DEQUANTIZE)."""
+    b = ModelBuilder(rng)
+    size, c = int(rng.integers(5, 10)), int(rng.integers(3, 9))
+    x = b.input((1, size, size, int(rng.integers(1, 4))))
+    stem = b.conv2d(x, c, (3, 3), (2, 2), "SAME", activation="RELU6")
+    feat = b.reshape(b.mean(stem, (1, 2), keep_dims=True), (1, c))
+    scores = b.fully_connected(feat, int(rng.integers(3, 8)))
+    b.outputs = [scores, b.dequantize(feat), b.argmax(scores, 1, index_dtype)] if typed else [scores, feat]
+    return b.build()
+
+
 def random_cnn(
     rng: np.random.Generator, size: int | None = None, head: str = "mean", softmax: bool = True
 ) -> bytes:

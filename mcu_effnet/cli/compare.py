@@ -28,7 +28,10 @@ def register(subparsers) -> None:
     p.add_argument("--out", help="output folder (default compare/<MODEL>-<BOARD as given>)")
     source = p.add_mutually_exclusive_group()
     source.add_argument(
-        "--inputs", help="X.npy: int8 inputs (int16 for a 16x8 model) with a leading batch axis"
+        "--inputs",
+        action="append",
+        help="X.npy: int8 inputs (int16 for a 16x8 model) with a leading batch axis; "
+        "once per model input, in the model's order",
     )
     source.add_argument(
         "--samples", type=int, default=4, help="seeded random int8 inputs when no --inputs (default 4)"
@@ -52,9 +55,9 @@ def register(subparsers) -> None:
 def main(args: argparse.Namespace) -> int:
     from mcu_effnet.boards import get_board
     from mcu_effnet.cli.codegen import resolve_model
-    from mcu_effnet.cli.run import _load_inputs
+    from mcu_effnet.cli.run import _load_all_inputs
+    from mcu_effnet.codegen import io_ports
     from mcu_effnet.codegen.compare import compare, format_table, op_types_table
-    from mcu_effnet.codegen.project_plan import io_tensors
     from mcu_effnet.graph import load_tflite
 
     board = get_board(args.board)
@@ -64,8 +67,8 @@ def main(args: argparse.Namespace) -> int:
     data = model_path.read_bytes()
     graph = load_tflite(data)
     graph.source = str(model_path)
-    tin, _ = io_tensors(graph)
-    x = _load_inputs(args.inputs, list(tin.shape), tin.dtype) if args.inputs else None
+    inputs, _ = io_ports.check_ports(graph, str(model_path))
+    x = _load_all_inputs(args.inputs, inputs, flag="--inputs") if args.inputs else None
     out = (
         Path(args.out)
         if args.out

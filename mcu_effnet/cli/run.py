@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mcu_effnet.codegen import io_ports
 from mcu_effnet.errors import UserError
 
 
@@ -29,7 +30,12 @@ def register(subparsers) -> None:
         help="X.npy: int8 inputs (int16 for a 16x8 model) with a leading batch axis; "
         "once per model input, in the model's order",
     )
-    p.add_argument("--output", help="Y.npy: where to write the firmware's outputs (one row per sample)")
+    p.add_argument(
+        "--output",
+        action="append",
+        help="Y.npy: where to write the firmware's outputs (one row per sample); "
+        "once per model output, in the model's order",
+    )
     p.add_argument("--timeout", type=float, default=600.0, help="seconds QEMU may run (default 600)")
     p.add_argument(
         "--profile",
@@ -39,39 +45,64 @@ def register(subparsers) -> None:
     p.set_defaults(func=main)
 
 
-def _load_inputs(path: str, shape: list[int], dtype: str = "int8") -> np.ndarray:
+def _load_inputs(path: str, port: io_ports.Port, several: bool, flag: str = "--input") -> np.ndarray:
     try:
         x = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise UserError(f"--input {path}: no such file") from None
+        raise UserError(f"{flag} {path}: no such file") from None
     except (OSError, ValueError) as exc:
-        raise UserError(f"--input {path}: not a readable .npy file ({exc})") from None
+        raise UserError(f"{flag} {path}: not a readable .npy file ({exc})") from None
+    shape = port.shape
     if (
-        x.dtype != np.dtype(dtype)
+        x.dtype != np.dtype(port.dtype)
         or x.ndim != len(shape)
         or list(x.shape[1:]) != list(shape[1:])
         or x.shape[0] < 1
     ):
+        which = f"input {port.k} ('{port.name}')" if several else "the model"
         raise UserError(
-            f"--input {path}: has shape {list(x.shape)} {x.dtype}; the model expects "
-            f"[N, {', '.join(map(str, shape[1:]))}] {dtype} (a leading batch axis N)"
+            f"{flag} {path}: has shape {list(x.shape)} {x.dtype}; {which} expects "
+            f"[N, {', '.join(map(str, shape[1:]))}] {port.dtype} (a leading batch axis N)"
         )
     return x
 
 
-def _load_all_inputs(paths: list[str], shapes: list[list[int]], dtype: str) -> list[np.ndarray]:
+def _load_all_inputs(paths: list[str], ports: list[io_ports.Port], flag: str = "--input") -> list[np.ndarray]:
     """One X.npy per model input, each checked against its input, all with the same batch."""
-    if len(paths) != len(shapes):
+    if len(paths) != len(ports):
         raise UserError(
-            f"--input given {len(paths)} times; the model has {len(shapes)} input"
-            f"{'s' if len(shapes) != 1 else ''} (one --input X.npy each, in order)"
+            f"{flag} given {len(paths)} times; the model has {len(ports)} input"
+            f"{'s' if len(ports) != 1 else ''} (one {flag} X.npy each, in order)"
         )
-    xs = [_load_inputs(path, shape, dtype) for path, shape in zip(paths, shapes, strict=True)]
+    xs = [_load_inputs(path, port, len(ports) > 1, flag) for path, port in zip(paths, ports, strict=True)]
     if len({x.shape[0] for x in xs}) > 1:
         raise UserError(
-            f"--input: the files hold {', '.join(str(x.shape[0]) for x in xs)} samples; every input needs as many"
+            f"{flag}: the files hold {', '.join(str(x.shape[0]) for x in xs)} samples; every input needs as many"
         )
     return xs
+
+
+def _ports(report: dict) -> tuple[list[io_ports.Port], list[io_ports.Port]]:
+    """The model's inputs and outputs as report.json lists them (older reports: one output)."""
+    if "inputs" in report and "outputs" in report:
+        return io_ports.from_report(report["inputs"]), io_ports.from_report(report["outputs"])
+    dtype = report.get("input_dtype", "int8")
+    shapes = report.get("input_shapes", [report["input_shape"]])
+    rows = [
+        {"name": f"input{k}", "shape": s, "dtype": dtype, "bytes": int(np.prod(s)) * np.dtype(dtype).itemsize}
+        for k, s in enumerate(shapes)
+    ]
+    out = {
+        "name": "output",
+        "shape": report["output_shape"],
+        "dtype": report.get("output_dtype", "int8"),
+        "bytes": report["output_bytes"],
+    }
+    return io_ports.from_report(rows), io_ports.from_report([out])
+
+
+def _label(port: io_ports.Port, several: bool) -> str:
+    return f"output {port.k} ('{port.name}')" if several else "output"
 
 
 def _check_tflm_tree(folder: Path, board, marker: dict) -> None:
@@ -118,24 +149,28 @@ def main(args: argparse.Namespace) -> int:
     from mcu_effnet.boards import get_board
     from mcu_effnet.codegen import toolchain
     from mcu_effnet.codegen.project import load_marker
-    from mcu_effnet.codegen.project_plan import pack_inputs, test_vector_input, test_vector_inputs
+    from mcu_effnet.codegen.project_plan import simulate_outputs, test_vector_samples
 
     folder = Path(args.project)
     marker = load_marker(folder)
     board = get_board(marker["board"])
     report_path = folder / "report.json"
     report = json.loads(report_path.read_text())
-    out_shape = report["output_shape"]
     if args.profile:
         from mcu_effnet.codegen.profile import require_profiling
 
         require_profiling(folder, marker, report)
-    in_dtype, out_dtype = report.get("input_dtype", "int8"), report.get("output_dtype", "int8")
-    shapes = report.get("input_shapes", [report["input_shape"]])
-    xs = _load_all_inputs(args.input, shapes, in_dtype) if args.input else None
-    x = None if xs is None else pack_inputs(xs)
+    inputs, outputs = _ports(report)
+    several = len(outputs) > 1
+    xs = _load_all_inputs(args.input, inputs) if args.input else None
+    x = None if xs is None else io_ports.pack(xs, inputs)
     if args.output and x is None:
         raise UserError("--output needs --input (the samples whose outputs to write)")
+    if args.output and len(args.output) != len(outputs):
+        raise UserError(
+            f"--output given {len(args.output)} times; the model has {len(outputs)} output"
+            f"{'s' if len(outputs) != 1 else ''} (one --output Y.npy each, in order)"
+        )
     toolchain.require_tools(need_qemu=True, need_cxx=marker.get("runtime") == "tflm")
 
     # A TFLite Micro project may first build its library (cores without a prebuilt one).
@@ -159,19 +194,22 @@ def main(args: argparse.Namespace) -> int:
         inputs=x,
         output_bytes=report["output_bytes"],
         timeout=args.timeout,
-        output_dtype=out_dtype,
+        output_dtype=outputs[0].dtype,
+        ports=outputs,
     )
-    if result.output is None:
+    if result.test_outputs is None:
         detail = result.error or (result.stdout.strip().splitlines() or ["no output"])[-1]
         print(result.stdout, end="")
         print(f"firmware did not complete (exit status {result.status}): {detail}")
         return 1
 
-    print("output:", " ".join(str(v.item()) for v in result.output))
+    for port, y in zip(outputs, result.test_outputs, strict=True):
+        print(f"{_label(port, several)}:", " ".join(str(v.item()) for v in y))
     print(f"instructions per inference: {result.instructions}")
     if result.stack_used is not None:
         print(f"stack used: {result.stack_used} of {report.get('stack_bytes')} bytes")
     failures = []
+    exact = [True] * len(outputs)  # per output, on the test vector and every --input sample
 
     # The embedded test vector: checked in the firmware against codegen's simulator output, and
     # here against the simulator again, now.
@@ -181,18 +219,16 @@ def main(args: argparse.Namespace) -> int:
     graph = None
     if model_file.exists():
         from mcu_effnet.graph import load_tflite
-        from mcu_effnet.sim import run as simulate
 
         graph = load_tflite(model_file)
         seed = int(marker.get("seed", 0))
-        tv = (
-            test_vector_input(tuple(shapes[0]), seed, dtype=in_dtype)
-            if len(shapes) == 1
-            else test_vector_inputs([tuple(s) for s in shapes], seed, dtype=in_dtype)
-        )
-        expected = np.asarray(simulate(graph, tv)).reshape(-1)
-        if not np.array_equal(expected, result.output):
-            failures.append("test vector: firmware output differs from the host simulator")
+        expected = simulate_outputs(graph, test_vector_samples(inputs, seed))
+        for port, want, got in zip(outputs, expected, result.test_outputs, strict=True):
+            if not np.array_equal(np.asarray(want).reshape(-1), got):
+                exact[port.k] = False
+                failures.append(
+                    f"test vector: firmware {_label(port, several)} differs from the host simulator"
+                )
     # Without the model only the firmware's own check against codegen's embedded output is left.
     checked = (
         "bit-exact with the simulator" if graph is not None else "matches the output embedded at codegen"
@@ -201,27 +237,29 @@ def main(args: argparse.Namespace) -> int:
 
     samples_exact = None
     if x is not None:
-        if result.outputs is None or result.outputs.shape[0] != x.shape[0]:
-            got = 0 if result.outputs is None else result.outputs.shape[0]
+        got_rows = 0 if result.file_outputs is None else result.file_outputs[0].shape[0]
+        if got_rows != x.shape[0]:
             failures.append(
-                f"--input: firmware returned {got} of {x.shape[0]} outputs ({result.error or 'no error line'})"
+                f"--input: firmware returned {got_rows} of {x.shape[0]} outputs ({result.error or 'no error line'})"
             )
         else:
-            y = result.outputs.reshape(x.shape[0], *out_shape[1:])
-            if args.output:
-                np.save(args.output, y)
-                print(f"wrote {args.output} ({y.shape[0]} samples)")
+            ys = result.file_outputs
+            for path, y in zip(args.output or [], ys, strict=False):
+                np.save(path, y)
+                print(f"wrote {path} ({y.shape[0]} samples)")
             if graph is not None:
-                from mcu_effnet.sim import run as simulate
-
-                ref = np.asarray(simulate(graph, xs[0] if len(xs) == 1 else xs)).reshape(y.shape)
-                bad = [i for i in range(x.shape[0]) if not np.array_equal(ref[i], y[i])]
-                samples_exact = not bad
-                print(
-                    f"--input: {x.shape[0] - len(bad)} of {x.shape[0]} samples bit-exact with the simulator"
-                )
-                if bad:
-                    failures.append(f"--input: samples {bad[:10]} differ from the simulator")
+                refs = simulate_outputs(graph, xs)
+                samples_exact = True
+                for port, ref, y in zip(outputs, refs, ys, strict=True):
+                    ref = np.asarray(ref).reshape(y.shape)
+                    bad = [i for i in range(x.shape[0]) if not np.array_equal(ref[i], y[i])]
+                    where = f"{_label(port, several)}: " if several else ""
+                    print(
+                        f"--input: {where}{x.shape[0] - len(bad)} of {x.shape[0]} samples bit-exact with the simulator"
+                    )
+                    if bad:
+                        exact[port.k] = samples_exact = False
+                        failures.append(f"--input: {where}samples {bad[:10]} differ from the simulator")
             else:
                 print(f"--input: {x.shape[0]} samples run, not compared (no model.tflite in the folder)")
     if result.status != 0 and not failures:
@@ -237,6 +275,9 @@ def main(args: argparse.Namespace) -> int:
     )
     if samples_exact is not None:
         report["input_samples_bit_exact"] = samples_exact
+    if graph is not None and "outputs" in report:
+        for row, ok in zip(report["outputs"], exact, strict=True):
+            row["bit_exact"] = ok and result.check_ok
     if report.get("flash_bytes") is None and not board.flash_tool:
         report.update(
             flash_bytes=sizes["flash_bytes"], ram_bytes=sizes["ram_bytes"], elf=str(elf.relative_to(folder))

@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from mcu_effnet.boards import Board, get_board
-from mcu_effnet.codegen.project_plan import test_vector_input
+from mcu_effnet.codegen import io_ports
+from mcu_effnet.codegen.project_plan import simulate_outputs, test_vector_samples
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph
 
@@ -113,6 +114,7 @@ def _check_tflm(graph: Graph, board: Board, tflm_dir: str | os.PathLike | None, 
 
     found = tflm.require_tree(*tflm.find_tflm_dir(tflm_dir))
     ops = tflm.model_ops(graph, "compare needs a model TFLite Micro can run")
+    tflm.check_index_types(graph, graph.source or "model")
     tflm.check_tree(found, board, tflm.TFLM_KERNELS[kernels], ops)
 
 
@@ -123,14 +125,15 @@ def measure(
     fw: Firmware,
     folder: Path,
     inputs: np.ndarray,
-    expected: np.ndarray,
+    expected: list[np.ndarray],
     *,
     model_source: str,
     tflm_dir: str | os.PathLike | None = None,
     timeout: float = 600.0,
     profile: bool = False,
 ) -> Row:
-    """Writes, builds and runs one firmware; compares its outputs with ``expected``."""
+    """Writes, builds and runs one firmware; compares its outputs with ``expected`` (one batch
+    per model output). ``inputs``: one row of packed bytes per sample (``io_ports.pack``)."""
     from mcu_effnet.codegen import toolchain
     from mcu_effnet.codegen.project import write_project
 
@@ -154,20 +157,29 @@ def measure(
     sizes = toolchain.elf_size(elf)
     n = inputs.shape[0]
     report = project.report
+    outputs = io_ports.from_report(report["outputs"])
     result = toolchain.run_qemu(
         board,
         elf,
         inputs=inputs.reshape(n, -1),
         output_bytes=report["output_bytes"],
         timeout=timeout,
-        output_dtype=report.get("output_dtype", "int8"),
+        output_dtype=outputs[0].dtype,
+        ports=outputs,
     )
-    got = result.outputs
+    got = result.file_outputs
     exact_rows = 0
-    if got is not None and got.shape[0] == n:
-        exact_rows = sum(np.array_equal(got[i], expected[i]) for i in range(n))
-        # The firmware's outputs, shaped as the model's output, for anyone to check again.
-        np.save(folder / "outputs.npy", got.reshape(n, *report["output_shape"][1:]))
+    if got is not None and got[0].shape[0] == n:
+        exact_rows = sum(
+            all(
+                np.array_equal(g[i], np.asarray(e)[i].reshape(g[i].shape))
+                for g, e in zip(got, expected, strict=True)
+            )
+            for i in range(n)
+        )
+        # The firmware's outputs, shaped as the model's, for anyone to check again.
+        for k, g in enumerate(got):
+            np.save(folder / ("outputs.npy" if len(got) == 1 else f"outputs{k}.npy"), g)
     exact = bool(result.status == 0 and result.check_ok and exact_rows == n)
     used = None
     if result.lines.get("TFLM"):
@@ -228,7 +240,7 @@ def compare(
     board: Board | str,
     out_dir: str | os.PathLike,
     *,
-    inputs: np.ndarray | None = None,
+    inputs: np.ndarray | list[np.ndarray] | None = None,
     samples: int = 4,
     seed: int = 0,
     tflm_dir: str | os.PathLike | None = None,
@@ -245,25 +257,23 @@ def compare(
     instructions of every runtime (``op_types``), and each count includes its counter reads.
     """
     from mcu_effnet.codegen import toolchain
-    from mcu_effnet.sim import run as simulate
 
     board = get_board(board) if isinstance(board, str) else board
-    if len(graph.inputs) > 1:
-        raise UserError(
-            f"{model_source or graph.source or 'model'}: has {len(graph.inputs)} inputs; compare builds "
-            "TFLite Micro firmware too, which takes one (codegen and run take several)"
-        )
+    label = model_source or graph.source or "model"
+    in_ports, _ = io_ports.check_ports(graph, label)
     out = Path(out_dir)
     _check_out(out, force)
     toolchain.require_tools(need_qemu=True, need_cxx=True)
     say = progress or (lambda _msg: None)
-    label = model_source or graph.source or "model"
     for fw in FIRMWARES:
         if fw.runtime == "tflm":
             _check_tflm(graph, board, tflm_dir, fw.kernels)
-    tin = graph.input_tensors[0]
-    x = inputs if inputs is not None else test_vector_input(tin.shape, seed, samples, dtype=tin.dtype)
-    expected = np.asarray(simulate(graph, x)).reshape(x.shape[0], -1)
+    if inputs is None:
+        xs = test_vector_samples(in_ports, seed, samples)
+    else:
+        xs = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
+    expected = simulate_outputs(graph, xs)
+    x = io_ports.pack(xs, in_ports)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     (out / MARKER).write_text(json.dumps({"tool": "mcu-effnet", "verb": "compare"}) + "\n")
@@ -300,7 +310,7 @@ def _measure_all(
     board: Board,
     out: Path,
     x: np.ndarray,
-    expected: np.ndarray,
+    expected: list[np.ndarray],
     label: str,
     tflm_dir: str | os.PathLike | None,
     timeout: float,

@@ -33,6 +33,7 @@ from mcu_effnet.codegen import (
     engine_tiled,
     fuse_add,
     fuse_lines,
+    io_ports,
     tile_plan,
 )
 from mcu_effnet.codegen.c_literals import (
@@ -570,8 +571,10 @@ def _dequantize(b: _Builder, op: Op) -> None:
 def _argmax(b: _Builder, op: Op) -> None:
     p = prepare(b.graph, op)
     fields = dict(outer=p.outer, axis_size=p.axis_size, inner=p.inner)
-    output = {**b.ptr(op.outputs[0]), "ctype": "int32_t"}
-    b.call(op, "ek_argmax", b.struct(op, "ek_argmax_params", fields), [op.inputs[0]], output_ptr=output)
+    wide = b.graph.tensors[op.outputs[0]].dtype == "int64"  # TFLite's default output_type
+    output = {**b.ptr(op.outputs[0]), "ctype": "int64_t" if wide else "int32_t"}
+    kernel = "ek_argmax64" if wide else "ek_argmax"
+    b.call(op, kernel, b.struct(op, "ek_argmax_params", fields), [op.inputs[0]], output_ptr=output)
 
 
 def _softmax(b: _Builder, op: Op) -> None:
@@ -641,7 +644,7 @@ _HANDLERS = {
     **{kind: _unary(kernel, struct) for kind, (kernel, struct) in UNARY_KERNELS.items()},
     "CONCATENATION": _concatenation,
     "DEQUANTIZE": _dequantize,  # the one op with a float32 output (a model output)
-    "ARG_MAX": _argmax,  # int32 indices (a model output)
+    "ARG_MAX": _argmax,  # int32 or int64 indices (a model output)
     LOOKUP: _lookup,  # the engine's own: LOGISTIC -> MUL fused (mcu_effnet.codegen.fuse)
     **engine_math.HANDLERS,
     CONV_ADD: _conv_add,  # the engine's own: CONV_2D -> residual ADD fused (mcu_effnet.codegen.fuse_add)
@@ -664,23 +667,9 @@ def _plan_chunked(graph: Graph) -> tuple[Graph, list[AddFusion | LineFusion], Ar
     return fuse_add.choose(graph, options, _fuse_chunked, plan_memory)
 
 
-# Model output element types: the activations', and float32 after a DEQUANTIZE.
-OUTPUT_CTYPES = {**engine_int16.CTYPES, "float32": "float", "int32": "int32_t"}
-
-
 def _check(graph: Graph) -> None:
     label = graph.source or graph.name or "model"
-    if not graph.inputs or len(graph.outputs) != 1:
-        raise UserError(
-            f"{label}: the native engine runs models with one output and at least one input "
-            f"(this one has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs)"
-        )
-    in_types = sorted({graph.tensors[t].dtype for t in graph.inputs})
-    if len(in_types) > 1:
-        # One model_input_t types the packed form model_invoke() takes (the inputs back to back).
-        raise UserError(
-            f"{label}: the native engine needs every model input of one type (these are {', '.join(in_types)})"
-        )
+    io_ports.check_ports(graph, f"{label}: the native engine")
     for op in graph.ops:
         if op.kind not in _HANDLERS:
             raise UserError(
@@ -695,11 +684,6 @@ def _check(graph: Graph) -> None:
                 raise UserError(
                     f"{label}: op {op.index} {op.kind}: tensor '{tensor.name}' is {tensor.dtype}, expected int8 or int16"
                 )
-    for t in (*graph.inputs, *graph.outputs):
-        if graph.tensors[t].dtype not in (OUTPUT_CTYPES if t in graph.outputs else engine_int16.CTYPES):
-            raise UserError(
-                f"{label}: model input/output '{graph.tensors[t].name}' is {graph.tensors[t].dtype}, expected int8 or int16"
-            )
 
 
 def _macs(graph: Graph, op: Op) -> int:
@@ -748,26 +732,30 @@ def _widen_within(graph: Graph, budget: int) -> set[int]:
     return chosen
 
 
-def _model_inputs(graph: Graph, b: _Builder, declared: Tensor) -> list[dict[str, Any]]:
-    """Each model input as model.h / model.c describe it: its place, size in bytes and element
-    offset in the packed form (the inputs back to back, as model_invoke() takes them)."""
-    out, offset = [], 0
-    for k, t in enumerate(graph.inputs):
-        tensor = declared if k == 0 else graph.tensors[t]
-        scale, zp = qparams(tensor)
+def _ports(graph: Graph, b: _Builder, declared: Tensor, outputs: bool) -> list[dict[str, Any]]:
+    """Each model input (or output) as model.h / model.c describe it: its place, element type,
+    size and byte offset in the packed form (back to back, as model_invoke() takes them)."""
+    ids = graph.outputs if outputs else graph.inputs
+    tensors = [graph.tensors[t] for t in ids]
+    if not outputs:
+        tensors[0] = declared  # an absorbed input TRANSPOSE: the caller's layout
+    out = []
+    for port, t, tensor in zip(io_ports.ports(tensors), ids, tensors, strict=True):
+        scale, zp = qparams(tensor) if tensor.scale.size else (1.0, 0)  # float, indices: real values
         out.append(
             {
-                "k": k,
+                "k": port.k,
                 "name": c_comment(tensor.name),
-                "shape": list(tensor.shape),
+                "shape": list(port.shape),
+                "ctype": port.ctype,
+                "itemsize": port.itemsize,
                 "scale": f"{scale:.9g}",
                 "zero_point": zp,
-                "size": tensor.nbytes,
-                "offset": offset,
+                "size": port.size,
+                "offset": port.offset,
                 "place": b.ptr(t),
             }
         )
-        offset += elements(tensor.shape)
     return out
 
 
@@ -871,12 +859,12 @@ def engine_size(
     are then ignored)."""
     built = _build(planned or plan_engine(graph, plan, max_recompute=max_recompute), dsp, widen_budget)
     b, fused, plan = built.b, built.graph, built.plan
-    tin, tout = built.declared, fused.tensors[fused.outputs[0]]
     calls: dict[str, int] = {}
     for c in b.calls:
         for kind in c.get("inner_kinds") or [c["kind"]]:  # a tiled segment: the kernels of its ops
             calls[kind] = calls.get(kind, 0) + 1
-    io = tin.nbytes + tout.nbytes
+    io = sum(fused.tensors[t].nbytes for t in (*fused.inputs, *fused.outputs))
+    io += built.declared.nbytes - fused.tensors[fused.inputs[0]].nbytes
     return EngineSize(
         arena_bytes=plan.arena_bytes,
         weights_bytes=b.weights_bytes,
@@ -896,7 +884,8 @@ def generate_engine(
     max_recompute: float = DEFAULT_MAX_RECOMPUTE,
     planned: EnginePlan | None = None,
 ) -> EngineSources:
-    """C sources of the native int8 engine for ``graph`` (one input, one output), its ops called
+    """C sources of the native int8 engine for ``graph`` (any inputs and outputs a firmware can
+    pass: ``io_ports.check_ports``), its ops called
     in ``plan.order`` (default plan: ``plan_memory``, the order that lowers the arena).
 
     ``fuse`` (default: when no plan is given) first turns each SiLU pair LOGISTIC -> MUL into one
@@ -925,15 +914,18 @@ def generate_engine(
             c_int64_array_body(values) if a["ctype"] == "int64_t" else c_array_body(values.astype(np.int64))
         )
 
-    tin, tout = declared, graph.tensors[graph.outputs[0]]
-    inputs = _model_inputs(graph, b, declared)
-    if len(inputs) > 1 and not plan.io_in_arena:
-        raise UserError("a model with several inputs needs its inputs in the arena (io_in_arena)")
+    tin = declared
+    inputs = _ports(graph, b, declared, outputs=False)
+    outputs = _ports(graph, b, declared, outputs=True)
+    several = len(inputs) > 1 or len(outputs) > 1
+    if several and not plan.io_in_arena:
+        raise UserError("a model with several inputs or outputs needs them in the arena (io_in_arena)")
     in_scale, in_zp = qparams(tin)
-    out_scale, out_zp = qparams(tout) if tout.scale.size else (1.0, 0)  # a float output: real values
+    out_zp = outputs[0]["zero_point"]
     used = {p["kind"] for c in b.calls for p in (*c["inputs"], c["output"], *c.get("outputs", ()))}
     if plan.io_in_arena:
         used |= {"input", "output"}  # copied in and out
+    in_bytes, out_bytes = sum(i["size"] for i in inputs), sum(o["size"] for o in outputs)
     common = {
         "name": c_comment(graph.name or "model"),
         "source": c_comment(graph.source or "a .tflite model"),
@@ -945,23 +937,23 @@ def generate_engine(
         "model.h": env.get_template("engine/model.h.j2").render(
             **common,
             input_shape=list(tin.shape),
-            output_shape=list(tout.shape),
             input_scale=f"{in_scale:.9g}",
-            output_scale=f"{out_scale:.9g}",
             input_zero_point=in_zp,
             output_zero_point=out_zp,
-            input_size=sum(i["size"] for i in inputs),
+            input_size=in_bytes,
+            output_size=out_bytes,
             inputs=inputs,
-            output_size=tout.nbytes,
-            input_ctype=engine_int16.CTYPES[tin.dtype],
-            output_ctype=OUTPUT_CTYPES[tout.dtype],
+            outputs=outputs,
+            several=several,
+            input_ctype=io_ports.shared_ctype([i["ctype"] for i in inputs]),
+            output_ctype=io_ports.shared_ctype([o["ctype"] for o in outputs]),
             io_in_arena=plan.io_in_arena,
             dsp=dsp,
             input_layout=None
             if input_gather is None
             else c_comment(
                 f"The input TRANSPOSE is absorbed: model_invoke() takes the declared {list(tin.shape)} "
-                f"layout and transposes it as it copies it in; model_input_buffer() holds "
+                f"layout and transposes it as it copies it in; model_input_buffer{'_n(0)' if several else '()'} holds "
                 f"{list(graph.tensors[graph.inputs[0]].shape)}, the first op's layout."
             ),
         ),
@@ -986,9 +978,11 @@ def generate_engine(
             io_in_arena=plan.io_in_arena,
             input_place=b.ptr(graph.inputs[0]),
             inputs=inputs,
+            outputs=outputs,
+            several=several,
             output_place=b.ptr(graph.outputs[0]),
-            input_ctype=engine_int16.CTYPES[tin.dtype],
-            output_ctype=OUTPUT_CTYPES[tout.dtype],
+            input_ctype=io_ports.shared_ctype([i["ctype"] for i in inputs]),
+            output_ctype=io_ports.shared_ctype([o["ctype"] for o in outputs]),
             dsp_headers=[f for f in DSP_RUNTIME_FILES if f.endswith(".h")] if dsp else [],
         ),
     }
@@ -1001,9 +995,9 @@ def generate_engine(
         arena_bytes=plan.arena_bytes,
         weights_bytes=b.weights_bytes,
         layers=_layers(graph, plan),
-        input_bytes=sum(i["size"] for i in inputs),
-        output_bytes=tout.nbytes,
-        model_ram_bytes=plan.arena_bytes + (0 if plan.io_in_arena else tin.nbytes + tout.nbytes),
+        input_bytes=in_bytes,
+        output_bytes=out_bytes,
+        model_ram_bytes=plan.arena_bytes + (0 if plan.io_in_arena else in_bytes + out_bytes),
         graph=graph,
         fusions=fusions,
         absorbed=layout.absorbed,

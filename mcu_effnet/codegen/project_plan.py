@@ -17,6 +17,7 @@ import numpy as np
 
 from mcu_effnet.boards import Board
 from mcu_effnet.boards.costs import DEFAULT_RESERVE_FLASH_BYTES, board_costs
+from mcu_effnet.codegen import io_ports
 from mcu_effnet.codegen.templates import kib
 from mcu_effnet.codegen.tflm import TFLM_KERNELS
 from mcu_effnet.errors import UserError
@@ -56,6 +57,9 @@ class ProjectPlan:
     engine: Any = None  # EngineSources (native runtime)
     tflm: Any = None  # TflmPlan (tflm runtime)
     report: dict[str, Any] = field(default_factory=dict)  # report.json but the linked sizes
+    inputs: list[io_ports.Port] = field(default_factory=list)
+    outputs: list[io_ports.Port] = field(default_factory=list)
+    # the test vector: one sample's inputs and the simulator's outputs, packed as bytes
     test_input: np.ndarray | None = None
     test_expected: np.ndarray | None = None
     # Profiling build: counter readings per inference (0: none, the marks compile out).
@@ -70,28 +74,6 @@ def check_choices(runtime: str, kernels: str) -> None:
         raise UserError("--kernels chooses TFLite Micro's kernels: it needs --runtime tflm")
     if runtime not in RUNTIMES:
         raise UserError(f"--runtime: unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
-
-
-def io_tensors(graph: Graph) -> tuple[Tensor, Tensor]:
-    """The first input and the one output a firmware project takes: int8, or int16 (16x8).
-    Several inputs must share a type: the firmware passes them packed, back to back."""
-    if not graph.inputs or len(graph.outputs) != 1:
-        raise UserError(
-            f"{graph.source or 'model'}: has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
-            "firmware projects support one output and at least one input"
-        )
-    tin, tout = graph.input_tensors[0], graph.output_tensors[0]
-    types = sorted({t.dtype for t in graph.input_tensors})
-    if len(types) > 1:
-        raise UserError(
-            f"{graph.source or 'model'}: its inputs are {', '.join(types)}; firmware needs every input of one type"
-        )
-    for t, what in ((tin, "input"), (tout, "output")):
-        if t.dtype not in ("int8", "int16") and not (what == "output" and t.dtype in ("float32", "int32")):
-            raise UserError(
-                f"{graph.source or 'model'}: {what} '{t.name}' is {t.dtype}; firmware needs int8 (or int16; a float32 or int32 output from DEQUANTIZE or ARG_MAX)"
-            )
-    return tin, tout
 
 
 def ram_budget(arena: int, io_bytes: int, stack: int) -> dict[str, int]:
@@ -199,28 +181,36 @@ def test_vector_input(
 
 
 def test_vector_inputs(
-    shapes: list[tuple[int, ...]], seed: int = 0, samples: int = 1, dtype: str = "int8"
+    shapes: list[tuple[int, ...]], seed: int = 0, samples: int = 1, dtype: str | list[str] = "int8"
 ) -> list[np.ndarray]:
     """``test_vector_input`` for each input in turn from one generator (the first input's values
-    are the one-input model's)."""
+    are the one-input model's); ``dtype``: one for all, or each input's."""
     rng = np.random.default_rng(seed)
-    info = np.iinfo(np.dtype(dtype))
-    return [
-        rng.integers(int(info.min), int(info.max) + 1, size=(samples, *shape[1:]), dtype=np.dtype(dtype))
-        for shape in shapes
-    ]
+    dtypes = [dtype] * len(shapes) if isinstance(dtype, str) else list(dtype)
+    out = []
+    for shape, dt in zip(shapes, dtypes, strict=True):
+        info = np.iinfo(np.dtype(dt))
+        out.append(
+            rng.integers(int(info.min), int(info.max) + 1, size=(samples, *shape[1:]), dtype=np.dtype(dt))
+        )
+    return out
 
 
-def pack_inputs(xs: list[np.ndarray]) -> np.ndarray:
-    """Each sample's inputs back to back (one row per sample): the packed form of model_invoke()."""
-    return np.concatenate([x.reshape(x.shape[0], -1) for x in xs], axis=1)
+def test_vector_samples(inputs: list[io_ports.Port], seed: int = 0, samples: int = 1) -> list[np.ndarray]:
+    """The embedded test vector's inputs (or ``samples`` of them), one batch per model input."""
+    if len(inputs) == 1:
+        return [test_vector_input(inputs[0].shape, seed, samples, dtype=inputs[0].dtype)]
+    return test_vector_inputs([p.shape for p in inputs], seed, samples, [p.dtype for p in inputs])
 
 
-def _default_simulate(graph: Graph, x: np.ndarray) -> np.ndarray:
-    from mcu_effnet.sim import run
-
-    out = run(graph, x)
-    return out[0] if isinstance(out, list | tuple) else out
+def simulate_outputs(
+    graph: Graph, xs: list[np.ndarray], simulate: Callable[[Graph, np.ndarray], np.ndarray] | None = None
+) -> list[np.ndarray]:
+    """The host simulator's outputs for one batch per input: a list, one batch per output."""
+    if simulate is None:
+        from mcu_effnet.sim import run as simulate
+    out = simulate(graph, xs[0] if len(xs) == 1 else xs)
+    return list(out) if isinstance(out, list | tuple) else [out]
 
 
 def _layer_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -244,22 +234,20 @@ def plan_project(
     max_recompute: float = DEFAULT_MAX_RECOMPUTE,
 ) -> ProjectPlan:
     """The runtime's model and sizes (fits checked) and the test vector; writes nothing."""
-    tin, tout = io_tensors(graph)
     label = model_source or graph.source or "model"
+    inputs, outputs = io_ports.check_ports(graph, label)
+    tin, tout = graph.input_tensors[0], graph.output_tensors[0]
     name = Path(label).stem
     if name == "model" and Path(label).parent.name not in ("", "."):
         name = Path(label).resolve().parent.name  # a run folder's model.tflite: name it by its run
     plan = ProjectPlan(board, runtime, kernels, label, name, tin, tout, stack_bytes, seed, model_bytes)
-    ins = graph.input_tensors
-    if len(ins) > 1 and runtime != "native":
-        raise UserError(
-            f"{label}: has {len(ins)} inputs; --runtime tflm projects take one (the native runtime takes several)"
-        )
-    in_bytes = sum(t.nbytes for t in ins)
-    if tout.dtype in ("float32", "int32") and runtime != "native":
-        raise UserError(
-            f"{label}: its output is {tout.dtype} (DEQUANTIZE, ARG_MAX); --runtime tflm projects take int8 or int16"
-        )
+    plan.inputs, plan.outputs = inputs, outputs
+    in_bytes = sum(p.size for p in inputs)
+    out_bytes = sum(p.size for p in outputs)
+    if runtime == "tflm":
+        from mcu_effnet.codegen.tflm import check_index_types
+
+        check_index_types(graph, label)
     memory_plan = None
     if runtime == "native":
         if engine is None:
@@ -296,21 +284,21 @@ def plan_project(
     if profile:
         plan.profile, plan.profile_marks = True, _profile_marks(runtime, plan.engine, graph)
     try:
-        sram_needed = check_fits(board, runtime, arena, in_bytes + tout.nbytes, stack_bytes, weights, label)
+        sram_needed = check_fits(board, runtime, arena, in_bytes + out_bytes, stack_bytes, weights, label)
     except DoesNotFit as exc:
         hint = _tiling_hint(plan.engine, max_recompute) if runtime == "native" else ""
         raise DoesNotFit(str(exc) + _transpose_hint(plan.engine) + hint, options=("max_recompute",)) from None
 
-    if len(ins) == 1:
-        plan.test_input = test_vector_input(tin.shape, seed, dtype=tin.dtype)
-        plan.test_expected = np.asarray((simulate or _default_simulate)(graph, plan.test_input))
-    else:
-        xs = test_vector_inputs([t.shape for t in ins], seed, dtype=tin.dtype)
-        plan.test_input = pack_inputs(xs)
-        plan.test_expected = np.asarray((simulate or _default_simulate)(graph, xs))
-    if plan.test_expected.nbytes != tout.nbytes or plan.test_expected.dtype != np.dtype(tout.dtype):
-        got = plan.test_expected
-        raise UserError(f"{label}: the simulator returned {got.shape} {got.dtype}, expected {tout.dtype}")
+    xs = test_vector_samples(inputs, seed)
+    ys = simulate_outputs(graph, xs, simulate)
+    for y, p in zip(ys, outputs, strict=True):
+        y = np.asarray(y)
+        if y.nbytes != p.size or y.dtype != np.dtype(p.dtype):
+            raise UserError(
+                f"{label}: the simulator returned {y.shape} {y.dtype} for output '{p.name}', expected {p.dtype}"
+            )
+    # One sample, packed as bytes: the test vector's form.
+    plan.test_input, plan.test_expected = io_ports.pack(xs, inputs)[0], io_ports.pack(ys, outputs)[0]
     plan.report = {
         "board": board.name,
         "runtime": runtime,
@@ -318,10 +306,12 @@ def plan_project(
         "model_source": str(label),
         "emulator": board.emulator.machine,
         "input_shape": list(tin.shape),
-        "output_shape": list(tout.shape),
-        "input_shapes": [list(t.shape) for t in ins],  # every input, packed in this order
+        "output_shape": list(tout.shape),  # the first output's (outputs: every one)
+        "input_shapes": [list(p.shape) for p in inputs],  # every input, packed in this order
+        "inputs": [p.to_dict() for p in inputs],  # name, shape, dtype, bytes; packed in this order
+        "outputs": [p.to_dict() for p in outputs],
         "input_bytes": in_bytes,
-        "output_bytes": tout.nbytes,
+        "output_bytes": out_bytes,
         "input_dtype": tin.dtype,  # int8, or int16 in a 16x8 model
         "output_dtype": tout.dtype,
         "arena_bytes": arena,

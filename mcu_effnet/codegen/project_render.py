@@ -9,11 +9,10 @@ import shutil
 from pathlib import Path
 
 import jinja2
-import numpy as np
 
 from mcu_effnet.boards import Board, get_board
 from mcu_effnet.boards.uart import CONSOLE_UARTS
-from mcu_effnet.codegen.c_literals import c_float_array_body
+from mcu_effnet.codegen import io_ports
 from mcu_effnet.codegen.project_plan import DEFAULT_STACK_BYTES, ProjectPlan
 from mcu_effnet.codegen.templates import TEMPLATES, environment
 from mcu_effnet.codegen.tflm import TFLM_KERNELS
@@ -97,6 +96,10 @@ def render_platform(
     return files
 
 
+def _describe(ports: list) -> str:
+    return ", ".join(f"{p.dtype} {list(p.shape)}" for p in ports)
+
+
 def render_project(env: jinja2.Environment, plan: ProjectPlan, dest: Path) -> list[str]:
     """Every source file and the Makefile of the project into ``dest``: returns them in order."""
     board, tflm = plan.board, plan.tflm
@@ -106,14 +109,10 @@ def render_project(env: jinja2.Environment, plan: ProjectPlan, dest: Path) -> li
         **common,
         test_input=plan.test_input,
         test_expected=plan.test_expected,
-        # a float output (DEQUANTIZE) as exact hexadecimal literals
-        expected_body=c_float_array_body(plan.test_expected)
-        if plan.test_expected.dtype == np.float32
-        else None,
         input_note=f"seeded random {plan.input.dtype} (seed {plan.seed}), shape {list(plan.input.shape)}"
-        if len(plan.report.get("input_shapes", [])) < 2
-        else f"seeded random {plan.input.dtype} (seed {plan.seed}), inputs of shapes "
-        f"{plan.report['input_shapes']} back to back",
+        if len(plan.inputs) < 2
+        else f"seeded random values (seed {plan.seed}) for inputs {_describe(plan.inputs)}",
+        layout_note=f"outputs {_describe(plan.outputs)}",
     )
     write_file(dest, "test_vector.c", test_vector, files)
     if plan.runtime == "native":
@@ -123,10 +122,12 @@ def render_project(env: jinja2.Environment, plan: ProjectPlan, dest: Path) -> li
     else:
         values = dict(
             common,
-            input_size=plan.input.nbytes,
-            output_size=plan.output.nbytes,
-            input_ctype=f"{plan.input.dtype}_t",
-            output_ctype=f"{plan.output.dtype}_t",
+            inputs=plan.inputs,
+            outputs=plan.outputs,
+            input_size=sum(p.size for p in plan.inputs),
+            output_size=sum(p.size for p in plan.outputs),
+            input_ctype=io_ports.shared_ctype([p.ctype for p in plan.inputs]),
+            output_ctype=io_ports.shared_ctype([p.ctype for p in plan.outputs]),
             model_source=plan.label,
         )
         for rel, text in tflm.sources(env, values).items():

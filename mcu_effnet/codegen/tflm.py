@@ -198,6 +198,18 @@ def model_ops(graph: Graph, advice: str) -> list[str]:
     return list(dict.fromkeys(op.kind for op in graph.ops))
 
 
+def check_index_types(graph: Graph, label: str) -> None:
+    """UserError for an op TFLite Micro resolves but whose Eval refuses this model's types:
+    ARG_MAX to int64 indices (TFLite's default output_type; its kernel writes int32 only)."""
+    for op in graph.ops:
+        y = graph.tensors[op.outputs[0]]
+        if op.kind == "ARG_MAX" and y.dtype != "int32":
+            raise UserError(
+                f"{label}: op {op.index} ARG_MAX writes {y.dtype} indices; TFLite Micro's ARG_MAX "
+                "writes int32 only (use --runtime native, or output_type int32)"
+            )
+
+
 def require_tree(found: Path | None, looked: list[str]) -> Path:
     """The tree ``find_tflm_dir`` found, or UserError listing where it looked."""
     if found is None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mcu_effnet.boards import Board
+from mcu_effnet.codegen import io_ports
 from mcu_effnet.errors import UserError
 
 APT_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm"
@@ -110,6 +111,9 @@ class RunResult:
     file_samples: int = 0
     stack_used: int | None = None  # deepest stack use (bytes), from the painted stack
     outputs: np.ndarray | None = None  # outputs.bin, one row per input sample
+    # with the model's output ports given: the test vector's and outputs.bin's values per output
+    test_outputs: list[np.ndarray] | None = None
+    file_outputs: list[np.ndarray] | None = None
 
     @property
     def error(self) -> str | None:
@@ -172,15 +176,19 @@ def run_qemu(
     output_bytes: int | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     output_dtype: str = "int8",
+    ports: list[io_ports.Port] | None = None,
 ) -> RunResult:
-    """Runs the emulator image; ``inputs`` (N × input values, int8 or int16) go through
-    inputs.bin; outputs are read back as ``output_dtype`` (int16 for a 16x8 model)."""
+    """Runs the emulator image; ``inputs`` (N × input values, int8 or int16, or N rows of packed
+    bytes as uint8) go through inputs.bin; outputs are read back as ``output_dtype`` (int16 for
+    a 16x8 model). ``ports``: the model's outputs; each is then also decoded on its own
+    (``test_outputs``, ``file_outputs``)."""
     require_tools(need_qemu=True)
     with tempfile.TemporaryDirectory(prefix="mcu-effnet-qemu-") as work:
         work_path = Path(work)
         if inputs is not None:
-            wide = np.asarray(inputs).dtype == np.int16
-            np.ascontiguousarray(inputs, dtype=np.int16 if wide else np.int8).tofile(work_path / "inputs.bin")
+            dtype = np.asarray(inputs).dtype
+            dtype = dtype if dtype in (np.int16, np.uint8) else np.int8
+            np.ascontiguousarray(inputs, dtype=dtype).tofile(work_path / "inputs.bin")
         try:
             proc = subprocess.run(
                 qemu_command(board, elf), cwd=work, capture_output=True, text=True, timeout=timeout
@@ -194,13 +202,19 @@ def run_qemu(
         )
         result.lines = parse_output(result.stdout)
         out_file = work_path / "outputs.bin"
-        if inputs is not None and out_file.exists() and output_bytes:
+        if inputs is not None and out_file.exists() and ports:
+            data = np.fromfile(out_file, dtype=np.uint8)
+            size = sum(p.size for p in ports)
+            result.file_outputs = io_ports.unpack(data[: len(data) // size * size].reshape(-1, size), ports)
+        if inputs is not None and out_file.exists() and output_bytes and len(ports or [0]) == 1:
             data = np.fromfile(out_file, dtype=output_dtype)
             per_row = output_bytes // np.dtype(output_dtype).itemsize
             rows = len(data) // per_row
             result.outputs = data[: rows * per_row].reshape(rows, per_row)
     lines = result.lines
-    if lines.get("OUTPUT"):
+    if lines.get("OUTPUT") and ports:
+        result.test_outputs = io_ports.from_printed(lines["OUTPUT"][0]["values"], ports)
+    if lines.get("OUTPUT") and len(ports or [0]) == 1:
         values = [int(v) for v in lines["OUTPUT"][0]["values"]]
         # A float32 output is printed as its bits (harness.c), so it comes back exact.
         result.output = (

@@ -1,8 +1,10 @@
 """ARG_MAX over one constant axis of an int8 tensor, as TFLite Micro's arg_min_max.cc.
 
 TFLite Micro keeps the first index of the largest value (a strict ``>`` while it scans), takes
-an int32 axis and writes int32 indices only (int64 outputs fail its Eval). The input's scale
-does not matter: the order of int8 codes is the order of the values.
+an int32 axis and writes int32 indices only. TFLite's own default ``output_type`` is int64,
+which TFLite Micro's Eval refuses; the simulator and the native engine write those too (the same
+indices, as TensorFlow Lite computes them), and ``--runtime tflm`` refuses such a model. The
+input's scale does not matter: the order of int8 codes is the order of the values.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ def check(graph: Graph, op: Op) -> str | None:
     problem = checks.quantized_int8(x, "input 0")
     if problem:
         return problem
-    if y.dtype != "int32":
-        return f"output '{y.name}' is {y.dtype}; TFLite Micro's ARG_MAX writes int32 indices only"
+    if y.dtype not in ("int32", "int64"):
+        return f"output '{y.name}' is {y.dtype}; ARG_MAX writes int32 or int64 indices"
     axis = _axis(graph, op)
     if isinstance(axis, str):
         return axis

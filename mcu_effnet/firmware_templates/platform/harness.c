@@ -2,8 +2,9 @@
  *
  *   1. the embedded test vector: invoke the model once, print the output, compare it with the
  *      host simulator's expected output, print instructions (QEMU) or cycles (board);
- *   2. under QEMU only: every input in `inputs.bin` (raw int8 or int16 values, MODEL_INPUT_SIZE bytes each)
- *      through the model, outputs appended to `outputs.bin` (MODEL_OUTPUT_SIZE bytes each);
+ *   2. under QEMU only: every sample in `inputs.bin` (MODEL_INPUT_SIZE bytes each: the model's
+ *      inputs back to back, each in its own type) through the model, the outputs appended to
+ *      `outputs.bin` (MODEL_OUTPUT_SIZE bytes each, packed the same way);
  *   3. a final status line; the return value becomes the emulator's exit status.
  *
  * Output lines start with "MCU-EFFNET " followed by a keyword and space-separated fields; the
@@ -18,34 +19,64 @@
 #include "profile.h"
 #endif
 
-/* Element counts; the sizes in model.h are in bytes (2 per value in a 16x8 model). */
-#define HARNESS_INPUT_COUNT (MODEL_INPUT_SIZE / sizeof(model_input_t))
-#define HARNESS_OUTPUT_COUNT (MODEL_OUTPUT_SIZE / sizeof(model_output_t))
+#include <string.h>
 
+/* Each output's element size and float flag, in the packed order (model.h describes them; a
+ * model.h without the table has one output of model_output_t). */
+#ifndef MODEL_NUM_OUTPUTS
 #ifndef MODEL_OUTPUT_FLOAT
 #define MODEL_OUTPUT_FLOAT 0
 #endif
-
-#if MODEL_OUTPUT_FLOAT
-/* A float32 output travels as its bits (exact; the host reads them back as float32). */
-static uint32_t harness_value(model_output_t v)
-{
-    union {
-        float f;
-        uint32_t u;
-    } bits;
-    bits.f = v;
-    return bits.u;
-}
-#define HARNESS_PRINT(v) console_u64(harness_value(v))
-#define HARNESS_SAME(a, b) (harness_value(a) == harness_value(b))
-#else
-#define HARNESS_PRINT(v) console_int(v)
-#define HARNESS_SAME(a, b) ((a) == (b))
+#define MODEL_NUM_OUTPUTS 1
+#define MODEL_OUTPUT_SIZES { MODEL_OUTPUT_SIZE }
+#define MODEL_OUTPUT_ELEMENT_BYTES { sizeof(model_output_t) }
+#define MODEL_OUTPUT_FLOATS { MODEL_OUTPUT_FLOAT }
 #endif
 
-static model_input_t harness_input[HARNESS_INPUT_COUNT];
-static model_output_t harness_output[HARNESS_OUTPUT_COUNT];
+static const uint32_t harness_output_sizes[MODEL_NUM_OUTPUTS] = MODEL_OUTPUT_SIZES;
+static const uint8_t harness_element_bytes[MODEL_NUM_OUTPUTS] = MODEL_OUTPUT_ELEMENT_BYTES;
+static const uint8_t harness_floats[MODEL_NUM_OUTPUTS] = MODEL_OUTPUT_FLOATS;
+
+/* The inputs and outputs packed back to back as bytes (model_invoke's form); aligned for any
+ * element type, though a later input or output may start at any byte. */
+static union {
+    uint64_t align;
+    uint8_t bytes[MODEL_INPUT_SIZE];
+} harness_input;
+static union {
+    uint64_t align;
+    uint8_t bytes[MODEL_OUTPUT_SIZE];
+} harness_output;
+
+/* One value of `bytes` bytes at `at`, sign-extended; a float32 as its bits (exact, the host
+ * reads them back as float32). memcpy: the packed form is not aligned per element. */
+static void print_value(const uint8_t *at, uint8_t bytes, int is_float)
+{
+    if (is_float) {
+        uint32_t bits;
+        memcpy(&bits, at, sizeof bits);
+        console_u64(bits);
+    } else if (bytes == 1u) {
+        console_int((int8_t)at[0]);
+    } else if (bytes == 2u) {
+        int16_t v;
+        memcpy(&v, at, sizeof v);
+        console_int(v);
+    } else if (bytes == 4u) {
+        int32_t v;
+        memcpy(&v, at, sizeof v);
+        console_int(v);
+    } else {
+        int64_t v;
+        memcpy(&v, at, sizeof v);
+        if (v < 0) {
+            console_char('-');
+            console_u64(0u - (uint64_t)v);
+        } else {
+            console_u64((uint64_t)v);
+        }
+    }
+}
 
 static void line_start(const char *keyword)
 {
@@ -100,14 +131,14 @@ static int run_files(void)
     int status = 0;
     uint64_t ticks = 0u;
     for (unsigned long i = 0; i < samples && status == 0; ++i) {
-        if (platform_file_read(in, harness_input, MODEL_INPUT_SIZE) != MODEL_INPUT_SIZE) {
+        if (platform_file_read(in, harness_input.bytes, MODEL_INPUT_SIZE) != MODEL_INPUT_SIZE) {
             status = 1;
             break;
         }
         const uint64_t t0 = platform_counter();
-        const int rc = model_invoke(harness_input, harness_output);
+        const int rc = model_invoke((const void *)harness_input.bytes, (void *)harness_output.bytes);
         ticks += platform_counter() - t0;
-        if (rc != 0 || platform_file_write(out, harness_output, MODEL_OUTPUT_SIZE) != MODEL_OUTPUT_SIZE) {
+        if (rc != 0 || platform_file_write(out, harness_output.bytes, MODEL_OUTPUT_SIZE) != MODEL_OUTPUT_SIZE) {
             status = 1;
         }
     }
@@ -141,11 +172,9 @@ int harness_run(const char *runtime)
     uint64_t t0 = platform_counter();
     const uint64_t overhead = platform_counter() - t0;
 
-    for (size_t i = 0; i < HARNESS_INPUT_COUNT; ++i) {
-        harness_input[i] = test_vector_input[i];
-    }
+    memcpy(harness_input.bytes, test_vector_input, MODEL_INPUT_SIZE);
     t0 = platform_counter();
-    const int rc = model_invoke(harness_input, harness_output);
+    const int rc = model_invoke((const void *)harness_input.bytes, (void *)harness_output.bytes);
     const uint64_t t1 = platform_counter();
     uint64_t ticks = t1 - t0;
     ticks = ticks > overhead ? ticks - overhead : 0u;
@@ -157,23 +186,27 @@ int harness_run(const char *runtime)
         return 1;
     }
 
-    line_start("OUTPUT");
-    for (size_t i = 0; i < HARNESS_OUTPUT_COUNT; ++i) {
-        console_char(' ');
-        HARNESS_PRINT(harness_output[i]);
-    }
-    console_endline();
-
+    /* Every output's values on one line, in order; elements are compared as bytes (a float's
+     * bits), counted across the outputs. */
     size_t mismatches = 0;
     size_t first = 0;
-    for (size_t i = 0; i < HARNESS_OUTPUT_COUNT; ++i) {
-        if (!HARNESS_SAME(harness_output[i], test_vector_expected[i])) {
-            if (mismatches == 0) {
-                first = i;
+    size_t element = 0;
+    uint32_t at = 0;
+    line_start("OUTPUT");
+    for (int k = 0; k < MODEL_NUM_OUTPUTS; ++k) {
+        const uint8_t bytes = harness_element_bytes[k];
+        for (uint32_t end = at + harness_output_sizes[k]; at < end; at += bytes, ++element) {
+            console_char(' ');
+            print_value(harness_output.bytes + at, bytes, harness_floats[k]);
+            if (memcmp(harness_output.bytes + at, test_vector_expected + at, bytes) != 0) {
+                if (mismatches == 0) {
+                    first = element;
+                }
+                ++mismatches;
             }
-            ++mismatches;
         }
     }
+    console_endline();
     line_start("CHECK");
     console_str(mismatches == 0 ? " ok" : " fail");
     field_u64("mismatches", mismatches);

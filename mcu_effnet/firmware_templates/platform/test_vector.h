@@ -1,4 +1,6 @@
-/* The test vector embedded at generation time: one input and the host simulator's output. */
+/* The test vector embedded at generation time: one sample of the model's inputs and the host
+ * simulator's outputs, packed as bytes (model_invoke's form: each input or output in its own
+ * type, back to back in the model's order). */
 #ifndef MCU_EFFNET_TEST_VECTOR_H
 #define MCU_EFFNET_TEST_VECTOR_H
 
@@ -10,8 +12,8 @@
 extern "C" {
 #endif
 
-extern const model_input_t test_vector_input[MODEL_INPUT_SIZE / sizeof(model_input_t)];
-extern const model_output_t test_vector_expected[MODEL_OUTPUT_SIZE / sizeof(model_output_t)];
+extern const uint8_t test_vector_input[MODEL_INPUT_SIZE];
+extern const uint8_t test_vector_expected[MODEL_OUTPUT_SIZE];
 
 #ifdef __cplusplus
 }

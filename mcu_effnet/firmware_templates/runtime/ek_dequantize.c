@@ -1,5 +1,5 @@
 /* The ops whose outputs are not activations: DEQUANTIZE int8 -> float32 (as TFLite Micro's
- * dequantize.cc) and ARG_MAX int8 -> int32 indices (arg_min_max.cc).
+ * dequantize.cc) and ARG_MAX int8 -> int32 or int64 indices (arg_min_max.cc).
  *
  * DEQUANTIZE:
  *
@@ -17,21 +17,36 @@ void ek_dequantize(const ek_dequantize_params *p, const int8_t *input, float *ou
     }
 }
 
+/* The index of the first largest of the axis_size values at block[i], block[inner + i], ... */
+static int32_t argmax_at(const ek_argmax_params *p, const int8_t *block, int32_t i)
+{
+    int32_t best = 0, k;
+    int8_t best_value = block[i];
+    for (k = 1; k < p->axis_size; ++k) {
+        if (block[k * p->inner + i] > best_value) { /* strict: ties keep the first index */
+            best_value = block[k * p->inner + i];
+            best = k;
+        }
+    }
+    return best;
+}
+
 void ek_argmax(const ek_argmax_params *p, const int8_t *input, int32_t *output)
 {
-    int32_t o, i, k;
+    int32_t o, i;
     for (o = 0; o < p->outer; ++o) {
-        const int8_t *block = input + o * p->axis_size * p->inner;
         for (i = 0; i < p->inner; ++i) {
-            int32_t best = 0;
-            int8_t best_value = block[i];
-            for (k = 1; k < p->axis_size; ++k) {
-                if (block[k * p->inner + i] > best_value) { /* strict: ties keep the first index */
-                    best_value = block[k * p->inner + i];
-                    best = k;
-                }
-            }
-            output[o * p->inner + i] = best;
+            output[o * p->inner + i] = argmax_at(p, input + o * p->axis_size * p->inner, i);
+        }
+    }
+}
+
+void ek_argmax64(const ek_argmax_params *p, const int8_t *input, int64_t *output)
+{
+    int32_t o, i;
+    for (o = 0; o < p->outer; ++o) {
+        for (i = 0; i < p->inner; ++i) {
+            output[o * p->inner + i] = argmax_at(p, input + o * p->axis_size * p->inner, i);
         }
     }
 }

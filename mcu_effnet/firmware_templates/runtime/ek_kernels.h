@@ -277,13 +277,14 @@ typedef struct {
 
 void ek_dequantize(const ek_dequantize_params *p, const int8_t *input, float *output);
 
-/* ARG_MAX over one axis of an int8 tensor seen as [outer, axis_size, inner]: int32 indices, the
- * first of equal maxima (TFLite Micro's strict ">"). */
+/* ARG_MAX over one axis of an int8 tensor seen as [outer, axis_size, inner]: int32 indices (or
+ * int64, TFLite's default output type), the first of equal maxima (TFLite Micro's strict ">"). */
 typedef struct {
     int32_t outer, axis_size, inner;
 } ek_argmax_params;
 
 void ek_argmax(const ek_argmax_params *p, const int8_t *input, int32_t *output);
+void ek_argmax64(const ek_argmax_params *p, const int8_t *input, int64_t *output);
 
 #ifdef __cplusplus
 }
