@@ -86,6 +86,16 @@ static inline uint32_t __uadd8(uint32_t a, uint32_t b)
     }
     return acle_bytes(v);
 }
+static inline uint32_t __uqadd8(uint32_t a, uint32_t b)
+{
+    int32_t v[4];
+    int n;
+    for (n = 0; n < 4; ++n) {
+        const int32_t t = (int32_t)((a >> (8 * n)) & 0xFFu) + (int32_t)((b >> (8 * n)) & 0xFFu);
+        v[n] = t > 255 ? 255 : t;
+    }
+    return acle_bytes(v);
+}
 static inline uint32_t __usub8(uint32_t a, uint32_t b)
 {
     int32_t v[4];

@@ -303,6 +303,51 @@ def test_first_layer_dsp_in_qemu(tmp_path, board):
     np.testing.assert_array_equal(result.outputs, np.asarray(run_tflm(model, x)).reshape(3, -1))
 
 
+def _groups_model() -> bytes:
+    """Every entry into the k x k kernel's loop of four steps (steps & 3 = 0, 3, 2, 1), full groups
+    of four and tails of 1 to 3 channels (none but a tail: 3 units), a strided 1x1 (the pixel's
+    bytes widened without the gather), a fully connected layer, each activation clamp."""
+    b = ModelBuilder(np.random.default_rng(31))
+    x = b.input((1, 6, 7, 16), scale=0.03, zero_point=5)
+    x = b.conv2d(x, 20, (1, 1), (2, 2))  # 4 steps, 5 groups
+    x = b.conv2d(x, 13, (1, 3), activation="RELU")  # 15 steps, a tail of 1
+    x = b.conv2d(x, 4, (3, 3), activation="RELU6")  # 30 steps over an unaligned depth
+    x = b.conv2d(x, 8, (3, 3), out_zp=-7)  # 9 steps
+    x = b.fully_connected(b.reshape(x, (1, 96)), 3, activation="RELU")  # 24 steps, a tail of 3
+    b.outputs = [x]
+    return b.build()
+
+
+@pytest.mark.toolchain
+@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m33"])
+def test_conv_groups_assembly_in_qemu(tmp_path, board):
+    """The k x k kernel's assembly (ek_conv_dsp.c run_groups) on the cores, against TensorFlow Lite
+    Micro: the host tests run its C twin."""
+    from mcu_effnet.codegen.project import write_project
+
+    model = _groups_model()
+    graph = load_tflite(model)
+    project = write_project(graph, board, tmp_path / "m", model_bytes=model)
+    assert (project.path / "model" / "model.c").read_text().count("ek_conv2d_dsp(&") == 5
+    elf = toolchain.make(project.path, "qemu")
+    x = np.random.default_rng(6).integers(-128, 128, size=(3, 6, 7, 16), dtype=np.int8)
+    result = toolchain.run_qemu(
+        project.board, elf, inputs=x.reshape(3, -1), output_bytes=project.report["output_bytes"]
+    )
+    assert result.status == 0 and result.check_ok, result.stdout[-2000:]
+    np.testing.assert_array_equal(result.outputs, np.asarray(run_tflm(model, x)).reshape(3, -1))
+
+
+def test_conv_groups_model_on_host(host):
+    """The same model through the host engine's C twin of the assembly, against the simulator."""
+    b_model = _groups_model()
+    graph = load_tflite(b_model)
+    x = np.random.default_rng(6).integers(-128, 128, size=(4, 6, 7, 16), dtype=np.int8)
+    engine = generate_engine(graph, dsp=True)
+    assert engine.files["model.c"].count("ek_conv2d_dsp(&") == 5
+    np.testing.assert_array_equal(host.run_engine(engine, x), np.asarray(run_tflm(b_model, x)).reshape(4, -1))
+
+
 def test_depthwise_layout_round_trips():
     w = np.random.default_rng(0).integers(-128, 128, size=(1, 3, 2, 7)).astype(np.int8)
     words = dsp_layout.depthwise_weights(w).reshape(2, 6)  # groups, taps

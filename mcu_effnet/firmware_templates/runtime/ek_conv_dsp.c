@@ -8,11 +8,18 @@
  * gather costs about two instructions per window value when in_c is a multiple of 4; a first
  * layer's rows (in_c of 1 to 3) are read a word at a time too, each padded to a multiple of 4.
  *
+ * A 1x1 window (a 1x1 CONV_2D of any stride or a FULLY_CONNECTED row, depth a multiple of 4) is
+ * the pixel's bytes widened, without the gather's bookkeeping.
+ *
  * Each group of four output channels then runs over the buffer in steps of four window values:
  * one LDRD of two window words, two LDMs of four weight words (widened and doubled at
- * generation time) and eight SMLADs: 11 instructions for 16 MACs. The accumulators hold
- * 2 * acc, the operand of the requantization's SMMULR (ek_requant_dsp.h). The same integers
- * as the reference in another order, modulo 2^32: bit for bit.
+ * generation time) and eight SMLADs: 11 instructions for 16 MACs, four steps per loop pass.
+ * The accumulators hold 2 * acc, the operand of the requantization's SMMULR (ek_requant_dsp.h).
+ * On the target one assembly routine (run_groups) runs every group of a pixel: loop,
+ * requantization and the activation clamp of four bytes at once, about 38 instructions per
+ * group besides the steps (the compiler's code around inline assembly spilled the group's
+ * state: about 60). The host tests run its C twin. The same integers as the reference in
+ * another order, modulo 2^32: bit for bit.
  *
  * The window buffer lives on the stack: the generator uses this kernel only when the window
  * (k_h rows of k_w * in_c values, each rounded up to a multiple of 4) fits
@@ -155,122 +162,197 @@ static void gather(const ek_conv_dsp_params *p, const int8_t *image, int32_t y0,
     }
 }
 
-/* Four accumulators over `steps` steps of the window `v` and the group's weights `w`. */
+/* One output pixel's channel groups: the groups of four channels from `records` to
+ * `records_end`, each from the gathered window, requantized, clamped and stored as four int8
+ * bytes at `out`. The fields' order is the assembly's (it copies the first eight onto its stack
+ * with one LDM and one PUSH). */
 typedef struct {
-    int32_t a0, a1, a2, a3;
-} acc4;
+    const uint32_t *window; /* the gathered window, word-aligned */
+    const uint32_t *end;    /* window + 2 * steps words */
+    uint32_t entry;         /* steps & 3 (C); the assembly turns it into its loop's entry address */
+    int8_t *out;
+    const int32_t *records_end;
+    /* 1 + 2 * (out_offset - act_min): requantize_u8 then gives u = min(max(q - lo, 0), 255) for
+     * the biased output q and lo = act_min + 128 (the halving is exact on the even 2 * lo) */
+    int32_t round_offset;
+    /* The activation clamp on four bytes at once: UQADD8 of d = 255 - (hi - lo) (hi = act_max +
+     * 128) saturates exactly where u passes hi - lo; a wrapping UADD8 of act_min - d then gives
+     * min(u, hi - lo) + lo - 128, the int8 output */
+    uint32_t sat4, shift4;
+    const uint32_t *weights; /* the first group's */
+    const int32_t *records;  /* the first group's: 4 biases (doubled), 4 multipliers, 4 shifts */
+} conv_groups;
 
 #if defined(EK_ACLE_EMULATION)
-static inline acc4 dot4(const uint32_t *v, const uint32_t *w, int32_t steps, acc4 a)
+/* The assembly's arithmetic in C, for the host tests. */
+static void run_groups(const conv_groups *k)
 {
-    for (; steps > 0; --steps, v += 2, w += 8) {
-        a.a0 = __smlad((int32_t)v[0], (int32_t)w[0], a.a0);
-        a.a1 = __smlad((int32_t)v[0], (int32_t)w[1], a.a1);
-        a.a2 = __smlad((int32_t)v[0], (int32_t)w[2], a.a2);
-        a.a3 = __smlad((int32_t)v[0], (int32_t)w[3], a.a3);
-        a.a0 = __smlad((int32_t)v[1], (int32_t)w[4], a.a0);
-        a.a1 = __smlad((int32_t)v[1], (int32_t)w[5], a.a1);
-        a.a2 = __smlad((int32_t)v[1], (int32_t)w[6], a.a2);
-        a.a3 = __smlad((int32_t)v[1], (int32_t)w[7], a.a3);
+    const uint32_t *w = k->weights;
+    const int32_t *rec = k->records;
+    int8_t *out = k->out;
+    for (; rec != k->records_end; rec += 12, out += 4) {
+        int32_t a[4] = {rec[0], rec[1], rec[2], rec[3]};
+        const uint32_t *v;
+        uint32_t word = 0;
+        int32_t j;
+        for (v = k->window; v != k->end; v += 2, w += 8) {
+            for (j = 0; j < 4; ++j) {
+                a[j] = __smlad((int32_t)v[0], (int32_t)w[j], a[j]);
+                a[j] = __smlad((int32_t)v[1], (int32_t)w[4 + j], a[j]);
+            }
+        }
+        for (j = 0; j < 4; ++j) {
+            word |= requantize_u8(a[j], rec[4 + j], rec[8 + j], k->round_offset) << (8 * j);
+        }
+        word = __uadd8(__uqadd8(word, k->sat4), k->shift4);
+        memcpy(out, &word, 4);
     }
-    return a;
 }
 #else
-/* One step: LDRD of the window's two words, LDM of four weight words per word, 8 SMLADs
- * (the compiler does not merge the loads into LDRD / LDM itself). r7 stays free: it is the
- * frame pointer of unoptimized Thumb builds. */
-#define EK_CONV_STEP                                     \
-    "ldrd %[xa], %[xb], [%[v]], #8\n\t"                  \
-    "ldmia %[w]!, {r4, r5, r6, r8}\n\t"                  \
-    "smlad %[a0], %[xa], r4, %[a0]\n\t"                  \
-    "smlad %[a1], %[xa], r5, %[a1]\n\t"                  \
-    "smlad %[a2], %[xa], r6, %[a2]\n\t"                  \
-    "smlad %[a3], %[xa], r8, %[a3]\n\t"                  \
-    "ldmia %[w]!, {r4, r5, r6, r8}\n\t"                  \
-    "smlad %[a0], %[xb], r4, %[a0]\n\t"                  \
-    "smlad %[a1], %[xb], r5, %[a1]\n\t"                  \
-    "smlad %[a2], %[xb], r6, %[a2]\n\t"                  \
-    "smlad %[a3], %[xb], r8, %[a3]\n\t"
+/* One step of four window values: LDRD of the window's two words, LDM of four weight words per
+ * word, eight SMLADs. 44 bytes (every instruction 32-bit): the loop's entry is computed from it. */
+#define EK_CONV_STEP                          \
+    "ldrd r2, r3, [r0], #8\n\t"               \
+    "ldmia.w r1!, {r4, r5, r6, r7}\n\t"       \
+    "smlad r9, r2, r4, r9\n\t"                \
+    "smlad r10, r2, r5, r10\n\t"              \
+    "smlad r11, r2, r6, r11\n\t"              \
+    "smlad r12, r2, r7, r12\n\t"              \
+    "ldmia.w r1!, {r4, r5, r6, r7}\n\t"       \
+    "smlad r9, r3, r4, r9\n\t"                \
+    "smlad r10, r3, r5, r10\n\t"              \
+    "smlad r11, r3, r6, r11\n\t"              \
+    "smlad r12, r3, r7, r12\n\t"
 
-static inline acc4 dot4(const uint32_t *v, const uint32_t *w, int32_t steps, acc4 a)
+/* In assembly as a whole: the multiply-accumulate loop needs 13 registers (4 accumulators, 2
+ * window words, 4 weight words, the window, weight and end pointers), and inline assembly
+ * inside the compiler's pixel loop left it too few to keep the group's state out of memory.
+ * Registers: r0 window (walking), r1 weights, r2-r3 window words, r4-r7 weight words, then
+ * multipliers and shifts, r8 records, r9-r12 accumulators, lr the window's end; the other fields
+ * on the stack: [sp] window, [sp, #8] the loop's entry, [sp, #12] out, [sp, #16] records_end,
+ * [sp, #20] round_offset, [sp, #24] sat4, [sp, #28] shift4. The loop runs four steps a pass
+ * and is entered part-way (steps & 3 steps before its first compare), so a group costs 3
+ * instructions before it, 11 per step and 2 per pass, 35 to requantize and store. */
+__attribute__((naked, noinline)) static void run_groups(const conv_groups *k)
 {
-    uint32_t xa, xb;
-    const uint32_t *end;
-    if (steps & 1) {
-        __asm__ volatile(EK_CONV_STEP
-                         : [a0] "+r"(a.a0), [a1] "+r"(a.a1), [a2] "+r"(a.a2), [a3] "+r"(a.a3), [v] "+r"(v),
-                           [w] "+r"(w), [xa] "=&r"(xa), [xb] "=&r"(xb)
-                         :
-                         : "r4", "r5", "r6", "r8", "memory");
-    }
-    if (steps >= 2) {
-        end = v + 2 * (steps & ~1);
-        __asm__ volatile("1:\n\t" EK_CONV_STEP EK_CONV_STEP "cmp %[v], %[end]\n\t"
-                                                            "bne 1b\n\t"
-                         : [a0] "+r"(a.a0), [a1] "+r"(a.a1), [a2] "+r"(a.a2), [a3] "+r"(a.a3), [v] "+r"(v),
-                           [w] "+r"(w), [xa] "=&r"(xa), [xb] "=&r"(xb)
-                         : [end] "r"(end)
-                         : "r4", "r5", "r6", "r8", "cc", "memory");
-    }
-    return a;
+    (void)k;
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "ldmia r0!, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"
+        "push {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"
+        "ldmia r0, {r1, r8}\n\t"
+        "ldr lr, [sp, #4]\n\t"
+        "rsb r4, r4, #4\n\t" /* entry: (4 - steps & 3) & 3 steps into the loop, Thumb bit set */
+        "and r4, r4, #3\n\t"
+        "movs r5, #44\n\t"
+        "adr r2, 4f\n\t"
+        "mla r2, r4, r5, r2\n\t"
+        "orr r2, r2, #1\n\t"
+        "str r2, [sp, #8]\n\t"
+        "1:\n\t"
+        "ldmia r8!, {r9, r10, r11, r12}\n\t" /* biases (doubled) */
+        "ldr r0, [sp]\n\t"
+        "ldr pc, [sp, #8]\n\t"
+        ".balign 4\n\t"
+        "4:\n\t"
+        EK_CONV_STEP EK_CONV_STEP EK_CONV_STEP EK_CONV_STEP
+        "cmp r0, lr\n\t"
+        "bne 4b\n\t"
+        "ldmia r8!, {r4, r5, r6, r7}\n\t" /* multipliers: the doubling high multiply is SMMULR of 2 acc */
+        "smmulr r9, r9, r4\n\t"
+        "smmulr r10, r10, r5\n\t"
+        "smmulr r11, r11, r6\n\t"
+        "smmulr r12, r12, r7\n\t"
+        "ldmia r8!, {r4, r5, r6, r7}\n\t" /* s = -shift - 1: v - (v < 0), then >> s */
+        "add r9, r9, r9, asr #31\n\t"
+        "asr r9, r9, r4\n\t"
+        "add r10, r10, r10, asr #31\n\t"
+        "asr r10, r10, r5\n\t"
+        "add r11, r11, r11, asr #31\n\t"
+        "asr r11, r11, r6\n\t"
+        "add r12, r12, r12, asr #31\n\t"
+        "asr r12, r12, r7\n\t"
+        "ldr r2, [sp, #20]\n\t" /* + round_offset, >> 1, saturated to [0, 255] (requantize_u8) */
+        "add r9, r9, r2\n\t"
+        "usat r9, #8, r9, asr #1\n\t"
+        "add r10, r10, r2\n\t"
+        "usat r10, #8, r10, asr #1\n\t"
+        "add r11, r11, r2\n\t"
+        "usat r11, #8, r11, asr #1\n\t"
+        "add r12, r12, r2\n\t"
+        "usat r12, #8, r12, asr #1\n\t"
+        "orr r9, r9, r10, lsl #8\n\t"
+        "orr r9, r9, r11, lsl #16\n\t"
+        "orr r9, r9, r12, lsl #24\n\t"
+        "ldrd r2, r3, [sp, #24]\n\t"
+        "uqadd8 r9, r9, r2\n\t" /* the activation clamp and back to int8 (conv_groups) */
+        "uadd8 r9, r9, r3\n\t"
+        "ldr r2, [sp, #12]\n\t"
+        "str r9, [r2], #4\n\t"
+        "str r2, [sp, #12]\n\t"
+        "ldr r2, [sp, #16]\n\t"
+        "cmp r8, r2\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #32\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 #endif
 
-/* Requantizes four accumulators with their group's record (biases skipped: rec[4..11]). */
-EK_DSP_INLINE uint32_t requantize4(acc4 a, const int32_t *rec, int32_t round_offset)
+/* The window of output pixel (oy, ox). A 1x1 window inside the input (no padding) in whole
+ * steps is the pixel's bytes, widened, with none of gather's bookkeeping. */
+static void window_at(const ek_conv_dsp_params *p, const int8_t *image, int32_t oy, int32_t ox, uint32_t *words)
 {
-    return requantize_u8(a.a0, rec[4], rec[8], round_offset) | requantize_u8(a.a1, rec[5], rec[9], round_offset) << 8 |
-           requantize_u8(a.a2, rec[6], rec[10], round_offset) << 16 |
-           requantize_u8(a.a3, rec[7], rec[11], round_offset) << 24;
+    const int32_t in_c = p->in_c;
+    if (p->k_h == 1 && p->k_w == 1 && (in_c & 3) == 0 && p->pad_top == 0 && p->pad_left == 0) {
+        const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) * 0x10001u);
+        widen4(image + (oy * p->stride_h * p->in_w + ox * p->stride_w) * in_c, words, in_c, off2);
+    } else {
+        gather(p, image, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left, (int16_t *)(void *)words);
+    }
 }
 
 void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *output)
 {
     uint32_t words[EK_CONV_DSP_MAX_WINDOW / 2]; /* the window's halfwords, word-aligned */
-    int16_t *const window = (int16_t *)(void *)words;
     const int32_t steps = p->k_h * ((p->k_w * p->in_c + 3) >> 2); /* window rows padded to 4 */
     const int32_t in_image = p->in_h * p->in_w * p->in_c;
-    const int32_t channels = p->out_c;
-    const int32_t groups = channels >> 2; /* full groups of four */
-    const int32_t tail = channels & 3;
-    const uint32_t *const weights = (const uint32_t *)p->weights;
-    const int32_t *const records = p->records;
-    /* Locals: stores through `output` (int8_t) could alias *p. */
-    const int32_t round_offset = 1 + 2 * (p->out_offset + 128);
-    const uint32_t lo4 = (uint32_t)(p->act_min + 128) * 0x01010101u;
-    const uint32_t hi4 = (uint32_t)(p->act_max + 128) * 0x01010101u;
-    int32_t b, oy, ox, g, j;
-    memset(words, 0, (size_t)steps * 8u); /* positions past a window row are never written */
+    const int32_t groups = p->out_c >> 2; /* full groups of four */
+    const int32_t tail = p->out_c & 3;
+    conv_groups k, last; /* the full groups; the last 1 to 3 channels (the group's others are zero) */
+    uint32_t tail_word[1];
+    int32_t b, oy, ox;
+    const uint32_t sat = 255u - (uint32_t)(p->act_max - p->act_min); /* d, see conv_groups */
+    k.window = words;
+    k.end = words + 2 * steps;
+    k.entry = (uint32_t)(steps & 3);
+    k.out = output;
+    k.round_offset = 1 + 2 * (p->out_offset - p->act_min);
+    k.sat4 = sat * 0x01010101u;
+    k.shift4 = (((uint32_t)p->act_min - sat) & 0xFFu) * 0x01010101u;
+    k.weights = (const uint32_t *)p->weights;
+    k.records = p->records;
+    k.records_end = p->records + 12 * groups;
+    last = k;
+    last.out = (int8_t *)(void *)tail_word;
+    last.weights = k.weights + 8 * steps * groups;
+    last.records = k.records_end;
+    last.records_end = k.records_end + 12;
+    if (p->k_h != 1 || p->k_w != 1 || (p->in_c & 3) != 0) {
+        memset(words, 0, (size_t)steps * 8u); /* positions past a window row are never written */
+    }
     for (b = 0; b < p->batches; ++b) {
         const int8_t *image = input + b * in_image;
         for (oy = 0; oy < p->out_h; ++oy) {
             for (ox = 0; ox < p->out_w; ++ox) {
-                const uint32_t *w = weights;
-                const int32_t *rec = records;
-                gather(p, image, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left, window);
-                for (g = groups; g > 0; --g, rec += 12, output += 4) {
-                    acc4 a;
-                    a.a0 = rec[0];
-                    a.a1 = rec[1];
-                    a.a2 = rec[2];
-                    a.a3 = rec[3];
-                    a = dot4(words, w, steps, a);
-                    w += 8 * steps;
-                    store4(output, requantize4(a, rec, round_offset), lo4, hi4);
+                window_at(p, image, oy, ox, words);
+                if (groups) {
+                    k.out = output;
+                    run_groups(&k);
+                    output += 4 * groups;
                 }
-                if (tail) { /* the last 1 to 3 channels (their group's other weights are zero) */
-                    acc4 a;
-                    a.a0 = rec[0];
-                    a.a1 = rec[1];
-                    a.a2 = rec[2];
-                    a.a3 = 0;
-                    a = dot4(words, w, steps, a);
-                    {
-                        const int32_t acc[3] = {a.a0, a.a1, a.a2};
-                        for (j = 0; j < tail; ++j) {
-                            output[j] = requantize1(acc[j], rec[4 + j], rec[8 + j], round_offset, lo4, hi4);
-                        }
-                    }
+                if (tail) {
+                    run_groups(&last);
+                    memcpy(output, tail_word, (size_t)tail);
                     output += tail;
                 }
             }
