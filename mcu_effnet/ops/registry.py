@@ -19,7 +19,16 @@ if TYPE_CHECKING:
 
 FAMILIES: tuple[str, ...] = tuple(
     "conv fully_connected elementwise pooling shape activations mean logistic softmax hard_swish lookup".split()
-) + ("arithmetic", "unary_math", "reduce", "transpose_conv", "data_movement", "resize", "dequantize", "argmax")
+) + (
+    "arithmetic",
+    "unary_math",
+    "reduce",
+    "transpose_conv",
+    "data_movement",
+    "resize",
+    "dequantize",
+    "argmax",
+)
 
 
 def merge_tables(package: str, families: tuple[str, ...], name: str) -> dict[str, Callable[..., Any]]:
