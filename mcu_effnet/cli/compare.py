@@ -31,7 +31,10 @@ def register(subparsers) -> None:
         "--inputs", help="X.npy: int8 inputs (int16 for a 16x8 model) with a leading batch axis"
     )
     source.add_argument(
-        "--samples", type=int, default=4, help="seeded random int8 inputs when no --inputs (default 4)"
+        "--samples",
+        type=int,
+        default=4,
+        help="seeded random inputs (int8, int16 for a 16x8 model) when no --inputs (default 4)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.add_argument(
