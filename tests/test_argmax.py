@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from host_engine import HostRuntime
 from tflite_builder import ModelBuilder, run_tflm
 
 from mcu_effnet.codegen.engine import generate_engine
@@ -21,11 +20,6 @@ def _model(rng: np.random.Generator, axis: int, rank: int = 4) -> bytes:
     x = b.input(shape)
     b.outputs = [b.argmax(x, axis)]
     return b.build()
-
-
-@pytest.fixture(scope="module")
-def host(tmp_path_factory) -> HostRuntime:
-    return HostRuntime(tmp_path_factory.mktemp("argmax"))
 
 
 @pytest.mark.parametrize(("rank", "axis"), [(4, 3), (4, 1), (4, -2), (3, 2), (2, 1)])

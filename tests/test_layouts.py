@@ -10,7 +10,6 @@ import re
 import numpy as np
 import pytest
 from data_movement_builder import pytorch_mobilenet_v2, transpose
-from host_engine import HostRuntime
 from tflite_builder import ModelBuilder, run_tflm
 
 from mcu_effnet.codegen.engine import generate_engine
@@ -22,11 +21,6 @@ from mcu_effnet.sim import run as sim_run
 def _inputs(graph, n: int, seed: int) -> np.ndarray:
     shape = graph.input_tensors[0].shape
     return np.random.default_rng(seed).integers(-128, 128, size=(n, *shape[1:]), dtype=np.int8)
-
-
-@pytest.fixture(scope="module")
-def host(tmp_path_factory) -> HostRuntime:
-    return HostRuntime(tmp_path_factory.mktemp("layouts"))
 
 
 @pytest.fixture(scope="module")
