@@ -52,13 +52,13 @@ def test_int8_inputs_for_a_16x8_model_are_refused_in_one_line(capsys, tmp_path, 
     elif verb == "compare":
         out = tmp_path / "cmp"
         result = _in_process(capsys, "compare", model, "--board", "qemu-m4", "--inputs", x8, "--out", out)
-        named = "--input"  # compare shares run's loader and its wording
+        named = f"--inputs {x8}"
         assert not out.exists()
     else:
         project = tmp_path / "fw"
         made = _in_process(capsys, "codegen", model, "--board", "qemu-m4", "--out", project, "--no-build")
         assert made.returncode == 0, made.stderr
-        result, named = _in_process(capsys, "run", project, "--input", x8), "--input"
+        result, named = _in_process(capsys, "run", project, "--input", x8), f"--input {x8}"
         assert not (project / "build").exists()
     line = _one_error_line(result)
     assert named in line and "int8" in line and "int16" in line, line

@@ -52,10 +52,22 @@ def register(subparsers) -> None:
     p.set_defaults(func=main)
 
 
+def _load_compare_inputs(path: str, shape: list[int], dtype: str):
+    """run's X.npy loader, its refusals naming compare's own flag (--inputs, not run's --input)."""
+    from mcu_effnet.cli.run import _load_inputs
+
+    try:
+        return _load_inputs(path, shape, dtype)
+    except UserError as exc:
+        message = str(exc)
+        if message.startswith("--input "):
+            message = "--inputs " + message.removeprefix("--input ")
+        raise UserError(message, options=exc.options) from None
+
+
 def main(args: argparse.Namespace) -> int:
     from mcu_effnet.boards import get_board
     from mcu_effnet.cli.codegen import resolve_model
-    from mcu_effnet.cli.run import _load_inputs
     from mcu_effnet.codegen.compare import compare, format_table, op_types_table
     from mcu_effnet.codegen.project_plan import io_tensors
     from mcu_effnet.graph import load_tflite
@@ -68,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
     graph = load_tflite(data)
     graph.source = str(model_path)
     tin, _ = io_tensors(graph)
-    x = _load_inputs(args.inputs, list(tin.shape), tin.dtype) if args.inputs else None
+    x = _load_compare_inputs(args.inputs, list(tin.shape), tin.dtype) if args.inputs else None
     out = (
         Path(args.out)
         if args.out
