@@ -91,10 +91,12 @@ def cli():
 
 @pytest.fixture(scope="module")
 def host(request, tmp_path_factory):
-    """One host-built engine runtime (gcc, ASan/UBSan) per test module (``tests/host_engine.py``)."""
+    """One host-built engine runtime (gcc, ASan/UBSan) per test module (``tests/host_engine.py``);
+    a module that sets ``HOST_DSP = True`` gets the runtime with the DSP kernels (ACLE emulated)."""
     from host_engine import HostRuntime
 
-    return HostRuntime(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]))
+    workdir = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    return HostRuntime(workdir, dsp=getattr(request.module, "HOST_DSP", False))
 
 
 @pytest.fixture(scope="session")

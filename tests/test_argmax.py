@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from host_engine import HostRuntime
 from test_cli_codegen_run import _one_error_line
 from tflite_builder import ModelBuilder, run_tflm
 
@@ -24,11 +23,6 @@ def _model(rng: np.random.Generator, axis: int, rank: int = 4, dtype: str = "int
     x = b.input(shape)
     b.outputs = [b.argmax(x, axis, dtype)]
     return b.build()
-
-
-@pytest.fixture(scope="module")
-def host(tmp_path_factory) -> HostRuntime:
-    return HostRuntime(tmp_path_factory.mktemp("argmax"))
 
 
 @pytest.mark.parametrize(("rank", "axis"), [(4, 3), (4, 1), (4, -2), (3, 2), (2, 1)])

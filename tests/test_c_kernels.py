@@ -32,11 +32,6 @@ CONV_SETTINGS = settings(SETTINGS, max_examples=25)  # interior and border windo
 ACTIVATIONS = st.sampled_from(["NONE", "RELU", "RELU6"])
 
 
-@pytest.fixture(scope="module")
-def host(tmp_path_factory) -> HostRuntime:
-    return HostRuntime(tmp_path_factory.mktemp("c_kernels"))
-
-
 def check(host: HostRuntime, model_bytes: bytes, seed: int, n: int = 8) -> None:
     graph = load_tflite(model_bytes)
     shape = graph.tensors[graph.inputs[0]].shape

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from host_engine import HostRuntime
 from tflite_builder import ModelBuilder, run_tflm
 
 from mcu_effnet.codegen.engine import generate_engine
@@ -23,11 +22,6 @@ def _model(rng: np.random.Generator) -> bytes:
     y = b.conv2d(x, c, (3, 3), (1, 1), "SAME")
     b.outputs = [b.dequantize(y)]
     return b.build()
-
-
-@pytest.fixture(scope="module")
-def host(tmp_path_factory) -> HostRuntime:
-    return HostRuntime(tmp_path_factory.mktemp("dequantize"))
 
 
 @pytest.mark.parametrize("seed", range(3))

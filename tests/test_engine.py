@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 import pytest
-from host_engine import ARM_M4, HostRuntime, compile_for_arm
+from host_engine import ARM_M4, compile_for_arm
 from tflite_builder import ModelBuilder, random_cnn, random_mbconv, random_two_input, run_tflm
 
 from mcu_effnet.codegen.engine import RUNTIME_FILES, generate_engine
@@ -25,11 +25,6 @@ MODELS = {
     "mbconv-hswish-se": lambda rng: random_mbconv(rng, activation="HARD_SWISH"),
     "mbconv-lite": lambda rng: random_mbconv(rng, activation="RELU6"),
 }
-
-
-@pytest.fixture(scope="module")
-def host(tmp_path_factory) -> HostRuntime:
-    return HostRuntime(tmp_path_factory.mktemp("engine"))
 
 
 @pytest.mark.parametrize("seed", [0, 1])

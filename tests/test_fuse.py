@@ -13,13 +13,6 @@ from mcu_effnet.graph import load_tflite
 from mcu_effnet.graph.op_order import plan_memory
 
 
-@pytest.fixture(scope="module")
-def host(tmp_path_factory):
-    from host_engine import HostRuntime
-
-    return HostRuntime(tmp_path_factory.mktemp("fuse"))
-
-
 def _silu_cnn(rng: np.random.Generator, swap: bool = False) -> bytes:
     """conv → SiLU (LOGISTIC, MUL(x, sigmoid x)) → depthwise → SiLU → SE gate (LOGISTIC, MUL by a
     broadcast gate: not a SiLU) → conv → MEAN → FC."""

@@ -10,7 +10,6 @@ import re
 import numpy as np
 import pytest
 from data_movement_builder import pytorch_mobilenet_v2, transpose
-from host_engine import HostRuntime
 from tflite_builder import ModelBuilder, run_tflm
 
 from mcu_effnet.codegen.engine import generate_engine
@@ -22,11 +21,6 @@ from mcu_effnet.sim import run as sim_run
 def _inputs(graph, n: int, seed: int) -> np.ndarray:
     shape = graph.input_tensors[0].shape
     return np.random.default_rng(seed).integers(-128, 128, size=(n, *shape[1:]), dtype=np.int8)
-
-
-@pytest.fixture(scope="module")
-def host(tmp_path_factory) -> HostRuntime:
-    return HostRuntime(tmp_path_factory.mktemp("layouts"))
 
 
 @pytest.fixture(scope="module")
@@ -122,16 +116,22 @@ def test_pytorch_mobilenet_v2_runs_bit_exact_in_qemu(cli, tmp_path, mobilenet):
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), np.asarray(run_tflm(mobilenet, x)))
 
 
-def test_unabsorbable_transpose_too_large_for_the_board(cli, tmp_path):
+@pytest.mark.parametrize("runtime", ["native", "tflm"])
+def test_unabsorbable_transpose_too_large_for_the_board(cli, tmp_path, runtime):
     model = tmp_path / "big.tflite"
     model.write_bytes(_mid_transpose_model(np.random.default_rng(6), 96, 16))
-    result = cli("codegen", model, "--board", "stm32f405", "--out", tmp_path / "fw", "--no-build")
+    out = tmp_path / "fw"
+    result = cli("codegen", model, "--board", "stm32f405", "--runtime", runtime, "--out", out, "--no-build")
     assert result.returncode == 2, result.stdout + result.stderr
     lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("mcu-effnet: error: "), result.stderr
-    assert re.search(r"needs [\d.]+ KB SRAM", lines[0])
+    needed, has = re.search(r"needs ([\d.]+) KB SRAM .*at most ([\d.]+) KB contiguous", lines[0]).groups()
+    assert float(needed) > float(has)
+    # The TRANSPOSE named with its output: 96x96x16 int8 codes swapped on H and W.
+    copy = 96 * 96 * 16
     assert "op 1 TRANSPOSE (perm 0 2 1 3) is not absorbed" in lines[0]
-    assert not (tmp_path / "fw").exists()
+    assert f"holds a 1x96x96x16 int8 copy of {copy / 1024:.0f} KB ({copy} bytes)" in lines[0]
+    assert not out.exists()
 
 
 def test_classifier_weights_shared_with_another_layer_are_left_alone(host):

@@ -209,13 +209,6 @@ def test_chain_models_keep_their_stored_order(seed):
 # ---- the engine executes the order ------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def host(tmp_path_factory):
-    from host_engine import HostRuntime
-
-    return HostRuntime(tmp_path_factory.mktemp("schedule"))
-
-
 @pytest.mark.parametrize("merge", ["concat", "add"])
 def test_reordered_engine_is_bit_exact_with_the_simulator(host, merge):
     from mcu_effnet.codegen.engine import generate_engine

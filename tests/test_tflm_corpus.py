@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import REQUIRE_TOOLCHAIN
-from host_engine import HostRuntime
 from tflm_corpus import (
     corpus_dir,
     corpus_inputs,
@@ -35,13 +34,8 @@ def _models() -> list:
     return [pytest.param(p, id=str(p.relative_to(ROOT))) for p in corpus_models(ROOT)]
 
 
-@pytest.fixture(scope="module")
-def host_runtime(tmp_path_factory) -> HostRuntime:
-    return HostRuntime(tmp_path_factory.mktemp("corpus-runtime"))
-
-
 @pytest.mark.parametrize("model", _models())
-def test_corpus_model_runs_bit_exact_or_is_refused_naming_the_op(model, host_runtime) -> None:
+def test_corpus_model_runs_bit_exact_or_is_refused_naming_the_op(model, host) -> None:
     if model is None:
         message = (
             "TensorFlow Lite Micro's model corpus not found "
@@ -73,7 +67,7 @@ def test_corpus_model_runs_bit_exact_or_is_refused_naming_the_op(model, host_run
         return  # the native engine takes no model with constants the corpus feeds as inputs
     engine = generate_engine(graph)
     # Several inputs (ADD models) reach the engine packed, as model_invoke() takes them.
-    np.testing.assert_array_equal(host_runtime.run_engine(engine, xs), ours.reshape(ours.shape[0], -1))
+    np.testing.assert_array_equal(host.run_engine(engine, xs), ours.reshape(ours.shape[0], -1))
 
 
 @pytest.mark.toolchain

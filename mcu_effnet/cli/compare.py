@@ -34,7 +34,10 @@ def register(subparsers) -> None:
         "once per model input, in the model's order",
     )
     source.add_argument(
-        "--samples", type=int, default=4, help="seeded random int8 inputs when no --inputs (default 4)"
+        "--samples",
+        type=int,
+        default=4,
+        help="seeded random inputs (int8, int16 for a 16x8 model) when no --inputs (default 4)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.add_argument(

@@ -153,19 +153,26 @@ def _tiling_hint(engine: Any, max_recompute: float) -> str:
     return f"; tiling its first layers would not lower the arena within max_recompute {max_recompute:g} %"
 
 
-def _transpose_hint(engine: Any) -> str:
-    """What a TRANSPOSE left as a kernel costs, for a model that does not fit (native engine)."""
-    graph = getattr(engine, "graph", None)
-    if graph is None:
+def _transpose_hint(plan_graph: Graph | None, runtime: str) -> str:
+    """The largest TRANSPOSE left as a kernel, for a model that does not fit: its copy is often
+    the cause, and a user can move it (or make it absorbable) in the source model."""
+    if plan_graph is None:
         return ""
-    kept = [op for op in graph.ops if op.kind == "TRANSPOSE"]
+    kept = [op for op in plan_graph.ops if op.kind == "TRANSPOSE"]
     if not kept:
         return ""
-    op = max(kept, key=lambda o: graph.tensors[o.outputs[0]].nbytes)
-    perm = " ".join(str(int(v)) for v in np.asarray(graph.tensors[op.inputs[1]].data).reshape(-1))
+    op = max(kept, key=lambda o: plan_graph.tensors[o.outputs[0]].nbytes)
+    out = plan_graph.tensors[op.outputs[0]]
+    perm = " ".join(str(int(v)) for v in np.asarray(plan_graph.tensors[op.inputs[1]].data).reshape(-1))
+    shape = "x".join(str(int(d)) for d in out.shape)
+    why = (
+        "(only one after the input or before a classifier's flattening RESHAPE is)"
+        if runtime == "native"
+        else "(TFLite Micro runs every TRANSPOSE as a kernel)"
+    )
     return (
-        f"; op {op.index} TRANSPOSE (perm {perm}) is not absorbed (only one after the input or before a "
-        f"classifier's flattening RESHAPE is) and holds a {kib(graph.tensors[op.outputs[0]].nbytes)} copy"
+        f"; op {op.index} TRANSPOSE (perm {perm}) is not absorbed {why} and holds a "
+        f"{shape} {out.dtype} copy of {kib(out.nbytes)} ({out.nbytes} bytes)"
     )
 
 
@@ -287,7 +294,11 @@ def plan_project(
         sram_needed = check_fits(board, runtime, arena, in_bytes + out_bytes, stack_bytes, weights, label)
     except DoesNotFit as exc:
         hint = _tiling_hint(plan.engine, max_recompute) if runtime == "native" else ""
-        raise DoesNotFit(str(exc) + _transpose_hint(plan.engine) + hint, options=("max_recompute",)) from None
+        # The native engine's graph has its absorbed TRANSPOSEs removed; TFLite Micro runs the model's.
+        kept_graph = getattr(plan.engine, "graph", None) if runtime == "native" else graph
+        raise DoesNotFit(
+            str(exc) + _transpose_hint(kept_graph, runtime) + hint, options=("max_recompute",)
+        ) from None
 
     xs = test_vector_samples(inputs, seed)
     ys = simulate_outputs(graph, xs, simulate)

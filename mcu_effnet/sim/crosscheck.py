@@ -162,15 +162,15 @@ def validate(
     if onnx_path is not None:
         in_tensor, out_tensor = graph.input_tensors[0], graph.output_tensors[0]
 
-        def onnx_as_int8() -> np.ndarray:
+        def onnx_as_codes() -> np.ndarray:  # on the output grid: int8, or int16 for 16x8
             unit = model_inputs.dequantize_to_unit(x, in_tensor)
             nchw = unit.transpose(0, 3, 1, 2) if unit.ndim == 4 else unit
             logits = oracle.run_onnx(str(onnx_path), nchw)[0]
             return oracle.float_codes(
-                logits.reshape(sim_out.shape), out_tensor.scale[0], out_tensor.zero_point[0]
+                logits.reshape(sim_out.shape), out_tensor.scale[0], out_tensor.zero_point[0], out_tensor.dtype
             )
 
-        onnx_row, onnx_out = _guarded("ONNX (QCDQ, float)", onnx_as_int8, sim_out)
+        onnx_row, onnx_out = _guarded("ONNX (QCDQ, float)", onnx_as_codes, sim_out)
         report.comparisons.append(onnx_row)
         if onnx_out is not None:
             # The same file without TFLite Micro's double rounding: separates the runtime's rounding
