@@ -27,6 +27,16 @@ from mcu_effnet.quant.lr_schedule import make_optimizer
 RTOL, ATOL = 1e-3, 1e-6
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tensors this small gain nothing from a second OpenMP thread, and on a busy machine its
+    # barrier spinning makes every op many times slower (README, training speed).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _quant(variant: str, seed: int = 0, calibrate: bool = True):
     """φ -4 at 16 px with random weights, BN folded and calibrated, as QAT starts."""
     torch.manual_seed(seed)

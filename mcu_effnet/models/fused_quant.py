@@ -59,25 +59,21 @@ class _ActQuant(torch.autograd.Function):
         if relu6:
             x = F.relu6(x)
         y = x / scale
-        out = torch.round(y).clamp_(lo, hi).mul_(scale)
-        ctx.save_for_backward(x, scale)
-        ctx.bounds, ctx.relu6 = (lo, hi), relu6
-        return out
+        q = torch.round(y)
+        c = q.clamp(lo, hi)
+        inside = c == q  # clamp's gradient: 1 where the rounded value lies in [lo, hi]
+        # Both gradients are formed here, so the backward pass is one multiply each.
+        passes = inside & (x > 0) & (x < 6) if relu6 else inside
+        # d/ds [clamp(round(x/s)) · s] = c − (x/s)·[inside]: the LSQ gradient
+        ctx.save_for_backward(passes, torch.where(inside, c - y, c))
+        ctx.scale_shape = scale.shape
+        return c.mul_(scale)
 
     @staticmethod
     def backward(ctx, grad):
-        x, scale = ctx.saved_tensors
-        lo, hi = ctx.bounds
-        y = x / scale
-        q = torch.round(y)
-        inside = (q >= lo) & (q <= hi)
-        grad_x = grad_scale = None
-        if ctx.needs_input_grad[0]:
-            keep = inside & (x > 0) & (x < 6) if ctx.relu6 else inside
-            grad_x = grad * keep
-        if ctx.needs_input_grad[1]:
-            # d/ds [clamp(round(x/s)) · s] = c − (x/s)·[round(x/s) inside the range]
-            grad_scale = (grad * (q.clamp_(lo, hi) - y * inside)).sum().reshape(scale.shape)
+        passes, d_scale = ctx.saved_tensors
+        grad_x = torch.where(passes, grad, 0.0) if ctx.needs_input_grad[0] else None
+        grad_scale = (grad * d_scale).sum().reshape(ctx.scale_shape) if ctx.needs_input_grad[1] else None
         return grad_x, grad_scale, None, None, None
 
 
@@ -88,16 +84,28 @@ class _SigmoidQuant(torch.autograd.Function):
     def forward(ctx, x, scale: torch.Tensor, lo: float, hi: float):
         sig = torch.sigmoid(x)
         q = torch.round(sig / scale)
-        ctx.save_for_backward(sig, q)
-        ctx.bounds = (lo, hi)
-        return q.clamp(lo, hi).mul_(scale)
+        c = q.clamp(lo, hi)
+        ctx.save_for_backward(torch.where(c == q, (1 - sig) * sig, 0.0))
+        return c.mul_(scale)
 
     @staticmethod
     def backward(ctx, grad):
-        sig, q = ctx.saved_tensors
-        lo, hi = ctx.bounds
-        inside = (q >= lo) & (q <= hi)
-        return grad * inside * (1 - sig) * sig, None, None, None
+        (d_x,) = ctx.saved_tensors
+        return grad * d_x, None, None, None
+
+
+class _LearnedScale(torch.autograd.Function):
+    """s = max(|v|, min) / T from a learned v, Brevitas's way: the clamp is straight-through."""
+
+    @staticmethod
+    def forward(ctx, value, low: float, threshold):
+        ctx.save_for_backward(value, threshold)
+        return value.abs().clamp_min(low) / threshold
+
+    @staticmethod
+    def backward(ctx, grad):
+        value, threshold = ctx.saved_tensors
+        return grad / threshold * value.sign(), None, None
 
 
 class _ParamQuant(torch.autograd.Function):
@@ -112,34 +120,38 @@ class _ParamQuant(torch.autograd.Function):
         absmax, index = weight.abs().reshape(channels, -1).max(dim=1)
         view = (channels,) + (1,) * (weight.dim() - 1)
         w_scale = absmax.clamp_min(spec.min_scale).reshape(view) / spec.w_threshold
-        w_int = torch.round(weight / w_scale).clamp_(spec.w_lo, spec.w_hi)
+        w_y = weight / w_scale
+        w_int = torch.round(w_y).clamp_(spec.w_lo, spec.w_hi)
         # Brevitas multiplies the scales in the output's channel view, then flattens.
         b_scale = (w_scale.reshape(-1) * in_scale.reshape(-1)).reshape(-1)
         b_y = bias / b_scale
         b_q = torch.round(b_y)
-        ctx.save_for_backward(weight, w_scale, w_int, index, in_scale, b_y, b_q, b_scale)
-        ctx.spec = spec
-        return w_int * w_scale, b_q.clamp(spec.b_lo, spec.b_hi) * b_scale
+        b_int = b_q.clamp(spec.b_lo, spec.b_hi)
+        b_inside = b_int == b_q  # the bias clamp is not straight-through
+        # Round and clamp of the weight are straight-through: d w_q / d s_w = w_int − w / s_w.
+        # s_w = absmax / T: the channel's largest |w| takes the scale's gradient, signed.
+        peak = weight.reshape(channels, -1).gather(1, index[:, None])
+        ctx.save_for_backward(
+            w_int - w_y,
+            index[:, None],
+            peak.sign() / spec.w_threshold,
+            b_inside,
+            torch.where(b_inside, b_int - b_y, b_int),
+            w_scale.reshape(-1),
+            in_scale,
+        )
+        return w_int * w_scale, b_int * b_scale
 
     @staticmethod
     def backward(ctx, grad_w, grad_b):
-        weight, w_scale, w_int, index, in_scale, b_y, b_q, b_scale = ctx.saved_tensors
-        spec = ctx.spec
-        channels = weight.shape[0]
-        inside = (b_q >= spec.b_lo) & (b_q <= spec.b_hi)
-        grad_bias = grad_b * inside
-        grad_b_scale = grad_b * (b_q.clamp(spec.b_lo, spec.b_hi) - b_y * inside)
-        grad_in_scale = (grad_b_scale * w_scale.reshape(-1)).sum().reshape(in_scale.shape)
-        # Round and clamp of the weight are straight-through: d w_q / d s_w = w_int − w / s_w.
-        per_channel = (grad_w * (w_int - weight / w_scale)).reshape(channels, -1).sum(dim=1)
-        grad_w_scale = per_channel + grad_b_scale * in_scale.reshape(-1)
-        # s_w = absmax / T: the channel's largest |w| gets the scale's gradient (sign of w).
-        flat = weight.reshape(channels, -1)
-        peak = flat.gather(1, index[:, None])[:, 0]
-        extra = torch.zeros_like(flat).scatter_(
-            1, index[:, None], (grad_w_scale / spec.w_threshold * peak.sign())[:, None]
-        )
-        grad_weight = grad_w + extra.reshape(weight.shape)
+        d_w, index, peak_dir, b_inside, d_b_scale, w_scale, in_scale = ctx.saved_tensors
+        grad_bias = torch.where(b_inside, grad_b, 0.0)
+        grad_b_scale = grad_b * d_b_scale
+        grad_in_scale = (grad_b_scale * w_scale).sum().reshape(in_scale.shape)
+        reduce = tuple(range(1, grad_w.dim()))
+        grad_w_scale = (grad_w * d_w).sum(dim=reduce) + grad_b_scale * in_scale.reshape(-1)
+        grad_weight = grad_w.contiguous().clone()
+        grad_weight.view(grad_weight.shape[0], -1).scatter_add_(1, index, grad_w_scale[:, None] * peak_dir)
         return grad_weight, grad_bias, grad_in_scale, None
 
 
@@ -186,18 +198,7 @@ class _ActSpec:
     def scale(self) -> torch.Tensor:
         if self.const_scale is not None:
             return self.const_scale
-        # Brevitas: clamp_min(|v|) / |T| (the clamp's gradient is straight-through)
-        return _StraightClampMin.apply(self.learned.abs(), self.min_scale) / self.threshold
-
-
-class _StraightClampMin(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, low: float):
-        return x.clamp_min(low)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad, None
+        return _LearnedScale.apply(self.learned, self.min_scale, self.threshold)
 
 
 def _act_spec(proxy) -> _ActSpec:
