@@ -9,13 +9,16 @@ plain compound-scaled networks.
     .venv/bin/python benchmarks/train_speed.py [--batches 20] [--batch-size 32] [--workers 1]
         [--no-channels-last] [--small-only] [--threads N] [--out FILE]
     .venv/bin/python benchmarks/train_speed.py --ab [--rounds 6] [--batches 4]
+    .venv/bin/python benchmarks/train_speed.py --ab --small-only --rounds 8 --batches 4 --threads 1 \
+        --workers 0 --out benchmarks/results/train_speed-ab.json     # the README's figures
 
 Writes benchmarks/results/train_speed.json and prints a table, with the figures measured before
 the speed work (BASELINE) beside today's. ``--ab`` compares the training step before and after
 that work in one process, alternating rounds of a few batches each (old, new, old, new, ...) on
 the same models, so load from other processes falls on both alike; it prints and records the
-median of the per-round ratios. On a shared machine absolute images/s are noise; the ratio much
-less so.
+median of the per-round ratios, and the CPU seconds per image of each side (this process and
+its loader workers). On a shared machine absolute images/s are noise; the ratio much less so.
+The new side trains QAT through ``models.fused_quant`` as training does.
 """
 
 from __future__ import annotations
