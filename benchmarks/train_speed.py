@@ -9,18 +9,22 @@ plain compound-scaled networks.
     .venv/bin/python benchmarks/train_speed.py [--batches 20] [--batch-size 32] [--workers 1]
         [--no-channels-last] [--small-only] [--threads N] [--out FILE]
     .venv/bin/python benchmarks/train_speed.py --ab [--rounds 6] [--batches 4]
+    .venv/bin/python benchmarks/train_speed.py --ab --small-only --rounds 8 --batches 4 --threads 1 \
+        --workers 0 --out benchmarks/results/train_speed-ab.json     # the README's figures
 
 Writes benchmarks/results/train_speed.json and prints a table, with the figures measured before
 the speed work (BASELINE) beside today's. ``--ab`` compares the training step before and after
 that work in one process, alternating rounds of a few batches each (old, new, old, new, ...) on
 the same models, so load from other processes falls on both alike; it prints and records the
-median of the per-round ratios. On a shared machine absolute images/s are noise; the ratio much
-less so.
+median of the per-round ratios, and the CPU seconds per image of each side (this process and
+its loader workers). On a shared machine absolute images/s are noise; the ratio much less so.
+The new side trains QAT through ``models.fused_quant`` as training does.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -34,6 +38,7 @@ from torch import nn
 from mcu_effnet.arch import make_spec
 from mcu_effnet.data import ImageDataset, make_loader, open_data
 from mcu_effnet.models import build_float
+from mcu_effnet.models.fused_quant import fusable, fused_fake_quant
 from mcu_effnet.quant.distributed import DistContext
 from mcu_effnet.quant.loop import EpochTotals, StopRequest, train_epoch
 from mcu_effnet.quant.lr_schedule import make_optimizer, make_scheduler
@@ -60,68 +65,85 @@ class _Stepper:
     """Training steps of one model with one setting of the speed options, timed per call."""
 
     def __init__(self, model: nn.Module, dataset: ImageDataset, batch_size: int, workers: int,
-                 channels_last: bool, fused: bool, total_batches: int) -> None:  # fmt: skip
+                 channels_last: bool, fused: bool, total_batches: int, fused_quant: bool = False) -> None:  # fmt: skip
         if channels_last:  # as training does it (TrainOptions.channels_last)
             model = model.to(memory_format=torch.channels_last)
         self.model, self.dataset, self.batch_size = model, dataset, batch_size
         self.workers, self.channels_last = workers, channels_last
+        # QAT steps through models.fused_quant, as training does it (TrainOptions.fused_quant)
+        self.fused_quant = fused_quant and fusable(model) is None
         self.optimizer = make_optimizer(model, "adamw", 1e-3, 0.02, fused=fused)
         self.scheduler = make_scheduler(self.optimizer, total_batches + 2, 0)
         self.criterion = RecipeLoss(label_smoothing=0.1)
 
-    def run(self, batches: int) -> tuple[int, float]:
-        """(images, seconds) of ``batches`` training steps."""
+    def run(self, batches: int) -> tuple[int, float, float]:
+        """(images, seconds, CPU seconds) of ``batches`` training steps; the CPU time is this
+        process's and its loader workers' (they end with the epoch), the figure that other
+        processes' load on the cores disturbs least."""
         subset = torch.utils.data.Subset(self.dataset, range(batches * self.batch_size))
         loader = make_loader(
             subset, batch_size=self.batch_size, sampler=None, workers=self.workers, drop_last=True
         )
         totals = EpochTotals()
-        with StopRequest() as stop:
-            start = time.perf_counter()
+        fused = fused_fake_quant(self.model) if self.fused_quant else contextlib.nullcontext()
+        with StopRequest() as stop, fused:
+            start, cpu_start = time.perf_counter(), _cpu_seconds()
             train_epoch(self.model, loader, self.optimizer, self.scheduler, self.criterion, CPU, totals, stop,
                         phase="bench", epoch=0, description="", progress=False,
                         channels_last=self.channels_last)  # fmt: skip
             seconds = time.perf_counter() - start
-        return totals.seen, seconds
+        del loader  # its workers are joined: their CPU time is counted
+        return totals.seen, seconds, _cpu_seconds() - cpu_start
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def _images_per_s(
     model: nn.Module, dataset: ImageDataset, batch_size: int, batches: int, workers: int, channels_last: bool
 ) -> float:
-    stepper = _Stepper(model, dataset, batch_size, workers, channels_last, fused=True, total_batches=batches)
+    stepper = _Stepper(model, dataset, batch_size, workers, channels_last, fused=True, total_batches=batches,
+                       fused_quant=True)  # fmt: skip
     stepper.run(2)  # warm-up (allocator, oneDNN kernels)
-    images, seconds = stepper.run(batches)
+    images, seconds, _ = stepper.run(batches)
     return images / seconds
 
 
 def _ab(model: nn.Module, dataset: ImageDataset, args) -> dict:
-    """Old (NCHW, unfused optimizer) against new (channels-last, fused), alternating rounds."""
+    """Old (NCHW, unfused optimizer, Brevitas's quantizers) against new (channels-last, fused
+    optimizer, fused fake quantization), alternating rounds."""
     import copy
 
     sides = {
         "old": _Stepper(copy.deepcopy(model), dataset, args.batch_size, args.workers, False, False,
                         args.rounds * args.batches + 1),
         "new": _Stepper(copy.deepcopy(model), dataset, args.batch_size, args.workers, True, True,
-                        args.rounds * args.batches + 1),
+                        args.rounds * args.batches + 1, fused_quant=True),
     }  # fmt: skip
     for stepper in sides.values():
         stepper.run(1)  # warm-up
-    sums = {name: [0, 0.0] for name in sides}
+    sums = {name: [0, 0.0, 0.0] for name in sides}
     ratios = []  # of adjacent rounds: a burst of outside load spoils one ratio, not the median
     for round_index in range(args.rounds):
         # Alternate which side goes first, so neither always follows the other's cache state.
         order = list(sides) if round_index % 2 == 0 else list(reversed(sides))
         speed = {}
         for name in order:
-            images, seconds = sides[name].run(args.batches)
+            images, seconds, cpu = sides[name].run(args.batches)
             sums[name][0] += images
             sums[name][1] += seconds
+            sums[name][2] += cpu
             speed[name] = images / seconds
         ratios.append(speed["new"] / speed["old"])
-    overall = {name: images / seconds for name, (images, seconds) in sums.items()}
+    overall = {name: images / seconds for name, (images, seconds, _) in sums.items()}
+    cpu_ms = {name: 1000 * cpu / images for name, (images, _, cpu) in sums.items()}
     return {"old_images_per_s": round(overall["old"], 1), "new_images_per_s": round(overall["new"], 1),
             "ratio": round(statistics.median(ratios), 2),
-            "round_ratios": [round(r, 2) for r in ratios]}  # fmt: skip
+            "round_ratios": [round(r, 2) for r in ratios],
+            "old_cpu_ms_per_image": round(cpu_ms["old"], 2), "new_cpu_ms_per_image": round(cpu_ms["new"], 2),
+            "cpu_ratio": round(cpu_ms["old"] / cpu_ms["new"], 2)}  # fmt: skip
 
 
 def main() -> None:
@@ -156,10 +178,11 @@ def main() -> None:
             qat_ab = _ab(_quant_from(float_model, spec, calibration), dataset, args)
             rows.append({"phi": phi, "resolution": resolution, "variant": args.variant,
                          "float": float_ab, "qat": qat_ab})  # fmt: skip
-            print(f"phi {phi:g} @ {resolution}px: float new/old {float_ab['ratio']:.2f}x "
-                  f"({float_ab['old_images_per_s']} -> {float_ab['new_images_per_s']} img/s), "
-                  f"QAT new/old {qat_ab['ratio']:.2f}x ({qat_ab['old_images_per_s']} -> "
-                  f"{qat_ab['new_images_per_s']} img/s)", flush=True)  # fmt: skip
+            for name, ab in (("float", float_ab), ("QAT", qat_ab)):
+                print(f"phi {phi:g} @ {resolution}px {name}: new/old {ab['ratio']:.2f}x "
+                      f"({ab['old_images_per_s']} -> {ab['new_images_per_s']} img/s); CPU "
+                      f"{ab['old_cpu_ms_per_image']} -> {ab['new_cpu_ms_per_image']} ms/image = "
+                      f"{ab['cpu_ratio']:.2f}x", flush=True)  # fmt: skip
             continue
         float_speed = _images_per_s(
             float_model, dataset, args.batch_size, args.batches, args.workers, channels_last
@@ -198,7 +221,8 @@ def main() -> None:
     }
     if args.ab:
         report["ab"] = {"rounds": args.rounds, "batches_per_round": args.batches,
-                        "old": "NCHW, unfused AdamW", "new": "channels-last, fused AdamW"}  # fmt: skip
+                        "old": "NCHW, unfused AdamW, Brevitas quantizers",
+                        "new": "channels-last, fused AdamW, fused fake quantization (QAT)"}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     if args.ab:

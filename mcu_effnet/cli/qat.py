@@ -56,6 +56,8 @@ def register(subparsers) -> None:
     t.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     t.add_argument("--no-channels-last", action="store_true",
                    help="keep NCHW activations (default: channels-last, faster on CPU)")  # fmt: skip
+    t.add_argument("--no-fused-quant", action="store_true",
+                   help="QAT steps through Brevitas's own quantizers (default: the fused ones, same values, faster)")  # fmt: skip
     r = p.add_argument_group("recipe")
     r.add_argument("--hflip", metavar="P", default="0.5",
                    help="horizontal flip probability (default 0.5; 0 where mirroring changes the class)")  # fmt: skip
@@ -136,6 +138,7 @@ def train_options(args: argparse.Namespace):
         distill_alpha=_number("--distill-alpha", args.distill_alpha),
         distill_t=_number("--distill-t", args.distill_t),
         channels_last=not args.no_channels_last,
+        fused_quant=not args.no_fused_quant,
     )
 
 

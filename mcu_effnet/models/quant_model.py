@@ -13,6 +13,8 @@ linear weight and bias. Every activation the int8 graph holds passes a quantizer
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear, QuantSigmoid
 from brevitas.quant_tensor import QuantTensor
@@ -32,8 +34,17 @@ from mcu_effnet.models.quantizers import (
 )
 
 
+@dataclass
+class Quantized:
+    """A fake-quantized activation and its scale: what ``models.fused_quant`` passes between
+    layers instead of a ``QuantTensor``."""
+
+    value: torch.Tensor
+    scale: torch.Tensor
+
+
 def _value(x):
-    return x.value if isinstance(x, QuantTensor) else x
+    return x.value if isinstance(x, QuantTensor | Quantized) else x
 
 
 class QuantSameConv2d(QuantConv2d):

@@ -41,6 +41,8 @@ class TrainOptions:
     distill_t: float = 4.0  # softmax temperature of the distillation term
     # NHWC activations: faster oneDNN convolutions on CPU for these depthwise-heavy networks.
     channels_last: bool = True
+    # QAT steps through models.fused_quant (Brevitas's values and gradients, a fraction of the cost).
+    fused_quant: bool = True
 
     def __post_init__(self) -> None:
         # (holds, the parameters it is about, the message in their names)

@@ -17,6 +17,7 @@ import json
 import math
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from mcu_effnet.data.augment import MixedBatch, mix_batch
 from mcu_effnet.data.cache import DecodedCache
 from mcu_effnet.errors import UserError
 from mcu_effnet.models import build_float, build_quant, fold_batchnorm
+from mcu_effnet.models.fused_quant import fusable, fused_fake_quant
 from mcu_effnet.quant.calibrate import calibrate_activations
 from mcu_effnet.quant.distributed import (
     DistContext,
@@ -317,27 +319,30 @@ class _Trainer:
 
         ema = self.ema
         after_step = (lambda: ema.update(bare)) if ema is not None else None
+        fused = phase == "qat" and self._use_fused_quant(bare)
         with StopRequest(announce=self.log) as stop:
             for epoch in range(first_epoch, epochs):
                 loader = self._train_loader(epoch_offset + epoch, totals.batches)
-                outcome = train_epoch(
-                    model,
-                    loader,
-                    optimizer,
-                    scheduler,
-                    self.criterion,
-                    self.ctx,
-                    totals,
-                    stop,
-                    phase=phase,
-                    epoch=epoch,
-                    description=f"{phase} {epoch + 1}/{epochs}",
-                    progress=self.progress,
-                    on_step=self.on_step,
-                    mix=self._mixer(epoch_offset + epoch),
-                    channels_last=options.channels_last,
-                    after_step=after_step,
-                )
+                # Training steps only: evaluation and checkpoints see the plain Brevitas model.
+                with fused_fake_quant(bare) if fused else nullcontext():
+                    outcome = train_epoch(
+                        model,
+                        loader,
+                        optimizer,
+                        scheduler,
+                        self.criterion,
+                        self.ctx,
+                        totals,
+                        stop,
+                        phase=phase,
+                        epoch=epoch,
+                        description=f"{phase} {epoch + 1}/{epochs}",
+                        progress=self.progress,
+                        on_step=self.on_step,
+                        mix=self._mixer(epoch_offset + epoch),
+                        channels_last=options.channels_last,
+                        after_step=after_step,
+                    )
                 if outcome == "nan":
                     kept = f"{phase} epoch {epoch}" if epoch else f"start of the {phase} phase"
                     raise TrainingDiverged(
@@ -359,6 +364,14 @@ class _Trainer:
                 self._checkpoint(phase, epoch + 1, model, optimizer, scheduler, totals, done=False)
                 self._write_history()
         return self._unwrap(model)
+
+    def _use_fused_quant(self, model: nn.Module) -> bool:
+        if not self.options.fused_quant:
+            return False
+        reason = fusable(model)
+        if reason is not None:
+            self.log(f"qat: training through Brevitas's quantizers (the fused ones do not cover {reason})")
+        return reason is None
 
     def _mixer(self, epoch_key: int) -> Callable[[torch.Tensor, torch.Tensor, int], MixedBatch] | None:
         """Mixup/cutmix of a batch, drawn from (seed, rank, epoch, batch) only: a resumed epoch mixes
