@@ -58,6 +58,12 @@ def image_geometry(graph: Graph) -> tuple[int, int, int]:
         raise UserError(
             f"the model input {describe(tuple(tensor.shape), tensor.dtype)} is not an NHWC image with 1 or 3 channels"
         )
+    if tensor.dtype not in ("int8", "int16"):
+        # A float input's pixel normalisation (0..1, -1..1, mean/std) is not recorded in the model.
+        raise UserError(
+            f"the model input is {tensor.dtype} and its pixel scaling is not recorded in the model; "
+            "give --input X.npy with the values the model expects"
+        )
     return int(tensor.shape[1]), int(tensor.shape[2]), int(tensor.shape[3])
 
 
