@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from host_engine import HostRuntime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tflite_builder import ModelBuilder, random_float_io_cnn, run_tflm
 
+from mcu_effnet.codegen.engine import generate_engine
 from mcu_effnet.graph import load_tflite
 from mcu_effnet.sim import run as simulate
 
@@ -77,3 +79,55 @@ def test_sim_cli_takes_float32_inputs_and_refuses_an_image(cli, tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), run_tflm(model.read_bytes(), x))
     (tmp_path / "a.ppm").write_text("P3 1 1 255 1 2 3\n")
     assert "float32" in _one_error_line(cli("sim", model, "--image", tmp_path / "a.ppm"))
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory) -> HostRuntime:
+    return HostRuntime(tmp_path_factory.mktemp("float_inputs"))
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16"])
+def test_the_c_kernel_matches_tflm_and_saturates_like_the_simulator(host, dtype):
+    """ek_quantize_f32 under ASan/UBSan: bit-exact with TFLite Micro where it is defined (halves,
+    far beyond the range), and with the simulator on NaN and infinities."""
+    model = _quantize_model(11, dtype, (1, 6, 7))
+    graph = load_tflite(model)
+    q = graph.tensors[graph.outputs[0]]
+    x = _hard_floats(np.random.default_rng(12), 40, graph.input_tensors[0].shape, float(q.scale[0]), dtype)
+    engine = generate_engine(graph)
+    assert "typedef float model_input_t;" in engine.files["model.h"]
+    got = host.run_engine(engine, x)
+    np.testing.assert_array_equal(got.reshape(x.shape), run_tflm(model, x))
+    odd = np.full((1, 6, 7), np.nan, np.float32)
+    odd[0, :3] = [[np.inf] * 7, [-np.inf] * 7, [3e38] * 7]
+    np.testing.assert_array_equal(host.run_engine(engine, odd).reshape(odd.shape), simulate(graph, odd))
+
+
+def test_a_float_io_cnn_in_the_host_engine_matches_tflm(host):
+    model = random_float_io_cnn(np.random.default_rng(9))
+    graph = load_tflite(model)
+    x = (np.random.default_rng(10).standard_normal((4, *graph.input_tensors[0].shape[1:])) * 3).astype(
+        np.float32
+    )
+    want = run_tflm(model, x)
+    got = host.run_engine(generate_engine(graph), x)
+    np.testing.assert_array_equal(got.reshape(want.shape).view(np.uint32), want.view(np.uint32))
+
+
+@pytest.mark.toolchain
+@pytest.mark.parametrize("runtime", ["native", pytest.param("tflm", marks=pytest.mark.tflm_tree)])
+def test_a_float_io_cnn_runs_bit_exact_on_qemu_m4(cli, tmp_path, runtime):
+    """float32 in (QUANTIZE -> convolutions -> DEQUANTIZE), float32 out, from `run --input`."""
+    model, out = tmp_path / "float_io.tflite", tmp_path / "fw"
+    model.write_bytes(random_float_io_cnn(np.random.default_rng(13)))
+    result = cli("codegen", model, "--board", "qemu-m4", "--runtime", runtime, "--out", out)
+    assert result.returncode == 0, result.stderr
+    shape = load_tflite(model).input_tensors[0].shape
+    x = (np.random.default_rng(14).standard_normal((3, *shape[1:])) * 3).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    result = cli("run", out, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "test vector: bit-exact with the simulator" in result.stdout
+    assert "3 of 3 samples bit-exact" in result.stdout
+    got, want = np.load(tmp_path / "y.npy"), run_tflm(model.read_bytes(), x)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
