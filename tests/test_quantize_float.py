@@ -131,3 +131,36 @@ def test_a_float_io_cnn_runs_bit_exact_on_qemu_m4(cli, tmp_path, runtime):
     assert "3 of 3 samples bit-exact" in result.stdout
     got, want = np.load(tmp_path / "y.npy"), run_tflm(model.read_bytes(), x)
     np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+def test_sim_cli_takes_one_input_per_model_input_and_one_output_per_model_output(cli, tmp_path):
+    from test_cli_codegen_run import _one_error_line
+    from tflite_builder import random_two_heads, random_two_input
+
+    model = tmp_path / "two.tflite"
+    model.write_bytes(random_two_input(np.random.default_rng(15)))
+    graph = load_tflite(model)
+    rng = np.random.default_rng(16)
+    xs = [rng.integers(-128, 128, size=(3, *t.shape[1:]), dtype=np.int8) for t in graph.input_tensors]
+    for k, x in enumerate(xs):
+        np.save(tmp_path / f"x{k}.npy", x)
+    given = ["--input", tmp_path / "x0.npy", "--input", tmp_path / "x1.npy"]
+    result = cli("sim", model, *given, "--output", tmp_path / "y.npy")
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), run_tflm(model.read_bytes(), xs))
+    assert "input 1" in _one_error_line(
+        cli("sim", model, "--input", tmp_path / "x0.npy", "--input", tmp_path / "x0.npy")
+    )
+    assert "2 inputs" in _one_error_line(cli("sim", model, "--input", tmp_path / "x0.npy"))
+
+    heads = tmp_path / "heads.tflite"
+    heads.write_bytes(random_two_heads(np.random.default_rng(17)))
+    x = rng.integers(-128, 128, size=(2, *load_tflite(heads).input_tensors[0].shape[1:]), dtype=np.int8)
+    np.save(tmp_path / "h.npy", x)
+    ys = ["--output", tmp_path / "scores.npy", "--output", tmp_path / "features.npy"]
+    result = cli("sim", heads, "--input", tmp_path / "h.npy", *ys)
+    assert result.returncode == 0, result.stderr
+    for name, want in zip(("scores", "features"), run_tflm(heads.read_bytes(), x), strict=True):
+        np.testing.assert_array_equal(np.load(tmp_path / f"{name}.npy"), want)
+    three = [*ys, "--output", tmp_path / "z.npy"]
+    assert "2 outputs" in _one_error_line(cli("sim", heads, "--input", tmp_path / "h.npy", *three))

@@ -29,9 +29,9 @@ def describe(shape: tuple[int, ...], dtype: str) -> str:
     return f"({', '.join(str(d) for d in shape)}) {dtype}"
 
 
-def fit_batch(x: np.ndarray, graph: Graph, source: str) -> np.ndarray:
-    """A batch for the model's input: accepts a batch (N, ...) or a single sample without batch axis."""
-    tensor = graph.input_tensors[0]
+def fit_batch(x: np.ndarray, graph: Graph, source: str, k: int = 0) -> np.ndarray:
+    """A batch for the model's input ``k``: accepts a batch (N, ...) or a single sample without batch axis."""
+    tensor = graph.input_tensors[k]
     per_sample = sample_shape(tensor)
     expected = (
         f"(N, {', '.join(str(d) for d in per_sample)}) {tensor.dtype}"
@@ -40,15 +40,19 @@ def fit_batch(x: np.ndarray, graph: Graph, source: str) -> np.ndarray:
     )
     if x.dtype != np.dtype(tensor.dtype):
         raise UserError(
-            f"{source}: input {describe(x.shape, str(x.dtype))} does not fit the model input {expected}"
+            f"{source}: input {describe(x.shape, str(x.dtype))} does not fit the model input{_which(graph, k)} {expected}"
         )
     if tuple(x.shape[1:]) == per_sample and x.ndim == len(per_sample) + 1:
         return np.ascontiguousarray(x)
     if tuple(x.shape) == per_sample:
         return np.ascontiguousarray(x[None])
     raise UserError(
-        f"{source}: input {describe(x.shape, str(x.dtype))} does not fit the model input {expected}"
+        f"{source}: input {describe(x.shape, str(x.dtype))} does not fit the model input{_which(graph, k)} {expected}"
     )
+
+
+def _which(graph: Graph, k: int) -> str:
+    return f" {k} ('{graph.input_tensors[k].name}')" if len(graph.inputs) > 1 else ""
 
 
 def image_geometry(graph: Graph) -> tuple[int, int, int]:
