@@ -164,3 +164,14 @@ def test_sim_cli_takes_one_input_per_model_input_and_one_output_per_model_output
         np.testing.assert_array_equal(np.load(tmp_path / f"{name}.npy"), want)
     three = [*ys, "--output", tmp_path / "z.npy"]
     assert "2 outputs" in _one_error_line(cli("sim", heads, "--input", tmp_path / "h.npy", *three))
+
+
+def test_inspect_and_validate_take_a_float_io_model(cli, tmp_path):
+    model = tmp_path / "float_io.tflite"
+    model.write_bytes(random_float_io_cnn(np.random.default_rng(18)))
+    result = cli("inspect", model)
+    assert result.returncode == 0, result.stderr
+    assert "float32 scale/zp -" in result.stdout
+    result = cli("validate", model, "--samples", "4")
+    assert result.returncode == 0, result.stderr
+    assert "random float32 samples" in result.stdout and "bit-exact with TFLite Micro" in result.stdout
