@@ -136,18 +136,18 @@ def test_tflm_runtime_takes_mixed_inputs_and_typed_outputs_on_qemu_m4(cli, tmp_p
         np.testing.assert_array_equal(got.view(np.uint8), np.ascontiguousarray(want).view(np.uint8))
 
 
-def test_a_float32_input_is_refused_in_one_line():
-    """No kernel quantizes a float32 input here: the loader says so, naming the op and input."""
+def test_a_float16_input_is_refused_in_one_line():
+    """QUANTIZE reads float32 only (as TFLite Micro): a float16 input is refused, naming the op and input."""
     from tflite_builder import ModelBuilder
 
     from mcu_effnet.errors import UserError
 
     b = ModelBuilder(np.random.default_rng(0))
-    x = b.add_tensor("pixels", (1, 2, 2, 3), "float32")
+    x = b.add_tensor("pixels", (1, 2, 2, 3), "float16")
     b.inputs.append(x)
     q = b.add_tensor("q", (1, 2, 2, 3), "int8", 0.02, 0)
     b.add_op("QUANTIZE", [x], [q])
     b.outputs = [b.add(q, q)]
-    with pytest.raises(UserError, match="model input 'pixels' is float32") as info:
+    with pytest.raises(UserError, match="model input 'pixels' is float16") as info:
         load_tflite(b.build())
     assert "QUANTIZE" in str(info.value) and "\n" not in str(info.value)

@@ -31,6 +31,7 @@ from mcu_effnet.graph.ops import OPTIONS_TABLE
 
 _TENSOR_TYPES = {
     "float32": schema.TensorType.FLOAT32,
+    "float16": schema.TensorType.FLOAT16,
     "int32": schema.TensorType.INT32,
     "uint8": schema.TensorType.UINT8,
     "int64": schema.TensorType.INT64,
@@ -219,6 +220,17 @@ class ModelBuilder:
         index = self.activation("input", shape, scale, zero_point)
         self.inputs.append(index)
         return index
+
+    def float_input(self, shape: tuple[int, ...], dtype: str = "int8") -> int:
+        """A float32 model input quantized by QUANTIZE (a model converted with float I/O); returns
+        the quantized tensor (zero point 0 for int16, as 16x8 requires)."""
+        x = self.add_tensor(f"float_input_{len(self.tensors)}", shape, "float32")
+        self.inputs.append(x)
+        scale = float(self.rng.uniform(0.005, 0.05)) / (256 if dtype == "int16" else 1)
+        zero_point = 0 if dtype == "int16" else int(self.rng.integers(-30, 31))
+        q = self.add_tensor(f"quantize_{len(self.tensors)}", shape, dtype, scale, zero_point)
+        self.add_op("QUANTIZE", [x], [q])
+        return q
 
     def activation(self, name: str, shape: tuple[int, ...], scale: float, zero_point: int) -> int:
         return self.add_tensor(f"{name}_{len(self.tensors)}", shape, "int8", scale, zero_point)
@@ -647,6 +659,17 @@ def random_two_input(rng: np.random.Generator, dequantize: bool = False) -> byte
     y1 = b.conv2d(x1, c, (3, 3), (1, 1), "SAME", activation="RELU6")
     y = b.add(b.add(y1, x2), y1, kind="MUL")
     b.outputs = [b.dequantize(y) if dequantize else y]
+    return b.build()
+
+
+def random_float_io_cnn(rng: np.random.Generator) -> bytes:
+    """A CNN converted with float I/O: float32 input, QUANTIZE, convolutions, DEQUANTIZE."""
+    b = ModelBuilder(rng)
+    size, c = int(rng.integers(4, 9)), int(rng.integers(2, 9))
+    x = b.float_input((1, size, size, int(rng.integers(1, 4))))
+    y = b.conv2d(x, c, (3, 3), (2, 2), "SAME", activation="RELU6")
+    y = b.conv2d(y, c, (1, 1), (1, 1), "VALID")
+    b.outputs = [b.dequantize(y)]
     return b.build()
 
 

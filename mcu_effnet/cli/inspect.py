@@ -19,6 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=main)
 
 
+def _scale_zp(t) -> tuple[float | None, int | None]:
+    """A tensor's quantization; None for a float input or output (DEQUANTIZE's, QUANTIZE's)."""
+    return (float(t.scale[0]), int(t.zero_point[0])) if t.scale.size else (None, None)
+
+
 def _quant(scale: float | None, zp: int | None) -> str:
     return "-" if scale is None else f"{scale:.4g}/{zp}"
 
@@ -52,9 +57,7 @@ def main(args: argparse.Namespace) -> int:
     for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
         for i in indices:
             t = graph.tensors[i]
-            print(
-                f"  {role} '{t.name}' {list(t.shape)} {t.dtype} scale/zp {_quant(float(t.scale[0]), int(t.zero_point[0]))}"
-            )
+            print(f"  {role} '{t.name}' {list(t.shape)} {t.dtype} scale/zp {_quant(*_scale_zp(t))}")
     headers = (
         "#",
         "op",

@@ -23,12 +23,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("model", metavar="MODEL.tflite")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
-        "--input", metavar="X.npy", help="int8 (int16 for a 16x8 model) inputs with a leading batch axis"
+        "--input",
+        metavar="X.npy",
+        action="append",
+        help="int8 (int16 for a 16x8 model, float32 where the model quantizes it) inputs with a leading "
+        "batch axis; once per model input, in the model's order",
     )
     source.add_argument(
         "--image", metavar="PATH", help="an image: resized to the input resolution; prints the top 5"
     )
-    parser.add_argument("--output", metavar="Y.npy", help="write the outputs here (one row per sample)")
+    parser.add_argument(
+        "--output",
+        metavar="Y.npy",
+        action="append",
+        help="write the outputs here (one row per sample): once per model output, or once for all "
+        "(further outputs beside it as Y_1.npy, Y_2.npy, ...)",
+    )
     parser.add_argument(
         "--dump", metavar="DIR", help="write every intermediate tensor to DIR/<index>_<name>.npy"
     )
@@ -44,7 +54,12 @@ def main(args: argparse.Namespace) -> int:
     if args.image:
         x = model_inputs.load_image(args.image, graph)
     else:
-        x = model_inputs.fit_batch(_load_npy(args.input), graph, args.input)
+        x = _load_inputs(args.input, graph)
+    if args.output and len(args.output) not in (1, len(graph.outputs)):
+        raise UserError(
+            f"--output given {len(args.output)} times; the model has {len(graph.outputs)} outputs "
+            "(give it once, or once per output)"
+        )
 
     if args.dump:
         tensors = run(graph, x, capture=True)
@@ -55,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
         outputs = result if isinstance(result, list) else [result]
 
     if args.output:
-        _write_outputs(Path(args.output), outputs)
+        _write_outputs([Path(p) for p in args.output], outputs)
     if args.image:
         _print_top5(outputs[0][0], graph, args.model)
     else:
@@ -72,16 +87,36 @@ def _load_npy(path: str) -> np.ndarray:
         raise UserError(f"{path}: not a readable .npy array ({' '.join(str(exc).split())})") from None
 
 
-def _write_outputs(path: Path, outputs: list[np.ndarray]) -> None:
-    """The first output to Y.npy; further outputs, if any, beside it as Y_1.npy, Y_2.npy, ..."""
-    if path.parent and not path.parent.exists():
-        raise UserError(f"{path}: the folder {path.parent} does not exist")
-    try:
-        np.save(path, outputs[0])
-        for k, extra in enumerate(outputs[1:], start=1):
-            np.save(path.with_name(f"{path.stem}_{k}{path.suffix or '.npy'}"), extra)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot write the outputs ({exc.strerror or exc})") from None
+def _load_inputs(paths: list[str], graph) -> np.ndarray | list[np.ndarray]:
+    """One X.npy per model input, each fitted to its input, all with the same batch."""
+    from mcu_effnet.sim import inputs as model_inputs
+
+    if len(paths) != len(graph.inputs):
+        raise UserError(f"--input given {len(paths)} times; the model has {len(graph.inputs)} inputs")
+    xs = [model_inputs.fit_batch(_load_npy(p), graph, p, k) for k, p in enumerate(paths)]
+    if len({x.shape[0] for x in xs}) > 1:
+        raise UserError(
+            f"--input: the files hold {', '.join(str(x.shape[0]) for x in xs)} samples; every input needs as many"
+        )
+    return xs[0] if len(xs) == 1 else xs
+
+
+def _write_outputs(paths: list[Path], outputs: list[np.ndarray]) -> None:
+    """One path per output; or one path: the first output to Y.npy, further outputs beside it as
+    Y_1.npy, Y_2.npy, ..."""
+    if len(paths) == 1:
+        path = paths[0]
+        paths = [path] + [
+            path.with_name(f"{path.stem}_{k}{path.suffix or '.npy'}") for k in range(1, len(outputs))
+        ]
+    for path in paths:
+        if path.parent and not path.parent.exists():
+            raise UserError(f"{path}: the folder {path.parent} does not exist")
+    for path, y in zip(paths, outputs, strict=True):
+        try:
+            np.save(path, y)
+        except OSError as exc:
+            raise UserError(f"{path}: cannot write the outputs ({exc.strerror or exc})") from None
 
 
 def sanitise(name: str) -> str:
@@ -146,10 +181,12 @@ def _print_top5(scores: np.ndarray, graph, model_path: str) -> None:
         )
 
 
-def _print_summary(x: np.ndarray, outputs: list[np.ndarray], args: argparse.Namespace) -> None:
+def _print_summary(
+    x: np.ndarray | list[np.ndarray], outputs: list[np.ndarray], args: argparse.Namespace
+) -> None:
     shapes = ", ".join(f"{tuple(o.shape)} {o.dtype}" for o in outputs)
-    where = f" -> {args.output}" if args.output else ""
-    print(f"{x.shape[0]} samples: output {shapes}{where}")
+    where = f" -> {', '.join(args.output)}" if args.output else ""
+    print(f"{(x[0] if isinstance(x, list) else x).shape[0]} samples: output {shapes}{where}")
     if not args.output:
         first = outputs[0].reshape(outputs[0].shape[0], -1)
         for i in range(min(first.shape[0], 5)):

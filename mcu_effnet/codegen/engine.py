@@ -65,6 +65,7 @@ from mcu_effnet.graph.planner import (
     pointwise_in_place_chunk,
 )
 from mcu_effnet.graph.tiling import DEFAULT_MAX_RECOMPUTE, TILED
+from mcu_effnet.ops import quantize_float
 from mcu_effnet.ops.common import elements, optional_input, qparams
 from mcu_effnet.ops.lookup import LOOKUP
 from mcu_effnet.ops.registry import op_macs, prepare
@@ -544,7 +545,6 @@ UNARY_KERNELS = {
     "HARD_SWISH": ("ek_hard_swish", "ek_hard_swish_params"),
     "RELU": ("ek_requantize", "ek_requantize_params"),  # a requantization clamped at zero
     "RELU6": ("ek_relu6", "ek_clamp_params"),
-    "QUANTIZE": ("ek_requantize", "ek_requantize_params"),
 }
 
 
@@ -566,6 +566,30 @@ def _dequantize(b: _Builder, op: Op) -> None:
     b.call(
         op, "ek_dequantize", b.struct(op, "ek_dequantize_params", fields), [op.inputs[0]], output_ptr=output
     )
+
+
+def _quantize(b: _Builder, op: Op) -> None:
+    """QUANTIZE: from a float32 model input (ek_quantize_f32), else an int8 requantization."""
+    if not quantize_float.is_float_quantize(b.graph, op):
+        _unary("ek_requantize", "ek_requantize_params")(b, op)
+        return
+    p = prepare(b.graph, op)
+    fields = dict(
+        size=_size(b, op),
+        scale=f"{float(np.float32(p.scale)).hex()}f",  # exact, as DEQUANTIZE's
+        zero_point=p.zero_point,
+        out_min=p.out_min,
+        out_max=p.out_max,
+    )
+    wide = b.graph.tensors[op.outputs[0]].dtype == "int16"
+    b.call(
+        op,
+        "ek_quantize_f32_s16" if wide else "ek_quantize_f32",
+        b.struct(op, "ek_quantize_f32_params", fields),
+        [],
+        output_ptr={**b.ptr(op.outputs[0]), "ctype": "int16_t" if wide else "int8_t"},
+    )
+    b.calls[-1]["inputs"] = [{**b.ptr(op.inputs[0]), "ctype": "float"}]
 
 
 def _argmax(b: _Builder, op: Op) -> None:
@@ -643,6 +667,7 @@ _HANDLERS = {
     "SOFTMAX": _softmax,
     **{kind: _unary(kernel, struct) for kind, (kernel, struct) in UNARY_KERNELS.items()},
     "CONCATENATION": _concatenation,
+    "QUANTIZE": _quantize,
     "DEQUANTIZE": _dequantize,  # the one op with a float32 output (a model output)
     "ARG_MAX": _argmax,  # int32 or int64 indices (a model output)
     LOOKUP: _lookup,  # the engine's own: LOGISTIC -> MUL fused (mcu_effnet.codegen.fuse)
@@ -680,6 +705,8 @@ def _check(graph: Graph) -> None:
             tensor = graph.tensors[t]
             if op.kind in ("DEQUANTIZE", "ARG_MAX") and t in op.outputs:
                 continue  # float32 or int32 (their checks say so)
+            if quantize_float.is_float_quantize(graph, op) and t in op.inputs:
+                continue  # a float32 model input
             if tensor.dtype not in engine_int16.CTYPES and not tensor.is_constant:
                 raise UserError(
                     f"{label}: op {op.index} {op.kind}: tensor '{tensor.name}' is {tensor.dtype}, expected int8 or int16"
@@ -920,7 +947,7 @@ def generate_engine(
     several = len(inputs) > 1 or len(outputs) > 1
     if several and not plan.io_in_arena:
         raise UserError("a model with several inputs or outputs needs them in the arena (io_in_arena)")
-    in_scale, in_zp = qparams(tin)
+    in_scale, in_zp = qparams(tin) if tin.scale.size else (1.0, 0)  # a float32 input: real values
     out_zp = outputs[0]["zero_point"]
     used = {p["kind"] for c in b.calls for p in (*c["inputs"], c["output"], *c.get("outputs", ()))}
     if plan.io_in_arena:

@@ -19,7 +19,7 @@ import numpy as np
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.graph.planner import ARENA
-from mcu_effnet.ops import int16, logistic16
+from mcu_effnet.ops import int16, logistic16, quantize_float
 from mcu_effnet.ops.common import elements, optional_input
 from mcu_effnet.ops.registry import prepare
 from mcu_effnet.ops.transpose_conv import INPUT, WEIGHTS
@@ -228,8 +228,8 @@ BYTE_MOVING = frozenset(
 def handler(graph: Graph, op: Op) -> Callable[[_Builder, Op], None] | None:
     """The 16x8 handler of ``op`` (None: an int8 op, or one that only moves elements,
     ``BYTE_MOVING``, which keeps the engine's own handler)."""
-    if not int16.is_16x8(graph, op) or op.kind in BYTE_MOVING:
-        return None
+    if not int16.is_16x8(graph, op) or op.kind in BYTE_MOVING or quantize_float.is_float_quantize(graph, op):
+        return None  # a float32 input's QUANTIZE: the engine's own handler, for int8 and int16
     found = HANDLERS.get(op.kind)
     if found is None:
         raise UserError(f"op {op.index} {op.kind}: the native engine has no int16 kernel for it")

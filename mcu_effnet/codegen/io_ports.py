@@ -19,10 +19,10 @@ from mcu_effnet.errors import UserError
 if TYPE_CHECKING:  # the CLI imports this module at start-up: no graph package behind it
     from mcu_effnet.graph.ir import Graph, Tensor
 
-# Element types a model input may have in a firmware, and those of an output (DEQUANTIZE gives
-# float32, ARG_MAX int32 or int64 indices).
-INPUT_CTYPES = {"int8": "int8_t", "int16": "int16_t"}
-OUTPUT_CTYPES = {**INPUT_CTYPES, "int32": "int32_t", "int64": "int64_t", "float32": "float"}
+# Element types a model input may have in a firmware (float32 when QUANTIZE reads it), and those
+# of an output (DEQUANTIZE gives float32, ARG_MAX int32 or int64 indices).
+INPUT_CTYPES = {"int8": "int8_t", "int16": "int16_t", "float32": "float"}
+OUTPUT_CTYPES = {**INPUT_CTYPES, "int32": "int32_t", "int64": "int64_t"}
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def from_report(rows: list[dict]) -> list[Port]:
 
 def check_ports(graph: Graph, label: str) -> tuple[list[Port], list[Port]]:
     """The inputs and outputs of a firmware project, or UserError naming the first that no
-    firmware can pass (a float32 input, a bool output, ...)."""
+    firmware can pass (a float16 input, a bool output, ...)."""
     if not graph.inputs or not graph.outputs:
         raise UserError(
             f"{label}: has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; firmware needs at least one of each"

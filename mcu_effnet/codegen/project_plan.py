@@ -180,10 +180,17 @@ def test_vector_input(
     shape: tuple[int, ...], seed: int = 0, samples: int = 1, dtype: str = "int8"
 ) -> np.ndarray:
     """The deterministic input embedded in every project (``samples`` on the batch axis): int8,
-    or int16 over its whole range for a 16x8 model."""
-    rng = np.random.default_rng(seed)
-    info = np.iinfo(np.dtype(dtype))
+    or int16 over its whole range for a 16x8 model, random floats for a float32 input."""
     size = (samples, *shape[1:]) if shape else (samples,)
+    return _random_values(np.random.default_rng(seed), size, dtype)
+
+
+def _random_values(rng: np.random.Generator, size: tuple[int, ...], dtype: str) -> np.ndarray:
+    """An integer type over its whole range; float32 (an input QUANTIZE reads) as a unit normal
+    times 4, which saturates the usual input quantizations (|x| up to ~2.5) at its tails."""
+    if dtype == "float32":
+        return (rng.standard_normal(size) * 4).astype(np.float32)
+    info = np.iinfo(np.dtype(dtype))
     return rng.integers(int(info.min), int(info.max) + 1, size=size, dtype=np.dtype(dtype))
 
 
@@ -196,10 +203,7 @@ def test_vector_inputs(
     dtypes = [dtype] * len(shapes) if isinstance(dtype, str) else list(dtype)
     out = []
     for shape, dt in zip(shapes, dtypes, strict=True):
-        info = np.iinfo(np.dtype(dt))
-        out.append(
-            rng.integers(int(info.min), int(info.max) + 1, size=(samples, *shape[1:]), dtype=np.dtype(dt))
-        )
+        out.append(_random_values(rng, (samples, *shape[1:]), dt))
     return out
 
 

@@ -83,8 +83,8 @@ def _unsupported(graph: Graph, op: Op) -> str:
 
 
 def _check_interface(graph: Graph, label: str) -> None:
-    """Inputs and outputs are int8 or int16 (16x8); otherwise the message names the op that
-    reads or writes them. Whether the op takes int16 is its own check's business."""
+    """Inputs and outputs are int8 or int16 (16x8), a float32 input only QUANTIZE reads, a
+    float32 output from DEQUANTIZE; otherwise the message names the op that reads or writes them. Whether the op takes int16 is its own check's business."""
     for role, indices in (("input", graph.inputs), ("output", graph.outputs)):
         for i in indices:
             t = graph.tensors[i]
@@ -95,6 +95,15 @@ def _check_interface(graph: Graph, label: str) -> None:
                 (o.kind, t.dtype) in (("DEQUANTIZE", "float32"), ("ARG_MAX", "int32"), ("ARG_MAX", "int64"))
                 and i in o.outputs
                 for o in graph.ops
+            ):
+                continue
+            # A float input that only QUANTIZE ops read (a model converted with float I/O).
+            readers = [o for o in graph.ops if i in o.inputs]
+            if (
+                role == "input"
+                and t.dtype == "float32"
+                and readers
+                and all(o.kind == "QUANTIZE" for o in readers)
             ):
                 continue
             op = next((o for o in graph.ops if i in o.inputs or i in o.outputs), None)

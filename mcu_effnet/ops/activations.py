@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mcu_effnet.graph.ir import Graph, Op
-from mcu_effnet.ops import checks, common, int16
+from mcu_effnet.ops import checks, common, int16, quantize_float
 from mcu_effnet.ops.common import input_tensor, output_tensor, qparams
 
 
@@ -53,5 +53,18 @@ def prepare_relu6(graph: Graph, op: Op) -> ClampParams:
     return ClampParams(zp, six)
 
 
-CHECKS = {"RELU": checks.unary, "RELU6": checks.unary, "QUANTIZE": checks.unary}
-PREPARE = {"RELU": prepare_requantize, "RELU6": prepare_relu6, "QUANTIZE": prepare_requantize}
+def check_quantize(graph: Graph, op: Op) -> str | None:
+    """A float32 input quantizes (``quantize_float``); a quantized one requantizes."""
+    if quantize_float.is_float_quantize(graph, op):
+        return quantize_float.check(graph, op)
+    return checks.unary(graph, op)
+
+
+def prepare_quantize(graph: Graph, op: Op) -> RequantizeParams | quantize_float.QuantizeFloatParams:
+    if quantize_float.is_float_quantize(graph, op):
+        return quantize_float.prepare(graph, op)
+    return prepare_requantize(graph, op)
+
+
+CHECKS = {"RELU": checks.unary, "RELU6": checks.unary, "QUANTIZE": check_quantize}
+PREPARE = {"RELU": prepare_requantize, "RELU6": prepare_relu6, "QUANTIZE": prepare_quantize}

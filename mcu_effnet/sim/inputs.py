@@ -29,9 +29,9 @@ def describe(shape: tuple[int, ...], dtype: str) -> str:
     return f"({', '.join(str(d) for d in shape)}) {dtype}"
 
 
-def fit_batch(x: np.ndarray, graph: Graph, source: str) -> np.ndarray:
-    """A batch for the model's input: accepts a batch (N, ...) or a single sample without batch axis."""
-    tensor = graph.input_tensors[0]
+def fit_batch(x: np.ndarray, graph: Graph, source: str, k: int = 0) -> np.ndarray:
+    """A batch for the model's input ``k``: accepts a batch (N, ...) or a single sample without batch axis."""
+    tensor = graph.input_tensors[k]
     per_sample = sample_shape(tensor)
     expected = (
         f"(N, {', '.join(str(d) for d in per_sample)}) {tensor.dtype}"
@@ -40,15 +40,19 @@ def fit_batch(x: np.ndarray, graph: Graph, source: str) -> np.ndarray:
     )
     if x.dtype != np.dtype(tensor.dtype):
         raise UserError(
-            f"{source}: input {describe(x.shape, str(x.dtype))} does not fit the model input {expected}"
+            f"{source}: input {describe(x.shape, str(x.dtype))} does not fit the model input{_which(graph, k)} {expected}"
         )
     if tuple(x.shape[1:]) == per_sample and x.ndim == len(per_sample) + 1:
         return np.ascontiguousarray(x)
     if tuple(x.shape) == per_sample:
         return np.ascontiguousarray(x[None])
     raise UserError(
-        f"{source}: input {describe(x.shape, str(x.dtype))} does not fit the model input {expected}"
+        f"{source}: input {describe(x.shape, str(x.dtype))} does not fit the model input{_which(graph, k)} {expected}"
     )
+
+
+def _which(graph: Graph, k: int) -> str:
+    return f" {k} ('{graph.input_tensors[k].name}')" if len(graph.inputs) > 1 else ""
 
 
 def image_geometry(graph: Graph) -> tuple[int, int, int]:
@@ -57,6 +61,12 @@ def image_geometry(graph: Graph) -> tuple[int, int, int]:
     if len(tensor.shape) != 4 or tensor.shape[3] not in (1, 3):
         raise UserError(
             f"the model input {describe(tuple(tensor.shape), tensor.dtype)} is not an NHWC image with 1 or 3 channels"
+        )
+    if tensor.dtype not in ("int8", "int16"):
+        # A float input's pixel normalisation (0..1, -1..1, mean/std) is not recorded in the model.
+        raise UserError(
+            f"the model input is {tensor.dtype} and its pixel scaling is not recorded in the model; "
+            "give --input X.npy with the values the model expects"
         )
     return int(tensor.shape[1]), int(tensor.shape[2]), int(tensor.shape[3])
 

@@ -267,8 +267,8 @@ typedef struct {
 void ek_resize_nearest(const ek_resize_params *p, const int8_t *input, int8_t *output);
 void ek_resize_bilinear(const ek_resize_params *p, const int8_t *input, int8_t *output);
 
-/* DEQUANTIZE int8 -> float32: out = scale * (x - zero_point), one float32 rounding (the
- * runtime's only floating point; see ek_dequantize.c). */
+/* DEQUANTIZE int8 -> float32: out = scale * (x - zero_point), one float32 rounding (with
+ * ek_quantize_f32, the runtime's only floating point; see ek_dequantize.c). */
 typedef struct {
     int32_t size;
     float scale;
@@ -276,6 +276,20 @@ typedef struct {
 } ek_dequantize_params;
 
 void ek_dequantize(const ek_dequantize_params *p, const int8_t *input, float *output);
+
+/* QUANTIZE float32 -> int8 / int16 (a float model input): clamp(roundf(x / scale) + zero_point),
+ * the division in single precision, halves away from zero, as TFLite Micro's AffineQuantize.
+ * NaN gives the zero point; infinities and quotients beyond int32 (undefined in TFLite Micro)
+ * saturate. See ek_dequantize.c. */
+typedef struct {
+    int32_t size;
+    float scale;
+    int32_t zero_point;
+    int32_t out_min, out_max;
+} ek_quantize_f32_params;
+
+void ek_quantize_f32(const ek_quantize_f32_params *p, const float *input, int8_t *output);
+void ek_quantize_f32_s16(const ek_quantize_f32_params *p, const float *input, int16_t *output);
 
 /* ARG_MAX over one axis of an int8 tensor seen as [outer, axis_size, inner]: int32 indices (or
  * int64, TFLite's default output type), the first of equal maxima (TFLite Micro's strict ">"). */
