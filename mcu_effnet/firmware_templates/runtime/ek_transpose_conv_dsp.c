@@ -48,39 +48,54 @@ static inline taps_t taps(int32_t o, int32_t pad, int32_t stride, int32_t k_len,
     return r;
 }
 
+/* Keeps gcc from hoisting all four weight loads to the top of the loop, which spills. */
+#if defined(__GNUC__) && !defined(EK_ACLE_EMULATION)
+#define EK_ORDER() __asm__ volatile("" ::: "memory")
+#else
+#define EK_ORDER() ((void)0)
+#endif
+
 static inline int32_t wrap_add(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
 
 /* Four output channels' sums over `n` input channels of one (input pixel, tap) pair; the
- * channels' weight rows are `ws` bytes apart. */
+ * channels' weight rows are `ws` bytes apart. Two weight pointers with `ws` as a register offset
+ * keep the loop's state in registers (four pointers spill on Armv7-M). */
 EK_DSP_INLINE void dot4(const int8_t *x, const int8_t *w, int32_t ws, int32_t n, int32_t off2, int32_t in_offset,
                         int32_t acc[4])
 {
-    const int8_t *w0 = w, *w1 = w + ws, *w2 = w + 2 * ws, *w3 = w + 3 * ws;
+    const int8_t *wa = w, *wb = w + 2 * ws; /* channels 0, 1 and 2, 3 */
+    const int8_t *const end = x + (n & ~3);
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
     int32_t i;
-    for (i = 0; i + 4 <= n; i += 4) {
-        const uint32_t v = ek_load4(x + i);
+    while (x != end) {
+        const uint32_t v = ek_load4(x);
         const int32_t xe = __sxtab16(off2, (int32_t)v); /* (x0, x2) + off */
         const int32_t xo = ek_sxtab16_ror8(off2, v);    /* (x1, x3) + off */
-        uint32_t k = ek_load4(w0 + i);
+        uint32_t k = ek_load4(wa);
         a0 = __smlad(__sxtb16((int32_t)k), xe, a0);
         a0 = __smlad(ek_sxtb16_ror8(k), xo, a0);
-        k = ek_load4(w1 + i);
+        EK_ORDER();
+        k = ek_load4(wa + ws);
         a1 = __smlad(__sxtb16((int32_t)k), xe, a1);
         a1 = __smlad(ek_sxtb16_ror8(k), xo, a1);
-        k = ek_load4(w2 + i);
+        EK_ORDER();
+        k = ek_load4(wb);
         a2 = __smlad(__sxtb16((int32_t)k), xe, a2);
         a2 = __smlad(ek_sxtb16_ror8(k), xo, a2);
-        k = ek_load4(w3 + i);
+        EK_ORDER();
+        k = ek_load4(wb + ws);
         a3 = __smlad(__sxtb16((int32_t)k), xe, a3);
         a3 = __smlad(ek_sxtb16_ror8(k), xo, a3);
+        x += 4;
+        wa += 4;
+        wb += 4;
     }
-    for (; i < n; ++i) {
+    for (i = 0; i < (n & 3); ++i) {
         const int32_t xv = x[i] + in_offset;
-        a0 = wrap_add(a0, xv * w0[i]);
-        a1 = wrap_add(a1, xv * w1[i]);
-        a2 = wrap_add(a2, xv * w2[i]);
-        a3 = wrap_add(a3, xv * w3[i]);
+        a0 = wrap_add(a0, xv * wa[i]);
+        a1 = wrap_add(a1, xv * wa[ws + i]);
+        a2 = wrap_add(a2, xv * wb[i]);
+        a3 = wrap_add(a3, xv * wb[ws + i]);
     }
     acc[0] = a0;
     acc[1] = a1;
