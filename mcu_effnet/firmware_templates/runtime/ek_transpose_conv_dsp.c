@@ -118,9 +118,20 @@ EK_DSP_INLINE int32_t dot1(const int8_t *x, const int8_t *w, int32_t n, int32_t 
     return a;
 }
 
+/* TFLite's MultiplyByQuantizedMultiplier: for a right shift (the usual case) and |x| < 2^30
+ * (every accumulator of fewer than 2^15 products), its doubling high multiply is one SMMULR of 2x
+ * and its rounding divide a fixed-exponent shift; otherwise the portable form. */
 static inline int8_t requantize(const ek_transpose_conv_params *p, int32_t acc, int32_t c)
 {
-    const int32_t v = ek_multiply_by_quantized_multiplier(wrap_add(acc, p->bias[c]), p->multiplier[c], p->shift[c]);
+    const int32_t x = wrap_add(acc, p->bias[c]), shift = p->shift[c];
+    const int32_t x2 = (int32_t)((uint32_t)x << 1);
+    int32_t v;
+    if (shift <= 0 && shift >= -30 && (x2 >> 1) == x) {
+        const int32_t e = -shift;
+        v = ek_divide_by_pot_fixed(ek_mul_high_rounded(x2, p->multiplier[c]), e, (1 << e) >> 1, e > 0);
+    } else {
+        v = ek_multiply_by_quantized_multiplier(x, p->multiplier[c], shift);
+    }
     return (int8_t)ek_clamp(v + p->out_offset, p->act_min, p->act_max);
 }
 
