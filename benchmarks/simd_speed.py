@@ -20,7 +20,8 @@ instructions per inference with the ratios DSP / C and DSP / CMSIS-NN (the targe
 native DSP engine at most TFLite Micro + CMSIS-NN's, aiming at 0.7x). Writes
 ``benchmarks/results/<STEM>.json`` and ``<STEM>.md`` (default stem ``simd_speed``). The committed
 results: ``simd_speed`` (qemu-m4, every built-in model) and ``simd_speed-qemu-m7`` /
-``simd_speed-qemu-m33`` (``--board qemu-m7 --only "effnet-like 64px" --out simd_speed-qemu-m7``).
+``simd_speed-qemu-m33`` (``--board qemu-m7 --only "effnet-like 64px" --out simd_speed-qemu-m7``),
+``simd_speed-tconv`` (``--suite tconv --out simd_speed-tconv``: single TRANSPOSE_CONV ops).
 """
 
 from __future__ import annotations
@@ -56,6 +57,22 @@ def pointwise_models() -> list[tuple[str, bytes]]:
         b = ModelBuilder(np.random.default_rng(depth))
         b.outputs = [b.fully_connected(b.input((1, depth)), units)]
         models.append((f"FC {depth}->{units}", b.build()))
+    return models
+
+
+def tconv_models() -> list[tuple[str, bytes]]:
+    """Single TRANSPOSE_CONV models, decoder up-sampling shapes (int8, per-channel)."""
+    from tflite_builder import ModelBuilder
+
+    models = []
+    for h, c, oc, k, s, pad in (
+        (8, 32, 32, 3, 2, "SAME"),
+        (16, 16, 8, 2, 2, "VALID"),
+        (8, 24, 16, 4, 2, "SAME"),
+    ):
+        b = ModelBuilder(np.random.default_rng(h * c + oc))
+        b.outputs = [b.transpose_conv(b.input((1, h, h, c)), oc, (k, k), (s, s), pad)]
+        models.append((f"tconv {h}x{h}x{c}->{oc} {k}x{k} s{s} {pad}", b.build()))
     return models
 
 
@@ -138,7 +155,9 @@ def main() -> int:
         "--variants", default=",".join(VARIANTS), help="comma-separated subset of: " + ", ".join(VARIANTS)
     )
     parser.add_argument("--only", default="", help="comma-separated built-in model names to keep")
-    parser.add_argument("--suite", default="models", choices=["models", "pointwise"], help="built-in set")
+    parser.add_argument(
+        "--suite", default="models", choices=["models", "pointwise", "tconv"], help="built-in set"
+    )
     parser.add_argument("--out", default="simd_speed", help="results file stem in benchmarks/results")
     args = parser.parse_args()
 
@@ -147,7 +166,8 @@ def main() -> int:
     else:
         from sim_speed import builtin_models
 
-        models = builtin_models() if args.suite == "models" else pointwise_models()
+        suites = {"models": builtin_models, "pointwise": pointwise_models, "tconv": tconv_models}
+        models = suites[args.suite]()
         if args.only:
             keep = set(args.only.split(","))
             models = [m for m in models if m[0] in keep]

@@ -110,6 +110,8 @@ DSP_RUNTIME_FILES: tuple[str, ...] = (
     "ek_chunks_dsp.c",
     "ek_conv_first_dsp.h",
     "ek_conv_first_dsp.c",
+    "ek_transpose_conv_dsp.h",
+    "ek_transpose_conv_dsp.c",
 )
 DSP_PARAM_HEADERS = ("ek_conv_dsp.h", "ek_pointwise_dsp.h")  # their kernels' parameter structs
 _CTYPE_BYTES = {"int8_t": 1, "int16_t": 2, "uint16_t": 2, "int32_t": 4, "int64_t": 8}

@@ -101,7 +101,9 @@ def _transpose_conv(b: _Builder, op: Op) -> None:
         multiplier=b.array(f"{tag}_multiplier", "int32_t", p.multiplier, "per-channel multipliers (Q0.31)"),
         shift=b.array(f"{tag}_shift", "int32_t", p.shift, "per-channel shifts"),
     )  # fmt: skip
-    b.call(op, "ek_transpose_conv", b.struct(op, "ek_transpose_conv_params", fields), [op.inputs[INPUT]])
+    # DSP cores gather each output pixel's taps with SMLAD (ek_transpose_conv_dsp.c): same struct
+    kernel = "ek_transpose_conv_dsp" if b.dsp else "ek_transpose_conv"
+    b.call(op, kernel, b.struct(op, "ek_transpose_conv_params", fields), [op.inputs[INPUT]])
     # the int32 accumulators: the planner's scratch buffer, passed between the input and the output
     scratch = b.plan.buffers[b.plan.scratch[op.index]]
     b.calls[-1]["inputs"].append({"kind": ARENA, "offset": scratch.offset})
