@@ -155,7 +155,7 @@ def test_fused_add_and_1x1_in_place_lower_the_peak_where_they_are_chosen():
     # ResNet-8: the first block's conv -> ADD is fused (its peak: block input + both convs'
     # outputs); the later blocks are not at the peak and keep their plain kernels.
     graph = load_tflite(resnet8(0))
-    engine = generate_engine(graph, max_recompute=0)  # no tiling (test_tiling): the chunked modes alone
+    engine = generate_engine(graph, max_recompute=None)  # no tiling (test_tiling): the chunked modes alone
     unfused = plan_memory(graph)
     assert [f.to_dict()["replaces"] for f in engine.fusions] == [[2, 3]]
     assert engine.plan.peak_bytes < unfused.peak_bytes and engine.arena_bytes < unfused.arena_bytes
@@ -179,7 +179,7 @@ def test_modes_that_would_not_lower_the_arena_are_left_out():
     # depthwise after it; that pair runs by rows. Every later 1x1 -> depthwise pair could too,
     # and the 1x1 layers could run in place, but none is at the peak: they keep their kernels.
     graph = load_tflite(mobilenet_v1_025(0))
-    engine = generate_engine(graph, max_recompute=0)  # no tiling (test_tiling): the chunked modes alone
+    engine = generate_engine(graph, max_recompute=None)  # no tiling (test_tiling): the chunked modes alone
     assert len(fuse_lines.candidates(graph)) == 12  # every 1x1 but the last feeds a depthwise
     assert [f.to_dict()["replaces"] for f in engine.fusions] == [[2, 3]]
     assert list(engine.plan.modes) == [3] and "by rows" in engine.plan.modes[3]

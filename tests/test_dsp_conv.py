@@ -292,7 +292,7 @@ def test_first_layer_dsp_in_qemu(tmp_path, board):
     model = _first_layers_model()
     graph = load_tflite(model)
     project = write_project(
-        graph, board, tmp_path / "m", model_bytes=model, max_recompute=0
+        graph, board, tmp_path / "m", model_bytes=model, max_recompute=None
     )  # kernels, not tiling
     assert (project.path / "model" / "model.c").read_text().count("ek_conv2d_first_dsp(&") == 2
     elf = toolchain.make(project.path, "qemu")
@@ -329,7 +329,7 @@ def test_conv_groups_assembly_in_qemu(tmp_path, board):
     model = _groups_model()
     graph = load_tflite(model)
     project = write_project(
-        graph, board, tmp_path / "m", model_bytes=model, max_recompute=0
+        graph, board, tmp_path / "m", model_bytes=model, max_recompute=None
     )  # kernels, not tiling
     assert (project.path / "model" / "model.c").read_text().count("ek_conv2d_dsp(&") == 5
     elf = toolchain.make(project.path, "qemu")
@@ -346,7 +346,7 @@ def test_conv_groups_model_on_host(host):
     b_model = _groups_model()
     graph = load_tflite(b_model)
     x = np.random.default_rng(6).integers(-128, 128, size=(4, 6, 7, 16), dtype=np.int8)
-    engine = generate_engine(graph, dsp=True, max_recompute=0)
+    engine = generate_engine(graph, dsp=True, max_recompute=None)
     assert engine.files["model.c"].count("ek_conv2d_dsp(&") == 5
     np.testing.assert_array_equal(host.run_engine(engine, x), np.asarray(run_tflm(b_model, x)).reshape(4, -1))
 
@@ -437,13 +437,13 @@ def test_widened_1x1_weights_stay_within_the_flash_budget(host):
     b.outputs = [y]
     model = b.build()
     graph = load_tflite(model)
-    # Untiled: a tiled segment's layers run their band views, which take no widened weights.
-    every = generate_engine(graph, dsp=True, max_recompute=0)
-    none = generate_engine(graph, dsp=True, widen_budget=0, max_recompute=0)
-    first = generate_engine(graph, dsp=True, widen_budget=1000, max_recompute=0)
+    # Untiled (max_recompute None): a tiled segment's layers run their band views, which take no widened weights.
+    every = generate_engine(graph, dsp=True, max_recompute=None)
+    none = generate_engine(graph, dsp=True, widen_budget=0, max_recompute=None)
+    first = generate_engine(graph, dsp=True, widen_budget=1000, max_recompute=None)
     assert none.weights_bytes < first.weights_bytes < every.weights_bytes
     assert first.weights_bytes - none.weights_bytes <= 1000 + 64  # the records of 32 channels
-    assert every.files == generate_engine(graph, dsp=True, widen_budget=10**9, max_recompute=0).files
+    assert every.files == generate_engine(graph, dsp=True, widen_budget=10**9, max_recompute=None).files
     x_in = np.random.default_rng(1).integers(-128, 128, size=(3, 8, 8, 16)).astype(np.int8)
     expected = sim_run(graph, x_in).reshape(3, -1)
     for engine in (none, first, every):

@@ -168,7 +168,7 @@ def _model(case: dict) -> bytes:
 @given(case=cases)
 def test_dsp_kernels_match_the_simulator(host, case):
     graph = load_tflite(_model(case))
-    engine = generate_engine(graph, dsp=True)
+    engine = generate_engine(graph, dsp=True, max_recompute=None)  # the layers' own kernels, untiled
     kernels = DSP_KERNEL.findall(engine.files["model.c"])
     # layers whose depth fills steps of four take widened weights (dsp_layout.widen_1x1) when
     # their requantization allows the short form (not the "slow" ones): the narrow kernel up to
@@ -258,7 +258,9 @@ def test_dsp_firmware_in_qemu_is_bit_exact(tmp_path, board):
 
     model = _firmware_model(7)
     graph = load_tflite(model)
-    project = write_project(graph, board, tmp_path / "fw", model_bytes=model, model_source="pointwise.tflite")
+    project = write_project(
+        graph, board, tmp_path / "fw", model_bytes=model, model_source="pointwise.tflite", max_recompute=None
+    )
     sources = (project.path / "model" / "model.c").read_text()
     kernels = DSP_KERNEL.findall(sources)
     assert len(kernels) == 6 and "ek_conv2d_1x1_dsp" in kernels and "ek_fully_connected_dsp_fast" in kernels

@@ -820,7 +820,7 @@ def plan_engine(
     plan: ArenaPlan | None = None,
     fuse: bool | None = None,
     absorb: bool | None = None,
-    max_recompute: float = DEFAULT_MAX_RECOMPUTE,
+    max_recompute: float | None = DEFAULT_MAX_RECOMPUTE,
 ) -> EnginePlan:
     """What ``generate_engine(graph, plan, fuse, absorb)`` runs: see there."""
     _check(graph)
@@ -878,7 +878,7 @@ def engine_size(
     dsp: bool = False,
     widen_budget: int | None = None,
     plan: ArenaPlan | None = None,
-    max_recompute: float = DEFAULT_MAX_RECOMPUTE,
+    max_recompute: float | None = DEFAULT_MAX_RECOMPUTE,
     planned: EnginePlan | None = None,
 ) -> EngineSize:
     """The arena, const arrays and calls of the engine ``generate_engine(graph, dsp=..,
@@ -910,7 +910,7 @@ def generate_engine(
     dsp: bool = False,
     widen_budget: int | None = None,
     absorb: bool | None = None,
-    max_recompute: float = DEFAULT_MAX_RECOMPUTE,
+    max_recompute: float | None = DEFAULT_MAX_RECOMPUTE,
     planned: EnginePlan | None = None,
 ) -> EngineSources:
     """C sources of the native int8 engine for ``graph`` (any inputs and outputs a firmware can

@@ -104,7 +104,7 @@ def write_project(
     progress: Callable[[str], None] | None = None,
     profile: bool = False,
     reserve_flash: int = DEFAULT_RESERVE_FLASH_BYTES,
-    max_recompute: float = DEFAULT_MAX_RECOMPUTE,
+    max_recompute: float | None = DEFAULT_MAX_RECOMPUTE,
 ) -> Project:
     """Plans, renders, builds (when the toolchain is there) and reports a firmware project.
 

@@ -242,7 +242,7 @@ def plan_project(
     tflm_dir: str | os.PathLike | None,
     profile: bool = False,
     reserve_flash: int = DEFAULT_RESERVE_FLASH_BYTES,
-    max_recompute: float = DEFAULT_MAX_RECOMPUTE,
+    max_recompute: float | None = DEFAULT_MAX_RECOMPUTE,
 ) -> ProjectPlan:
     """The runtime's model and sizes (fits checked) and the test vector; writes nothing."""
     label = model_source or graph.source or "model"

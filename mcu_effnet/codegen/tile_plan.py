@@ -64,13 +64,16 @@ def choose(
     graph: Graph,
     untiled: tuple[Graph, list, ArenaPlan],
     plan_fused: Callable[[Graph], tuple[Graph, list, ArenaPlan]],
-    max_recompute: float,
+    max_recompute: float | None,
 ) -> tuple[Graph, list, ArenaPlan, Segment | None]:
     """``untiled``: (graph, fusions, plan) as the engine plans ``graph`` without tiling;
     ``plan_fused(g)`` plans a graph the same way. Returns the better of the two, and the segment
-    when tiled; the plan's ``tiling`` records the segment and the arena and peak it lowered."""
-    check_max_recompute(max_recompute)
+    when tiled; the plan's ``tiling`` records the segment and the arena and peak it lowered.
+    ``max_recompute`` None: no tiling at all (0 still tiles where bands share no rows)."""
     base_graph, base_fusions, base = untiled
+    if max_recompute is None:
+        return base_graph, base_fusions, base, None
+    check_max_recompute(max_recompute)
     found = candidates(graph, max_recompute)
     goal = base.arena_bytes * (1 - MIN_GAIN)
     if not found or min(live for live, _ in found) > goal:  # those bytes are live at once: no gain

@@ -75,7 +75,7 @@ def footprint(
     board: Board,
     same_width: EngineSize | None = None,
     stack_bytes: int = DEFAULT_STACK_BYTES,
-    max_recompute: float = DEFAULT_MAX_RECOMPUTE,
+    max_recompute: float | None = DEFAULT_MAX_RECOMPUTE,
     exact: bool = True,
 ) -> Footprint:
     """``same_width``: the engine of this spec at another resolution, if one was sized. The
