@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mcu_effnet.codegen.engine_math import transpose_conv_geometry
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.graph.planner import ARENA
@@ -159,9 +160,7 @@ def _transpose_conv(b: _Builder, op: Op) -> None:
     p = prepare(g, op)
     tag = f"op{op.index}"
     fields = dict(
-        batches=x.shape[0], in_h=x.shape[1], in_w=x.shape[2], in_c=x.shape[3],
-        out_h=y.shape[1], out_w=y.shape[2], out_c=y.shape[3], k_h=w.shape[1], k_w=w.shape[2],
-        stride_h=p.stride_h, stride_w=p.stride_w, pad_top=p.pad_top, pad_left=p.pad_left,
+        **transpose_conv_geometry(x, w, y, p),
         act_min=p.act_min, act_max=p.act_max,
         weights=b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
         bias=b.array(f"{tag}_bias", "int64_t", p.bias, "bias (int64; zeros without one)"),

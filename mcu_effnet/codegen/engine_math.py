@@ -86,15 +86,22 @@ def _reduce_max(b: _Builder, op: Op) -> None:
     b.call(op, "ek_reduce_max", b.struct(op, "ek_reduce_params", fields), [op.inputs[0]])
 
 
+def transpose_conv_geometry(x: Any, w: Any, y: Any, p: Any) -> dict[str, int]:
+    """The shape, stride and padding fields of both TRANSPOSE_CONV structs (int8 and 16x8)."""
+    return dict(
+        batches=x.shape[0], in_h=x.shape[1], in_w=x.shape[2], in_c=x.shape[3],
+        out_h=y.shape[1], out_w=y.shape[2], out_c=y.shape[3], k_h=w.shape[1], k_w=w.shape[2],
+        stride_h=p.stride_h, stride_w=p.stride_w, pad_top=p.pad_top, pad_left=p.pad_left,
+    )  # fmt: skip
+
+
 def _transpose_conv(b: _Builder, op: Op) -> None:
     g = b.graph
     x, w, y = (g.tensors[t] for t in (op.inputs[INPUT], op.inputs[WEIGHTS], op.outputs[0]))
     p = prepare(g, op)
     tag = f"op{op.index}"
     fields = dict(
-        batches=x.shape[0], in_h=x.shape[1], in_w=x.shape[2], in_c=x.shape[3],
-        out_h=y.shape[1], out_w=y.shape[2], out_c=y.shape[3], k_h=w.shape[1], k_w=w.shape[2],
-        stride_h=p.stride_h, stride_w=p.stride_w, pad_top=p.pad_top, pad_left=p.pad_left,
+        **transpose_conv_geometry(x, w, y, p),
         in_offset=p.in_offset, out_offset=p.out_offset, act_min=p.act_min, act_max=p.act_max,
         weights=b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
         bias=b.array(f"{tag}_bias", "int32_t", p.bias, "bias (zeros without one)"),
