@@ -116,11 +116,7 @@ void ek_depthwise_conv2d_band(const void *params, const int8_t *input, int32_t i
 static ek_chunk_shape conv_shape(const ek_conv_params *p)
 {
     ek_chunk_shape s;
-    s.out_h = p->out_h;
-    s.out_w = p->out_w;
-    s.out_c = p->out_c;
-    s.in_c = p->in_c;
-    s.flat = EK_VIEW_POINTWISE(p);
+    EK_CHUNK_SHAPE(s, p, EK_VIEW_POINTWISE(p));
     return s;
 }
 

@@ -19,11 +19,7 @@ void ek_conv2d_dsp_part(const void *params, const int8_t *input, int32_t oy, int
 static ek_chunk_shape conv_dsp_shape(const ek_conv_dsp_params *p)
 {
     ek_chunk_shape s;
-    s.out_h = p->out_h;
-    s.out_w = p->out_w;
-    s.out_c = p->out_c;
-    s.in_c = p->in_c;
-    s.flat = EK_VIEW_POINTWISE(p);
+    EK_CHUNK_SHAPE(s, p, EK_VIEW_POINTWISE(p));
     return s;
 }
 
@@ -72,11 +68,7 @@ void ek_conv2d_1x1_dsp_fast_part(const void *params, const int8_t *input, int32_
 static ek_chunk_shape conv_1x1_shape(const ek_conv1x1_dsp_params *p)
 {
     ek_chunk_shape s;
-    s.out_h = p->out_h;
-    s.out_w = p->out_w;
-    s.out_c = p->out_c;
-    s.in_c = p->in_c;
-    s.flat = p->stride_h == 1 && p->stride_w == 1;
+    EK_CHUNK_SHAPE(s, p, p->stride_h == 1 && p->stride_w == 1);
     return s;
 }
 

@@ -42,4 +42,15 @@
         (v).pad_top = (p)->pad_top - (out_base) * (p)->stride_h + (in_base);      \
     } while (0)
 
+/* The chunk loops' view of a convolution (ek_chunk_shape): its output and input geometry, and
+ * whether chunks may run across rows (`flat`). */
+#define EK_CHUNK_SHAPE(s, p, flat_)  \
+    do {                             \
+        (s).out_h = (p)->out_h;      \
+        (s).out_w = (p)->out_w;      \
+        (s).out_c = (p)->out_c;      \
+        (s).in_c = (p)->in_c;        \
+        (s).flat = (flat_);          \
+    } while (0)
+
 #endif /* EK_CONV_VIEW_H */
