@@ -123,13 +123,19 @@ def _first_fitting(candidates: Sequence[T], fits: Callable[[T], bool], guess: in
                 hi = probe
                 break
             lo, step = probe, step * 2
+    return candidates[_bisect(lo, hi, lambda i: fits(candidates[i]))]
+
+
+def _bisect(lo: int, hi: int, fits_at: Callable[[int], bool]) -> int:
+    """The first index in (lo, hi] that fits, given that ``hi`` fits, ``lo`` does not and fitting
+    is monotone along the indices (lo may be -1: nothing before the first)."""
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if fits(candidates[mid]):
+        if fits_at(mid):
             hi = mid
         else:
             lo = mid
-    return candidates[hi]
+    return hi
 
 
 class _Fitter:
@@ -229,15 +235,9 @@ class _Fitter:
             return self.limits.max_ms is None or ms_k is None or spec.macs * ms_k <= self.limits.max_ms
 
         # The estimates grow along the candidates too: bisect them (they cost milliseconds each).
-        lo, hi = -1, len(candidates) - 1
         if fits(candidates[0]):
             return 0
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if fits(candidates[mid]):
-                hi = mid
-            else:
-                lo = mid
+        hi = _bisect(0, len(candidates) - 1, lambda i: fits(candidates[i]))
         spec = self.build(*candidates[hi])
         return hi - 1 if spec is None and hi > 0 else hi
 
