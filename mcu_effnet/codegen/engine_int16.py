@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mcu_effnet.codegen.engine_math import transpose_conv_geometry
+from mcu_effnet.codegen.engine_math import quantized_arrays, transpose_conv_geometry
 from mcu_effnet.errors import UserError
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.graph.planner import ARENA
@@ -96,7 +96,6 @@ def _conv(b: _Builder, op: Op) -> None:
     x, w, y = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
     depthwise = op.kind == "DEPTHWISE_CONV_2D"
     p = prepare(g, op)
-    tag = f"op{op.index}"
     n, h, wd, c = x.shape
     _, oh, ow, oc = y.shape
     fields = dict(
@@ -104,10 +103,7 @@ def _conv(b: _Builder, op: Op) -> None:
         stride_h=p.stride_h, stride_w=p.stride_w, dil_h=p.dil_h, dil_w=p.dil_w, pad_top=p.pad_top,
         pad_left=p.pad_left, depth_multiplier=p.depth_multiplier, act_min=p.act_min, act_max=p.act_max,
         wide_accumulator=int(int16.accumulates_in_int64(g, op)),
-        weights=b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
-        bias=b.array(f"{tag}_bias", "int64_t", _bias64(op, g, oc), "bias (int64; zeros without one)"),
-        multiplier=b.array(f"{tag}_multiplier", "int32_t", p.multiplier, "per-channel multipliers (Q0.31)"),
-        shift=b.array(f"{tag}_shift", "int32_t", p.shift, "per-channel shifts"),
+        **quantized_arrays(b, op, w, _bias64(op, g, oc), "int64_t", "bias (int64; zeros without one)", p),
     )  # fmt: skip
     kernel = "ek_depthwise_conv2d_s16" if depthwise else "ek_conv2d_s16"
     _call(b, op, kernel, b.struct(op, "ek_conv16_params", fields), [op.inputs[0]])
@@ -118,14 +114,10 @@ def _fully_connected(b: _Builder, op: Op) -> None:
     x, w = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
     units, depth = int(w.shape[0]), int(w.shape[1])
     p = prepare(g, op)
-    tag = f"op{op.index}"
     fields = dict(
         rows=elements(x.shape) // depth, depth=depth, units=units, act_min=p.act_min, act_max=p.act_max,
         per_channel=int(p.per_channel), wide_accumulator=int(int16.accumulates_in_int64(g, op)),
-        weights=b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
-        bias=b.array(f"{tag}_bias", "int64_t", _bias64(op, g, units), "bias (int64; zeros without one)"),
-        multiplier=b.array(f"{tag}_multiplier", "int32_t", p.multiplier, "multipliers (Q0.31)"),
-        shift=b.array(f"{tag}_shift", "int32_t", p.shift, "shifts"),
+        **quantized_arrays(b, op, w, _bias64(op, g, units), "int64_t", "bias (int64; zeros without one)", p, per=""),
     )  # fmt: skip
     _call(b, op, "ek_fully_connected_s16", b.struct(op, "ek_fc16_params", fields), [op.inputs[0]])
 
@@ -158,14 +150,10 @@ def _transpose_conv(b: _Builder, op: Op) -> None:
     g = b.graph
     x, w, y = (g.tensors[t] for t in (op.inputs[INPUT], op.inputs[WEIGHTS], op.outputs[0]))
     p = prepare(g, op)
-    tag = f"op{op.index}"
     fields = dict(
         **transpose_conv_geometry(x, w, y, p),
         act_min=p.act_min, act_max=p.act_max,
-        weights=b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
-        bias=b.array(f"{tag}_bias", "int64_t", p.bias, "bias (int64; zeros without one)"),
-        multiplier=b.array(f"{tag}_multiplier", "int32_t", p.multiplier, "per-channel multipliers (Q0.31)"),
-        shift=b.array(f"{tag}_shift", "int32_t", p.shift, "per-channel shifts"),
+        **quantized_arrays(b, op, w, p.bias, "int64_t", "bias (int64; zeros without one)", p),
     )  # fmt: skip
     params = b.struct(op, "ek_transpose_conv16_params", fields)
     _call(b, op, "ek_transpose_conv_s16", params, [op.inputs[INPUT]])

@@ -95,18 +95,29 @@ def transpose_conv_geometry(x: Any, w: Any, y: Any, p: Any) -> dict[str, int]:
     )  # fmt: skip
 
 
+def quantized_arrays(
+    b: _Builder, op: Op, w: Any, bias: Any, bias_ctype: str, bias_note: str, p: Any, per: str = "per-channel "
+) -> dict[str, str]:
+    """The weights, bias, multiplier and shift arrays of a plain (not DSP-laid-out) weighted
+    kernel, as its params struct names them: int8 weights as stored, requantization per
+    ``per`` ("per-channel " or "" for a fully connected layer's one-or-many)."""
+    tag = f"op{op.index}"
+    return dict(
+        weights=b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
+        bias=b.array(f"{tag}_bias", bias_ctype, bias, bias_note),
+        multiplier=b.array(f"{tag}_multiplier", "int32_t", p.multiplier, f"{per}multipliers (Q0.31)"),
+        shift=b.array(f"{tag}_shift", "int32_t", p.shift, f"{per}shifts"),
+    )
+
+
 def _transpose_conv(b: _Builder, op: Op) -> None:
     g = b.graph
     x, w, y = (g.tensors[t] for t in (op.inputs[INPUT], op.inputs[WEIGHTS], op.outputs[0]))
     p = prepare(g, op)
-    tag = f"op{op.index}"
     fields = dict(
         **transpose_conv_geometry(x, w, y, p),
         in_offset=p.in_offset, out_offset=p.out_offset, act_min=p.act_min, act_max=p.act_max,
-        weights=b.array(f"{tag}_weights", "int8_t", w.data, f"{w.name} {list(w.shape)}"),
-        bias=b.array(f"{tag}_bias", "int32_t", p.bias, "bias (zeros without one)"),
-        multiplier=b.array(f"{tag}_multiplier", "int32_t", p.multiplier, "per-channel multipliers (Q0.31)"),
-        shift=b.array(f"{tag}_shift", "int32_t", p.shift, "per-channel shifts"),
+        **quantized_arrays(b, op, w, p.bias, "int32_t", "bias (zeros without one)", p),
     )  # fmt: skip
     # DSP cores gather each output pixel's taps with SMLAD (ek_transpose_conv_dsp.c): same struct
     kernel = "ek_transpose_conv_dsp" if b.dsp else "ek_transpose_conv"
