@@ -74,10 +74,17 @@ def _logits(out: np.ndarray | list[np.ndarray]) -> np.ndarray:
 
 
 def compare_with_qat(
-    model, model_bytes: bytes, dataset, limit: int = MAX_IMAGES, chunk: int = 256
+    model,
+    model_bytes: bytes,
+    dataset,
+    limit: int = MAX_IMAGES,
+    chunk: int = 256,
+    tflm_top1: np.ndarray | None = None,
 ) -> QatAgreement | None:
     """``dataset[i]``: (uint8 CHW image, label), as ``ImageDataset`` without augmentation.
-    ``model``: the Brevitas QAT model in eval mode, taking NCHW ``pixel / 255``. None when the
+    ``model``: the Brevitas QAT model in eval mode, taking NCHW ``pixel / 255``.
+    ``tflm_top1``: the file's top-1 per image from TFLite Micro when already run (the
+    simulator's double-rounding run, bit-exact with it, is then skipped). None when the
     simulator does not take the file."""
     from mcu_effnet.graph import load_tflite
     from mcu_effnet.sim import run as simulate
@@ -99,7 +106,10 @@ def compare_with_qat(
         codes = quantize_like_onnx(np.transpose(pixels, (0, 2, 3, 1)), scale, zero_point)
         qat = _qat_top1(model, pixels)
         try:
-            double = top1(_logits(simulate(graph, codes)))
+            if tflm_top1 is None:
+                double = top1(_logits(simulate(graph, codes)))
+            else:
+                double = np.asarray(tflm_top1[start : start + len(labels)])
             with rounding("single"):
                 single = top1(_logits(simulate(graph, codes)))
         except UserError:

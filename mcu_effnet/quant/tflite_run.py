@@ -17,7 +17,7 @@ import numpy as np
 from mcu_effnet.errors import UserError
 from mcu_effnet.quant.int8_agreement import compare_with_qat
 from mcu_effnet.quant.run_folder import CONFIG, LABELS, METRICS, ONNX, VAL_SAMPLES, RunFolder
-from mcu_effnet.quant.tflite_check import int8_top1, int8_top1_on_dataset
+from mcu_effnet.quant.tflite_check import int8_predictions_on_dataset
 from mcu_effnet.quant.tflite_export import ExportReport, export_tflite
 
 TFLITE = "model.tflite"
@@ -73,15 +73,17 @@ def export_run_tflite(
     }
     try:
         dataset = _val_dataset(folder)
-        top1, count = int8_top1_on_dataset(blob, dataset), len(dataset)
         source = "the validation split"
     except UserError as exc:  # the data moved since training: fall back to the stored samples
         log(f"mcu-effnet: warning: {exc}; int8_top1 measured on the {len(targets)} stored validation images")
-        top1, count, source = int8_top1(blob, images, targets), len(targets), "stored validation images"
-        dataset = list(zip(images, targets, strict=True))
+        dataset, source = list(zip(images, targets, strict=True)), "stored validation images"
+    predictions, labels = int8_predictions_on_dataset(blob, dataset)
+    top1, count = (float(np.mean(predictions == labels)) if len(labels) else 0.0), len(labels)
     # percent, like float_top1 and qat_top1 beside it
     metrics.update({"int8_top1": round(100 * top1, 2), "int8_top1_images": count})
-    agreement = None if qat_model is None else compare_with_qat(qat_model, blob, dataset)
+    agreement = None
+    if qat_model is not None:
+        agreement = compare_with_qat(qat_model, blob, dataset, tflm_top1=predictions)
     if agreement is not None:
         metrics["int8_vs_qat"] = agreement.to_dict()
     merged = folder.update_json(METRICS, metrics)
