@@ -81,6 +81,8 @@ def run_recipe(data: Path, out: Path, extra: list[str]) -> dict:
         "qat_top1": metrics.get("qat_top1"),
         "int8_top1": metrics.get("int8_top1"),
         "exported": metrics.get("exported"),
+        # which validation images the .tflite classifies unlike the QAT model (export vs runtime)
+        "int8_vs_qat": metrics.get("int8_vs_qat"),
         "seconds": round(seconds, 1),
         # Wall time grows with other load on a shared machine; CPU time (user + system of the run
         # and its loader workers) much less so.

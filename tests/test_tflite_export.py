@@ -761,9 +761,10 @@ def test_run_folder_step_writes_tflite_and_int8_metrics(tmp_path):
     val = ImageDataset(open_data(None, max_val=24).val, 8, augment=False)
     images, labels = stack_samples(val, 16)
     np.savez(folder.file(VAL_SAMPLES), x=images, y=labels)
-    to_qcdq(calibrate(Classifier("mean"), (1, 3, 8, 8)), (1, 3, 8, 8), folder.file(ONNX))
+    qat_model = calibrate(Classifier("mean"), (1, 3, 8, 8))
+    to_qcdq(qat_model, (1, 3, 8, 8), folder.file(ONNX))
     lines: list[str] = []
-    report = export_run_tflite(folder, log=lines.append)
+    report = export_run_tflite(folder, log=lines.append, qat_model=qat_model)
     blob = folder.file(TFLITE).read_bytes()
     metrics = json.loads(folder.file(METRICS).read_text())
     assert metrics["qat_top1"] == 12.5  # kept
@@ -775,6 +776,48 @@ def test_run_folder_step_writes_tflite_and_int8_metrics(tmp_path):
     assert bytes(read_model(blob).buffers[entry[0].buffer].data).decode() == "\n".join(names)
     assert any("int8 top-1" in line for line in lines)
     assert lines[-1].startswith("top-1: float n/a, QAT 12.50%, int8 .tflite ")
+    # the QAT model against its own file, image by image: the simulator's TFLite Micro
+    # arithmetic is TFLite Micro's, and with single rounding the file computes the QAT model
+    agreement = metrics["int8_vs_qat"]
+    assert agreement["images"] == 24
+    with torch.no_grad():
+        own = value(qat_model(torch.stack([torch.from_numpy(np.asarray(x)) for x, _ in val]).float() / 255))
+    labels = np.array([y for _, y in val])
+    assert agreement["qat_top1"] == pytest.approx(100 * np.mean(own.argmax(1).numpy() == labels), abs=0.01)
+    assert agreement["same_top1_single_rounding"] == 100.0 and agreement["differ_single_rounding"] == []
+    assert any("int8 vs QAT on 24 validation images" in line for line in lines)
+
+
+def test_agreement_with_another_qat_model_names_the_images_it_parts_on(tmp_path):
+    """The comparison can fail: a model the file was not exported from disagrees, and the
+    images it disagrees on are the ones listed."""
+    from mcu_effnet.data import ImageDataset, open_data
+    from mcu_effnet.quant.int8_agreement import compare_with_qat
+    from mcu_effnet.quant.tflite_export import export_tflite
+
+    torch.manual_seed(15)
+    exported = calibrate(Classifier("mean"), (1, 3, 8, 8))
+    onnx_path = to_qcdq(exported, (1, 3, 8, 8), tmp_path / "model.onnx")
+    export_tflite(onnx_path, tmp_path / "model.tflite")
+    blob = (tmp_path / "model.tflite").read_bytes()
+    val = ImageDataset(open_data(None, max_val=48).val, 8, augment=False)
+    torch.manual_seed(16)
+    other = calibrate(Classifier("mean"), (1, 3, 8, 8))
+    same = compare_with_qat(exported, blob, val, chunk=16)
+    apart = compare_with_qat(other, blob, val, chunk=16)
+    assert same is not None and apart is not None and same.images == apart.images == 48
+    assert same.differ_single_rounding_count == 0
+    # the simulator's double-rounding run stands for TFLite Micro's own predictions
+    from mcu_effnet.quant.tflite_check import int8_predictions_on_dataset
+
+    tflm, _ = int8_predictions_on_dataset(blob, val, chunk=16)
+    given = compare_with_qat(other, blob, val, chunk=16, tflm_top1=tflm)
+    assert given is not None and given.to_dict() == apart.to_dict()
+    with torch.no_grad():
+        pixels = torch.stack([torch.from_numpy(np.asarray(x)) for x, _ in val]).float() / 255
+        mine, theirs = (value(m(pixels)).argmax(1).numpy() for m in (exported, other))
+    assert apart.differ_single_rounding_count == int(np.sum(mine != theirs)) > 0
+    assert apart.differ_single_rounding == np.flatnonzero(mine != theirs)[:20].tolist()
 
 
 class FlattenSpatial(nn.Module):

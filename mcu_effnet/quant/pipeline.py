@@ -81,7 +81,7 @@ def export_run(run_dir: str | Path, log=print, strict: bool = False) -> ExportRe
     )
     from mcu_effnet.quant.tflite_run import TFLITE, export_run_tflite
 
-    report.tflite = export_run_tflite(folder, strict=strict, log=log)
+    report.tflite = export_run_tflite(folder, strict=strict, log=log, qat_model=model)
     report.files.append(folder.file(TFLITE))
     return report
 

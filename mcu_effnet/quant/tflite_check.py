@@ -316,13 +316,24 @@ def int8_top1(model_bytes: bytes, images: np.ndarray, labels: np.ndarray) -> flo
     return float(np.mean(int8_predictions(model_bytes, images) == labels)) if len(labels) else 0.0
 
 
-def int8_top1_on_dataset(model_bytes: bytes, dataset, chunk: int = 256) -> float:
-    """``int8_top1`` over a whole split: ``dataset[i]`` is (uint8 CHW image, label), as
-    ``mcu_effnet.data.ImageDataset`` gives without augmentation. Loads ``chunk`` images at a time."""
-    correct, total = 0, len(dataset)
-    for start in range(0, total, chunk):
-        items = [dataset[i] for i in range(start, min(start + chunk, total))]
+def int8_predictions_on_dataset(
+    model_bytes: bytes, dataset, chunk: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """``int8_predictions`` over a whole split, and its labels: ``dataset[i]`` is (uint8 CHW
+    image, label), as ``mcu_effnet.data.ImageDataset`` gives without augmentation. Loads
+    ``chunk`` images at a time."""
+    predictions, labels = [], []
+    for start in range(0, len(dataset), chunk):
+        items = [dataset[i] for i in range(start, min(start + chunk, len(dataset)))]
         images = np.stack([np.asarray(image) for image, _ in items]).astype(np.uint8)
-        labels = np.array([int(label) for _, label in items])
-        correct += int(np.sum(int8_predictions(model_bytes, images) == labels))
-    return correct / total if total else 0.0
+        labels.append(np.array([int(label) for _, label in items]))
+        predictions.append(int8_predictions(model_bytes, images))
+    if not labels:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(predictions), np.concatenate(labels)
+
+
+def int8_top1_on_dataset(model_bytes: bytes, dataset, chunk: int = 256) -> float:
+    """``int8_top1`` over a whole split (``int8_predictions_on_dataset``)."""
+    predictions, labels = int8_predictions_on_dataset(model_bytes, dataset, chunk)
+    return float(np.mean(predictions == labels)) if len(labels) else 0.0

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from mcu_effnet.errors import UserError
+from mcu_effnet.quant.int8_agreement import compare_with_qat
 from mcu_effnet.quant.run_folder import CONFIG, LABELS, METRICS, ONNX, VAL_SAMPLES, RunFolder
-from mcu_effnet.quant.tflite_check import int8_top1, int8_top1_on_dataset
+from mcu_effnet.quant.tflite_check import int8_predictions_on_dataset
 from mcu_effnet.quant.tflite_export import ExportReport, export_tflite
 
 TFLITE = "model.tflite"
@@ -39,8 +40,8 @@ def _val_samples(folder: RunFolder) -> tuple[np.ndarray, np.ndarray]:
         raise UserError(f"{path}: unreadable validation samples ({exc})") from None
 
 
-def _whole_val_split(folder: RunFolder, model_bytes: bytes) -> tuple[float, int] | None:
-    """int8 top-1 on the run's whole validation split, reopened as training opened it."""
+def _val_dataset(folder: RunFolder):
+    """The run's whole validation split, reopened as training opened it, without augmentation."""
     from mcu_effnet.data import ImageDataset, open_data
 
     config = folder.read_json(CONFIG)
@@ -53,14 +54,15 @@ def _whole_val_split(folder: RunFolder, model_bytes: bytes) -> tuple[float, int]
         warn=lambda message: None,
     )
     resolution = int(config["spec"]["resolution"])
-    dataset = ImageDataset(data.val, resolution, augment=False)
-    return int8_top1_on_dataset(model_bytes, dataset), len(dataset)
+    return ImageDataset(data.val, resolution, augment=False)
 
 
 def export_run_tflite(
-    folder: RunFolder, strict: bool = False, log: Callable[[str], None] = print
+    folder: RunFolder, strict: bool = False, log: Callable[[str], None] = print, qat_model=None
 ) -> ExportReport:
-    """``model.onnx`` → checked ``model.tflite`` in the run folder, and its metrics."""
+    """``model.onnx`` → checked ``model.tflite`` in the run folder, and its metrics. Given the
+    Brevitas ``qat_model`` the file came from, also which validation images the two classify
+    differently (``int8_vs_qat``, ``mcu_effnet.quant.int8_agreement``)."""
     images, targets = _val_samples(folder)
     target = folder.file(TFLITE)
     report = export_tflite(folder.file(ONNX), target, labels=_labels(folder), inputs=images, strict=strict)
@@ -70,17 +72,26 @@ def export_run_tflite(
         "tflite_check": report.check.to_dict() if report.check else None,
     }
     try:
-        top1, count = _whole_val_split(folder, blob)
+        dataset = _val_dataset(folder)
         source = "the validation split"
     except UserError as exc:  # the data moved since training: fall back to the stored samples
         log(f"mcu-effnet: warning: {exc}; int8_top1 measured on the {len(targets)} stored validation images")
-        top1, count, source = int8_top1(blob, images, targets), len(targets), "stored validation images"
+        dataset, source = list(zip(images, targets, strict=True)), "stored validation images"
+    predictions, labels = int8_predictions_on_dataset(blob, dataset)
+    top1, count = (float(np.mean(predictions == labels)) if len(labels) else 0.0), len(labels)
     # percent, like float_top1 and qat_top1 beside it
     metrics.update({"int8_top1": round(100 * top1, 2), "int8_top1_images": count})
+    agreement = None
+    if qat_model is not None:
+        agreement = compare_with_qat(qat_model, blob, dataset, tflm_top1=predictions)
+    if agreement is not None:
+        metrics["int8_vs_qat"] = agreement.to_dict()
     merged = folder.update_json(METRICS, metrics)
     for line in report.summary_lines():
         log(line)
     log(f"  int8 top-1 of {target.name} in TFLite Micro on {source} ({count} images): {100 * top1:.2f}%")
+    if agreement is not None:
+        log(f"  {agreement.summary()}")
     log(side_by_side(merged))
     return report
 
