@@ -226,7 +226,7 @@ def main() -> None:
     }
     if args.ab:
         report["ab"] = {"rounds": args.rounds, "batches_per_round": args.batches,
-                        "old": "NCHW, unfused AdamW, Brevitas quantizers",
+                        "old": "NCHW, unfused AdamW, Brevitas quantizers, plain float layers",
                         "new": "channels-last, fused AdamW, fused fake quantization (QAT), fast float layers (float)"}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

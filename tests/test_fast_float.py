@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mcu_effnet.arch import make_spec
-from mcu_effnet.models import build_float
+from mcu_effnet.models import build_float, fast_float
 from mcu_effnet.models.fast_float import TINY_DW_PIXELS, fast_float_training, pointwise, tiny_depthwise
 from mcu_effnet.models.layers import SameConv2d, Swish
 
@@ -141,22 +141,23 @@ def test_network_loss_and_gradients_match_plain_steps(variant):
     assert rewritten and all("forward" not in m.__dict__ for m in rewritten)
 
 
-def test_the_block_rewrites_tiny_depthwise_only_on_tiny_maps():
+def test_the_block_rewrites_tiny_depthwise_only_on_tiny_maps(monkeypatch):
     model = _model("full", 0)
-    big = [m for m in model.modules() if isinstance(m, SameConv2d) and m.groups > 1]
+    depthwise = [m for m in model.modules() if isinstance(m, SameConv2d) and m.groups > 1]
     x = torch.rand(2, 3, 16, 16).contiguous(memory_format=torch.channels_last)
-    seen = {}
-    handles = [m.register_forward_pre_hook(lambda m, a: seen.__setitem__(m, a[0].shape[-1])) for m in big]
+    pixels = {}
+    for m in depthwise:
+        m.register_forward_pre_hook(
+            lambda m, args: pixels.__setitem__(m, args[0].shape[-2] * args[0].shape[-1])
+        )
     calls = []
-    original = tiny_depthwise.__globals__["tiny_depthwise"]
-    tiny_depthwise.__globals__["tiny_depthwise"] = lambda conv, t: calls.append(conv) or original(conv, t)
-    try:
-        with fast_float_training(model):
-            model(x)
-        model(x)  # plain again: hooks fire, and the counter does not move
-    finally:
-        tiny_depthwise.__globals__["tiny_depthwise"] = original
-        for h in handles:
-            h.remove()
-    assert set(calls) == {m for m, res in seen.items() if res * res <= TINY_DW_PIXELS}
-    assert calls and len(calls) < len(big)
+    monkeypatch.setattr(
+        fast_float, "tiny_depthwise", lambda conv, t: calls.append(conv) or tiny_depthwise(conv, t)
+    )
+    with fast_float_training(model):
+        model(x)
+    assert set(calls) == {m for m, n in pixels.items() if n <= TINY_DW_PIXELS}
+    assert 0 < len(calls) < len(depthwise)
+    rewritten = len(calls)
+    model(x)  # outside the block: the plain convolutions again
+    assert len(calls) == rewritten

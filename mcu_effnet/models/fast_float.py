@@ -33,7 +33,7 @@ from torch import nn
 from mcu_effnet.models.layers import SameConv2d, Swish
 
 # Up to 2x2 input maps the pair sum is far cheaper than oneDNN's depthwise backward; at 4x4
-# (16 inputs x 4 outputs x 9 taps) the two are about even (measured in benchmarks/train_speed.py).
+# (16 inputs x 4 outputs) the two are about even (forward + backward per layer, one thread).
 TINY_DW_PIXELS = 4
 
 
