@@ -38,6 +38,7 @@ from torch import nn
 from mcu_effnet.arch import make_spec
 from mcu_effnet.data import ImageDataset, make_loader, open_data
 from mcu_effnet.models import build_float
+from mcu_effnet.models.fast_float import fast_float_training
 from mcu_effnet.models.fused_quant import fusable, fused_fake_quant
 from mcu_effnet.quant.distributed import DistContext
 from mcu_effnet.quant.loop import EpochTotals, StopRequest, train_epoch
@@ -70,7 +71,8 @@ class _Stepper:
             model = model.to(memory_format=torch.channels_last)
         self.model, self.dataset, self.batch_size = model, dataset, batch_size
         self.workers, self.channels_last = workers, channels_last
-        # QAT steps through models.fused_quant, as training does it (TrainOptions.fused_quant)
+        # QAT steps through models.fused_quant, as training does it (TrainOptions.fused_quant),
+        # float steps through models.fast_float, as the float phase does (a no-op on the other).
         self.fused_quant = fused_quant and fusable(model) is None
         self.optimizer = make_optimizer(model, "adamw", 1e-3, 0.02, fused=fused)
         self.scheduler = make_scheduler(self.optimizer, total_batches + 2, 0)
@@ -85,8 +87,10 @@ class _Stepper:
             subset, batch_size=self.batch_size, sampler=None, workers=self.workers, drop_last=True
         )
         totals = EpochTotals()
-        fused = fused_fake_quant(self.model) if self.fused_quant else contextlib.nullcontext()
-        with StopRequest() as stop, fused:
+        with StopRequest() as stop, contextlib.ExitStack() as fused:
+            if self.fused_quant:
+                fused.enter_context(fused_fake_quant(self.model))
+                fused.enter_context(fast_float_training(self.model))
             start, cpu_start = time.perf_counter(), _cpu_seconds()
             train_epoch(self.model, loader, self.optimizer, self.scheduler, self.criterion, CPU, totals, stop,
                         phase="bench", epoch=0, description="", progress=False,
@@ -112,8 +116,9 @@ def _images_per_s(
 
 
 def _ab(model: nn.Module, dataset: ImageDataset, args) -> dict:
-    """Old (NCHW, unfused optimizer, Brevitas's quantizers) against new (channels-last, fused
-    optimizer, fused fake quantization), alternating rounds."""
+    """Old (NCHW, unfused optimizer, Brevitas's quantizers, plain float layers) against new
+    (channels-last, fused optimizer, fused fake quantization, ``models.fast_float``), alternating
+    rounds."""
     import copy
 
     sides = {
@@ -221,8 +226,8 @@ def main() -> None:
     }
     if args.ab:
         report["ab"] = {"rounds": args.rounds, "batches_per_round": args.batches,
-                        "old": "NCHW, unfused AdamW, Brevitas quantizers",
-                        "new": "channels-last, fused AdamW, fused fake quantization (QAT)"}  # fmt: skip
+                        "old": "NCHW, unfused AdamW, Brevitas quantizers, plain float layers",
+                        "new": "channels-last, fused AdamW, fused fake quantization (QAT), fast float layers (float)"}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     if args.ab:

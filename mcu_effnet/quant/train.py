@@ -34,6 +34,7 @@ from mcu_effnet.data.augment import MixedBatch, mix_batch
 from mcu_effnet.data.cache import DecodedCache
 from mcu_effnet.errors import UserError
 from mcu_effnet.models import build_float, build_quant, fold_batchnorm
+from mcu_effnet.models.fast_float import fast_float_training
 from mcu_effnet.models.fused_quant import fusable, fused_fake_quant
 from mcu_effnet.quant.calibrate import calibrate_activations
 from mcu_effnet.quant.distributed import (
@@ -320,11 +321,17 @@ class _Trainer:
         ema = self.ema
         after_step = (lambda: ema.update(bare)) if ema is not None else None
         fused = phase == "qat" and self._use_fused_quant(bare)
+        # Training steps only: evaluation and checkpoints see the plain modules (Brevitas's for QAT).
+        if fused:
+            steps = fused_fake_quant
+        elif phase == "float":
+            steps = fast_float_training
+        else:
+            steps = None
         with StopRequest(announce=self.log) as stop:
             for epoch in range(first_epoch, epochs):
                 loader = self._train_loader(epoch_offset + epoch, totals.batches)
-                # Training steps only: evaluation and checkpoints see the plain Brevitas model.
-                with fused_fake_quant(bare) if fused else nullcontext():
+                with steps(bare) if steps is not None else nullcontext():
                     outcome = train_epoch(
                         model,
                         loader,
