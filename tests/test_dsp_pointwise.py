@@ -237,8 +237,9 @@ def _firmware_model(seed: int) -> bytes:
     """Several 1x1 convs and FCs in one model (one build per board): odd and even depths,
     channel counts and pixel counts, strides, per-tensor and per-channel FC, both requantizations."""
     b = ModelBuilder(np.random.default_rng(seed))
-    x = b.input((1, 5, 7, 13))
-    y = b.conv2d(x, 24, (1, 1), activation="RELU")  # 35 pixels, depth 13 (tail of 1)
+    x = b.input((1, 5, 7, 9))
+    # 35 pixels, depth 9 (tail of 1): three steps, an odd count, through the three-pixel blocks
+    y = b.conv2d(x, 24, (1, 1), activation="RELU")
     y = b.conv2d(y, 7, (1, 1))  # depth 24, odd channels
     _exact(b)
     y = b.conv2d(y, 10, (1, 1), (2, 2), "VALID", activation="RELU6")  # stride 2: 3 x 4 pixels
