@@ -1,9 +1,9 @@
 /* 1x1 CONV_2D and FULLY_CONNECTED with SMLAD: a matrix product of pixels (rows of `depth`
  * int8 values) by output channels, three or two pixels by two channels at a time.
  *
- * Three pixels (depth up to 256, 4 or more channels: MobileNets' deep 1x1 layers, whose int8
- * weights stay int8 because widening them would cost more flash than TFLite Micro's firmware
- * takes): their rows are widened once to halfword pairs on the stack, then each channel pair's
+ * Three pixels (short requantization, depth up to 256, 8 or more channels: MobileNets' deep
+ * 1x1 layers, whose weights stay int8 because widening them would cost more flash than TFLite
+ * Micro's firmware takes): their rows are widened once to halfword pairs on the stack, then each channel pair's
  * weight word is widened once (two SXTB16) for the three pixels: per 4 depth values two weight
  * loads, four SXTB16, four input loads and twelve SMLADs for 24 MACs (an assembly loop on the
  * target, about 0.96 instructions per MAC; VWW's 3x3 128 -> 256 and 256 -> 256 layers 1.63 and
@@ -222,11 +222,12 @@ EK_DSP_INLINE void one_pixel(const ek_mm *m, const int8_t *x0, int8_t *o0, int m
     }
 }
 
-/* Three pixels share one pass over the weights when the depth fits the widened-input scratch
- * (on the stack: 3 * 256 halfwords, below the k x k kernel's window) and there are at least two
- * channel pairs to share the widening. */
+/* Three pixels share one pass over the weights when the requantization is the short one, the
+ * depth fits the widened-input scratch (on the stack: 3 * 256 halfwords, below the k x k
+ * kernel's window) and there are at least four channel pairs to repay the widening (with two,
+ * the widening costs about what the shared weight extends save). */
 #define EK_PW_WIDE_MAX_DEPTH 256
-#define EK_PW_WIDE_MIN_CHANNELS 4
+#define EK_PW_WIDE_MIN_CHANNELS 8
 
 /* Three pixels' rows of `depth` bytes widened once to halfword pairs, step by step (4 depth
  * values, the last padded with zeros) as six words: the three pixels' (x[k], x[k+2]), then their
@@ -354,17 +355,32 @@ EK_DSP_INLINE void three_pixels(const ek_mm *m, const uint32_t *xs, int8_t *o0, 
     }
 }
 
+/* The first n - n % 3 of `n` pixels (see pixels) in blocks of three, short requantization. One
+ * instance for both fast modes (the clamp to int8's own range costs a few instructions per
+ * output), out of line: the blocks' code is linked once, about 1 KB. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void three_pixel_blocks(const ek_mm *m, const int8_t *x, int32_t x_step, int8_t *o, int32_t n)
+{
+    uint32_t xs[3 * EK_PW_WIDE_MAX_DEPTH / 2]; /* widen3's words */
+    for (; n >= 3; n -= 3) {
+        widen3(x, x_step, m->depth, xs);
+        three_pixels(m, xs, o, EK_FAST_CLAMP);
+        x += 3 * x_step;
+        o += 3 * m->channels;
+    }
+}
+
 /* `n` pixels `x_step` bytes apart, their outputs contiguous. */
 EK_DSP_INLINE void pixels(const ek_mm *m, const int8_t *x, int32_t x_step, int8_t *o, int32_t n, int mode)
 {
-    if (n >= 3 && m->depth <= EK_PW_WIDE_MAX_DEPTH && m->channels >= EK_PW_WIDE_MIN_CHANNELS) {
-        uint32_t xs[3 * EK_PW_WIDE_MAX_DEPTH / 2]; /* widen3's words */
-        for (; n >= 3; n -= 3) {
-            widen3(x, x_step, m->depth, xs);
-            three_pixels(m, xs, o, mode);
-            x += 3 * x_step;
-            o += 3 * m->channels;
-        }
+    if (mode != EK_EXACT && n >= 3 && m->depth <= EK_PW_WIDE_MAX_DEPTH && m->channels >= EK_PW_WIDE_MIN_CHANNELS) {
+        const int32_t done = n - n % 3;
+        three_pixel_blocks(m, x, x_step, o, n);
+        x += done * x_step;
+        o += done * m->channels;
+        n -= done;
     }
     for (; n >= 2; n -= 2) {
         two_pixels(m, x, x + x_step, o, o + m->channels, mode);
