@@ -237,15 +237,18 @@ def _firmware_model(seed: int) -> bytes:
     """Several 1x1 convs and FCs in one model (one build per board): odd and even depths,
     channel counts and pixel counts, strides, per-tensor and per-channel FC, both requantizations."""
     b = ModelBuilder(np.random.default_rng(seed))
-    x = b.input((1, 5, 7, 13))
-    y = b.conv2d(x, 24, (1, 1), activation="RELU")  # 35 pixels, depth 13 (tail of 1)
+    x = b.input((1, 5, 7, 9))
+    # 35 pixels, depth 9 (tail of 1): three steps, an odd count, through the three-pixel blocks
+    y = b.conv2d(x, 24, (1, 1), activation="RELU")
     y = b.conv2d(y, 7, (1, 1))  # depth 24, odd channels
     _exact(b)
     y = b.conv2d(y, 10, (1, 1), (2, 2), "VALID", activation="RELU6")  # stride 2: 3 x 4 pixels
     y = b.conv2d(y, 6, (1, 1), (1, 2), "SAME")  # stride (1, 2): 3 x 2 pixels, depth 10 (tail of 2)
     y = b.fully_connected(y, 5, per_channel=True, keep_num_dims=True)  # 6 rows
     n, h, w, c = b.info[y].shape
-    y = b.fully_connected(b.reshape(y, (n, h * w * c)), 9, activation="RELU")  # depth 30, one row
+    y = b.fully_connected(b.reshape(y, (n, h * w * c)), 12, activation="RELU")  # depth 30, one row
+    # two units: int8 weights even at a depth of whole steps (dsp_layout.WIDE_1X1_MIN_CHANNELS)
+    y = b.fully_connected(y, 2)
     b.outputs = [y]
     return b.build()
 
@@ -263,11 +266,13 @@ def test_dsp_firmware_in_qemu_is_bit_exact(tmp_path, board):
     )
     sources = (project.path / "model" / "model.c").read_text()
     kernels = DSP_KERNEL.findall(sources)
-    assert len(kernels) == 6 and "ek_conv2d_1x1_dsp" in kernels and "ek_fully_connected_dsp_fast" in kernels
+    assert (
+        len(kernels) == 7 and "ek_conv2d_1x1_dsp" in kernels and kernels[-1] == "ek_fully_connected_dsp_fast"
+    )
     assert "#define MODEL_DSP_KERNELS 1" in (project.path / "model" / "model.h").read_text()
     x = _inputs(graph, 5, 3)
     elf = project.path / project.report["elf"]
-    result = toolchain.run_qemu(project.board, elf, inputs=x.reshape(len(x), -1), output_bytes=9)
+    result = toolchain.run_qemu(project.board, elf, inputs=x.reshape(len(x), -1), output_bytes=2)
     assert result.check_ok, result.stdout[-2000:]
     np.testing.assert_array_equal(result.outputs, np.asarray(sim_run(graph, x)).reshape(len(x), -1))
     # the firmware holds the DSP kernels, compiled to SMLAD / SXTB16

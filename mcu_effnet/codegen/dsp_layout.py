@@ -167,14 +167,23 @@ def conv_window(kh: int, kw: int, in_c: int) -> int:
 # a depth of 12 the narrow kernel (ek_conv_narrow_dsp.c, the input in registers), deeper the
 # k x k kernel (about 0.8 instead of 1.2 instructions per MAC); the others keep the int8
 # pointwise kernel (ek_pointwise_dsp.c), whose per-pixel work is re-done per channel pair.
+# One or two output channels (a binary classifier's FULLY_CONNECTED) keep int8 weights too: the
+# k x k kernel would pad them to a group of four and run twice the multiply-accumulates (VWW's
+# 256 -> 2: 2.5 instructions per MAC there, about 1.7 in the pointwise kernel).
 WIDE_1X1_MIN_DEPTH = 4
+WIDE_1X1_MIN_CHANNELS = 3
 WIDE_1X1_MAX_WEIGHTS = 16384  # int8 weights (bytes) of one layer
 
 
 def widen_1x1(in_c: int, out_c: int) -> bool:
     """Whether a 1x1 CONV_2D or FULLY_CONNECTED with this depth and output channels takes the
     k x k kernel."""
-    return in_c % CONV_STEP == 0 and in_c >= WIDE_1X1_MIN_DEPTH and in_c * out_c <= WIDE_1X1_MAX_WEIGHTS
+    return (
+        in_c % CONV_STEP == 0
+        and in_c >= WIDE_1X1_MIN_DEPTH
+        and out_c >= WIDE_1X1_MIN_CHANNELS
+        and in_c * out_c <= WIDE_1X1_MAX_WEIGHTS
+    )
 
 
 def group_records(bias: np.ndarray, multiplier: np.ndarray, right_shift: np.ndarray) -> np.ndarray:
