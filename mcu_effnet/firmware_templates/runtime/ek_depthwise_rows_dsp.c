@@ -183,8 +183,8 @@ static void fill_row(const ek_depthwise_dsp_params *p, const int8_t *image, int3
 
 /* `pairs` pixel pairs of one output row into acc (2 * pairs values), the window's rows from
  * column `s` on (the first pixel's first tap). */
-EK_DW_APART void macs3(const int16_t *const *rows, int32_t s, int32_t stride, const int32_t *w, int32_t pairs,
-                       int32_t *acc)
+EK_DSP_INLINE void macs3(const int16_t *const *rows, int32_t s, int32_t stride, const int32_t *w, int32_t pairs,
+                          int32_t *acc)
 {
     const int16_t *x0 = rows[0] + s, *x1 = rows[1] + s, *x2 = rows[2] + s;
     const int32_t e0 = w[0], o0 = w[1], e1 = w[2], o1 = w[3], e2 = w[4], o2 = w[5];
@@ -210,8 +210,8 @@ EK_DW_APART void macs3(const int16_t *const *rows, int32_t s, int32_t stride, co
     }
 }
 
-EK_DW_APART void macs5(const int16_t *const *rows, int32_t s, int32_t stride, const int32_t *w, int32_t pairs,
-                       int32_t *acc)
+EK_DSP_INLINE void macs5(const int16_t *const *rows, int32_t s, int32_t stride, const int32_t *w, int32_t pairs,
+                          int32_t *acc)
 {
     const int16_t *x0 = rows[0] + s, *x1 = rows[1] + s, *x2 = rows[2] + s, *x3 = rows[3] + s, *x4 = rows[4] + s;
     int32_t *const end = acc + 2 * pairs;
@@ -244,11 +244,12 @@ typedef struct {
 } dw_channel;
 
 /* n accumulators to int8 outputs `step` bytes apart. */
-EK_DW_APART void requant_row(const int32_t *acc, int32_t n, int32_t bias2, const dw_channel *q, int32_t step,
+EK_DSP_INLINE void requant_row(const int32_t *acc, int32_t n, int32_t bias2, const dw_channel *q, int32_t step,
                              int8_t *out)
 {
     const int32_t mult = q->mult, shift = q->shift, round = q->round;
     const uint32_t lo4 = q->lo4, hi4 = q->hi4;
+    const int32_t *end;
     int32_t i;
     if (!q->clamp) { /* USAT's [0, 255] is the activation's range */
         for (i = 0; i < n; ++i, out += step) {
@@ -256,17 +257,18 @@ EK_DW_APART void requant_row(const int32_t *acc, int32_t n, int32_t bias2, const
         }
         return;
     }
-    /* Two pixels' bytes in one word: clamped together with byte SIMD (ek_requant_dsp.h). */
-    for (i = 0; i + 2 <= n; i += 2, out += 2 * step) {
-        uint32_t v = requantize_u8(acc[i] + bias2, mult, shift, round) |
-                     requantize_u8(acc[i + 1] + bias2, mult, shift, round) << 8;
+    /* Two pixels' bytes in one word: clamped together with byte SIMD (ek_requant_dsp.h; four
+     * to a word measured slower: the third and fourth byte's store offsets spill). */
+    for (end = acc + (n & ~1); acc < end; acc += 2, out += 2 * step) {
+        uint32_t v = requantize_u8(acc[0] + bias2, mult, shift, round) |
+                     requantize_u8(acc[1] + bias2, mult, shift, round) << 8;
         v = __uadd8(__uqsub8(v, lo4), lo4);
-        v = __usub8(hi4, __uqsub8(hi4, v)) ^ 0x8080u;
+        v = __usub8(hi4, __uqsub8(hi4, v)) ^ 0x80808080u; /* bytes 0, 1 stored */
         out[0] = (int8_t)v;
         out[step] = (int8_t)(v >> 8);
     }
-    if (i < n) {
-        *out = requantize1(acc[i] + bias2, mult, shift, round, lo4, hi4);
+    if (n & 1) {
+        *out = requantize1(acc[0] + bias2, mult, shift, round, lo4, hi4);
     }
 }
 
@@ -295,8 +297,9 @@ static void channel_weights(const ek_depthwise_dsp_params *p, int32_t c, int32_t
     }
 }
 
-/* One output row of one channel, a chunk of pixels at a time. */
-static void ek_dw_output_row(const int16_t *const *rows, const ek_depthwise_dsp_params *p, const int32_t *w,
+/* One output row of one channel, a chunk of pixels at a time: the MAC loop, then the
+ * requantization loop, in one call (EK_DW_APART). */
+EK_DW_APART void ek_dw_output_row(const int16_t *const *rows, const ek_depthwise_dsp_params *p, const int32_t *w,
                              int32_t bias2, const dw_channel *q, int8_t *out)
 {
     int32_t acc[EK_DW_CHUNK];
