@@ -1,9 +1,11 @@
-"""Instructions per MAC of every CONV_2D and FULLY_CONNECTED layer of the public models, native engine.
+"""Instructions per MAC of every convolution and FULLY_CONNECTED layer of the public models, native engine.
 
     .venv/bin/python benchmarks/public_layers.py [--board qemu-m4] [--before FILE.json]
 
 The three public architectures of ``tests/public_models.py`` (ResNet-8, MobileNetV1-0.25 for
-visual wake words, DS-CNN for keyword spotting; random int8 weights) are generated with
+visual wake words, DS-CNN for keyword spotting; random int8 weights) and ``efficientnet_dw``
+(EfficientNet-B0's depthwise shapes at 112x112 input: 3x3 and 5x5, stride 1 and 2, between 1x1
+expansions and projections) are generated with
 ``codegen --profile`` for the board and run in QEMU (``run --profile``, bit-exact with the
 simulator or the script fails); each layer's row of ``report.json`` gives its instructions
 (counter reads taken off), MACs and the DSP kernel it called. ``--before`` adds the figures of
@@ -25,8 +27,37 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 RESULTS = ROOT / "benchmarks" / "results"
-MODELS = ("resnet8", "mobilenet_v1_025", "ds_cnn")
-KINDS = ("CONV_2D", "FULLY_CONNECTED")
+MODELS = ("resnet8", "mobilenet_v1_025", "ds_cnn", "efficientnet_dw")
+KINDS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+# EfficientNet-B0's MBConv stages at a 112x112 input (the 224 model's sizes halved): expanded
+# channels, depthwise kernel, stride, output channels.
+EFFICIENTNET_BLOCKS = (
+    (96, 3, 2, 24),
+    (144, 5, 2, 40),
+    (240, 5, 1, 40),
+    (240, 3, 2, 80),
+    (480, 3, 1, 80),
+    (480, 5, 1, 112),
+)
+
+
+def efficientnet_dw(seed: int = 0) -> bytes:
+    """EfficientNet-B0's MBConv blocks (1x1 expand, depthwise, 1x1 project) with its depthwise
+    shapes at a 112x112 input, from its 56x56x16 stage on; random int8 weights."""
+    import numpy as np
+    from tflite_builder import ModelBuilder
+
+    b = ModelBuilder(
+        np.random.default_rng(seed), description="EfficientNet-B0 depthwise shapes, random weights"
+    )
+    x = b.input((1, 56, 56, 16))
+    for wide, k, stride, c_out in EFFICIENTNET_BLOCKS:
+        y = b.conv2d(x, wide, (1, 1), activation="RELU6")
+        y = b.depthwise(y, (k, k), (stride, stride), activation="RELU6")
+        x = b.conv2d(y, c_out, (1, 1))
+    b.outputs = [x]
+    return b.build()
 
 
 def _kernels(model_c: str) -> dict[int, str]:
@@ -74,7 +105,8 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="public-layers-") as work:
         for name in MODELS:
-            rows += profile(name, getattr(public_models, name)(), args.board, Path(work))
+            build = efficientnet_dw if name == "efficientnet_dw" else getattr(public_models, name)
+            rows += profile(name, build(), args.board, Path(work))
     head = "| model | op | kind | output | kernel | MACs | instructions | per MAC |"
     lines = [
         head + (" before |" if before else ""),
@@ -100,7 +132,7 @@ def main() -> int:
     stem.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
     note = (
         f"Native engine, {args.board}, `benchmarks/public_layers.py`: instructions per MAC of each "
-        "CONV_2D and FULLY_CONNECTED layer (profiling build, counter reads taken off)."
+        "CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED layer (profiling build, counter reads taken off)."
         + (f" Before: the same run at commit {before_commit}." if before_commit else "")
     )
     stem.with_suffix(".md").write_text(f"{note}\n\n{text}\n")

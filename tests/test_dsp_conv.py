@@ -128,6 +128,105 @@ def test_depthwise_3x3_windows_inside_the_input_on_host(host, case):
     test_depthwise_dsp_on_host.hypothesis.inner_test(host, case)
 
 
+def _rows_path(case: dict) -> bool:
+    """Whether ek_depthwise_conv2d_dsp takes its channel-major path (ek_depthwise_rows_width)."""
+    (kh, kw), (sh, sw) = case["kernel"], case["stride"]
+    out_h = _out_size(case["h"], kh, sh, 1, case["padding"])
+    out_w = _out_size(case["w"], kw, sw, 1, case["padding"])
+    pixels = out_w + out_w % 2
+    pad_left = max((out_w - 1) * sw + kw - case["w"], 0) // 2 if case["padding"] == "SAME" else 0
+    width = max((pixels - 1) * sw + kw + 1, pad_left + case["w"])
+    width += width % 2
+    return (
+        kh == kw in (3, 5) and sw in (1, 2) and case["dilation"] == (1, 1) and out_h >= 2
+        and out_w >= (14 if kw == 5 else 20) and kw * width <= 1152
+    )  # fmt: skip
+
+
+rows_cases = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**16),
+        "h": st.integers(2, 7),
+        "w": st.integers(14, 49),  # odd and even output widths: the pairs' last pixel
+        "c": st.integers(1, 6),
+        "kernel": st.sampled_from([(3, 3), (5, 5)]),
+        "stride": st.tuples(st.integers(1, 3), st.integers(1, 2)),
+        "dilation": st.just((1, 1)),
+        "padding": st.sampled_from(["SAME", "VALID"]),
+        "activation": st.sampled_from(["NONE", "RELU", "RELU6"]),
+        "per_channel": st.booleans(),
+        "bias": st.booleans(),
+    }
+)
+
+
+@_host_examples(16)
+@given(case=rows_cases.filter(_valid).filter(_rows_path))
+def test_depthwise_rows_on_host(host, case):
+    """3x3 and 5x5, stride_w 1 or 2, wide enough: the channel-major path
+    (ek_depthwise_rows_dsp.c), padding columns and rows as zeros in its ring."""
+    test_depthwise_dsp_on_host.hypothesis.inner_test(host, case)
+
+
+def _rows_chain(seed: int, shape: tuple[int, int, int], layers: list[dict]) -> bytes:
+    b = ModelBuilder(np.random.default_rng(seed))
+    x = b.input((1, *shape))
+    for layer in layers:
+        x = b.depthwise(x, **layer)
+    b.outputs = [x]
+    return b.build()
+
+
+# depthwise ops over their dying inputs, wide enough for the channel-major path (in place)
+ROWS_CHAINS = [
+    (
+        31,
+        (5, 44, 6),
+        [dict(kernel=(3, 3), stride=(2, 2)), dict(kernel=(3, 3)), dict(kernel=(5, 5), activation="RELU6")],
+    ),
+    (
+        32,
+        (12, 23, 5),
+        [
+            dict(kernel=(5, 5), stride=(2, 1)),
+            dict(kernel=(5, 5), activation="RELU"),
+            dict(kernel=(3, 3), padding="VALID"),
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize("seed, shape, layers", ROWS_CHAINS)
+def test_depthwise_rows_in_place_on_host(host, seed, shape, layers):
+    """The channel-major path writing over its own input (ek_depthwise_rows_in_place)."""
+    graph = load_tflite(_rows_chain(seed, shape, layers))
+    dsp = generate_engine(graph, dsp=True)
+    assert "ek_depthwise_conv2d_in_place_dsp(&" in dsp.files["model.c"]
+    xs = np.random.default_rng(seed).integers(-128, 128, size=(3, *shape), dtype=np.int8)
+    np.testing.assert_array_equal(host.run_engine(dsp, xs), np.asarray(sim_run(graph, xs)).reshape(3, -1))
+
+
+@pytest.mark.toolchain
+@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m33"])
+def test_depthwise_rows_in_qemu(tmp_path, board):
+    """The channel-major path on the cores (SMUAD / SMULTB inline assembly), in place and not."""
+    from mcu_effnet.codegen.project import write_project
+
+    seed, shape, layers = ROWS_CHAINS[0]
+    model = _rows_chain(seed, shape, layers)
+    graph = load_tflite(model)
+    project = write_project(graph, board, tmp_path / "m", model_bytes=model, max_recompute=None)
+    model_c = (project.path / "model" / "model.c").read_text()
+    assert "ek_depthwise_conv2d_in_place_dsp(&" in model_c and "ek_depthwise_conv2d_dsp(&" in model_c
+    elf = toolchain.make(project.path, "qemu")
+    x = np.random.default_rng(seed).integers(-128, 128, size=(3, *shape), dtype=np.int8)
+    result = toolchain.run_qemu(
+        project.board, elf, inputs=x.reshape(3, -1), output_bytes=project.report["output_bytes"]
+    )
+    assert result.status == 0 and result.check_ok, result.stdout[-2000:]
+    np.testing.assert_array_equal(result.outputs, np.asarray(sim_run(graph, x)).reshape(3, -1))
+
+
 conv_cases = st.fixed_dictionaries(
     {
         "seed": st.integers(0, 2**16),

@@ -57,6 +57,21 @@ typedef struct {
  * channel c0 in the low byte. */
 void ek_depthwise_conv2d_dsp(const ek_depthwise_dsp_params *p, const int8_t *input, int8_t *output);
 
+/* Its channel-major path (ek_depthwise_rows_dsp.c), which ek_depthwise_conv2d_dsp takes by itself
+ * where it applies: 3x3 or 5x5, stride_w 1 or 2, dilation 1, and k rows of `width` halfwords
+ * within the ring on its stack. ek_depthwise_rows_width gives that width, or 0 where it does not
+ * apply. */
+#define EK_DEPTHWISE_ROWS_MAX_HALFWORDS 1152
+/* and where the output is at least this wide (3x3, 5x5) and tall */
+#define EK_DEPTHWISE_ROWS_MIN_W3 20
+#define EK_DEPTHWISE_ROWS_MIN_W5 14
+#define EK_DEPTHWISE_ROWS_MIN_H 2
+int32_t ek_depthwise_rows_width(const ek_depthwise_dsp_params *p);
+void ek_depthwise_rows_dsp(const ek_depthwise_dsp_params *p, int32_t width, const int8_t *input, int8_t *output);
+/* Whether it may run with output == input: true where every output row lies in input rows the
+ * channel has already read into its ring (one image, out_w <= in_w, pad_top < k_h). */
+int32_t ek_depthwise_rows_in_place(const ek_depthwise_dsp_params *p);
+
 /* The in-place variant: the same contract as ek_depthwise_conv2d_in_place (ek_kernels.h). */
 void ek_depthwise_conv2d_in_place_dsp(const ek_depthwise_dsp_params *p, int8_t *data, int8_t *scratch);
 

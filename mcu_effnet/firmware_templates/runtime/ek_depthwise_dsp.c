@@ -17,6 +17,9 @@
  *
  * Memory: like the plain kernel it reads one output pixel's window and writes that pixel's
  * channels; the in-place variant keeps the plain kernel's row ring (ek_conv.c).
+ *
+ * Wide 3x3 / 5x5 maps (stride_w 1 or 2) go to the channel-major path instead, which pairs taps
+ * with SMLAD (ek_depthwise_rows_dsp.c; ek_depthwise_rows_width says where).
  */
 #include "ek_conv_dsp.h"
 
@@ -332,8 +335,13 @@ void ek_depthwise_conv2d_dsp(const ek_depthwise_dsp_params *p, const int8_t *inp
 {
     const int32_t in_image = p->in_h * p->in_w * p->in_c;
     const int32_t out_row = p->out_w * p->out_c;
+    const int32_t width = ek_depthwise_rows_width(p);
     dw_call k;
     int32_t b, oy;
+    if (width > 0) { /* a channel at a time, taps paired along the rows (ek_depthwise_rows_dsp.c) */
+        ek_depthwise_rows_dsp(p, width, input, output);
+        return;
+    }
     prepare(p, &k);
     for (b = 0; b < p->batches; ++b) {
         for (oy = 0; oy < p->out_h; ++oy, output += out_row) {
@@ -349,8 +357,15 @@ void ek_depthwise_conv2d_in_place_dsp(const ek_depthwise_dsp_params *p, int8_t *
      * and output row r - pad_top moves from the ring into its place. */
     const int32_t keep = p->pad_top + 1;
     const size_t row_bytes = (size_t)p->out_w * (size_t)p->out_c;
+    const int32_t width = ek_depthwise_rows_width(p);
     dw_call k;
     int32_t oy, r;
+    /* The channel-major path needs no ring of output rows: a channel's input rows are in its own
+     * ring before output rows overwrite them (ek_depthwise_rows_in_place). */
+    if (width > 0 && ek_depthwise_rows_in_place(p)) {
+        ek_depthwise_rows_dsp(p, width, data, data);
+        return;
+    }
     prepare(p, &k);
     for (oy = 0; oy < p->out_h; ++oy) {
         output_row(p, &k, data, oy - p->pad_top, scratch + (size_t)(oy % keep) * row_bytes);
