@@ -73,6 +73,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.xdist_group(min(shared)))
         if loadgroup:
             _suffix_group(item)
+    if loadgroup:
+        # The workers take tests in this order (groups first, the largest first): the firmware
+        # builds and the slow tests start early, and short tests fill in at the end, where one
+        # long test left for last would keep a worker busy while the other idles.
+        items.sort(
+            key=lambda item: not (item.get_closest_marker("slow") or item.get_closest_marker("toolchain"))
+        )
 
 
 def _suffix_group(item: pytest.Item) -> None:
