@@ -52,6 +52,58 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             _missing(f"no TensorFlow Lite Micro tree; looked in {'; '.join(looked)}")
 
 
+# Under `pytest -n 2 --dist loadgroup` (make test) the tests that share a costly module fixture
+# run on one worker, which builds it once; spread over both, each worker would build it.
+SHARED_FIXTURE_GROUPS = {
+    "base_run": "recipe_base_run",  # test_recipe: a finished QAT run, tens of seconds of training
+}
+
+
+@pytest.hookimpl(trylast=True)  # after xdist's own pass over the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    loadgroup = getattr(config.option, "loadgroup", False)
+    for item in items:
+        if not item.get_closest_marker("xdist_group"):
+            shared = {
+                SHARED_FIXTURE_GROUPS[f]
+                for f in getattr(item, "fixturenames", ())
+                if f in SHARED_FIXTURE_GROUPS
+            }
+            if shared:
+                item.add_marker(pytest.mark.xdist_group(min(shared)))
+        if loadgroup:
+            _suffix_group(item)
+    if loadgroup:
+        # The workers take tests in this order (groups first, the largest first): the firmware
+        # builds and the slow tests start early, and short tests fill in at the end, where one
+        # long test left for last would keep a worker busy while the other idles.
+        items.sort(
+            key=lambda item: not (item.get_closest_marker("slow") or item.get_closest_marker("toolchain"))
+        )
+
+
+def _suffix_group(item: pytest.Item) -> None:
+    """The ``@group`` suffix of the node id, by which the xdist controller keeps a group on one
+    worker. xdist 3.8 writes it to ``item._nodeid``, which pytest 9.2 no longer reads (the id
+    lives in ``item._id``): without this every xdist_group was silently ignored and each worker
+    built the shared fixtures itself."""
+    names = sorted(
+        {
+            str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+            for m in item.iter_markers("xdist_group")
+        }
+    )
+    if not names or item.nodeid.endswith("@" + "_".join(names)):
+        return
+    nodeid = f"{item.nodeid}@{'_'.join(names)}"
+    if hasattr(item, "_id"):
+        from _pytest.nodeid import coerce_node_id
+
+        item._id = coerce_node_id(nodeid)
+    else:
+        item._nodeid = nodeid
+
+
 # Debian's package installs `chromium`; other systems name the same browser differently.
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 

@@ -2,10 +2,13 @@
 interpreter in the simulator and in the host-built engine, and the loader's one-line refusal.
 
 ``test_ops_*.py`` and ``test_int16.py`` build their models; these helpers run and judge them.
-The ``host`` fixture (one host-built runtime per test module) is in ``conftest.py``.
+The ``host`` fixture (one host-built runtime per test module) is in ``conftest.py``;
+``firmware_matches_tflm`` takes a model the whole way to firmware in QEMU.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,6 +66,23 @@ def engine_matches_tflm(
     expected = np.asarray(run_tflm(model, x))
     got = host.run_engine(generate_engine(graph, **engine), x)
     np.testing.assert_array_equal(got, expected.reshape(expected.shape[0], -1))
+
+
+def firmware_matches_tflm(model: bytes, board: str, folder: Path, x: np.ndarray, **project) -> str:
+    """The native firmware project of ``model`` (``project``: write_project's options) built for
+    the QEMU ``board`` and run on the batch ``x``: it must pass its own test-vector check and
+    equal TFLite Micro on every sample. Returns the generated ``model.c``, for the caller's
+    checks of the kernels it calls."""
+    from mcu_effnet.codegen import toolchain
+    from mcu_effnet.codegen.project import write_project
+
+    built = write_project(load_tflite(model), board, folder, model_bytes=model, **project)
+    elf = toolchain.make(built.path, "qemu")
+    rows = x.reshape(len(x), -1)
+    result = toolchain.run_qemu(built.board, elf, inputs=rows, output_bytes=built.report["output_bytes"])
+    assert result.status == 0 and result.check_ok, result.stdout[-2000:]
+    np.testing.assert_array_equal(result.outputs, np.asarray(run_tflm(model, x)).reshape(len(x), -1))
+    return (built.path / "model" / "model.c").read_text()
 
 
 def refusal(model: bytes) -> str:

@@ -6,7 +6,7 @@
   engine of the same model runs beside it. Both must equal the simulator bit for bit.
 - QEMU: chains of depthwise ops (every stride-1 op of a chain runs in place over its dying
   input) built for qemu-m4 and qemu-m33, where the core picks the DSP path, run on random
-  inputs and compared with the simulator.
+  inputs and compared with TensorFlow Lite Micro (``op_checks.firmware_matches_tflm``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import pytest
 from host_engine import HostRuntime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from op_checks import firmware_matches_tflm
 from tflite_builder import ModelBuilder, run_tflm
 
-from mcu_effnet.codegen import dsp_layout, toolchain
+from mcu_effnet.codegen import dsp_layout
 from mcu_effnet.codegen.engine import EngineSources, generate_engine
 from mcu_effnet.graph import load_tflite
 from mcu_effnet.sim import run as sim_run
@@ -349,25 +350,14 @@ CHAINS = [
 @pytest.mark.toolchain
 @pytest.mark.parametrize("board", ["qemu-m4", "qemu-m33"])
 def test_depthwise_dsp_in_qemu(tmp_path, board):
-    from mcu_effnet.codegen.project import write_project
-
+    kernels = (
+        "ek_depthwise_conv2d_dsp(&", "ek_depthwise_conv2d_in_place_dsp(&", "ek_conv2d_dsp(&", "ek_conv2d_first_dsp(&"
+    )  # fmt: skip
     for n, (seed, size, channels, layers) in enumerate(CHAINS):
-        model = _chain(seed, size, channels, layers)
-        graph = load_tflite(model)
-        project = write_project(graph, board, tmp_path / f"m{n}", model_bytes=model)
-        model_c = (project.path / "model" / "model.c").read_text()
-        kernels = (
-            "ek_depthwise_conv2d_dsp(&", "ek_depthwise_conv2d_in_place_dsp(&", "ek_conv2d_dsp(&", "ek_conv2d_first_dsp(&"
-        )  # fmt: skip
+        x = np.random.default_rng(seed).integers(-128, 128, size=(3, size, size, channels), dtype=np.int8)
+        model_c = firmware_matches_tflm(_chain(seed, size, channels, layers), board, tmp_path / f"m{n}", x)
         assert sum(model_c.count(k) for k in kernels) == len(layers)
         assert "ek_depthwise_conv2d_in_place_dsp(&" in model_c
-        elf = toolchain.make(project.path, "qemu")
-        x = np.random.default_rng(seed).integers(-128, 128, size=(3, size, size, channels), dtype=np.int8)
-        result = toolchain.run_qemu(
-            project.board, elf, inputs=x.reshape(3, -1), output_bytes=project.report["output_bytes"]
-        )
-        assert result.status == 0 and result.check_ok, result.stdout[-2000:]
-        np.testing.assert_array_equal(result.outputs, np.asarray(sim_run(graph, x)).reshape(3, -1))
 
 
 def _first_layers_model() -> bytes:
@@ -386,21 +376,9 @@ def _first_layers_model() -> bytes:
 @pytest.mark.parametrize("board", ["qemu-m4", "qemu-m33"])
 def test_first_layer_dsp_in_qemu(tmp_path, board):
     """The first-layer kernel's inline assembly on the cores, against TensorFlow Lite Micro."""
-    from mcu_effnet.codegen.project import write_project
-
-    model = _first_layers_model()
-    graph = load_tflite(model)
-    project = write_project(
-        graph, board, tmp_path / "m", model_bytes=model, max_recompute=None
-    )  # kernels, not tiling
-    assert (project.path / "model" / "model.c").read_text().count("ek_conv2d_first_dsp(&") == 2
-    elf = toolchain.make(project.path, "qemu")
     x = np.random.default_rng(5).integers(-128, 128, size=(3, 11, 13, 3), dtype=np.int8)
-    result = toolchain.run_qemu(
-        project.board, elf, inputs=x.reshape(3, -1), output_bytes=project.report["output_bytes"]
-    )
-    assert result.status == 0 and result.check_ok, result.stdout[-2000:]
-    np.testing.assert_array_equal(result.outputs, np.asarray(run_tflm(model, x)).reshape(3, -1))
+    model_c = firmware_matches_tflm(_first_layers_model(), board, tmp_path / "m", x, max_recompute=None)
+    assert model_c.count("ek_conv2d_first_dsp(&") == 2  # kernels, not tiling (max_recompute None)
 
 
 def _groups_model() -> bytes:
@@ -423,21 +401,9 @@ def _groups_model() -> bytes:
 def test_conv_groups_assembly_in_qemu(tmp_path, board):
     """The k x k kernel's assembly (ek_conv_dsp.c run_groups) on the cores, against TensorFlow Lite
     Micro: the host tests run its C twin."""
-    from mcu_effnet.codegen.project import write_project
-
-    model = _groups_model()
-    graph = load_tflite(model)
-    project = write_project(
-        graph, board, tmp_path / "m", model_bytes=model, max_recompute=None
-    )  # kernels, not tiling
-    assert (project.path / "model" / "model.c").read_text().count("ek_conv2d_dsp(&") == 5
-    elf = toolchain.make(project.path, "qemu")
     x = np.random.default_rng(6).integers(-128, 128, size=(3, 6, 7, 16), dtype=np.int8)
-    result = toolchain.run_qemu(
-        project.board, elf, inputs=x.reshape(3, -1), output_bytes=project.report["output_bytes"]
-    )
-    assert result.status == 0 and result.check_ok, result.stdout[-2000:]
-    np.testing.assert_array_equal(result.outputs, np.asarray(run_tflm(model, x)).reshape(3, -1))
+    model_c = firmware_matches_tflm(_groups_model(), board, tmp_path / "m", x, max_recompute=None)
+    assert model_c.count("ek_conv2d_dsp(&") == 5  # kernels, not tiling (max_recompute None)
 
 
 def test_conv_groups_model_on_host(host):

@@ -141,6 +141,8 @@ def test_unsupported_op_is_refused_with_its_index():
         generate_engine(graph)
 
 
+# _export caches per process: these tests share one worker (test_sim_efficientnet._export).
+@pytest.mark.xdist_group("efficientnet_exports")
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["full", "lite"])
 def test_exported_efficientnet_engine_bit_exact(host, tmp_path, variant):

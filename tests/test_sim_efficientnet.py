@@ -56,6 +56,8 @@ def _export_once(tmp_path, variant: str, phi: float) -> bytes:
     return out.read_bytes()
 
 
+# _export caches per process: these tests share one worker (test_sim_efficientnet._export).
+@pytest.mark.xdist_group("efficientnet_exports")
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["full", "lite"])
 def test_exported_efficientnet_bit_exact(tmp_path, variant: str) -> None:
@@ -81,6 +83,7 @@ def test_exported_efficientnet_bit_exact(tmp_path, variant: str) -> None:
             np.testing.assert_array_equal(captured[i], reference[i], err_msg=f"op {op.index} {op.kind}")
 
 
+@pytest.mark.xdist_group("efficientnet_exports")
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["full", "lite"])
 def test_spec_graph_is_the_exported_graph(tmp_path, variant: str) -> None:
