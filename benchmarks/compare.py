@@ -14,7 +14,8 @@ visual wake words, DS-CNN on 49x10 keyword-spotting features). For each model an
 firmwares, runs them on the same random inputs (plus the embedded test vector) and checks every
 output against the host simulator.
 
-Prints a markdown table and writes ``benchmarks/results/compare.json`` and ``compare.md``.
+Prints a markdown table and writes ``benchmarks/results/compare.json`` and ``compare.md`` (``--out
+STEM``: ``STEM.json`` and ``STEM.md``, for a run on a subset of the models or boards).
 The targets, read off the table on qemu-m4: native instructions ≤ TFLM + CMSIS-NN's
 (aim ≤ 0.7×), native model RAM ≤ 0.8 × TFLite Micro's ``arena_used_bytes``, native flash ≤
 TFLM + CMSIS-NN's, every path bit-exact.
@@ -153,6 +154,9 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated substrings: keep matching models")
     parser.add_argument("--no-efficientnets", action="store_true", help="only the test CNNs (no torch)")
     parser.add_argument("--samples", type=int, default=2, help="random inputs besides the test vector")
+    parser.add_argument(
+        "--out", default="compare", help="results file stem: a subset run must not overwrite compare.md"
+    )
     args = parser.parse_args()
 
     from mcu_effnet.codegen.compare import compare
@@ -208,7 +212,7 @@ def main() -> int:
         "machine": platform.machine(),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    (RESULTS / "compare.json").write_text(
+    (RESULTS / f"{args.out}.json").write_text(
         json.dumps({"meta": meta, "results": results, "failures": failures}, indent=2) + "\n"
     )
     note = (
@@ -218,7 +222,7 @@ def main() -> int:
         "interpreter and resolver objects. Ratios: native ÷ TFLM + CMSIS-NN (RAM: ÷ its arena_used_bytes)."
     )
     fail_text = "".join(f"\n- {f['model']} on {f['board']}: {f['error']}" for f in failures)
-    (RESULTS / "compare.md").write_text(f"{note}\n\n{text}\n{fail_text}\n")
+    (RESULTS / f"{args.out}.md").write_text(f"{note}\n\n{text}\n{fail_text}\n")
     ok = not failures and all(
         r["bit_exact"] for res in results for r in res["rows"] if r["flash_bytes"] is not None
     )

@@ -97,6 +97,33 @@ def test_recomputed_macs_count_the_rows_each_band_computes_again():
     assert seg.macs == sum(op_macs(graph, op) for op in chain)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_band_buffers_live_at_once_never_share_bytes(seed):
+    # packed by lifetime within a band: an op's output never lands on rows it still reads, the
+    # residual's operand survives until the ADD, and the scratch is below the buffers' sum
+    graph = load_tflite(tile_chain(seed))
+    (chain,) = chains(graph)
+    for n in range(3, len(chain) + 1):
+        seg = segment(graph, chain[:n], int(np.random.default_rng(seed + n).integers(1, 6)))
+        slots = seg.slots()
+        for t in seg.intermediate:
+            first, last = seg.lifetime(t)
+            readers = [k for k, op in enumerate(chain[:n]) if t in op.inputs[:2]]
+            assert first == chain[:n].index(next(op for op in chain if op.outputs[0] == t))
+            assert last == max(readers)
+            for u in seg.intermediate:
+                a, b = seg.lifetime(u)
+                if u != t and a <= last and first <= b:  # live at one step: disjoint bytes
+                    assert (
+                        slots[t] + seg.slot_bytes(t) <= slots[u] or slots[u] + seg.slot_bytes(u) <= slots[t]
+                    ), (n, t, u)
+            assert slots[t] + seg.slot_bytes(t) <= seg.scratch_bytes
+        summed = sum(-(-seg.slot_bytes(t) // 4) * 4 for t in seg.intermediate)
+        assert seg.scratch_bytes <= summed
+        if n >= 4:  # the first band buffers are dead by the time the last ones are made
+            assert seg.scratch_bytes < summed
+
+
 def test_bands_cover_the_rows_once():
     for height in range(1, 30):
         for tiles in range(1, height + 3):

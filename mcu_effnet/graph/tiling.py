@@ -19,12 +19,14 @@ DEPTHWISE_CONV_2D, same-shape ADD and element-wise ops (``TILE_KINDS``), each re
 source or earlier ops of the segment, whose intermediate outputs nothing outside reads. Only
 the segment's last output is written whole. ``TILED`` is the op standing for a segment in the
 engine's graph (``fuse``): the planner gives it one scratch buffer holding every layer's band
-rows (``Segment.scratch_bytes``).
+rows (``Segment.scratch_bytes``), packed by their lifetimes within a band: a layer's rows share
+bytes with those of layers run before its input was made (``Segment.slots``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from mcu_effnet.graph.ir import Graph, Op
 from mcu_effnet.ops.common import op_padding
@@ -56,6 +58,8 @@ class Segment:
     # the output may be written over the source: no band writes output bytes over source rows a
     # later band still reads (the output is usually smaller, its rows fewer: stride 2 and more)
     overwrites_source: bool = False
+    # per tensor, the position in ``ops`` of the last op of the segment reading it (-1: none)
+    last_reader: tuple[int, ...] = ()
 
     @property
     def output(self) -> int:
@@ -71,17 +75,38 @@ class Segment:
         t = self.tensors.index(tensor)
         return max(hi - lo for band in self.bands for lo, hi in (band[t],)) * self.row_bytes[t]
 
+    def lifetime(self, tensor: int) -> tuple[int, int]:
+        """(first, last) step of the segment's ops (positions in ``ops``) during which the
+        tensor's band rows are live: from the op writing them to the last op reading them."""
+        t = self.tensors.index(tensor)
+        return t - 1, max(t - 1, self.last_reader[t])
+
+    @cached_property
+    def _packed(self) -> tuple[dict[int, int], int]:
+        """Band buffers packed by lifetime within a band: two tensors live at the same step never
+        share bytes (so no op writes over an input it still reads), the rest may. Largest first,
+        each at the lowest offset clear of the ones already placed that it meets (first fit)."""
+        placed: list[tuple[int, int, int, int]] = []  # (offset, size, first, last)
+        slots = {}
+        for t in sorted(self.intermediate, key=lambda t: (-self.slot_bytes(t), self.tensors.index(t))):
+            size, (first, last) = _align(self.slot_bytes(t)), self.lifetime(t)
+            meets = sorted((o, n) for o, n, a, b in placed if a <= last and first <= b)
+            at = 0
+            for o, n in meets:
+                if at + size <= o:
+                    break
+                at = max(at, o + n)
+            placed.append((at, size, first, last))
+            slots[t] = at
+        return slots, max((o + n for o, n, _, _ in placed), default=0)
+
     def slots(self) -> dict[int, int]:
         """Intermediate tensor -> offset of its band buffer in the scratch."""
-        out, at = {}, 0
-        for t in self.intermediate:
-            out[t] = at
-            at += _align(self.slot_bytes(t))
-        return out
+        return dict(self._packed[0])
 
     @property
     def scratch_bytes(self) -> int:
-        return sum(_align(self.slot_bytes(t)) for t in self.intermediate)
+        return self._packed[1]
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -222,6 +247,13 @@ def segment(graph: Graph, chain: list[Op], tiles: int) -> Segment:
         row_bytes=row_bytes,
         macs=macs,
         recomputed_macs=computed - macs,
+        last_reader=tuple(
+            max(
+                (k for k, op in enumerate(chain) if t in op.inputs[: 2 if op.kind == "ADD" else 1]),
+                default=-1,
+            )
+            for t in tensors
+        ),
     )
 
 
