@@ -81,11 +81,14 @@ def test_short_run_learns_and_qat_keeps_the_float_accuracy(short_run):
     assert metrics["onnx_check"]["images"] == 64 and metrics["onnx_check"]["exact_images"] >= 32
     # the trained file computes its QAT model: with single rounding only near-ties change class
     # (measured 3 of 500 on this weak, 62 % model; a wrong fold, scale or bias moves far more),
-    # with TFLite Micro's double rounding a few more (5 of 500)
+    # with TFLite Micro's double rounding more (5 of 500 on that model, 12 of 500 on the 54 % one
+    # the fast float layers train; the bound leaves room for such near-ties, not for a wrong fold)
     agreement = metrics["int8_vs_qat"]
     assert agreement["images"] == 500 and agreement["int8_top1"] == metrics["int8_top1"]  # TFLM's
-    assert agreement["qat_top1"] == pytest.approx(metrics["qat_top1"], abs=0.01)
-    assert agreement["same_top1_single_rounding"] >= 99.0 and agreement["same_top1"] >= 98.0
+    # the QAT model counted again, in one batch (training validates in batches of its own size):
+    # near-ties that float summation order can flip, so up to 2 images of 500
+    assert agreement["qat_top1"] == pytest.approx(metrics["qat_top1"], abs=0.41)
+    assert agreement["same_top1_single_rounding"] >= 99.0 and agreement["same_top1"] >= 96.0
 
 
 @SHORT_RUN_GROUP
