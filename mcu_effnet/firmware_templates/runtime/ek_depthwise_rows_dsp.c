@@ -76,25 +76,6 @@ static inline int32_t pair(const int16_t *x)
     return v;
 }
 
-/* SMUAD and SMULTB: the products without an accumulator (not in gcc 12's ACLE). */
-#if defined(EK_ACLE_EMULATION)
-static inline int32_t ek_smuad(int32_t a, int32_t b) { return __smlad(a, b, 0); }
-static inline int32_t ek_smultb(int32_t a, int32_t b) { return __smlatb(a, b, 0); }
-#else
-static inline int32_t ek_smuad(int32_t a, int32_t b)
-{
-    int32_t r;
-    __asm__("smuad %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-static inline int32_t ek_smultb(int32_t a, int32_t b)
-{
-    int32_t r;
-    __asm__("smultb %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-}
-#endif
-
 static inline int32_t pack2(int32_t lo, int32_t hi)
 {
     return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));

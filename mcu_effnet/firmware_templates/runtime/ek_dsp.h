@@ -47,6 +47,10 @@ static inline int32_t ek_smmulr(int32_t a, int32_t b)
 }
 /* SSAT #8: x clamped to [-128, 127]. */
 static inline int32_t ek_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
+/* SMUAD (the two halfword products summed) and SMULTB (a's top halfword times b's bottom one):
+ * the products without an accumulator, which gcc 12's ACLE lacks. */
+static inline int32_t ek_smuad(int32_t a, int32_t b) { return __smlad(a, b, 0); }
+static inline int32_t ek_smultb(int32_t a, int32_t b) { return __smlatb(a, b, 0); }
 #else
 static inline int32_t ek_ssat8(int32_t x) { return __ssat(x, 8); }
 static inline int32_t ek_sxtb16_ror8(uint32_t x)
@@ -65,6 +69,18 @@ static inline int32_t ek_smmulr(int32_t a, int32_t b)
 {
     int32_t r;
     __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline int32_t ek_smuad(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("smuad %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline int32_t ek_smultb(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("smultb %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
     return r;
 }
 #endif
