@@ -108,6 +108,19 @@ def _suffix_group(item: pytest.Item) -> None:
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 
 
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test: the training tests' tensors are too small to gain from a
+    second OpenMP thread, and on a busy machine its barrier spinning makes every op many times
+    slower (README, training speed). Training test files use it for every test (pytestmark)."""
+    import torch  # only the training tests pay for the import
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """Path of a headless-capable Chromium; skips without one, fails when CI requires it."""

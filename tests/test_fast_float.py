@@ -20,13 +20,7 @@ from mcu_effnet.models.layers import SameConv2d, Swish
 RTOL, ATOL = 1e-4, 1e-5
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tensors this small gain nothing from a second OpenMP thread (README, training speed).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _value_and_grads(forward, conv: SameConv2d, x: torch.Tensor) -> list[torch.Tensor]:

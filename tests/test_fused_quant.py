@@ -27,14 +27,7 @@ from mcu_effnet.quant.lr_schedule import make_optimizer
 RTOL, ATOL = 1e-3, 1e-6
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tensors this small gain nothing from a second OpenMP thread, and on a busy machine its
-    # barrier spinning makes every op many times slower (README, training speed).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _quant(variant: str, seed: int = 0, calibrate: bool = True):

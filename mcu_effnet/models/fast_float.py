@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mcu_effnet.models.forward_swap import swapped_forwards
 from mcu_effnet.models.layers import SameConv2d, Swish
 
 # Up to 2x2 input maps the pair sum is far cheaper than oneDNN's depthwise backward; at 4x4
@@ -128,10 +129,5 @@ def _swaps(model: nn.Module) -> Iterator[tuple[nn.Module, Callable[[torch.Tensor
 def fast_float_training(model: nn.Module) -> Iterator[nn.Module]:
     """Within the block, ``model``'s eligible float leaves compute the cheaper way (see above)."""
     swaps = list(_swaps(model))
-    try:
-        for module, forward in swaps:
-            module.forward = forward
+    with swapped_forwards(swaps):
         yield model
-    finally:
-        for module, _ in swaps:
-            module.__dict__.pop("forward", None)

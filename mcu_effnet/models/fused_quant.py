@@ -43,6 +43,7 @@ from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear, QuantSigmoid
 from brevitas.nn.mixin.base import QuantLayerMixin
 from torch import nn
 
+from mcu_effnet.models.forward_swap import swapped_forwards
 from mcu_effnet.models.quant_model import Quantized, QuantReLU6, _value
 
 # -- the autograd functions ------------------------------------------------------------------
@@ -349,10 +350,5 @@ def fused_fake_quant(model: nn.Module) -> Iterator[nn.Module]:
     Raises ``NotFusable`` (before changing anything) for a quantizer it does not reproduce.
     """
     swaps = list(_swaps(model))
-    try:
-        for module, forward in swaps:
-            module.forward = forward
+    with swapped_forwards(swaps):
         yield model
-    finally:
-        for module, _ in swaps:
-            module.__dict__.pop("forward", None)
