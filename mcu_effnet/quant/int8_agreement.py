@@ -18,7 +18,7 @@ import numpy as np
 
 from mcu_effnet.errors import UserError
 from mcu_effnet.oracle import top1
-from mcu_effnet.quant.tflite_check import quantize_like_onnx
+from mcu_effnet.quant.tflite_check import labelled_chunks, quantize_like_onnx
 
 # The comparison runs the QAT model and the simulator twice per image: on a large split a few
 # thousand images say as much as all of them.
@@ -97,11 +97,7 @@ def compare_with_qat(
     tin = graph.tensors[graph.inputs[0]]
     scale, zero_point = float(tin.scale[0]), int(tin.zero_point[0])
     result = QatAgreement()
-    total = min(len(dataset), limit)
-    for start in range(0, total, chunk):
-        items = [dataset[i] for i in range(start, min(start + chunk, total))]
-        images = np.stack([np.asarray(image) for image, _ in items]).astype(np.uint8)
-        labels = np.array([int(label) for _, label in items])
+    for start, images, labels in labelled_chunks(dataset, chunk, limit):
         pixels = images.astype(np.float32) / np.float32(255.0)  # as int8_predictions quantizes them
         codes = quantize_like_onnx(np.transpose(pixels, (0, 2, 3, 1)), scale, zero_point)
         qat = _qat_top1(model, pixels)

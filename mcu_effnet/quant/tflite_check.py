@@ -12,6 +12,7 @@ TFLite Micro but not required (its FULLY_CONNECTED requantizes in float).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -316,17 +317,26 @@ def int8_top1(model_bytes: bytes, images: np.ndarray, labels: np.ndarray) -> flo
     return float(np.mean(int8_predictions(model_bytes, images) == labels)) if len(labels) else 0.0
 
 
+def labelled_chunks(
+    dataset, chunk: int = 256, limit: int | None = None
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """(first index, uint8 images, labels) of ``chunk`` items at a time from the first ``limit``
+    (default: all) of ``dataset``, whose ``dataset[i]`` is (uint8 CHW image, label), as
+    ``mcu_effnet.data.ImageDataset`` gives without augmentation."""
+    total = len(dataset) if limit is None else min(len(dataset), limit)
+    for start in range(0, total, chunk):
+        items = [dataset[i] for i in range(start, min(start + chunk, total))]
+        images = np.stack([np.asarray(image) for image, _ in items]).astype(np.uint8)
+        yield start, images, np.array([int(label) for _, label in items])
+
+
 def int8_predictions_on_dataset(
     model_bytes: bytes, dataset, chunk: int = 256
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``int8_predictions`` over a whole split, and its labels: ``dataset[i]`` is (uint8 CHW
-    image, label), as ``mcu_effnet.data.ImageDataset`` gives without augmentation. Loads
-    ``chunk`` images at a time."""
+    """``int8_predictions`` over a whole split (``labelled_chunks``), and its labels."""
     predictions, labels = [], []
-    for start in range(0, len(dataset), chunk):
-        items = [dataset[i] for i in range(start, min(start + chunk, len(dataset)))]
-        images = np.stack([np.asarray(image) for image, _ in items]).astype(np.uint8)
-        labels.append(np.array([int(label) for _, label in items]))
+    for _, images, chunk_labels in labelled_chunks(dataset, chunk):
+        labels.append(chunk_labels)
         predictions.append(int8_predictions(model_bytes, images))
     if not labels:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
