@@ -399,7 +399,7 @@ PLACEMENT_ORDERS = (
 )
 
 
-def _first_fit(ordered: list[Buffer], alignment: int) -> list[int]:
+def first_fit(ordered: list[Buffer], alignment: int) -> list[int]:
     """Places each buffer at the lowest aligned offset clear of the placed buffers live with it;
     returns the offsets in the buffers' original index order (ordered by ``Buffer.index``)."""
     placed: list[tuple[Buffer, int]] = []
@@ -667,7 +667,7 @@ def plan_arena(
     arena_buffers = [b for b in buffers if b.location == ARENA]
     best: tuple[int, list[int]] | None = None
     for key in PLACEMENT_ORDERS:
-        offsets = _first_fit(sorted(arena_buffers, key=key), alignment)
+        offsets = first_fit(sorted(arena_buffers, key=key), alignment)
         size_ = _align(
             max((o + b.size for b, o in zip(arena_buffers, offsets, strict=True)), default=0), alignment
         )

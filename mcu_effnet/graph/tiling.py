@@ -85,20 +85,21 @@ class Segment:
     def _packed(self) -> tuple[dict[int, int], int]:
         """Band buffers packed by lifetime within a band: two tensors live at the same step never
         share bytes (so no op writes over an input it still reads), the rest may. Largest first,
-        each at the lowest offset clear of the ones already placed that it meets (first fit)."""
-        placed: list[tuple[int, int, int, int]] = []  # (offset, size, first, last)
-        slots = {}
-        for t in sorted(self.intermediate, key=lambda t: (-self.slot_bytes(t), self.tensors.index(t))):
-            size, (first, last) = _align(self.slot_bytes(t)), self.lifetime(t)
-            meets = sorted((o, n) for o, n, a, b in placed if a <= last and first <= b)
-            at = 0
-            for o, n in meets:
-                if at + size <= o:
-                    break
-                at = max(at, o + n)
-            placed.append((at, size, first, last))
-            slots[t] = at
-        return slots, max((o + n for o, n, _, _ in placed), default=0)
+        each at the lowest offset clear of the ones already placed that it meets: the arena
+        planner's ``first_fit``."""
+        from mcu_effnet.graph.planner import Buffer, first_fit  # the planner imports this module
+
+        buffers = [
+            Buffer(index=i, tensors=[t], size=_align(self.slot_bytes(t)), first=first, last=last)
+            for i, t in enumerate(self.intermediate)
+            for first, last in (self.lifetime(t),)
+        ]
+        ordered = sorted(
+            buffers, key=lambda b: (-self.slot_bytes(b.tensors[0]), self.tensors.index(b.tensors[0]))
+        )
+        offsets = first_fit(ordered, alignment=4)
+        slots = {b.tensors[0]: offsets[b.index] for b in buffers}
+        return slots, max((offsets[b.index] + b.size for b in buffers), default=0)
 
     def slots(self) -> dict[int, int]:
         """Intermediate tensor -> offset of its band buffer in the scratch."""
