@@ -1,13 +1,15 @@
 /* 1x1 CONV_2D and FULLY_CONNECTED with SMLAD: a matrix product of pixels (rows of `depth`
  * int8 values) by output channels, three or two pixels by two channels at a time.
  *
- * Three pixels (short requantization, depth up to 256, 8 or more channels: MobileNets' deep
+ * Three pixels (short requantization, 8 or more channels: MobileNets' and EfficientNets' deep
  * 1x1 layers, whose weights stay int8 because widening them would cost more flash than TFLite
- * Micro's firmware takes): their rows are widened once to halfword pairs on the stack, then each channel pair's
- * weight word is widened once (two SXTB16) for the three pixels: per 4 depth values two weight
- * loads, four SXTB16, four input loads and twelve SMLADs for 24 MACs (an assembly loop on the
- * target, about 0.96 instructions per MAC; VWW's 3x3 128 -> 256 and 256 -> 256 layers 1.63 and
- * 1.54 -> 1.14 and 1.05 with requantization).
+ * Micro's firmware takes): their rows are widened once to halfword pairs on the stack (256
+ * depth values at a time), then each channel pair's weight word is widened once (two SXTB16)
+ * for the three pixels: per 4 depth values two weight loads, four SXTB16, four input loads and
+ * twelve SMLADs for 24 MACs (an assembly loop on the target, about 0.96 instructions per MAC;
+ * VWW's 3x3 128 -> 256 and 256 -> 256 layers 1.63 and 1.54 -> 1.14 and 1.05 with
+ * requantization; EfficientNet-B0's 7x7 480 -> 80 and 480 -> 112, in two depth chunks,
+ * 1.42 -> 1.08 and 1.06).
  *
  * Two pixels (fewer channels, deeper rows, the last one or two pixels of a row):
  * Per 4 depth values of a block: one 32-bit load per pixel and two per channel pair (the
@@ -23,6 +25,7 @@
 
 #include "ek_dsp.h"
 #include "ek_fixedpoint.h"
+#include "ek_requant_dsp.h"
 
 /* One matrix product: the weights and records of `channels` output channels. */
 typedef struct {
@@ -222,11 +225,16 @@ EK_DSP_INLINE void one_pixel(const ek_mm *m, const int8_t *x0, int8_t *o0, int m
     }
 }
 
-/* Three pixels share one pass over the weights when the requantization is the short one, the
- * depth fits the widened-input scratch (on the stack: 3 * 256 halfwords, below the k x k
- * kernel's window) and there are at least four channel pairs to repay the widening (with two,
- * the widening costs about what the shared weight extends save). */
+/* Three pixels share one pass over the weights when the requantization is the short one and
+ * there are at least four channel pairs to repay the widening (with two, the widening costs
+ * about what the shared weight extends save). Their rows are widened in chunks of up to
+ * EK_PW_WIDE_MAX_DEPTH values (on the stack: 3 * 256 halfwords). A deeper row takes several
+ * chunks: the channels then go in blocks of EK_PW_PART_CHANNELS whose accumulators wait on the
+ * stack between chunks (3 * 64 words), each block re-widening the rows (about 4 instructions a
+ * depth value, against 3 * 64 MACs a depth value). Both buffers together are the k x k
+ * kernel's window (EK_CONV_DSP_MAX_WINDOW halfwords, 2304 bytes). */
 #define EK_PW_WIDE_MAX_DEPTH 256
+#define EK_PW_PART_CHANNELS 64
 #define EK_PW_WIDE_MIN_CHANNELS 8
 
 /* Three pixels' rows of `depth` bytes widened once to halfword pairs, step by step (4 depth
@@ -234,24 +242,41 @@ EK_DSP_INLINE void one_pixel(const ek_mm *m, const int8_t *x0, int8_t *o0, int m
  * (x[k+1], x[k+3]). The channel pairs then read them without re-widening. */
 static void widen3(const int8_t *x, int32_t x_step, int32_t depth, uint32_t *to)
 {
-    const int32_t blocks = depth >> 2;
+    const int8_t *p0 = x;
+    const int8_t *p1 = x + x_step;
+    const int8_t *p2 = p1 + x_step;
+    const int8_t *const end = x + (depth & ~3);
     const int32_t tail = depth & 3;
-    int32_t i, j;
-    for (i = 0; i < blocks; ++i, to += 6) {
-        for (j = 0; j < 3; ++j) {
-            const uint32_t v = ek_load4(x + j * x_step + 4 * i);
-            to[j] = (uint32_t)__sxtb16((int32_t)v);
-            to[3 + j] = (uint32_t)ek_sxtb16_ror8(v);
-        }
+    uint32_t v0, v1, v2;
+    for (; p0 != end; p0 += 4, p1 += 4, p2 += 4, to += 6) {
+        v0 = ek_load4(p0);
+        v1 = ek_load4(p1);
+        v2 = ek_load4(p2);
+        to[0] = (uint32_t)__sxtb16((int32_t)v0);
+        to[1] = (uint32_t)__sxtb16((int32_t)v1);
+        to[2] = (uint32_t)__sxtb16((int32_t)v2);
+        to[3] = (uint32_t)ek_sxtb16_ror8(v0);
+        to[4] = (uint32_t)ek_sxtb16_ror8(v1);
+        to[5] = (uint32_t)ek_sxtb16_ror8(v2);
     }
     if (tail) {
-        for (j = 0; j < 3; ++j) {
-            const uint32_t v = load_tail(x + j * x_step + 4 * blocks, tail);
-            to[j] = (uint32_t)__sxtb16((int32_t)v);
-            to[3 + j] = (uint32_t)ek_sxtb16_ror8(v);
-        }
+        v0 = load_tail(p0, tail);
+        v1 = load_tail(p1, tail);
+        v2 = load_tail(p2, tail);
+        to[0] = (uint32_t)__sxtb16((int32_t)v0);
+        to[1] = (uint32_t)__sxtb16((int32_t)v1);
+        to[2] = (uint32_t)__sxtb16((int32_t)v2);
+        to[3] = (uint32_t)ek_sxtb16_ror8(v0);
+        to[4] = (uint32_t)ek_sxtb16_ror8(v1);
+        to[5] = (uint32_t)ek_sxtb16_ror8(v2);
     }
 }
+
+/* The accumulators of three pixels (0, 1, 2) by one channel pair (0, 1), in the order the
+ * deep path keeps them between chunks. */
+typedef struct {
+    int32_t a00, a01, a10, a11, a20, a21;
+} ek_acc3;
 
 /* One weight word (the pair's two channels, see ek_pointwise_dsp.h) widened once against the
  * three pixels' widened words X[0..2]: six SMLADs. */
@@ -292,65 +317,110 @@ static void widen3(const int8_t *x, int32_t x_step, int32_t depth, uint32_t *to)
         [w] "+r"(w), [x] "+r"(x), [wl] "=&r"(wl), [wh] "=&r"(wh), [x0] "=&r"(x0), [x1] "=&r"(x1)
 #endif
 
-/* Three pixels (widened by widen3 into `xs`) by every channel pair: per step two weight loads,
- * four SXTB16, six input loads and twelve SMLADs for 24 MACs. */
-EK_DSP_INLINE void three_pixels(const ek_mm *m, const uint32_t *xs, int8_t *o0, int mode)
+/* `steps` steps of one channel pair's weights from `w` against the widened words `xs` (see
+ * widen3), added to `acc`: per step two weight loads, four SXTB16, six input loads and twelve
+ * SMLADs for 24 MACs. Returns w past the steps. */
+EK_DSP_INLINE const int32_t *mac3(const int32_t *w, const uint32_t *xs, int32_t steps, ek_acc3 *acc)
 {
-    EK_PW_LOCALS(m);
-    const int32_t steps = blocks + (tail != 0);
-    int8_t *const o1 = o0 + channels;
-    int8_t *const o2 = o1 + channels;
-    for (c = 0; c < channels; c += 2, r += 6) {
-        int32_t a00 = r[0];
-        int32_t a01 = r[1];
-        int32_t a10 = a00, a20 = a00;
-        int32_t a11 = a01, a21 = a01;
-        const uint32_t *x = xs;
+    int32_t a00 = acc->a00, a01 = acc->a01, a10 = acc->a10, a11 = acc->a11, a20 = acc->a20, a21 = acc->a21;
+    const uint32_t *x = xs;
 #if defined(EK_ACLE_EMULATION)
-        const int32_t *const end = w + 2 * steps;
-        while (w != end) {
-            EK_PW_HALF3(w[0], x);
-            EK_PW_HALF3(w[1], x + 3);
-            w += 2;
-            x += 6;
-        }
+    const int32_t *const end = w + 2 * steps;
+    while (w != end) {
+        EK_PW_HALF3(w[0], x);
+        EK_PW_HALF3(w[1], x + 3);
+        w += 2;
+        x += 6;
+    }
 #else
-        /* The same in assembly: the compiler's loop spilled accumulators (30 instructions a
-         * step); this one holds its 13 registers and takes 23 a step (two steps a pass). */
-        int32_t wl, wh, x0, x1;
-        if (steps & 1) {
-            __asm__ volatile(EK_PW_ASM_STEP3
-                             : EK_PW_ASM_OUTPUTS
-                             :
-                             : "memory");
-        }
-        if (steps > 1) {
-            const int32_t *const end = w + 2 * (steps & ~1);
-            __asm__ volatile("1:\n\t" EK_PW_ASM_STEP3 EK_PW_ASM_STEP3
-                             "cmp %[w], %[end]\n\t"
-                             "bne 1b\n\t"
-                             : EK_PW_ASM_OUTPUTS
-                             : [end] "r"(end)
-                             : "cc", "memory");
-        }
+    /* The same in assembly: the compiler's loop spilled accumulators (30 instructions a
+     * step); this one holds its 13 registers and takes 23 a step (two steps a pass). */
+    int32_t wl, wh, x0, x1;
+    if (steps & 1) {
+        __asm__ volatile(EK_PW_ASM_STEP3 : EK_PW_ASM_OUTPUTS : : "memory");
+    }
+    if (steps > 1) {
+        const int32_t *const end = w + 2 * (steps & ~1);
+        __asm__ volatile("1:\n\t" EK_PW_ASM_STEP3 EK_PW_ASM_STEP3
+                         "cmp %[w], %[end]\n\t"
+                         "bne 1b\n\t"
+                         : EK_PW_ASM_OUTPUTS
+                         : [end] "r"(end)
+                         : "cc", "memory");
+    }
 #endif
-        {
-            /* the record read before the first store (int8 stores may alias anything) */
-            const int32_t m0 = r[2], m1 = r[3], s0 = r[4], s1 = r[5];
-            const int8_t r00 = requantize(a00, m0, s0, offset, lo, hi, mode);
-            const int8_t r10 = requantize(a10, m0, s0, offset, lo, hi, mode);
-            const int8_t r20 = requantize(a20, m0, s0, offset, lo, hi, mode);
-            const int8_t r01 = requantize(a01, m1, s1, offset, lo, hi, mode);
-            const int8_t r11 = requantize(a11, m1, s1, offset, lo, hi, mode);
-            const int8_t r21 = requantize(a21, m1, s1, offset, lo, hi, mode);
-            o0[c] = r00;
-            o1[c] = r10;
-            o2[c] = r20;
-            if (c + 1 < channels) { /* the zero channel of an odd count is not stored */
-                o0[c + 1] = r01;
-                o1[c + 1] = r11;
-                o2[c + 1] = r21;
-            }
+    acc->a00 = a00;
+    acc->a01 = a01;
+    acc->a10 = a10;
+    acc->a11 = a11;
+    acc->a20 = a20;
+    acc->a21 = a21;
+    return w;
+}
+
+/* Two channels of one pixel as bytes biased by 128 (requantize_u8's) clamped to the activation
+ * range, four lanes at once like store4, and stored as int8: both, or the first alone. */
+EK_DSP_INLINE void store2(int8_t *o, uint32_t pair, uint32_t lo4, uint32_t hi4, int both)
+{
+    pair = __uadd8(__uqsub8(pair, lo4), lo4); /* max(pair, act_min + 128) */
+    pair = __usub8(hi4, __uqsub8(hi4, pair)); /* min(pair, act_max + 128) */
+    pair ^= 0x80808080u; /* one EOR (0x8080 is no Thumb-2 immediate); the upper bytes are not stored */
+    if (both) {
+        const uint16_t h = (uint16_t)pair;
+        memcpy(o, &h, 2);
+    } else {
+        o[0] = (int8_t)pair;
+    }
+}
+
+/* The three pixels' channels c, c + 1 (their record r) requantized in the short form
+ * (requantize_u8: `round` = 1 + 2 * (out_offset + 128)) into o0 and the next two output rows,
+ * `channels` apart; the zero channel of an odd count is not stored. */
+EK_DSP_INLINE void store3(const ek_acc3 *a, const int32_t *r, int8_t *o0, int32_t c, int32_t channels,
+                          int32_t round, uint32_t lo4, uint32_t hi4)
+{
+    /* the record read before the first store (int8 stores may alias anything) */
+    const int32_t m0 = r[2], m1 = r[3], s0 = r[4], s1 = r[5];
+    const uint32_t p0 = requantize_u8(2 * a->a00, m0, s0, round) | requantize_u8(2 * a->a01, m1, s1, round) << 8;
+    const uint32_t p1 = requantize_u8(2 * a->a10, m0, s0, round) | requantize_u8(2 * a->a11, m1, s1, round) << 8;
+    const uint32_t p2 = requantize_u8(2 * a->a20, m0, s0, round) | requantize_u8(2 * a->a21, m1, s1, round) << 8;
+    const int both = c + 1 < channels;
+    store2(o0 + c, p0, lo4, hi4, both);
+    store2(o0 + channels + c, p1, lo4, hi4, both);
+    store2(o0 + 2 * channels + c, p2, lo4, hi4, both);
+}
+
+/* Channels [c0, c1) of three pixels over the depth chunk widened into `xs`, which starts at
+ * depth value d (a multiple of 4) and is `n` values long. The first chunk starts from the
+ * bias, the others from `part` (the block's accumulators, six words per pair); the last
+ * requantizes into o0 (and the next two output rows), the others leave their sums in `part`. */
+EK_DSP_INLINE void three_pixels(const ek_mm *m, const uint32_t *xs, int32_t d, int32_t n, int32_t c0, int32_t c1,
+                                ek_acc3 *part, int8_t *o0)
+{
+    const int32_t channels = m->channels;
+    const int32_t row_steps = (m->depth + 3) >> 2;
+    const int32_t round = 1 + 2 * (m->out_offset + 128);
+    const uint32_t lo4 = (uint32_t)(m->act_min + 128) * 0x01010101u;
+    const uint32_t hi4 = (uint32_t)(m->act_max + 128) * 0x01010101u;
+    const int32_t *r = m->records + 3 * c0;
+    const int32_t *w = m->weights + c0 * row_steps + (d >> 1); /* pair c0 / 2, step d / 4: two words each */
+    const int32_t steps = (n + 3) >> 2;
+    const int first = d == 0;
+    const int last = d + n == m->depth;
+    int32_t c;
+    for (c = c0; c < c1; c += 2, r += 6, ++part) {
+        ek_acc3 a;
+        if (first) {
+            a.a00 = a.a10 = a.a20 = r[0];
+            a.a01 = a.a11 = a.a21 = r[1];
+        } else {
+            a = *part;
+        }
+        w = mac3(w, xs, steps, &a) + 2 * (row_steps - steps);
+        if (last) {
+            store3(&a, r, o0, c, channels, round, lo4, hi4);
+        } else {
+            *part = a;
         }
     }
 }
@@ -364,18 +434,30 @@ __attribute__((noinline))
 static void three_pixel_blocks(const ek_mm *m, const int8_t *x, int32_t x_step, int8_t *o, int32_t n)
 {
     uint32_t xs[3 * EK_PW_WIDE_MAX_DEPTH / 2]; /* widen3's words */
+    ek_acc3 part[EK_PW_PART_CHANNELS / 2];     /* a channel block's sums between depth chunks */
+    const int32_t depth = m->depth;
+    const int32_t channels = m->channels;
+    /* one block of every channel when the row is one chunk (widened once for all of them) */
+    const int32_t block = depth <= EK_PW_WIDE_MAX_DEPTH ? channels : EK_PW_PART_CHANNELS;
+    int32_t c0, d;
     for (; n >= 3; n -= 3) {
-        widen3(x, x_step, m->depth, xs);
-        three_pixels(m, xs, o, EK_FAST_CLAMP);
+        for (c0 = 0; c0 < channels; c0 += block) {
+            const int32_t c1 = channels - c0 < block ? channels : c0 + block;
+            for (d = 0; d < depth; d += EK_PW_WIDE_MAX_DEPTH) {
+                const int32_t len = depth - d < EK_PW_WIDE_MAX_DEPTH ? depth - d : EK_PW_WIDE_MAX_DEPTH;
+                widen3(x + d, x_step, len, xs);
+                three_pixels(m, xs, d, len, c0, c1, part, o);
+            }
+        }
         x += 3 * x_step;
-        o += 3 * m->channels;
+        o += 3 * channels;
     }
 }
 
 /* `n` pixels `x_step` bytes apart, their outputs contiguous. */
 EK_DSP_INLINE void pixels(const ek_mm *m, const int8_t *x, int32_t x_step, int8_t *o, int32_t n, int mode)
 {
-    if (mode != EK_EXACT && n >= 3 && m->depth <= EK_PW_WIDE_MAX_DEPTH && m->channels >= EK_PW_WIDE_MIN_CHANNELS) {
+    if (mode != EK_EXACT && n >= 3 && m->channels >= EK_PW_WIDE_MIN_CHANNELS) {
         const int32_t done = n - n % 3;
         three_pixel_blocks(m, x, x_step, o, n);
         x += done * x_step;
