@@ -4,8 +4,9 @@ EK_PW_PART_CHANNELS whose sums wait between chunks).
 
 Randomized deep 1x1 layers (depths past one and two chunks, not multiples of them nor of 4;
 channel counts below, at and past one block, odd ones; pixel counts of every residue mod 3;
-clamped activations) against TFLite Micro, on the host under ASan/UBSan with the ACLE
-intrinsics emulated (the DSP engine and the plain C one), and one layer in QEMU on qemu-m4.
+clamped activations) against TFLite Micro: the simulator, the engines built for the host under
+ASan/UBSan (the DSP one with the ACLE intrinsics emulated, and the plain C one), and one layer
+in QEMU on qemu-m4.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from mcu_effnet.codegen.engine import EngineSources, generate_engine
 from mcu_effnet.graph import load_tflite
 from mcu_effnet.graph.ir import Graph
 from mcu_effnet.graph.op_order import plan_memory
+from mcu_effnet.sim import run as sim_run
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -53,6 +55,7 @@ def _check_on_host(host_dsp, host_plain, model: bytes, n: int, seed: int) -> Non
     x = np.random.default_rng(seed).integers(-128, 128, size=(n, *shape[1:]), dtype=np.int8)
     expected = np.asarray(run_tflm(model, x)).reshape(n, -1)
     assert_varied(expected)
+    np.testing.assert_array_equal(np.asarray(sim_run(graph, x)).reshape(n, -1), expected)
     np.testing.assert_array_equal(host_dsp.run_engine(engine, x), expected)
     np.testing.assert_array_equal(host_plain.run_engine(_engine(graph, dsp=False), x), expected)
 
