@@ -105,14 +105,16 @@ def dsp(host_dsp) -> HostRuntime:
     return host_dsp
 
 
-# (seed, scratch bytes the chunks aim at): the default, and chunks that split output rows at
-# odd places (1 byte: one pixel per chunk), so windows in the padding fall on chunk borders
-CASES = [(0, 128), (1, 128), (2, 128), (3, 20), (4, 20), (5, 1)]
+# (seed, scratch bytes the chunks aim at, pixel block): the defaults, and chunks that split
+# output rows at odd places (1 byte, block 1: one pixel per chunk), so windows in the padding
+# fall on chunk borders
+CASES = [(0, 128, 6), (1, 128, 6), (2, 128, 6), (3, 20, 1), (4, 20, 1), (5, 1, 1)]
 
 
-@pytest.mark.parametrize(("seed", "chunk_bytes"), CASES)
-def test_forced_modes_are_bit_exact_with_tflite_micro(plain, dsp, seed, chunk_bytes, monkeypatch):
+@pytest.mark.parametrize(("seed", "chunk_bytes", "block"), CASES)
+def test_forced_modes_are_bit_exact_with_tflite_micro(plain, dsp, seed, chunk_bytes, block, monkeypatch):
     monkeypatch.setattr(planner, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(planner, "CHUNK_PIXEL_BLOCK", block)
     model = residual_chain(seed)
     graph = load_tflite(model)
     rng = np.random.default_rng(100 + seed)
@@ -191,6 +193,19 @@ def test_modes_that_would_not_lower_the_arena_are_left_out():
     b.outputs = [y]
     graph = load_tflite(b.build())
     assert pointwise_in_place_chunk(graph, graph.ops[1]) is None
+
+
+@pytest.mark.parametrize(("size", "depth"), [(24, 16), (24, 32), (7, 100), (7, 480)])
+def test_in_place_chunks_hold_whole_pixel_blocks(size, depth):
+    # The DSP 1x1 kernels block two or three pixels; a 128-byte chunk of 480-deep rows was one
+    # pixel per call (their one-pixel loop), of 32-deep rows four (3 + a lone pixel).
+    b = ModelBuilder(np.random.default_rng(depth))
+    x = b.conv2d(b.input((1, size, size, 3)), depth, (1, 1))
+    b.outputs = [b.conv2d(x, depth // 2, (1, 1))]
+    graph = load_tflite(b.build())
+    chunk = pointwise_in_place_chunk(graph, graph.ops[1])
+    assert chunk is not None and chunk % planner.CHUNK_PIXEL_BLOCK == 0
+    assert chunk * depth <= max(planner.CHUNK_BYTES, planner.CHUNK_PIXEL_BLOCK * depth)
 
 
 def test_an_add_whose_other_operand_is_the_convolutions_input_is_not_fused():

@@ -43,7 +43,7 @@ def _model(seed: int, h: int, w: int, depth: int, channels: int, activation: str
 
 def _engine(graph: Graph, dsp: bool) -> EngineSources:
     """The layer's own kernel: not the 1x1-in-place mode the planner picks when it lowers the
-    arena, which calls the kernel on ``planner.CHUNK_BYTES`` of input, one deep pixel at a time."""
+    arena, which calls the kernel a chunk of pixels at a time."""
     return generate_engine(graph, plan_memory(graph, in_place=False), dsp=dsp, max_recompute=None)
 
 
