@@ -105,6 +105,7 @@ DSP_RUNTIME_FILES: tuple[str, ...] = (
     "ek_requant_dsp.h",
     "ek_depthwise_dsp.c",
     "ek_depthwise_rows_dsp.c",
+    "ek_depthwise_plane_dsp.c",
     "ek_conv_dsp.c",
     "ek_conv_narrow_dsp.c",
     "ek_chunks_dsp.h",

@@ -342,6 +342,10 @@ void ek_depthwise_conv2d_dsp(const ek_depthwise_dsp_params *p, const int8_t *inp
         ek_depthwise_rows_dsp(p, width, input, output);
         return;
     }
+    if (ek_depthwise_plane_fits(p)) { /* small 3x3 maps: a channel's whole plane at a time */
+        ek_depthwise_plane_dsp(p, input, output);
+        return;
+    }
     prepare(p, &k);
     for (b = 0; b < p->batches; ++b) {
         for (oy = 0; oy < p->out_h; ++oy, output += out_row) {
@@ -364,6 +368,10 @@ void ek_depthwise_conv2d_in_place_dsp(const ek_depthwise_dsp_params *p, int8_t *
      * ring before output rows overwrite them (ek_depthwise_rows_in_place). */
     if (width > 0 && ek_depthwise_rows_in_place(p)) {
         ek_depthwise_rows_dsp(p, width, data, data);
+        return;
+    }
+    if (width == 0 && p->batches == 1 && p->out_h * p->out_w <= p->in_h * p->in_w && ek_depthwise_plane_fits(p)) {
+        ek_depthwise_plane_dsp(p, data, data);
         return;
     }
     prepare(p, &k);
