@@ -213,6 +213,12 @@ static void requantize(const plane_geometry *g, const plane_channel *q, const in
             for (n = g->out_w; n > 0; --n, o += step) {
                 *o = (int8_t)(requantize_u8(*acc++ + bias2, mult, shift, round) ^ 0x80u);
             }
+        } else if (hi == 255) { /* RELU and the like: the lower bound only */
+            const uint32_t lo1 = (uint32_t)lo;
+            for (n = g->out_w; n > 0; --n, o += step) {
+                const uint32_t u = requantize_u8(*acc++ + bias2, mult, shift, round);
+                *o = (int8_t)(__uadd8(__uqsub8(u, lo1), lo1) ^ 0x80u);
+            }
         } else {
             /* the clamp as byte SIMD on one byte: two instructions a bound, no branches or ITs */
             const uint32_t lo1 = (uint32_t)lo, hi1 = (uint32_t)hi;
