@@ -93,20 +93,25 @@ static inline int32_t pack2(int32_t lo, int32_t hi)
 }
 
 /* Channel c's weights, doubled (the requantization takes 2 * acc), as e, o per window row of the
- * plane: (w0, w1), (w1, w2). */
+ * plane: (w0, w1), (w1, w2). Byte loads at constant offsets from the channel's first weight: the
+ * layout is a word per tap with one byte per channel of the group. */
 static void channel_weights(const ek_depthwise_dsp_params *p, const plane_geometry *g, int32_t c, int32_t *w)
 {
-    const uint32_t *words = (const uint32_t *)p->weights + (c >> 2) * 9;
-    const int32_t lane = 8 * (c & 3);
-    int32_t t[3];
-    int32_t r, k;
-    for (r = 0; r < 3; ++r) {
-        for (k = 0; k < 3; ++k) {
-            const uint32_t word = g->transposed ? words[k * 3 + r] : words[r * 3 + k];
-            t[k] = 2 * (int32_t)(int8_t)(uint8_t)((word >> lane) & 0xFFu);
-        }
-        w[2 * r] = pack2(t[0], t[1]);
-        w[2 * r + 1] = pack2(t[1], t[2]);
+    const int8_t *b = (const int8_t *)p->weights + (c >> 2) * 36 + (c & 3);
+    int32_t t[9];
+    int32_t i;
+    for (i = 0; i < 9; ++i) {
+        t[i] = 2 * b[4 * i];
+    }
+    if (g->transposed) { /* (ky, kx) -> (kx, ky) */
+        int32_t u;
+        u = t[1], t[1] = t[3], t[3] = u;
+        u = t[2], t[2] = t[6], t[6] = u;
+        u = t[5], t[5] = t[7], t[7] = u;
+    }
+    for (i = 0; i < 3; ++i) {
+        w[2 * i] = pack2(t[3 * i], t[3 * i + 1]);
+        w[2 * i + 1] = pack2(t[3 * i + 1], t[3 * i + 2]);
     }
 }
 
@@ -134,17 +139,17 @@ static void fill(const plane_geometry *g, const int8_t *image, int32_t off, int1
 }
 
 /* One output row's pixel pairs: acc[0 .. 2 * pairs) from the window rows x0, x1, x2 (plane words),
- * w = e0, o0, e1, o1, e2, o2. On the target one assembly block: gcc kept the six weights, three
+ * w = e0, o0, e1, o1, e2, o2, each accumulator starting at bias2 (the op's bias, doubled). On the target one assembly block: gcc kept the six weights, three
  * row pointers and two accumulators in more registers than the core has and spilled inside the
  * loop (measured: 27 instructions a pair instead of 22). */
 #if defined(EK_ACLE_EMULATION)
-static void row_pairs(const int32_t *x0, const int32_t *x1, const int32_t *x2, const int32_t *w, int32_t *acc,
-                      int32_t *end)
+static void row_pairs(const int32_t *x0, const int32_t *x1, const int32_t *x2, const int32_t *w, int32_t bias2,
+                      int32_t *acc, int32_t *end)
 {
     for (; acc < end; acc += 2, ++x0, ++x1, ++x2) {
         int32_t a0, a1;
-        a0 = __smlabt(x0[1], w[1], ek_smuad(x0[0], w[0]));
-        a1 = __smlad(x0[1], w[1], ek_smultb(x0[0], w[0]));
+        a0 = __smlabt(x0[1], w[1], __smlad(x0[0], w[0], bias2));
+        a1 = __smlad(x0[1], w[1], __smlatb(x0[0], w[0], bias2));
         a0 = __smlabt(x1[1], w[3], __smlad(x1[0], w[2], a0));
         a1 = __smlad(x1[1], w[3], __smlatb(x1[0], w[2], a1));
         a0 = __smlabt(x2[1], w[5], __smlad(x2[0], w[4], a0));
@@ -161,14 +166,17 @@ static void row_pairs(const int32_t *x0, const int32_t *x1, const int32_t *x2, c
     "ldr %[t], [%[" X "]]\n\t"                  \
     "smlabt %[a0], %[t], %[" O "], %[a0]\n\t"  \
     "smlad %[a1], %[t], %[" O "], %[a1]\n\t"
-static void row_pairs(const int32_t *x0, const int32_t *x1, const int32_t *x2, const int32_t *w, int32_t *acc,
-                      int32_t *end)
+/* Not inlined: the block takes 13 registers and addresses `end` and `bias2` on the stack, which
+ * inside the kernel's large frame gcc could not always do (cortex-m33: impossible constraints). */
+__attribute__((noinline)) static void row_pairs(const int32_t *x0, const int32_t *x1, const int32_t *x2,
+                                                const int32_t *w, int32_t bias2, int32_t *acc, int32_t *end)
 {
     int32_t a0, a1, t;
     __asm__ volatile("1:\n\t"
+                     "ldr %[a1], %[bias]\n\t"
                      "ldr %[t], [%[x0]], #4\n\t"
-                     "smuad %[a0], %[t], %[e0]\n\t"
-                     "smultb %[a1], %[t], %[e0]\n\t"
+                     "smlad %[a0], %[t], %[e0], %[a1]\n\t"
+                     "smlatb %[a1], %[t], %[e0], %[a1]\n\t"
                      "ldr %[t], [%[x0]]\n\t"
                      "smlabt %[a0], %[t], %[o0], %[a0]\n\t"
                      "smlad %[a1], %[t], %[o0], %[a1]\n\t" EK_PLANE_ROW("x1", "e1", "o1") EK_PLANE_ROW("x2", "e2", "o2")
@@ -179,57 +187,72 @@ static void row_pairs(const int32_t *x0, const int32_t *x1, const int32_t *x2, c
                      : [x0] "+r"(x0), [x1] "+r"(x1), [x2] "+r"(x2), [acc] "+r"(acc), [a0] "=&r"(a0), [a1] "=&r"(a1),
                        [t] "=&r"(t)
                      : [e0] "r"(w[0]), [o0] "r"(w[1]), [e1] "r"(w[2]), [o1] "r"(w[3]), [e2] "r"(w[4]), [o2] "r"(w[5]),
-                       [end] "m"(end)
+                       [end] "m"(end), [bias] "m"(bias2)
                      : "cc", "memory");
 }
 #endif
 
 /* `count` output rows from plane word `x` (their first window row): 2 * pairs accumulators a
  * row into acc. `ww` words per plane row (stride 1: the next output row starts one row down). */
-static void macs(const int32_t *x, int32_t ww, const int32_t *w, int32_t pairs, int32_t count, int32_t *acc)
+static void macs(const int32_t *x, int32_t ww, const int32_t *w, int32_t bias2, int32_t pairs, int32_t count,
+                 int32_t *acc)
 {
     for (; count > 0; --count, x += ww, acc += 2 * pairs) {
-        row_pairs(x, x + ww, x + 2 * ww, w, acc, acc + 2 * pairs);
+        row_pairs(x, x + ww, x + 2 * ww, w, bias2, acc, acc + 2 * pairs);
     }
 }
 
-/* What the requantization of one channel shares. */
+/* What the requantization of one channel shares (bias2 goes into the accumulators). */
 typedef struct {
     int32_t bias2, mult, shift, round;
     int32_t lo, hi; /* act_min + 128, act_max + 128 */
 } plane_channel;
 
-/* `count` output rows of accumulators (2 * pairs a row) to int8 outputs. */
+/* One output row's `n` outputs `step` bytes apart from its accumulators (bias included), two
+ * at a time: `F(acc)` is one output byte. */
+#define EK_PLANE_OUTPUTS(F)                                           \
+    do {                                                              \
+        int32_t n_ = n;                                               \
+        for (; n_ >= 2; n_ -= 2, acc += 2, o += 2 * step) {           \
+            const int32_t v0_ = acc[0], v1_ = acc[1];                 \
+            o[0] = (int8_t)(F(v0_));                                  \
+            o[step] = (int8_t)(F(v1_));                               \
+        }                                                             \
+        if (n_ > 0) {                                                 \
+            *o = (int8_t)(F(*acc));                                   \
+            ++acc;                                                    \
+        }                                                             \
+    } while (0)
+
+/* `count` output rows of accumulators (2 * pairs a row) to int8 outputs. The activation's bounds
+ * as byte SIMD on one byte (max: UQSUB8 then UADD8 of the bound; min: UQSUB8 from the bound,
+ * then USUB8 from it), adding 128 on the way back to int8 by using the bound plus 128 (mod 256)
+ * in the last step. */
 static void requantize(const plane_geometry *g, const plane_channel *q, const int32_t *acc, int32_t count,
                        int8_t *out)
 {
-    const int32_t bias2 = q->bias2, mult = q->mult, shift = q->shift, round = q->round;
-    const int32_t lo = q->lo, hi = q->hi, step = g->out_col, skip = 2 * g->pairs - g->out_w;
-    const int32_t clamp = lo > 0 || hi < 255;
-    int32_t n;
+    const int32_t mult = q->mult, shift = q->shift, round = q->round, step = g->out_col;
+    const int32_t n = g->out_w, skip = 2 * g->pairs - g->out_w;
+    const uint32_t lo = (uint32_t)q->lo, hi = (uint32_t)q->hi;
+    const uint32_t lo_x = (lo + 128u) & 0xFFu, hi_x = (hi + 128u) & 0xFFu;
+#define EK_PLANE_U8(v) requantize_u8(v, mult, shift, round)
+#define EK_PLANE_NONE(v) (EK_PLANE_U8(v) ^ 0x80u)
+#define EK_PLANE_LO(v) __uadd8(__uqsub8(EK_PLANE_U8(v), lo), lo_x)
+#define EK_PLANE_BOTH(v) __usub8(hi_x, __uqsub8(hi, __uadd8(__uqsub8(EK_PLANE_U8(v), lo), lo)))
     for (; count > 0; --count, out += g->out_row, acc += skip) {
         int8_t *o = out;
-        if (!clamp) { /* USAT's [0, 255] is the activation's range */
-            for (n = g->out_w; n > 0; --n, o += step) {
-                *o = (int8_t)(requantize_u8(*acc++ + bias2, mult, shift, round) ^ 0x80u);
-            }
+        if (lo == 0 && hi == 255) { /* USAT's [0, 255] is the activation's range */
+            EK_PLANE_OUTPUTS(EK_PLANE_NONE);
         } else if (hi == 255) { /* RELU and the like: the lower bound only */
-            const uint32_t lo1 = (uint32_t)lo;
-            for (n = g->out_w; n > 0; --n, o += step) {
-                const uint32_t u = requantize_u8(*acc++ + bias2, mult, shift, round);
-                *o = (int8_t)(__uadd8(__uqsub8(u, lo1), lo1) ^ 0x80u);
-            }
+            EK_PLANE_OUTPUTS(EK_PLANE_LO);
         } else {
-            /* the clamp as byte SIMD on one byte: two instructions a bound, no branches or ITs */
-            const uint32_t lo1 = (uint32_t)lo, hi1 = (uint32_t)hi;
-            for (n = g->out_w; n > 0; --n, o += step) {
-                uint32_t u = requantize_u8(*acc++ + bias2, mult, shift, round);
-                u = __uadd8(__uqsub8(u, lo1), lo1);
-                u = __usub8(hi1, __uqsub8(hi1, u));
-                *o = (int8_t)(u ^ 0x80u);
-            }
+            EK_PLANE_OUTPUTS(EK_PLANE_BOTH);
         }
     }
+#undef EK_PLANE_U8
+#undef EK_PLANE_NONE
+#undef EK_PLANE_LO
+#undef EK_PLANE_BOTH
 }
 
 void ek_depthwise_plane_dsp(const ek_depthwise_dsp_params *p, const int8_t *input, int8_t *output)
@@ -261,7 +284,7 @@ void ek_depthwise_plane_dsp(const ek_depthwise_dsp_params *p, const int8_t *inpu
             for (oy = 0; oy < g.out_h; oy += g.block) {
                 const int32_t count = g.out_h - oy < g.block ? g.out_h - oy : g.block;
                 const int32_t *x = plane_words + oy * ww;
-                macs(x, ww, w, g.pairs, count, acc);
+                macs(x, ww, w, q.bias2, g.pairs, count, acc);
                 requantize(&g, &q, acc, count, output + c + oy * g.out_row);
             }
         }
