@@ -83,6 +83,21 @@ int32_t ek_depthwise_rows_in_place(const ek_depthwise_dsp_params *p);
 int32_t ek_depthwise_plane_fits(const ek_depthwise_dsp_params *p);
 void ek_depthwise_plane_dsp(const ek_depthwise_dsp_params *p, const int8_t *input, int8_t *output);
 
+/* Which of the two optional paths an engine carries: the generator writes ek_dsp_paths.h beside
+ * the kernels with the paths its calls take (mcu_effnet.codegen.dsp_depthwise_paths); without
+ * it (a runtime built on its own) both. A path compiled out falls through to the next one. */
+#if defined(__has_include)
+#if __has_include("ek_dsp_paths.h")
+#include "ek_dsp_paths.h"
+#endif
+#endif
+#ifndef EK_DEPTHWISE_PLANE_PATH
+#define EK_DEPTHWISE_PLANE_PATH 1
+#endif
+#ifndef EK_DEPTHWISE_ROWS_PATH
+#define EK_DEPTHWISE_ROWS_PATH 1
+#endif
+
 /* The in-place variant: the same contract as ek_depthwise_conv2d_in_place (ek_kernels.h). */
 void ek_depthwise_conv2d_in_place_dsp(const ek_depthwise_dsp_params *p, int8_t *data, int8_t *scratch);
 
