@@ -140,7 +140,7 @@ def _rows_path(case: dict) -> bool:
     width += width % 2
     return (
         kh == kw in (3, 5) and sw in (1, 2) and case["dilation"] == (1, 1) and out_h >= 2
-        and out_w >= (14 if kw == 5 else 20) and kw * width <= 1152
+        and out_w >= (14 if kw == 5 else 20) and kw * width <= 1152 and not _plane_path(case)
     )  # fmt: skip
 
 
@@ -218,6 +218,104 @@ def test_depthwise_rows_in_qemu(tmp_path, board):
         _rows_chain(seed, shape, layers), board, tmp_path / "m", x, max_recompute=None
     )
     assert "ek_depthwise_conv2d_in_place_dsp(&" in model_c and "ek_depthwise_conv2d_dsp(&" in model_c
+
+
+def _plane_path(case: dict) -> bool:
+    """Whether ek_depthwise_conv2d_dsp takes its whole-plane path (ek_depthwise_plane_fits, which
+    it tries first): 3x3 stride 1 with at least 64 output pixels, the padded plane (the map
+    transposed when taller than wide) within 896 halfwords."""
+    out_h = _out_size(case["h"], 3, 1, 1, case["padding"])
+    out_w = _out_size(case["w"], 3, 1, 1, case["padding"])
+    pad = 1 if case["padding"] == "SAME" else 0
+    if out_h > out_w:
+        out_h, out_w = out_w, out_h
+        in_w = case["h"]
+    else:
+        in_w = case["w"]
+    width = max(2 * ((out_w + 1) // 2) + 2, pad + in_w)
+    width += width % 2
+    return (
+        case["kernel"] == (3, 3) and case["stride"] == (1, 1) and case["dilation"] == (1, 1)
+        and out_h * out_w >= 64 and (out_h + 2) * width <= 896
+    )  # fmt: skip
+
+
+plane_cases = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**16),
+        "h": st.integers(3, 40),  # taller than wide (transposed) and not
+        "w": st.integers(3, 30),  # odd and even widths: an odd row's dropped pixel
+        "c": st.integers(1, 9),  # groups of four and tails
+        "kernel": st.just((3, 3)),
+        "stride": st.just((1, 1)),
+        "dilation": st.just((1, 1)),
+        "padding": st.sampled_from(["SAME", "VALID"]),
+        "activation": st.sampled_from(["NONE", "RELU", "RELU6"]),
+        "per_channel": st.booleans(),
+        "bias": st.booleans(),
+    }
+)
+
+
+@_host_examples(12)
+@given(case=plane_cases.filter(_valid).filter(_plane_path))
+def test_depthwise_plane_on_host(host, case):
+    """Small 3x3 stride-1 maps: the whole-plane path (ek_depthwise_plane_dsp.c), transposed when
+    taller than wide, against TFLite Micro, the simulator and the plain engine."""
+    b = ModelBuilder(np.random.default_rng(case["seed"]))
+    x = b.input((1, case["h"], case["w"], case["c"]))
+    y = b.depthwise(
+        x, (3, 3), (1, 1), case["padding"], activation=case["activation"],
+        per_channel=case["per_channel"], bias=case["bias"],
+    )  # fmt: skip
+    b.outputs = [y]
+    xs = np.random.default_rng(case["seed"]).integers(-128, 128, size=(4, case["h"], case["w"], case["c"]))
+    xs = xs.astype(np.int8)
+    expected = np.asarray(run_tflm(b.build(), xs)).reshape(4, -1)
+    graph = load_tflite(b.build())
+    np.testing.assert_array_equal(host.run_engine(generate_engine(graph, dsp=True), xs), expected)
+    np.testing.assert_array_equal(np.asarray(sim_run(graph, xs)).reshape(4, -1), expected)
+
+
+# stride-1 3x3 depthwise ops over their dying inputs on small maps (the plane path in place), a
+# taller-than-wide one transposed, and a stride-2 one between (the four-channel kernel)
+PLANE_CHAIN = (
+    41,
+    (25, 5, 12),
+    [
+        dict(kernel=(3, 3), activation="RELU"),
+        dict(kernel=(3, 3), padding="VALID", activation="RELU6"),
+        dict(kernel=(3, 3), stride=(2, 1)),
+        dict(kernel=(3, 3)),
+    ],
+)
+
+
+def test_depthwise_plane_in_place_on_host(host):
+    """The whole-plane path writing over its own input (untiled), and on the band views of the
+    tiled plan (a band's first rows below the image's top), against TFLite Micro."""
+    seed, shape, layers = PLANE_CHAIN
+    model = _rows_chain(seed, shape, layers)
+    xs = np.random.default_rng(seed).integers(-128, 128, size=(3, *shape), dtype=np.int8)
+    expected = np.asarray(run_tflm(model, xs)).reshape(3, -1)
+    untiled = generate_engine(load_tflite(model), dsp=True, max_recompute=None)
+    assert untiled.files["model.c"].count("ek_depthwise_conv2d_in_place_dsp(&") >= 2
+    np.testing.assert_array_equal(host.run_engine(untiled, xs), expected)
+    tiled = generate_engine(load_tflite(model), dsp=True)
+    assert "ek_depthwise_conv2d_dsp_band(&" in tiled.files["model.c"]
+    np.testing.assert_array_equal(host.run_engine(tiled, xs), expected)
+
+
+@pytest.mark.toolchain
+def test_depthwise_plane_in_qemu(tmp_path):
+    """The whole-plane path on the core (its pair loop is inline assembly there), in place,
+    transposed and not, against TFLite Micro."""
+    seed, shape, layers = PLANE_CHAIN
+    x = np.random.default_rng(seed).integers(-128, 128, size=(3, *shape), dtype=np.int8)
+    model_c = firmware_matches_tflm(
+        _rows_chain(seed, shape, layers), "qemu-m4", tmp_path / "m", x, max_recompute=None
+    )
+    assert "ek_depthwise_conv2d_in_place_dsp(&" in model_c
 
 
 conv_cases = st.fixed_dictionaries(

@@ -26,6 +26,7 @@ import numpy as np
 
 from mcu_effnet.codegen import (
     data_movement,
+    dsp_depthwise_paths,
     dsp_layout,
     dsp_pointwise,
     engine_int16,
@@ -105,6 +106,7 @@ DSP_RUNTIME_FILES: tuple[str, ...] = (
     "ek_requant_dsp.h",
     "ek_depthwise_dsp.c",
     "ek_depthwise_rows_dsp.c",
+    "ek_depthwise_plane_dsp.c",
     "ek_conv_dsp.c",
     "ek_conv_narrow_dsp.c",
     "ek_chunks_dsp.h",
@@ -1017,6 +1019,9 @@ def generate_engine(
         ),
     }
     files.update(runtime_sources(dsp))
+    if dsp:
+        used = dsp_depthwise_paths.paths_used(b.structs, files["model.c"] + files["model_data.c"])
+        files[dsp_depthwise_paths.HEADER] = dsp_depthwise_paths.paths_header(used)
     arena_in_use = any(buf.location == ARENA for buf in plan.buffers)
     assert arena_in_use or plan.arena_bytes == 0
     return EngineSources(

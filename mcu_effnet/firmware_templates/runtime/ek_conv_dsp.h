@@ -72,6 +72,32 @@ void ek_depthwise_rows_dsp(const ek_depthwise_dsp_params *p, int32_t width, cons
  * channel has already read into its ring (one image, out_w <= in_w, pad_top < k_h). */
 int32_t ek_depthwise_rows_in_place(const ek_depthwise_dsp_params *p);
 
+/* Its whole-plane path for small 3x3 maps (ek_depthwise_plane_dsp.c), also taken by itself: 3x3,
+ * stride 1, dilation 1, where a channel's padded plane fits
+ * EK_DEPTHWISE_PLANE_MAX_HALFWORDS halfwords on the stack (and beside it EK_DEPTHWISE_PLANE_ACC
+ * accumulators). It may run with output == input for one image whose output is no larger. */
+#define EK_DEPTHWISE_PLANE_MAX_HALFWORDS 896
+#define EK_DEPTHWISE_PLANE_ACC 256
+/* and where the output has at least this many pixels */
+#define EK_DEPTHWISE_PLANE_MIN_PIXELS 64
+int32_t ek_depthwise_plane_fits(const ek_depthwise_dsp_params *p);
+void ek_depthwise_plane_dsp(const ek_depthwise_dsp_params *p, const int8_t *input, int8_t *output);
+
+/* Which of the two optional paths an engine carries: the generator writes ek_dsp_paths.h beside
+ * the kernels with the paths its calls take (mcu_effnet.codegen.dsp_depthwise_paths); without
+ * it (a runtime built on its own) both. A path compiled out falls through to the next one. */
+#if defined(__has_include)
+#if __has_include("ek_dsp_paths.h")
+#include "ek_dsp_paths.h"
+#endif
+#endif
+#ifndef EK_DEPTHWISE_PLANE_PATH
+#define EK_DEPTHWISE_PLANE_PATH 1
+#endif
+#ifndef EK_DEPTHWISE_ROWS_PATH
+#define EK_DEPTHWISE_ROWS_PATH 1
+#endif
+
 /* The in-place variant: the same contract as ek_depthwise_conv2d_in_place (ek_kernels.h). */
 void ek_depthwise_conv2d_in_place_dsp(const ek_depthwise_dsp_params *p, int8_t *data, int8_t *scratch);
 

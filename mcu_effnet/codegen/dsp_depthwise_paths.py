@@ -1,0 +1,139 @@
+"""Which run-time paths of the DSP depthwise kernel an engine carries (``ek_dsp_paths.h``).
+
+``ek_depthwise_conv2d_dsp`` chooses by the call's geometry at run time among the whole-plane path
+(``ek_depthwise_plane_dsp.c``, small 3x3 stride-1 maps), the rows path
+(``ek_depthwise_rows_dsp.c``, wide 3x3 / 5x5 maps) and the four-channel kernel, which every
+engine keeps. The generator mirrors that choice for every call of the model and compiles out the
+optional paths none of them takes (about 2.6 KB of code for the rows path, 2 KB for the plane
+path), so a model without wide depthwise maps does not carry the rows path. A call whose
+geometry is only known at run time (a band of a tiled segment, a row of a fused expansion)
+keeps both. Getting the mirror wrong costs speed, never exactness: a compiled-out path's calls
+fall through to the next path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+
+# ek_conv_dsp.h
+PLANE_MAX_HALFWORDS = 896
+PLANE_ACC = 256
+PLANE_MIN_PIXELS = 64
+ROWS_MAX_HALFWORDS = 1152
+ROWS_MIN_W3 = 20
+ROWS_MIN_W5 = 14
+ROWS_MIN_H = 2
+
+HEADER = "ek_dsp_paths.h"
+STRUCT = "ek_depthwise_dsp_params"
+WHOLE_KERNEL = "ek_depthwise_conv2d_dsp"
+IN_PLACE_KERNEL = "ek_depthwise_conv2d_in_place_dsp"
+
+
+@dataclass(frozen=True)
+class DepthwiseGeometry:
+    """The geometry fields of one ``ek_depthwise_dsp_params``."""
+
+    batches: int
+    in_h: int
+    in_w: int
+    in_c: int
+    out_h: int
+    out_w: int
+    out_c: int
+    k_h: int
+    k_w: int
+    stride_h: int
+    stride_w: int
+    dil_h: int
+    dil_w: int
+    pad_top: int
+    pad_left: int
+
+
+def plane_fits(g: DepthwiseGeometry) -> bool:
+    """ek_depthwise_plane_fits."""
+    if (g.k_h, g.k_w, g.dil_h, g.dil_w, g.stride_h, g.stride_w) != (3, 3, 1, 1, 1, 1):
+        return False
+    if g.in_c != g.out_c or g.pad_left < 0 or g.out_h * g.out_w < PLANE_MIN_PIXELS:
+        return False
+    transposed = g.out_h > g.out_w and g.pad_top >= 0
+    out_h, out_w = (g.out_w, g.out_h) if transposed else (g.out_h, g.out_w)
+    in_w, pad_l = (g.in_h, g.pad_top) if transposed else (g.in_w, g.pad_left)
+    pairs = (out_w + 1) // 2
+    width = max(2 * pairs + 2, pad_l + in_w)
+    width += width & 1
+    return (out_h + 2) * width <= PLANE_MAX_HALFWORDS and PLANE_ACC // (2 * pairs) >= 1
+
+
+def rows_width(g: DepthwiseGeometry) -> int:
+    """ek_depthwise_rows_width."""
+    k = g.k_w
+    if g.k_h != k or k not in (3, 5) or g.dil_h != 1 or g.dil_w != 1 or g.stride_h < 1:
+        return 0
+    if g.stride_w not in (1, 2) or g.pad_left < 0 or g.in_c != g.out_c:
+        return 0
+    if g.out_h < ROWS_MIN_H or g.out_w < (ROWS_MIN_W5 if k == 5 else ROWS_MIN_W3):
+        return 0
+    pixels = g.out_w + (g.out_w & 1)
+    width = max((pixels - 1) * g.stride_w + k + 1, g.pad_left + g.in_w)
+    width += width & 1
+    return width if k * width <= ROWS_MAX_HALFWORDS else 0
+
+
+def rows_in_place(g: DepthwiseGeometry) -> bool:
+    """ek_depthwise_rows_in_place."""
+    return (
+        g.batches == 1 and g.out_w <= g.in_w and 0 <= g.pad_top < g.k_h and 1 <= g.stride_h <= g.k_h
+    )  # fmt: skip
+
+
+def path(g: DepthwiseGeometry, in_place: bool) -> str:
+    """The path a whole call takes: "plane", "rows" or "four" (ek_depthwise_dsp.c)."""
+    if in_place:
+        if g.batches == 1 and g.out_h * g.out_w <= g.in_h * g.in_w and plane_fits(g):
+            return "plane"
+        return "rows" if rows_width(g) > 0 and rows_in_place(g) else "four"
+    if plane_fits(g):
+        return "plane"
+    return "rows" if rows_width(g) > 0 else "four"
+
+
+def _geometry(struct_fields: list[tuple[str, str]]) -> DepthwiseGeometry:
+    values = dict(struct_fields)
+    return DepthwiseGeometry(**{f.name: int(values[f.name]) for f in fields(DepthwiseGeometry)})
+
+
+def paths_used(structs: list[dict], model_c: str) -> set[str]:
+    """The optional paths ("plane", "rows") some call of the engine may take: ``structs`` the
+    builder's parameter structs, ``model_c`` the generated calls."""
+    used: set[str] = set()
+    for s in structs:
+        if s["ctype"] != STRUCT:
+            continue
+        name = re.escape(s["name"])
+        mentions = len(re.findall(rf"&{name}\b", model_c))
+        whole = len(re.findall(rf"\b{WHOLE_KERNEL}\(&{name}\b", model_c))
+        in_place = len(re.findall(rf"\b{IN_PLACE_KERNEL}\(&{name}\b", model_c))
+        if mentions > whole + in_place:  # bands, fused rows: geometry decided at run time
+            used |= {"plane", "rows"}
+            continue
+        g = _geometry(s["fields"])
+        used |= {path(g, False)} if whole else set()
+        used |= {path(g, True)} if in_place else set()
+    return used & {"plane", "rows"}
+
+
+def paths_header(used: set[str]) -> str:
+    lines = [
+        "/* Generated: the depthwise DSP kernel's optional run-time paths this engine's calls take",
+        " * (mcu_effnet.codegen.dsp_depthwise_paths); the others are compiled out. */",
+        "#ifndef EK_DSP_PATHS_H",
+        "#define EK_DSP_PATHS_H",
+        f"#define EK_DEPTHWISE_PLANE_PATH {int('plane' in used)}",
+        f"#define EK_DEPTHWISE_ROWS_PATH {int('rows' in used)}",
+        "#endif",
+        "",
+    ]
+    return "\n".join(lines)
