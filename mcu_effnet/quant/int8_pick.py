@@ -22,9 +22,28 @@ from mcu_effnet.arch import ArchSpec
 from mcu_effnet.errors import UserError
 from mcu_effnet.quant.tflite_check import int8_predictions, labelled_chunks
 
-# Each candidate costs an export (~5 CPU-s at phi -4, 32 px) plus the interpreter on these images
-# (~3 CPU-s for 359): on a large split a couple of thousand images rank the candidates as well.
+# Each candidate costs an export (~5 CPU-s at phi -4, 32 px) plus TFLite Micro's reference kernels
+# on the images (~3 CPU-s for 359 images of 3 M MACs, about 0.35 G MAC/s): a couple of thousand
+# images rank the candidates as well as a whole large split.
 MAX_IMAGES = 2000
+# --pick auto scores at most this many MACs per candidate (about 10 CPU-s in the interpreter), and
+# picks by the fake-quant accuracy when that leaves fewer than MIN_IMAGES (a larger model: the
+# demo's phi -1 at 128 px, 113 M MACs, would take minutes per candidate).
+AUTO_MACS = 4e9
+MIN_IMAGES = 256
+
+
+def images_to_score(pick: str, macs: int, val_images: int) -> int:
+    """How many validation images each QAT candidate's int8 file is scored on; 0: by fake-quant."""
+    if pick == "fake-quant":
+        return 0
+    images = min(val_images, MAX_IMAGES)
+    if pick == "auto":
+        affordable = int(AUTO_MACS // max(macs, 1))
+        if affordable < min(MIN_IMAGES, images):
+            return 0
+        images = min(images, affordable)
+    return images
 
 
 def int8_file(spec: ArchSpec, state: dict[str, torch.Tensor]) -> bytes:

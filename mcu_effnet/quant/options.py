@@ -9,7 +9,7 @@ from mcu_effnet.errors import UserError
 
 OPTIMIZERS = ("adamw", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
-PICKS = ("int8", "fake-quant")  # how the exported QAT checkpoint is picked
+PICKS = ("auto", "int8", "fake-quant")  # how the exported QAT checkpoint is picked
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,9 @@ class TrainOptions:
     fused_quant: bool = True
     # How the exported QAT checkpoint is picked among the calibrated start and each epoch's raw and
     # EMA weights: "int8" by its .tflite's validation top-1 in TFLite Micro (quant.int8_pick),
-    # "fake-quant" by the Brevitas model's (single rounding; cheaper).
-    pick: str = "int8"
+    # "fake-quant" by the Brevitas model's (single rounding; cheaper), "auto" by int8 when that
+    # costs at most int8_pick.AUTO_MACS per candidate.
+    pick: str = "auto"
 
     def __post_init__(self) -> None:
         # (holds, the parameters it is about, the message in their names)

@@ -45,8 +45,7 @@ from mcu_effnet.quant.distributed import (
     barrier,
     broadcast_object,
 )
-from mcu_effnet.quant.int8_pick import MAX_IMAGES as MAX_PICK_IMAGES
-from mcu_effnet.quant.int8_pick import Int8Scorer
+from mcu_effnet.quant.int8_pick import MIN_IMAGES, Int8Scorer, images_to_score
 from mcu_effnet.quant.loop import (
     EpochTotals,
     StepInfo,
@@ -191,6 +190,7 @@ class _Trainer:
         self.calibrated_top1: float | None = None
         self.float_state: dict | None = None
         self.int8_scorer: Int8Scorer | None = None  # built on first use, on rank 0
+        self.pick_images = images_to_score(options.pick, spec.macs, len(self.val_set))
         self.pick_seconds = 0.0  # spent scoring QAT candidates in TFLite Micro (wall)
         self.pick_cpu_seconds = 0.0
 
@@ -264,13 +264,13 @@ class _Trainer:
     def _int8_top1(self, model: nn.Module) -> float | None:
         """The candidate's int8 validation top-1 in TFLite Micro (``int8_pick``); None when the
         QAT checkpoint is picked by the fake-quant accuracy."""
-        if self.options.pick != "int8":
+        if self.pick_images == 0:
             return None
         start, cpu_start = time.perf_counter(), time.process_time()
         top1 = None
         if self.ctx.is_main:
             if self.int8_scorer is None:
-                self.int8_scorer = Int8Scorer.from_dataset(self.spec, self.val_set)
+                self.int8_scorer = Int8Scorer.from_dataset(self.spec, self.val_set, self.pick_images)
             top1 = self.int8_scorer.top1(self._unwrap(model))
         top1 = broadcast_object(top1, self.ctx)
         self.pick_seconds += time.perf_counter() - start
@@ -527,8 +527,13 @@ class _Trainer:
 
     def _picked_by(self) -> str:
         if self.best.int8_top1 is None:
-            return "fake-quant top-1 on the validation split (the Brevitas model; ties keep the earlier)"
-        images = min(len(self.val_set), MAX_PICK_IMAGES)
+            why = "" if self.options.pick == "fake-quant" else (
+                f" (--pick auto: the int8 file costs {self.spec.macs / 1e6:.0f} M MACs per image, "
+                f"too many to score {min(MIN_IMAGES, len(self.val_set))} images per candidate)")  # fmt: skip
+            return (
+                f"fake-quant top-1 on the validation split (the Brevitas model; ties keep the earlier){why}"
+            )
+        images = self.pick_images
         return (f"int8 top-1 in TFLite Micro on {images} validation images (the candidate's own .tflite; "
                 "ties: the fake-quant top-1, then the earlier)")  # fmt: skip
 
