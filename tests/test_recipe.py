@@ -337,7 +337,7 @@ def test_resume_with_ema_and_a_teacher_ends_where_an_uninterrupted_run_ends(tmp_
 def test_init_starts_from_another_runs_float_weights_and_refuses_another_spec(tmp_path, base_run):
     data = _data()
     float_weights = RunFolder(base_run.run_dir).load_checkpoint()["float_model"]
-    second = run_qat(_spec(), data, _options(epochs=0, qat_epochs=1, init=str(base_run.run_dir)), SINGLE,
+    second = run_qat(_spec(), data, _options(epochs=0, qat_epochs=1, init=str(base_run.run_dir), pick="fake-quant"), SINGLE,
                      out=tmp_path / "second", progress=False, log=_quiet)  # fmt: skip
     stored = RunFolder(second.run_dir).load_checkpoint()["float_model"]
     assert all(torch.equal(float_weights[k], stored[k]) for k in float_weights)
