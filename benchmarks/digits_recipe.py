@@ -22,7 +22,9 @@ Appends one entry per run to the ``runs`` list of benchmarks/results/digits_reci
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import math
 import os
 import resource
 import subprocess
@@ -64,6 +66,29 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def qat_candidates(run_dir: Path) -> list[dict]:
+    """Every QAT checkpoint the run could export (the calibrated start, each epoch's raw and EMA
+    weights) with its fake-quant and int8 (TFLite Micro) validation top-1, from history.csv."""
+    with open(run_dir / "history.csv", newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["phase"] == "qat"]
+    candidates = []
+    for row in rows:
+        epoch = int(row["epoch"])
+        for weights, prefix in (("calibrated" if epoch == 0 else "raw", ""), ("ema", "ema_")):
+            fake_quant = float(row[f"{prefix}val_top1"] or "nan")
+            if math.isnan(fake_quant):
+                continue
+            int8 = float(row.get(f"{prefix}int8_val_top1") or "nan")
+            candidates.append({"epoch": epoch, "weights": weights, "fake_quant": round(fake_quant, 2),
+                               "int8": None if math.isnan(int8) else round(int8, 2)})  # fmt: skip
+    return candidates
+
+
+def fake_quant_pick(candidates: list[dict]) -> dict | None:
+    """The candidate the fake-quant accuracy picks (``--pick fake-quant``: ties keep the earlier)."""
+    return max(candidates, key=lambda c: c["fake_quant"], default=None)
+
+
 def run_recipe(data: Path, out: Path, extra: list[str]) -> dict:
     command = [sys.executable, "-m", "mcu_effnet.cli", "qat", "--phi", "-4", "--resolution", "32",
                "--board", "none", "--data", str(data), "--no-progress", "--out", str(out), *extra]  # fmt: skip
@@ -73,6 +98,7 @@ def run_recipe(data: Path, out: Path, extra: list[str]) -> dict:
     seconds, cpu_seconds = time.perf_counter() - start, _children_cpu() - cpu_start
     metrics = json.loads((out / "metrics.json").read_text())
     train = json.loads((out / "config.json").read_text())["train"]
+    candidates = qat_candidates(out)
     return {
         "options": extra,
         "epochs": train["epochs"],
@@ -83,6 +109,12 @@ def run_recipe(data: Path, out: Path, extra: list[str]) -> dict:
         "exported": metrics.get("exported"),
         # which validation images the .tflite classifies unlike the QAT model (export vs runtime)
         "int8_vs_qat": metrics.get("int8_vs_qat"),
+        # the same run's QAT candidates: what --pick int8 chose from, and what --pick fake-quant
+        # (the earlier behaviour; training is the same either way) would have exported
+        "qat_candidates": candidates,
+        "fake_quant_pick": fake_quant_pick(candidates),
+        "pick_seconds": metrics.get("pick_seconds"),
+        "pick_cpu_seconds": metrics.get("pick_cpu_seconds"),
         "seconds": round(seconds, 1),
         # Wall time grows with other load on a shared machine; CPU time (user + system of the run
         # and its loader workers) much less so.

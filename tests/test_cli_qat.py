@@ -293,6 +293,7 @@ def test_bad_numbers_are_one_line_errors(tmp_path):
             "mcu-effnet: error: --augment must be one of none, light, strong, got 'wild'",
         ),
         (("--teacher", "nowhere"), "mcu-effnet: error: --teacher {cwd}/nowhere: no such run folder"),
+        (("--pick", "best"), "mcu-effnet: error: --pick must be one of auto, int8, fake-quant, got 'best'"),
     ],
 )
 def test_bad_recipe_options_are_one_line_errors_exit_2(tmp_path, args, message):

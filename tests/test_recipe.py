@@ -176,6 +176,18 @@ def test_best_keeps_the_first_of_equal_results():
     }
 
 
+def test_best_by_int8_ranks_the_int8_top1_first_then_the_fake_quant_top1():
+    model = nn.Linear(1, 1)
+    best = Best.empty()
+    assert best.offer(0, "calibrated", 90.0, model, int8_top1=80.0)
+    assert not best.offer(1, "raw", 95.0, model, int8_top1=79.0)  # better fake-quant, worse file
+    assert best.offer(1, "ema", 91.0, model, int8_top1=80.0)  # same file accuracy, better fake-quant
+    assert not best.offer(2, "raw", 91.0, model, int8_top1=80.0)  # a full tie keeps the earlier
+    assert best.summary() == {"weights": "ema", "epoch": 1, "val_top1": 91.0, "int8_val_top1": 80.0,
+                              "candidates": 4}  # fmt: skip
+    assert Best.from_dict(best.to_dict()).summary() == best.summary()
+
+
 # ---- runs ------------------------------------------------------------------------------------
 
 
@@ -216,15 +228,85 @@ def test_run_exports_the_best_checkpoint_and_says_which(base_run):
         r.ema_val_top1 for r in history if r.phase == "float"
     ]
     assert exported["float"]["val_top1"] == max(float_scores) == result.metrics["float_top1"]
-    qat_scores = [r.val_top1 for r in history if r.phase == "qat"] + [
-        r.ema_val_top1 for r in history if r.phase == "qat" and not math.isnan(r.ema_val_top1)
+    # QAT: (int8 top-1 in TFLite Micro, fake-quant top-1) of every candidate, the first best exported
+    qat = [(r.int8_val_top1, r.val_top1) for r in history if r.phase == "qat"] + [
+        (r.ema_int8_val_top1, r.ema_val_top1) for r in history if r.phase == "qat" and r.epoch > 0
     ]
-    assert exported["qat"]["val_top1"] == max(qat_scores) == result.metrics["qat_top1"]
+    assert len(qat) == exported["qat"]["candidates"] == 3 and not any(math.isnan(v) for c in qat for v in c)
+    assert (exported["qat"]["int8_val_top1"], exported["qat"]["val_top1"]) == max(qat)
+    assert exported["qat"]["val_top1"] == result.metrics["qat_top1"]
+    assert exported["qat"]["picked_by"].startswith("int8 top-1 in TFLite Micro on 16 validation images")
     assert all(not math.isnan(r.ema_val_top1) for r in history if r.epoch > 0)
     checkpoint = RunFolder(result.run_dir).load_checkpoint()
     best = checkpoint["best"]["state"]
     assert all(torch.equal(best[k], checkpoint["model"][k]) for k in best)
     assert (result.run_dir / "curves.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("pick", "macs", "val", "expected"),
+    [
+        ("auto", 3_006_032, 359, 359),  # digits at phi -4, 32 px: every image
+        ("auto", 3_006_032, 10_000, 1330),  # CIFAR-10's test split: as many as 4 G MACs allow
+        ("auto", 112_620_240, 300, 0),  # the demo's phi -1 at 128 px: by fake-quant
+        ("int8", 112_620_240, 300, 300),
+        ("int8", 3_006_032, 10_000, 2000),
+        ("fake-quant", 3_006_032, 359, 0),
+    ],
+)
+def test_images_to_score_follow_the_pick_and_the_cost(pick, macs, val, expected):
+    from mcu_effnet.quant.int8_pick import images_to_score
+
+    assert images_to_score(pick, macs, val) == expected
+
+
+def test_exported_int8_top1_is_the_simulators_on_the_exported_weights(base_run):
+    """The pick's figure, from the TFLite Micro interpreter, against the host simulator (bit-exact
+    with TFLite Micro, another implementation) on the weights the checkpoint exports."""
+    from mcu_effnet.graph import load_tflite
+    from mcu_effnet.oracle import top1
+    from mcu_effnet.quant.int8_pick import int8_file
+    from mcu_effnet.quant.tflite_check import labelled_chunks, quantize_like_onnx
+    from mcu_effnet.sim import run as simulate
+
+    graph = load_tflite(int8_file(_spec(), RunFolder(base_run.run_dir).load_checkpoint()["model"]))
+    tin = graph.tensors[graph.inputs[0]]
+    _, images, labels = next(labelled_chunks(ImageDataset(_data().val, 32, augment=False), 64))
+    pixels = np.transpose(images.astype(np.float32) / np.float32(255.0), (0, 2, 3, 1))
+    logits = simulate(graph, quantize_like_onnx(pixels, float(tin.scale[0]), int(tin.zero_point[0])))
+    logits = logits[0] if isinstance(logits, list) else logits
+    simulated = 100.0 * float(np.mean(top1(logits) == labels))
+    assert simulated == pytest.approx(base_run.metrics["exported"]["qat"]["int8_val_top1"])
+
+
+def test_pick_changes_only_which_weights_ship(tmp_path, base_run, monkeypatch):
+    """--pick fake-quant trains the very same candidates (scoring draws no training randomness);
+    with a scripted int8 scorer the candidate it ranks first is exported whatever the fake-quant says."""
+    plain = run_qat(_spec(), _data(), _options(pick="fake-quant"), SINGLE, out=tmp_path / "plain",
+                    progress=False, log=_quiet)  # fmt: skip
+    columns = ("val_loss", "val_top1", "ema_val_top1", "train_loss")
+    np.testing.assert_array_equal(  # the same arithmetic in the same order: equal, NaNs included
+        [[getattr(r, c) for c in columns] for r in plain.history],
+        [[getattr(r, c) for c in columns] for r in base_run.history],
+    )
+    assert all(math.isnan(r.int8_val_top1) for r in plain.history)
+    assert "int8_val_top1" not in plain.metrics["exported"]["qat"]
+    assert plain.metrics["exported"]["qat"]["picked_by"].startswith("fake-quant top-1")
+
+    scripted = iter([20.0, 10.0, 30.0])  # calibrated, raw epoch 1, EMA epoch 1
+    monkeypatch.setattr("mcu_effnet.quant.train.Int8Scorer.top1", lambda self, model: next(scripted))
+    lines: list[str] = []
+    picked = run_qat(_spec(), _data(), _options(), SINGLE, out=tmp_path / "picked", progress=False,
+                     log=lines.append)  # fmt: skip
+    exported = picked.metrics["exported"]["qat"]
+    assert (exported["weights"], exported["epoch"], exported["int8_val_top1"]) == ("ema", 1, 30.0)
+    checkpoint = RunFolder(picked.run_dir).load_checkpoint()
+    ema = checkpoint["ema"]["module"]
+    assert all(torch.equal(checkpoint["model"][k], ema[k]) for k in ema)
+    assert any(
+        line.startswith("qat: keeping the ema weights of epoch 1 (int8 30.00% in TFLite Micro")
+        for line in lines
+    )
 
 
 def _ctrl_c_at(phase: str, epoch: int, batch: int):
@@ -255,7 +337,7 @@ def test_resume_with_ema_and_a_teacher_ends_where_an_uninterrupted_run_ends(tmp_
 def test_init_starts_from_another_runs_float_weights_and_refuses_another_spec(tmp_path, base_run):
     data = _data()
     float_weights = RunFolder(base_run.run_dir).load_checkpoint()["float_model"]
-    second = run_qat(_spec(), data, _options(epochs=0, qat_epochs=1, init=str(base_run.run_dir)), SINGLE,
+    second = run_qat(_spec(), data, _options(epochs=0, qat_epochs=1, init=str(base_run.run_dir), pick="fake-quant"), SINGLE,
                      out=tmp_path / "second", progress=False, log=_quiet)  # fmt: skip
     stored = RunFolder(second.run_dir).load_checkpoint()["float_model"]
     assert all(torch.equal(float_weights[k], stored[k]) for k in float_weights)

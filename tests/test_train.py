@@ -39,7 +39,18 @@ def _data(train: int = 48, val: int = 16):
 
 
 def _options(**changes) -> TrainOptions:
-    base = dict(epochs=2, qat_epochs=1, batch_size=8, lr=2e-3, workers=0, calibration_batches=2, seed=3)
+    # fake-quant pick: scoring candidates as int8 files costs ~4 CPU-s each and is tested in
+    # test_recipe; the two-process test below keeps it on (rank 0 scores, every rank picks)
+    base = dict(
+        epochs=2,
+        qat_epochs=1,
+        batch_size=8,
+        lr=2e-3,
+        workers=0,
+        calibration_batches=2,
+        seed=3,
+        pick="fake-quant",
+    )
     base.update(changes)
     return TrainOptions(**base)
 
@@ -162,7 +173,7 @@ def _rank_main(rank: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
     ctx = init_distributed("cpu")
     try:
-        result = run_qat(_spec(), _data(train=64), _options(epochs=1, qat_epochs=1), ctx, out=Path(out) / "run",
+        result = run_qat(_spec(), _data(train=64), _options(epochs=1, qat_epochs=1, pick="int8"), ctx, out=Path(out) / "run",
                          progress=False, log=lambda m: None)  # fmt: skip
         # Each process's own final weights, from the model it trained; rank 0 also wrote them to disk.
         torch.save(result.model.state_dict(), Path(out) / f"rank{rank}.pt")

@@ -78,6 +78,10 @@ def register(subparsers) -> None:
         "--distill-alpha", metavar="A", default="0.5", help="weight of the distillation term (0.5)"
     )
     r.add_argument("--distill-t", metavar="T", default="4", help="distillation temperature (default 4)")
+    r.add_argument("--pick", default="auto",
+                   help="export the QAT checkpoint with the best int8 top-1 in TFLite Micro (int8) or fake-quant "
+                   "top-1 (fake-quant: cheaper, blind to the runtime's rounding); auto (default): int8 when "
+                   "each candidate's file scores 256+ validation images within 4 G MACs")  # fmt: skip
     o = p.add_argument_group("output")
     o.add_argument(
         "--out", metavar="RUN_DIR", help="run folder (default runs/<variant>-phi<phi>-r<res>-<time>)"
@@ -139,6 +143,7 @@ def train_options(args: argparse.Namespace):
         distill_t=_number("--distill-t", args.distill_t),
         channels_last=not args.no_channels_last,
         fused_quant=not args.no_fused_quant,
+        pick=args.pick,
     )
 
 

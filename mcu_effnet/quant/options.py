@@ -9,6 +9,7 @@ from mcu_effnet.errors import UserError
 
 OPTIMIZERS = ("adamw", "sgd")
 DEVICES = ("auto", "cpu", "cuda")
+PICKS = ("auto", "int8", "fake-quant")  # how the exported QAT checkpoint is picked
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,11 @@ class TrainOptions:
     channels_last: bool = True
     # QAT steps through models.fused_quant (Brevitas's values and gradients, a fraction of the cost).
     fused_quant: bool = True
+    # How the exported QAT checkpoint is picked among the calibrated start and each epoch's raw and
+    # EMA weights: "int8" by its .tflite's validation top-1 in TFLite Micro (quant.int8_pick),
+    # "fake-quant" by the Brevitas model's (single rounding; cheaper), "auto" by int8 when that
+    # costs at most int8_pick.AUTO_MACS per candidate.
+    pick: str = "auto"
 
     def __post_init__(self) -> None:
         # (holds, the parameters it is about, the message in their names)
@@ -100,6 +106,7 @@ class TrainOptions:
                 f"distill_alpha must be in [0, 1], got {self.distill_alpha:g}",
             ),
             (self.distill_t > 0, ("distill_t",), f"distill_t must be > 0, got {self.distill_t:g}"),
+            (self.pick in PICKS, ("pick",), f"pick must be one of {', '.join(PICKS)}, got {self.pick!r}"),
         ]
         for ok, options, message in checks:
             if not ok:

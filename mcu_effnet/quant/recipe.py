@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,26 +57,40 @@ class ModelEMA:
 
 @dataclass
 class Best:
-    """The best validation result of a phase so far, and the weights that gave it."""
+    """The best validation result of a phase so far, and the weights that gave it.
+
+    With ``int8_top1`` given (QAT, picked by the int8 file in TFLite Micro) candidates rank by it
+    first and by the fake-quant ``top1`` second; ties keep the earlier."""
 
     epoch: int  # 1-based in the phase; 0 = the calibrated model before QAT
     source: str  # "raw" (the trained weights), "ema" or "calibrated"
     top1: float
     state: dict[str, torch.Tensor]
+    int8_top1: float | None = None
+    candidates: int = 0  # how many were offered
 
-    def offer(self, epoch: int, source: str, top1: float, model: nn.Module) -> bool:
-        """Keeps ``model``'s weights if ``top1`` beats the best so far (ties keep the earlier)."""
-        if top1 > self.top1:
-            self.epoch, self.source, self.top1 = epoch, source, top1
+    def _key(self, top1: float, int8_top1: float | None) -> tuple[float, float]:
+        return (-math.inf if int8_top1 is None else int8_top1, top1)
+
+    def offer(
+        self, epoch: int, source: str, top1: float, model: nn.Module, int8_top1: float | None = None
+    ) -> bool:
+        """Keeps ``model``'s weights if they beat the best so far (ties keep the earlier)."""
+        self.candidates += 1
+        if self._key(top1, int8_top1) > self._key(self.top1, self.int8_top1):
+            self.epoch, self.source, self.top1, self.int8_top1 = epoch, source, top1, int8_top1
             self.state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
             return True
         return False
 
     def summary(self) -> dict[str, Any]:
-        return {"weights": self.source, "epoch": self.epoch, "val_top1": self.top1}
+        summary = {"weights": self.source, "epoch": self.epoch, "val_top1": self.top1}
+        if self.int8_top1 is not None:
+            summary |= {"int8_val_top1": self.int8_top1, "candidates": self.candidates}
+        return summary
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.summary(), "state": self.state}
+        return {**self.summary(), "candidates": self.candidates, "state": self.state}
 
     @classmethod
     def empty(cls) -> Best:
@@ -85,7 +100,14 @@ class Best:
     def from_dict(cls, data: dict[str, Any] | None) -> Best:
         if data is None:
             return cls.empty()
-        return cls(epoch=data["epoch"], source=data["weights"], top1=data["val_top1"], state=data["state"])
+        return cls(
+            epoch=data["epoch"],
+            source=data["weights"],
+            top1=data["val_top1"],
+            state=data["state"],
+            int8_top1=data.get("int8_val_top1"),
+            candidates=data.get("candidates", 0),
+        )
 
 
 class RecipeLoss:

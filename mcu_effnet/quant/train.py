@@ -45,6 +45,7 @@ from mcu_effnet.quant.distributed import (
     barrier,
     broadcast_object,
 )
+from mcu_effnet.quant.int8_pick import MIN_IMAGES, Int8Scorer, images_to_score
 from mcu_effnet.quant.loop import (
     EpochTotals,
     StepInfo,
@@ -66,7 +67,13 @@ from mcu_effnet.quant.run_folder import (
     RunFolder,
     default_run_name,
 )
-from mcu_effnet.quant.training_report import EpochRecord, epoch_line, final_table, write_history
+from mcu_effnet.quant.training_report import (
+    EpochRecord,
+    epoch_line,
+    exported_line,
+    final_table,
+    write_history,
+)
 
 CHECKPOINT_VERSION = 1
 VAL_SAMPLE_COUNT = 64  # images kept in the run folder for the export checks
@@ -182,6 +189,10 @@ class _Trainer:
         self.float_top1: float | None = None
         self.calibrated_top1: float | None = None
         self.float_state: dict | None = None
+        self.int8_scorer: Int8Scorer | None = None  # built on first use, on rank 0
+        self.pick_images = images_to_score(options.pick, spec.macs, len(self.val_set))
+        self.pick_seconds = 0.0  # spent scoring QAT candidates in TFLite Micro (wall)
+        self.pick_cpu_seconds = 0.0
 
     # -- loaders ------------------------------------------------------------------------------
 
@@ -250,6 +261,23 @@ class _Trainer:
         calibrate_activations(quant, self._calibration_batches(), self.ctx.device)
         return quant
 
+    def _int8_top1(self, model: nn.Module) -> float | None:
+        """The candidate's int8 validation top-1 in TFLite Micro (``int8_pick``); None when the
+        QAT checkpoint is picked by the fake-quant accuracy."""
+        if self.pick_images == 0:
+            return None
+        start, cpu_start = time.perf_counter(), time.process_time()
+        top1 = None
+        if self.ctx.is_main:
+            if self.int8_scorer is None:
+                self.int8_scorer = Int8Scorer.from_dataset(self.spec, self.val_set, self.pick_images)
+            top1 = self.int8_scorer.top1(self._unwrap(model))
+        top1 = broadcast_object(top1, self.ctx)
+        self.pick_seconds += time.perf_counter() - start
+        # the export and the interpreter run in this process: its CPU time is what scoring costs
+        self.pick_cpu_seconds += time.process_time() - cpu_start
+        return top1
+
     # -- checkpoints --------------------------------------------------------------------------
 
     def _checkpoint(
@@ -280,6 +308,8 @@ class _Trainer:
                 "best": self.best.to_dict() if self.best.state else None,
                 "exported": self.exported,
                 "teacher_top1": self.teacher_top1,
+                "pick_seconds": self.pick_seconds,
+                "pick_cpu_seconds": self.pick_cpu_seconds,
             }
         )
 
@@ -402,11 +432,15 @@ class _Trainer:
         start = time.perf_counter()
         # The bare module: DDP's forward is a collective, and shards may differ by one batch.
         val_loss, val_top1 = evaluate(self._unwrap(model), val_loader, self.ctx)
-        ema_loss, ema_top1 = math.nan, math.nan
-        self.best.offer(epoch + 1, "raw", val_top1, self._unwrap(model))
+        ema_loss, ema_top1, int8_top1, ema_int8_top1 = math.nan, math.nan, None, None
+        if phase == "qat":
+            int8_top1 = self._int8_top1(model)
+        self.best.offer(epoch + 1, "raw", val_top1, self._unwrap(model), int8_top1)
         if self.ema is not None:
             ema_loss, ema_top1 = evaluate(self.ema.module, val_loader, self.ctx)
-            self.best.offer(epoch + 1, "ema", ema_top1, self.ema.module)
+            if phase == "qat":
+                ema_int8_top1 = self._int8_top1(self.ema.module)
+            self.best.offer(epoch + 1, "ema", ema_top1, self.ema.module, ema_int8_top1)
         self.train_seconds += seconds + (time.perf_counter() - start)
         return EpochRecord(
             phase=phase,
@@ -420,6 +454,8 @@ class _Trainer:
             seconds=seconds,
             ema_val_loss=ema_loss,
             ema_val_top1=ema_top1,
+            int8_val_top1=math.nan if int8_top1 is None else int8_top1,
+            ema_int8_val_top1=math.nan if ema_int8_top1 is None else ema_int8_top1,
         )
 
     # -- the recipe ---------------------------------------------------------------------------
@@ -433,6 +469,8 @@ class _Trainer:
             self.float_state = state["float_model"]
             self.exported = state.get("exported", {})
             self.teacher_top1 = state.get("teacher_top1")
+            self.pick_seconds = state.get("pick_seconds", 0.0)
+            self.pick_cpu_seconds = state.get("pick_cpu_seconds", 0.0)
             torch.set_rng_state(state["torch_rng"])
         elif self.criterion.teacher is not None:
             _, self.teacher_top1 = evaluate(
@@ -466,11 +504,13 @@ class _Trainer:
             start = time.perf_counter()
             quant = self.quant_from_float(float_model)
             val_loss, self.calibrated_top1 = evaluate(quant, self._val_loader(), self.ctx)
-            self.best.offer(0, "calibrated", self.calibrated_top1, quant)
+            int8_top1 = self._int8_top1(quant)
+            self.best.offer(0, "calibrated", self.calibrated_top1, quant, int8_top1)
             self.train_seconds += time.perf_counter() - start
             record = EpochRecord(
-                "qat", 0, math.nan, math.nan, val_loss, self.calibrated_top1, math.nan, math.nan, 0.0
-            )
+                "qat", 0, math.nan, math.nan, val_loss, self.calibrated_top1, math.nan, math.nan, 0.0,
+                int8_val_top1=math.nan if int8_top1 is None else int8_top1,
+            )  # fmt: skip
             self.history.append(record)
             self.log(epoch_line(record, self.options.qat_epochs))
             state = None
@@ -481,11 +521,21 @@ class _Trainer:
         # Export the best validation weights of QAT (trained, EMA or the calibrated start).
         self.best.state = broadcast_object(self.best.state, self.ctx)
         quant.load_state_dict(self.best.state)
-        self.exported["qat"] = self.best.summary()
-        self.log(
-            f"qat: keeping the {self.best.source} weights of epoch {self.best.epoch} ({self.best.top1:.1f}%)"
-        )
+        self.exported["qat"] = {**self.best.summary(), "picked_by": self._picked_by()}
+        self.log(f"qat: keeping the {exported_line(self.exported['qat'])}")
         return quant
+
+    def _picked_by(self) -> str:
+        if self.best.int8_top1 is None:
+            why = "" if self.options.pick == "fake-quant" else (
+                f" (--pick auto: the int8 file costs {self.spec.macs / 1e6:.0f} M MACs per image, "
+                f"too many to score {min(MIN_IMAGES, len(self.val_set))} images per candidate)")  # fmt: skip
+            return (
+                f"fake-quant top-1 on the validation split (the Brevitas model; ties keep the earlier){why}"
+            )
+        images = self.pick_images
+        return (f"int8 top-1 in TFLite Micro on {images} validation images (the candidate's own .tflite; "
+                "ties: the fake-quant top-1, then the earlier)")  # fmt: skip
 
     def metrics(self) -> dict[str, Any]:
         qat = self.exported.get("qat")
@@ -519,6 +569,9 @@ class _Trainer:
             "macs": self.spec.macs,
             "weight_bytes": self.spec.weight_bytes,
             "train_seconds": round(self.train_seconds, 2),
+            # of which scoring QAT candidates as int8 files in TFLite Micro (--pick int8)
+            "pick_seconds": round(self.pick_seconds, 2),
+            "pick_cpu_seconds": round(self.pick_cpu_seconds, 2),
             "world_size": self.ctx.world_size,
             "dataset": self.data.describe(),
         }
@@ -619,6 +672,8 @@ def run_qat(
         trainer.train_seconds, trainer.float_top1 = state["train_seconds"], state["float_top1"]
         trainer.calibrated_top1 = state["calibrated_top1"]
         trainer.exported, trainer.teacher_top1 = state.get("exported", {}), state.get("teacher_top1")
+        trainer.pick_seconds = state.get("pick_seconds", 0.0)
+        trainer.pick_cpu_seconds = state.get("pick_cpu_seconds", 0.0)
         trainer.log("training had already finished")
     else:
         quant = trainer.run(state)

@@ -24,22 +24,44 @@ class EpochRecord:
     seconds: float
     ema_val_loss: float = math.nan  # the weight EMA's validation figures (NaN: EMA off)
     ema_val_top1: float = math.nan
+    # QAT: the int8 file's validation top-1 in TFLite Micro (NaN: not measured, see --pick)
+    int8_val_top1: float = math.nan
+    ema_int8_val_top1: float = math.nan
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _int8(value: float) -> str:
+    return "" if math.isnan(value) else f" (int8 {value:5.1f}%)"
 
 
 def epoch_line(record: EpochRecord, total_epochs: int) -> str:
     if record.epoch == 0:
         return (
             f"{record.phase:5s} calibrated       val loss {record.val_loss:.3f}  val {record.val_top1:5.1f}%"
+            + _int8(record.int8_val_top1)
         )
     return (
         f"{record.phase:5s} epoch {record.epoch:3d}/{total_epochs:<3d}  loss {record.train_loss:.3f}  "
-        f"train {record.train_top1:5.1f}%  val {record.val_top1:5.1f}%  "
+        f"train {record.train_top1:5.1f}%  val {record.val_top1:5.1f}%{_int8(record.int8_val_top1)}  "
         f"{record.images_per_s:7.0f} img/s  lr {record.lr:.2e}"
         + ("" if math.isnan(record.ema_val_top1) else f"  EMA val {record.ema_val_top1:5.1f}%")
+        + _int8(record.ema_int8_val_top1)
     )
+
+
+def exported_line(exported: dict) -> str:
+    """Which weights of a phase were exported and why (``Best.summary`` plus ``picked_by``)."""
+    line = f"{exported['weights']} weights of epoch {exported['epoch']}"
+    if exported.get("int8_val_top1") is None:
+        line += f" ({_pct(exported['val_top1'])})"
+    else:
+        line += (f" (int8 {_pct(exported['int8_val_top1'])} in TFLite Micro, fake-quant {_pct(exported['val_top1'])}; "
+                 f"the best of {exported['candidates']} candidates)")  # fmt: skip
+    if exported.get("picked_by"):
+        line += f", picked by {exported['picked_by']}"
+    return line
 
 
 def history_csv(records: list[EpochRecord]) -> str:
@@ -123,7 +145,7 @@ def final_table(metrics: dict) -> str:
         ("calibrated int8 top-1 (before QAT)", _pct(metrics.get("calibrated_top1"))),
         ("QAT int8 top-1", _pct(metrics.get("qat_top1"))),
         *(
-            (f"exported {phase} weights", f"{e['weights']} of epoch {e['epoch']} ({_pct(e['val_top1'])})")
+            (f"exported {phase} weights", exported_line(e))
             for phase, e in metrics.get("exported", {}).items()
         ),
         *(
