@@ -105,7 +105,7 @@ def test_native_profile_through_the_cli(native, model):
 
 
 def test_profile_across_systick_wraps(native, tmp_path):
-    """With a 1024-tick SysTick period (40,960 instructions) the inference crosses wraps; the
+    """With a 512-tick SysTick period (20,480 instructions) the inference crosses wraps; the
     64-bit counter keeps every layer's count to within a tick plus the wrap interrupt's cost."""
     from mcu_effnet.boards import get_board
     from mcu_effnet.codegen import toolchain
@@ -115,15 +115,15 @@ def test_profile_across_systick_wraps(native, tmp_path):
     folder = tmp_path / "wraps"
     shutil.copytree(out, folder, ignore=shutil.ignore_patterns("build"))
     built = subprocess.run(
-        ["make", "-C", str(folder), "qemu", "OPT=-O2 -DSYSTICK_RELOAD=0x3FFu"], capture_output=True, text=True
+        ["make", "-C", str(folder), "qemu", "OPT=-O2 -DSYSTICK_RELOAD=0x1FFu"], capture_output=True, text=True
     )
     assert built.returncode == 0, built.stderr
     result = toolchain.run_qemu(get_board("qemu-m4"), folder / "build" / "qemu" / "firmware.elf", timeout=120)
     assert result.check_ok and result.instructions is not None
-    assert result.instructions > 2 * 1024 * 40  # at least two wraps inside the inference
+    assert result.instructions > 2 * 512 * 40  # at least two wraps inside the inference
     prof = from_run(result.lines, "native", execution_layers(report), result.instructions)
     assert prof.agrees()
-    wraps = result.instructions // (1024 * 40) + 1
+    wraps = result.instructions // (512 * 40) + 1
     for wrapped, plain in zip(prof.layers, report["layers"], strict=True):
         assert abs(wrapped.instructions - plain["instructions"]) <= 2 * 40 + 30 * wraps, wrapped
 
