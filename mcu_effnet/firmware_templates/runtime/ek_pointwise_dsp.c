@@ -237,6 +237,17 @@ EK_DSP_INLINE void one_pixel(const ek_mm *m, const int8_t *x0, int8_t *o0, int m
 #define EK_PW_PART_CHANNELS 64
 #define EK_PW_WIDE_MIN_CHANNELS 8
 
+/* One step of widen3: three pixels' words of 4 depth values as six halfword-pair words. */
+static inline void widen3_step(uint32_t v0, uint32_t v1, uint32_t v2, uint32_t *to)
+{
+    to[0] = (uint32_t)__sxtb16((int32_t)v0);
+    to[1] = (uint32_t)__sxtb16((int32_t)v1);
+    to[2] = (uint32_t)__sxtb16((int32_t)v2);
+    to[3] = (uint32_t)ek_sxtb16_ror8(v0);
+    to[4] = (uint32_t)ek_sxtb16_ror8(v1);
+    to[5] = (uint32_t)ek_sxtb16_ror8(v2);
+}
+
 /* Three pixels' rows of `depth` bytes widened once to halfword pairs, step by step (4 depth
  * values, the last padded with zeros) as six words: the three pixels' (x[k], x[k+2]), then their
  * (x[k+1], x[k+3]). The channel pairs then read them without re-widening. */
@@ -252,23 +263,13 @@ static void widen3(const int8_t *x, int32_t x_step, int32_t depth, uint32_t *to)
         v0 = ek_load4(p0);
         v1 = ek_load4(p1);
         v2 = ek_load4(p2);
-        to[0] = (uint32_t)__sxtb16((int32_t)v0);
-        to[1] = (uint32_t)__sxtb16((int32_t)v1);
-        to[2] = (uint32_t)__sxtb16((int32_t)v2);
-        to[3] = (uint32_t)ek_sxtb16_ror8(v0);
-        to[4] = (uint32_t)ek_sxtb16_ror8(v1);
-        to[5] = (uint32_t)ek_sxtb16_ror8(v2);
+        widen3_step(v0, v1, v2, to);
     }
     if (tail) {
         v0 = load_tail(p0, tail);
         v1 = load_tail(p1, tail);
         v2 = load_tail(p2, tail);
-        to[0] = (uint32_t)__sxtb16((int32_t)v0);
-        to[1] = (uint32_t)__sxtb16((int32_t)v1);
-        to[2] = (uint32_t)__sxtb16((int32_t)v2);
-        to[3] = (uint32_t)ek_sxtb16_ror8(v0);
-        to[4] = (uint32_t)ek_sxtb16_ror8(v1);
-        to[5] = (uint32_t)ek_sxtb16_ror8(v2);
+        widen3_step(v0, v1, v2, to);
     }
 }
 
