@@ -177,24 +177,45 @@ static void fill4(const plane_geometry *g, const int8_t *image, int32_t off2, in
     }
 }
 
-/* One output row's pixel pairs: acc[0 .. 2 * pairs) from the window rows x0, x1, x2 (plane words),
- * w = e0, o0, e1, o1, e2, o2, each accumulator starting at bias2 (the op's bias, doubled). On the target one assembly block: gcc kept the six weights, three
+/* The rows of one block of outputs, for the MAC loop (a struct on the stack, so the assembly
+ * addresses it as memory operands: the loop itself needs 13 registers). */
+typedef struct {
+    int32_t bias2;     /* the op's bias, doubled: every accumulator starts there */
+    int32_t *row_end;  /* the current row's last accumulator + 1 (advanced row by row) */
+    int32_t row_bytes; /* out_w accumulators: from one row's first accumulator to the next's */
+    int32_t x_skip;    /* bytes from a row's last pair's window to the next row's first */
+    int32_t acc_skip;  /* 0, or -4: back over an odd row's extra pixel */
+    int32_t *end;      /* the block's last row's end */
+} plane_rows;
+
+/* A block of output rows' pixel pairs: each row's 2 * pairs accumulators from the window rows
+ * x0, x1, x2 (plane words), w = e0, o0, e1, o1, e2, o2. On the target one assembly block with the
+ * rows' loop inside (one call per block, not per row: a row's call and set-up cost about 25
+ * instructions, the step to the next row inside the loop 13): gcc kept the six weights, three
  * row pointers and two accumulators in more registers than the core has and spilled inside the
  * loop (measured: 27 instructions a pair instead of 22). */
 #if defined(EK_ACLE_EMULATION)
-static void row_pairs(const int32_t *x0, const int32_t *x1, const int32_t *x2, const int32_t *w, int32_t bias2,
-                      int32_t *acc, int32_t *end)
+static void block_pairs(const int32_t *x0, const int32_t *x1, const int32_t *x2, const int32_t *w, plane_rows *r,
+                        int32_t *acc)
 {
-    for (; acc < end; acc += 2, ++x0, ++x1, ++x2) {
-        int32_t a0, a1;
-        a0 = __smlabt(x0[1], w[1], __smlad(x0[0], w[0], bias2));
-        a1 = __smlad(x0[1], w[1], __smlatb(x0[0], w[0], bias2));
-        a0 = __smlabt(x1[1], w[3], __smlad(x1[0], w[2], a0));
-        a1 = __smlad(x1[1], w[3], __smlatb(x1[0], w[2], a1));
-        a0 = __smlabt(x2[1], w[5], __smlad(x2[0], w[4], a0));
-        a1 = __smlad(x2[1], w[5], __smlatb(x2[0], w[4], a1));
-        acc[0] = a0;
-        acc[1] = a1;
+    for (;;) {
+        for (; acc < r->row_end; acc += 2, ++x0, ++x1, ++x2) {
+            int32_t a0, a1;
+            a0 = __smlabt(x0[1], w[1], __smlad(x0[0], w[0], r->bias2));
+            a1 = __smlad(x0[1], w[1], __smlatb(x0[0], w[0], r->bias2));
+            a0 = __smlabt(x1[1], w[3], __smlad(x1[0], w[2], a0));
+            a1 = __smlad(x1[1], w[3], __smlatb(x1[0], w[2], a1));
+            a0 = __smlabt(x2[1], w[5], __smlad(x2[0], w[4], a0));
+            a1 = __smlad(x2[1], w[5], __smlatb(x2[0], w[4], a1));
+            acc[0] = a0;
+            acc[1] = a1;
+        }
+        if (acc == r->end) {
+            return;
+        }
+        x0 += r->x_skip / 4, x1 += r->x_skip / 4, x2 += r->x_skip / 4;
+        acc += r->acc_skip / 4;
+        r->row_end += r->row_bytes / 4;
     }
 }
 #else
@@ -205,11 +226,12 @@ static void row_pairs(const int32_t *x0, const int32_t *x1, const int32_t *x2, c
     "ldr %[t], [%[" X "]]\n\t"                  \
     "smlabt %[a0], %[t], %[" O "], %[a0]\n\t"  \
     "smlad %[a1], %[t], %[" O "], %[a1]\n\t"
-/* Not inlined: the block takes 13 registers and addresses `end` and `bias2` on the stack, which
+/* Not inlined: the block takes 13 registers and addresses the rows' fields on the stack, which
  * inside the kernel's large frame gcc could not always do (cortex-m33: impossible constraints). */
-__attribute__((noinline)) static void row_pairs(const int32_t *x0, const int32_t *x1, const int32_t *x2,
-                                                const int32_t *w, int32_t bias2, int32_t *acc, int32_t *end)
+__attribute__((noinline)) static void block_pairs(const int32_t *x0, const int32_t *x1, const int32_t *x2,
+                                                  const int32_t *w, plane_rows *r, int32_t *acc)
 {
+    plane_rows k = *r; /* on this small frame: plain [sp, #n] operands */
     int32_t a0, a1, t;
     __asm__ volatile("1:\n\t"
                      "ldr %[a1], %[bias]\n\t"
@@ -220,13 +242,29 @@ __attribute__((noinline)) static void row_pairs(const int32_t *x0, const int32_t
                      "smlabt %[a0], %[t], %[o0], %[a0]\n\t"
                      "smlad %[a1], %[t], %[o0], %[a1]\n\t" EK_PLANE_ROW("x1", "e1", "o1") EK_PLANE_ROW("x2", "e2", "o2")
                      "strd %[a0], %[a1], [%[acc]], #8\n\t"
-                     "ldr %[t], %[end]\n\t"
+                     "ldr %[t], %[row_end]\n\t"
                      "cmp %[acc], %[t]\n\t"
                      "bne 1b\n\t"
+                     "ldr %[t], %[end]\n\t"
+                     "cmp %[acc], %[t]\n\t"
+                     "beq 2f\n\t"
+                     "ldr %[t], %[x_skip]\n\t"
+                     "add %[x0], %[x0], %[t]\n\t"
+                     "add %[x1], %[x1], %[t]\n\t"
+                     "add %[x2], %[x2], %[t]\n\t"
+                     "ldr %[t], %[acc_skip]\n\t"
+                     "add %[acc], %[acc], %[t]\n\t"
+                     "ldr %[t], %[row_end]\n\t"
+                     "ldr %[a0], %[row_bytes]\n\t"
+                     "add %[t], %[t], %[a0]\n\t"
+                     "str %[t], %[row_end]\n\t"
+                     "b 1b\n\t"
+                     "2:\n\t"
                      : [x0] "+r"(x0), [x1] "+r"(x1), [x2] "+r"(x2), [acc] "+r"(acc), [a0] "=&r"(a0), [a1] "=&r"(a1),
-                       [t] "=&r"(t)
+                       [t] "=&r"(t), [row_end] "+m"(k.row_end)
                      : [e0] "r"(w[0]), [o0] "r"(w[1]), [e1] "r"(w[2]), [o1] "r"(w[3]), [e2] "r"(w[4]), [o2] "r"(w[5]),
-                       [end] "m"(end), [bias] "m"(bias2)
+                       [end] "m"(k.end), [bias] "m"(k.bias2), [x_skip] "m"(k.x_skip), [acc_skip] "m"(k.acc_skip),
+                       [row_bytes] "m"(k.row_bytes)
                      : "cc", "memory");
 }
 #endif
@@ -237,9 +275,14 @@ __attribute__((noinline)) static void row_pairs(const int32_t *x0, const int32_t
 static void macs(const int32_t *x, int32_t ww, const int32_t *w, int32_t bias2, int32_t pairs, int32_t out_w,
                  int32_t count, int32_t *acc)
 {
-    for (; count > 0; --count, x += ww, acc += out_w) {
-        row_pairs(x, x + ww, x + 2 * ww, w, bias2, acc, acc + 2 * pairs);
-    }
+    plane_rows r;
+    r.bias2 = bias2;
+    r.row_end = acc + 2 * pairs;
+    r.row_bytes = 4 * out_w;
+    r.x_skip = 4 * (ww - pairs);
+    r.acc_skip = 4 * (out_w - 2 * pairs);
+    r.end = acc + (count - 1) * out_w + 2 * pairs;
+    block_pairs(x, x + ww, x + 2 * ww, w, &r, acc);
 }
 
 /* What the requantization of one channel shares (bias2 goes into the accumulators). */
