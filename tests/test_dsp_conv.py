@@ -311,6 +311,19 @@ PLANE_CHAIN = (
 )
 
 
+# VWW-like small square maps (untransposed): 7x7 then 5x5 and 3x3 (VALID), ten channels (two
+# groups of four planes and two planes alone); the 3x3 map stays on the four-channel kernel
+SMALL_PLANE_CHAIN = (
+    43,
+    (7, 7, 10),
+    [
+        dict(kernel=(3, 3), activation="RELU6"),
+        dict(kernel=(3, 3), padding="VALID", activation="RELU"),
+        dict(kernel=(3, 3), padding="VALID"),
+    ],
+)
+
+
 def test_depthwise_plane_in_place_on_host(host):
     """The whole-plane path writing over its own input (untiled), and on the band views of the
     tiled plan (a band's first rows below the image's top), against TFLite Micro."""
@@ -329,13 +342,14 @@ def test_depthwise_plane_in_place_on_host(host):
 @pytest.mark.toolchain
 def test_depthwise_plane_in_qemu(tmp_path):
     """The whole-plane path on the core (its pair loop is inline assembly there), in place,
-    transposed and not, against TFLite Micro."""
-    seed, shape, layers = PLANE_CHAIN
-    x = np.random.default_rng(seed).integers(-128, 128, size=(3, *shape), dtype=np.int8)
-    model_c = firmware_matches_tflm(
-        _rows_chain(seed, shape, layers), "qemu-m4", tmp_path / "m", x, max_recompute=None
-    )
-    assert "ek_depthwise_conv2d_in_place_dsp(&" in model_c
+    transposed and not, on 25x5 and on small square maps (four planes filled at once), against
+    TFLite Micro."""
+    for n, (seed, shape, layers) in enumerate((PLANE_CHAIN, SMALL_PLANE_CHAIN)):
+        x = np.random.default_rng(seed).integers(-128, 128, size=(3, *shape), dtype=np.int8)
+        model_c = firmware_matches_tflm(
+            _rows_chain(seed, shape, layers), "qemu-m4", tmp_path / f"m{n}", x, max_recompute=None
+        )
+        assert "ek_depthwise_conv2d_in_place_dsp(&" in model_c
 
 
 conv_cases = st.fixed_dictionaries(
