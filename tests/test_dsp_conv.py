@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from host_engine import HostRuntime
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from op_checks import firmware_matches_tflm
 from tflite_builder import ModelBuilder, run_tflm
@@ -222,7 +222,7 @@ def test_depthwise_rows_in_qemu(tmp_path, board):
 
 def _plane_path(case: dict) -> bool:
     """Whether ek_depthwise_conv2d_dsp takes its whole-plane path (ek_depthwise_plane_fits, which
-    it tries first): 3x3 stride 1 with at least 64 output pixels, the padded plane (the map
+    it tries first): 3x3 stride 1 with at least 16 output pixels, the padded plane (the map
     transposed when taller than wide) within 896 halfwords."""
     out_h = _out_size(case["h"], 3, 1, 1, case["padding"])
     out_w = _out_size(case["w"], 3, 1, 1, case["padding"])
@@ -236,7 +236,7 @@ def _plane_path(case: dict) -> bool:
     width += width % 2
     return (
         case["kernel"] == (3, 3) and case["stride"] == (1, 1) and case["dilation"] == (1, 1)
-        and out_h * out_w >= 64 and (out_h + 2) * width <= 896
+        and out_h * out_w >= 16 and (out_h + 2) * width <= 896
     )  # fmt: skip
 
 
@@ -257,11 +257,7 @@ plane_cases = st.fixed_dictionaries(
 )
 
 
-@_host_examples(12)
-@given(case=plane_cases.filter(_valid).filter(_plane_path))
-def test_depthwise_plane_on_host(host, case):
-    """Small 3x3 stride-1 maps: the whole-plane path (ek_depthwise_plane_dsp.c), transposed when
-    taller than wide, against TFLite Micro, the simulator and the plain engine."""
+def _check_plane_case(host, case: dict) -> None:
     b = ModelBuilder(np.random.default_rng(case["seed"]))
     x = b.input((1, case["h"], case["w"], case["c"]))
     y = b.depthwise(
@@ -277,6 +273,30 @@ def test_depthwise_plane_on_host(host, case):
     np.testing.assert_array_equal(np.asarray(sim_run(graph, xs)).reshape(4, -1), expected)
 
 
+@_host_examples(12)
+@given(case=plane_cases.filter(_valid).filter(_plane_path))
+def test_depthwise_plane_on_host(host, case):
+    """Small 3x3 stride-1 maps: the whole-plane path (ek_depthwise_plane_dsp.c), transposed when
+    taller than wide, against TFLite Micro, the simulator and the plain engine."""
+    _check_plane_case(host, case)
+
+
+@_host_examples(8)
+@given(
+    case=plane_cases,
+    h=st.integers(4, 9),
+    w=st.integers(4, 9),
+    c=st.sampled_from([4, 7, 8, 12]),
+)
+def test_depthwise_plane_small_maps_on_host(host, case, h, w, c):
+    """Maps of 16 to 81 pixels (VWW's 6x6, EfficientNet's 7x7): four channels' planes filled at
+    once, the rows' accumulators requantized as one run (a remainder of 1-3 one by one), the last
+    1-3 channels a plane at a time."""
+    case = {**case, "h": h, "w": w, "c": c}
+    assume(_valid(case) and _plane_path(case))
+    _check_plane_case(host, case)
+
+
 # stride-1 3x3 depthwise ops over their dying inputs on small maps (the plane path in place), a
 # taller-than-wide one transposed, and a stride-2 one between (the four-channel kernel)
 PLANE_CHAIN = (
@@ -287,6 +307,19 @@ PLANE_CHAIN = (
         dict(kernel=(3, 3), padding="VALID", activation="RELU6"),
         dict(kernel=(3, 3), stride=(2, 1)),
         dict(kernel=(3, 3)),
+    ],
+)
+
+
+# VWW-like small square maps (untransposed): 7x7 then 5x5 and 3x3 (VALID), ten channels (two
+# groups of four planes and two planes alone); the 3x3 map stays on the four-channel kernel
+SMALL_PLANE_CHAIN = (
+    43,
+    (7, 7, 10),
+    [
+        dict(kernel=(3, 3), activation="RELU6"),
+        dict(kernel=(3, 3), padding="VALID", activation="RELU"),
+        dict(kernel=(3, 3), padding="VALID"),
     ],
 )
 
@@ -309,13 +342,14 @@ def test_depthwise_plane_in_place_on_host(host):
 @pytest.mark.toolchain
 def test_depthwise_plane_in_qemu(tmp_path):
     """The whole-plane path on the core (its pair loop is inline assembly there), in place,
-    transposed and not, against TFLite Micro."""
-    seed, shape, layers = PLANE_CHAIN
-    x = np.random.default_rng(seed).integers(-128, 128, size=(3, *shape), dtype=np.int8)
-    model_c = firmware_matches_tflm(
-        _rows_chain(seed, shape, layers), "qemu-m4", tmp_path / "m", x, max_recompute=None
-    )
-    assert "ek_depthwise_conv2d_in_place_dsp(&" in model_c
+    transposed and not, on 25x5 and on small square maps (four planes filled at once), against
+    TFLite Micro."""
+    for n, (seed, shape, layers) in enumerate((PLANE_CHAIN, SMALL_PLANE_CHAIN)):
+        x = np.random.default_rng(seed).integers(-128, 128, size=(3, *shape), dtype=np.int8)
+        model_c = firmware_matches_tflm(
+            _rows_chain(seed, shape, layers), "qemu-m4", tmp_path / f"m{n}", x, max_recompute=None
+        )
+        assert "ek_depthwise_conv2d_in_place_dsp(&" in model_c
 
 
 conv_cases = st.fixed_dictionaries(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 # ek_conv_dsp.h
 PLANE_MAX_HALFWORDS = 896
 PLANE_ACC = 256
-PLANE_MIN_PIXELS = 64
+PLANE_MIN_PIXELS = 16
 ROWS_MAX_HALFWORDS = 1152
 ROWS_MIN_W3 = 20
 ROWS_MIN_W5 = 14

@@ -79,7 +79,7 @@ int32_t ek_depthwise_rows_in_place(const ek_depthwise_dsp_params *p);
 #define EK_DEPTHWISE_PLANE_MAX_HALFWORDS 896
 #define EK_DEPTHWISE_PLANE_ACC 256
 /* and where the output has at least this many pixels */
-#define EK_DEPTHWISE_PLANE_MIN_PIXELS 64
+#define EK_DEPTHWISE_PLANE_MIN_PIXELS 16
 int32_t ek_depthwise_plane_fits(const ek_depthwise_dsp_params *p);
 void ek_depthwise_plane_dsp(const ek_depthwise_dsp_params *p, const int8_t *input, int8_t *output);
 

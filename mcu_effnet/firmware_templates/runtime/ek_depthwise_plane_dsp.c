@@ -5,8 +5,15 @@
  * that SMLAD pairs, two output pixels sharing every word read), but for maps small enough that
  * the channel's whole padded plane fits a stack buffer: one fill, then one MAC loop over all
  * output rows and one requantization loop over all outputs per channel. On narrow maps (VWW's
- * 12x12 ... 3x3, KWS's 25x5) the rows path's per-row set-up outweighed its paired MACs and the
+ * 12x12 ... 4x4, KWS's 25x5) the rows path's per-row set-up outweighed its paired MACs and the
  * four-channel kernel spends a MAC instruction per MAC plus two extends per tap.
+ *
+ * On small maps the per-channel work around the MACs decides (6x6: the MACs were a quarter of
+ * the instructions), so: four channels' planes are filled at once where they fit the buffer
+ * (one word read and two SXTAB16 per pixel for the four, instead of a byte read, add and store
+ * per value), the weights are packed without a round trip through the stack, the accumulators
+ * of consecutive rows lie out_w apart so an untransposed block requantizes as one run, and the
+ * requantization goes four outputs at a time (one clamp of four bytes, as store4 does).
  *
  * A map taller than wide runs transposed (rows of the plane are the image's columns, the
  * weights transposed to match): the pair loop then runs along the long side, so fewer rows pay
@@ -40,6 +47,8 @@ typedef struct {
     int32_t pairs;            /* pixel pairs per output row (an odd row computes one more) */
     int32_t block;            /* output rows per block of accumulators */
     int32_t transposed;
+    int32_t size;  /* halfwords per plane (rows * width) */
+    int32_t group; /* planes filled at once: 4 where four fit the buffer, else 1 */
 } plane_geometry;
 
 static int32_t geometry(const ek_depthwise_dsp_params *p, plane_geometry *g)
@@ -50,10 +59,11 @@ static int32_t geometry(const ek_depthwise_dsp_params *p, plane_geometry *g)
         p->in_c != p->out_c || p->pad_left < 0) {
         return 0;
     }
-    /* A channel's fill, weights and loop set-up cost some hundreds of instructions: measured on
-     * qemu-m4 (instructions per MAC against the four-channel kernel, first C version) 25x5 4.5
-     * vs 5.4 and 12x12 4.7 vs 4.9 gain, 6x6 6.1 vs 5.0 loses (and stride 2, filling four input
-     * values per output, 12x12 6.5 vs 4.9). */
+    /* A channel's weights, loop set-ups and requantization tails cost some hundred instructions:
+     * measured on qemu-m4 (instructions per MAC, four planes filled at once) 6x6 3.90 and 7x7
+     * 3.88 against the four-channel kernel's 5.04 and 4.94, 4x4 4.86, but 3x3 6.68 against 5.13.
+     * Stride 2 stays on the four-channel kernel: filling four input values per output costs more
+     * than the pairs save (first C version: 12x12 6.5 vs 4.9). */
     if (p->out_h * p->out_w < EK_DEPTHWISE_PLANE_MIN_PIXELS) {
         return 0;
     }
@@ -77,8 +87,12 @@ static int32_t geometry(const ek_depthwise_dsp_params *p, plane_geometry *g)
     g->width = needed > g->pad_l + g->in_w ? needed : g->pad_l + g->in_w;
     g->width += g->width & 1;
     g->rows = g->out_h + 2;
-    g->block = EK_DEPTHWISE_PLANE_ACC / (2 * g->pairs);
-    return g->rows * g->width <= EK_DEPTHWISE_PLANE_MAX_HALFWORDS && g->block >= 1;
+    g->size = g->rows * g->width;
+    g->group = p->in_c >= 4 && 4 * g->size <= EK_DEPTHWISE_PLANE_MAX_HALFWORDS ? 4 : 1;
+    /* Output rows lie out_w accumulators apart (an odd row's extra pixel lands on the next row's
+     * first accumulator, which that row then writes): the block's last row ends out_w & 1 past. */
+    g->block = (EK_DEPTHWISE_PLANE_ACC - (g->out_w & 1)) / g->out_w;
+    return g->size <= EK_DEPTHWISE_PLANE_MAX_HALFWORDS && g->block >= 1;
 }
 
 int32_t ek_depthwise_plane_fits(const ek_depthwise_dsp_params *p)
@@ -92,26 +106,27 @@ static inline int32_t pack2(int32_t lo, int32_t hi)
     return (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
 }
 
-/* Channel c's weights, doubled (the requantization takes 2 * acc), as e, o per window row of the
- * plane: (w0, w1), (w1, w2). Byte loads at constant offsets from the channel's first weight: the
- * layout is a word per tap with one byte per channel of the group. */
+/* One channel's weights, doubled (the requantization takes 2 * acc), as e, o per window row of
+ * the plane: (w0, w1), (w1, w2). `b` is the channel's first weight; the layout is a word per tap
+ * with one byte per channel of the group, so tap (i, j) of the plane is byte 4 * (i * rs + j * cs)
+ * ((rs, cs) = (1, 3) transposed). Inlined with constant rs, cs: nine byte loads at fixed offsets. */
+EK_DSP_INLINE void weights_at(const int8_t *b, int32_t rs, int32_t cs, int32_t *w)
+{
+    int32_t i;
+    for (i = 0; i < 3; ++i) {
+        const int32_t t0 = 2 * b[4 * i * rs], t1 = 2 * b[4 * (i * rs + cs)], t2 = 2 * b[4 * (i * rs + 2 * cs)];
+        w[2 * i] = pack2(t0, t1);
+        w[2 * i + 1] = pack2(t1, t2);
+    }
+}
+
 static void channel_weights(const ek_depthwise_dsp_params *p, const plane_geometry *g, int32_t c, int32_t *w)
 {
     const int8_t *b = (const int8_t *)p->weights + (c >> 2) * 36 + (c & 3);
-    int32_t t[9];
-    int32_t i;
-    for (i = 0; i < 9; ++i) {
-        t[i] = 2 * b[4 * i];
-    }
-    if (g->transposed) { /* (ky, kx) -> (kx, ky) */
-        int32_t u;
-        u = t[1], t[1] = t[3], t[3] = u;
-        u = t[2], t[2] = t[6], t[6] = u;
-        u = t[5], t[5] = t[7], t[7] = u;
-    }
-    for (i = 0; i < 3; ++i) {
-        w[2 * i] = pack2(t[3 * i], t[3 * i + 1]);
-        w[2 * i + 1] = pack2(t[3 * i + 1], t[3 * i + 2]);
+    if (g->transposed) {
+        weights_at(b, 1, 3, w);
+    } else {
+        weights_at(b, 3, 1, w);
     }
 }
 
@@ -138,24 +153,69 @@ static void fill(const plane_geometry *g, const int8_t *image, int32_t off, int1
     }
 }
 
-/* One output row's pixel pairs: acc[0 .. 2 * pairs) from the window rows x0, x1, x2 (plane words),
- * w = e0, o0, e1, o1, e2, o2, each accumulator starting at bias2 (the op's bias, doubled). On the target one assembly block: gcc kept the six weights, three
+/* Channels c .. c + 3's input (`image` at channel c) into four planes g->size halfwords apart:
+ * one word read and two extends (the offset added on the way) per pixel for the four. */
+static void fill4(const plane_geometry *g, const int8_t *image, int32_t off2, int16_t *plane)
+{
+    const int32_t first = g->pad_t > 0 ? g->pad_t : 0;
+    const int32_t last = g->pad_t + g->in_h < g->rows ? g->pad_t + g->in_h : g->rows;
+    const int32_t step = g->in_col, size = g->size;
+    int32_t r;
+    for (r = first; r < last; ++r) {
+        const int8_t *src = image + (r - g->pad_t) * g->in_row;
+        int16_t *dst = plane + r * g->width + g->pad_l;
+        int16_t *const end = dst + g->in_w;
+        for (; dst < end; ++dst, src += step) {
+            const uint32_t v = ek_load4(src);
+            const int32_t e = __sxtab16(off2, (int32_t)v); /* (x0, x2) + off */
+            const int32_t o = ek_sxtab16_ror8(off2, v);     /* (x1, x3) + off */
+            dst[0] = (int16_t)e;
+            dst[size] = (int16_t)o;
+            dst[2 * size] = (int16_t)(e >> 16);
+            dst[3 * size] = (int16_t)(o >> 16);
+        }
+    }
+}
+
+/* The rows of one block of outputs, for the MAC loop (a struct on the stack, so the assembly
+ * addresses it as memory operands: the loop itself needs 13 registers). */
+typedef struct {
+    int32_t bias2;     /* the op's bias, doubled: every accumulator starts there */
+    int32_t *row_end;  /* the current row's last accumulator + 1 (advanced row by row) */
+    int32_t row_bytes; /* out_w accumulators: from one row's first accumulator to the next's */
+    int32_t x_skip;    /* bytes from a row's last pair's window to the next row's first */
+    int32_t acc_skip;  /* 0, or -4: back over an odd row's extra pixel */
+    int32_t *end;      /* the block's last row's end */
+} plane_rows;
+
+/* A block of output rows' pixel pairs: each row's 2 * pairs accumulators from the window rows
+ * x0, x1, x2 (plane words), w = e0, o0, e1, o1, e2, o2. On the target one assembly block with the
+ * rows' loop inside (one call per block, not per row: a row's call and set-up cost about 25
+ * instructions, the step to the next row inside the loop 13): gcc kept the six weights, three
  * row pointers and two accumulators in more registers than the core has and spilled inside the
  * loop (measured: 27 instructions a pair instead of 22). */
 #if defined(EK_ACLE_EMULATION)
-static void row_pairs(const int32_t *x0, const int32_t *x1, const int32_t *x2, const int32_t *w, int32_t bias2,
-                      int32_t *acc, int32_t *end)
+static void block_pairs(const int32_t *x0, const int32_t *x1, const int32_t *x2, const int32_t *w, plane_rows *r,
+                        int32_t *acc)
 {
-    for (; acc < end; acc += 2, ++x0, ++x1, ++x2) {
-        int32_t a0, a1;
-        a0 = __smlabt(x0[1], w[1], __smlad(x0[0], w[0], bias2));
-        a1 = __smlad(x0[1], w[1], __smlatb(x0[0], w[0], bias2));
-        a0 = __smlabt(x1[1], w[3], __smlad(x1[0], w[2], a0));
-        a1 = __smlad(x1[1], w[3], __smlatb(x1[0], w[2], a1));
-        a0 = __smlabt(x2[1], w[5], __smlad(x2[0], w[4], a0));
-        a1 = __smlad(x2[1], w[5], __smlatb(x2[0], w[4], a1));
-        acc[0] = a0;
-        acc[1] = a1;
+    for (;;) {
+        for (; acc < r->row_end; acc += 2, ++x0, ++x1, ++x2) {
+            int32_t a0, a1;
+            a0 = __smlabt(x0[1], w[1], __smlad(x0[0], w[0], r->bias2));
+            a1 = __smlad(x0[1], w[1], __smlatb(x0[0], w[0], r->bias2));
+            a0 = __smlabt(x1[1], w[3], __smlad(x1[0], w[2], a0));
+            a1 = __smlad(x1[1], w[3], __smlatb(x1[0], w[2], a1));
+            a0 = __smlabt(x2[1], w[5], __smlad(x2[0], w[4], a0));
+            a1 = __smlad(x2[1], w[5], __smlatb(x2[0], w[4], a1));
+            acc[0] = a0;
+            acc[1] = a1;
+        }
+        if (acc == r->end) {
+            return;
+        }
+        x0 += r->x_skip / 4, x1 += r->x_skip / 4, x2 += r->x_skip / 4;
+        acc += r->acc_skip / 4;
+        r->row_end += r->row_bytes / 4;
     }
 }
 #else
@@ -166,11 +226,12 @@ static void row_pairs(const int32_t *x0, const int32_t *x1, const int32_t *x2, c
     "ldr %[t], [%[" X "]]\n\t"                  \
     "smlabt %[a0], %[t], %[" O "], %[a0]\n\t"  \
     "smlad %[a1], %[t], %[" O "], %[a1]\n\t"
-/* Not inlined: the block takes 13 registers and addresses `end` and `bias2` on the stack, which
+/* Not inlined: the block takes 13 registers and addresses the rows' fields on the stack, which
  * inside the kernel's large frame gcc could not always do (cortex-m33: impossible constraints). */
-__attribute__((noinline)) static void row_pairs(const int32_t *x0, const int32_t *x1, const int32_t *x2,
-                                                const int32_t *w, int32_t bias2, int32_t *acc, int32_t *end)
+__attribute__((noinline)) static void block_pairs(const int32_t *x0, const int32_t *x1, const int32_t *x2,
+                                                  const int32_t *w, plane_rows *r, int32_t *acc)
 {
+    plane_rows k = *r; /* on this small frame: plain [sp, #n] operands */
     int32_t a0, a1, t;
     __asm__ volatile("1:\n\t"
                      "ldr %[a1], %[bias]\n\t"
@@ -181,112 +242,139 @@ __attribute__((noinline)) static void row_pairs(const int32_t *x0, const int32_t
                      "smlabt %[a0], %[t], %[o0], %[a0]\n\t"
                      "smlad %[a1], %[t], %[o0], %[a1]\n\t" EK_PLANE_ROW("x1", "e1", "o1") EK_PLANE_ROW("x2", "e2", "o2")
                      "strd %[a0], %[a1], [%[acc]], #8\n\t"
-                     "ldr %[t], %[end]\n\t"
+                     "ldr %[t], %[row_end]\n\t"
                      "cmp %[acc], %[t]\n\t"
                      "bne 1b\n\t"
+                     "ldr %[t], %[end]\n\t"
+                     "cmp %[acc], %[t]\n\t"
+                     "beq 2f\n\t"
+                     "ldr %[t], %[x_skip]\n\t"
+                     "add %[x0], %[x0], %[t]\n\t"
+                     "add %[x1], %[x1], %[t]\n\t"
+                     "add %[x2], %[x2], %[t]\n\t"
+                     "ldr %[t], %[acc_skip]\n\t"
+                     "add %[acc], %[acc], %[t]\n\t"
+                     "ldr %[t], %[row_end]\n\t"
+                     "ldr %[a0], %[row_bytes]\n\t"
+                     "add %[t], %[t], %[a0]\n\t"
+                     "str %[t], %[row_end]\n\t"
+                     "b 1b\n\t"
+                     "2:\n\t"
                      : [x0] "+r"(x0), [x1] "+r"(x1), [x2] "+r"(x2), [acc] "+r"(acc), [a0] "=&r"(a0), [a1] "=&r"(a1),
-                       [t] "=&r"(t)
+                       [t] "=&r"(t), [row_end] "+m"(k.row_end)
                      : [e0] "r"(w[0]), [o0] "r"(w[1]), [e1] "r"(w[2]), [o1] "r"(w[3]), [e2] "r"(w[4]), [o2] "r"(w[5]),
-                       [end] "m"(end), [bias] "m"(bias2)
+                       [end] "m"(k.end), [bias] "m"(k.bias2), [x_skip] "m"(k.x_skip), [acc_skip] "m"(k.acc_skip),
+                       [row_bytes] "m"(k.row_bytes)
                      : "cc", "memory");
 }
 #endif
 
-/* `count` output rows from plane word `x` (their first window row): 2 * pairs accumulators a
- * row into acc. `ww` words per plane row (stride 1: the next output row starts one row down). */
-static void macs(const int32_t *x, int32_t ww, const int32_t *w, int32_t bias2, int32_t pairs, int32_t count,
-                 int32_t *acc)
+/* `count` output rows from plane word `x` (their first window row): a row's 2 * pairs accumulators
+ * from acc + row * out_w on (see geometry). `ww` words per plane row (stride 1: the next output
+ * row starts one row down). */
+static void macs(const int32_t *x, int32_t ww, const int32_t *w, int32_t bias2, int32_t pairs, int32_t out_w,
+                 int32_t count, int32_t *acc)
 {
-    for (; count > 0; --count, x += ww, acc += 2 * pairs) {
-        row_pairs(x, x + ww, x + 2 * ww, w, bias2, acc, acc + 2 * pairs);
-    }
+    plane_rows r;
+    r.bias2 = bias2;
+    r.row_end = acc + 2 * pairs;
+    r.row_bytes = 4 * out_w;
+    r.x_skip = 4 * (ww - pairs);
+    r.acc_skip = 4 * (out_w - 2 * pairs);
+    r.end = acc + (count - 1) * out_w + 2 * pairs;
+    block_pairs(x, x + ww, x + 2 * ww, w, &r, acc);
 }
 
 /* What the requantization of one channel shares (bias2 goes into the accumulators). */
 typedef struct {
     int32_t bias2, mult, shift, round;
-    int32_t lo, hi; /* act_min + 128, act_max + 128 */
+    uint32_t lo4, hi4; /* act_min + 128, act_max + 128 in four bytes */
 } plane_channel;
 
-/* One output row's `n` outputs `step` bytes apart from its accumulators (bias included), two
- * at a time: `F(acc)` is one output byte. */
-#define EK_PLANE_OUTPUTS(F)                                           \
-    do {                                                              \
-        int32_t n_ = n;                                               \
-        for (; n_ >= 2; n_ -= 2, acc += 2, o += 2 * step) {           \
-            const int32_t v0_ = acc[0], v1_ = acc[1];                 \
-            o[0] = (int8_t)(F(v0_));                                  \
-            o[step] = (int8_t)(F(v1_));                               \
-        }                                                             \
-        if (n_ > 0) {                                                 \
-            *o = (int8_t)(F(*acc));                                   \
-            ++acc;                                                    \
-        }                                                             \
-    } while (0)
+/* `n` consecutive accumulators to int8 outputs `step` bytes apart: four at a time, requantized
+ * into one word's bytes and clamped together (store4's byte SIMD), then stored byte by byte. */
+static void requantize_run(const plane_channel *q, const int32_t *acc, int32_t n, int32_t step, int8_t *o)
+{
+    const int32_t mult = q->mult, shift = q->shift, round = q->round;
+    const uint32_t lo4 = q->lo4, hi4 = q->hi4;
+    for (; n >= 4; n -= 4, acc += 4, o += 4 * step) {
+        uint32_t u = requantize_u8(acc[0], mult, shift, round) | requantize_u8(acc[1], mult, shift, round) << 8 |
+                     requantize_u8(acc[2], mult, shift, round) << 16 |
+                     requantize_u8(acc[3], mult, shift, round) << 24;
+        u = __usub8(hi4, __uqsub8(hi4, __uadd8(__uqsub8(u, lo4), lo4))) ^ 0x80808080u;
+        o[0] = (int8_t)u;
+        o[step] = (int8_t)(u >> 8);
+        o[2 * step] = (int8_t)(u >> 16);
+        o[3 * step] = (int8_t)(u >> 24);
+    }
+    for (; n > 0; --n, ++acc, o += step) {
+        *o = requantize1(*acc, mult, shift, round, lo4, hi4);
+    }
+}
 
-/* `count` output rows of accumulators (2 * pairs a row) to int8 outputs. The activation's bounds
- * as byte SIMD on one byte (max: UQSUB8 then UADD8 of the bound; min: UQSUB8 from the bound,
- * then USUB8 from it), adding 128 on the way back to int8 by using the bound plus 128 (mod 256)
- * in the last step. */
+/* `count` output rows of accumulators (out_w a row) to int8 outputs. Untransposed, the rows'
+ * outputs are consecutive pixels of the image (out_row = out_w * out_col): one run. */
 static void requantize(const plane_geometry *g, const plane_channel *q, const int32_t *acc, int32_t count,
                        int8_t *out)
 {
-    const int32_t mult = q->mult, shift = q->shift, round = q->round, step = g->out_col;
-    const int32_t n = g->out_w, skip = 2 * g->pairs - g->out_w;
-    const uint32_t lo = (uint32_t)q->lo, hi = (uint32_t)q->hi;
-    const uint32_t lo_x = (lo + 128u) & 0xFFu, hi_x = (hi + 128u) & 0xFFu;
-#define EK_PLANE_U8(v) requantize_u8(v, mult, shift, round)
-#define EK_PLANE_NONE(v) (EK_PLANE_U8(v) ^ 0x80u)
-#define EK_PLANE_LO(v) __uadd8(__uqsub8(EK_PLANE_U8(v), lo), lo_x)
-#define EK_PLANE_BOTH(v) __usub8(hi_x, __uqsub8(hi, __uadd8(__uqsub8(EK_PLANE_U8(v), lo), lo)))
-    for (; count > 0; --count, out += g->out_row, acc += skip) {
-        int8_t *o = out;
-        if (lo == 0 && hi == 255) { /* USAT's [0, 255] is the activation's range */
-            EK_PLANE_OUTPUTS(EK_PLANE_NONE);
-        } else if (hi == 255) { /* RELU and the like: the lower bound only */
-            EK_PLANE_OUTPUTS(EK_PLANE_LO);
-        } else {
-            EK_PLANE_OUTPUTS(EK_PLANE_BOTH);
-        }
+    if (!g->transposed) {
+        requantize_run(q, acc, count * g->out_w, g->out_col, out);
+        return;
     }
-#undef EK_PLANE_U8
-#undef EK_PLANE_NONE
-#undef EK_PLANE_LO
-#undef EK_PLANE_BOTH
+    for (; count > 0; --count, out += g->out_row, acc += g->out_w) {
+        requantize_run(q, acc, g->out_w, g->out_col, out);
+    }
+}
+
+/* Channel c's outputs from its filled plane. */
+static void channel(const ek_depthwise_dsp_params *p, const plane_geometry *g, const int32_t *plane_words,
+                    plane_channel *q, int32_t c, int32_t *acc, int8_t *output)
+{
+    const int32_t ww = g->width / 2;
+    int32_t w[6];
+    int32_t oy;
+    channel_weights(p, g, c, w);
+    q->bias2 = 2 * p->bias[c];
+    q->mult = p->multiplier[c];
+    q->shift = p->right_shift[c];
+    for (oy = 0; oy < g->out_h; oy += g->block) {
+        const int32_t count = g->out_h - oy < g->block ? g->out_h - oy : g->block;
+        macs(plane_words + oy * ww, ww, w, q->bias2, g->pairs, g->out_w, count, acc);
+        requantize(g, q, acc, count, output + c + oy * g->out_row);
+    }
 }
 
 void ek_depthwise_plane_dsp(const ek_depthwise_dsp_params *p, const int8_t *input, int8_t *output)
 {
     int32_t plane_words[EK_DEPTHWISE_PLANE_MAX_HALFWORDS / 2];
     int32_t acc[EK_DEPTHWISE_PLANE_ACC];
-    int32_t w[6];
     int16_t *const plane = (int16_t *)plane_words;
     const int32_t in_image = p->in_h * p->in_w * p->in_c, out_image = p->out_h * p->out_w * p->out_c;
+    const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) * 0x10001u);
     plane_geometry g;
     plane_channel q;
-    int32_t b, c, oy, ww;
+    int32_t b, c, i;
     if (!geometry(p, &g)) {
         return; /* callers check ek_depthwise_plane_fits first */
     }
-    ww = g.width / 2;
     q.round = 1 + 2 * (p->out_offset + 128);
-    q.lo = p->act_min + 128;
-    q.hi = p->act_max + 128;
+    q.lo4 = (uint32_t)(p->act_min + 128) * 0x01010101u;
+    q.hi4 = (uint32_t)(p->act_max + 128) * 0x01010101u;
     /* The padding is never written: zero once for every channel. */
-    memset(plane, 0, (size_t)(g.rows * g.width) * sizeof plane[0]);
+    memset(plane, 0, (size_t)(g.group * g.size) * sizeof plane[0]);
     for (b = 0; b < p->batches; ++b, input += in_image, output += out_image) {
-        for (c = 0; c < p->in_c; ++c) {
-            channel_weights(p, &g, c, w);
-            q.bias2 = 2 * p->bias[c];
-            q.mult = p->multiplier[c];
-            q.shift = p->right_shift[c];
-            fill(&g, input + c, p->in_offset, plane);
-            for (oy = 0; oy < g.out_h; oy += g.block) {
-                const int32_t count = g.out_h - oy < g.block ? g.out_h - oy : g.block;
-                const int32_t *x = plane_words + oy * ww;
-                macs(x, ww, w, q.bias2, g.pairs, count, acc);
-                requantize(&g, &q, acc, count, output + c + oy * g.out_row);
+        c = 0;
+        /* Four channels' planes filled at once (a word read per pixel), then each channel's
+         * outputs: they land on the four channels' own bytes only, so in place is safe. */
+        for (; g.group == 4 && c + 4 <= p->in_c; c += 4) {
+            fill4(&g, input + c, off2, plane);
+            for (i = 0; i < 4; ++i) {
+                channel(p, &g, plane_words + i * (g.size / 2), &q, c + i, acc, output);
             }
+        }
+        for (; c < p->in_c; ++c) {
+            fill(&g, input + c, p->in_offset, plane);
+            channel(p, &g, plane_words, &q, c, acc, output);
         }
     }
 }
