@@ -70,6 +70,15 @@ static inline void widen4(const int8_t *px, uint32_t *to, int32_t n, int32_t off
     }
 }
 
+/* widen4 out of line for the 1x1 path (one copy of its loop there, not two). */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void widen_pixels(const int8_t *px, uint32_t *to, int32_t n, int32_t off2)
+{
+    widen4(px, to, n, off2);
+}
+
 /* A window row of `n` input bytes (in_c of 1 to 3, a first layer: n any length) from
  * `px` to window words at `to`: whole words, then the last 1 to 3 bytes (zeros above: no read
  * past the row). The row's positions past n meet zero weights (the layout pads each window row
@@ -324,19 +333,6 @@ __attribute__((naked, noinline)) static void run_groups(const conv_groups *k)
 }
 #endif
 
-/* The window of output pixel (oy, ox). A 1x1 window inside the input (no padding) in whole
- * steps is the pixel's bytes, widened, with none of gather's bookkeeping. */
-static void window_at(const ek_conv_dsp_params *p, const int8_t *image, int32_t oy, int32_t ox, uint32_t *words)
-{
-    const int32_t in_c = p->in_c;
-    if (p->k_h == 1 && p->k_w == 1 && (in_c & 3) == 0 && p->pad_top == 0 && p->pad_left == 0) {
-        const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) * 0x10001u);
-        widen4(image + (oy * p->stride_h * p->in_w + ox * p->stride_w) * in_c, words, in_c, off2);
-    } else {
-        gather(p, image, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left, (int16_t *)(void *)words);
-    }
-}
-
 /* The `n` pixels whose windows were gathered from k->window on: their full groups in one call,
  * then (n = 1) the last 1 to 3 channels. Returns the output past them. */
 static int8_t *run_pixels(conv_groups *k, const conv_groups *last, int32_t n, int32_t groups, int32_t tail,
@@ -372,7 +368,7 @@ void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *out
     const int32_t batch = tail ? 1 : (EK_CONV_DSP_MAX_WINDOW / 2) / span;
     const int32_t pixels = p->batches * p->out_h * p->out_w;
     conv_groups k, last; /* the full groups; the last 1 to 3 channels (the group's others are zero) */
-    int32_t b, oy, ox, n = 0;
+    int32_t b, oy, ox, m, n = 0;
     const uint32_t sat = 255u - (uint32_t)(p->act_max - p->act_min); /* d, see conv_groups */
     k.window = words;
     k.end = words + span;
@@ -388,18 +384,48 @@ void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *out
     last.weights = k.weights + 8 * steps * groups;
     last.records = k.records_end;
     last.records_end = k.records_end + 16;
-    if (p->k_h != 1 || p->k_w != 1 || (p->in_c & 3) != 0) {
+    if (p->k_h == 1 && p->k_w == 1 && (p->in_c & 3) == 0 && p->pad_top == 0 && p->pad_left == 0) {
+        /* A 1x1 window inside the input in whole steps is the pixel's bytes, widened, with none
+         * of gather's bookkeeping; at stride 1 a row's pixels are one run, widened at once. */
+        const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) * 0x10001u);
+        const int32_t x_step = p->stride_w * p->in_c;
+        for (b = 0; b < p->batches; ++b) {
+            const int8_t *image = input + b * in_image;
+            for (oy = 0; oy < p->out_h; ++oy) {
+                const int8_t *px = image + oy * p->stride_h * p->in_w * p->in_c;
+                for (ox = 0; ox < p->out_w; ox += m) {
+                    const int32_t room = batch - n;
+                    m = p->out_w - ox < room ? p->out_w - ox : room;
+                    if (x_step == p->in_c) {
+                        widen_pixels(px, words + n * span, m * x_step, off2);
+                        px += m * x_step;
+                    } else {
+                        int32_t i;
+                        for (i = 0; i < m; ++i, px += x_step) {
+                            widen_pixels(px, words + (n + i) * span, p->in_c, off2);
+                        }
+                    }
+                    n += m;
+                    if (n == batch) {
+                        output = run_pixels(&k, &last, n, groups, tail, output);
+                        n = 0;
+                    }
+                }
+            }
+        }
+    } else {
         /* positions past a window row are never written */
         memset(words, 0, (size_t)(pixels < batch ? pixels : batch) * (size_t)span * 4u);
-    }
-    for (b = 0; b < p->batches; ++b) {
-        const int8_t *image = input + b * in_image;
-        for (oy = 0; oy < p->out_h; ++oy) {
-            for (ox = 0; ox < p->out_w; ++ox) {
-                window_at(p, image, oy, ox, words + n * span);
-                if (++n == batch) {
-                    output = run_pixels(&k, &last, n, groups, tail, output);
-                    n = 0;
+        for (b = 0; b < p->batches; ++b) {
+            const int8_t *image = input + b * in_image;
+            for (oy = 0; oy < p->out_h; ++oy) {
+                for (ox = 0; ox < p->out_w; ++ox) {
+                    gather(p, image, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left,
+                           (int16_t *)(void *)(words + n * span));
+                    if (++n == batch) {
+                        output = run_pixels(&k, &last, n, groups, tail, output);
+                        n = 0;
+                    }
                 }
             }
         }
