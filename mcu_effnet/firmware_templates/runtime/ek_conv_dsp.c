@@ -334,9 +334,10 @@ __attribute__((naked, noinline)) static void run_groups(const conv_groups *k)
 #endif
 
 /* The `n` pixels whose windows were gathered from k->window on: their full groups in one call,
- * then (n = 1) the last 1 to 3 channels. Returns the output past them. */
-static int8_t *run_pixels(conv_groups *k, const conv_groups *last, int32_t n, int32_t groups, int32_t tail,
-                          int8_t *output)
+ * then (n = 1) the last 1 to 3 channels, which `last` writes to `tail_word`. Returns the output
+ * past them. */
+static int8_t *run_pixels(conv_groups *k, const conv_groups *last, const uint32_t *tail_word, int32_t n,
+                          int32_t groups, int32_t tail, int8_t *output)
 {
     if (groups) {
         k->out = output;
@@ -345,10 +346,7 @@ static int8_t *run_pixels(conv_groups *k, const conv_groups *last, int32_t n, in
         output += 4 * groups * n;
     }
     if (tail) {
-        uint32_t tail_word[1];
-        conv_groups t = *last;
-        t.out = (int8_t *)(void *)tail_word;
-        run_groups(&t);
+        run_groups(last);
         memcpy(output, tail_word, (size_t)tail);
         output += tail;
     }
@@ -366,8 +364,8 @@ void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *out
     /* Pixels per call: as many windows as the buffer holds when every group is full (a tail
      * group's bytes go between two pixels' outputs: one pixel a call then). */
     const int32_t batch = tail ? 1 : (EK_CONV_DSP_MAX_WINDOW / 2) / span;
-    const int32_t pixels = p->batches * p->out_h * p->out_w;
     conv_groups k, last; /* the full groups; the last 1 to 3 channels (the group's others are zero) */
+    uint32_t tail_word[1];
     int32_t b, oy, ox, m, n = 0;
     const uint32_t sat = 255u - (uint32_t)(p->act_max - p->act_min); /* d, see conv_groups */
     k.window = words;
@@ -380,10 +378,13 @@ void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *out
     k.records = p->records;
     k.records_end = p->records + 16 * groups;
     k.last_end = k.end;
-    last = k;
-    last.weights = k.weights + 8 * steps * groups;
-    last.records = k.records_end;
-    last.records_end = k.records_end + 16;
+    if (tail) {
+        last = k;
+        last.out = (int8_t *)(void *)tail_word;
+        last.weights = k.weights + 8 * steps * groups;
+        last.records = k.records_end;
+        last.records_end = k.records_end + 16;
+    }
     if (p->k_h == 1 && p->k_w == 1 && (p->in_c & 3) == 0 && p->pad_top == 0 && p->pad_left == 0) {
         /* A 1x1 window inside the input in whole steps is the pixel's bytes, widened, with none
          * of gather's bookkeeping; at stride 1 a row's pixels are one run, widened at once. */
@@ -407,13 +408,14 @@ void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *out
                     }
                     n += m;
                     if (n == batch) {
-                        output = run_pixels(&k, &last, n, groups, tail, output);
+                        output = run_pixels(&k, &last, tail_word, n, groups, tail, output);
                         n = 0;
                     }
                 }
             }
         }
     } else {
+        const int32_t pixels = p->batches * p->out_h * p->out_w;
         /* positions past a window row are never written */
         memset(words, 0, (size_t)(pixels < batch ? pixels : batch) * (size_t)span * 4u);
         for (b = 0; b < p->batches; ++b) {
@@ -423,7 +425,7 @@ void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *out
                     gather(p, image, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left,
                            (int16_t *)(void *)(words + n * span));
                     if (++n == batch) {
-                        output = run_pixels(&k, &last, n, groups, tail, output);
+                        output = run_pixels(&k, &last, tail_word, n, groups, tail, output);
                         n = 0;
                     }
                 }
@@ -431,7 +433,7 @@ void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *out
         }
     }
     if (n) {
-        run_pixels(&k, &last, n, groups, tail, output);
+        run_pixels(&k, &last, tail_word, n, groups, tail, output);
     }
 }
 
