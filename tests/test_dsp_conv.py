@@ -637,3 +637,82 @@ def test_widened_1x1_weights_stay_within_the_flash_budget(host):
     expected = sim_run(graph, x_in).reshape(3, -1)
     for engine in (none, first, every):
         np.testing.assert_array_equal(host.run_engine(engine, x_in), expected)
+
+
+batch_cases = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**16),
+        "hw": st.sampled_from([(9, 9), (5, 7), (3, 1)]),  # 81 pixels: past a 1x1 16-deep call's 72
+        "c": st.sampled_from([16, 24, 32, 48]),
+        "oc": st.sampled_from([4, 8, 12, 7, 10]),  # whole groups (several pixels a call), tails
+        "kernel": st.sampled_from([(1, 1), (3, 3)]),
+        "stride": st.sampled_from([1, 2]),
+        "activation": st.sampled_from(["NONE", "RELU", "RELU6"]),
+        "out_zp": st.integers(-128, 127),
+        # the default, then multipliers of about 2^-16 and 2^-22 (shifts s = 15 .. 21, the
+        # requantization constant near 2^30)
+        "out_scale": st.sampled_from([None, 50.0, 1000.0]),
+    }
+)
+
+
+@_host_examples(8)
+@given(case=batch_cases)
+def test_conv_dsp_pixel_batches_on_host(host, case):
+    """ek_conv2d_dsp's windows gathered several pixels a call and its SMMLAR requantization
+    (ek_conv_dsp.c run_groups, the C twin) against TensorFlow Lite Micro: depths 16 to 48, odd
+    pixel counts, stride 2, clamped activations, output zero points and small multipliers (a
+    1x1 with no more output than input channels runs in place, a few pixels a call)."""
+    b = ModelBuilder(np.random.default_rng(case["seed"]))
+    x = b.input((1, *case["hw"], case["c"]), scale=0.05, zero_point=3)
+    y = b.conv2d(
+        x, case["oc"], case["kernel"], (case["stride"],) * 2, activation=case["activation"],
+        out_scale=case["out_scale"], out_zp=case["out_zp"],
+    )  # fmt: skip
+    b.outputs = [y]
+    model = b.build()
+    engine = generate_engine(load_tflite(model), dsp=True, max_recompute=None)
+    assert (
+        "ek_conv2d_dsp(&" in engine.files["model.c"] or "ek_conv2d_dsp_in_place(&" in engine.files["model.c"]
+    )
+    xs = np.random.default_rng(case["seed"] + 1).integers(
+        -128, 128, size=(3, *case["hw"], case["c"]), dtype=np.int8
+    )
+    np.testing.assert_array_equal(host.run_engine(engine, xs), np.asarray(run_tflm(model, xs)).reshape(3, -1))
+
+
+def test_conv_layout_keeps_the_requantization_constant_within_int32():
+    """The rounding constant (1 + 2 * (out_offset - act_min)) << s joins SMMULR's result in one
+    int32: a shift where it would not fit keeps the plain kernel; the narrow and first-layer
+    kernels keep their 12-word records (the shared constant), ek_conv2d_dsp takes 16."""
+    w = np.ones((4, 1, 1, 16), np.int8)
+    fits = dsp_layout.conv_layout(w, np.zeros(4), np.full(4, -23), 0, np.full(4, 2**30), out_offset=90)
+    assert fits is not None and fits.kernel == "ek_conv2d_dsp" and len(fits.records) == 16
+    k = fits.records[5]  # the first channel's constant, after four biases and its multiplier
+    assert k == (1 + 2 * (90 + 128)) << 22  # s = -shift - 1
+    assert (
+        dsp_layout.conv_layout(w, np.zeros(4), np.full(4, -24), 0, np.full(4, 2**30), out_offset=90) is None
+    )
+    narrow = dsp_layout.conv_layout(
+        w[..., :8], np.zeros(4), np.full(4, -24), 0, np.full(4, 2**30), out_offset=90
+    )
+    assert narrow is not None and narrow.kernel == "ek_conv2d_1x1_narrow_dsp" and len(narrow.records) == 12
+
+
+def _batches_model() -> bytes:
+    """1x1 16 -> 20 over 81 pixels (a call of 72, then 9), with a large output zero point and a
+    shift of -21 or -22 (the constant near 2^30), then a clamped 3x3 with whole groups."""
+    b = ModelBuilder(np.random.default_rng(12))
+    x = b.input((1, 9, 9, 16), scale=0.05, zero_point=3)
+    y = b.conv2d(x, 20, (1, 1), out_scale=1000.0, out_zp=90)
+    y = b.conv2d(y, 12, (3, 3), (2, 2), activation="RELU6")
+    b.outputs = [y]
+    return b.build()
+
+
+@pytest.mark.toolchain
+def test_conv_dsp_pixel_batches_in_qemu(tmp_path):
+    """The same on qemu-m4 (the assembly: SMMLAR, several pixels a call) against TensorFlow Lite Micro."""
+    x = np.random.default_rng(4).integers(-128, 128, size=(3, 9, 9, 16), dtype=np.int8)
+    model_c = firmware_matches_tflm(_batches_model(), "qemu-m4", tmp_path / "m", x, max_recompute=None)
+    assert model_c.count("ek_conv2d_dsp(&") == 2

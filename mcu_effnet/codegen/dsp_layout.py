@@ -202,6 +202,37 @@ def group_records(bias: np.ndarray, multiplier: np.ndarray, right_shift: np.ndar
     return table.reshape(3, groups, CHANNEL_GROUP).transpose(1, 0, 2).reshape(-1).astype(np.int32)
 
 
+def rounding_constants(right_shift: np.ndarray, out_offset: int, act_min: int) -> np.ndarray:
+    """int64 per channel: the k x k kernel's requantization constant (1 + 2 * (out_offset -
+    act_min)) << s, s = -shift - 1: the rounding and the output offset (less act_min, the USAT's
+    zero) shifted to where they join the accumulator (ek_conv_dsp.c requantize_k).
+
+    >>> rounding_constants(np.array([0, 3]), out_offset=-5, act_min=-128).tolist()
+    [247, 1976]
+    """
+    return (1 + 2 * (int(out_offset) - int(act_min))) << np.asarray(right_shift, np.int64)
+
+
+def group_records_k(
+    bias: np.ndarray, multiplier: np.ndarray, constant: np.ndarray, right_shift: np.ndarray
+) -> np.ndarray:
+    """int32 records of ``ek_conv2d_dsp``, 16 per group of 4 output channels: the four biases, then
+    per channel its multiplier, rounding constant and shift (the order of its LDMs; channels past
+    the last are zero).
+
+    >>> group_records_k(np.array([1, 2]), np.array([10, 20]), np.array([5, 6]), np.array([3, 4])).tolist()
+    [1, 2, 0, 0, 10, 5, 3, 20, 6, 4, 0, 0, 0, 0, 0, 0]
+    """
+    channels = len(bias)
+    groups = -(-channels // CHANNEL_GROUP)
+    table = np.zeros((4, groups * CHANNEL_GROUP), np.int64)
+    for row, values in enumerate((bias, multiplier, constant, right_shift)):
+        table[row, :channels] = values
+    t = table.reshape(4, groups, CHANNEL_GROUP)
+    per_channel = t[1:].transpose(1, 2, 0).reshape(groups, 3 * CHANNEL_GROUP)  # m, k, s per channel
+    return np.concatenate([t[0], per_channel], axis=1).reshape(-1).astype(np.int32)
+
+
 def conv_layout(
     weights: np.ndarray,
     bias: np.ndarray,
@@ -209,6 +240,8 @@ def conv_layout(
     in_offset: int,
     multiplier: np.ndarray | None = None,
     chunked: bool = False,
+    out_offset: int = 0,
+    act_min: int = -128,
 ) -> DspConvLayout | None:
     """The DSP k x k CONV_2D, or None to keep the plain kernel (window too large for the
     kernel's stack buffer, see requant_ok). ``weights`` (O, kh, kw, I); ``bias`` the op's own;
@@ -217,21 +250,30 @@ def conv_layout(
     the k x k kernel has and the narrow 1x1 and first-layer kernels do not."""
     w = np.asarray(weights, np.int64)
     per_channel = w.reshape(w.shape[0], -1)
-    if conv_window(*w.shape[1:]) > CONV_MAX_WINDOW or not requant_ok(
-        shift, accumulator_bound(per_channel, bias, in_offset)
-    ):
+    bound = accumulator_bound(per_channel, bias, in_offset)
+    if conv_window(*w.shape[1:]) > CONV_MAX_WINDOW or not requant_ok(shift, bound):
         return None
     out_c, kh, kw, in_c = w.shape
     narrow = kh == kw == 1 and in_c % CONV_STEP == 0 and in_c <= NARROW_MAX_DEPTH and not chunked
     first = takes_first_kernel(kh, kw, in_c) and not chunked
+    right_shift = (-np.asarray(shift, np.int64) - 1).astype(np.int32)
+    constant = rounding_constants(right_shift, out_offset, act_min)
+    # ek_conv2d_dsp adds the constant to SMMULR's v (|v| <= |acc|) less the sign correction:
+    # the sum must fit int32 (a tiny multiplier, s above about 20, would not)
+    if not (first or narrow) and np.max(np.abs(constant) + bound + 1, initial=0) >= 2**31:
+        return None
     # The first-layer kernel reads the window as one run of kh * kw * in_c values, padded once,
     # and widens raw input bytes: the input offset goes into its bias (padding taps hold the
     # input zero point there, which the folded offset cancels). |2 * folded| < 2^31 follows
     # from requant_ok's bound on the accumulator, which it starts.
     acc0 = np.asarray(bias, np.int64) + (in_offset * per_channel.sum(axis=1) if first else 0)
     bias2 = (2 * acc0).astype(np.int32)
-    right_shift = (-np.asarray(shift, np.int64) - 1).astype(np.int32)
     m = np.zeros(len(bias2), np.int64) if multiplier is None else np.asarray(multiplier, np.int64)
+    records = (
+        group_records(bias2, m, right_shift)
+        if first or narrow
+        else group_records_k(bias2, m, constant, right_shift)
+    )
     return DspConvLayout(
         kernel=FIRST_KERNEL if first else NARROW_1X1_KERNEL if narrow else CONV_KERNEL,
         struct=CONV_STRUCT,
@@ -239,6 +281,6 @@ def conv_layout(
         weights=conv_weights(w.reshape(out_c, 1, 1, -1) if first else w),
         bias=bias2,
         shift=right_shift,
-        records=group_records(bias2, m, right_shift),
+        records=records,
         note="per group of 4 output channels and step of 4 window values: (2w[k], 2w[k+2]), (2w[k+1], 2w[k+3])",
     )

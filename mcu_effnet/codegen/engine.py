@@ -387,7 +387,9 @@ def _conv_params(b: _Builder, op: Op, chunked: bool = False) -> tuple[str, str, 
         if depthwise:
             layout = dsp_layout.depthwise_layout(w.data, p.bias, p.depth_multiplier, shift, p.in_offset)
         elif kh * kw > 1 or (dsp_layout.widen_1x1(c, oc) and b.may_widen(op)):
-            layout = dsp_layout.conv_layout(w.data, p.bias, shift, p.in_offset, multiplier, chunked)
+            layout = dsp_layout.conv_layout(
+                w.data, p.bias, shift, p.in_offset, multiplier, chunked, p.out_offset, p.act_min
+            )
         if layout is None and not depthwise and kh == 1 and kw == 1:  # any stride: never padded
             layout = dsp_pointwise.pointwise_layout(
                 dsp_pointwise.CONV_KERNEL, w.data, folded, multiplier, shift
@@ -445,7 +447,13 @@ def _fully_connected(b: _Builder, op: Op) -> None:
     if b.dsp and dsp_layout.widen_1x1(depth, units) and b.may_widen(op):  # a 1x1 conv over `rows` pixels
         per_unit = [np.broadcast_to(v, (units,)) for v in (multiplier, shift)]
         wide = dsp_layout.conv_layout(
-            w.data.reshape(units, 1, 1, depth), p.bias, per_unit[1], p.in_offset, per_unit[0]
+            w.data.reshape(units, 1, 1, depth),
+            p.bias,
+            per_unit[1],
+            p.in_offset,
+            per_unit[0],
+            out_offset=p.out_offset,
+            act_min=p.act_min,
         )
     if wide is not None:
         geometry = dict(

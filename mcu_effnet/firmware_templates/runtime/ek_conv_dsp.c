@@ -14,16 +14,17 @@
  * Each group of four output channels then runs over the buffer in steps of four window values:
  * one LDRD of two window words, two LDMs of four weight words (widened and doubled at
  * generation time) and eight SMLADs: 11 instructions for 16 MACs, four steps per loop pass.
- * The accumulators hold 2 * acc, the operand of the requantization's SMMULR (ek_requant_dsp.h).
- * On the target one assembly routine (run_groups) runs every group of a pixel: loop,
- * requantization and the activation clamp of four bytes at once, about 38 instructions per
+ * The accumulators hold 2 * acc, the operand of the requantization's SMMLAR (requantize_k).
+ * On the target one assembly routine (run_groups) runs every group of several pixels: loop,
+ * requantization and the activation clamp of four bytes at once, about 32 instructions per
  * group besides the steps (the compiler's code around inline assembly spilled the group's
  * state: about 60). The host tests run its C twin. The same integers as the reference in
  * another order, modulo 2^32: bit for bit.
  *
  * The window buffer lives on the stack: the generator uses this kernel only when the window
  * (k_h rows of k_w * in_c values, each rounded up to a multiple of 4) fits
- * EK_CONV_DSP_MAX_WINDOW values.
+ * EK_CONV_DSP_MAX_WINDOW values; as many pixels' windows as it holds are gathered before one
+ * call of run_groups when the channels fill whole groups of four.
  */
 #include "ek_conv_dsp.h"
 
@@ -32,7 +33,6 @@
 #include <string.h>
 
 #include "ek_dsp.h"
-#include "ek_requant_dsp.h"
 
 /* Window position of OHWI value k: bits 0 and 1 swapped within each step of four. */
 static inline int32_t slot(int32_t k) { return (k & ~3) | ((k & 1) << 1) | ((k >> 1) & 1); }
@@ -68,6 +68,15 @@ static inline void widen4(const int8_t *px, uint32_t *to, int32_t n, int32_t off
         to[0] = (uint32_t)__sxtab16(off2, (int32_t)v); /* (x0, x2) + off */
         to[1] = (uint32_t)ek_sxtab16_ror8(off2, v);    /* (x1, x3) + off */
     }
+}
+
+/* widen4 out of line for the 1x1 path (one copy of its loop there, not two). */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void widen_pixels(const int8_t *px, uint32_t *to, int32_t n, int32_t off2)
+{
+    widen4(px, to, n, off2);
 }
 
 /* A window row of `n` input bytes (in_c of 1 to 3, a first layer: n any length) from
@@ -162,50 +171,72 @@ static void gather(const ek_conv_dsp_params *p, const int8_t *image, int32_t y0,
     }
 }
 
-/* One output pixel's channel groups: the groups of four channels from `records` to
- * `records_end`, each from the gathered window, requantized, clamped and stored as four int8
- * bytes at `out`. The fields' order is the assembly's (it copies the first eight onto its stack
- * with one LDM and one PUSH). */
+/* Output pixels' channel groups: for each window gathered back to back from `window` to
+ * `last_end` (each `end - window` words long), the groups of four channels from `records` to
+ * `records_end`, requantized, clamped and stored as four int8 bytes at `out` on. Several
+ * pixels per call (1x1 layers over 16 or 32 channels: about 70 instructions of call and
+ * gather per pixel besides 512 MACs) pay the call's setup once. The fields' order is the
+ * assembly's (it copies the first eight onto its stack with one LDM and one PUSH, then the
+ * last two with another pair). */
 typedef struct {
-    const uint32_t *window; /* the gathered window, word-aligned */
-    const uint32_t *end;    /* window + 2 * steps words */
+    const uint32_t *window; /* the first pixel's gathered window, word-aligned */
+    const uint32_t *end;    /* window + 2 * steps words: the next pixel's window */
     uint32_t entry;         /* steps & 3 (C); the assembly turns it into its loop's entry address */
     int8_t *out;
     const int32_t *records_end;
-    /* 1 + 2 * (out_offset - act_min): requantize_u8 then gives u = min(max(q - lo, 0), 255) for
-     * the biased output q and lo = act_min + 128 (the halving is exact on the even 2 * lo) */
-    int32_t round_offset;
-    /* The activation clamp on four bytes at once: UQADD8 of d = 255 - (hi - lo) (hi = act_max +
+    /* The activation clamp on four bytes at once: requantize_k gives u = min(max(q - lo, 0), 255)
+     * for the biased output q and lo = act_min + 128; UQADD8 of d = 255 - (hi - lo) (hi = act_max +
      * 128) saturates exactly where u passes hi - lo; a wrapping UADD8 of act_min - d then gives
      * min(u, hi - lo) + lo - 128, the int8 output */
     uint32_t sat4, shift4;
-    const uint32_t *weights; /* the first group's */
-    const int32_t *records;  /* the first group's: 4 biases (doubled), 4 multipliers, 4 shifts */
+    const uint32_t *weights;  /* the first group's */
+    const uint32_t *last_end; /* the last pixel's window end */
+    const int32_t *records;   /* the first group's (ek_conv_dsp.h) */
 } conv_groups;
+
+/* One channel's requantization from the doubled accumulator acc2 with its record's multiplier
+ * m, constant k = (1 + 2 * (out_offset - act_min)) << s and s = -shift - 1 (dsp_layout.py):
+ * TFLite's doubling high multiply is SMMULR of acc2; its rounding divide by 2^(s+1), halves away
+ * from zero, is ((v - (v < 0)) >> s + 1) >> 1 (ek_requant_dsp.h), and the output offset joins
+ * before the last halving. Here SMMLAR adds k (both constants, shifted to where they join, a
+ * multiple of 2^s: exact) and the correction takes acc's sign instead of v's: they differ only
+ * where v = 0, which is never a half (s + 1 >= 1). The generator checks that v + k fits int32.
+ * USAT's ASR #1 ends it: 4 instructions against 5 (and a shared constant's load). */
+static inline uint32_t requantize_k(int32_t acc2, int32_t m, int32_t k, int32_t s)
+{
+    int32_t v = (int32_t)((uint32_t)ek_smmulr(acc2, m) + (uint32_t)k); /* SMMLAR */
+    v -= (int32_t)((uint32_t)acc2 >> 31);
+    return (uint32_t)__usat((v >> s) >> 1, 8);
+}
 
 #if defined(EK_ACLE_EMULATION)
 /* The assembly's arithmetic in C, for the host tests. */
 static void run_groups(const conv_groups *k)
 {
-    const uint32_t *w = k->weights;
-    const int32_t *rec = k->records;
+    const size_t span = (size_t)(k->end - k->window);
+    const uint32_t *window = k->window;
     int8_t *out = k->out;
-    for (; rec != k->records_end; rec += 12, out += 4) {
-        int32_t a[4] = {rec[0], rec[1], rec[2], rec[3]};
-        const uint32_t *v;
-        uint32_t word = 0;
-        int32_t j;
-        for (v = k->window; v != k->end; v += 2, w += 8) {
-            for (j = 0; j < 4; ++j) {
-                a[j] = __smlad((int32_t)v[0], (int32_t)w[j], a[j]);
-                a[j] = __smlad((int32_t)v[1], (int32_t)w[4 + j], a[j]);
+    for (; window != k->last_end; window += span) {
+        const uint32_t *w = k->weights;
+        const int32_t *rec = k->records;
+        for (; rec != k->records_end; rec += 16, out += 4) {
+            int32_t a[4] = {rec[0], rec[1], rec[2], rec[3]};
+            const uint32_t *v;
+            uint32_t word = 0;
+            int32_t j;
+            for (v = window; v != window + span; v += 2, w += 8) {
+                for (j = 0; j < 4; ++j) {
+                    a[j] = __smlad((int32_t)v[0], (int32_t)w[j], a[j]);
+                    a[j] = __smlad((int32_t)v[1], (int32_t)w[4 + j], a[j]);
+                }
             }
+            for (j = 0; j < 4; ++j) {
+                const int32_t *c = rec + 4 + 3 * j;
+                word |= requantize_k(a[j], c[0], c[1], c[2]) << (8 * j);
+            }
+            word = __uadd8(__uqadd8(word, k->sat4), k->shift4);
+            memcpy(out, &word, 4);
         }
-        for (j = 0; j < 4; ++j) {
-            word |= requantize_u8(a[j], rec[4 + j], rec[8 + j], k->round_offset) << (8 * j);
-        }
-        word = __uadd8(__uqadd8(word, k->sat4), k->shift4);
-        memcpy(out, &word, 4);
     }
 }
 #else
@@ -224,15 +255,29 @@ static void run_groups(const conv_groups *k)
     "smlad r11, r3, r6, r11\n\t"              \
     "smlad r12, r3, r7, r12\n\t"
 
+/* Two channels' requantization (requantize_k) from accumulators A0, A1 with the record words
+ * in r2-r4 (m, k, s of the first) and r5-r7 (the second's), into A0, A1. */
+#define EK_CONV_REQUANT2(A0, A1)              \
+    "ldmia r8!, {r2, r3, r4, r5, r6, r7}\n\t" \
+    "smmlar r2, " A0 ", r2, r3\n\t"           \
+    "sub r2, r2, " A0 ", lsr #31\n\t"         \
+    "asr r2, r2, r4\n\t"                      \
+    "usat " A0 ", #8, r2, asr #1\n\t"         \
+    "smmlar r5, " A1 ", r5, r6\n\t"           \
+    "sub r5, r5, " A1 ", lsr #31\n\t"         \
+    "asr r5, r5, r7\n\t"                      \
+    "usat " A1 ", #8, r5, asr #1\n\t"
+
 /* In assembly as a whole: the multiply-accumulate loop needs 13 registers (4 accumulators, 2
  * window words, 4 weight words, the window, weight and end pointers), and inline assembly
  * inside the compiler's pixel loop left it too few to keep the group's state out of memory.
  * Registers: r0 window (walking), r1 weights, r2-r3 window words, r4-r7 weight words, then
- * multipliers and shifts, r8 records, r9-r12 accumulators, lr the window's end; the other fields
- * on the stack: [sp] window, [sp, #8] the loop's entry, [sp, #12] out, [sp, #16] records_end,
- * [sp, #20] round_offset, [sp, #24] sat4, [sp, #28] shift4. The loop runs four steps a pass
- * and is entered part-way (steps & 3 steps before its first compare), so a group costs 3
- * instructions before it, 11 per step and 2 per pass, 35 to requantize and store. */
+ * records, r8 records, r9-r12 accumulators, lr the window's end; the other fields on the stack:
+ * [sp] last_end, [sp, #4] records, [sp, #8] window, [sp, #12] end, [sp, #16] the loop's entry,
+ * [sp, #20] out, [sp, #24] records_end, [sp, #28] sat4, [sp, #32] shift4, [sp, #36] weights.
+ * The loop runs four steps a pass and is entered part-way (steps & 3 steps before its first
+ * compare), so a group costs 3 instructions before it, 11 per step and 2 per pass, 29 to
+ * requantize and store; a pixel after the first 10 to move to its window. */
 __attribute__((naked, noinline)) static void run_groups(const conv_groups *k)
 {
     (void)k;
@@ -240,123 +285,155 @@ __attribute__((naked, noinline)) static void run_groups(const conv_groups *k)
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
         "ldmia r0!, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"
         "push {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"
-        "ldmia r0, {r1, r8}\n\t"
-        "ldr lr, [sp, #4]\n\t"
+        "ldmia r0, {r2, r8}\n\t" /* last_end, records */
+        "push {r2, r8}\n\t"
+        "mov r1, r9\n\t"
+        "ldr lr, [sp, #12]\n\t"
         "rsb r4, r4, #4\n\t" /* entry: (4 - steps & 3) & 3 steps into the loop, Thumb bit set */
         "and r4, r4, #3\n\t"
         "movs r5, #44\n\t"
         "adr r2, 4f\n\t"
         "mla r2, r4, r5, r2\n\t"
         "orr r2, r2, #1\n\t"
-        "str r2, [sp, #8]\n\t"
+        "str r2, [sp, #16]\n\t"
         "1:\n\t"
         "ldmia r8!, {r9, r10, r11, r12}\n\t" /* biases (doubled) */
-        "ldr r0, [sp]\n\t"
-        "ldr pc, [sp, #8]\n\t"
+        "ldr r0, [sp, #8]\n\t"
+        "ldr pc, [sp, #16]\n\t"
         ".balign 4\n\t"
         "4:\n\t"
         EK_CONV_STEP EK_CONV_STEP EK_CONV_STEP EK_CONV_STEP
         "cmp r0, lr\n\t"
         "bne 4b\n\t"
-        "ldmia r8!, {r4, r5, r6, r7}\n\t" /* multipliers: the doubling high multiply is SMMULR of 2 acc */
-        "smmulr r9, r9, r4\n\t"
-        "smmulr r10, r10, r5\n\t"
-        "smmulr r11, r11, r6\n\t"
-        "smmulr r12, r12, r7\n\t"
-        "ldmia r8!, {r4, r5, r6, r7}\n\t" /* s = -shift - 1: v - (v < 0), then >> s */
-        "add r9, r9, r9, asr #31\n\t"
-        "asr r9, r9, r4\n\t"
-        "add r10, r10, r10, asr #31\n\t"
-        "asr r10, r10, r5\n\t"
-        "add r11, r11, r11, asr #31\n\t"
-        "asr r11, r11, r6\n\t"
-        "add r12, r12, r12, asr #31\n\t"
-        "asr r12, r12, r7\n\t"
-        "ldr r2, [sp, #20]\n\t" /* + round_offset, >> 1, saturated to [0, 255] (requantize_u8) */
-        "add r9, r9, r2\n\t"
-        "usat r9, #8, r9, asr #1\n\t"
-        "add r10, r10, r2\n\t"
-        "usat r10, #8, r10, asr #1\n\t"
-        "add r11, r11, r2\n\t"
-        "usat r11, #8, r11, asr #1\n\t"
-        "add r12, r12, r2\n\t"
-        "usat r12, #8, r12, asr #1\n\t"
+        EK_CONV_REQUANT2("r9", "r10") EK_CONV_REQUANT2("r11", "r12")
         "orr r9, r9, r10, lsl #8\n\t"
         "orr r9, r9, r11, lsl #16\n\t"
         "orr r9, r9, r12, lsl #24\n\t"
-        "ldrd r2, r3, [sp, #24]\n\t"
+        "ldrd r2, r3, [sp, #28]\n\t"
         "uqadd8 r9, r9, r2\n\t" /* the activation clamp and back to int8 (conv_groups) */
         "uadd8 r9, r9, r3\n\t"
-        "ldr r2, [sp, #12]\n\t"
+        "ldrd r2, r3, [sp, #20]\n\t" /* out, records_end */
         "str r9, [r2], #4\n\t"
-        "str r2, [sp, #12]\n\t"
-        "ldr r2, [sp, #16]\n\t"
-        "cmp r8, r2\n\t"
+        "str r2, [sp, #20]\n\t"
+        "cmp r8, r3\n\t"
         "bne 1b\n\t"
-        "add sp, sp, #32\n\t"
+        "ldr r2, [sp]\n\t" /* the next pixel: its window starts at this one's end */
+        "cmp lr, r2\n\t"
+        "beq 9f\n\t"
+        "ldr r3, [sp, #8]\n\t"
+        "str lr, [sp, #8]\n\t"
+        "sub r3, lr, r3\n\t"
+        "add lr, lr, r3\n\t"
+        "ldr r1, [sp, #36]\n\t"
+        "ldr r8, [sp, #4]\n\t"
+        "b 1b\n\t"
+        "9:\n\t"
+        "add sp, sp, #40\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 #endif
 
-/* The window of output pixel (oy, ox). A 1x1 window inside the input (no padding) in whole
- * steps is the pixel's bytes, widened, with none of gather's bookkeeping. */
-static void window_at(const ek_conv_dsp_params *p, const int8_t *image, int32_t oy, int32_t ox, uint32_t *words)
+/* The `n` pixels whose windows were gathered from k->window on: their full groups in one call,
+ * then (n = 1) the last 1 to 3 channels, which `last` writes to `tail_word`. Returns the output
+ * past them. */
+static int8_t *run_pixels(conv_groups *k, const conv_groups *last, const uint32_t *tail_word, int32_t n,
+                          int32_t groups, int32_t tail, int8_t *output)
 {
-    const int32_t in_c = p->in_c;
-    if (p->k_h == 1 && p->k_w == 1 && (in_c & 3) == 0 && p->pad_top == 0 && p->pad_left == 0) {
-        const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) * 0x10001u);
-        widen4(image + (oy * p->stride_h * p->in_w + ox * p->stride_w) * in_c, words, in_c, off2);
-    } else {
-        gather(p, image, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left, (int16_t *)(void *)words);
+    if (groups) {
+        k->out = output;
+        k->last_end = k->window + n * (k->end - k->window);
+        run_groups(k);
+        output += 4 * groups * n;
     }
+    if (tail) {
+        run_groups(last);
+        memcpy(output, tail_word, (size_t)tail);
+        output += tail;
+    }
+    return output;
 }
 
 void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *output)
 {
-    uint32_t words[EK_CONV_DSP_MAX_WINDOW / 2]; /* the window's halfwords, word-aligned */
+    uint32_t words[EK_CONV_DSP_MAX_WINDOW / 2]; /* the windows' halfwords, word-aligned */
     const int32_t steps = p->k_h * ((p->k_w * p->in_c + 3) >> 2); /* window rows padded to 4 */
+    const int32_t span = 2 * steps;                                  /* words per window */
     const int32_t in_image = p->in_h * p->in_w * p->in_c;
     const int32_t groups = p->out_c >> 2; /* full groups of four */
     const int32_t tail = p->out_c & 3;
+    /* Pixels per call: as many windows as the buffer holds when every group is full (a tail
+     * group's bytes go between two pixels' outputs: one pixel a call then). */
+    const int32_t batch = tail ? 1 : (EK_CONV_DSP_MAX_WINDOW / 2) / span;
     conv_groups k, last; /* the full groups; the last 1 to 3 channels (the group's others are zero) */
     uint32_t tail_word[1];
-    int32_t b, oy, ox;
+    int32_t b, oy, ox, m, n = 0;
     const uint32_t sat = 255u - (uint32_t)(p->act_max - p->act_min); /* d, see conv_groups */
     k.window = words;
-    k.end = words + 2 * steps;
+    k.end = words + span;
     k.entry = (uint32_t)(steps & 3);
     k.out = output;
-    k.round_offset = 1 + 2 * (p->out_offset - p->act_min);
     k.sat4 = sat * 0x01010101u;
     k.shift4 = (((uint32_t)p->act_min - sat) & 0xFFu) * 0x01010101u;
     k.weights = (const uint32_t *)p->weights;
     k.records = p->records;
-    k.records_end = p->records + 12 * groups;
-    last = k;
-    last.out = (int8_t *)(void *)tail_word;
-    last.weights = k.weights + 8 * steps * groups;
-    last.records = k.records_end;
-    last.records_end = k.records_end + 12;
-    if (p->k_h != 1 || p->k_w != 1 || (p->in_c & 3) != 0) {
-        memset(words, 0, (size_t)steps * 8u); /* positions past a window row are never written */
+    k.records_end = p->records + 16 * groups;
+    k.last_end = k.end;
+    if (tail) {
+        last = k;
+        last.out = (int8_t *)(void *)tail_word;
+        last.weights = k.weights + 8 * steps * groups;
+        last.records = k.records_end;
+        last.records_end = k.records_end + 16;
     }
-    for (b = 0; b < p->batches; ++b) {
-        const int8_t *image = input + b * in_image;
-        for (oy = 0; oy < p->out_h; ++oy) {
-            for (ox = 0; ox < p->out_w; ++ox) {
-                window_at(p, image, oy, ox, words);
-                if (groups) {
-                    k.out = output;
-                    run_groups(&k);
-                    output += 4 * groups;
-                }
-                if (tail) {
-                    run_groups(&last);
-                    memcpy(output, tail_word, (size_t)tail);
-                    output += tail;
+    if (p->k_h == 1 && p->k_w == 1 && (p->in_c & 3) == 0 && p->pad_top == 0 && p->pad_left == 0) {
+        /* A 1x1 window inside the input in whole steps is the pixel's bytes, widened, with none
+         * of gather's bookkeeping; at stride 1 a row's pixels are one run, widened at once. */
+        const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) * 0x10001u);
+        const int32_t x_step = p->stride_w * p->in_c;
+        for (b = 0; b < p->batches; ++b) {
+            const int8_t *image = input + b * in_image;
+            for (oy = 0; oy < p->out_h; ++oy) {
+                const int8_t *px = image + oy * p->stride_h * p->in_w * p->in_c;
+                for (ox = 0; ox < p->out_w; ox += m) {
+                    const int32_t room = batch - n;
+                    m = p->out_w - ox < room ? p->out_w - ox : room;
+                    if (x_step == p->in_c) {
+                        widen_pixels(px, words + n * span, m * x_step, off2);
+                        px += m * x_step;
+                    } else {
+                        int32_t i;
+                        for (i = 0; i < m; ++i, px += x_step) {
+                            widen_pixels(px, words + (n + i) * span, p->in_c, off2);
+                        }
+                    }
+                    n += m;
+                    if (n == batch) {
+                        output = run_pixels(&k, &last, tail_word, n, groups, tail, output);
+                        n = 0;
+                    }
                 }
             }
         }
+    } else {
+        const int32_t pixels = p->batches * p->out_h * p->out_w;
+        /* positions past a window row are never written */
+        memset(words, 0, (size_t)(pixels < batch ? pixels : batch) * (size_t)span * 4u);
+        for (b = 0; b < p->batches; ++b) {
+            const int8_t *image = input + b * in_image;
+            for (oy = 0; oy < p->out_h; ++oy) {
+                for (ox = 0; ox < p->out_w; ++ox) {
+                    gather(p, image, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left,
+                           (int16_t *)(void *)(words + n * span));
+                    if (++n == batch) {
+                        output = run_pixels(&k, &last, tail_word, n, groups, tail, output);
+                        n = 0;
+                    }
+                }
+            }
+        }
+    }
+    if (n) {
+        run_pixels(&k, &last, tail_word, n, groups, tail, output);
     }
 }
 

@@ -48,7 +48,9 @@ typedef struct {
     EK_CONV_DSP_GEOMETRY;
     const int32_t *weights; /* the kernel's layout */
     /* per group of 4 output channels (the last one padded with zeros): 4 biases (the op's own,
-     * doubled), 4 multipliers, 4 right shifts (-shift - 1) */
+     * doubled), 4 multipliers, 4 right shifts (-shift - 1); ek_conv2d_dsp's: 4 biases, then per
+     * channel its multiplier, the constant (1 + 2 * (out_offset - act_min)) << s and
+     * s = -shift - 1 (16 words, ek_conv_dsp.c requantize_k) */
     const int32_t *records;
 } ek_conv_dsp_params;
 
