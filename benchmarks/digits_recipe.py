@@ -10,6 +10,7 @@ the README's small-data recipe (``--hflip 0 --qat-epochs 3``).
     pip install scikit-learn    # or: pip install -e .[dev]
     .venv/bin/python benchmarks/digits_recipe.py [--epochs N] [--qat-epochs N] [--work DIR]
         [--recipe defaults] [--seed N] [-- more qat options]
+    .venv/bin/python benchmarks/digits_recipe.py --check-pick-margin 0 0.25 0.5 1   # replay only
 
 Without --epochs / --qat-epochs the command's own defaults apply: the "defaults" recipe is
 exactly what a user gets from ``mcu-effnet qat --phi -4 --resolution 32 --data DIR``. Wall time

@@ -256,7 +256,7 @@ def test_run_exports_the_best_checkpoint_and_says_which(base_run):
     # than the margin below the best before it
     best_so_far, scored = -math.inf, []
     for int8, fake_quant in qat:
-        assert math.isnan(int8) == (fake_quant < best_so_far - 0.5)
+        assert math.isnan(int8) == (fake_quant < best_so_far - _options().pick_margin)
         best_so_far = max(best_so_far, fake_quant)
         scored += [] if math.isnan(int8) else [(int8, fake_quant)]
     assert (exported["qat"]["int8_val_top1"], exported["qat"]["val_top1"]) == max(scored)
@@ -369,7 +369,7 @@ def test_pick_scores_only_candidates_near_the_best_fake_quant_and_says_which_it_
     int8 = iter([70.0, 85.0, 80.0])  # calibrated, EMA 1, raw 2
     monkeypatch.setattr(train.Int8Scorer, "top1", lambda self, model: next(int8))
     lines: list[str] = []
-    result = run_qat(_spec(), _data(), _options(epochs=1, qat_epochs=2), SINGLE, out=tmp_path / "run",
+    result = run_qat(_spec(), _data(), _options(epochs=1, qat_epochs=2, pick_margin=0.5), SINGLE, out=tmp_path / "run",
                      progress=False, log=lines.append)  # fmt: skip
     assert next(int8, None) is None and next(fake_quant, None) is None  # three files scored
     exported = result.metrics["exported"]["qat"]

@@ -51,7 +51,7 @@ class TrainOptions:
     pick: str = "auto"
     # With the int8 pick: candidates whose fake-quant top-1 is more than this many points below the
     # best offered so far are not scored in int8 (int8_pick.skip_reason); 100 scores every one.
-    pick_margin: float = 0.5
+    pick_margin: float = 0.25
 
     def __post_init__(self) -> None:
         # (holds, the parameters it is about, the message in their names)
