@@ -42,9 +42,9 @@ def skip_reason(fake_quant: float, best_fake_quant: float, margin: float) -> str
     would need its file to gain that much on a candidate already scored, or about to be, to win:
     scoring it is the cost (an export and the interpreter) of a pick it almost never changes. The
     default margin, 0.25 points, is less than one image of the digits set's 359: there only ties
-    and betters of the best fake-quant are scored, 26 of the 55 candidates of the five runs that
+    and betters of the best fake-quant are scored, 35 of the 66 candidates of the six runs that
     scored all 11, and each run's pick is as good as with all scored (``benchmarks/digits_recipe.py
-    --check-pick-margin``; 0.5 points scores 33 and picks as well, 1 point 51).
+    --check-pick-margin``; 0.5 points scores 44 and picks as well, 1 point 62).
     """
     if fake_quant >= best_fake_quant - margin:
         return None
