@@ -10,6 +10,7 @@ the README's small-data recipe (``--hflip 0 --qat-epochs 3``).
     pip install scikit-learn    # or: pip install -e .[dev]
     .venv/bin/python benchmarks/digits_recipe.py [--epochs N] [--qat-epochs N] [--work DIR]
         [--recipe defaults] [--seed N] [-- more qat options]
+    .venv/bin/python benchmarks/digits_recipe.py --check-pick-margin 0 0.25 0.5 1   # replay only
 
 Without --epochs / --qat-epochs the command's own defaults apply: the "defaults" recipe is
 exactly what a user gets from ``mcu-effnet qat --phi -4 --resolution 32 --data DIR``. Wall time
@@ -89,6 +90,43 @@ def fake_quant_pick(candidates: list[dict]) -> dict | None:
     return max(candidates, key=lambda c: c["fake_quant"], default=None)
 
 
+def replay_pruned_pick(candidates: list[dict], margin: float) -> dict | None:
+    """What ``--pick int8`` with ``--pick-margin margin`` exports from a run whose candidates were all
+    scored: each candidate, in training order, is scored unless ``int8_pick.skip_reason`` skips it;
+    the best (int8, fake-quant) of the scored ones wins, ties keep the earlier."""
+    from mcu_effnet.quant.int8_pick import skip_reason
+
+    best_fake_quant, best, scored = -math.inf, None, 0
+    for candidate in candidates:
+        if skip_reason(candidate["fake_quant"], best_fake_quant, margin) is None:
+            scored += 1
+            if best is None or (candidate["int8"], candidate["fake_quant"]) > (
+                best["int8"],
+                best["fake_quant"],
+            ):
+                best = candidate
+        best_fake_quant = max(best_fake_quant, candidate["fake_quant"])
+    return None if best is None else {**best, "scored": scored, "candidates": len(candidates)}
+
+
+def check_pick_margin(results: Path, margins: list[float]) -> None:
+    """Replays the pruned pick on every recorded run whose candidates were all scored in int8."""
+    runs = [r for r in json.loads(results.read_text())["runs"]
+            if r.get("qat_candidates") and all(c["int8"] is not None for c in r["qat_candidates"])]  # fmt: skip
+    print(f"{'run':<44} {'all scored':>10} " + " ".join(f"{f'margin {m:g}':>16}" for m in margins))
+    for run in runs:
+        full = replay_pruned_pick(run["qat_candidates"], math.inf)
+        cells = []
+        for margin in margins:
+            pruned = replay_pruned_pick(run["qat_candidates"], margin)
+            same = "=" if pruned["int8"] == full["int8"] else "WORSE"
+            cells.append(f"{pruned['int8']:.2f} {same} {pruned['scored']:>2}/{pruned['candidates']}")
+        name = (
+            f"{run['recipe']} seed {run['options'][run['options'].index('--seed') + 1]} ({run['code'][:14]})"
+        )
+        print(f"{name:<44} {full['int8']:>10.2f} " + " ".join(f"{c:>16}" for c in cells))
+
+
 def run_recipe(data: Path, out: Path, extra: list[str]) -> dict:
     command = [sys.executable, "-m", "mcu_effnet.cli", "qat", "--phi", "-4", "--resolution", "32",
                "--board", "none", "--data", str(data), "--no-progress", "--out", str(out), *extra]  # fmt: skip
@@ -136,7 +174,13 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="training seed (--seed of qat)")
     parser.add_argument("extra", nargs="*", help="more qat options for every run, after --")
+    parser.add_argument("--check-pick-margin", type=float, nargs="+", metavar="POINTS",
+                        help="train nothing: replay --pick-margin POINTS on the recorded runs whose "
+                        "candidates were all scored (int8 exported: '=' as scoring every one)")  # fmt: skip
     args = parser.parse_args()
+    if args.check_pick_margin:
+        check_pick_margin(args.out, args.check_pick_margin)
+        return
 
     data = args.work / "data"
     if not data.exists():

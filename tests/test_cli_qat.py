@@ -294,6 +294,10 @@ def test_bad_numbers_are_one_line_errors(tmp_path):
         ),
         (("--teacher", "nowhere"), "mcu-effnet: error: --teacher {cwd}/nowhere: no such run folder"),
         (("--pick", "best"), "mcu-effnet: error: --pick must be one of auto, int8, fake-quant, got 'best'"),
+        (
+            ("--pick-margin", "-1"),
+            "mcu-effnet: error: --pick-margin must be in [0, 100] (points of top-1), got -1",
+        ),
     ],
 )
 def test_bad_recipe_options_are_one_line_errors_exit_2(tmp_path, args, message):

@@ -22,6 +22,8 @@ def test_rounding_flips_of_a_deep_network_pass():
     assert len(DEMO_128PX) == 64 and max(DEMO_128PX) > MAX_LSB  # the case the old max rule refused
     assert _agrees(DEMO_128PX)
     assert _agrees([0.0] * 64)
+    # a default digits run (phi -4, 32 px, seed 1, 30 float epochs): one image compounded to 10 LSB
+    assert _agrees([0.0] * 63 + [10.0])
 
 
 @pytest.mark.parametrize(
@@ -30,6 +32,7 @@ def test_rounding_flips_of_a_deep_network_pass():
         [0.0] * 20 + [3.0] * 44,  # most images off: a wrong scale or padding
         [0.0] * 32 + [40.0] * 32,  # half exact, the others far off: a wrong branch or layout
         [0.0] * 31 + [1.0] * 33,  # fewer than half exact
+        [0.0] * 59 + [40.0] * 5,  # more than one image in 16 far off: not rare flips
     ],
 )
 def test_a_wrong_export_is_refused(lsb):

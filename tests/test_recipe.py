@@ -183,9 +183,28 @@ def test_best_by_int8_ranks_the_int8_top1_first_then_the_fake_quant_top1():
     assert not best.offer(1, "raw", 95.0, model, int8_top1=79.0)  # better fake-quant, worse file
     assert best.offer(1, "ema", 91.0, model, int8_top1=80.0)  # same file accuracy, better fake-quant
     assert not best.offer(2, "raw", 91.0, model, int8_top1=80.0)  # a full tie keeps the earlier
+    best.skip(2, "ema", 88.0, "too far below")
+    assert not best.offer(2, "ema", 88.0, model)  # not scored in int8: never beats a scored one
     assert best.summary() == {"weights": "ema", "epoch": 1, "val_top1": 91.0, "int8_val_top1": 80.0,
-                              "candidates": 4}  # fmt: skip
-    assert Best.from_dict(best.to_dict()).summary() == best.summary()
+                              "candidates": 5, "scored": 4,
+                              "skipped": [{"epoch": 2, "weights": "ema", "val_top1": 88.0,
+                                           "reason": "too far below"}]}  # fmt: skip
+    restored = Best.from_dict(best.to_dict())  # as a resumed run sees it
+    assert restored.summary() == best.summary() and restored.best_top1 == 95.0
+
+
+@pytest.mark.parametrize(
+    ("fake_quant", "best", "margin", "scored"),
+    [(99.0, 99.5, 0.5, True), (98.9, 99.5, 0.5, False), (99.6, 99.5, 0.0, True), (99.4, 99.5, 0.0, False),
+     (10.0, -math.inf, 0.0, True), (50.0, 99.0, 100.0, True)],
+)  # fmt: skip
+def test_skip_reason_scores_the_candidates_within_the_margin_of_the_best(fake_quant, best, margin, scored):
+    from mcu_effnet.quant.int8_pick import skip_reason
+
+    reason = skip_reason(fake_quant, best, margin)
+    assert (reason is None) == scored
+    if not scored:
+        assert f"{fake_quant:.2f}%" in reason and f"{best:.2f}%" in reason and f"{margin:g} points" in reason
 
 
 # ---- runs ------------------------------------------------------------------------------------
@@ -232,8 +251,16 @@ def test_run_exports_the_best_checkpoint_and_says_which(base_run):
     qat = [(r.int8_val_top1, r.val_top1) for r in history if r.phase == "qat"] + [
         (r.ema_int8_val_top1, r.ema_val_top1) for r in history if r.phase == "qat" and r.epoch > 0
     ]
-    assert len(qat) == exported["qat"]["candidates"] == 3 and not any(math.isnan(v) for c in qat for v in c)
-    assert (exported["qat"]["int8_val_top1"], exported["qat"]["val_top1"]) == max(qat)
+    assert len(qat) == exported["qat"]["candidates"] == 3 and not any(math.isnan(fq) for _, fq in qat)
+    # in offer order (calibrated, raw, EMA), a candidate is scored unless its fake-quant top-1 is more
+    # than the margin below the best before it
+    best_so_far, scored = -math.inf, []
+    for int8, fake_quant in qat:
+        assert math.isnan(int8) == (fake_quant < best_so_far - _options().pick_margin)
+        best_so_far = max(best_so_far, fake_quant)
+        scored += [] if math.isnan(int8) else [(int8, fake_quant)]
+    assert (exported["qat"]["int8_val_top1"], exported["qat"]["val_top1"]) == max(scored)
+    assert exported["qat"]["scored"] == len(scored) and len(exported["qat"]["skipped"]) == 3 - len(scored)
     assert exported["qat"]["val_top1"] == result.metrics["qat_top1"]
     assert exported["qat"]["picked_by"].startswith("int8 top-1 in TFLite Micro on 16 validation images")
     assert all(not math.isnan(r.ema_val_top1) for r in history if r.epoch > 0)
@@ -269,7 +296,9 @@ def test_exported_int8_top1_is_the_simulators_on_the_exported_weights(base_run):
     from mcu_effnet.quant.tflite_check import labelled_chunks, quantize_like_onnx
     from mcu_effnet.sim import run as simulate
 
-    graph = load_tflite(int8_file(_spec(), RunFolder(base_run.run_dir).load_checkpoint()["model"]))
+    checkpoint = RunFolder(base_run.run_dir).load_checkpoint()
+    exported = int8_file(_spec(), checkpoint["model"])  # a fresh model, as export_run loads it
+    graph = load_tflite(exported)
     tin = graph.tensors[graph.inputs[0]]
     _, images, labels = next(labelled_chunks(ImageDataset(_data().val, 32, augment=False), 64))
     pixels = np.transpose(images.astype(np.float32) / np.float32(255.0), (0, 2, 3, 1))
@@ -277,6 +306,19 @@ def test_exported_int8_top1_is_the_simulators_on_the_exported_weights(base_run):
     logits = logits[0] if isinstance(logits, list) else logits
     simulated = 100.0 * float(np.mean(top1(logits) == labels))
     assert simulated == pytest.approx(base_run.metrics["exported"]["qat"]["int8_val_top1"])
+
+
+def test_a_reused_scratch_model_writes_the_bytes_of_a_fresh_one(base_run):
+    """The pick loads every candidate into one scratch model: after another candidate's export
+    through it, the file of the exported weights is the one a fresh model writes."""
+    from mcu_effnet.quant.int8_pick import int8_file, scratch_model
+
+    exported = RunFolder(base_run.run_dir).load_checkpoint()["model"]
+    # another candidate: every floating-point tensor (weights, biases, learned scales) 1.5 times larger
+    other = {k: v * 1.5 if v.is_floating_point() else v for k, v in exported.items()}
+    fresh, scratch = int8_file(_spec(), exported), scratch_model(_spec())
+    assert int8_file(_spec(), other, scratch) != fresh
+    assert int8_file(_spec(), exported, scratch) == fresh
 
 
 def test_pick_changes_only_which_weights_ship(tmp_path, base_run, monkeypatch):
@@ -296,8 +338,8 @@ def test_pick_changes_only_which_weights_ship(tmp_path, base_run, monkeypatch):
     scripted = iter([20.0, 10.0, 30.0])  # calibrated, raw epoch 1, EMA epoch 1
     monkeypatch.setattr("mcu_effnet.quant.train.Int8Scorer.top1", lambda self, model: next(scripted))
     lines: list[str] = []
-    picked = run_qat(_spec(), _data(), _options(), SINGLE, out=tmp_path / "picked", progress=False,
-                     log=lines.append)  # fmt: skip
+    picked = run_qat(_spec(), _data(), _options(pick_margin=100), SINGLE, out=tmp_path / "picked",
+                     progress=False, log=lines.append)  # fmt: skip
     exported = picked.metrics["exported"]["qat"]
     assert (exported["weights"], exported["epoch"], exported["int8_val_top1"]) == ("ema", 1, 30.0)
     checkpoint = RunFolder(picked.run_dir).load_checkpoint()
@@ -307,6 +349,44 @@ def test_pick_changes_only_which_weights_ship(tmp_path, base_run, monkeypatch):
         line.startswith("qat: keeping the ema weights of epoch 1 (int8 30.00% in TFLite Micro")
         for line in lines
     )
+
+
+def test_pick_scores_only_candidates_near_the_best_fake_quant_and_says_which_it_skipped(
+    tmp_path, monkeypatch
+):
+    """Scripted fake-quant and int8 figures: candidates more than the margin below the best fake-quant
+    offered before them are not scored; the export is the best int8 file among the scored ones."""
+    from mcu_effnet.quant import train
+
+    def is_quant(model) -> bool:
+        return any(type(m).__module__.startswith("brevitas") for m in model.modules())
+
+    # calibrated, raw 1, EMA 1, raw 2, EMA 2 (margin 0.5): scored, skipped, scored, scored, skipped
+    fake_quant = iter([90.0, 80.0, 89.6, 95.0, 94.4])
+    real_evaluate = train.evaluate
+    monkeypatch.setattr(train, "evaluate", lambda model, loader, ctx: (
+        (0.5, next(fake_quant)) if is_quant(model) else real_evaluate(model, loader, ctx)))  # fmt: skip
+    int8 = iter([70.0, 85.0, 80.0])  # calibrated, EMA 1, raw 2
+    monkeypatch.setattr(train.Int8Scorer, "top1", lambda self, model: next(int8))
+    lines: list[str] = []
+    result = run_qat(_spec(), _data(), _options(epochs=1, qat_epochs=2, pick_margin=0.5), SINGLE, out=tmp_path / "run",
+                     progress=False, log=lines.append)  # fmt: skip
+    assert next(int8, None) is None and next(fake_quant, None) is None  # three files scored
+    exported = result.metrics["exported"]["qat"]
+    assert (exported["weights"], exported["epoch"], exported["int8_val_top1"]) == ("ema", 1, 85.0)
+    assert (exported["candidates"], exported["scored"]) == (5, 3)
+    assert [(s["weights"], s["epoch"], s["val_top1"]) for s in exported["skipped"]] == [
+        ("raw", 1, 80.0),
+        ("ema", 2, 94.4),
+    ]
+    assert "more than 0.5 points below the best so far (95.00%)" in exported["skipped"][1]["reason"]
+    qat = [r for r in result.history if r.phase == "qat"]
+    assert [r.int8_val_top1 for r in qat[1:]] == [pytest.approx(math.nan, nan_ok=True), 80.0]
+    assert [r.ema_int8_val_top1 for r in qat[1:]] == [85.0, pytest.approx(math.nan, nan_ok=True)]
+    assert any(
+        "the best of 3 scored candidates, 2 not scored" in line and "raw 1, ema 2" in line for line in lines
+    )
+    assert RunFolder(result.run_dir).load_checkpoint()["best"]["skipped"] == exported["skipped"]
 
 
 def _ctrl_c_at(phase: str, epoch: int, batch: int):

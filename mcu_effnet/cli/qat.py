@@ -34,7 +34,7 @@ def register(subparsers) -> None:
     g.add_argument("--max-val-images", metavar="N", help="validate on a random N images")
     g.add_argument("--workers", metavar="N", default="2", help="DataLoader worker processes (default 2)")
     t = p.add_argument_group("training")
-    t.add_argument("--epochs", metavar="N", default="20", help="float training epochs (default 20)")
+    t.add_argument("--epochs", metavar="N", default="30", help="float training epochs (default 30)")
     t.add_argument("--qat-epochs", metavar="N", default="5", help="QAT fine-tuning epochs (default 5)")
     t.add_argument("--batch-size", metavar="N", default="64", help="batch size per process (default 64)")
     t.add_argument(
@@ -82,6 +82,9 @@ def register(subparsers) -> None:
                    help="export the QAT checkpoint with the best int8 top-1 in TFLite Micro (int8) or fake-quant "
                    "top-1 (fake-quant: cheaper, blind to the runtime's rounding); auto (default): int8 when "
                    "each candidate's file scores 256+ validation images within 4 G MACs")  # fmt: skip
+    r.add_argument("--pick-margin", metavar="POINTS", default="0.25",
+                   help="with the int8 pick, score only candidates whose fake-quant top-1 is within POINTS of "
+                   "the best so far (default 0.25; 100: every one)")  # fmt: skip
     o = p.add_argument_group("output")
     o.add_argument(
         "--out", metavar="RUN_DIR", help="run folder (default runs/<variant>-phi<phi>-r<res>-<time>)"
@@ -144,6 +147,7 @@ def train_options(args: argparse.Namespace):
         channels_last=not args.no_channels_last,
         fused_quant=not args.no_fused_quant,
         pick=args.pick,
+        pick_margin=_number("--pick-margin", args.pick_margin),
     )
 
 

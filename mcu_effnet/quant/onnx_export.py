@@ -24,16 +24,21 @@ TOLERANCE = 1e-5  # |onnxruntime - Brevitas| of an exact image (the verification
 MAX_LSB = 8.0  # the typical difference rounding flips cause, in steps of the logits' int8 scale (one
 # flipped step early in the network reaches the logits as a few steps; in a deep network a rare
 # image compounds to more: 11 LSB on one of 64 at phi -1, 128 px, the median of the others 2)
+RARE = 1 / 16  # at most this fraction of the images inexact: rounding flips, whatever their size
+# (digits at phi -4, 32 px, 30 float epochs, seed 1: 63 of 64 exact, the other 10 LSB off)
 
 
 def export_agrees(per_image_lsb: np.ndarray, exact: np.ndarray) -> bool:
     """Whether per-image differences (in logits LSB; ``exact``: within TOLERANCE) look like
-    rounding flips: at least half the images exact and the median of the others within
-    ``MAX_LSB``. A wrong scale, padding or layout breaks nearly every image, by far more."""
+    rounding flips: at least half the images exact, and the others either rare (``RARE``) or
+    with their median within ``MAX_LSB`` (a median of one or two images is just the outliers').
+    A wrong scale, padding or layout breaks nearly every image, by far more."""
     if int(exact.sum()) * 2 < len(exact):
         return False
     inexact = per_image_lsb[~exact]
-    return inexact.size == 0 or float(np.median(inexact)) <= MAX_LSB + 1e-3
+    if inexact.size <= RARE * len(exact):
+        return True
+    return float(np.median(inexact)) <= MAX_LSB + 1e-3
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ def check_against_model(onnx_bytes: bytes, model: nn.Module, images: np.ndarray)
     onnxruntime sum convolutions in different orders, so a value within ~1e-7 of a rounding
     boundary can round to the neighbouring int8 step in one of them, and the logits then differ by
     a few LSB (in a deep network a rare image compounds to more). So the check demands
-    ``export_agrees``: at least half the images exact to ``TOLERANCE`` and the others within
+    ``export_agrees``: at least half the images exact to ``TOLERANCE`` and the others rare or within
     ``MAX_LSB`` steps of the logits' int8 scale at the median. A wrong export (scale, padding,
     layout) breaks both on nearly every image. Raises UserError otherwise.
     """

@@ -49,6 +49,9 @@ class TrainOptions:
     # "fake-quant" by the Brevitas model's (single rounding; cheaper), "auto" by int8 when that
     # costs at most int8_pick.AUTO_MACS per candidate.
     pick: str = "auto"
+    # With the int8 pick: candidates whose fake-quant top-1 is more than this many points below the
+    # best offered so far are not scored in int8 (int8_pick.skip_reason); 100 scores every one.
+    pick_margin: float = 0.25
 
     def __post_init__(self) -> None:
         # (holds, the parameters it is about, the message in their names)
@@ -107,6 +110,11 @@ class TrainOptions:
             ),
             (self.distill_t > 0, ("distill_t",), f"distill_t must be > 0, got {self.distill_t:g}"),
             (self.pick in PICKS, ("pick",), f"pick must be one of {', '.join(PICKS)}, got {self.pick!r}"),
+            (
+                0 <= self.pick_margin <= 100,
+                ("pick_margin",),
+                f"pick_margin must be in [0, 100] (points of top-1), got {self.pick_margin:g}",
+            ),
         ]
         for ok, options, message in checks:
             if not ok:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,9 @@ class Best:
     state: dict[str, torch.Tensor]
     int8_top1: float | None = None
     candidates: int = 0  # how many were offered
+    best_top1: float = -math.inf  # the highest fake-quant top-1 offered, scored in int8 or not
+    # QAT candidates not scored in int8 (``int8_pick.worth_scoring``): their fake-quant top-1 and why
+    skipped: list[dict[str, Any]] = field(default_factory=list)
 
     def _key(self, top1: float, int8_top1: float | None) -> tuple[float, float]:
         return (-math.inf if int8_top1 is None else int8_top1, top1)
@@ -77,6 +80,7 @@ class Best:
     ) -> bool:
         """Keeps ``model``'s weights if they beat the best so far (ties keep the earlier)."""
         self.candidates += 1
+        self.best_top1 = max(self.best_top1, top1)
         if self._key(top1, int8_top1) > self._key(self.top1, self.int8_top1):
             self.epoch, self.source, self.top1, self.int8_top1 = epoch, source, top1, int8_top1
             self.state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
@@ -87,10 +91,16 @@ class Best:
         summary = {"weights": self.source, "epoch": self.epoch, "val_top1": self.top1}
         if self.int8_top1 is not None:
             summary |= {"int8_val_top1": self.int8_top1, "candidates": self.candidates}
+            summary |= {"scored": self.candidates - len(self.skipped), "skipped": list(self.skipped)}
         return summary
 
+    def skip(self, epoch: int, source: str, top1: float, reason: str) -> None:
+        """Records a candidate left out of the int8 scoring (it is still ``offer``ed, without int8)."""
+        self.skipped.append({"epoch": epoch, "weights": source, "val_top1": top1, "reason": reason})
+
     def to_dict(self) -> dict[str, Any]:
-        return {**self.summary(), "candidates": self.candidates, "state": self.state}
+        return {**self.summary(), "candidates": self.candidates, "state": self.state,
+                "best_top1": self.best_top1, "skipped": list(self.skipped)}  # fmt: skip
 
     @classmethod
     def empty(cls) -> Best:
@@ -107,6 +117,8 @@ class Best:
             state=data["state"],
             int8_top1=data.get("int8_val_top1"),
             candidates=data.get("candidates", 0),
+            best_top1=data.get("best_top1", data["val_top1"]),
+            skipped=list(data.get("skipped", [])),
         )
 
 

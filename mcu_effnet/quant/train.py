@@ -45,7 +45,7 @@ from mcu_effnet.quant.distributed import (
     barrier,
     broadcast_object,
 )
-from mcu_effnet.quant.int8_pick import MIN_IMAGES, Int8Scorer, images_to_score
+from mcu_effnet.quant.int8_pick import MIN_IMAGES, Int8Scorer, images_to_score, skip_reason
 from mcu_effnet.quant.loop import (
     EpochTotals,
     StepInfo,
@@ -261,10 +261,16 @@ class _Trainer:
         calibrate_activations(quant, self._calibration_batches(), self.ctx.device)
         return quant
 
-    def _int8_top1(self, model: nn.Module) -> float | None:
+    def _int8_top1(self, model: nn.Module, epoch: int, source: str, top1: float) -> float | None:
         """The candidate's int8 validation top-1 in TFLite Micro (``int8_pick``); None when the
-        QAT checkpoint is picked by the fake-quant accuracy."""
+        QAT checkpoint is picked by the fake-quant accuracy, or when this candidate's fake-quant
+        ``top1`` is too far below the best offered so far to be worth its file (recorded in
+        ``self.best.skipped``; every process decides alike, from the same validation figures)."""
         if self.pick_images == 0:
+            return None
+        reason = skip_reason(top1, self.best.best_top1, self.options.pick_margin)
+        if reason is not None:
+            self.best.skip(epoch, source, top1, reason)
             return None
         start, cpu_start = time.perf_counter(), time.process_time()
         top1 = None
@@ -434,12 +440,12 @@ class _Trainer:
         val_loss, val_top1 = evaluate(self._unwrap(model), val_loader, self.ctx)
         ema_loss, ema_top1, int8_top1, ema_int8_top1 = math.nan, math.nan, None, None
         if phase == "qat":
-            int8_top1 = self._int8_top1(model)
+            int8_top1 = self._int8_top1(model, epoch + 1, "raw", val_top1)
         self.best.offer(epoch + 1, "raw", val_top1, self._unwrap(model), int8_top1)
         if self.ema is not None:
             ema_loss, ema_top1 = evaluate(self.ema.module, val_loader, self.ctx)
             if phase == "qat":
-                ema_int8_top1 = self._int8_top1(self.ema.module)
+                ema_int8_top1 = self._int8_top1(self.ema.module, epoch + 1, "ema", ema_top1)
             self.best.offer(epoch + 1, "ema", ema_top1, self.ema.module, ema_int8_top1)
         self.train_seconds += seconds + (time.perf_counter() - start)
         return EpochRecord(
@@ -504,7 +510,7 @@ class _Trainer:
             start = time.perf_counter()
             quant = self.quant_from_float(float_model)
             val_loss, self.calibrated_top1 = evaluate(quant, self._val_loader(), self.ctx)
-            int8_top1 = self._int8_top1(quant)
+            int8_top1 = self._int8_top1(quant, 0, "calibrated", self.calibrated_top1)
             self.best.offer(0, "calibrated", self.calibrated_top1, quant, int8_top1)
             self.train_seconds += time.perf_counter() - start
             record = EpochRecord(
@@ -533,9 +539,10 @@ class _Trainer:
             return (
                 f"fake-quant top-1 on the validation split (the Brevitas model; ties keep the earlier){why}"
             )
-        images = self.pick_images
+        images, margin = self.pick_images, self.options.pick_margin
         return (f"int8 top-1 in TFLite Micro on {images} validation images (the candidate's own .tflite; "
-                "ties: the fake-quant top-1, then the earlier)")  # fmt: skip
+                "ties: the fake-quant top-1, then the earlier), scored where the fake-quant top-1 was "
+                f"within {margin:g} points of the best so far")  # fmt: skip
 
     def metrics(self) -> dict[str, Any]:
         qat = self.exported.get("qat")

@@ -24,7 +24,8 @@ class EpochRecord:
     seconds: float
     ema_val_loss: float = math.nan  # the weight EMA's validation figures (NaN: EMA off)
     ema_val_top1: float = math.nan
-    # QAT: the int8 file's validation top-1 in TFLite Micro (NaN: not measured, see --pick)
+    # QAT: the int8 file's validation top-1 in TFLite Micro (NaN: not measured, see --pick and
+    # --pick-margin; metrics.json's exported.qat.skipped says which were left out and why)
     int8_val_top1: float = math.nan
     ema_int8_val_top1: float = math.nan
 
@@ -58,10 +59,18 @@ def exported_line(exported: dict) -> str:
         line += f" ({_pct(exported['val_top1'])})"
     else:
         line += (f" (int8 {_pct(exported['int8_val_top1'])} in TFLite Micro, fake-quant {_pct(exported['val_top1'])}; "
-                 f"the best of {exported['candidates']} candidates)")  # fmt: skip
+                 f"the best of {exported.get('scored', exported['candidates'])} scored candidates"
+                 f"{_skipped(exported.get('skipped', []))})")  # fmt: skip
     if exported.get("picked_by"):
         line += f", picked by {exported['picked_by']}"
     return line
+
+
+def _skipped(skipped: list[dict]) -> str:
+    if not skipped:
+        return ""
+    names = ", ".join(f"{s['weights']} {s['epoch']}" for s in skipped)
+    return f", {len(skipped)} not scored, fake-quant too far below the best: {names}"
 
 
 def history_csv(records: list[EpochRecord]) -> str:
