@@ -79,6 +79,11 @@ CHECKPOINT_VERSION = 1
 VAL_SAMPLE_COUNT = 64  # images kept in the run folder for the export checks
 
 
+def _or_nan(top1: float | None) -> float:
+    """A top-1 for history.csv: NaN (an empty cell) where the int8 file was not scored."""
+    return math.nan if top1 is None else top1
+
+
 class TrainingStopped(KeyboardInterrupt):
     """Ctrl-C during training, after the checkpoint was written (the CLI exits 130)."""
 
@@ -460,8 +465,8 @@ class _Trainer:
             seconds=seconds,
             ema_val_loss=ema_loss,
             ema_val_top1=ema_top1,
-            int8_val_top1=math.nan if int8_top1 is None else int8_top1,
-            ema_int8_val_top1=math.nan if ema_int8_top1 is None else ema_int8_top1,
+            int8_val_top1=_or_nan(int8_top1),
+            ema_int8_val_top1=_or_nan(ema_int8_top1),
         )
 
     # -- the recipe ---------------------------------------------------------------------------
@@ -515,7 +520,7 @@ class _Trainer:
             self.train_seconds += time.perf_counter() - start
             record = EpochRecord(
                 "qat", 0, math.nan, math.nan, val_loss, self.calibrated_top1, math.nan, math.nan, 0.0,
-                int8_val_top1=math.nan if int8_top1 is None else int8_top1,
+                int8_val_top1=_or_nan(int8_top1),
             )  # fmt: skip
             self.history.append(record)
             self.log(epoch_line(record, self.options.qat_epochs))
