@@ -186,6 +186,29 @@ def widen_1x1(in_c: int, out_c: int) -> bool:
     )
 
 
+FC_KERNEL = "ek_fully_connected_wide_dsp"  # FULLY_CONNECTED through ek_conv2d_dsp's groups (ek_conv_dsp.c)
+
+
+def takes_fc_kernel(depth: int, units: int) -> bool:
+    """Whether a FULLY_CONNECTED that widens its weights (``widen_1x1``) takes ``FC_KERNEL``: past
+    the narrow kernel's depths and with a whole group of four units (a unit count that is not a
+    multiple of 4 ends with a group overlapping the one before, see ``fc_units``)."""
+    return depth > NARROW_MAX_DEPTH and units >= CHANNEL_GROUP
+
+
+def fc_units(units: int) -> np.ndarray:
+    """The units in ``FC_KERNEL``'s groups of four: whole groups, then (units not a multiple of 4)
+    units - 4 to units - 1 once more, where ek_conv2d_dsp would pad a last group with zeros. The
+    same flash, and the overlapped units' outputs are written twice with the same bytes.
+
+    >>> fc_units(10).tolist()
+    [0, 1, 2, 3, 4, 5, 6, 7, 6, 7, 8, 9]
+    """
+    full = units // CHANNEL_GROUP * CHANNEL_GROUP
+    tail = np.arange(units - CHANNEL_GROUP, units) if units % CHANNEL_GROUP else np.arange(0)
+    return np.concatenate([np.arange(full), tail])
+
+
 def group_records(bias: np.ndarray, multiplier: np.ndarray, right_shift: np.ndarray) -> np.ndarray:
     """int32 records of the k x k kernel, one per group of 4 output channels: the group's four
     biases, four multipliers, four shifts (channels past the last are zero). One pointer walks
