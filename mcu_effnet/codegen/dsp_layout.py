@@ -170,6 +170,8 @@ def conv_window(kh: int, kw: int, in_c: int) -> int:
 # One or two output channels (a binary classifier's FULLY_CONNECTED) keep int8 weights too: the
 # k x k kernel would pad them to a group of four and run twice the multiply-accumulates (VWW's
 # 256 -> 2: 2.5 instructions per MAC there, about 1.7 in the pointwise kernel).
+# A FULLY_CONNECTED of 4 or more units runs the k x k kernel's groups through its own entry
+# (``FC_KERNEL``, ``takes_fc_kernel``), without the pixel bookkeeping a one-row call pays for.
 WIDE_1X1_MIN_DEPTH = 4
 WIDE_1X1_MIN_CHANNELS = 3
 WIDE_1X1_MAX_WEIGHTS = 16384  # int8 weights (bytes) of one layer
