@@ -113,7 +113,7 @@ def _geometry(struct_fields: list[tuple[str, str]]) -> DepthwiseGeometry:
 
 
 def paths_used(structs: list[dict], model_c: str) -> set[str]:
-    """The optional paths ("plane", "rows") some call of the engine may take: ``structs`` the
+    """The optional paths ("plane", "rows", "conv_tail") some call of the engine may take: ``structs`` the
     builder's parameter structs, ``model_c`` the generated calls."""
     used: set[str] = set()
     for s in structs:
@@ -121,7 +121,7 @@ def paths_used(structs: list[dict], model_c: str) -> set[str]:
             # every view of a convolution keeps its channels; the FC kernel has no tail
             name = re.escape(s["name"])
             fc = len(re.findall(rf"\b{FC_KERNEL}\(&{name}\b", model_c))
-            if len(re.findall(rf"&{name}\b", model_c)) > fc:
+            if fc == 0 or len(re.findall(rf"&{name}\b", model_c)) > fc:
                 used.add("conv_tail")
         if s["ctype"] != STRUCT:
             continue
