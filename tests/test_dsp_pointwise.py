@@ -44,7 +44,7 @@ SETTINGS = settings(
 )
 # the kernels, called directly or through a chunked mode (ek_chunks_dsp.h: 1x1 in place, ADD fused)
 DSP_KERNEL = re.compile(
-    r"\b(ek_(?:conv2d_1x1_narrow|conv2d_1x1|conv2d|fully_connected)_dsp(?:_fast)?)(?:_in_place|_add)?\("
+    r"\b(ek_(?:conv2d_1x1_narrow|conv2d_1x1|conv2d|fully_connected_wide|fully_connected)_dsp(?:_fast)?)(?:_in_place|_add)?\("
 )
 
 
@@ -172,14 +172,17 @@ def test_dsp_kernels_match_the_simulator(host, case):
     kernels = DSP_KERNEL.findall(engine.files["model.c"])
     # layers whose depth fills steps of four take widened weights (dsp_layout.widen_1x1) when
     # their requantization allows the short form (not the "slow" ones): the narrow kernel up to
-    # a depth of 12, the k x k kernel deeper; the others these kernels
+    # a depth of 12, deeper the k x k kernel (a FULLY_CONNECTED of 4 or more units: the FC kernel);
+    # the others these kernels
     expected_kernels, pointwise = [], []
     weighted = [op for op in graph.ops if op.kind in ("CONV_2D", "FULLY_CONNECTED")]
     for op, slow in zip(weighted, (*case["slow"], False), strict=True):
         units, depth = graph.tensors[op.inputs[1]].shape[0], graph.tensors[op.inputs[1]].shape[-1]
         if dsp_layout.widen_1x1(depth, units) and not slow:
             narrow = depth <= dsp_layout.NARROW_MAX_DEPTH
-            expected_kernels.append(dsp_layout.NARROW_1X1_KERNEL if narrow else dsp_layout.CONV_KERNEL)
+            fc = op.kind == "FULLY_CONNECTED" and dsp_layout.takes_fc_kernel(depth, units)
+            wide = dsp_layout.FC_KERNEL if fc else dsp_layout.CONV_KERNEL
+            expected_kernels.append(dsp_layout.NARROW_1X1_KERNEL if narrow else wide)
         else:
             expected_kernels.append("ek_conv2d_1x1_dsp" if op.kind == "CONV_2D" else "ek_fully_connected_dsp")
             pointwise.append(len(expected_kernels) - 1)

@@ -1,4 +1,7 @@
-"""Which run-time paths of the DSP depthwise kernel an engine carries (``ek_dsp_paths.h``).
+"""Which run-time paths of the DSP depthwise kernel an engine carries (``ek_dsp_paths.h``), and
+whether ``ek_conv2d_dsp`` keeps its path for 1 to 3 output channels past whole groups of four
+(``EK_CONV_DSP_TAIL``: compiled in when some ``ek_conv_dsp_params`` has such a channel count; a
+fully connected layer's overlapping last group (``ek_fully_connected_wide_dsp``) needs none).
 
 ``ek_depthwise_conv2d_dsp`` chooses by the call's geometry at run time among the whole-plane path
 (``ek_depthwise_plane_dsp.c``, small 3x3 stride-1 maps), the rows path
@@ -8,13 +11,16 @@ optional paths none of them takes (about 2.6 KB of code for the rows path, 2 KB 
 path), so a model without wide depthwise maps does not carry the rows path. A call whose
 geometry is only known at run time (a band of a tiled segment, a row of a fused expansion)
 keeps both. Getting the mirror wrong costs speed, never exactness: a compiled-out path's calls
-fall through to the next path.
+fall through to the next path. The tail flag is the exception, and so is conservative: any
+``ek_conv_dsp_params`` with such a channel count that is not only passed to the FC kernel keeps it.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields
+
+from mcu_effnet.codegen.dsp_layout import FC_KERNEL  # ek_conv_dsp_params too, without the tail path
 
 # ek_conv_dsp.h
 PLANE_MAX_HALFWORDS = 896
@@ -27,6 +33,7 @@ ROWS_MIN_H = 2
 
 HEADER = "ek_dsp_paths.h"
 STRUCT = "ek_depthwise_dsp_params"
+CONV_STRUCT = "ek_conv_dsp_params"  # ek_conv2d_dsp's tail path (1 to 3 channels past whole groups of 4)
 WHOLE_KERNEL = "ek_depthwise_conv2d_dsp"
 IN_PLACE_KERNEL = "ek_depthwise_conv2d_in_place_dsp"
 
@@ -106,10 +113,16 @@ def _geometry(struct_fields: list[tuple[str, str]]) -> DepthwiseGeometry:
 
 
 def paths_used(structs: list[dict], model_c: str) -> set[str]:
-    """The optional paths ("plane", "rows") some call of the engine may take: ``structs`` the
+    """The optional paths ("plane", "rows", "conv_tail") some call of the engine may take: ``structs`` the
     builder's parameter structs, ``model_c`` the generated calls."""
     used: set[str] = set()
     for s in structs:
+        if s["ctype"] == CONV_STRUCT and int(dict(s["fields"])["out_c"]) % 4:
+            # every view of a convolution keeps its channels; the FC kernel has no tail
+            name = re.escape(s["name"])
+            fc = len(re.findall(rf"\b{FC_KERNEL}\(&{name}\b", model_c))
+            if fc == 0 or len(re.findall(rf"&{name}\b", model_c)) > fc:
+                used.add("conv_tail")
         if s["ctype"] != STRUCT:
             continue
         name = re.escape(s["name"])
@@ -122,7 +135,7 @@ def paths_used(structs: list[dict], model_c: str) -> set[str]:
         g = _geometry(s["fields"])
         used |= {path(g, False)} if whole else set()
         used |= {path(g, True)} if in_place else set()
-    return used & {"plane", "rows"}
+    return used & {"plane", "rows", "conv_tail"}
 
 
 def paths_header(used: set[str]) -> str:
@@ -133,6 +146,7 @@ def paths_header(used: set[str]) -> str:
         "#define EK_DSP_PATHS_H",
         f"#define EK_DEPTHWISE_PLANE_PATH {int('plane' in used)}",
         f"#define EK_DEPTHWISE_ROWS_PATH {int('rows' in used)}",
+        f"#define EK_CONV_DSP_TAIL {int('conv_tail' in used)}",
         "#endif",
         "",
     ]

@@ -170,6 +170,8 @@ def conv_window(kh: int, kw: int, in_c: int) -> int:
 # One or two output channels (a binary classifier's FULLY_CONNECTED) keep int8 weights too: the
 # k x k kernel would pad them to a group of four and run twice the multiply-accumulates (VWW's
 # 256 -> 2: 2.5 instructions per MAC there, about 1.7 in the pointwise kernel).
+# A FULLY_CONNECTED of 4 or more units runs the k x k kernel's groups through its own entry
+# (``FC_KERNEL``, ``takes_fc_kernel``), without the pixel bookkeeping a one-row call pays for.
 WIDE_1X1_MIN_DEPTH = 4
 WIDE_1X1_MIN_CHANNELS = 3
 WIDE_1X1_MAX_WEIGHTS = 16384  # int8 weights (bytes) of one layer
@@ -184,6 +186,29 @@ def widen_1x1(in_c: int, out_c: int) -> bool:
         and out_c >= WIDE_1X1_MIN_CHANNELS
         and in_c * out_c <= WIDE_1X1_MAX_WEIGHTS
     )
+
+
+FC_KERNEL = "ek_fully_connected_wide_dsp"  # FULLY_CONNECTED through ek_conv2d_dsp's groups (ek_conv_dsp.c)
+
+
+def takes_fc_kernel(depth: int, units: int) -> bool:
+    """Whether a FULLY_CONNECTED that widens its weights (``widen_1x1``) takes ``FC_KERNEL``: past
+    the narrow kernel's depths and with a whole group of four units (a unit count that is not a
+    multiple of 4 ends with a group overlapping the one before, see ``fc_units``)."""
+    return depth > NARROW_MAX_DEPTH and units >= CHANNEL_GROUP
+
+
+def fc_units(units: int) -> np.ndarray:
+    """The units in ``FC_KERNEL``'s groups of four: whole groups, then (units not a multiple of 4)
+    units - 4 to units - 1 once more, where ek_conv2d_dsp would pad a last group with zeros. The
+    same flash, and the overlapped units' outputs are written twice with the same bytes.
+
+    >>> fc_units(10).tolist()
+    [0, 1, 2, 3, 4, 5, 6, 7, 6, 7, 8, 9]
+    """
+    full = units // CHANNEL_GROUP * CHANNEL_GROUP
+    tail = np.arange(units - CHANNEL_GROUP, units) if units % CHANNEL_GROUP else np.arange(0)
+    return np.concatenate([np.arange(full), tail])
 
 
 def group_records(bias: np.ndarray, multiplier: np.ndarray, right_shift: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ against the TFLite Micro interpreter directly.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from typing import Any
 
@@ -445,16 +445,20 @@ def _fully_connected(b: _Builder, op: Op) -> None:
     rows = elements(x.shape) // depth
     wide = None
     if b.dsp and dsp_layout.widen_1x1(depth, units) and b.may_widen(op):  # a 1x1 conv over `rows` pixels
-        per_unit = [np.broadcast_to(v, (units,)) for v in (multiplier, shift)]
+        fc = dsp_layout.takes_fc_kernel(depth, units)
+        order = dsp_layout.fc_units(units) if fc else np.arange(units)  # the FC kernel's groups
+        per_unit = [np.broadcast_to(v, (units,))[order] for v in (multiplier, shift)]
         wide = dsp_layout.conv_layout(
-            w.data.reshape(units, 1, 1, depth),
-            p.bias,
+            w.data.reshape(units, 1, 1, depth)[order],
+            np.asarray(p.bias)[order],
             per_unit[1],
             p.in_offset,
             per_unit[0],
             out_offset=p.out_offset,
             act_min=p.act_min,
         )
+        if wide is not None and fc:
+            wide = replace(wide, kernel=dsp_layout.FC_KERNEL)
     if wide is not None:
         geometry = dict(
             batches=1, in_h=rows, in_w=1, in_c=depth, out_h=rows, out_w=1, out_c=units, k_h=1, k_w=1,

@@ -99,6 +99,10 @@ void ek_depthwise_plane_dsp(const ek_depthwise_dsp_params *p, const int8_t *inpu
 #ifndef EK_DEPTHWISE_ROWS_PATH
 #define EK_DEPTHWISE_ROWS_PATH 1
 #endif
+/* ek_conv2d_dsp's path for out_c not a multiple of 4 (0 when no call of the engine has one) */
+#ifndef EK_CONV_DSP_TAIL
+#define EK_CONV_DSP_TAIL 1
+#endif
 
 /* The in-place variant: the same contract as ek_depthwise_conv2d_in_place (ek_kernels.h). */
 void ek_depthwise_conv2d_in_place_dsp(const ek_depthwise_dsp_params *p, int8_t *data, int8_t *scratch);
@@ -112,6 +116,10 @@ void ek_depthwise_conv2d_in_place_dsp(const ek_depthwise_dsp_params *p, int8_t *
  * (low, high halfwords; the row padding's positions are zero). */
 #define EK_CONV_DSP_MAX_WINDOW 1152
 void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *output);
+/* FULLY_CONNECTED as in_h rows of in_c values (a multiple of 4) by out_c >= 4 units: ek_conv2d_dsp's
+ * records and weights, the last group covering units out_c - 4 to out_c - 1 when out_c is no
+ * multiple of 4 (ek_conv_dsp.c). */
+void ek_fully_connected_wide_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *output);
 
 /* A 1x1 CONV_2D (or FULLY_CONNECTED over its rows) of a shallow input, in_c a multiple of 4 up to
  * EK_CONV_NARROW_MAX_DEPTH: the k x k kernel's weights and records (k_h = k_w = 1), the pixel's
