@@ -639,6 +639,25 @@ def test_widened_1x1_weights_stay_within_the_flash_budget(host):
         np.testing.assert_array_equal(host.run_engine(engine, x_in), expected)
 
 
+def test_widening_never_spends_more_flash_than_its_budget():
+    """The widened layers' weights and records together stay within the budget, whatever it is
+    (counting the doubled weights alone left out the k x k kernel's 16-word records, and fitted
+    phi -1 firmwares overran the application's flash reserve by a kilobyte)."""
+    b = ModelBuilder(np.random.default_rng(11))
+    x = b.input((1, 6, 6, 16), scale=0.05, zero_point=3)
+    y = b.conv2d(x, 36, (1, 1), activation="RELU6")  # depth 16, 36 units
+    y = b.conv2d(y, 20, (1, 1))  # depth 36, 20 units: a group padded
+    y = b.conv2d(y, 64, (1, 1), (2, 2))
+    b.outputs = [b.fully_connected(b.reshape(y, (1, 3 * 3 * 64)), 10)]
+    graph = load_tflite(b.build())
+    none = generate_engine(graph, dsp=True, widen_budget=0, max_recompute=None)
+    every = generate_engine(graph, dsp=True, widen_budget=10**9, max_recompute=None)
+    assert every.weights_bytes > none.weights_bytes
+    for budget in range(0, every.weights_bytes - none.weights_bytes + 256, 128):
+        engine = generate_engine(graph, dsp=True, widen_budget=budget, max_recompute=None)
+        assert engine.weights_bytes - none.weights_bytes <= budget, budget
+
+
 batch_cases = st.fixed_dictionaries(
     {
         "seed": st.integers(0, 2**16),

@@ -198,6 +198,19 @@ def takes_fc_kernel(depth: int, units: int) -> bool:
     return depth > NARROW_MAX_DEPTH and units >= CHANNEL_GROUP
 
 
+def widening_extra_bytes(depth: int, units: int) -> int:
+    """Flash a widened 1x1 CONV_2D / FULLY_CONNECTED (``widen_1x1``) adds over its int8 form, an
+    upper bound: int16 weights in groups of four units with 16-word records (``conv_layout``,
+    ``FC_KERNEL``) against the pointwise kernel's int8 weights in unit pairs with six words a pair
+    (``dsp_pointwise.pointwise_layout``). A depth up to NARROW_MAX_DEPTH takes 12-word records,
+    16 bytes less a group. Counting only the doubled weights left the records out: 4 bytes a unit,
+    which on the fitted phi -1 models overran the flash reserve by a kilobyte."""
+    groups, pairs, blocks = -(-units // CHANNEL_GROUP), -(-units // 2), -(-depth // 4)
+    wide = groups * CHANNEL_GROUP * depth * 2 + groups * 16 * 4
+    narrow = pairs * 2 * blocks * 4 + pairs * 6 * 4
+    return max(0, wide - narrow)
+
+
 def fc_units(units: int) -> np.ndarray:
     """The units in ``FC_KERNEL``'s groups of four: whole groups, then (units not a multiple of 4)
     units - 4 to units - 1 once more, where ek_conv2d_dsp would pad a last group with zeros. The

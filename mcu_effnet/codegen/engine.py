@@ -757,7 +757,7 @@ def _layers(graph: Graph, plan: ArenaPlan) -> list[dict[str, Any]]:
 
 def _widen_within(graph: Graph, budget: int) -> set[int]:
     """The 1x1 CONV_2D / FULLY_CONNECTED ops whose weights the DSP engine widens to int16 (twice
-    their flash) within ``budget`` extra bytes: most MACs per extra byte (output pixels) first."""
+    their flash) within ``budget`` extra bytes: most MACs per extra byte first."""
     candidates = []
     for op in graph.ops:
         if engine_int16.handler(graph, op) is not None:
@@ -767,7 +767,8 @@ def _widen_within(graph: Graph, budget: int) -> set[int]:
             continue
         units, depth = int(w.shape[0]), int(w.shape[-1])
         if dsp_layout.widen_1x1(depth, units):
-            candidates.append((op_macs(graph, op) / (units * depth), units * depth, op.index))
+            extra = dsp_layout.widening_extra_bytes(depth, units)
+            candidates.append((op_macs(graph, op) / extra, extra, op.index))
     chosen: set[int] = set()
     for _, extra, index in sorted(candidates, key=lambda c: (-c[0], c[2])):
         if extra <= budget:
