@@ -69,7 +69,7 @@ class Best:
     int8_top1: float | None = None
     candidates: int = 0  # how many were offered
     best_top1: float = -math.inf  # the highest fake-quant top-1 offered, scored in int8 or not
-    # QAT candidates not scored in int8 (``int8_pick.worth_scoring``): their fake-quant top-1 and why
+    # QAT candidates not scored in int8 (``int8_pick.skip_reason``): their fake-quant top-1 and why
     skipped: list[dict[str, Any]] = field(default_factory=list)
 
     def _key(self, top1: float, int8_top1: float | None) -> tuple[float, float]:
