@@ -455,9 +455,329 @@ static void three_pixel_blocks(const ek_mm *m, const int8_t *x, int32_t x_step, 
     }
 }
 
+/* ---- Four pixels by one channel pair ------------------------------------------------------- */
+
+/* Four pixels' rows are widened once per depth chunk of up to EK_PW_QUAD_DEPTH values into
+ * halfword pairs *doubled* (so the sums are 2 * acc, the operand of the requantization's SMMULR:
+ * no doubling per output), step by step (4 depth values) as eight words: the four pixels'
+ * (x[k], x[k+2]), then their (x[k+1], x[k+3]). Each channel pair then runs over them with its
+ * two weight words widened once for the four pixels: per step two weight loads, four SXTB16,
+ * four LDRD and sixteen SMLADs for 32 MACs (0.81 instructions per MAC), in an assembly routine
+ * that also requantizes, clamps and stores the pair's eight outputs. A deeper row runs the pairs
+ * in blocks of EK_PW_QUAD_PAIRS whose sums wait on the stack between chunks (8 words a pair).
+ * Stack: 2 KB of widened words and 1 KB of sums. */
+#define EK_PW_QUAD_DEPTH 256
+#define EK_PW_QUAD_PAIRS 32
+
+/* One call of the routine: channel pairs `count` from `records` / `weights` over one depth chunk
+ * of four widened pixels. The field order is the assembly's (it copies the struct onto its stack:
+ * field i at [sp, #4i]). */
+typedef struct {
+    const uint32_t *xs;     /* 0: the widened words (8 a step) */
+    const uint32_t *xs_end; /* 1: xs + 8 * steps */
+    uint32_t entry;         /* 2: steps & 3 (the assembly turns it into its loop's entry address) */
+    const int32_t *weights; /* 3: the first pair's words at this chunk's first step */
+    int32_t skip;           /* 4: bytes from a pair's chunk end to the next pair's chunk start */
+    int32_t first;          /* 5: the sums start from the doubled biases (else from `part`) */
+    int32_t last;           /* 6: requantize and store (else leave the sums in `part`) */
+    int32_t round;          /* 7: 1 + 2 * (out_offset - act_min) */
+    uint32_t sat2, shift2;  /* 8, 9: the clamp of two bytes at once (below) */
+    int8_t *out;            /* 10: pixel 0's output at the first pair's channel */
+    int32_t stride;         /* 11: bytes between two pixels' outputs (the channel count) */
+    const int32_t *records; /* 12: the first pair's record (bias0, bias1, m0, m1, s0, s1) */
+    int32_t *part;          /* 13: the first pair's sums (8 words: pixel-major, channel 0 then 1) */
+    int32_t count;          /* 14: channel pairs */
+} ek_pw_quad;
+
+/* Requantization of a doubled sum: SMMULR gives TFLite's doubling high multiply v; the rounding
+ * divide by 2^(s+1), halves away from zero, is ((v - (v < 0)) >> s + 1) >> 1 and the output
+ * offset joins before the last halving (ek_requant_dsp.h); with `round` = 1 + 2 * (out_offset -
+ * act_min) USAT gives u = min(max(q - act_min, 0), 255) for the output q. The clamp then takes
+ * two channels' bytes at once (ek_conv_dsp.c's conv_groups): UQADD8 of d = 255 - (act_max -
+ * act_min) saturates exactly where u passes act_max - act_min, and a wrapping UADD8 of act_min - d
+ * gives min(u, act_max - act_min) + act_min, the int8 output. */
+static inline uint32_t quad_requantize(int32_t acc2, int32_t m, int32_t s, int32_t round)
+{
+    int32_t v = ek_smmulr(acc2, m);
+    v = ((v + (v >> 31)) >> s) + round;
+    return (uint32_t)__usat(v >> 1, 8);
+}
+
+#if defined(EK_ACLE_EMULATION)
+/* The assembly's arithmetic in C, for the host tests. */
+static void run_quad(const ek_pw_quad *q)
+{
+    const int32_t *w = q->weights;
+    const int32_t *r = q->records;
+    int8_t *out = q->out;
+    int32_t *part = q->part;
+    int32_t n;
+    for (n = 0; n < q->count; ++n, r += 6, part += 8) {
+        int32_t a[8], i;
+        const uint32_t *x;
+        if (q->first) {
+            for (i = 0; i < 8; ++i) {
+                a[i] = 2 * r[i & 1];
+            }
+        } else {
+            memcpy(a, part, sizeof(a));
+        }
+        for (x = q->xs; x != q->xs_end; x += 8, w += 2) {
+            int32_t h, p;
+            for (h = 0; h < 2; ++h) { /* the pair's (k, k+2) word, then its (k+1, k+3) one */
+                const int32_t wl = __sxtb16(w[h]);
+                const int32_t wh = ek_sxtb16_ror8((uint32_t)w[h]);
+                for (p = 0; p < 4; ++p) {
+                    a[2 * p] = __smlad((int32_t)x[4 * h + p], wl, a[2 * p]);
+                    a[2 * p + 1] = __smlad((int32_t)x[4 * h + p], wh, a[2 * p + 1]);
+                }
+            }
+        }
+        w = (const int32_t *)(const void *)((const char *)w + q->skip);
+        if (q->last) {
+            for (i = 0; i < 4; ++i) {
+                uint32_t pair = quad_requantize(a[2 * i], r[2], r[4], q->round) |
+                                quad_requantize(a[2 * i + 1], r[3], r[5], q->round) << 8;
+                pair = __uadd8(__uqadd8(pair, q->sat2), q->shift2);
+                memcpy(out + i * q->stride, &pair, 2);
+            }
+            out += 2;
+        } else {
+            memcpy(part, a, sizeof(a));
+        }
+    }
+}
+#else
+/* One step (4 depth values): per weight word (the pair's (k, k+2) lanes, then (k+1, k+3)) one
+ * LDR, two SXTB16 and the four pixels' words in two LDRDs, eight SMLADs. 104 bytes (every
+ * instruction 32-bit): the loop's entry is computed from it. */
+#define EK_PW_QUAD_HALF                                                                                    \
+    "ldr.w r4, [r1], #4\n\t"                                                                               \
+    "ldrd r2, r3, [r0], #8\n\t"                                                                            \
+    "sxtb16 r5, r4, ror #8\n\t"                                                                            \
+    "sxtb16 r4, r4\n\t"                                                                                    \
+    "smlad r6, r2, r4, r6\n\t"                                                                             \
+    "smlad r7, r2, r5, r7\n\t"                                                                             \
+    "smlad r8, r3, r4, r8\n\t"                                                                             \
+    "smlad r9, r3, r5, r9\n\t"                                                                             \
+    "ldrd r2, r3, [r0], #8\n\t"                                                                            \
+    "smlad r10, r2, r4, r10\n\t"                                                                           \
+    "smlad r11, r2, r5, r11\n\t"                                                                           \
+    "smlad r12, r3, r4, r12\n\t"                                                                           \
+    "smlad lr, r3, r5, lr\n\t"
+#define EK_PW_QUAD_STEP EK_PW_QUAD_HALF EK_PW_QUAD_HALF
+
+/* quad_requantize on A in place: multiplier r2, s r3, round r4. */
+#define EK_PW_QUAD_REQ(A)                                                                                  \
+    "smmulr " A ", " A ", r2\n\t"                                                                          \
+    "add " A ", " A ", " A ", asr #31\n\t"                                                                 \
+    "asr " A ", " A ", r3\n\t"                                                                             \
+    "add " A ", " A ", r4\n\t"                                                                             \
+    "usat " A ", #8, " A ", asr #1\n\t"
+
+/* One pixel's two channels (A, B) clamped (sat2 r2, shift2 r3) and stored as a halfword. */
+#define EK_PW_QUAD_STORE(A, B, ADDR)                                                                       \
+    "orr " A ", " A ", " B ", lsl #8\n\t"                                                                  \
+    "uqadd8 " A ", " A ", r2\n\t"                                                                          \
+    "uadd8 " A ", " A ", r3\n\t"                                                                           \
+    "strh " A ", " ADDR "\n\t"
+
+/* In assembly as a whole: the loop holds 14 registers (8 sums, 2 input words, 2 weight
+ * halfword pairs, the input and weight pointers), so the loop's end is read from the stack
+ * (three instructions a pass of four steps). Registers: r0 widened words, r1 weights, r2-r3
+ * input words, r4-r5 the weight word's two channels, r6-r12 and lr the sums (pixel 0 channel 0,
+ * pixel 0 channel 1, pixel 1 channel 0, ...); the struct's fields on the stack. A pair costs
+ * about 12 instructions around its loop, 26 a step and 3 a pass, 46 to requantize and 22 to
+ * clamp and store its eight outputs. */
+__attribute__((naked, noinline)) static void run_quad(const ek_pw_quad *q)
+{
+    (void)q;
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #60\n\t"
+        "ldmia r0!, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t" /* fields 0-7 */
+        "stmia sp, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"
+        "ldmia r0, {r2, r3, r4, r5, r6, r7, r8}\n\t" /* fields 8-14 */
+        "add r1, sp, #32\n\t"
+        "stmia r1, {r2, r3, r4, r5, r6, r7, r8}\n\t"
+        "ldr r4, [sp, #8]\n\t" /* entry: (4 - steps & 3) & 3 steps into the loop, Thumb bit set */
+        "rsb r4, r4, #4\n\t"
+        "and r4, r4, #3\n\t"
+        "movs r5, #104\n\t"
+        "adr r2, 4f\n\t"
+        "mla r2, r4, r5, r2\n\t"
+        "orr r2, r2, #1\n\t"
+        "str r2, [sp, #8]\n\t"
+        "ldr r1, [sp, #12]\n\t" /* weights */
+        "1:\n\t"
+        "ldr r2, [sp, #20]\n\t" /* first */
+        "cbz r2, 2f\n\t"
+        "ldr r0, [sp, #48]\n\t" /* records: the doubled biases */
+        "ldrd r6, r7, [r0]\n\t"
+        "add r6, r6, r6\n\t"
+        "add r7, r7, r7\n\t"
+        "mov r8, r6\n\t"
+        "mov r9, r7\n\t"
+        "mov r10, r6\n\t"
+        "mov r11, r7\n\t"
+        "mov r12, r6\n\t"
+        "mov lr, r7\n\t"
+        "b 3f\n\t"
+        "2:\n\t"
+        "ldr r0, [sp, #52]\n\t" /* part */
+        "ldmia r0, {r6, r7, r8, r9, r10, r11, r12, lr}\n\t"
+        "3:\n\t"
+        "ldr r0, [sp]\n\t" /* xs */
+        "ldr pc, [sp, #8]\n\t"
+        ".balign 4\n\t"
+        "4:\n\t"
+        EK_PW_QUAD_STEP EK_PW_QUAD_STEP EK_PW_QUAD_STEP EK_PW_QUAD_STEP
+        "ldr r2, [sp, #4]\n\t" /* xs_end */
+        "cmp r0, r2\n\t"
+        "bne 4b\n\t"
+        "ldr r2, [sp, #16]\n\t" /* skip */
+        "add r1, r1, r2\n\t"
+        "ldr r2, [sp, #24]\n\t" /* last */
+        "cmp r2, #0\n\t"
+        "beq 6f\n\t"
+        "ldr r0, [sp, #48]\n\t" /* records */
+        "ldr r4, [sp, #28]\n\t" /* round */
+        "ldr r2, [r0, #8]\n\t"
+        "ldr r3, [r0, #16]\n\t"
+        EK_PW_QUAD_REQ("r6") EK_PW_QUAD_REQ("r8") EK_PW_QUAD_REQ("r10") EK_PW_QUAD_REQ("r12")
+        "ldr r2, [r0, #12]\n\t"
+        "ldr r3, [r0, #20]\n\t"
+        EK_PW_QUAD_REQ("r7") EK_PW_QUAD_REQ("r9") EK_PW_QUAD_REQ("r11") EK_PW_QUAD_REQ("lr")
+        "ldrd r2, r3, [sp, #32]\n\t" /* sat2, shift2 */
+        "ldrd r0, r5, [sp, #40]\n\t" /* out, stride */
+        EK_PW_QUAD_STORE("r6", "r7", "[r0]")
+        EK_PW_QUAD_STORE("r8", "r9", "[r0, r5]")
+        "add r4, r0, r5, lsl #1\n\t"
+        EK_PW_QUAD_STORE("r10", "r11", "[r4]")
+        EK_PW_QUAD_STORE("r12", "lr", "[r4, r5]")
+        "add r0, r0, #2\n\t"
+        "str r0, [sp, #40]\n\t"
+        "b 7f\n\t"
+        "6:\n\t"
+        "ldr r0, [sp, #52]\n\t" /* part: the sums wait */
+        "stmia r0, {r6, r7, r8, r9, r10, r11, r12, lr}\n\t"
+        "7:\n\t"
+        "add r0, sp, #48\n\t" /* records, part, count */
+        "ldmia r0, {r2, r3, r4}\n\t"
+        "add r2, r2, #24\n\t"
+        "add r3, r3, #32\n\t"
+        "subs r4, r4, #1\n\t"
+        "stmia r0, {r2, r3, r4}\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #60\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#endif
+
+/* Four pixels' rows (x, x_step bytes apart) from depth value d on, `n` values, widened into `to`
+ * (see EK_PW_QUAD_DEPTH); a last step of 1-3 values is padded with zeros. */
+static void widen_quad(const int8_t *x, int32_t x_step, int32_t n, uint32_t *to)
+{
+    const int32_t full = n & ~3;
+    const int32_t tail = n & 3;
+    int32_t k, p;
+    for (k = 0; k < full; k += 4, to += 8) {
+        for (p = 0; p < 4; ++p) {
+            const uint32_t v = ek_load4(x + p * x_step + k);
+            to[p] = (uint32_t)__sxtab16(__sxtb16((int32_t)v), (int32_t)v); /* 2 * (x[k], x[k+2]) */
+            to[4 + p] = (uint32_t)ek_sxtab16_ror8(ek_sxtb16_ror8(v), v);     /* 2 * (x[k+1], x[k+3]) */
+        }
+    }
+    if (tail) {
+        for (p = 0; p < 4; ++p) {
+            const uint32_t v = load_tail(x + p * x_step + k, tail);
+            to[p] = (uint32_t)__sxtab16(__sxtb16((int32_t)v), (int32_t)v);
+            to[4 + p] = (uint32_t)ek_sxtab16_ror8(ek_sxtb16_ror8(v), v);
+        }
+    }
+}
+
+/* The first n - n % 4 of `n` pixels (see pixels) in blocks of four, short requantization. Out of
+ * line: one instance for both fast modes. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void quad_pixel_blocks(const ek_mm *m, const int8_t *x, int32_t x_step, int8_t *o, int32_t n)
+{
+    uint32_t xs[8 * (EK_PW_QUAD_DEPTH / 4)]; /* widen_quad's words */
+    int32_t part[8 * EK_PW_QUAD_PAIRS];      /* a block's sums between depth chunks */
+    const int32_t depth = m->depth;
+    const int32_t channels = m->channels;
+    const int32_t pairs = (channels + 1) >> 1;
+    const int32_t row_steps = (depth + 3) >> 2;
+    const int chunked = depth > EK_PW_QUAD_DEPTH;
+    const int32_t block = chunked ? EK_PW_QUAD_PAIRS : pairs; /* pairs per block */
+    const uint32_t sat = 255u - (uint32_t)(m->act_max - m->act_min);
+    const uint32_t lo4 = (uint32_t)(m->act_min + 128) * 0x01010101u;
+    const uint32_t hi4 = (uint32_t)(m->act_max + 128) * 0x01010101u;
+    const int32_t round_u8 = 1 + 2 * (m->out_offset + 128); /* requantize1's */
+    ek_pw_quad q;
+    int32_t b0, d;
+    q.xs = xs;
+    q.round = 1 + 2 * (m->out_offset - m->act_min);
+    q.sat2 = sat * 0x0101u;
+    q.shift2 = (((uint32_t)m->act_min - sat) & 0xFFu) * 0x0101u;
+    q.stride = channels;
+    for (; n >= 4; n -= 4, x += 4 * x_step, o += 4 * channels) {
+        for (b0 = 0; b0 < pairs; b0 += block) {
+            const int32_t b1 = pairs - b0 < block ? pairs : b0 + block;
+            for (d = 0; d < depth; d += EK_PW_QUAD_DEPTH) {
+                const int32_t len = depth - d < EK_PW_QUAD_DEPTH ? depth - d : EK_PW_QUAD_DEPTH;
+                const int32_t steps = (len + 3) >> 2;
+                const int last = d + len == depth;
+                /* an odd channel count's last pair leaves its sums for the one channel below */
+                const int32_t whole = last && (channels & 1) && b1 == pairs ? b1 - 1 : b1;
+                if (chunked || b0 == 0) {
+                    widen_quad(x + d, x_step, len, xs);
+                }
+                q.xs_end = xs + 8 * steps;
+                q.entry = (uint32_t)(steps & 3);
+                q.skip = 8 * (row_steps - steps);
+                q.first = d == 0;
+                q.part = part;
+                if (whole > b0) {
+                    q.weights = m->weights + 2 * (b0 * row_steps + (d >> 2));
+                    q.last = last;
+                    q.out = o + 2 * b0;
+                    q.records = m->records + 6 * b0;
+                    q.count = whole - b0;
+                    run_quad(&q);
+                }
+                if (whole < b1) {
+                    int32_t *const sums = chunked ? part + 8 * (whole - b0) : part;
+                    const int32_t *const r = m->records + 6 * whole;
+                    int32_t p;
+                    q.weights = m->weights + 2 * (whole * row_steps + (d >> 2));
+                    q.last = 0;
+                    q.records = r;
+                    q.part = sums;
+                    q.count = 1;
+                    run_quad(&q);
+                    for (p = 0; p < 4; ++p) {
+                        o[p * channels + 2 * whole] = requantize1(sums[2 * p], r[2], r[4], round_u8, lo4, hi4);
+                    }
+                }
+            }
+        }
+    }
+}
+
+
 /* `n` pixels `x_step` bytes apart, their outputs contiguous. */
 EK_DSP_INLINE void pixels(const ek_mm *m, const int8_t *x, int32_t x_step, int8_t *o, int32_t n, int mode)
 {
+    if (mode != EK_EXACT && n >= 4 && m->channels >= EK_PW_WIDE_MIN_CHANNELS) {
+        const int32_t done = n - n % 4;
+        quad_pixel_blocks(m, x, x_step, o, n);
+        x += done * x_step;
+        o += done * m->channels;
+        n -= done;
+    }
     if (mode != EK_EXACT && n >= 3 && m->channels >= EK_PW_WIDE_MIN_CHANNELS) {
         const int32_t done = n - n % 3;
         three_pixel_blocks(m, x, x_step, o, n);
