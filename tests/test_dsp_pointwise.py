@@ -241,9 +241,9 @@ def _firmware_model(seed: int) -> bytes:
     channel counts and pixel counts, strides, per-tensor and per-channel FC, both requantizations."""
     b = ModelBuilder(np.random.default_rng(seed))
     x = b.input((1, 5, 7, 9))
-    # 35 pixels, depth 9 (tail of 1): three steps, an odd count, through the three-pixel blocks
-    y = b.conv2d(x, 24, (1, 1), activation="RELU")
-    y = b.conv2d(y, 7, (1, 1))  # depth 24, odd channels
+    # 35 pixels (8 blocks of four, one of three), depth 9 (tail of 1), 25 channels (the last alone)
+    y = b.conv2d(x, 25, (1, 1), activation="RELU")
+    y = b.conv2d(y, 7, (1, 1))  # depth 25, odd channels
     _exact(b)
     y = b.conv2d(y, 10, (1, 1), (2, 2), "VALID", activation="RELU6")  # stride 2: 3 x 4 pixels
     y = b.conv2d(y, 6, (1, 1), (1, 2), "SAME")  # stride (1, 2): 3 x 2 pixels, depth 10 (tail of 2)
