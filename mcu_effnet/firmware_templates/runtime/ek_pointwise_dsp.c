@@ -516,7 +516,7 @@ __attribute__((naked, noinline)) static void run_tri(const ek_pw_block *q)
 
 /* P pixels' rows (x, x_step bytes apart), `n` values from the row's depth value d on, widened
  * into `to` (see above); a last step of 1-3 values is padded with zeros. */
-EK_DSP_INLINE void widen_block(const int8_t *x, int32_t x_step, int32_t n, uint32_t *to, int32_t P)
+static void widen_block(const int8_t *x, int32_t x_step, int32_t n, uint32_t *to, int32_t P)
 {
     const int32_t full = n & ~3;
     const int32_t tail = n & 3;
@@ -547,8 +547,9 @@ typedef struct {
 
 /* One block of P pixels (x, x_step bytes apart; outputs at o): every channel, depth chunk by
  * chunk. An odd channel count's last pair runs with `last` off and its one channel is
- * requantized here. */
-EK_DSP_INLINE void pixel_block(const ek_mm *m, ek_pw_blocks *k, const int8_t *x, int32_t x_step, int8_t *o,
+ * requantized here. One instance for both block sizes (the routine's call is most of a block's
+ * setup). */
+static void pixel_block(const ek_mm *m, ek_pw_blocks *k, const int8_t *x, int32_t x_step, int8_t *o,
                                int32_t P)
 {
     ek_pw_block *const q = &k->q;
@@ -558,6 +559,7 @@ EK_DSP_INLINE void pixel_block(const ek_mm *m, ek_pw_blocks *k, const int8_t *x,
     const int32_t row_steps = (depth + 3) >> 2;
     const int chunked = depth > EK_PW_WIDE_MAX_DEPTH;
     const int32_t block = chunked ? EK_PW_PART_PAIRS : pairs; /* pairs per block */
+    void (*const run)(const ek_pw_block *) = P == 4 ? run_quad : run_tri;
     int32_t b0, d;
     for (b0 = 0; b0 < pairs; b0 += block) {
         const int32_t b1 = pairs - b0 < block ? pairs : b0 + block;
@@ -580,11 +582,7 @@ EK_DSP_INLINE void pixel_block(const ek_mm *m, ek_pw_blocks *k, const int8_t *x,
                 q->out = o + 2 * b0;
                 q->records = m->records + 6 * b0;
                 q->count = whole - b0;
-                if (P == 4) {
-                    run_quad(q);
-                } else {
-                    run_tri(q);
-                }
+                run(q);
             }
             if (whole < b1) { /* the odd channel's pair: its sums, then the one channel */
                 int32_t *const sums = chunked ? k->part + 2 * P * (whole - b0) : k->part;
@@ -596,11 +594,7 @@ EK_DSP_INLINE void pixel_block(const ek_mm *m, ek_pw_blocks *k, const int8_t *x,
                 q->records = r;
                 q->part = sums;
                 q->count = 1;
-                if (P == 4) {
-                    run_quad(q);
-                } else {
-                    run_tri(q);
-                }
+                run(q);
                 for (p = 0; p < P; ++p) {
                     o[p * channels + 2 * whole] = requantize1(sums[2 * p], r[2], r[4], round_u8, k->lo4, k->hi4);
                 }
