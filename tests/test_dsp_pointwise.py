@@ -118,6 +118,8 @@ def test_fast_requantize_needs_negative_shifts_and_small_accumulators():
     w = np.full((2, 4), 127)
     assert fast_requantize_ok(np.array([-1, -5]), np.array([0, 0]), w)
     assert not fast_requantize_ok(np.array([-1, 0]), np.array([0, 0]), w)
+    assert fast_requantize_ok(np.array([-21, -5]), np.array([0, 0]), w)  # s = 20: k + v fits int32
+    assert not fast_requantize_ok(np.array([-22, -5]), np.array([0, 0]), w)
     limit = 2**30 - 128 * 127 * 4
     assert fast_requantize_ok(np.array([-1, -1]), np.array([limit - 1, -(limit - 1)]), w)
     assert not fast_requantize_ok(np.array([-1, -1]), np.array([0, -limit]), w)

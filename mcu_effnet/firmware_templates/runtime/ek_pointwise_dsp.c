@@ -262,18 +262,22 @@ typedef struct {
     int32_t count;          /* 14: channel pairs */
 } ek_pw_block;
 
-/* Requantization of a doubled sum: SMMULR gives TFLite's doubling high multiply v; the rounding
- * divide by 2^(s+1), halves away from zero, is ((v - (v < 0)) >> s + 1) >> 1 and the output
- * offset joins before the last halving (ek_requant_dsp.h); with `round` = 1 + 2 * (out_offset -
- * act_min) USAT gives u = min(max(q - act_min, 0), 255) for the output q. The clamp then takes
- * two channels' bytes at once (ek_conv_dsp.c's conv_groups): UQADD8 of d = 255 - (act_max -
- * act_min) saturates exactly where u passes act_max - act_min, and a wrapping UADD8 of act_min - d
- * gives min(u, act_max - act_min) + act_min, the int8 output. */
+/* Requantization of a doubled sum (ek_conv_dsp.c's requantize_k): SMMULR gives TFLite's doubling
+ * high multiply v; the rounding divide by 2^(s+1), halves away from zero, is
+ * ((v - (v < 0)) >> s + 1) >> 1 and the output offset joins before the last halving
+ * (ek_requant_dsp.h). Here SMMLAR adds k = `round` << s, `round` = 1 + 2 * (out_offset - act_min)
+ * (both constants shifted to where they join: exact), and the correction takes the sum's sign
+ * instead of v's (they differ only where v = 0, never a half); USAT gives u = min(max(q - act_min,
+ * 0), 255) for the output q: 4 instructions. The generator keeps s <= 20, so |k| <= 511 << 20
+ * and v + k fits int32 (|v| <= |acc| < 2^30; dsp_pointwise.fast_requantize_ok). The clamp then
+ * takes two channels' bytes at once (ek_conv_dsp.c's conv_groups): UQADD8 of d = 255 - (act_max
+ * - act_min) saturates exactly where u passes act_max - act_min, and a wrapping UADD8 of act_min -
+ * d gives min(u, act_max - act_min) + act_min, the int8 output. */
 static inline uint32_t block_requantize(int32_t acc2, int32_t m, int32_t s, int32_t round)
 {
-    int32_t v = ek_smmulr(acc2, m);
-    v = ((v + (v >> 31)) >> s) + round;
-    return (uint32_t)__usat(v >> 1, 8);
+    int32_t v = (int32_t)((uint32_t)ek_smmulr(acc2, m) + ((uint32_t)round << s)); /* SMMLAR */
+    v -= (int32_t)((uint32_t)acc2 >> 31);
+    return (uint32_t)__usat((v >> s) >> 1, 8);
 }
 
 #if defined(EK_ACLE_EMULATION)
@@ -369,9 +373,10 @@ static void run_tri(const ek_pw_block *q) { run_block(q, 3); }
     "b 7f\n\t"                                                                                             \
     "5:\n\t"                                                                                               \
     "ldr r0, [sp, #48]\n\t" /* records */                                                                  \
-    "ldr r4, [sp, #28]\n\t" /* round */                                                                    \
-    "ldr r2, [r0, #8]\n\t"  /* channel 0's multiplier and s */                                             \
-    "ldr r3, [r0, #16]\n\t"
+    "ldr r2, [r0, #8]\n\t"  /* channel 0's multiplier, s and k */                                          \
+    "ldr r3, [r0, #16]\n\t"                                                                                \
+    "ldr r4, [sp, #28]\n\t"                                                                                \
+    "lsl r4, r4, r3\n\t"
 
 /* The next pair (records, part, count: fields 12-14), PART bytes of sums on. */
 #define EK_PW_BLOCK_NEXT(PART)                                                                             \
@@ -386,18 +391,19 @@ static void run_tri(const ek_pw_block *q) { run_block(q, 3); }
     "add sp, sp, #60\n\t"                                                                                  \
     "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
 
-/* block_requantize on A in place: multiplier r2, s r3, round r4. */
+/* block_requantize on A in place: multiplier r2, s r3, k r4, r5 free. */
 #define EK_PW_BLOCK_REQ(A)                                                                                 \
-    "smmulr " A ", " A ", r2\n\t"                                                                          \
-    "add " A ", " A ", " A ", asr #31\n\t"                                                                 \
-    "asr " A ", " A ", r3\n\t"                                                                             \
-    "add " A ", " A ", r4\n\t"                                                                             \
-    "usat " A ", #8, " A ", asr #1\n\t"
+    "smmlar r5, " A ", r2, r4\n\t"                                                                         \
+    "sub r5, r5, " A ", lsr #31\n\t"                                                                       \
+    "asr r5, r5, r3\n\t"                                                                                   \
+    "usat " A ", #8, r5, asr #1\n\t"
 
-/* Channel 1's multiplier and s (records in r0). */
+/* Channel 1's multiplier, s and k (records in r0). */
 #define EK_PW_BLOCK_CHANNEL1                                                                               \
     "ldr r2, [r0, #12]\n\t"                                                                                \
-    "ldr r3, [r0, #20]\n\t"
+    "ldr r3, [r0, #20]\n\t"                                                                                \
+    "ldr r4, [sp, #28]\n\t"                                                                                \
+    "lsl r4, r4, r3\n\t"
 
 /* One pixel's two channels (A, B) clamped (sat2 r2, shift2 r3) and stored as a halfword. */
 #define EK_PW_BLOCK_STORE(A, B, ADDR)                                                                      \
