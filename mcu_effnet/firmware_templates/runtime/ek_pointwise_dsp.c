@@ -1,17 +1,19 @@
 /* 1x1 CONV_2D and FULLY_CONNECTED with SMLAD: a matrix product of pixels (rows of `depth`
- * int8 values) by output channels, three or two pixels by two channels at a time.
+ * int8 values) by output channels, four, three, two or one pixels by two channels at a time.
  *
- * Three pixels (short requantization, 8 or more channels: MobileNets' and EfficientNets' deep
- * 1x1 layers, whose weights stay int8 because widening them would cost more flash than TFLite
- * Micro's firmware takes): their rows are widened once to halfword pairs on the stack (256
- * depth values at a time), then each channel pair's weight word is widened once (two SXTB16)
- * for the three pixels: per 4 depth values two weight loads, four SXTB16, four input loads and
- * twelve SMLADs for 24 MACs (an assembly loop on the target, about 0.96 instructions per MAC;
- * VWW's 3x3 128 -> 256 and 256 -> 256 layers 1.63 and 1.54 -> 1.14 and 1.05 with
- * requantization; EfficientNet-B0's 7x7 480 -> 80 and 480 -> 112, in two depth chunks,
- * 1.42 -> 1.08 and 1.06).
+ * Blocks of four and three pixels (short requantization, 8 or more channels: MobileNets' and
+ * EfficientNets' deep 1x1 layers, whose weights stay int8 because widening them would cost more
+ * flash than TFLite Micro's firmware takes): a block's rows are widened once to doubled halfword
+ * pairs on the stack (256 depth values at a time), then each channel pair's weight word is
+ * widened once (two SXTB16) for the block: per 4 depth values two weight loads, four SXTB16,
+ * four LDRD (four pixels) or two LDM (three) and 16 or 12 SMLADs for 32 or 24 MACs, in an
+ * assembly routine that also requantizes (SMMLAR, 4 instructions an output), clamps two
+ * channels at once and stores them (about 0.84 instructions per MAC in the loop; VWW's 3x3
+ * 128 -> 256 and 256 -> 256 layers 1.11 and 1.04 -> 0.97 and 0.92 with everything; EfficientNet-
+ * B0's 7x7 240 -> 80, 80 -> 480, 480 -> 80 and 480 -> 112 1.08, 1.22, 1.08 and 1.06 -> 0.93,
+ * 0.99, 0.95 and 0.93).
  *
- * Two pixels (fewer channels, deeper rows, the last one or two pixels of a row):
+ * Two pixels (fewer channels, the exact requantization, the one or two pixels the blocks leave):
  * Per 4 depth values of a block: one 32-bit load per pixel and two per channel pair (the
  * layout in ek_pointwise_dsp.h), SXTB16 / SXTB16-ROR8 to halfword pairs (two per word), and
  * eight SMLADs (two multiply-accumulates each): 4 loads, 8 extends, 8 SMLADs for 16 MACs.
@@ -446,7 +448,8 @@ static void run_tri(const ek_pw_block *q) { run_block(q, 3); }
  * instructions a pass of four steps). Registers: r0 widened words, r1 weights, r2-r3 input
  * words, r4-r5 the weight word's two channels, r6-r12 and lr the sums (pixel 0 channel 0, pixel
  * 0 channel 1, pixel 1 channel 0, ...). A pair costs 26 instructions a step, 3 a pass and about
- * 90 besides (12 around its loop, 46 to requantize and 22 to clamp and store its 8 outputs). */
+ * 88 besides (26 around its loop and on to the next pair, 41 to requantize and 21 to clamp and
+ * store its 8 outputs): EfficientNet-B0's 80 -> 480 at 7x7, 20 steps, 0.99 instructions per MAC. */
 __attribute__((naked, noinline)) static void run_quad(const ek_pw_block *q)
 {
     (void)q;
