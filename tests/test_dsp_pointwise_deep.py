@@ -157,3 +157,27 @@ def test_every_pixel_count_in_qemu(tmp_path):
     assert result.status == 0 and result.check_ok, result.stdout[-2000:]
     expected = np.concatenate([np.asarray(y).reshape(2, -1) for y in run_tflm(model, x)], axis=1)
     np.testing.assert_array_equal(np.asarray(result.outputs).reshape(2, -1), expected)
+
+
+@pytest.mark.parametrize("shift", [-21, -22])
+def test_the_smallest_fast_multiplier(host_dsp, shift):
+    """The pixel blocks add (1 + 2 * (out_offset - act_min)) << s to SMMULR's v: at s = 20 (TFLite
+    shift -21), the largest constant (output zero point 127, no activation: 511 << 20) and sums
+    near 2^30 it still fits int32; a shift of -22 keeps the exact kernel."""
+    b = ModelBuilder(np.random.default_rng(9))
+    x = b.input((1, 3, 3, 63), scale=0.02, zero_point=0)  # no step of 4: int8 weights
+    b.outputs = [b.conv2d(x, 16, (1, 1), per_channel=False, out_scale=1.0, out_zp=127)]
+    _, weights, bias = b.operators[-1].inputs
+    w_scale = 0.75 * 2.0**shift / 0.02  # the real multiplier 0.75 * 2^shift
+    b.tensors[weights].quantization.scale = [w_scale]
+    b.tensors[bias].quantization.scale = [0.02 * w_scale] * 16
+    big = np.random.default_rng(1).integers(-(2**30) + 2**22, 2**30 - 2**22, size=16).astype(np.int32)
+    b.buffers[b.tensors[bias].buffer].data = np.frombuffer(big.tobytes(), np.uint8)
+    model = b.build()
+    graph = load_tflite(model)
+    engine = _engine(graph, dsp=True)
+    assert bool(FAST_CALL.search(engine.files["model.c"])) == (shift == -21)
+    x = np.random.default_rng(2).integers(-128, 128, size=(2, 3, 3, 63), dtype=np.int8)
+    expected = np.asarray(run_tflm(model, x)).reshape(2, -1)
+    assert_varied(expected)
+    np.testing.assert_array_equal(host_dsp.run_engine(engine, x), expected)
