@@ -7,7 +7,7 @@ Randomized deep 1x1 layers (depths past one and two chunks, not multiples of the
 channel counts below, at and past one block, odd ones; pixel counts of every residue mod 4;
 clamped activations) against TFLite Micro: the simulator, the engines built for the host under
 ASan/UBSan (the DSP one with the ACLE intrinsics emulated, and the plain C one), and in QEMU on
-qemu-m4 and qemu-m33.
+qemu-m4 (qemu-m4 and qemu-m33: test_dsp_pointwise.py's firmware, two chunks and every block size).
 """
 
 from __future__ import annotations
@@ -133,30 +133,6 @@ def test_deep_rows_in_qemu(tmp_path):
     engine = _engine(load_tflite(model), dsp=True)
     sources = firmware_matches_tflm(model, "qemu-m4", tmp_path / "fw", x, engine=engine, max_recompute=None)
     assert FAST_CALL.search(sources)
-
-
-@pytest.mark.toolchain
-def test_every_pixel_count_in_qemu(tmp_path):
-    """test_every_pixel_count_and_chunk's layers on qemu-m33 (a depth of 259: two chunks); the
-    ten outputs packed one after the other in each sample's row."""
-    from mcu_effnet.codegen import toolchain
-    from mcu_effnet.codegen.project import write_project
-
-    model = _branches(4, CHUNK + 3, 67, 9)
-    graph = load_tflite(model)
-    x = np.random.default_rng(2).integers(-128, 128, size=(2, 1, 26, CHUNK + 3), dtype=np.int8)
-    engine = _engine(graph, dsp=True)
-    built = write_project(
-        graph, "qemu-m33", tmp_path / "fw", model_bytes=model, engine=engine, max_recompute=None
-    )
-    assert len(FAST_CALL.findall((built.path / "model" / "model.c").read_text())) == 2 * len(STRIDES)
-    elf = toolchain.make(built.path, "qemu")
-    result = toolchain.run_qemu(
-        built.board, elf, inputs=x.reshape(2, -1), output_bytes=built.report["output_bytes"]
-    )
-    assert result.status == 0 and result.check_ok, result.stdout[-2000:]
-    expected = np.concatenate([np.asarray(y).reshape(2, -1) for y in run_tflm(model, x)], axis=1)
-    np.testing.assert_array_equal(np.asarray(result.outputs).reshape(2, -1), expected)
 
 
 @pytest.mark.parametrize("shift", [-21, -22])
