@@ -118,6 +118,8 @@ def test_fast_requantize_needs_negative_shifts_and_small_accumulators():
     w = np.full((2, 4), 127)
     assert fast_requantize_ok(np.array([-1, -5]), np.array([0, 0]), w)
     assert not fast_requantize_ok(np.array([-1, 0]), np.array([0, 0]), w)
+    assert fast_requantize_ok(np.array([-21, -5]), np.array([0, 0]), w)  # s = 20: k + v fits int32
+    assert not fast_requantize_ok(np.array([-22, -5]), np.array([0, 0]), w)
     limit = 2**30 - 128 * 127 * 4
     assert fast_requantize_ok(np.array([-1, -1]), np.array([limit - 1, -(limit - 1)]), w)
     assert not fast_requantize_ok(np.array([-1, -1]), np.array([0, -limit]), w)
@@ -241,9 +243,11 @@ def _firmware_model(seed: int) -> bytes:
     channel counts and pixel counts, strides, per-tensor and per-channel FC, both requantizations."""
     b = ModelBuilder(np.random.default_rng(seed))
     x = b.input((1, 5, 7, 9))
-    # 35 pixels, depth 9 (tail of 1): three steps, an odd count, through the three-pixel blocks
-    y = b.conv2d(x, 24, (1, 1), activation="RELU")
-    y = b.conv2d(y, 7, (1, 1))  # depth 24, odd channels
+    # 35 pixels (8 blocks of four, one of three), depth 9 (tail of 1), 25 channels (the last alone)
+    y = b.conv2d(x, 25, (1, 1), activation="RELU")
+    y = b.conv2d(y, 259, (1, 1))  # depth 25 (no step of 4: int8 weights)
+    y = b.conv2d(y, 9, (1, 1), activation="RELU6")  # depth 259: two chunks (256 + 3)
+    y = b.conv2d(y, 7, (1, 1))  # depth 9, odd channels
     _exact(b)
     y = b.conv2d(y, 10, (1, 1), (2, 2), "VALID", activation="RELU6")  # stride 2: 3 x 4 pixels
     y = b.conv2d(y, 6, (1, 1), (1, 2), "SAME")  # stride (1, 2): 3 x 2 pixels, depth 10 (tail of 2)
@@ -270,7 +274,7 @@ def test_dsp_firmware_in_qemu_is_bit_exact(tmp_path, board):
     sources = (project.path / "model" / "model.c").read_text()
     kernels = DSP_KERNEL.findall(sources)
     assert (
-        len(kernels) == 7 and "ek_conv2d_1x1_dsp" in kernels and kernels[-1] == "ek_fully_connected_dsp_fast"
+        len(kernels) == 9 and "ek_conv2d_1x1_dsp" in kernels and kernels[-1] == "ek_fully_connected_dsp_fast"
     )
     assert "#define MODEL_DSP_KERNELS 1" in (project.path / "model" / "model.h").read_text()
     x = _inputs(graph, 5, 3)

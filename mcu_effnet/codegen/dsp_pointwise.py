@@ -59,15 +59,23 @@ def interleave(weights: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(ordered.astype(np.int8)).reshape(-1).view("<i4").astype(np.int32)
 
 
+# the largest s = -shift - 1 of the fast kernels (fast_requantize_ok)
+MAX_FAST_RIGHT_SHIFT = 20
+
+
 def fast_requantize_ok(shift: np.ndarray, bias: np.ndarray, weights: np.ndarray) -> bool:
     """Whether ``ek_dsp_requantize`` is exact for every output channel.
 
     It needs shift <= -1 and |acc| < 2^30 for acc = bias + sum(x * w) with |x| <= 128 (the
-    folded bias; the plain reference's sum of (x + offset) * w is the same integer).
+    folded bias; the plain reference's sum of (x + offset) * w is the same integer), and
+    shift >= -21: the pixel blocks add (1 + 2 * (out_offset - act_min)) << s, s = -shift - 1,
+    at most 511 << 20, to SMMULR's |v| <= |acc|, which must fit int32 (a multiplier below
+    2^-21 would not).
     """
     w = np.abs(np.asarray(weights, np.int64)).reshape(len(bias), -1)
     bound = np.abs(np.asarray(bias, np.int64)) + 128 * w.sum(axis=1)
-    return bool(np.all(np.asarray(shift) <= -1) and np.all(bound < 2**30))
+    shift = np.asarray(shift)
+    return bool(np.all(shift <= -1) and np.all(shift >= -MAX_FAST_RIGHT_SHIFT - 1) and np.all(bound < 2**30))
 
 
 def pointwise_layout(

@@ -80,7 +80,7 @@ CONV_DEPTHWISE = "CONV_2D_DEPTHWISE"
 CHUNK_BYTES = 128
 
 # Pixels per call are a multiple of this, and at least this many: the DSP 1x1 kernels block two
-# (k x k kernel, widened weights) or three (int8-weight kernel) pixels, and a pixel left over
+# (k x k kernel, widened weights) or four and three (int8-weight kernel: 6 = 3 + 3) pixels, and a pixel left over
 # runs their one-pixel loop, up to 1.7x slower per MAC on deep rows; each call also pays its
 # setup again (about 250 instructions a call on qemu-m4: VWW's 32 -> 32 and KWS's 64 -> 64 1x1 in place).
 CHUNK_PIXEL_BLOCK = 6

@@ -16,8 +16,8 @@
  *   shift1 (the bias with the input offset folded in, as the plain kernels take it; zeros for
  *   the zero channel).
  * - `_fast` kernels requantize in a short exact form (SMMULR, SSAT; ek_pointwise_dsp.c): the
- *   generator picks them only when every shift is <= -1 and every accumulator is below 2^30
- *   in magnitude, and stores s = -shift - 1 as the records' shifts; the others use
+ *   generator picks them only when every shift is <= -1 and >= -21 and every accumulator is
+ *   below 2^30 in magnitude, and stores s = -shift - 1 as the records' shifts; the others use
  *   ek_multiply_by_quantized_multiplier on TFLite's shifts.
  */
 #ifndef EK_POINTWISE_DSP_H
