@@ -24,6 +24,7 @@ from tflite_builder import ModelBuilder, run_tflm
 from mcu_effnet.codegen import dsp_layout
 from mcu_effnet.codegen.engine import generate_engine
 from mcu_effnet.graph import load_tflite
+from mcu_effnet.graph.planner import plan_arena
 from mcu_effnet.sim import run as sim_run
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -104,6 +105,20 @@ def test_conv_tail_path_is_compiled_in_only_for_convolutions_that_need_it():
     b.outputs = [b.conv2d(x, 10, (3, 3))]  # 2 channels past two groups
     with_tail = generate_engine(load_tflite(b.build()), dsp=True, max_recompute=None).files
     assert "ek_conv2d_dsp(&" in with_tail["model.c"] and "EK_CONV_DSP_TAIL 1" in with_tail["ek_dsp_paths.h"]
+
+
+def test_fc_kernel_reads_only_arena_buffers():
+    """The FC kernels load rows with LDM (word-aligned): a model input read where the caller
+    keeps it (io_in_arena=False, any alignment) goes through the k x k kernel instead."""
+    b = ModelBuilder(np.random.default_rng(5))
+    x = b.input((1, 64))
+    b.outputs = [b.fully_connected(x, 10)]
+    graph = load_tflite(b.build())
+    in_arena = generate_engine(graph, dsp=True, max_recompute=None).files["model.c"]
+    assert f"{dsp_layout.FC_KERNEL}(&" in in_arena
+    caller = generate_engine(graph, plan_arena(graph, io_in_arena=False), dsp=True, max_recompute=None)
+    assert f"{dsp_layout.FC_KERNEL}(&" not in caller.files["model.c"]
+    assert "ek_conv2d_dsp(&" in caller.files["model.c"]
 
 
 @pytest.mark.toolchain
