@@ -514,8 +514,9 @@ def _groups_model() -> bytes:
     x = b.conv2d(x, 20, (1, 1), (2, 2))  # 4 steps, 5 groups
     x = b.conv2d(x, 13, (1, 3), activation="RELU")  # 15 steps, a tail of 1
     x = b.conv2d(x, 4, (3, 3), activation="RELU6")  # 30 steps over an unaligned depth
-    x = b.conv2d(x, 8, (3, 3), out_zp=-7)  # 9 steps
-    x = b.fully_connected(b.reshape(x, (1, 96)), 3, activation="RELU")  # 24 steps, a tail of 3
+    x = b.conv2d(x, 10, (3, 3), out_zp=-7)  # 9 steps, a tail of 2
+    # 30 steps, a tail of 3 (a depth in blocks of 16 would take the FC kernel, ek_fully_connected_wide_dsp)
+    x = b.fully_connected(b.reshape(x, (1, 120)), 3, activation="RELU")
     b.outputs = [x]
     return b.build()
 

@@ -1,13 +1,15 @@
-"""The DSP fully connected kernel over widened weights (``ek_fully_connected_wide_dsp``,
-ek_conv_dsp.c): ek_conv2d_dsp's groups of four units without its pixel bookkeeping, a unit count
-that is not a multiple of 4 ending with a group that overlaps the one before.
+"""The DSP fully connected kernels over widened weights (ek_conv_dsp.c): each row widened once,
+the units in quads, then the last 1 to 3 in pairs (``ek_fully_connected_wide_dsp``); two units
+over a depth in blocks of 64, the input widened as it is read (``ek_fully_connected_pair_dsp``).
 
-- layout: the units' order (``dsp_layout.fc_units``) and the generated ``EK_CONV_DSP_TAIL``;
+- layout: the groups (``dsp_layout.fc_groups``), the flash it adds against the int8 kernel
+  (``widening_extra_bytes``) and the generated ``EK_CONV_DSP_TAIL``;
 - host: engines built with gcc under ASan/UBSan, ACLE emulated (the session's runtimes, shared
   with the other modules), on randomized layers (depth,
   units, rows, activation, per-channel weights), against TensorFlow Lite Micro, the simulator and
   the plain C kernel;
-- firmware: one model on qemu-m4 (the real run_groups assembly), against TensorFlow Lite Micro.
+- firmware: one model on qemu-m4 and qemu-m33 (the kernel's assembly), against TensorFlow Lite
+  Micro.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tflite_builder import ModelBuilder, run_tflm
 from mcu_effnet.codegen import dsp_layout
 from mcu_effnet.codegen.engine import generate_engine
 from mcu_effnet.graph import load_tflite
+from mcu_effnet.graph.planner import plan_arena
 from mcu_effnet.sim import run as sim_run
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -34,14 +37,20 @@ SETTINGS = settings(
 )
 
 
-@given(units=st.integers(4, 60))
-def test_fc_units_cover_every_unit_in_groups_of_four(units):
-    order = dsp_layout.fc_units(units)
-    assert len(order) % 4 == 0 and len(order) == -(-units // 4) * 4
-    assert set(order.tolist()) == set(range(units))
-    full = units // 4 * 4
-    assert order[:full].tolist() == list(range(full))  # whole groups in place
-    assert order[-4:].tolist() == list(range(units - 4, units))  # the last group ends at the last unit
+@given(units=st.integers(1, 60))
+def test_fc_groups_cover_every_unit_in_quads_then_pairs(units):
+    groups = dsp_layout.fc_groups(units)
+    assert sum(groups) == units and groups[: units // 4] == [4] * (units // 4)
+    assert all(n in (1, 2) for n in groups[units // 4 :]) and len(groups) - units // 4 == -(-(units % 4) // 2)
+
+
+@pytest.mark.parametrize("units", [1, 2, 3, 5, 10, 12, 13])
+def test_fc_layout_bytes_are_what_the_layout_holds(units):
+    depth = 32
+    w = np.random.default_rng(units).integers(-127, 128, size=(units, depth))
+    ones = np.ones(units, np.int64)
+    layout = dsp_layout.fc_layout(w, 0 * ones, (1 << 30) * ones, -2 * ones, 3, 0, -128, 127)
+    assert 4 * layout.weights.size == dsp_layout.fc_layout_bytes(depth, units)
 
 
 def _fc_model(seed: int, rows: int, depth: int, units: int, activation: str, per_channel: bool) -> bytes:
@@ -55,8 +64,9 @@ cases = st.fixed_dictionaries(
     {
         "seed": st.integers(0, 2**16),
         "rows": st.integers(1, 5),
-        "depth": st.integers(4, 75).map(lambda q: 4 * q),  # 16..300: the kernel's depths
-        "units": st.integers(1, 40),
+        # the kernel's depths (multiples of 16), and others (the k x k or the int8 kernel)
+        "depth": st.one_of(st.integers(1, 20).map(lambda q: 16 * q), st.integers(4, 75).map(lambda q: 4 * q)),
+        "units": st.integers(1, 13),
         "activation": st.sampled_from(["NONE", "RELU", "RELU6"]),
         "per_channel": st.booleans(),
     }
@@ -71,8 +81,8 @@ def test_fc_kernel_matches_tflm_the_simulator_and_the_plain_kernel(host_dsp, hos
     engine = generate_engine(graph, dsp=True, max_recompute=None)
     model_c = engine.files["model.c"]
     units, depth = case["units"], case["depth"]
-    takes = dsp_layout.widen_1x1(depth, units) and dsp_layout.takes_fc_kernel(depth, units)
-    assert (f"{dsp_layout.FC_KERNEL}(&" in model_c) == takes
+    takes = dsp_layout.takes_fc_kernel(depth, units)
+    assert (f"{dsp_layout.fc_kernel(depth, units)}(&" in model_c) == takes
     assert "EK_CONV_DSP_TAIL 0" in engine.files["ek_dsp_paths.h"] or not takes
     x = np.random.default_rng(case["seed"]).integers(-128, 128, size=(3, case["rows"], depth), dtype=np.int8)
     expected = np.asarray(run_tflm(model, x)).reshape(len(x), -1)
@@ -86,7 +96,7 @@ def test_conv_tail_path_is_compiled_in_only_for_convolutions_that_need_it():
     b = ModelBuilder(np.random.default_rng(3))
     x = b.input((1, 4, 4, 16))
     y = b.conv2d(x, 16, (3, 3))
-    b.outputs = [b.fully_connected(b.reshape(y, (1, 256)), 10)]  # the FC's overlapping group
+    b.outputs = [b.fully_connected(b.reshape(y, (1, 256)), 10)]  # the FC's last pair
     without = generate_engine(load_tflite(b.build()), dsp=True, max_recompute=None).files
     assert f"{dsp_layout.FC_KERNEL}(&" in without["model.c"]
     assert "EK_CONV_DSP_TAIL 0" in without["ek_dsp_paths.h"]
@@ -97,18 +107,38 @@ def test_conv_tail_path_is_compiled_in_only_for_convolutions_that_need_it():
     assert "ek_conv2d_dsp(&" in with_tail["model.c"] and "EK_CONV_DSP_TAIL 1" in with_tail["ek_dsp_paths.h"]
 
 
+def test_fc_kernel_reads_only_arena_buffers():
+    """The FC kernels load rows with LDM (word-aligned): a model input read where the caller
+    keeps it (io_in_arena=False, any alignment) goes through the k x k kernel instead."""
+    b = ModelBuilder(np.random.default_rng(5))
+    x = b.input((1, 64))
+    b.outputs = [b.fully_connected(x, 10)]
+    graph = load_tflite(b.build())
+    in_arena = generate_engine(graph, dsp=True, max_recompute=None).files["model.c"]
+    assert f"{dsp_layout.FC_KERNEL}(&" in in_arena
+    caller = generate_engine(graph, plan_arena(graph, io_in_arena=False), dsp=True, max_recompute=None)
+    assert f"{dsp_layout.FC_KERNEL}(&" not in caller.files["model.c"]
+    assert "ek_conv2d_dsp(&" in caller.files["model.c"]
+
+
 @pytest.mark.toolchain
-def test_fc_kernel_in_qemu(tmp_path):
-    """run_groups' assembly behind the FC kernel: three rows of 96 -> 12 per-channel (one call for
-    the rows), 36 -> 20, 20 -> 5 with RELU6 and 64 -> 10 (overlapping last groups)."""
+@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m33"])
+def test_fc_kernel_in_qemu(tmp_path, board):
+    """The FC kernels' assembly: two rows of 128 -> 2 per-channel with RELU (the pair kernel,
+    rows looped), 4 -> 64 (the narrow kernel), four rows of 16 -> 12 (quads, rows looped), 48 ->
+    7 with RELU6 (a quad, a pair and a half-used pair), 7 -> 64 (depth 7: the int8 kernel), 64 ->
+    10 (two quads and a pair), 10 -> 32 (the int8 kernel) and 32 -> 1."""
     b = ModelBuilder(np.random.default_rng(13))
-    x = b.input((1, 3, 96), scale=0.05, zero_point=-9)
-    y = b.fully_connected(x, 12, "RELU", per_channel=True, keep_num_dims=True)
-    y = b.fully_connected(b.reshape(y, (1, 36)), 20)  # depth 36
-    y = b.fully_connected(y, 5, "RELU6")
-    y = b.fully_connected(b.fully_connected(y, 64), 10)  # 5 -> 64 stays on the int8 kernel
+    x = b.input((1, 2, 128), scale=0.05, zero_point=-9)
+    y = b.fully_connected(x, 2, "RELU", per_channel=True, keep_num_dims=True)
+    y = b.fully_connected(b.reshape(y, (1, 4)), 64)
+    y = b.fully_connected(b.reshape(y, (1, 4, 16)), 12, per_channel=True, keep_num_dims=True)
+    y = b.fully_connected(b.reshape(y, (1, 48)), 7, "RELU6")
+    y = b.fully_connected(b.fully_connected(y, 64), 10)
+    y = b.fully_connected(b.fully_connected(y, 32), 1)
     b.outputs = [y]
     model = b.build()
-    x = np.random.default_rng(7).integers(-128, 128, size=(3, 3, 96), dtype=np.int8)
-    model_c = firmware_matches_tflm(model, "qemu-m4", tmp_path / "m", x, max_recompute=None)
-    assert model_c.count(f"{dsp_layout.FC_KERNEL}(&") == 4  # all but 5 -> 64 (depth 5)
+    x = np.random.default_rng(7).integers(-128, 128, size=(3, 2, 128), dtype=np.int8)
+    model_c = firmware_matches_tflm(model, board, tmp_path / "m", x, max_recompute=None)
+    assert model_c.count(f"{dsp_layout.FC_PAIR_KERNEL}(&") == 1
+    assert model_c.count(f"{dsp_layout.FC_KERNEL}(&") == 4  # 16 -> 12, 48 -> 7, 64 -> 10, 32 -> 1

@@ -172,19 +172,23 @@ def test_dsp_kernels_match_the_simulator(host, case):
     graph = load_tflite(_model(case))
     engine = generate_engine(graph, dsp=True, max_recompute=None)  # the layers' own kernels, untiled
     kernels = DSP_KERNEL.findall(engine.files["model.c"])
+    chunked = [
+        m.group(0).endswith(("_in_place(", "_add(")) for m in DSP_KERNEL.finditer(engine.files["model.c"])
+    ]
     # layers whose depth fills steps of four take widened weights (dsp_layout.widen_1x1) when
     # their requantization allows the short form (not the "slow" ones): the narrow kernel up to
-    # a depth of 12, deeper the k x k kernel (a FULLY_CONNECTED of 4 or more units: the FC kernel);
-    # the others these kernels
+    # a depth of 12 (the k x k kernel in a chunked mode, which the narrow one lacks), deeper the
+    # k x k kernel; a FULLY_CONNECTED whose depth fills blocks of 16 the FC kernel
+    # (dsp_layout.takes_fc_kernel); the others these kernels
     expected_kernels, pointwise = [], []
     weighted = [op for op in graph.ops if op.kind in ("CONV_2D", "FULLY_CONNECTED")]
     for op, slow in zip(weighted, (*case["slow"], False), strict=True):
         units, depth = graph.tensors[op.inputs[1]].shape[0], graph.tensors[op.inputs[1]].shape[-1]
-        if dsp_layout.widen_1x1(depth, units) and not slow:
-            narrow = depth <= dsp_layout.NARROW_MAX_DEPTH
-            fc = op.kind == "FULLY_CONNECTED" and dsp_layout.takes_fc_kernel(depth, units)
-            wide = dsp_layout.FC_KERNEL if fc else dsp_layout.CONV_KERNEL
-            expected_kernels.append(dsp_layout.NARROW_1X1_KERNEL if narrow else wide)
+        if op.kind == "FULLY_CONNECTED" and dsp_layout.takes_fc_kernel(depth, units) and not slow:
+            expected_kernels.append(dsp_layout.FC_KERNEL)
+        elif dsp_layout.widen_1x1(depth, units) and not slow:
+            narrow = depth <= dsp_layout.NARROW_MAX_DEPTH and not chunked[len(expected_kernels)]
+            expected_kernels.append(dsp_layout.NARROW_1X1_KERNEL if narrow else dsp_layout.CONV_KERNEL)
         else:
             expected_kernels.append("ek_conv2d_1x1_dsp" if op.kind == "CONV_2D" else "ek_fully_connected_dsp")
             pointwise.append(len(expected_kernels) - 1)

@@ -1,7 +1,7 @@
 """Which run-time paths of the DSP depthwise kernel an engine carries (``ek_dsp_paths.h``), and
 whether ``ek_conv2d_dsp`` keeps its path for 1 to 3 output channels past whole groups of four
-(``EK_CONV_DSP_TAIL``: compiled in when some ``ek_conv_dsp_params`` has such a channel count; a
-fully connected layer's overlapping last group (``ek_fully_connected_wide_dsp``) needs none).
+(``EK_CONV_DSP_TAIL``: compiled in when some ``ek_conv_dsp_params`` has such a channel count; the
+fully connected kernel ``ek_fully_connected_wide_dsp`` has its own struct and pairs).
 
 ``ek_depthwise_conv2d_dsp`` chooses by the call's geometry at run time among the whole-plane path
 (``ek_depthwise_plane_dsp.c``, small 3x3 stride-1 maps), the rows path
@@ -12,15 +12,13 @@ path), so a model without wide depthwise maps does not carry the rows path. A ca
 geometry is only known at run time (a band of a tiled segment, a row of a fused expansion)
 keeps both. Getting the mirror wrong costs speed, never exactness: a compiled-out path's calls
 fall through to the next path. The tail flag is the exception, and so is conservative: any
-``ek_conv_dsp_params`` with such a channel count that is not only passed to the FC kernel keeps it.
+``ek_conv_dsp_params`` with such a channel count keeps it.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields
-
-from mcu_effnet.codegen.dsp_layout import FC_KERNEL  # ek_conv_dsp_params too, without the tail path
 
 # ek_conv_dsp.h
 PLANE_MAX_HALFWORDS = 896
@@ -118,11 +116,7 @@ def paths_used(structs: list[dict], model_c: str) -> set[str]:
     used: set[str] = set()
     for s in structs:
         if s["ctype"] == CONV_STRUCT and int(dict(s["fields"])["out_c"]) % 4:
-            # every view of a convolution keeps its channels; the FC kernel has no tail
-            name = re.escape(s["name"])
-            fc = len(re.findall(rf"\b{FC_KERNEL}\(&{name}\b", model_c))
-            if fc == 0 or len(re.findall(rf"&{name}\b", model_c)) > fc:
-                used.add("conv_tail")
+            used.add("conv_tail")  # every view of a convolution keeps its channels
         if s["ctype"] != STRUCT:
             continue
         name = re.escape(s["name"])

@@ -128,25 +128,26 @@ def depthwise_layout(
     )
 
 
-def conv_weights(weights: np.ndarray) -> np.ndarray:
+def conv_weights(weights: np.ndarray, group: int = CHANNEL_GROUP) -> np.ndarray:
     """CONV_2D weights (O, kh, kw, I) -> words [group of 4 output channels][step][8].
 
     The window holds kh rows of kw * I values (OHWI order), each row padded with zeros to a
     multiple of 4 (a first layer's rows are then read a word at a time). A step covers window
     values k..k+3: the kernel reads them as the words (x[k], x[k+2]) and (x[k+1], x[k+3]), so
     the step's eight words are output channels 0..3 of the group as (2 w[k], 2 w[k+2]), then as
-    (2 w[k+1], 2 w[k+3]) (low, high halfwords). Output channels past O are zero.
+    (2 w[k+1], 2 w[k+3]) (low, high halfwords). Output channels past O are zero. ``group``:
+    channels a group (the FULLY_CONNECTED kernel's pairs take 2).
     """
     w = np.asarray(weights, np.int64)
     out_c, kh, kw, in_c = w.shape
-    groups = -(-out_c // CHANNEL_GROUP)
+    groups = -(-out_c // group)
     run = kw * in_c
     run4 = -(-run // CONV_STEP) * CONV_STEP
-    padded = np.zeros((groups * CHANNEL_GROUP, kh, run4), np.int64)
+    padded = np.zeros((groups * group, kh, run4), np.int64)
     padded[:out_c, :, :run] = 2 * w.reshape(out_c, kh, run)
     steps = kh * run4 // CONV_STEP
     # value k = 4 * step + 2 * hi + word: (group, channel, step, hi, word) -> (group, step, word, channel, hi)
-    grid = padded.reshape(groups, CHANNEL_GROUP, steps, 2, 2).transpose(0, 2, 4, 1, 3)
+    grid = padded.reshape(groups, group, steps, 2, 2).transpose(0, 2, 4, 1, 3)
     return pack_halfwords(grid[..., 0], grid[..., 1]).reshape(-1)
 
 
@@ -167,11 +168,11 @@ def conv_window(kh: int, kw: int, in_c: int) -> int:
 # a depth of 12 the narrow kernel (ek_conv_narrow_dsp.c, the input in registers), deeper the
 # k x k kernel (about 0.8 instead of 1.2 instructions per MAC); the others keep the int8
 # pointwise kernel (ek_pointwise_dsp.c), whose per-pixel work is re-done per channel pair.
-# One or two output channels (a binary classifier's FULLY_CONNECTED) keep int8 weights too: the
-# k x k kernel would pad them to a group of four and run twice the multiply-accumulates (VWW's
-# 256 -> 2: 2.5 instructions per MAC there, about 1.7 in the pointwise kernel).
-# A FULLY_CONNECTED of 4 or more units runs the k x k kernel's groups through its own entry
-# (``FC_KERNEL``, ``takes_fc_kernel``), without the pixel bookkeeping a one-row call pays for.
+# One or two output channels of a 1x1 CONV_2D keep int8 weights too: the k x k kernel would pad
+# them to a group of four and run twice the multiply-accumulates.
+# A FULLY_CONNECTED whose depth is a multiple of 16 takes its own kernels instead (``fc_kernel``,
+# ``takes_fc_kernel``, ``fc_layout``): units in quads, then pairs, none padded to four, or two
+# units widening the input as they read it.
 WIDE_1X1_MIN_DEPTH = 4
 WIDE_1X1_MIN_CHANNELS = 3
 WIDE_1X1_MAX_WEIGHTS = 16384  # int8 weights (bytes) of one layer
@@ -188,40 +189,126 @@ def widen_1x1(in_c: int, out_c: int) -> bool:
     )
 
 
-FC_KERNEL = "ek_fully_connected_wide_dsp"  # FULLY_CONNECTED through ek_conv2d_dsp's groups (ek_conv_dsp.c)
+FC_KERNEL = "ek_fully_connected_wide_dsp"  # ek_conv_dsp.c
+FC_STRUCT = "ek_fc_wide_dsp_params"  # ek_conv_dsp.h
+FC_MAX_DEPTH = 1152  # EK_FC_WIDE_MAX_DEPTH: the widened row's halfwords on the kernel's stack
+FC_DEPTH_STEP = 16  # depth values a widening block and a pass of its four steps (no computed entry)
+FC_PAIR = 2  # the units of its last groups
 
 
 def takes_fc_kernel(depth: int, units: int) -> bool:
-    """Whether a FULLY_CONNECTED that widens its weights (``widen_1x1``) takes ``FC_KERNEL``: past
-    the narrow kernel's depths and with a whole group of four units (a unit count that is not a
-    multiple of 4 ends with a group overlapping the one before, see ``fc_units``)."""
-    return depth > NARROW_MAX_DEPTH and units >= CHANNEL_GROUP
+    """Whether a FULLY_CONNECTED takes ``FC_KERNEL`` (when its widened weights fit the budget,
+    ``engine._widen_within``): a depth in whole blocks of 16 within its stack buffer, and int8
+    weights within ``WIDE_1X1_MAX_WEIGHTS``, any number of units."""
+    return (
+        depth % FC_DEPTH_STEP == 0
+        and FC_DEPTH_STEP <= depth <= FC_MAX_DEPTH
+        and units >= 1
+        and depth * units <= WIDE_1X1_MAX_WEIGHTS
+    )
 
 
-def widening_extra_bytes(depth: int, units: int) -> int:
-    """Flash a widened 1x1 CONV_2D / FULLY_CONNECTED (``widen_1x1``) adds over its int8 form, an
-    upper bound: int16 weights in groups of four units with 16-word records (``conv_layout``,
-    ``FC_KERNEL``) against the pointwise kernel's int8 weights in unit pairs with six words a pair
+FC_PAIR_KERNEL = "ek_fully_connected_pair_dsp"  # two units: the input widened as read (ek_conv_dsp.c)
+FC_PAIR_DEPTH_STEP = 64  # EK_FC_PAIR_DEPTH_STEP: depth values a pass of its loop
+
+
+def fc_kernel(depth: int, units: int) -> str:
+    """Which of the two FULLY_CONNECTED kernels (``takes_fc_kernel``): two units over a depth in
+    blocks of 64 widen the input as they read it (``FC_PAIR_KERNEL``: VWW's 256 -> 2), the others
+    widen each row once for all their groups (``FC_KERNEL``). The same struct and weights."""
+    return FC_PAIR_KERNEL if units == FC_PAIR and depth % FC_PAIR_DEPTH_STEP == 0 else FC_KERNEL
+
+
+def fc_groups(units: int) -> list[int]:
+    """The units of each of ``FC_KERNEL``'s groups: quads, then pairs for the last 1 to 3 (the
+    last pair half used when the units are odd).
+
+    >>> fc_groups(10), fc_groups(7), fc_groups(1)
+    ([4, 4, 2], [4, 2, 1], [1])
+    """
+    quads, rest = divmod(units, CHANNEL_GROUP)
+    return [CHANNEL_GROUP] * quads + [FC_PAIR] * (rest // FC_PAIR) + [1] * (rest % FC_PAIR)
+
+
+def fc_layout_bytes(depth: int, units: int) -> int:
+    """Flash of ``fc_layout``'s weights and records: per group of n units (a single unit takes a
+    pair's room) n * depth halfwords and 4 * n words."""
+    room = sum(CHANNEL_GROUP if n == CHANNEL_GROUP else FC_PAIR for n in fc_groups(units))
+    return room * depth * 2 + room * 4 * 4
+
+
+def widening_extra_bytes(depth: int, units: int, fc: bool = False) -> int:
+    """Flash a widened 1x1 CONV_2D / FULLY_CONNECTED (``widen_1x1``, or ``takes_fc_kernel`` with
+    ``fc``) adds over its int8 form, an upper bound: int16 weights in groups of four units with
+    16-word records (``conv_layout``), or ``FC_KERNEL``'s (``fc_layout_bytes``), against the
+    pointwise kernel's int8 weights in unit pairs with six words a pair
     (``dsp_pointwise.pointwise_layout``). A depth up to NARROW_MAX_DEPTH takes 12-word records,
     16 bytes less a group. Counting only the doubled weights left the records out: 4 bytes a unit,
     which on the fitted phi -1 models overran the flash reserve by a kilobyte."""
     groups, pairs, blocks = -(-units // CHANNEL_GROUP), -(-units // 2), -(-depth // 4)
-    wide = groups * CHANNEL_GROUP * depth * 2 + groups * 16 * 4
+    wide = groups * CHANNEL_GROUP * depth * 2 + groups * 16 * 4 if widen_1x1(depth, units) or not fc else 0
+    if fc and takes_fc_kernel(depth, units):  # or the k x k kernel, where its input is no arena buffer
+        wide = max(wide, fc_layout_bytes(depth, units))
     narrow = pairs * 2 * blocks * 4 + pairs * 6 * 4
     return max(0, wide - narrow)
 
 
-def fc_units(units: int) -> np.ndarray:
-    """The units in ``FC_KERNEL``'s groups of four: whole groups, then (units not a multiple of 4)
-    units - 4 to units - 1 once more, where ek_conv2d_dsp would pad a last group with zeros. The
-    same flash, and the overlapped units' outputs are written twice with the same bytes.
+@dataclass(frozen=True)
+class DspFcLayout:
+    """``FC_KERNEL``'s weights and clamp constants for one FULLY_CONNECTED."""
 
-    >>> fc_units(10).tolist()
-    [0, 1, 2, 3, 4, 5, 6, 7, 6, 7, 8, 9]
-    """
-    full = units // CHANNEL_GROUP * CHANNEL_GROUP
-    tail = np.arange(units - CHANNEL_GROUP, units) if units % CHANNEL_GROUP else np.arange(0)
-    return np.concatenate([np.arange(full), tail])
+    weights: np.ndarray  # int32 words: each group's run (fc_layout)
+    sat4: int  # the clamp's bytes as int32 bit patterns (ek_fc_wide_dsp_params)
+    shift4: int
+    note: str  # for the C comment
+
+
+def _int32_bits(value: int) -> int:
+    return int(np.array([value & 0xFFFFFFFF], np.uint32).view(np.int32)[0])
+
+
+def fc_layout(
+    weights: np.ndarray,
+    bias: np.ndarray,
+    multiplier: np.ndarray,
+    shift: np.ndarray,
+    in_offset: int,
+    out_offset: int,
+    act_min: int,
+    act_max: int,
+) -> DspFcLayout | None:
+    """``FC_KERNEL``'s layout, or None where its requantization would not be exact (``requant_ok``
+    and the rounding constant's room, as ``conv_layout``). ``weights`` (units, depth), ``bias``
+    the op's own, ``multiplier`` and ``shift`` per unit (TFLite's shifts). Per group (``fc_groups``,
+    a single unit in a pair's room) one run: its biases, its steps' weight words (``conv_weights``
+    of the group) and per unit multiplier, rounding constant and shift (``group_records_k``'s).
+    The kernel widens raw input bytes, so the input offset goes into the (doubled) bias: the same
+    accumulator, and |folded bias| stays within the accumulator's bound, below 2^30."""
+    w = np.asarray(weights, np.int64)
+    units, _ = w.shape
+    bound = accumulator_bound(w, bias, in_offset)
+    if not requant_ok(shift, bound):
+        return None
+    right_shift = -np.asarray(shift, np.int64) - 1
+    constant = rounding_constants(right_shift, out_offset, act_min)
+    if np.max(np.abs(constant) + bound + 1, initial=0) >= 2**31:
+        return None
+    bias2 = 2 * (np.asarray(bias, np.int64) + in_offset * w.sum(axis=1))
+    runs, first = [], 0
+    for n in fc_groups(units):
+        room = CHANNEL_GROUP if n == CHANNEL_GROUP else FC_PAIR
+        part = slice(first, first + n)
+        records = group_records_k(bias2[part], multiplier[part], constant[part], right_shift[part], room)
+        runs += [records[:room], conv_weights(w[part].reshape(n, 1, 1, -1), room), records[room:]]
+        first += n
+    sat = 255 - (act_max - act_min)
+    return DspFcLayout(
+        weights=np.concatenate(runs).astype(np.int32),
+        sat4=_int32_bits(sat * 0x01010101),
+        shift4=_int32_bits(((act_min - sat) & 0xFF) * 0x01010101),
+        note="per quad, then pair, of units: biases, per step of 4 depth values (2w[k], 2w[k+2]), "
+        "(2w[k+1], 2w[k+3]), then multiplier, constant, shift per unit",
+    )
 
 
 def group_records(bias: np.ndarray, multiplier: np.ndarray, right_shift: np.ndarray) -> np.ndarray:
@@ -252,22 +339,26 @@ def rounding_constants(right_shift: np.ndarray, out_offset: int, act_min: int) -
 
 
 def group_records_k(
-    bias: np.ndarray, multiplier: np.ndarray, constant: np.ndarray, right_shift: np.ndarray
+    bias: np.ndarray,
+    multiplier: np.ndarray,
+    constant: np.ndarray,
+    right_shift: np.ndarray,
+    group: int = CHANNEL_GROUP,
 ) -> np.ndarray:
     """int32 records of ``ek_conv2d_dsp``, 16 per group of 4 output channels: the four biases, then
     per channel its multiplier, rounding constant and shift (the order of its LDMs; channels past
-    the last are zero).
+    the last are zero). ``group``: channels a group (the FULLY_CONNECTED kernel's pairs take 2).
 
     >>> group_records_k(np.array([1, 2]), np.array([10, 20]), np.array([5, 6]), np.array([3, 4])).tolist()
     [1, 2, 0, 0, 10, 5, 3, 20, 6, 4, 0, 0, 0, 0, 0, 0]
     """
     channels = len(bias)
-    groups = -(-channels // CHANNEL_GROUP)
-    table = np.zeros((4, groups * CHANNEL_GROUP), np.int64)
+    groups = -(-channels // group)
+    table = np.zeros((4, groups * group), np.int64)
     for row, values in enumerate((bias, multiplier, constant, right_shift)):
         table[row, :channels] = values
-    t = table.reshape(4, groups, CHANNEL_GROUP)
-    per_channel = t[1:].transpose(1, 2, 0).reshape(groups, 3 * CHANNEL_GROUP)  # m, k, s per channel
+    t = table.reshape(4, groups, group)
+    per_channel = t[1:].transpose(1, 2, 0).reshape(groups, 3 * group)  # m, k, s per channel
     return np.concatenate([t[0], per_channel], axis=1).reshape(-1).astype(np.int32)
 
 

@@ -17,7 +17,7 @@ against the TFLite Micro interpreter directly.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -432,6 +432,38 @@ def _conv_params(b: _Builder, op: Op, chunked: bool = False) -> tuple[str, str, 
     return kernel, params, layout
 
 
+def _fc_kernel(b: _Builder, op: Op, rows: int) -> bool:
+    """The FULLY_CONNECTED through ``dsp_layout.FC_KERNEL``, or False (nothing emitted) where its
+    requantization would not be exact or its input is not an arena buffer (the kernel loads the
+    rows with LDM, which needs the word alignment arena offsets have)."""
+    g = b.graph
+    if b.ptr(op.inputs[0])["kind"] != ARENA:
+        return False
+    w = g.tensors[op.inputs[1]]
+    units = int(w.shape[0])
+    p = prepare(g, op)
+    layout = dsp_layout.fc_layout(
+        w.data,
+        p.bias,
+        np.broadcast_to(p.multiplier, (units,)),
+        np.broadcast_to(p.shift, (units,)),
+        p.in_offset,
+        p.out_offset,
+        p.act_min,
+        p.act_max,
+    )
+    if layout is None:
+        return False
+    bias = optional_input(g, op, 2)
+    bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
+    params = b.struct(op, dsp_layout.FC_STRUCT, dict(
+        rows=rows, depth=int(w.shape[1]), units=units, sat4=layout.sat4, shift4=layout.shift4,
+        weights=b.array(f"op{op.index}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}, {bias_note} (+ input offset x weight sums, doubled): {layout.note}"),
+    ))  # fmt: skip
+    b.call(op, dsp_layout.fc_kernel(int(w.shape[1]), units), params, [op.inputs[0]])
+    return True
+
+
 def _fully_connected(b: _Builder, op: Op) -> None:
     g = b.graph
     x, w = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]]
@@ -443,22 +475,19 @@ def _fully_connected(b: _Builder, op: Op) -> None:
     folded = _int32_bias(op, p.folded_bias)
     bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
     rows = elements(x.shape) // depth
+    if b.dsp and dsp_layout.takes_fc_kernel(depth, units) and b.may_widen(op) and _fc_kernel(b, op, rows):
+        return
     wide = None
     if b.dsp and dsp_layout.widen_1x1(depth, units) and b.may_widen(op):  # a 1x1 conv over `rows` pixels
-        fc = dsp_layout.takes_fc_kernel(depth, units)
-        order = dsp_layout.fc_units(units) if fc else np.arange(units)  # the FC kernel's groups
-        per_unit = [np.broadcast_to(v, (units,))[order] for v in (multiplier, shift)]
         wide = dsp_layout.conv_layout(
-            w.data.reshape(units, 1, 1, depth)[order],
-            np.asarray(p.bias)[order],
-            per_unit[1],
+            w.data.reshape(units, 1, 1, depth),
+            p.bias,
+            np.broadcast_to(shift, (units,)),
             p.in_offset,
-            per_unit[0],
+            np.broadcast_to(multiplier, (units,)),
             out_offset=p.out_offset,
             act_min=p.act_min,
         )
-        if wide is not None and fc:
-            wide = replace(wide, kernel=dsp_layout.FC_KERNEL)
     if wide is not None:
         geometry = dict(
             batches=1, in_h=rows, in_w=1, in_c=depth, out_h=rows, out_w=1, out_c=units, k_h=1, k_w=1,
@@ -766,8 +795,9 @@ def _widen_within(graph: Graph, budget: int) -> set[int]:
         if w is None or (op.kind == "CONV_2D" and w.shape[1:3] != (1, 1)):
             continue
         units, depth = int(w.shape[0]), int(w.shape[-1])
-        if dsp_layout.widen_1x1(depth, units):
-            extra = dsp_layout.widening_extra_bytes(depth, units)
+        fc = op.kind == "FULLY_CONNECTED" and dsp_layout.takes_fc_kernel(depth, units)
+        if fc or dsp_layout.widen_1x1(depth, units):
+            extra = dsp_layout.widening_extra_bytes(depth, units, fc)
             candidates.append((op_macs(graph, op) / extra, extra, op.index))
     chosen: set[int] = set()
     for _, extra, index in sorted(candidates, key=lambda c: (-c[0], c[2])):

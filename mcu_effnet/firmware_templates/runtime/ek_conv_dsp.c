@@ -437,57 +437,267 @@ void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *out
     }
 }
 
-/* FULLY_CONNECTED (depth a multiple of 4, 4 or more units) through the same groups, without
- * ek_conv2d_dsp's pixel bookkeeping (qemu-m4, one row of 64 -> 12: 853 instructions against its
- * 933, of which about 670 in run_groups and 90 widening the row). Rows are contiguous, so a batch of them is widened in one run. A unit count that is not
- * a multiple of 4 ends with a group that overlaps the previous one (units - 4 to units - 1, laid
- * out so by the generator) written straight into the row's output: the overlapped units get the
- * same bytes twice, and there is no tail buffer to copy. One row a call then, since the groups'
- * outputs are no longer 4 * groups apart. */
-void ek_fully_connected_wide_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *output)
+/* FULLY_CONNECTED with widened weights (ek_fully_connected_wide_dsp): `rows` rows of `depth`
+ * values (a multiple of 16, at most EK_FC_WIDE_MAX_DEPTH) by `units` outputs each, without
+ * ek_conv2d_dsp's pixel bookkeeping and without padded or overlapping channel groups.
+ *
+ * Each row is widened once to halfwords on the stack in the k x k kernel's window order (16
+ * bytes by one LDM, eight SXTB16 and one STM: 12 instructions with the loop; LDM needs the
+ * word-aligned input the generator passes, an arena buffer; the input offset is folded into the
+ * bias by the generator, so no SXTAB16 constant), then the units run over
+ * it in quads (ek_conv2d_dsp's step: LDRD, two LDMs of weights, eight SMLADs: 11 instructions
+ * for 16 MACs, four steps a loop pass) and the last 1 to 3 units in pairs (LDM of four window
+ * words, two of weights, eight SMLADs: 11 instructions for 16 MACs; a pair's second unit is zero
+ * when the units are odd and is not stored). A group's biases, weights and requantization
+ * records are one run (ek_conv_dsp.h), so one pointer walks them and the output pointer keeps a
+ * register. Each group requantizes as requantize_k does and clamps its bytes at once
+ * (conv_groups' sat4, shift4). qemu-m4: benchmarks/results/public_layers-qemu-m4.md.
+ */
+#if defined(EK_ACLE_EMULATION)
+/* The assembly's arithmetic in C, for the host tests. */
+void ek_fully_connected_wide_dsp(const ek_fc_wide_dsp_params *p, const int8_t *input, int8_t *output)
 {
-    uint32_t words[EK_CONV_DSP_MAX_WINDOW / 2]; /* the rows' halfwords */
-    const int32_t depth = p->in_c;
-    const int32_t units = p->out_c;
-    const int32_t span = depth >> 1; /* words per row */
-    const int32_t full = units >> 2;
-    const int32_t overlap = units & 3;
-    const int32_t batch = overlap ? 1 : (EK_CONV_DSP_MAX_WINDOW / 2) / span;
-    const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) * 0x10001u);
-    const uint32_t sat = 255u - (uint32_t)(p->act_max - p->act_min); /* d, see conv_groups */
-    int32_t rows = p->in_h;
-    conv_groups k;
-    k.window = words;
-    k.end = words + span;
-    k.entry = (uint32_t)((depth >> 2) & 3);
-    k.sat4 = sat * 0x01010101u;
-    k.shift4 = (((uint32_t)p->act_min - sat) & 0xFFu) * 0x01010101u;
-    k.weights = (const uint32_t *)p->weights;
-    k.records = p->records;
-    k.records_end = p->records + 16 * full;
-    while (rows > 0) {
-        const int32_t n = rows < batch ? rows : batch;
-        widen_pixels(input, words, n * depth, off2);
-        input += n * depth;
-        k.out = output;
-        k.last_end = words + n * span;
-        run_groups(&k);
-        if (overlap) {
-            /* the last group, whose weights and records follow the full groups' (k is set back) */
-            const uint32_t *const weights = k.weights;
-            k.out = output + units - 4;
-            k.weights = weights + 2 * depth * full; /* 8 words a step of 4 */
-            k.records = k.records_end;
-            k.records_end += 16;
-            run_groups(&k);
-            k.weights = weights;
-            k.records = p->records;
-            k.records_end -= 16;
+    uint32_t window[EK_FC_WIDE_MAX_DEPTH / 2];
+    const int32_t span = p->depth >> 1; /* words per row */
+    int32_t r, i;
+    for (r = 0; r < p->rows; ++r, input += p->depth) {
+        const int32_t *w = p->weights;
+        int32_t u = 0;
+        for (i = 0; i < p->depth; i += 4) {
+            const uint32_t v = ek_load4(input + i);
+            window[i >> 1] = (uint32_t)__sxtb16((int32_t)v);    /* (x0, x2) */
+            window[(i >> 1) + 1] = (uint32_t)ek_sxtb16_ror8(v); /* (x1, x3) */
         }
-        output += n * units;
-        rows -= n;
+        while (u < p->units) {
+            const int32_t n = p->units - u >= 4 ? 4 : 2; /* a quad, or a pair */
+            const int32_t keep = p->units - u < n ? p->units - u : n;
+            int32_t a[4] = {0, 0, 0, 0}, j;
+            uint32_t word = 0;
+            for (j = 0; j < n; ++j) {
+                a[j] = *w++;
+            }
+            for (i = 0; i < span; i += 2, w += 2 * n) {
+                for (j = 0; j < n; ++j) {
+                    a[j] = __smlad((int32_t)window[i], w[j], a[j]);
+                    a[j] = __smlad((int32_t)window[i + 1], w[n + j], a[j]);
+                }
+            }
+            for (j = 0; j < n; ++j, w += 3) {
+                word |= requantize_k(a[j], w[0], w[1], w[2]) << (8 * j);
+            }
+            word = __uadd8(__uqadd8(word, (uint32_t)p->sat4), (uint32_t)p->shift4);
+            memcpy(output, &word, (size_t)keep);
+            output += keep;
+            u += keep;
+        }
     }
 }
+#else
+/* Two steps of eight depth values for a pair: LDM of four window words, then per two of them an
+ * LDM of the pair's four weight words ((k, k+2) of units 0 and 1, then (k+1, k+3) of both) and
+ * four SMLADs. */
+#define EK_FC_PAIR_STEP2                      \
+    "ldmia r0!, {r2, r3, r11, r12}\n\t"       \
+    "ldmia r1!, {r4, r5, r6, r7}\n\t"         \
+    "smlad r9, r2, r4, r9\n\t"                \
+    "smlad r10, r2, r5, r10\n\t"              \
+    "smlad r9, r3, r6, r9\n\t"                \
+    "smlad r10, r3, r7, r10\n\t"              \
+    "ldmia r1!, {r4, r5, r6, r7}\n\t"         \
+    "smlad r9, r11, r4, r9\n\t"               \
+    "smlad r10, r11, r5, r10\n\t"             \
+    "smlad r9, r12, r6, r9\n\t"               \
+    "smlad r10, r12, r7, r10\n\t"
+
+/* EK_CONV_REQUANT2 with the records read from the weights' run (r1). */
+#define EK_FC_REQUANT2(A0, A1)                \
+    "ldmia r1!, {r2, r3, r4, r5, r6, r7}\n\t" \
+    "smmlar r2, " A0 ", r2, r3\n\t"           \
+    "sub r2, r2, " A0 ", lsr #31\n\t"         \
+    "asr r2, r2, r4\n\t"                      \
+    "usat " A0 ", #8, r2, asr #1\n\t"         \
+    "smmlar r5, " A1 ", r5, r6\n\t"           \
+    "sub r5, r5, " A1 ", lsr #31\n\t"         \
+    "asr r5, r5, r7\n\t"                      \
+    "usat " A1 ", #8, r5, asr #1\n\t"
+
+/* Sixteen input bytes in r2, r4, r6, r9 to eight window words in r2-r7, r9, r10 (each word's
+ * (x0, x2) below its (x1, x3), the order STM stores them in); r8 (the output) is left alone. */
+#define EK_FC_WIDEN16                         \
+    "sxtb16 r3, r2, ror #8\n\t"               \
+    "sxtb16 r2, r2\n\t"                       \
+    "sxtb16 r5, r4, ror #8\n\t"               \
+    "sxtb16 r4, r4\n\t"                       \
+    "sxtb16 r7, r6, ror #8\n\t"               \
+    "sxtb16 r6, r6\n\t"                       \
+    "sxtb16 r10, r9, ror #8\n\t"              \
+    "sxtb16 r9, r9\n\t"                       \
+    "stmia r1!, {r2, r3, r4, r5, r6, r7, r9, r10}\n\t"
+
+/* Registers in the groups: r0 window (walking), r1 the group's run (biases, weights, records),
+ * r2-r3 window words (a pair's four: r2, r3, r11, r12), r4-r7 weight words, then records, r8
+ * the output, r9-r12 accumulators (a pair's r9-r10), lr the window's end. The frame: [sp, #4]
+ * the quads' end, [sp, #8] sat4, [sp, #12] shift4, [sp, #16] units & 3, [sp, #20] rows left,
+ * [sp, #24] input, [sp, #28] weights, [sp, #36] units left in pairs, then the window
+ * (EK_FC_WIDE_MAX_DEPTH halfwords). A quad costs 2 instructions before its steps, 11 per step
+ * and 2 per pass of four, 28 to requantize, clamp, store and loop; a pair 2, 11 per two steps,
+ * 2 per pass and 21; a row 11 and 12 per 16 depth values to widen, a call 21 more (qemu-m4 with
+ * the call: ResNet-8's 64 -> 10 in 631 instructions, DS-CNN's 64 -> 12 in 725). */
+__attribute__((naked, noinline)) void ek_fully_connected_wide_dsp(const ek_fc_wide_dsp_params *p,
+                                                                   const int8_t *input, int8_t *output)
+{
+    (void)p;
+    (void)input;
+    (void)output;
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "subw sp, sp, #2344\n\t" /* 40 bytes of frame, 2 * EK_FC_WIDE_MAX_DEPTH of window */
+        "ldmia r0, {r4, r5, r6, r7, r10, r11}\n\t" /* rows, depth, units, sat4, shift4, weights */
+        "mov r8, r2\n\t"
+        "add lr, sp, #40\n\t"
+        "add lr, lr, r5, lsl #1\n\t" /* the window's end */
+        "strd r7, r10, [sp, #8]\n\t"
+        "and r0, r6, #3\n\t"
+        "strd r0, r4, [sp, #16]\n\t"
+        "strd r1, r11, [sp, #24]\n\t"
+        "lsl r0, r5, #3\n\t" /* a quad's run: 8 * depth bytes of weights, 64 of biases and records */
+        "add r0, r0, #64\n\t"
+        "lsrs r2, r6, #2\n\t"
+        "mla r0, r0, r2, r11\n\t"
+        "str r0, [sp, #4]\n\t"
+        "1:\n\t" /* a row: widened into the window (LDM: the input is word-aligned) */
+        "ldr r0, [sp, #24]\n\t"
+        "add r1, sp, #40\n\t"
+        "2:\n\t"
+        "ldmia r0!, {r2, r4, r6, r9}\n\t"
+        EK_FC_WIDEN16
+        "cmp r1, lr\n\t"
+        "bne 2b\n\t"
+        "str r0, [sp, #24]\n\t" /* the next row */
+        "ldr r1, [sp, #28]\n\t"
+        "ldr r2, [sp, #4]\n\t"
+        "cmp r1, r2\n\t"
+        "beq 7f\n\t"
+        "6:\n\t" /* a quad */
+        "ldmia r1!, {r9, r10, r11, r12}\n\t" /* biases (folded, doubled) */
+        "add r0, sp, #40\n\t"
+        "4:\n\t"
+        EK_CONV_STEP EK_CONV_STEP EK_CONV_STEP EK_CONV_STEP
+        "cmp r0, lr\n\t"
+        "bne 4b\n\t"
+        EK_FC_REQUANT2("r9", "r10") EK_FC_REQUANT2("r11", "r12")
+        "orr r9, r9, r10, lsl #8\n\t"
+        "orr r9, r9, r11, lsl #16\n\t"
+        "orr r9, r9, r12, lsl #24\n\t"
+        "ldrd r2, r3, [sp, #8]\n\t"
+        "uqadd8 r9, r9, r2\n\t" /* the activation clamp and back to int8 (conv_groups) */
+        "uadd8 r9, r9, r3\n\t"
+        "str r9, [r8], #4\n\t"
+        "ldr r3, [sp, #4]\n\t"
+        "cmp r1, r3\n\t"
+        "bne 6b\n\t"
+        "7:\n\t" /* the last 1 to 3 units in pairs */
+        "ldr r3, [sp, #16]\n\t"
+        "cmp r3, #0\n\t"
+        "beq 9f\n\t"
+        "str r3, [sp, #36]\n\t"
+        "8:\n\t"
+        "ldmia r1!, {r9, r10}\n\t"
+        "add r0, sp, #40\n\t"
+        "81:\n\t"
+        EK_FC_PAIR_STEP2 EK_FC_PAIR_STEP2
+        "cmp r0, lr\n\t"
+        "bne 81b\n\t"
+        EK_FC_REQUANT2("r9", "r10")
+        "orr r9, r9, r10, lsl #8\n\t"
+        "ldrd r2, r3, [sp, #8]\n\t"
+        "uqadd8 r9, r9, r2\n\t"
+        "uadd8 r9, r9, r3\n\t"
+        "ldr r3, [sp, #36]\n\t"
+        "strb r9, [r8], #1\n\t"
+        "subs r3, r3, #2\n\t" /* -1: that was the last unit; 0: the last two; 1: one more */
+        "itt pl\n\t"
+        "lsrpl r9, r9, #8\n\t"
+        "strbpl r9, [r8], #1\n\t"
+        "str r3, [sp, #36]\n\t"
+        "bgt 8b\n\t"
+        "9:\n\t"
+        "ldr r3, [sp, #20]\n\t"
+        "subs r3, r3, #1\n\t"
+        "str r3, [sp, #20]\n\t"
+        "bne 1b\n\t"
+        "addw sp, sp, #2344\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#endif
+
+/* FULLY_CONNECTED of exactly two units over rows of a depth in blocks of 64
+ * (ek_fully_connected_pair_dsp, a binary classifier's last layer): the same struct and weights
+ * as ek_fully_connected_wide_dsp's one pair, but the row is not widened on the stack: with two
+ * units, widening it once (about 0.75 instructions a depth value) costs more than widening each
+ * input word as it is read (two SXTB16 for both units), so per 16 depth values one LDM of the
+ * raw input, then per word two SXTB16, one LDM of the pair's four weight words and four SMLADs:
+ * 29 instructions for 32 MACs, four such blocks a loop pass. */
+#if defined(EK_ACLE_EMULATION)
+/* The same integers as the wide kernel's pair (the widening order does not change them). */
+void ek_fully_connected_pair_dsp(const ek_fc_wide_dsp_params *p, const int8_t *input, int8_t *output)
+{
+    ek_fully_connected_wide_dsp(p, input, output);
+}
+#else
+/* One input word X (four depth values) against the pair's next four weight words: SXTB16 into r8
+ * gives (x0, x2), X itself becomes (x1, x3). */
+#define EK_FC_RAW_WORD(X)                     \
+    "sxtb16 r8, " X "\n\t"                    \
+    "sxtb16 " X ", " X ", ror #8\n\t"         \
+    "ldmia r1!, {r4, r5, r6, r7}\n\t"         \
+    "smlad r9, r8, r4, r9\n\t"                \
+    "smlad r10, r8, r5, r10\n\t"              \
+    "smlad r9, " X ", r6, r9\n\t"             \
+    "smlad r10, " X ", r7, r10\n\t"
+
+#define EK_FC_RAW_BLOCK                       \
+    "ldmia r0!, {r2, r3, r11, r12}\n\t"       \
+    EK_FC_RAW_WORD("r2") EK_FC_RAW_WORD("r3") EK_FC_RAW_WORD("r11") EK_FC_RAW_WORD("r12")
+
+/* Registers: r0 input (walking), r1 the pair's run, r2-r3 and r11-r12 input words, r4-r7
+ * weight words, then records, r8 the low halves, r9-r10 accumulators, lr the row's end. The
+ * frame: [sp] out, [sp, #4] rows left, [sp, #8] depth, [sp, #12] sat4, [sp, #16] shift4,
+ * [sp, #20] weights. Per row 4 instructions before the blocks, 2 per pass of four and 17 after,
+ * a call 10 more: qemu-m4's VWW 256 -> 2 in 503 instructions with the call. */
+__attribute__((naked, noinline)) void ek_fully_connected_pair_dsp(const ek_fc_wide_dsp_params *p,
+                                                                   const int8_t *input, int8_t *output)
+{
+    (void)p;
+    (void)input;
+    (void)output;
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "ldmia r0, {r3, r4, r5, r6, r7, r12}\n\t" /* rows, depth, units, sat4, shift4, weights */
+        "push {r2, r3, r4, r6, r7, r12}\n\t"
+        "mov r0, r1\n\t"
+        "1:\n\t"
+        "ldr r3, [sp, #8]\n\t"
+        "add lr, r0, r3\n\t"
+        "ldr r1, [sp, #20]\n\t"
+        "ldmia r1!, {r9, r10}\n\t" /* biases (folded, doubled) */
+        "2:\n\t"
+        EK_FC_RAW_BLOCK EK_FC_RAW_BLOCK EK_FC_RAW_BLOCK EK_FC_RAW_BLOCK
+        "cmp r0, lr\n\t"
+        "bne 2b\n\t"
+        EK_FC_REQUANT2("r9", "r10")
+        "orr r9, r9, r10, lsl #8\n\t"
+        "ldmia sp, {r2, r3, r4, r5, r6}\n\t" /* out, rows, depth, sat4, shift4 */
+        "uqadd8 r9, r9, r5\n\t" /* the activation clamp and back to int8 (conv_groups) */
+        "uadd8 r9, r9, r6\n\t"
+        "strh r9, [r2], #2\n\t"
+        "subs r3, r3, #1\n\t"
+        "strd r2, r3, [sp]\n\t"
+        "bne 1b\n\t" /* r0: the next row */
+        "add sp, sp, #24\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#endif
 
 #else
 typedef int ek_conv_dsp_unused; /* no DSP extension: the plain kernels run (ek_conv.c) */

@@ -116,10 +116,26 @@ void ek_depthwise_conv2d_in_place_dsp(const ek_depthwise_dsp_params *p, int8_t *
  * (low, high halfwords; the row padding's positions are zero). */
 #define EK_CONV_DSP_MAX_WINDOW 1152
 void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *output);
-/* FULLY_CONNECTED as in_h rows of in_c values (a multiple of 4) by out_c >= 4 units: ek_conv2d_dsp's
- * records and weights, the last group covering units out_c - 4 to out_c - 1 when out_c is no
- * multiple of 4 (ek_conv_dsp.c). */
-void ek_fully_connected_wide_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *output);
+/* FULLY_CONNECTED with widened weights (ek_conv_dsp.c): `rows` rows of `depth` values, depth a
+ * multiple of 16 up to EK_FC_WIDE_MAX_DEPTH (the row is widened on the stack), by `units`
+ * outputs each; `input` word-aligned (an arena buffer). The units go in quads, then the last 1 to 3 in pairs (a zero unit completing
+ * an odd count); `weights` holds each group's run: its n biases (the input offset folded in,
+ * doubled), per step of 4 depth values k..k+3 its units' (2 w[k], 2 w[k+2]) words then their
+ * (2 w[k+1], 2 w[k+3]) words, then per unit the multiplier, the constant
+ * (1 + 2 * (out_offset - act_min)) << s and s = -shift - 1. */
+#define EK_FC_WIDE_MAX_DEPTH 1152
+typedef struct {
+    int32_t rows, depth, units;
+    /* the activation clamp on four bytes at once (ek_conv_dsp.c conv_groups): 255 - (act_max -
+     * act_min) and act_min less that, each byte */
+    int32_t sat4, shift4;
+    const int32_t *weights; /* the groups' runs */
+} ek_fc_wide_dsp_params;
+void ek_fully_connected_wide_dsp(const ek_fc_wide_dsp_params *p, const int8_t *input, int8_t *output);
+/* Exactly two units and a depth in blocks of 64 (EK_FC_PAIR_DEPTH_STEP): the same struct and
+ * weights, the input widened as it is read instead of on the stack (ek_conv_dsp.c). */
+#define EK_FC_PAIR_DEPTH_STEP 64
+void ek_fully_connected_pair_dsp(const ek_fc_wide_dsp_params *p, const int8_t *input, int8_t *output);
 
 /* A 1x1 CONV_2D (or FULLY_CONNECTED over its rows) of a shallow input, in_c a multiple of 4 up to
  * EK_CONV_NARROW_MAX_DEPTH: the k x k kernel's weights and records (k_h = k_w = 1), the pixel's
