@@ -506,7 +506,7 @@ def test_first_layer_dsp_in_qemu(tmp_path, board):
 
 
 def _groups_model() -> bytes:
-    """Every entry into the k x k kernel's loop of four steps (steps & 3 = 0, 3, 2, 1), full groups
+    """Entries into the k x k kernel's loop of eight steps (steps & 7 = 4, 7, 6, 1, 0), full groups
     of four and tails of 1 to 3 channels (none but a tail: 3 units), a strided 1x1 (the pixel's
     bytes widened without the gather), a fully connected layer, each activation clamp."""
     b = ModelBuilder(np.random.default_rng(31))

@@ -13,7 +13,7 @@
  *
  * Each group of four output channels then runs over the buffer in steps of four window values:
  * one LDRD of two window words, two LDMs of four weight words (widened and doubled at
- * generation time) and eight SMLADs: 11 instructions for 16 MACs, four steps per loop pass.
+ * generation time) and eight SMLADs: 11 instructions for 16 MACs, eight steps per loop pass.
  * The accumulators hold 2 * acc, the operand of the requantization's SMMLAR (requantize_k).
  * On the target one assembly routine (run_groups) runs every group of several pixels: loop,
  * requantization and the activation clamp of four bytes at once, about 32 instructions per
@@ -70,14 +70,81 @@ static inline void widen4(const int8_t *px, uint32_t *to, int32_t n, int32_t off
     }
 }
 
-/* widen4 out of line for the 1x1 path (one copy of its loop there, not two). */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-static void widen_pixels(const int8_t *px, uint32_t *to, int32_t n, int32_t off2)
+/* `pixels` runs of `n` input bytes (a multiple of 4), `x_step` bytes apart from `px`, to window
+ * words at `to` back to back: the 1x1 path's pixels (a strided 1x1 reads every other one) and
+ * FULLY_CONNECTED rows, one call for all of them. */
+#if defined(EK_ACLE_EMULATION)
+static void widen_pixels(const int8_t *px, uint32_t *to, int32_t pixels, int32_t n, int32_t x_step, int32_t off2)
 {
-    widen4(px, to, n, off2);
+    for (; pixels > 0; --pixels, px += x_step, to += n >> 1) {
+        widen4(px, to, n, off2);
+    }
 }
+#else
+/* Registers: r0 px, r1 to, r2 pixels left, r3 n, r4 x_step - n, r5 off2, r6 the pixel's end,
+ * r7-r8 (r11-r12) input words, r9-r12 (r7-r10, lr) window words. A word-aligned input whose runs
+ * are multiples of 16 bytes (every arena buffer and 16-deep pixel) goes 16 bytes in 13
+ * instructions (one LDM, eight SXTAB16, two STMs of four words in register order, the window's
+ * order); otherwise eight bytes in 9 (two LDRs, which need no alignment, four SXTAB16, one STM), a
+ * pixel's 4-byte remainder first. 5 or 6 instructions a pixel besides: a 16-deep stride-2 pixel
+ * in 18, where a call a pixel (8 bytes in 10) took about 37. */
+__attribute__((naked, noinline)) static void widen_pixels(const int8_t *px, uint32_t *to, int32_t pixels,
+                                                          int32_t n, int32_t x_step, int32_t off2)
+{
+    (void)px, (void)to, (void)pixels, (void)n, (void)x_step, (void)off2;
+    __asm__ volatile("push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+                     "ldrd r4, r5, [sp, #36]\n\t" /* x_step, off2 */
+                     "sub r4, r4, r3\n\t"
+                     "orr r6, r3, r0, lsl #4\n\t" /* px word-aligned and n a multiple of 16? */
+                     "tst r6, #63\n\t"
+                     "bne 1f\n\t"
+                     "5:\n\t"
+                     "add r6, r0, r3\n\t"
+                     "6:\n\t" /* 16 bytes: one LDM, eight SXTAB16, two STMs (registers ascending) */
+                     "ldmia r0!, {r7, r8, r11, r12}\n\t"
+                     "sxtab16 r9, r5, r7, ror #8\n\t"
+                     "sxtab16 r7, r5, r7\n\t"
+                     "sxtab16 r10, r5, r8\n\t"
+                     "sxtab16 lr, r5, r8, ror #8\n\t"
+                     "stmia r1!, {r7, r9, r10, lr}\n\t"
+                     "sxtab16 r8, r5, r11, ror #8\n\t"
+                     "sxtab16 r7, r5, r11\n\t"
+                     "sxtab16 r9, r5, r12\n\t"
+                     "sxtab16 r10, r5, r12, ror #8\n\t"
+                     "stmia r1!, {r7, r8, r9, r10}\n\t"
+                     "cmp r0, r6\n\t"
+                     "bne 6b\n\t"
+                     "add r0, r0, r4\n\t"
+                     "subs r2, r2, #1\n\t"
+                     "bne 5b\n\t"
+                     "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
+                     "1:\n\t"
+                     "add r6, r0, r3\n\t"
+                     "tst r3, #4\n\t"
+                     "beq 2f\n\t"
+                     "ldr r7, [r0], #4\n\t"
+                     "sxtab16 r9, r5, r7\n\t"
+                     "sxtab16 r10, r5, r7, ror #8\n\t"
+                     "strd r9, r10, [r1], #8\n\t"
+                     "cmp r0, r6\n\t"
+                     "beq 3f\n\t"
+                     "2:\n\t"
+                     "ldr r7, [r0], #4\n\t"
+                     "ldr r8, [r0], #4\n\t"
+                     "sxtab16 r9, r5, r7\n\t"
+                     "sxtab16 r10, r5, r7, ror #8\n\t"
+                     "sxtab16 r11, r5, r8\n\t"
+                     "sxtab16 r12, r5, r8, ror #8\n\t"
+                     "stmia r1!, {r9, r10, r11, r12}\n\t"
+                     "cmp r0, r6\n\t"
+                     "bne 2b\n\t"
+                     "3:\n\t"
+                     "add r0, r0, r4\n\t"
+                     "subs r2, r2, #1\n\t"
+                     "bne 1b\n\t"
+                     "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#endif
 
 /* A window row of `n` input bytes (in_c of 1 to 3, a first layer: n any length) from
  * `px` to window words at `to`: whole words, then the last 1 to 3 bytes (zeros above: no read
@@ -181,7 +248,7 @@ static void gather(const ek_conv_dsp_params *p, const int8_t *image, int32_t y0,
 typedef struct {
     const uint32_t *window; /* the first pixel's gathered window, word-aligned */
     const uint32_t *end;    /* window + 2 * steps words: the next pixel's window */
-    uint32_t entry;         /* steps & 3 (C); the assembly turns it into its loop's entry address */
+    uint32_t entry;         /* steps & 7 (C); the assembly turns it into its loop's entry address */
     int8_t *out;
     const int32_t *records_end;
     /* The activation clamp on four bytes at once: requantize_k gives u = min(max(q - lo, 0), 255)
@@ -189,9 +256,9 @@ typedef struct {
      * 128) saturates exactly where u passes hi - lo; a wrapping UADD8 of act_min - d then gives
      * min(u, hi - lo) + lo - 128, the int8 output */
     uint32_t sat4, shift4;
-    const uint32_t *weights;  /* the first group's */
     const uint32_t *last_end; /* the last pixel's window end */
-    const int32_t *records;   /* the first group's (ek_conv_dsp.h) */
+    const uint32_t *weights;  /* the first group's */
+    const int32_t *records;   /* the first group's (ek_conv_dsp.h); beside weights: one LDRD */
 } conv_groups;
 
 /* One channel's requantization from the doubled accumulator acc2 with its record's multiplier
@@ -273,11 +340,12 @@ static void run_groups(const conv_groups *k)
  * inside the compiler's pixel loop left it too few to keep the group's state out of memory.
  * Registers: r0 window (walking), r1 weights, r2-r3 window words, r4-r7 weight words, then
  * records, r8 records, r9-r12 accumulators, lr the window's end; the other fields on the stack:
- * [sp] last_end, [sp, #4] records, [sp, #8] window, [sp, #12] end, [sp, #16] the loop's entry,
- * [sp, #20] out, [sp, #24] records_end, [sp, #28] sat4, [sp, #32] shift4, [sp, #36] weights.
- * The loop runs four steps a pass and is entered part-way (steps & 3 steps before its first
- * compare), so a group costs 3 instructions before it, 11 per step and 2 per pass, 29 to
- * requantize and store; a pixel after the first 10 to move to its window. */
+ * [sp] weights, [sp, #4] records, [sp, #8] window, [sp, #12] a window's bytes, [sp, #16] the
+ * loop's entry, [sp, #20] out, [sp, #24] records_end, [sp, #28] sat4, [sp, #32] shift4, [sp, #36]
+ * last_end. The loop runs eight steps a pass and is entered part-way (steps & 7 steps before its
+ * first compare: a 1x1 over 32 channels is one pass), so a group costs 3 instructions before
+ * it, 11 per step and 2 per pass, 29 to requantize and store; a pixel after the first 8 to move
+ * to its window. */
 __attribute__((naked, noinline)) static void run_groups(const conv_groups *k)
 {
     (void)k;
@@ -285,12 +353,13 @@ __attribute__((naked, noinline)) static void run_groups(const conv_groups *k)
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
         "ldmia r0!, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"
         "push {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"
-        "ldmia r0, {r2, r8}\n\t" /* last_end, records */
-        "push {r2, r8}\n\t"
-        "mov r1, r9\n\t"
-        "ldr lr, [sp, #12]\n\t"
-        "rsb r4, r4, #4\n\t" /* entry: (4 - steps & 3) & 3 steps into the loop, Thumb bit set */
-        "and r4, r4, #3\n\t"
+        "ldmia r0, {r1, r8}\n\t" /* weights, records */
+        "push {r1, r8}\n\t"
+        "mov lr, r3\n\t"
+        "sub r3, r3, r2\n\t" /* a window's bytes, in place of end */
+        "str r3, [sp, #12]\n\t"
+        "rsb r4, r4, #8\n\t" /* entry: (8 - steps & 7) & 7 steps into the loop, Thumb bit set */
+        "and r4, r4, #7\n\t"
         "movs r5, #44\n\t"
         "adr r2, 4f\n\t"
         "mla r2, r4, r5, r2\n\t"
@@ -302,6 +371,7 @@ __attribute__((naked, noinline)) static void run_groups(const conv_groups *k)
         "ldr pc, [sp, #16]\n\t"
         ".balign 4\n\t"
         "4:\n\t"
+        EK_CONV_STEP EK_CONV_STEP EK_CONV_STEP EK_CONV_STEP
         EK_CONV_STEP EK_CONV_STEP EK_CONV_STEP EK_CONV_STEP
         "cmp r0, lr\n\t"
         "bne 4b\n\t"
@@ -317,15 +387,13 @@ __attribute__((naked, noinline)) static void run_groups(const conv_groups *k)
         "str r2, [sp, #20]\n\t"
         "cmp r8, r3\n\t"
         "bne 1b\n\t"
-        "ldr r2, [sp]\n\t" /* the next pixel: its window starts at this one's end */
+        "ldr r2, [sp, #36]\n\t" /* the next pixel: its window starts at this one's end */
         "cmp lr, r2\n\t"
         "beq 9f\n\t"
-        "ldr r3, [sp, #8]\n\t"
+        "ldr r3, [sp, #12]\n\t"
         "str lr, [sp, #8]\n\t"
-        "sub r3, lr, r3\n\t"
         "add lr, lr, r3\n\t"
-        "ldr r1, [sp, #36]\n\t"
-        "ldr r8, [sp, #4]\n\t"
+        "ldrd r1, r8, [sp]\n\t" /* weights, records: the first group's again */
         "b 1b\n\t"
         "9:\n\t"
         "add sp, sp, #40\n\t"
@@ -370,7 +438,7 @@ void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *out
     const uint32_t sat = 255u - (uint32_t)(p->act_max - p->act_min); /* d, see conv_groups */
     k.window = words;
     k.end = words + span;
-    k.entry = (uint32_t)(steps & 3);
+    k.entry = (uint32_t)(steps & 7);
     k.out = output;
     k.sat4 = sat * 0x01010101u;
     k.shift4 = (((uint32_t)p->act_min - sat) & 0xFFu) * 0x01010101u;
@@ -397,15 +465,12 @@ void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *out
                 for (ox = 0; ox < p->out_w; ox += m) {
                     const int32_t room = batch - n;
                     m = p->out_w - ox < room ? p->out_w - ox : room;
-                    if (x_step == p->in_c) {
-                        widen_pixels(px, words + n * span, m * x_step, off2);
-                        px += m * x_step;
+                    if (x_step == p->in_c) { /* one run */
+                        widen_pixels(px, words + n * span, 1, m * x_step, 0, off2);
                     } else {
-                        int32_t i;
-                        for (i = 0; i < m; ++i, px += x_step) {
-                            widen_pixels(px, words + (n + i) * span, p->in_c, off2);
-                        }
+                        widen_pixels(px, words + n * span, m, p->in_c, x_step, off2);
                     }
+                    px += m * x_step;
                     n += m;
                     if (n == batch) {
                         output = run_pixels(&k, &last, tail_word, n, groups, tail, output);
@@ -459,7 +524,7 @@ void ek_fully_connected_wide_dsp(const ek_conv_dsp_params *p, const int8_t *inpu
     conv_groups k;
     k.window = words;
     k.end = words + span;
-    k.entry = (uint32_t)((depth >> 2) & 3);
+    k.entry = (uint32_t)((depth >> 2) & 7);
     k.sat4 = sat * 0x01010101u;
     k.shift4 = (((uint32_t)p->act_min - sat) & 0xFFu) * 0x01010101u;
     k.weights = (const uint32_t *)p->weights;
@@ -467,7 +532,7 @@ void ek_fully_connected_wide_dsp(const ek_conv_dsp_params *p, const int8_t *inpu
     k.records_end = p->records + 16 * full;
     while (rows > 0) {
         const int32_t n = rows < batch ? rows : batch;
-        widen_pixels(input, words, n * depth, off2);
+        widen_pixels(input, words, 1, n * depth, 0, off2);
         input += n * depth;
         k.out = output;
         k.last_end = words + n * span;
