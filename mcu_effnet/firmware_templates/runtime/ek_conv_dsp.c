@@ -189,7 +189,11 @@ static inline void zero1(int16_t *window, int32_t k0, int32_t n)
 }
 
 /* Gathers the window at (y0, x0) (may reach into the padding). Window row ky starts at value
- * ky * run4, run4 = k_w * in_c rounded up to a multiple of 4 (ek_conv_dsp.h). */
+ * ky * run4, run4 = k_w * in_c rounded up to a multiple of 4 (ek_conv_dsp.h). In whole steps
+ * (in_c a multiple of 4) a row's taps inside the input, kx in [lo, hi), are one call of
+ * widen_pixels (one run of bytes when dil_w is 1), the others zero; a window inside the input
+ * is one call for all its rows. in_c not a multiple of 4 (compiled out when no call of the
+ * engine has one, EK_CONV_DSP_UNALIGNED) goes row by row or value by value. */
 #if defined(__GNUC__)
 /* Out of line: inlined, its registers crowd the multiply-accumulate loop's inline assembly
  * (which needs 13 of them) in the caller. */
@@ -203,35 +207,45 @@ static void gather(const ek_conv_dsp_params *p, const int8_t *image, int32_t y0,
     const int32_t off2 = (int32_t)(((uint32_t)off & 0xFFFFu) * 0x10001u);
     const int32_t run = p->k_w * in_c; /* one window row */
     const int32_t run4 = (run + 3) & ~3;
-    const int aligned = (in_c & 3) == 0;
-    /* With no horizontal dilation and the window's columns inside, a window row is one run. */
-    const int columns_inside = p->dil_w == 1 && x0 >= 0 && x0 + p->k_w <= p->in_w;
+    const int aligned = !EK_CONV_DSP_UNALIGNED || (in_c & 3) == 0; /* ek_dsp_paths.h */
+    const int32_t dil_w = p->dil_w;
+    /* the taps whose columns are inside the input: kx in [lo, hi) */
+    const int32_t lo = x0 < 0 ? (-x0 + dil_w - 1) / dil_w : 0;
+    const int32_t reach = (p->in_w - x0 + dil_w - 1) / dil_w;
+    const int32_t hi = reach < p->k_w ? reach : p->k_w;
     int32_t ky, kx, k = 0;
+    if (aligned && dil_w == 1 && lo == 0 && hi == p->k_w && y0 >= 0 && y0 + (p->k_h - 1) * p->dil_h < p->in_h) {
+        widen_pixels(image + y0 * in_row + x0 * in_c, (uint32_t *)(void *)window, p->k_h, run, p->dil_h * in_row,
+                     off2);
+        return;
+    }
     for (ky = 0; ky < p->k_h; ++ky, k += run4) {
         const int32_t y = y0 + ky * p->dil_h;
-        if (y < 0 || y >= p->in_h) {
+        if (y < 0 || y >= p->in_h || hi <= lo) {
             memset(window + k, 0, (size_t)run4 * sizeof(int16_t));
-        } else if (columns_inside) {
-            const int8_t *px = image + y * in_row + x0 * in_c;
-            if (aligned) {
-                widen4(px, (uint32_t *)(void *)(window + k), run, off2);
-            } else {
-                widen_row(px, (uint32_t *)(void *)(window + k), run, off2);
+        } else if (aligned) {
+            const int8_t *px = image + y * in_row + (x0 + lo * dil_w) * in_c;
+            uint32_t *to = (uint32_t *)(void *)(window + k + lo * in_c);
+            if (lo > 0) {
+                memset(window + k, 0, (size_t)(lo * in_c) * sizeof(int16_t));
             }
+            if (hi < p->k_w) {
+                memset(window + k + hi * in_c, 0, (size_t)((p->k_w - hi) * in_c) * sizeof(int16_t));
+            }
+            if (dil_w == 1) {
+                widen_pixels(px, to, 1, (hi - lo) * in_c, 0, off2);
+            } else {
+                widen_pixels(px, to, hi - lo, in_c, dil_w * in_c, off2);
+            }
+        } else if (dil_w == 1 && lo == 0 && hi == p->k_w) {
+            widen_row(image + y * in_row + x0 * in_c, (uint32_t *)(void *)(window + k), run, off2);
         } else {
             for (kx = 0; kx < p->k_w; ++kx) {
-                const int32_t x = x0 + kx * p->dil_w;
-                const int32_t at = k + kx * in_c;
+                const int32_t x = x0 + kx * dil_w;
                 if (x < 0 || x >= p->in_w) {
-                    if (aligned) {
-                        memset(window + at, 0, (size_t)in_c * sizeof(int16_t));
-                    } else {
-                        zero1(window, at, in_c);
-                    }
-                } else if (aligned) {
-                    widen4(image + y * in_row + x * in_c, (uint32_t *)(void *)(window + at), in_c, off2);
+                    zero1(window, k + kx * in_c, in_c);
                 } else {
-                    widen1(image + y * in_row + x * in_c, window, at, in_c, off);
+                    widen1(image + y * in_row + x * in_c, window, k + kx * in_c, in_c, off);
                 }
             }
         }
@@ -481,8 +495,10 @@ void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *out
         }
     } else {
         const int32_t pixels = p->batches * p->out_h * p->out_w;
-        /* positions past a window row are never written */
-        memset(words, 0, (size_t)(pixels < batch ? pixels : batch) * (size_t)span * 4u);
+        if (EK_CONV_DSP_UNALIGNED && (p->in_c & 3) != 0) {
+            /* positions past a window row (in_c not a multiple of 4) are never written */
+            memset(words, 0, (size_t)(pixels < batch ? pixels : batch) * (size_t)span * 4u);
+        }
         for (b = 0; b < p->batches; ++b) {
             const int8_t *image = input + b * in_image;
             for (oy = 0; oy < p->out_h; ++oy) {

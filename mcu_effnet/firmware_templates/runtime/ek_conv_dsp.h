@@ -103,6 +103,10 @@ void ek_depthwise_plane_dsp(const ek_depthwise_dsp_params *p, const int8_t *inpu
 #ifndef EK_CONV_DSP_TAIL
 #define EK_CONV_DSP_TAIL 1
 #endif
+/* ek_conv2d_dsp's gather for in_c not a multiple of 4 (0 when no call of the engine has one) */
+#ifndef EK_CONV_DSP_UNALIGNED
+#define EK_CONV_DSP_UNALIGNED 1
+#endif
 
 /* The in-place variant: the same contract as ek_depthwise_conv2d_in_place (ek_kernels.h). */
 void ek_depthwise_conv2d_in_place_dsp(const ek_depthwise_dsp_params *p, int8_t *data, int8_t *scratch);
