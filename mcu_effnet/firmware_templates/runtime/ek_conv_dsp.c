@@ -16,10 +16,28 @@
  * generation time) and eight SMLADs: 11 instructions for 16 MACs, eight steps per loop pass.
  * The accumulators hold 2 * acc, the operand of the requantization's SMMLAR (requantize_k).
  * On the target one assembly routine (run_groups) runs every group of several pixels: loop,
- * requantization and the activation clamp of four bytes at once, about 32 instructions per
+ * requantization and the activation clamp of four bytes at once, 34 instructions per
  * group besides the steps (the compiler's code around inline assembly spilled the group's
  * state: about 60). The host tests run its C twin. The same integers as the reference in
  * another order, modulo 2^32: bit for bit.
+ *
+ * Where a 1x1 layer's instructions go (qemu-m4, per group of four channels, from the assembly):
+ * 3 before the steps (biases, window pointer, entry jump), 11 per step, 2 per pass of eight
+ * steps, then 29: two LDMs of the records, 4 per channel to requantize (SMMLAR, SUB, ASR, USAT),
+ * 3 ORRs to pack, 3 to clamp (LDRD of the constants, UQADD8, UADD8), 3 to store and move the
+ * output pointer, 2 for the group loop; 8 a pixel to move to the next window, and its widening
+ * (13 instructions per 16 bytes). Depth 32 (8 steps): 122 for 128 MACs, 0.953 a MAC before the
+ * pixel's share (ResNet-8's 32 -> 64 stride 2: 0.982, VWW's 32 -> 32 in place: 0.990). Depth
+ * 16 (4 steps): 78 for 64 MACs, 1.219 (ResNet-8's 16 -> 32 stride 2: 1.290, VWW's 16 -> 32:
+ * 1.266). The floor for depth 16 in this form: per output, 16 MACs at 11/16 (11), the
+ * requantization's 4, a quarter of the bias LDM, half a record LDM, and a quarter each of the
+ * 3 to pack, the 3 to clamp and the store: 17.5 for 16 MACs, 1.094 a MAC, 70 a group. The 8
+ * more are the entry jump, the loop's compare, the window pointer's reload, the output
+ * pointer's load and store and the group loop's compare: a fully unrolled depth-16 copy
+ * without them (the output pointer in lr, the window read at fixed offsets) would reach
+ * about 73 (1.14), at some 300 bytes of code. The loop itself cannot go below 11/16 a MAC with
+ * 14 registers: two pixels per group (8 accumulators) leave two for weights, 11 again, and
+ * eight weight words per LDM leave no register for a pointer.
  *
  * The window buffer lives on the stack: the generator uses this kernel only when the window
  * (k_h rows of k_w * in_c values, each rounded up to a multiple of 4) fits
@@ -322,15 +340,16 @@ static void run_groups(const conv_groups *k)
 }
 #else
 /* One step of four window values: LDRD of the window's two words, LDM of four weight words per
- * word, eight SMLADs. 44 bytes (every instruction 32-bit): the loop's entry is computed from it. */
+ * word, eight SMLADs. 40 bytes (the LDMs 16-bit, the others 32-bit): the loop's entry is
+ * computed from it. */
 #define EK_CONV_STEP                          \
     "ldrd r2, r3, [r0], #8\n\t"               \
-    "ldmia.w r1!, {r4, r5, r6, r7}\n\t"       \
+    "ldmia.n r1!, {r4, r5, r6, r7}\n\t"       \
     "smlad r9, r2, r4, r9\n\t"                \
     "smlad r10, r2, r5, r10\n\t"              \
     "smlad r11, r2, r6, r11\n\t"              \
     "smlad r12, r2, r7, r12\n\t"              \
-    "ldmia.w r1!, {r4, r5, r6, r7}\n\t"       \
+    "ldmia.n r1!, {r4, r5, r6, r7}\n\t"       \
     "smlad r9, r3, r4, r9\n\t"                \
     "smlad r10, r3, r5, r10\n\t"              \
     "smlad r11, r3, r6, r11\n\t"              \
@@ -374,7 +393,7 @@ __attribute__((naked, noinline)) static void run_groups(const conv_groups *k)
         "str r3, [sp, #12]\n\t"
         "rsb r4, r4, #8\n\t" /* entry: (8 - steps & 7) & 7 steps into the loop, Thumb bit set */
         "and r4, r4, #7\n\t"
-        "movs r5, #44\n\t"
+        "movs r5, #40\n\t"
         "adr r2, 4f\n\t"
         "mla r2, r4, r5, r2\n\t"
         "orr r2, r2, #1\n\t"
