@@ -506,7 +506,7 @@ def test_first_layer_dsp_in_qemu(tmp_path, board):
 
 
 def _groups_model() -> bytes:
-    """Entries into the k x k kernel's loop of eight steps (steps & 7 = 5, 4, 7, 6, 1, 2, 3, 5),
+    """Entries into the k x k kernel's loop of eight steps (steps & 7 = 5, 4, 7, 6, 1, 2, 0, 3),
     full groups of four and tails of 1 to 3 channels (none but a tail: 3 units), a strided 1x1
     over an odd pixel count (its pixels widened in one call, 16 bytes an LDM), window rows of 60
     and 12 bytes (widened 8 bytes at a time, a 4-byte remainder first), a dilated window (its
@@ -519,9 +519,9 @@ def _groups_model() -> bytes:
     x = b.conv2d(x, 13, (1, 3), activation="RELU")  # 15 steps, a tail of 1
     x = b.conv2d(x, 4, (3, 3), activation="RELU6")  # 30 steps over an unaligned depth
     x = b.conv2d(x, 8, (3, 3), out_zp=-7)  # 9 steps
-    x = b.conv2d(x, 12, (3, 3), dilation=(2, 2))  # 18 steps
-    x = b.conv2d(x, 20, (3, 3), activation="RELU")  # 27 steps
-    x = b.fully_connected(b.reshape(x, (1, 500)), 3, activation="RELU")  # 125 steps, a tail of 3
+    x = b.conv2d(x, 32, (3, 3), dilation=(2, 2))  # 18 steps
+    x = b.conv2d(x, 12, (3, 3), activation="RELU")  # 72 steps: whole passes
+    x = b.fully_connected(b.reshape(x, (1, 300)), 3, activation="RELU")  # 75 steps, a tail of 3
     b.outputs = [x]
     return b.build()
 
