@@ -16,26 +16,27 @@
  * generation time) and eight SMLADs: 11 instructions for 16 MACs, eight steps per loop pass.
  * The accumulators hold 2 * acc, the operand of the requantization's SMMLAR (requantize_k).
  * On the target one assembly routine (run_groups) runs every group of several pixels: loop,
- * requantization and the activation clamp of four bytes at once, 34 instructions per
+ * requantization and the activation clamp of four bytes at once, 33 instructions per
  * group besides the steps (the compiler's code around inline assembly spilled the group's
  * state: about 60). The host tests run its C twin. The same integers as the reference in
  * another order, modulo 2^32: bit for bit.
  *
  * Where a 1x1 layer's instructions go (qemu-m4, per group of four channels, from the assembly):
  * 3 before the steps (biases, window pointer, entry jump), 11 per step, 2 per pass of eight
- * steps, then 29: two LDMs of the records, 4 per channel to requantize (SMMLAR, SUB, ASR, USAT),
- * 3 ORRs to pack, 3 to clamp (LDRD of the constants, UQADD8, UADD8), 3 to store and move the
- * output pointer, 2 for the group loop; 8 a pixel to move to the next window, and its widening
- * (13 instructions per 16 bytes). Depth 32 (8 steps): 122 for 128 MACs, 0.953 a MAC before the
- * pixel's share (ResNet-8's 32 -> 64 stride 2: 0.982, VWW's 32 -> 32 in place: 0.990). Depth
- * 16 (4 steps): 78 for 64 MACs, 1.219 (ResNet-8's 16 -> 32 stride 2: 1.290, VWW's 16 -> 32:
- * 1.266). The floor for depth 16 in this form: per output, 16 MACs at 11/16 (11), the
- * requantization's 4, a quarter of the bias LDM, half a record LDM, and a quarter each of the
- * 3 to pack, the 3 to clamp and the store: 17.5 for 16 MACs, 1.094 a MAC, 70 a group. The 8
- * more are the entry jump, the loop's compare, the window pointer's reload, the output
- * pointer's load and store and the group loop's compare: a fully unrolled depth-16 copy
- * without them (the output pointer in lr, the window read at fixed offsets) would reach
- * about 73 (1.14), at some 300 bytes of code. The loop itself cannot go below 11/16 a MAC with
+ * steps, then 28: two LDMs of the records, 4 per channel to requantize (SMMLAR, SUB, ASR, USAT),
+ * 3 ORRs to pack, one LDM from sp of the output pointer, the groups' end and the clamp's two
+ * constants, 2 to clamp (UQADD8, UADD8), 2 to store and move the output pointer, 2 for the
+ * group loop; 8 a pixel to move to the next window, and its widening (13 instructions per 16
+ * bytes). Depth 32 (8 steps): 121 for 128 MACs, 0.945 a MAC before the pixel's share
+ * (ResNet-8's 32 -> 64 stride 2: 0.975, VWW's 32 -> 32 in place: 0.983). Depth 16 (4 steps):
+ * 77 for 64 MACs, 1.203 (ResNet-8's 16 -> 32 stride 2: 1.274, VWW's 16 -> 32: 1.251). The floor
+ * for depth 16 in this form: per output, 16 MACs at 11/16 (11), the requantization's 4, a
+ * quarter of the bias LDM, half a record LDM, and a quarter each of the 3 to pack, the 2 to
+ * clamp, the store and the constants' LDM: 17.5 for 16 MACs, 1.094 a MAC, 70 a group. The 7
+ * more are the entry jump, the loop's compare and branch, the window pointer's reload, the
+ * output pointer's write-back and the group loop's compare and branch: a fully unrolled
+ * depth-16 copy without most of them (the output pointer in lr, the window read at fixed
+ * offsets) would reach about 72 (1.13), at some 300 bytes of code. The loop itself cannot go below 11/16 a MAC with
  * 14 registers: two pixels per group (8 accumulators) leave two for weights, 11 again, and
  * eight weight words per LDM leave no register for a pointer.
  *
@@ -275,12 +276,10 @@ static void gather(const ek_conv_dsp_params *p, const int8_t *image, int32_t y0,
  * `records_end`, requantized, clamped and stored as four int8 bytes at `out` on. Several
  * pixels per call (1x1 layers over 16 or 32 channels: about 70 instructions of call and
  * gather per pixel besides 512 MACs) pay the call's setup once. The fields' order is the
- * assembly's (it copies the first eight onto its stack with one LDM and one PUSH, then the
- * last two with another pair). */
+ * assembly's (it pushes the last two onto its stack with one LDRD and one PUSH, then the first
+ * eight with an LDM and a PUSH below them: the first four, which every group reads, with one
+ * LDM from sp). */
 typedef struct {
-    const uint32_t *window; /* the first pixel's gathered window, word-aligned */
-    const uint32_t *end;    /* window + 2 * steps words: the next pixel's window */
-    uint32_t entry;         /* steps & 7 (C); the assembly turns it into its loop's entry address */
     int8_t *out;
     const int32_t *records_end;
     /* The activation clamp on four bytes at once: requantize_k gives u = min(max(q - lo, 0), 255)
@@ -288,6 +287,9 @@ typedef struct {
      * 128) saturates exactly where u passes hi - lo; a wrapping UADD8 of act_min - d then gives
      * min(u, hi - lo) + lo - 128, the int8 output */
     uint32_t sat4, shift4;
+    const uint32_t *window; /* the first pixel's gathered window, word-aligned */
+    const uint32_t *end;    /* window + 2 * steps words: the next pixel's window */
+    uint32_t entry;         /* steps & 7 (C); the assembly turns it into its loop's entry address */
     const uint32_t *last_end; /* the last pixel's window end */
     const uint32_t *weights;  /* the first group's */
     const int32_t *records;   /* the first group's (ek_conv_dsp.h); beside weights: one LDRD */
@@ -373,35 +375,35 @@ static void run_groups(const conv_groups *k)
  * inside the compiler's pixel loop left it too few to keep the group's state out of memory.
  * Registers: r0 window (walking), r1 weights, r2-r3 window words, r4-r7 weight words, then
  * records, r8 records, r9-r12 accumulators, lr the window's end; the other fields on the stack:
- * [sp] weights, [sp, #4] records, [sp, #8] window, [sp, #12] a window's bytes, [sp, #16] the
- * loop's entry, [sp, #20] out, [sp, #24] records_end, [sp, #28] sat4, [sp, #32] shift4, [sp, #36]
- * last_end. The loop runs eight steps a pass and is entered part-way (steps & 7 steps before its
+ * [sp] out, [sp, #4] records_end, [sp, #8] sat4, [sp, #12] shift4, [sp, #16] window, [sp, #20] a
+ * window's bytes, [sp, #24] the loop's entry, [sp, #28] last_end, [sp, #32] weights, [sp, #36]
+ * records. The loop runs eight steps a pass and is entered part-way (steps & 7 steps before its
  * first compare: a 1x1 over 32 channels is one pass), so a group costs 3 instructions before
- * it, 11 per step and 2 per pass, 29 to requantize and store; a pixel after the first 8 to move
+ * it, 11 per step and 2 per pass, 28 to requantize and store; a pixel after the first 8 to move
  * to its window. */
 __attribute__((naked, noinline)) static void run_groups(const conv_groups *k)
 {
     (void)k;
     __asm__ volatile(
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-        "ldmia r0!, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"
-        "push {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"
-        "ldmia r0, {r1, r8}\n\t" /* weights, records */
+        "ldrd r1, r8, [r0, #32]\n\t" /* weights, records */
         "push {r1, r8}\n\t"
-        "mov lr, r3\n\t"
-        "sub r3, r3, r2\n\t" /* a window's bytes, in place of end */
-        "str r3, [sp, #12]\n\t"
-        "rsb r4, r4, #8\n\t" /* entry: (8 - steps & 7) & 7 steps into the loop, Thumb bit set */
-        "and r4, r4, #7\n\t"
+        "ldmia r0, {r2, r3, r4, r5, r6, r7, r9, r10}\n\t"
+        "push {r2, r3, r4, r5, r6, r7, r9, r10}\n\t"
+        "mov lr, r7\n\t"
+        "sub r7, r7, r6\n\t" /* a window's bytes, in place of end */
+        "str r7, [sp, #20]\n\t"
+        "rsb r9, r9, #8\n\t" /* entry: (8 - steps & 7) & 7 steps into the loop, Thumb bit set */
+        "and r9, r9, #7\n\t"
         "movs r5, #40\n\t"
         "adr r2, 4f\n\t"
-        "mla r2, r4, r5, r2\n\t"
+        "mla r2, r9, r5, r2\n\t"
         "orr r2, r2, #1\n\t"
-        "str r2, [sp, #16]\n\t"
+        "str r2, [sp, #24]\n\t"
         "1:\n\t"
         "ldmia r8!, {r9, r10, r11, r12}\n\t" /* biases (doubled) */
-        "ldr r0, [sp, #8]\n\t"
-        "ldr pc, [sp, #16]\n\t"
+        "ldr r0, [sp, #16]\n\t"
+        "ldr pc, [sp, #24]\n\t"
         ".balign 4\n\t"
         "4:\n\t"
         EK_CONV_STEP EK_CONV_STEP EK_CONV_STEP EK_CONV_STEP
@@ -412,21 +414,20 @@ __attribute__((naked, noinline)) static void run_groups(const conv_groups *k)
         "orr r9, r9, r10, lsl #8\n\t"
         "orr r9, r9, r11, lsl #16\n\t"
         "orr r9, r9, r12, lsl #24\n\t"
-        "ldrd r2, r3, [sp, #28]\n\t"
-        "uqadd8 r9, r9, r2\n\t" /* the activation clamp and back to int8 (conv_groups) */
-        "uadd8 r9, r9, r3\n\t"
-        "ldrd r2, r3, [sp, #20]\n\t" /* out, records_end */
+        "ldmia sp, {r2, r3, r4, r5}\n\t" /* out, records_end, sat4, shift4 */
+        "uqadd8 r9, r9, r4\n\t" /* the activation clamp and back to int8 (conv_groups) */
+        "uadd8 r9, r9, r5\n\t"
         "str r9, [r2], #4\n\t"
-        "str r2, [sp, #20]\n\t"
+        "str r2, [sp]\n\t"
         "cmp r8, r3\n\t"
         "bne 1b\n\t"
-        "ldr r2, [sp, #36]\n\t" /* the next pixel: its window starts at this one's end */
+        "ldr r2, [sp, #28]\n\t" /* the next pixel: its window starts at this one's end */
         "cmp lr, r2\n\t"
         "beq 9f\n\t"
-        "ldr r3, [sp, #12]\n\t"
-        "str lr, [sp, #8]\n\t"
+        "ldr r3, [sp, #20]\n\t"
+        "str lr, [sp, #16]\n\t"
         "add lr, lr, r3\n\t"
-        "ldrd r1, r8, [sp]\n\t" /* weights, records: the first group's again */
+        "ldrd r1, r8, [sp, #32]\n\t" /* weights, records: the first group's again */
         "b 1b\n\t"
         "9:\n\t"
         "add sp, sp, #40\n\t"
