@@ -506,19 +506,28 @@ def test_first_layer_dsp_in_qemu(tmp_path, board):
 
 
 def _groups_model() -> bytes:
-    """Every entry into the k x k kernel's loop of four steps (steps & 3 = 0, 3, 2, 1), full groups
-    of four and tails of 1 to 3 channels (none but a tail: 3 units), a strided 1x1 (the pixel's
-    bytes widened without the gather), a fully connected layer, each activation clamp."""
+    """Entries into the k x k kernel's loop of eight steps (steps & 7 = 5, 4, 7, 6, 1, 2, 0, 3),
+    full groups of four and tails of 1 to 3 channels (none but a tail: 3 units), a strided 1x1
+    over an odd pixel count (its pixels widened in one call, 16 bytes an LDM), window rows of 60
+    and 12 bytes (widened 8 bytes at a time, a 4-byte remainder first), a dilated window (its
+    taps widened as strided pixels), a 1x1 in place over its own input, a fully connected layer,
+    each activation clamp."""
     b = ModelBuilder(np.random.default_rng(31))
-    x = b.input((1, 6, 7, 16), scale=0.03, zero_point=5)
-    x = b.conv2d(x, 20, (1, 1), (2, 2))  # 4 steps, 5 groups
+    x = b.input((1, 9, 10, 20), scale=0.03, zero_point=5)
+    x = b.conv2d(x, 16, (1, 1))  # 5 steps, in place over 90 pixels: two calls of run_groups
+    x = b.conv2d(x, 20, (1, 1), (2, 2))  # 4 steps, 5 groups, 5x5 pixels
     x = b.conv2d(x, 13, (1, 3), activation="RELU")  # 15 steps, a tail of 1
     x = b.conv2d(x, 4, (3, 3), activation="RELU6")  # 30 steps over an unaligned depth
-    x = b.conv2d(x, 10, (3, 3), out_zp=-7)  # 9 steps, a tail of 2
-    # 30 steps, a tail of 3 (a depth in blocks of 16 would take the FC kernel, ek_fully_connected_wide_dsp)
-    x = b.fully_connected(b.reshape(x, (1, 120)), 3, activation="RELU")
+    x = b.conv2d(x, 8, (3, 3), out_zp=-7)  # 9 steps
+    x = b.conv2d(x, 32, (3, 3), dilation=(2, 2))  # 18 steps
+    x = b.conv2d(x, 12, (3, 3), activation="RELU")  # 72 steps: whole passes
+    x = b.fully_connected(b.reshape(x, (1, 300)), 3, activation="RELU")  # 75 steps, a tail of 3
     b.outputs = [x]
     return b.build()
+
+
+def _groups_calls(model_c: str) -> None:
+    assert model_c.count("ek_conv2d_dsp(&") == 7 and model_c.count("ek_conv2d_dsp_in_place(&") == 1
 
 
 @pytest.mark.toolchain
@@ -526,18 +535,18 @@ def _groups_model() -> bytes:
 def test_conv_groups_assembly_in_qemu(tmp_path, board):
     """The k x k kernel's assembly (ek_conv_dsp.c run_groups) on the cores, against TensorFlow Lite
     Micro: the host tests run its C twin."""
-    x = np.random.default_rng(6).integers(-128, 128, size=(3, 6, 7, 16), dtype=np.int8)
+    x = np.random.default_rng(6).integers(-128, 128, size=(3, 9, 10, 20), dtype=np.int8)
     model_c = firmware_matches_tflm(_groups_model(), board, tmp_path / "m", x, max_recompute=None)
-    assert model_c.count("ek_conv2d_dsp(&") == 5  # kernels, not tiling (max_recompute None)
+    _groups_calls(model_c)  # kernels, not tiling (max_recompute None)
 
 
 def test_conv_groups_model_on_host(host):
     """The same model through the host engine's C twin of the assembly, against the simulator."""
     b_model = _groups_model()
     graph = load_tflite(b_model)
-    x = np.random.default_rng(6).integers(-128, 128, size=(4, 6, 7, 16), dtype=np.int8)
+    x = np.random.default_rng(6).integers(-128, 128, size=(4, 9, 10, 20), dtype=np.int8)
     engine = generate_engine(graph, dsp=True, max_recompute=None)
-    assert engine.files["model.c"].count("ek_conv2d_dsp(&") == 5
+    _groups_calls(engine.files["model.c"])
     np.testing.assert_array_equal(host.run_engine(engine, x), np.asarray(run_tflm(b_model, x)).reshape(4, -1))
 
 

@@ -12,7 +12,13 @@ path), so a model without wide depthwise maps does not carry the rows path. A ca
 geometry is only known at run time (a band of a tiled segment, a row of a fused expansion)
 keeps both. Getting the mirror wrong costs speed, never exactness: a compiled-out path's calls
 fall through to the next path. The tail flag is the exception, and so is conservative: any
-``ek_conv_dsp_params`` with such a channel count keeps it.
+``ek_conv_dsp_params`` with such a channel count keeps it (the first-layer kernel's tail too).
+
+Two more flags leave out code the engine's calls never run, exact mirrors as the tail flag is:
+``EK_CONV_DSP_UNALIGNED`` (``ek_conv2d_dsp``'s gather of an in_c that is no multiple of 4, about
+400 bytes: kept when some ``ek_conv_dsp_params`` with such an in_c goes anywhere but the
+first-layer kernel) and ``EK_ADD_BROADCAST`` (``ek_add``'s broadcasting loop, about 650 bytes:
+kept when some ADD's parameters miss its same-shape path, ``add_takes_same_shape``).
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ ROWS_MIN_H = 2
 HEADER = "ek_dsp_paths.h"
 STRUCT = "ek_depthwise_dsp_params"
 CONV_STRUCT = "ek_conv_dsp_params"  # ek_conv2d_dsp's tail path (1 to 3 channels past whole groups of 4)
+FIRST_KERNEL = "ek_conv2d_first_dsp"  # its own staging of in_c 1 to 3: no gather
+BINARY_STRUCT = "ek_binary_params"  # ek_add's broadcasting path
 WHOLE_KERNEL = "ek_depthwise_conv2d_dsp"
 IN_PLACE_KERNEL = "ek_depthwise_conv2d_in_place_dsp"
 
@@ -110,11 +118,51 @@ def _geometry(struct_fields: list[tuple[str, str]]) -> DepthwiseGeometry:
     return DepthwiseGeometry(**{f.name: int(values[f.name]) for f in fields(DepthwiseGeometry)})
 
 
+def _ints(field: str) -> list[int]:
+    """The integers of a struct field as the builder wrote it (``-3`` or ``{1, 32, 32, 16}``)."""
+    return [int(v) for v in re.findall(r"-?\d+", field)]
+
+
+def _same_shape(dims: list[int], s1: list[int], s2: list[int]) -> bool:
+    """ek_elementwise.c same_shape: both inputs walk the output's elements in order."""
+    step = 1
+    for k in (3, 2, 1, 0):
+        expected = step if dims[k] > 1 else 0
+        if s1[k] != expected or s2[k] != expected:
+            return False
+        step *= dims[k]
+    return True
+
+
+def add_takes_same_shape(fields: dict[str, str], whole_calls_only: bool) -> bool:
+    """Whether every call of ek_add with this ADD's ek_binary_params takes add_same_shape
+    (ek_elementwise.c ek_add: left shift 20, every shift in [-30, 0], inputs of the output's
+    shape). ``whole_calls_only``: the struct goes to ``ek_add`` itself alone; otherwise a fused
+    kernel (``ek_conv_add_chunks``) calls it on runs of n * out_c values, one value when out_c is 1."""
+    shifts = [_ints(fields[f])[0] for f in ("in1_shift", "in2_shift", "out_shift")]
+    dims = _ints(fields["out_dims"])
+    if _ints(fields["left_shift"])[0] != 20 or not all(-30 <= s <= 0 for s in shifts):
+        return False
+    if not _same_shape(dims, _ints(fields["in1_strides"]), _ints(fields["in2_strides"])):
+        return False
+    return whole_calls_only or dims[3] > 1
+
+
 def paths_used(structs: list[dict], model_c: str) -> set[str]:
-    """The optional paths ("plane", "rows", "conv_tail") some call of the engine may take: ``structs`` the
-    builder's parameter structs, ``model_c`` the generated calls."""
+    """The optional paths ("plane", "rows", "conv_tail", "conv_unaligned", "add_broadcast") some call
+    of the engine may take: ``structs`` the builder's parameter structs, ``model_c`` the generated calls."""
     used: set[str] = set()
     for s in structs:
+        name = re.escape(s["name"])
+        if s["ctype"] == BINARY_STRUCT and s["kind"] == "ADD":
+            whole = len(re.findall(rf"\bek_add\(&{name}\b", model_c))
+            if not add_takes_same_shape(dict(s["fields"]), whole == len(re.findall(rf"&{name}\b", model_c))):
+                used.add("add_broadcast")
+        if s["ctype"] == CONV_STRUCT and int(dict(s["fields"])["in_c"]) % 4:
+            # the first-layer kernel has its own staging; any other use may gather
+            first = len(re.findall(rf"\b{FIRST_KERNEL}\w*\(&{name}\b", model_c))
+            if len(re.findall(rf"&{name}\b", model_c)) > first:
+                used.add("conv_unaligned")
         if s["ctype"] == CONV_STRUCT and int(dict(s["fields"])["out_c"]) % 4:
             used.add("conv_tail")  # every view of a convolution keeps its channels
         if s["ctype"] != STRUCT:
@@ -129,7 +177,7 @@ def paths_used(structs: list[dict], model_c: str) -> set[str]:
         g = _geometry(s["fields"])
         used |= {path(g, False)} if whole else set()
         used |= {path(g, True)} if in_place else set()
-    return used & {"plane", "rows", "conv_tail"}
+    return used & {"plane", "rows", "conv_tail", "conv_unaligned", "add_broadcast"}
 
 
 def paths_header(used: set[str]) -> str:
@@ -141,6 +189,8 @@ def paths_header(used: set[str]) -> str:
         f"#define EK_DEPTHWISE_PLANE_PATH {int('plane' in used)}",
         f"#define EK_DEPTHWISE_ROWS_PATH {int('rows' in used)}",
         f"#define EK_CONV_DSP_TAIL {int('conv_tail' in used)}",
+        f"#define EK_CONV_DSP_UNALIGNED {int('conv_unaligned' in used)}",
+        f"#define EK_ADD_BROADCAST {int('add_broadcast' in used)}",
         "#endif",
         "",
     ]

@@ -182,7 +182,8 @@ static void channels(const first_call *k, const uint32_t *window, int8_t *output
                    requantize_u8(a.a3, rec[7], rec[11], k->round_offset) << 24,
                k->lo4, k->hi4);
     }
-    if (k->tail) { /* the last 1 to 3 channels (their group's other weights are zero) */
+    if (EK_CONV_DSP_TAIL && k->tail) { /* the last 1 to 3 channels (their group's other weights are
+                                         * zero); compiled out when no call has them (ek_dsp_paths.h) */
         acc4 a;
         a.a0 = rec[0];
         a.a1 = rec[1];
