@@ -54,7 +54,7 @@ typedef struct {
 static int32_t geometry(const ek_depthwise_dsp_params *p, plane_geometry *g)
 {
     const int32_t c = p->in_c;
-    int32_t needed;
+    int32_t needed, pitch;
     if (p->k_h != 3 || p->k_w != 3 || p->dil_h != 1 || p->dil_w != 1 || p->stride_h != 1 || p->stride_w != 1 ||
         p->in_c != p->out_c || p->pad_left < 0) {
         return 0;
@@ -89,10 +89,20 @@ static int32_t geometry(const ek_depthwise_dsp_params *p, plane_geometry *g)
     g->rows = g->out_h + 2;
     g->size = g->rows * g->width;
     g->group = p->in_c >= 4 && 4 * g->size <= EK_DEPTHWISE_PLANE_MAX_HALFWORDS ? 4 : 1;
+    if (g->size > EK_DEPTHWISE_PLANE_MAX_HALFWORDS) {
+        return 0;
+    }
+    /* Rows 16 or 32 halfwords apart where the planes still fit (the same group): the pair loop
+     * then reads the three window rows at fixed offsets from one pointer with LDRD (pitched). */
+    pitch = g->width <= 16 ? 16 : (g->width <= 32 ? 32 : 0);
+    if (pitch > 0 && g->group * g->rows * pitch <= EK_DEPTHWISE_PLANE_MAX_HALFWORDS) {
+        g->width = pitch;
+        g->size = g->rows * pitch;
+    }
     /* Output rows lie out_w accumulators apart (an odd row's extra pixel lands on the next row's
      * first accumulator, which that row then writes): the block's last row ends out_w & 1 past. */
     g->block = (EK_DEPTHWISE_PLANE_ACC - (g->out_w & 1)) / g->out_w;
-    return g->size <= EK_DEPTHWISE_PLANE_MAX_HALFWORDS && g->block >= 1;
+    return g->block >= 1;
 }
 
 int32_t ek_depthwise_plane_fits(const ek_depthwise_dsp_params *p)
@@ -267,6 +277,54 @@ __attribute__((noinline)) static void block_pairs(const int32_t *x0, const int32
                        [row_bytes] "m"(k.row_bytes)
                      : "cc", "memory");
 }
+
+/* block_pairs on planes whose rows lie PITCH halfwords apart (16 or 32, geometry's pitch): the
+ * window rows at fixed offsets from one pointer, each as one LDRD, so the loop needs 13
+ * registers with the row's end in one: 19 instructions a pair against block_pairs's 23, and 10
+ * to step to the next row against 14. */
+#define EK_PLANE_PITCHED_ROW(ADDRESS, E, O)        \
+    "ldrd %[t0], %[t1], " ADDRESS "\n\t"          \
+    "smlad %[a0], %[t0], %[" E "], %[a0]\n\t"     \
+    "smlatb %[a1], %[t0], %[" E "], %[a1]\n\t"    \
+    "smlabt %[a0], %[t1], %[" O "], %[a0]\n\t"    \
+    "smlad %[a1], %[t1], %[" O "], %[a1]\n\t"
+#define EK_PLANE_PITCHED(NAME, PITCH)                                                                          \
+    __attribute__((noinline)) static void NAME(const int32_t *x, const int32_t *w, plane_rows *r, int32_t *acc) \
+    {                                                                                                          \
+        plane_rows k = *r;                                                                                     \
+        int32_t *row_end = k.row_end;                                                                          \
+        int32_t a0, a1, t0, t1;                                                                                \
+        __asm__ volatile("1:\n\t"                                                                              \
+                         "ldr %[a1], %[bias]\n\t"                                                              \
+                         "ldrd %[t0], %[t1], [%[x], #" #PITCH " * 2]\n\t"                                       \
+                         "smlad %[a0], %[t0], %[e1], %[a1]\n\t"                                                \
+                         "smlatb %[a1], %[t0], %[e1], %[a1]\n\t"                                               \
+                         "smlabt %[a0], %[t1], %[o1], %[a0]\n\t"                                               \
+                         "smlad %[a1], %[t1], %[o1], %[a1]\n\t" EK_PLANE_PITCHED_ROW(                          \
+                             "[%[x], #" #PITCH " * 4]", "e2", "o2") EK_PLANE_PITCHED_ROW("[%[x]], #4", "e0", "o0") \
+                         "strd %[a0], %[a1], [%[acc]], #8\n\t"                                                 \
+                         "cmp %[acc], %[row_end]\n\t"                                                          \
+                         "bne 1b\n\t"                                                                          \
+                         "ldr %[t0], %[end]\n\t"                                                               \
+                         "cmp %[acc], %[t0]\n\t"                                                               \
+                         "beq 2f\n\t"                                                                          \
+                         "ldr %[t0], %[x_skip]\n\t"                                                            \
+                         "add %[x], %[x], %[t0]\n\t"                                                           \
+                         "ldr %[t0], %[acc_skip]\n\t"                                                          \
+                         "add %[acc], %[acc], %[t0]\n\t"                                                       \
+                         "ldr %[t0], %[row_bytes]\n\t"                                                         \
+                         "add %[row_end], %[row_end], %[t0]\n\t"                                               \
+                         "b 1b\n\t"                                                                            \
+                         "2:\n\t"                                                                              \
+                         : [x] "+r"(x), [acc] "+r"(acc), [row_end] "+r"(row_end), [a0] "=&r"(a0), [a1] "=&r"(a1), \
+                           [t0] "=&r"(t0), [t1] "=&r"(t1)                                                       \
+                         : [e0] "r"(w[0]), [o0] "r"(w[1]), [e1] "r"(w[2]), [o1] "r"(w[3]), [e2] "r"(w[4]),        \
+                           [o2] "r"(w[5]), [end] "m"(k.end), [bias] "m"(k.bias2), [x_skip] "m"(k.x_skip),        \
+                           [acc_skip] "m"(k.acc_skip), [row_bytes] "m"(k.row_bytes)                             \
+                         : "cc", "memory");                                                                     \
+    }
+EK_PLANE_PITCHED(block_pairs16, 16)
+EK_PLANE_PITCHED(block_pairs32, 32)
 #endif
 
 /* `count` output rows from plane word `x` (their first window row): a row's 2 * pairs accumulators
@@ -282,6 +340,16 @@ static void macs(const int32_t *x, int32_t ww, const int32_t *w, int32_t bias2, 
     r.x_skip = 4 * (ww - pairs);
     r.acc_skip = 4 * (out_w - 2 * pairs);
     r.end = acc + (count - 1) * out_w + 2 * pairs;
+#if !defined(EK_ACLE_EMULATION)
+    if (ww == 8) {
+        block_pairs16(x, w, &r, acc);
+        return;
+    }
+    if (ww == 16) {
+        block_pairs32(x, w, &r, acc);
+        return;
+    }
+#endif
     block_pairs(x, x + ww, x + 2 * ww, w, &r, acc);
 }
 
@@ -289,14 +357,42 @@ static void macs(const int32_t *x, int32_t ww, const int32_t *w, int32_t bias2, 
 typedef struct {
     int32_t bias2, mult, shift, round;
     uint32_t lo4, hi4; /* act_min + 128, act_max + 128 in four bytes */
+    int32_t k;         /* requantize_k's constant, where the channel's shift allows it */
+    int32_t out_k;     /* 1 + 2 * (out_offset - act_min): k before the shift */
+    uint32_t sat4, shift4; /* clamp_k4's constants */
 } plane_channel;
 
-/* `n` consecutive accumulators to int8 outputs `step` bytes apart: four at a time, requantized
- * into one word's bytes and clamped together (store4's byte SIMD), then stored byte by byte. */
+/* `n` consecutive accumulators to int8 outputs `step` bytes apart, four at a time: each in
+ * requantize_k's 4 instructions, the four bytes clamped together (clamp_k4), then stored byte by
+ * byte (measured on qemu-m4: about 8 instructions an output against 14 in requantize_u8's form
+ * with store4's clamp). Only for s <= EK_REQUANTIZE_K_MAX_SHIFT (requantize_run takes the rest). */
+static void requantize_run_k(const plane_channel *q, const int32_t *acc, int32_t n, int32_t step, int8_t *o)
+{
+    const int32_t mult = q->mult, shift = q->shift, k = q->k;
+    const uint32_t sat4 = q->sat4, shift4 = q->shift4;
+    for (; n >= 4; n -= 4, acc += 4, o += 4 * step) {
+        uint32_t u = requantize_k(acc[0], mult, k, shift) | requantize_k(acc[1], mult, k, shift) << 8 |
+                     requantize_k(acc[2], mult, k, shift) << 16 | requantize_k(acc[3], mult, k, shift) << 24;
+        u = clamp_k4(u, sat4, shift4);
+        o[0] = (int8_t)u;
+        o[step] = (int8_t)(u >> 8);
+        o[2 * step] = (int8_t)(u >> 16);
+        o[3 * step] = (int8_t)(u >> 24);
+    }
+    for (; n > 0; --n, ++acc, o += step) {
+        *o = (int8_t)clamp_k4(requantize_k(*acc, mult, k, shift), sat4, shift4);
+    }
+}
+
+/* requantize_run_k's work for any shift (requantize_u8's form, store4's clamp). */
 static void requantize_run(const plane_channel *q, const int32_t *acc, int32_t n, int32_t step, int8_t *o)
 {
     const int32_t mult = q->mult, shift = q->shift, round = q->round;
     const uint32_t lo4 = q->lo4, hi4 = q->hi4;
+    if (shift <= EK_REQUANTIZE_K_MAX_SHIFT) {
+        requantize_run_k(q, acc, n, step, o);
+        return;
+    }
     for (; n >= 4; n -= 4, acc += 4, o += 4 * step) {
         uint32_t u = requantize_u8(acc[0], mult, shift, round) | requantize_u8(acc[1], mult, shift, round) << 8 |
                      requantize_u8(acc[2], mult, shift, round) << 16 |
@@ -337,6 +433,7 @@ static void channel(const ek_depthwise_dsp_params *p, const plane_geometry *g, c
     q->bias2 = 2 * p->bias[c];
     q->mult = p->multiplier[c];
     q->shift = p->right_shift[c];
+    q->k = (int32_t)((uint32_t)q->out_k << (q->shift & 31)); /* used only where shift <= 20 */
     for (oy = 0; oy < g->out_h; oy += g->block) {
         const int32_t count = g->out_h - oy < g->block ? g->out_h - oy : g->block;
         macs(plane_words + oy * ww, ww, w, q->bias2, g->pairs, g->out_w, count, acc);
@@ -360,6 +457,9 @@ void ek_depthwise_plane_dsp(const ek_depthwise_dsp_params *p, const int8_t *inpu
     q.round = 1 + 2 * (p->out_offset + 128);
     q.lo4 = (uint32_t)(p->act_min + 128) * 0x01010101u;
     q.hi4 = (uint32_t)(p->act_max + 128) * 0x01010101u;
+    q.out_k = 1 + 2 * (p->out_offset - p->act_min);
+    q.sat4 = (255u - (uint32_t)(p->act_max - p->act_min)) * 0x01010101u;
+    q.shift4 = (((uint32_t)p->act_min - (q.sat4 & 0xFFu)) & 0xFFu) * 0x01010101u;
     /* The padding is never written: zero once for every channel. */
     memset(plane, 0, (size_t)(g.group * g.size) * sizeof plane[0]);
     for (b = 0; b < p->batches; ++b, input += in_image, output += out_image) {

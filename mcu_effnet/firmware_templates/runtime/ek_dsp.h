@@ -51,6 +51,11 @@ static inline int32_t ek_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 
  * the products without an accumulator, which gcc 12's ACLE lacks. */
 static inline int32_t ek_smuad(int32_t a, int32_t b) { return __smlad(a, b, 0); }
 static inline int32_t ek_smultb(int32_t a, int32_t b) { return __smlatb(a, b, 0); }
+/* SMMLAR: c plus SMMULR's rounded high word of a * b (modulo 2^32). */
+static inline int32_t ek_smmlar(int32_t a, int32_t b, int32_t c)
+{
+    return (int32_t)((uint32_t)ek_smmulr(a, b) + (uint32_t)c);
+}
 #else
 static inline int32_t ek_ssat8(int32_t x) { return __ssat(x, 8); }
 static inline int32_t ek_sxtb16_ror8(uint32_t x)
@@ -69,6 +74,12 @@ static inline int32_t ek_smmulr(int32_t a, int32_t b)
 {
     int32_t r;
     __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline int32_t ek_smmlar(int32_t a, int32_t b, int32_t c)
+{
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
     return r;
 }
 static inline int32_t ek_smuad(int32_t a, int32_t b)
