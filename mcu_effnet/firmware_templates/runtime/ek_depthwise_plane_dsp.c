@@ -163,6 +163,12 @@ static void fill(const plane_geometry *g, const int8_t *image, int32_t off, int1
     }
 }
 
+/* Four bytes to any address (STR allows unaligned addresses on Armv7-M / Armv8-M Mainline). */
+static inline void ek_store4(int16_t *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+
 /* Channels c .. c + 3's input (`image` at channel c) into four planes g->size halfwords apart:
  * one word read and two extends (the offset added on the way) per pixel for the four. */
 static void fill4(const plane_geometry *g, const int8_t *image, int32_t off2, int16_t *plane)
@@ -175,6 +181,17 @@ static void fill4(const plane_geometry *g, const int8_t *image, int32_t off2, in
         const int8_t *src = image + (r - g->pad_t) * g->in_row;
         int16_t *dst = plane + r * g->width + g->pad_l;
         int16_t *const end = dst + g->in_w;
+        /* Two pixels at a time: each plane's two halfwords packed into one word (PKHBT / PKHTB),
+         * 9 instructions a pixel against 13 (a word store may be unaligned: Armv7-M allows it). */
+        for (; dst + 2 <= end; dst += 2, src += 2 * step) {
+            const uint32_t v0 = ek_load4(src), v1 = ek_load4(src + step);
+            const uint32_t e0 = (uint32_t)__sxtab16(off2, (int32_t)v0), e1 = (uint32_t)__sxtab16(off2, (int32_t)v1);
+            const uint32_t o0 = (uint32_t)ek_sxtab16_ror8(off2, v0), o1 = (uint32_t)ek_sxtab16_ror8(off2, v1);
+            ek_store4(dst, ek_pkhbt16(e0, e1));
+            ek_store4(dst + size, ek_pkhbt16(o0, o1));
+            ek_store4(dst + 2 * size, ek_pkhtb16(e1, e0));
+            ek_store4(dst + 3 * size, ek_pkhtb16(o1, o0));
+        }
         for (; dst < end; ++dst, src += step) {
             const uint32_t v = ek_load4(src);
             const int32_t e = __sxtab16(off2, (int32_t)v); /* (x0, x2) + off */
