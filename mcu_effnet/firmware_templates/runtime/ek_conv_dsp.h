@@ -96,6 +96,10 @@ void ek_depthwise_plane_dsp(const ek_depthwise_dsp_params *p, const int8_t *inpu
 #ifndef EK_DEPTHWISE_PLANE_PATH
 #define EK_DEPTHWISE_PLANE_PATH 1
 #endif
+/* the whole-plane path's stride-2 loops (0: stride 2 stays on the four-channel kernel) */
+#ifndef EK_DEPTHWISE_PLANE_STRIDE2
+#define EK_DEPTHWISE_PLANE_STRIDE2 1
+#endif
 #ifndef EK_DEPTHWISE_ROWS_PATH
 #define EK_DEPTHWISE_ROWS_PATH 1
 #endif

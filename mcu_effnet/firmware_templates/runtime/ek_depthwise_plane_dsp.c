@@ -47,6 +47,7 @@ typedef struct {
     int32_t pairs;            /* pixel pairs per output row (an odd row computes one more) */
     int32_t block;            /* output rows per block of accumulators */
     int32_t transposed;
+    int32_t stride; /* 1, or 2 in both directions (then pitched only) */
     int32_t size;  /* halfwords per plane (rows * width) */
     int32_t group; /* planes filled at once: 4 where four fit the buffer, else 1 */
 } plane_geometry;
@@ -55,15 +56,17 @@ static int32_t geometry(const ek_depthwise_dsp_params *p, plane_geometry *g)
 {
     const int32_t c = p->in_c;
     int32_t needed, pitch;
-    if (p->k_h != 3 || p->k_w != 3 || p->dil_h != 1 || p->dil_w != 1 || p->stride_h != 1 || p->stride_w != 1 ||
-        p->in_c != p->out_c || p->pad_left < 0) {
+    if (p->k_h != 3 || p->k_w != 3 || p->dil_h != 1 || p->dil_w != 1 || p->stride_h != p->stride_w ||
+        (p->stride_h != 1 && (p->stride_h != 2 || !EK_DEPTHWISE_PLANE_STRIDE2)) || p->in_c != p->out_c ||
+        p->pad_left < 0) {
         return 0;
     }
+    g->stride = p->stride_h;
     /* A channel's weights, loop set-ups and requantization tails cost some hundred instructions:
      * measured on qemu-m4 (instructions per MAC, four planes filled at once) 6x6 3.90 and 7x7
      * 3.88 against the four-channel kernel's 5.04 and 4.94, 4x4 4.86, but 3x3 6.68 against 5.13.
-     * Stride 2 stays on the four-channel kernel: filling four input values per output costs more
-     * than the pairs save (first C version: 12x12 6.5 vs 4.9). */
+     * Stride 2 fills four input values per output (a first C version measured 12x12 6.5 against
+     * the four-channel kernel's 4.9); with the assembly loops below it takes the plane too. */
     if (p->out_h * p->out_w < EK_DEPTHWISE_PLANE_MIN_PIXELS) {
         return 0;
     }
@@ -82,11 +85,11 @@ static int32_t geometry(const ek_depthwise_dsp_params *p, plane_geometry *g)
         g->out_row = p->out_w * c, g->out_col = c;
     }
     g->pairs = (g->out_w + 1) / 2;
-    /* The last pair's last word ends at halfword 2 * pairs + 2. */
-    needed = 2 * g->pairs + 2;
+    /* The last pair's last word ends at halfword 2 * pairs + 2 (stride 2: 4 * pairs + 2). */
+    needed = 2 * g->stride * g->pairs + 2;
     g->width = needed > g->pad_l + g->in_w ? needed : g->pad_l + g->in_w;
     g->width += g->width & 1;
-    g->rows = g->out_h + 2;
+    g->rows = (g->out_h - 1) * g->stride + 3;
     g->size = g->rows * g->width;
     g->group = p->in_c >= 4 && 4 * g->size <= EK_DEPTHWISE_PLANE_MAX_HALFWORDS ? 4 : 1;
     if (g->size > EK_DEPTHWISE_PLANE_MAX_HALFWORDS) {
@@ -98,6 +101,14 @@ static int32_t geometry(const ek_depthwise_dsp_params *p, plane_geometry *g)
     if (pitch > 0 && g->group * g->rows * pitch <= EK_DEPTHWISE_PLANE_MAX_HALFWORDS) {
         g->width = pitch;
         g->size = g->rows * pitch;
+    } else if (g->stride == 2) {
+        return 0; /* stride 2 has only the pitched loops */
+    }
+    /* Stride 2 fills four input values per output: a channel's plane alone costs more than the
+     * four-channel kernel (qemu-m4, instructions per MAC: EfficientNet's 7x7x240 5.76 against
+     * 4.76), four planes at once less (VWW's 6x6x64 4.45 against 4.89). */
+    if (g->stride == 2 && g->group != 4) {
+        return 0;
     }
     /* Output rows lie out_w accumulators apart (an odd row's extra pixel lands on the next row's
      * first accumulator, which that row then writes): the block's last row ends out_w & 1 past. */
@@ -222,6 +233,33 @@ typedef struct {
  * row pointers and two accumulators in more registers than the core has and spilled inside the
  * loop (measured: 27 instructions a pair instead of 22). */
 #if defined(EK_ACLE_EMULATION)
+/* Stride 2 (the pitched assembly's C twin on the host): pixel pair t reads words 2t .. 2t + 2
+ * of each window row, W0 = (x[4t], x[4t+1]), W1, W2: pixel 4t: SMLAD W0.e + SMLABT W1.o, pixel
+ * 4t + 2: SMLAD W1.e + SMLABT W2.o. */
+static void block_pairs_s2(const int32_t *x0, const int32_t *x1, const int32_t *x2, const int32_t *w,
+                           plane_rows *r, int32_t *acc)
+{
+    for (;;) {
+        for (; acc < r->row_end; acc += 2, x0 += 2, x1 += 2, x2 += 2) {
+            int32_t a0, a1;
+            a0 = __smlabt(x0[1], w[1], __smlad(x0[0], w[0], r->bias2));
+            a1 = __smlabt(x0[2], w[1], __smlad(x0[1], w[0], r->bias2));
+            a0 = __smlabt(x1[1], w[3], __smlad(x1[0], w[2], a0));
+            a1 = __smlabt(x1[2], w[3], __smlad(x1[1], w[2], a1));
+            a0 = __smlabt(x2[1], w[5], __smlad(x2[0], w[4], a0));
+            a1 = __smlabt(x2[2], w[5], __smlad(x2[1], w[4], a1));
+            acc[0] = a0;
+            acc[1] = a1;
+        }
+        if (acc == r->end) {
+            return;
+        }
+        x0 += r->x_skip / 4, x1 += r->x_skip / 4, x2 += r->x_skip / 4;
+        acc += r->acc_skip / 4;
+        r->row_end += r->row_bytes / 4;
+    }
+}
+
 static void block_pairs(const int32_t *x0, const int32_t *x1, const int32_t *x2, const int32_t *w, plane_rows *r,
                         int32_t *acc)
 {
@@ -342,21 +380,82 @@ __attribute__((noinline)) static void block_pairs(const int32_t *x0, const int32
     }
 EK_PLANE_PITCHED(block_pairs16, 16)
 EK_PLANE_PITCHED(block_pairs32, 32)
+
+/* Stride 2 (see block_pairs_s2): a window row's W0, W1 as one LDRD, W2 as one LDR, 22
+ * instructions a pair of pixels. */
+#define EK_PLANE_S2_ROW(AT01, AT2, E, O)            \
+    "ldrd %[t0], %[t1], " AT01 "\n\t"              \
+    "smlad %[a0], %[t0], %[" E "], %[a0]\n\t"      \
+    "smlabt %[a0], %[t1], %[" O "], %[a0]\n\t"     \
+    "smlad %[a1], %[t1], %[" E "], %[a1]\n\t"      \
+    "ldr %[t0], " AT2 "\n\t"                        \
+    "smlabt %[a1], %[t0], %[" O "], %[a1]\n\t"
+#define EK_PLANE_PITCHED_S2(NAME, PITCH)                                                                       \
+    __attribute__((noinline)) static void NAME(const int32_t *x, const int32_t *w, plane_rows *r, int32_t *acc) \
+    {                                                                                                          \
+        plane_rows k = *r;                                                                                     \
+        int32_t *row_end = k.row_end;                                                                          \
+        int32_t a0, a1, t0, t1;                                                                                \
+        __asm__ volatile("1:\n\t"                                                                              \
+                         "ldr %[a0], %[bias]\n\t"                                                              \
+                         "mov %[a1], %[a0]\n\t" EK_PLANE_S2_ROW("[%[x], #" #PITCH " * 2]",                     \
+                                                               "[%[x], #" #PITCH " * 2 + 8]", "e1", "o1")       \
+                             EK_PLANE_S2_ROW("[%[x], #" #PITCH " * 4]", "[%[x], #" #PITCH " * 4 + 8]", "e2", "o2") \
+                                 EK_PLANE_S2_ROW("[%[x]], #8", "[%[x]]", "e0", "o0")                             \
+                         "strd %[a0], %[a1], [%[acc]], #8\n\t"                                                 \
+                         "cmp %[acc], %[row_end]\n\t"                                                          \
+                         "bne 1b\n\t"                                                                          \
+                         "ldr %[t0], %[end]\n\t"                                                               \
+                         "cmp %[acc], %[t0]\n\t"                                                               \
+                         "beq 2f\n\t"                                                                          \
+                         "ldr %[t0], %[x_skip]\n\t"                                                            \
+                         "add %[x], %[x], %[t0]\n\t"                                                           \
+                         "ldr %[t0], %[acc_skip]\n\t"                                                          \
+                         "add %[acc], %[acc], %[t0]\n\t"                                                       \
+                         "ldr %[t0], %[row_bytes]\n\t"                                                         \
+                         "add %[row_end], %[row_end], %[t0]\n\t"                                               \
+                         "b 1b\n\t"                                                                            \
+                         "2:\n\t"                                                                              \
+                         : [x] "+r"(x), [acc] "+r"(acc), [row_end] "+r"(row_end), [a0] "=&r"(a0), [a1] "=&r"(a1), \
+                           [t0] "=&r"(t0), [t1] "=&r"(t1)                                                       \
+                         : [e0] "r"(w[0]), [o0] "r"(w[1]), [e1] "r"(w[2]), [o1] "r"(w[3]), [e2] "r"(w[4]),        \
+                           [o2] "r"(w[5]), [end] "m"(k.end), [bias] "m"(k.bias2), [x_skip] "m"(k.x_skip),        \
+                           [acc_skip] "m"(k.acc_skip), [row_bytes] "m"(k.row_bytes)                             \
+                         : "cc", "memory");                                                                     \
+    }
+#if EK_DEPTHWISE_PLANE_STRIDE2
+EK_PLANE_PITCHED_S2(block_pairs16_s2, 16)
+EK_PLANE_PITCHED_S2(block_pairs32_s2, 32)
+#endif
 #endif
 
 /* `count` output rows from plane word `x` (their first window row): a row's 2 * pairs accumulators
  * from acc + row * out_w on (see geometry). `ww` words per plane row (stride 1: the next output
  * row starts one row down). */
-static void macs(const int32_t *x, int32_t ww, const int32_t *w, int32_t bias2, int32_t pairs, int32_t out_w,
-                 int32_t count, int32_t *acc)
+static void macs(const int32_t *x, int32_t ww, int32_t stride, const int32_t *w, int32_t bias2, int32_t pairs,
+                 int32_t out_w, int32_t count, int32_t *acc)
 {
     plane_rows r;
     r.bias2 = bias2;
     r.row_end = acc + 2 * pairs;
     r.row_bytes = 4 * out_w;
-    r.x_skip = 4 * (ww - pairs);
+    r.x_skip = 4 * stride * (ww - pairs); /* a pair steps stride words, a row stride plane rows */
     r.acc_skip = 4 * (out_w - 2 * pairs);
     r.end = acc + (count - 1) * out_w + 2 * pairs;
+#if EK_DEPTHWISE_PLANE_STRIDE2
+    if (stride == 2) { /* pitched only (geometry) */
+#if defined(EK_ACLE_EMULATION)
+        block_pairs_s2(x, x + ww, x + 2 * ww, w, &r, acc);
+#else
+        if (ww == 8) {
+            block_pairs16_s2(x, w, &r, acc);
+        } else {
+            block_pairs32_s2(x, w, &r, acc);
+        }
+#endif
+        return;
+    }
+#endif
 #if !defined(EK_ACLE_EMULATION)
     if (ww == 8) {
         block_pairs16(x, w, &r, acc);
@@ -500,7 +599,7 @@ static void channel(const ek_depthwise_dsp_params *p, const plane_geometry *g, c
     q->k = (int32_t)((uint32_t)q->out_k << (q->shift & 31)); /* used only where shift <= 20 */
     for (oy = 0; oy < g->out_h; oy += g->block) {
         const int32_t count = g->out_h - oy < g->block ? g->out_h - oy : g->block;
-        macs(plane_words + oy * ww, ww, w, q->bias2, g->pairs, g->out_w, count, acc);
+        macs(plane_words + oy * g->stride * ww, ww, g->stride, w, q->bias2, g->pairs, g->out_w, count, acc);
         requantize(g, q, acc, count, output + c + oy * g->out_row);
     }
 }
