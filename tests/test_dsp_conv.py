@@ -297,6 +297,33 @@ def test_depthwise_plane_small_maps_on_host(host, case, h, w, c):
     _check_plane_case(host, case)
 
 
+@pytest.mark.parametrize("shift", [-21, -22])
+def test_plane_requantization_constant_at_its_largest(host, shift):
+    """The plane path adds requantize_k's (1 + 2 * (out_offset - act_min)) << s to SMMULR's v: at
+    s = 20 (TFLite shift -21), the largest constant (output zero point 127, no activation: 511 <<
+    20) and accumulators near 2^30 it still fits int32; at s = 21 the plane keeps requantize_u8's
+    form."""
+    b = ModelBuilder(np.random.default_rng(9))
+    x = b.input((1, 6, 6, 16), scale=0.02, zero_point=0)
+    y = b.depthwise(x, (3, 3), per_channel=False)
+    _, weights, bias = b.operators[-1].inputs
+    w_scale = 0.75 * 2.0**shift / 0.02  # the real multiplier 0.75 * 2^shift
+    b.tensors[weights].quantization.scale = [w_scale]
+    b.tensors[bias].quantization.scale = [0.02 * w_scale] * 16
+    b.tensors[y].quantization.scale = [1.0]
+    b.tensors[y].quantization.zeroPoint = [127]
+    big = np.random.default_rng(1).integers(-(2**30) + 2**22, 2**30 - 2**22, size=16).astype(np.int32)
+    b.buffers[b.tensors[bias].buffer].data = np.frombuffer(big.tobytes(), np.uint8)
+    b.outputs = [y]
+    model = b.build()
+    engine = generate_engine(load_tflite(model), dsp=True)
+    assert "ek_depthwise_conv2d_in_place_dsp(&" in engine.files["model.c"]
+    xs = np.random.default_rng(2).integers(-128, 128, size=(2, 6, 6, 16), dtype=np.int8)
+    expected = np.asarray(run_tflm(model, xs)).reshape(2, -1)
+    assert len(np.unique(expected)) > 4  # channels apart, not all saturated
+    np.testing.assert_array_equal(host.run_engine(engine, xs), expected)
+
+
 # stride-1 3x3 depthwise ops over their dying inputs on small maps (the plane path in place), a
 # taller-than-wide one transposed (plane rows 32 halfwords apart), and a stride-2 one between
 # (four transposed planes, rows 32 halfwords apart: 23x3 -> 12x2)
