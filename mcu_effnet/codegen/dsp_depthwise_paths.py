@@ -4,7 +4,7 @@ whether ``ek_conv2d_dsp`` keeps its path for 1 to 3 output channels past whole g
 fully connected layer's overlapping last group (``ek_fully_connected_wide_dsp``) needs none).
 
 ``ek_depthwise_conv2d_dsp`` chooses by the call's geometry at run time among the whole-plane path
-(``ek_depthwise_plane_dsp.c``, small 3x3 stride-1 maps), the rows path
+(``ek_depthwise_plane_dsp.c``, small 3x3 stride-1 maps, some stride-2 ones), the rows path
 (``ek_depthwise_rows_dsp.c``, wide 3x3 / 5x5 maps) and the four-channel kernel, which every
 engine keeps. The generator mirrors that choice for every call of the model and compiles out the
 optional paths none of them takes (about 2.6 KB of code for the rows path, 2 KB for the plane

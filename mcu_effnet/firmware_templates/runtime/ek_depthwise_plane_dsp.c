@@ -13,7 +13,11 @@
  * (one word read and two SXTAB16 per pixel for the four, instead of a byte read, add and store
  * per value), the weights are packed without a round trip through the stack, the accumulators
  * of consecutive rows lie out_w apart so an untransposed block requantizes as one run, and the
- * requantization goes four outputs at a time (one clamp of four bytes, as store4 does).
+ * requantization goes four outputs at a time in requantize_k's SMMLAR form (one assembly loop, one
+ * clamp of four bytes). Where the planes still fit, their rows lie 16 or 32 halfwords apart (the
+ * pitch) and the pair loop reads the three window rows with LDRD at fixed offsets from one
+ * pointer (qemu-m4, VWW's 6x6x128: about 35 instructions an output before these steps, 29 now:
+ * the pair loop 11.5, the requantization 9, the fill 3.5, a channel's set-up the rest).
  *
  * A map taller than wide runs transposed (rows of the plane are the image's columns, the
  * weights transposed to match): the pair loop then runs along the long side, so fewer rows pay
@@ -22,7 +26,10 @@
  * Per pair of output pixels and window row (`e` = (w0, w1), `o` = (w1, w2) doubled):
  *   A = (x[s], x[s+1]), B = (x[s+2], x[s+3])
  *   pixel s:    SMLAD A.e + SMLABT B.o         pixel s+1:  SMLATB A.e + SMLAD B.o
- * Stride 1 only: stride 2 fills four input values per output, which costs more than it saves.
+ * Stride 2 (pitched planes only, four channels filled at once): pixel pair t reads words
+ * W0 = (x[4t], x[4t+1]), W1, W2 of each window row: pixel 2t SMLAD W0.e + SMLABT W1.o, pixel
+ * 2t + 1 SMLAD W1.e + SMLABT W2.o. It fills four input values per output, so a channel's plane
+ * alone stays on the four-channel kernel (measured slower, see geometry).
  *
  * The padding is zero in the plane, which adds what TFLite Micro's reference skips: the same
  * integers modulo 2^32, requantized like the other DSP kernels (ek_requant_dsp.h): bit for bit.
