@@ -231,7 +231,11 @@ typedef struct {
     int32_t x_skip;    /* bytes from a row's last pair's window to the next row's first */
     int32_t acc_skip;  /* 0, or -4: back over an odd row's extra pixel */
     int32_t *end;      /* the block's last row's end */
+    int32_t ww;        /* words per plane row (the loops that keep three row pointers) */
 } plane_rows;
+
+/* A block's pair loop: one of the functions below, chosen once per call (pair_loop). */
+typedef void (*pair_loop_fn)(const int32_t *x, const int32_t *w, plane_rows *r, int32_t *acc);
 
 /* A block of output rows' pixel pairs: each row's 2 * pairs accumulators from the window rows
  * x0, x1, x2 (plane words), w = e0, o0, e1, o1, e2, o2. On the target one assembly block with the
@@ -243,8 +247,8 @@ typedef struct {
 /* Stride 2 (the pitched assembly's C twin on the host): pixel pair t reads words 2t .. 2t + 2
  * of each window row, W0 = (x[4t], x[4t+1]), W1, W2: pixel 4t: SMLAD W0.e + SMLABT W1.o, pixel
  * 4t + 2: SMLAD W1.e + SMLABT W2.o. */
-static void block_pairs_s2(const int32_t *x0, const int32_t *x1, const int32_t *x2, const int32_t *w,
-                           plane_rows *r, int32_t *acc)
+static void block_pairs_s2_rows(const int32_t *x0, const int32_t *x1, const int32_t *x2, const int32_t *w,
+                                plane_rows *r, int32_t *acc)
 {
     for (;;) {
         for (; acc < r->row_end; acc += 2, x0 += 2, x1 += 2, x2 += 2) {
@@ -267,8 +271,8 @@ static void block_pairs_s2(const int32_t *x0, const int32_t *x1, const int32_t *
     }
 }
 
-static void block_pairs(const int32_t *x0, const int32_t *x1, const int32_t *x2, const int32_t *w, plane_rows *r,
-                        int32_t *acc)
+static void block_pairs_rows(const int32_t *x0, const int32_t *x1, const int32_t *x2, const int32_t *w,
+                             plane_rows *r, int32_t *acc)
 {
     for (;;) {
         for (; acc < r->row_end; acc += 2, ++x0, ++x1, ++x2) {
@@ -300,8 +304,8 @@ static void block_pairs(const int32_t *x0, const int32_t *x1, const int32_t *x2,
     "smlad %[a1], %[t], %[" O "], %[a1]\n\t"
 /* Not inlined: the block takes 13 registers and addresses the rows' fields on the stack, which
  * inside the kernel's large frame gcc could not always do (cortex-m33: impossible constraints). */
-__attribute__((noinline)) static void block_pairs(const int32_t *x0, const int32_t *x1, const int32_t *x2,
-                                                  const int32_t *w, plane_rows *r, int32_t *acc)
+__attribute__((noinline)) static void block_pairs_rows(const int32_t *x0, const int32_t *x1, const int32_t *x2,
+                                                       const int32_t *w, plane_rows *r, int32_t *acc)
 {
     plane_rows k = *r; /* on this small frame: plain [sp, #n] operands */
     int32_t a0, a1, t;
@@ -436,44 +440,52 @@ EK_PLANE_PITCHED_S2(block_pairs32_s2, 32)
 #endif
 #endif
 
-/* `count` output rows from plane word `x` (their first window row): a row's 2 * pairs accumulators
- * from acc + row * out_w on (see geometry). `ww` words per plane row (stride 1: the next output
- * row starts one row down). */
-static void macs(const int32_t *x, int32_t ww, int32_t stride, const int32_t *w, int32_t bias2, int32_t pairs,
-                 int32_t out_w, int32_t count, int32_t *acc)
+/* The pair loops that keep three row pointers, from the first one. */
+static void block_pairs(const int32_t *x, const int32_t *w, plane_rows *r, int32_t *acc)
 {
-    plane_rows r;
-    r.bias2 = bias2;
-    r.row_end = acc + 2 * pairs;
-    r.row_bytes = 4 * out_w;
-    r.x_skip = 4 * stride * (ww - pairs); /* a pair steps stride words, a row stride plane rows */
-    r.acc_skip = 4 * (out_w - 2 * pairs);
-    r.end = acc + (count - 1) * out_w + 2 * pairs;
-#if EK_DEPTHWISE_PLANE_STRIDE2
-    if (stride == 2) { /* pitched only (geometry) */
-#if defined(EK_ACLE_EMULATION)
-        block_pairs_s2(x, x + ww, x + 2 * ww, w, &r, acc);
-#else
-        if (ww == 8) {
-            block_pairs16_s2(x, w, &r, acc);
-        } else {
-            block_pairs32_s2(x, w, &r, acc);
-        }
+    block_pairs_rows(x, x + r->ww, x + 2 * r->ww, w, r, acc);
+}
+#if defined(EK_ACLE_EMULATION) && EK_DEPTHWISE_PLANE_STRIDE2
+static void block_pairs_s2(const int32_t *x, const int32_t *w, plane_rows *r, int32_t *acc)
+{
+    block_pairs_s2_rows(x, x + r->ww, x + 2 * r->ww, w, r, acc);
+}
 #endif
-        return;
+
+/* The call's pair loop: the pitched ones on the target where the rows lie 16 or 32 halfwords
+ * apart (stride 2 has only those, see geometry); the host runs their C twins. */
+static pair_loop_fn pair_loop(const plane_geometry *g)
+{
+#if EK_DEPTHWISE_PLANE_STRIDE2
+    if (g->stride == 2) {
+#if defined(EK_ACLE_EMULATION)
+        return block_pairs_s2;
+#else
+        return g->width == 16 ? block_pairs16_s2 : block_pairs32_s2;
+#endif
     }
 #endif
 #if !defined(EK_ACLE_EMULATION)
-    if (ww == 8) {
-        block_pairs16(x, w, &r, acc);
-        return;
+    if (g->width == 16) {
+        return block_pairs16;
     }
-    if (ww == 16) {
-        block_pairs32(x, w, &r, acc);
-        return;
+    if (g->width == 32) {
+        return block_pairs32;
     }
 #endif
-    block_pairs(x, x + ww, x + 2 * ww, w, &r, acc);
+    return block_pairs;
+}
+
+/* A block of `count` output rows: a row's 2 * pairs accumulators from acc + row * out_w on (see
+ * geometry); a pair steps `stride` plane words, a row `stride` plane rows. */
+static void block_rows(const plane_geometry *g, int32_t count, int32_t *acc, plane_rows *r)
+{
+    r->ww = g->width / 2;
+    r->row_end = acc + 2 * g->pairs;
+    r->row_bytes = 4 * g->out_w;
+    r->x_skip = 4 * g->stride * (r->ww - g->pairs);
+    r->acc_skip = 4 * (g->out_w - 2 * g->pairs);
+    r->end = acc + (count - 1) * g->out_w + 2 * g->pairs;
 }
 
 /* What the requantization of one channel shares (bias2 goes into the accumulators). */
@@ -592,21 +604,28 @@ static void requantize(const plane_geometry *g, const plane_channel *q, const in
     }
 }
 
-/* Channel c's outputs from its filled plane. */
-static void channel(const ek_depthwise_dsp_params *p, const plane_geometry *g, const int32_t *plane_words,
-                    plane_channel *q, int32_t c, int32_t *acc, int8_t *output)
+/* Channel c's outputs from its filled plane: `first` is the first block's rows (block_rows,
+ * laid out once per call), `loop` the call's pair loop. */
+static void channel(const ek_depthwise_dsp_params *p, const plane_geometry *g, const plane_rows *first,
+                    pair_loop_fn loop, const int32_t *plane_words, plane_channel *q, int32_t c, int32_t *acc,
+                    int8_t *output)
 {
-    const int32_t ww = g->width / 2;
+    plane_rows r = *first;
     int32_t w[6];
-    int32_t oy;
+    int32_t oy, count = g->out_h < g->block ? g->out_h : g->block;
     channel_weights(p, g, c, w);
     q->bias2 = 2 * p->bias[c];
     q->mult = p->multiplier[c];
     q->shift = p->right_shift[c];
     q->k = (int32_t)((uint32_t)q->out_k << (q->shift & 31)); /* used only where shift <= 20 */
-    for (oy = 0; oy < g->out_h; oy += g->block) {
-        const int32_t count = g->out_h - oy < g->block ? g->out_h - oy : g->block;
-        macs(plane_words + oy * g->stride * ww, ww, g->stride, w, q->bias2, g->pairs, g->out_w, count, acc);
+    r.bias2 = q->bias2;
+    loop(plane_words, w, &r, acc);
+    requantize(g, q, acc, count, output + c);
+    for (oy = g->block; oy < g->out_h; oy += g->block) { /* maps of more rows than one block */
+        count = g->out_h - oy < g->block ? g->out_h - oy : g->block;
+        block_rows(g, count, acc, &r);
+        r.bias2 = q->bias2;
+        loop(plane_words + oy * g->stride * (g->width / 2), w, &r, acc);
         requantize(g, q, acc, count, output + c + oy * g->out_row);
     }
 }
@@ -620,10 +639,14 @@ void ek_depthwise_plane_dsp(const ek_depthwise_dsp_params *p, const int8_t *inpu
     const int32_t off2 = (int32_t)(((uint32_t)p->in_offset & 0xFFFFu) * 0x10001u);
     plane_geometry g;
     plane_channel q;
+    plane_rows first;
+    pair_loop_fn loop;
     int32_t b, c, i;
     if (!geometry(p, &g)) {
         return; /* callers check ek_depthwise_plane_fits first */
     }
+    loop = pair_loop(&g);
+    block_rows(&g, g.out_h < g.block ? g.out_h : g.block, acc, &first);
     q.round = 1 + 2 * (p->out_offset + 128);
     q.lo4 = (uint32_t)(p->act_min + 128) * 0x01010101u;
     q.hi4 = (uint32_t)(p->act_max + 128) * 0x01010101u;
@@ -639,12 +662,12 @@ void ek_depthwise_plane_dsp(const ek_depthwise_dsp_params *p, const int8_t *inpu
         for (; g.group == 4 && c + 4 <= p->in_c; c += 4) {
             fill4(&g, input + c, off2, plane);
             for (i = 0; i < 4; ++i) {
-                channel(p, &g, plane_words + i * (g.size / 2), &q, c + i, acc, output);
+                channel(p, &g, &first, loop, plane_words + i * (g.size / 2), &q, c + i, acc, output);
             }
         }
         for (; c < p->in_c; ++c) {
             fill(&g, input + c, p->in_offset, plane);
-            channel(p, &g, plane_words, &q, c, acc, output);
+            channel(p, &g, &first, loop, plane_words, &q, c, acc, output);
         }
     }
 }
