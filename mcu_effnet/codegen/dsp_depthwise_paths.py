@@ -4,7 +4,7 @@ whether ``ek_conv2d_dsp`` keeps its path for 1 to 3 output channels past whole g
 fully connected kernel ``ek_fully_connected_wide_dsp`` has its own struct and pairs).
 
 ``ek_depthwise_conv2d_dsp`` chooses by the call's geometry at run time among the whole-plane path
-(``ek_depthwise_plane_dsp.c``, small 3x3 stride-1 maps), the rows path
+(``ek_depthwise_plane_dsp.c``, small 3x3 stride-1 maps, some stride-2 ones), the rows path
 (``ek_depthwise_rows_dsp.c``, wide 3x3 / 5x5 maps) and the four-channel kernel, which every
 engine keeps. The generator mirrors that choice for every call of the model and compiles out the
 optional paths none of them takes (about 2.6 KB of code for the rows path, 2 KB for the plane
@@ -66,18 +66,31 @@ class DepthwiseGeometry:
 
 
 def plane_fits(g: DepthwiseGeometry) -> bool:
-    """ek_depthwise_plane_fits."""
-    if (g.k_h, g.k_w, g.dil_h, g.dil_w, g.stride_h, g.stride_w) != (3, 3, 1, 1, 1, 1):
+    """ek_depthwise_plane_fits: stride 1, or stride 2 where four channels' planes fit with their
+    rows 16 or 32 halfwords apart (its only loops)."""
+    if (
+        (g.k_h, g.k_w, g.dil_h, g.dil_w) != (3, 3, 1, 1)
+        or g.stride_h != g.stride_w
+        or g.stride_h not in (1, 2)
+    ):
         return False
     if g.in_c != g.out_c or g.pad_left < 0 or g.out_h * g.out_w < PLANE_MIN_PIXELS:
         return False
+    stride = g.stride_h
     transposed = g.out_h > g.out_w and g.pad_top >= 0
     out_h, out_w = (g.out_w, g.out_h) if transposed else (g.out_h, g.out_w)
     in_w, pad_l = (g.in_h, g.pad_top) if transposed else (g.in_w, g.pad_left)
     pairs = (out_w + 1) // 2
-    width = max(2 * pairs + 2, pad_l + in_w)
+    width = max(2 * stride * pairs + 2, pad_l + in_w)
     width += width & 1
-    return (out_h + 2) * width <= PLANE_MAX_HALFWORDS and PLANE_ACC // (2 * pairs) >= 1
+    rows = (out_h - 1) * stride + 3
+    if rows * width > PLANE_MAX_HALFWORDS:
+        return False
+    group = 4 if g.in_c >= 4 and 4 * rows * width <= PLANE_MAX_HALFWORDS else 1
+    pitch = 16 if width <= 16 else (32 if width <= 32 else 0)
+    if stride == 2 and not (pitch and group == 4 and 4 * rows * pitch <= PLANE_MAX_HALFWORDS):
+        return False
+    return (PLANE_ACC - (out_w & 1)) // out_w >= 1
 
 
 def rows_width(g: DepthwiseGeometry) -> int:

@@ -52,6 +52,7 @@
 #include <string.h>
 
 #include "ek_dsp.h"
+#include "ek_requant_dsp.h"
 
 /* Window position of OHWI value k: bits 0 and 1 swapped within each step of four. */
 static inline int32_t slot(int32_t k) { return (k & ~3) | ((k & 1) << 1) | ((k >> 1) & 1); }
@@ -295,23 +296,8 @@ typedef struct {
     const int32_t *records;   /* the first group's (ek_conv_dsp.h); beside weights: one LDRD */
 } conv_groups;
 
-/* One channel's requantization from the doubled accumulator acc2 with its record's multiplier
- * m, constant k = (1 + 2 * (out_offset - act_min)) << s and s = -shift - 1 (dsp_layout.py):
- * TFLite's doubling high multiply is SMMULR of acc2; its rounding divide by 2^(s+1), halves away
- * from zero, is ((v - (v < 0)) >> s + 1) >> 1 (ek_requant_dsp.h), and the output offset joins
- * before the last halving. Here SMMLAR adds k (both constants, shifted to where they join, a
- * multiple of 2^s: exact) and the correction takes acc's sign instead of v's: they differ only
- * where v = 0, which is never a half (s + 1 >= 1). The generator checks that v + k fits int32.
- * USAT's ASR #1 ends it: 4 instructions against 5 (and a shared constant's load). */
-static inline uint32_t requantize_k(int32_t acc2, int32_t m, int32_t k, int32_t s)
-{
-    int32_t v = (int32_t)((uint32_t)ek_smmulr(acc2, m) + (uint32_t)k); /* SMMLAR */
-    v -= (int32_t)((uint32_t)acc2 >> 31);
-    return (uint32_t)__usat((v >> s) >> 1, 8);
-}
-
 #if defined(EK_ACLE_EMULATION)
-/* The assembly's arithmetic in C, for the host tests. */
+/* The assembly's arithmetic in C, for the host tests (requantize_k: ek_requant_dsp.h). */
 static void run_groups(const conv_groups *k)
 {
     const size_t span = (size_t)(k->end - k->window);

@@ -75,7 +75,8 @@ void ek_depthwise_rows_dsp(const ek_depthwise_dsp_params *p, int32_t width, cons
 int32_t ek_depthwise_rows_in_place(const ek_depthwise_dsp_params *p);
 
 /* Its whole-plane path for small 3x3 maps (ek_depthwise_plane_dsp.c), also taken by itself: 3x3,
- * stride 1, dilation 1, where a channel's padded plane fits
+ * stride 1 (or 2 where four channels' planes fit with rows 16 or 32 halfwords apart), dilation 1,
+ * where a channel's padded plane fits
  * EK_DEPTHWISE_PLANE_MAX_HALFWORDS halfwords on the stack (and beside it EK_DEPTHWISE_PLANE_ACC
  * accumulators). It may run with output == input for one image whose output is no larger. */
 #define EK_DEPTHWISE_PLANE_MAX_HALFWORDS 896
@@ -95,6 +96,10 @@ void ek_depthwise_plane_dsp(const ek_depthwise_dsp_params *p, const int8_t *inpu
 #endif
 #ifndef EK_DEPTHWISE_PLANE_PATH
 #define EK_DEPTHWISE_PLANE_PATH 1
+#endif
+/* the whole-plane path's stride-2 loops (0: stride 2 stays on the four-channel kernel) */
+#ifndef EK_DEPTHWISE_PLANE_STRIDE2
+#define EK_DEPTHWISE_PLANE_STRIDE2 1
 #endif
 #ifndef EK_DEPTHWISE_ROWS_PATH
 #define EK_DEPTHWISE_ROWS_PATH 1
