@@ -535,9 +535,10 @@ def test_first_layer_dsp_in_qemu(tmp_path, board):
 
 
 def _groups_model() -> bytes:
-    """Entries into the k x k kernel's loop of eight steps (steps & 7 = 5, 7, 6, 1, 2, 0, 3; windows
-    of 4 steps run run_groups16, in place and strided), full groups of four and tails of 1 to 3
-    channels (none but a tail: 3 units), a strided 1x1 over an odd pixel count (its pixels widened in one call, 16 bytes an LDM), window rows of 60
+    """Entries into the k x k kernel's loop of eight steps (steps & 7 = 5, 7, 6, 1, 2, 0, 3;
+    windows of 4 and 8 steps run run_groups16 and run_groups32, in place and strided), full
+    groups of four and tails of 1 to 3 channels (none but a tail: 3 units), a strided 1x1 over
+    an odd pixel count (its pixels widened in one call, 16 bytes an LDM), window rows of 60
     and 12 bytes (widened 8 bytes at a time, a 4-byte remainder first), a dilated window (its
     taps widened as strided pixels), a 1x1 in place over its own input, a fully connected layer,
     each activation clamp."""
@@ -550,6 +551,7 @@ def _groups_model() -> bytes:
     x = b.conv2d(x, 4, (3, 3), activation="RELU6")  # 30 steps over an unaligned depth
     x = b.conv2d(x, 8, (3, 3), out_zp=-7)  # 9 steps
     x = b.conv2d(x, 32, (3, 3), dilation=(2, 2))  # 18 steps
+    x = b.conv2d(x, 32, (1, 1), activation="RELU6")  # 8 steps (run_groups32), 25 pixels
     x = b.conv2d(x, 12, (3, 3), activation="RELU")  # 72 steps: whole passes
     x = b.fully_connected(b.reshape(x, (1, 300)), 3, activation="RELU")  # 75 steps, a tail of 3
     b.outputs = [x]
@@ -557,7 +559,7 @@ def _groups_model() -> bytes:
 
 
 def _groups_calls(model_c: str) -> None:
-    assert model_c.count("ek_conv2d_dsp(&") == 7 and model_c.count("ek_conv2d_dsp_in_place(&") == 2
+    assert model_c.count("ek_conv2d_dsp(&") == 8 and model_c.count("ek_conv2d_dsp_in_place(&") == 2
 
 
 @pytest.mark.toolchain
