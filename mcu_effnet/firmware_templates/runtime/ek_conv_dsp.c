@@ -385,10 +385,11 @@ static void run_groups32(const conv_groups *k) { run_groups_fixed(k, 8); }
     "smlad r11, r3, r6, r11\n\t"              \
     "smlad r12, r3, r7, r12\n\t"
 
-/* Two channels' requantization (requantize_k) from accumulators A0, A1 with the record words
- * in r2-r4 (m, k, s of the first) and r5-r7 (the second's), into A0, A1. */
-#define EK_CONV_REQUANT2(A0, A1)              \
-    "ldmia r8!, {r2, r3, r4, r5, r6, r7}\n\t" \
+/* Two channels' requantization (requantize_k) from accumulators A0, A1 into A0, A1, with the
+ * record words read from REC (which walks past them) into r2-r4 (m, k, s of the first) and r5-r7
+ * (the second's); EK_CONV_REQUANT2 reads the groups' records at r8. */
+#define EK_REQUANT2_FROM(REC, A0, A1)              \
+    "ldmia " REC "!, {r2, r3, r4, r5, r6, r7}\n\t" \
     "smmlar r2, " A0 ", r2, r3\n\t"           \
     "sub r2, r2, " A0 ", lsr #31\n\t"         \
     "asr r2, r2, r4\n\t"                      \
@@ -397,6 +398,7 @@ static void run_groups32(const conv_groups *k) { run_groups_fixed(k, 8); }
     "sub r5, r5, " A1 ", lsr #31\n\t"         \
     "asr r5, r5, r7\n\t"                      \
     "usat " A1 ", #8, r5, asr #1\n\t"
+#define EK_CONV_REQUANT2(A0, A1) EK_REQUANT2_FROM("r8", A0, A1)
 
 /* In assembly as a whole: the multiply-accumulate loop needs 13 registers (4 accumulators, 2
  * window words, 4 weight words, the window, weight and end pointers), and inline assembly
@@ -739,16 +741,7 @@ void ek_fully_connected_wide_dsp(const ek_fc_wide_dsp_params *p, const int8_t *i
     "smlad r10, r12, r7, r10\n\t"
 
 /* EK_CONV_REQUANT2 with the records read from the weights' run (r1). */
-#define EK_FC_REQUANT2(A0, A1)                \
-    "ldmia r1!, {r2, r3, r4, r5, r6, r7}\n\t" \
-    "smmlar r2, " A0 ", r2, r3\n\t"           \
-    "sub r2, r2, " A0 ", lsr #31\n\t"         \
-    "asr r2, r2, r4\n\t"                      \
-    "usat " A0 ", #8, r2, asr #1\n\t"         \
-    "smmlar r5, " A1 ", r5, r6\n\t"           \
-    "sub r5, r5, " A1 ", lsr #31\n\t"         \
-    "asr r5, r5, r7\n\t"                      \
-    "usat " A1 ", #8, r5, asr #1\n\t"
+#define EK_FC_REQUANT2(A0, A1) EK_REQUANT2_FROM("r1", A0, A1)
 
 /* Sixteen input bytes in r2, r4, r6, r9 to eight window words in r2-r7, r9, r10 (each word's
  * (x0, x2) below its (x1, x3), the order STM stores them in); r8 (the output) is left alone. */
