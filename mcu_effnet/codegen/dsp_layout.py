@@ -389,7 +389,7 @@ def conv_layout(
     constant = rounding_constants(right_shift, out_offset, act_min)
     # ek_conv2d_dsp adds the constant to SMMULR's v (|v| <= |acc|) less the sign correction:
     # the sum must fit int32 (a tiny multiplier, s above about 20, would not)
-    if not (first or narrow) and np.max(np.abs(constant) + bound + 1, initial=0) >= 2**31:
+    if not narrow and np.max(np.abs(constant) + bound + 1, initial=0) >= 2**31:
         return None
     # The first-layer kernel reads the window as one run of kh * kw * in_c values, padded once,
     # and widens raw input bytes: the input offset goes into its bias (padding taps hold the
@@ -398,18 +398,48 @@ def conv_layout(
     acc0 = np.asarray(bias, np.int64) + (in_offset * per_channel.sum(axis=1) if first else 0)
     bias2 = (2 * acc0).astype(np.int32)
     m = np.zeros(len(bias2), np.int64) if multiplier is None else np.asarray(multiplier, np.int64)
+    if first:
+        return DspConvLayout(
+            kernel=FIRST_KERNEL,
+            struct=CONV_STRUCT,
+            in_place_kernel=None,
+            weights=first_runs(w, bias2, m, constant, right_shift),
+            bias=bias2,
+            shift=right_shift,
+            records=None,
+            note="per group of 4 output channels: 4 biases, per step of 4 window values (2w[k], 2w[k+2]), "
+            "(2w[k+1], 2w[k+3]), then multiplier, constant, shift per channel",
+        )
     records = (
-        group_records(bias2, m, right_shift)
-        if first or narrow
-        else group_records_k(bias2, m, constant, right_shift)
+        group_records(bias2, m, right_shift) if narrow else group_records_k(bias2, m, constant, right_shift)
     )
     return DspConvLayout(
-        kernel=FIRST_KERNEL if first else NARROW_1X1_KERNEL if narrow else CONV_KERNEL,
+        kernel=NARROW_1X1_KERNEL if narrow else CONV_KERNEL,
         struct=CONV_STRUCT,
         in_place_kernel=None,
-        weights=conv_weights(w.reshape(out_c, 1, 1, -1) if first else w),
+        weights=conv_weights(w),
         bias=bias2,
         shift=right_shift,
         records=records,
         note="per group of 4 output channels and step of 4 window values: (2w[k], 2w[k+2]), (2w[k+1], 2w[k+3])",
     )
+
+
+def first_runs(
+    weights: np.ndarray,
+    bias2: np.ndarray,
+    multiplier: np.ndarray,
+    constant: np.ndarray,
+    right_shift: np.ndarray,
+) -> np.ndarray:
+    """``FIRST_KERNEL``'s weights: one run per group of 4 output channels (the last padded with
+    zeros), which one pointer of its assembly walks: the group's four (folded, doubled) biases,
+    its weight words over the window as one run of kh * kw * in_c values padded once to a multiple
+    of 4 (``conv_weights`` of a 1 x 1 x K window), then per channel the multiplier, the rounding
+    constant and the shift (``group_records_k``'s)."""
+    w = np.asarray(weights, np.int64)
+    out_c = w.shape[0]
+    groups = -(-out_c // CHANNEL_GROUP)
+    steps = conv_weights(w.reshape(out_c, 1, 1, -1)).reshape(groups, -1)
+    records = group_records_k(bias2, multiplier, constant, right_shift).reshape(groups, 16)
+    return np.concatenate([records[:, :CHANNEL_GROUP], steps, records[:, CHANNEL_GROUP:]], axis=1).reshape(-1)

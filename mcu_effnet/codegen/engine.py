@@ -402,7 +402,8 @@ def _conv_params(b: _Builder, op: Op, chunked: bool = False) -> tuple[str, str, 
         weights = b.array(
             f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"
         )
-        arrays = dict(
+        # the first-layer kernel's records are in its weights' runs (dsp_layout.first_runs)
+        arrays = dict(records=weights) if layout.kernel == dsp_layout.FIRST_KERNEL else dict(
             bias=b.array(f"{tag}_bias", "int32_t", layout.bias, f"{bias_note}, as {layout.kernel} takes it"),
             multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "per-channel multipliers (Q0.31)"),
             right_shift=b.array(f"{tag}_shift", "int32_t", layout.shift, "per-channel -shift - 1"),
