@@ -268,7 +268,8 @@ __attribute__((naked, noinline)) static void run_first_groups(const first_groups
 /* Room past the staged bytes and past the windows for widen_window's whole passes. */
 #define EK_FIRST_STAGE_SLACK 4   /* words */
 #define EK_FIRST_WINDOW_SLACK 8  /* words */
-#define EK_FIRST_WINDOWS 256     /* words of widened windows on the stack (1 KB) */
+#define EK_FIRST_WINDOWS 192     /* words of widened windows on the stack (768 B) */
+#define EK_FIRST_BAND 1024       /* bytes of an output row's input rows, padded (stage_band) */
 #define EK_FIRST_MAX_BATCH 32    /* pixels a call of the groups' routine */
 
 /* A batch of pixels' widened windows and where their outputs go. */
@@ -314,6 +315,47 @@ static inline void take(first_batch *b, const uint32_t *staged, int32_t steps)
     }
 }
 
+/* The `count` windows from `px` on (each `x_step` bytes right of the one before; k_h rows of
+ * `run` >= 4 bytes, `row_step` bytes apart, every tap inside what px points into) staged by
+ * rows and taken into the batch. */
+static inline void take_rows(first_batch *b, const int8_t *px, int32_t count, int32_t x_step, int32_t row_step,
+                             int32_t run, int32_t k_h, uint32_t *staged_words, int32_t steps)
+{
+    int32_t ky;
+    for (; count > 0; --count, px += x_step) {
+        const int8_t *from = px;
+        int8_t *to = (int8_t *)(void *)staged_words;
+        for (ky = k_h; ky > 0; --ky, from += row_step, to += run) {
+            copy_row(to, from, run);
+        }
+        take(b, staged_words, steps);
+    }
+}
+
+/* The k_h input rows the windows of the output row at y0 read (dil_w 1), from column -pad_left
+ * on, `width` bytes each, back to back in `band`: the input zero point wherever they leave the
+ * input (rows above or below, columns left or right). An output row with border pixels then
+ * runs the rows path over it instead of staging each border window tap by tap (DS-CNN's
+ * 10 x 4 window over 10 columns: more than half its pixels). */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void stage_band(const ek_conv_dsp_params *p, const int8_t *image, int32_t y0, int8_t zero, int8_t *band,
+                       int32_t width)
+{
+    const int32_t in_row = p->in_w * p->in_c;
+    const int32_t left = p->pad_left * p->in_c; /* band bytes before input column 0 */
+    const int32_t inside = width - left < in_row ? width - left : in_row;
+    int32_t ky;
+    memset(band, zero, (size_t)(p->k_h * width));
+    for (ky = 0; ky < p->k_h; ++ky, band += width) {
+        const int32_t y = y0 + ky * p->dil_h;
+        if (y >= 0 && y < p->in_h && inside > 0) {
+            memcpy(band + left, image + y * in_row, (size_t)inside);
+        }
+    }
+}
+
 void ek_conv2d_first_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *output)
 {
     uint32_t staged_words[EK_CONV_FIRST_MAX_WINDOW / 4 + EK_FIRST_STAGE_SLACK]; /* the window's bytes */
@@ -338,8 +380,12 @@ void ek_conv2d_first_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_
     const int32_t ox_hi = fit < p->out_w ? fit : p->out_w;
     const uint32_t sat = 255u - (uint32_t)(p->act_max - p->act_min); /* see conv_groups */
     const int32_t group_run = 16 + 8 * steps; /* words of a group's run */
+    /* Output rows with border pixels stage a padded band of their input rows when it fits. */
+    const int32_t width = ((p->out_w - 1) * p->stride_w + p->k_w) * in_c;
+    const int banded = p->dil_w == 1 && run >= 4 && p->k_h * width <= EK_FIRST_BAND;
+    int8_t band[EK_FIRST_BAND];
     first_batch bt;
-    int32_t b, oy, ox, ky;
+    int32_t b, oy, ox;
     bt.span = 2 * steps;
     bt.batch = EK_FIRST_WINDOWS / bt.span < EK_FIRST_MAX_BATCH ? EK_FIRST_WINDOWS / bt.span : EK_FIRST_MAX_BATCH;
     bt.n = 0;
@@ -368,20 +414,19 @@ void ek_conv2d_first_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_
             const int rows_inside = y0 >= 0 && y0 + (p->k_h - 1) * p->dil_h < p->in_h;
             const int32_t lo = rows_inside && ox_lo < ox_hi ? ox_lo : p->out_w; /* [lo, hi): rows path */
             const int32_t hi = rows_inside && ox_lo < ox_hi ? ox_hi : p->out_w;
+            if (banded && (lo != 0 || hi != p->out_w)) { /* border pixels: the rows path over a padded band */
+                stage_band(p, image, y0, zero, band, width);
+                take_rows(&bt, band, p->out_w, x_step, width, run, p->k_h, staged_words, steps);
+                continue;
+            }
             for (ox = 0; ox < lo; ++ox) {
                 stage_taps(p, image, y0, ox * p->stride_w - p->pad_left, zero, staged);
                 take(&bt, staged_words, steps);
             }
             if (ox < hi) {
-                const int8_t *px = image + y0 * in_row + (ox * p->stride_w - p->pad_left) * in_c;
-                for (; ox < hi; ++ox, px += x_step) {
-                    const int8_t *from = px;
-                    int8_t *to = staged;
-                    for (ky = p->k_h; ky > 0; --ky, from += row_step, to += run) {
-                        copy_row(to, from, run);
-                    }
-                    take(&bt, staged_words, steps);
-                }
+                take_rows(&bt, image + y0 * in_row + (ox * p->stride_w - p->pad_left) * in_c, hi - ox, x_step,
+                          row_step, run, p->k_h, staged_words, steps);
+                ox = hi;
             }
             for (; ox < p->out_w; ++ox) {
                 stage_taps(p, image, y0, ox * p->stride_w - p->pad_left, zero, staged);
