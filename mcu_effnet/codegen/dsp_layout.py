@@ -425,6 +425,22 @@ def conv_layout(
     )
 
 
+def first_order(kh: int, kw: int, in_c: int) -> np.ndarray:
+    """The first-layer kernel's window order, as indices into the OHWI window (kh rows of
+    run = kw * in_c values): each row's values in whole words first (the kernel widens them
+    straight from the input, one LDR a word), then every row's last run % 4 values back to back
+    (staged as bytes, then widened). The same kh * kw * in_c values, padded once to a multiple of
+    4 as the natural order is.
+
+    >>> first_order(2, 3, 2).tolist()  # rows of 6: 4 from each row, then 2 from each
+    [0, 1, 2, 3, 6, 7, 8, 9, 4, 5, 10, 11]
+    """
+    run = kw * in_c
+    whole = run // CONV_STEP * CONV_STEP
+    rows = np.arange(kh * run).reshape(kh, run)
+    return np.concatenate([rows[:, :whole].reshape(-1), rows[:, whole:].reshape(-1)])
+
+
 def first_runs(
     weights: np.ndarray,
     bias2: np.ndarray,
@@ -436,10 +452,11 @@ def first_runs(
     zeros), which one pointer of its assembly walks: the group's four (folded, doubled) biases,
     its weight words over the window as one run of kh * kw * in_c values padded once to a multiple
     of 4 (``conv_weights`` of a 1 x 1 x K window), then per channel the multiplier, the rounding
-    constant and the shift (``group_records_k``'s)."""
+    constant and the shift (``group_records_k``'s). The window's values go in ``first_order``."""
     w = np.asarray(weights, np.int64)
     out_c = w.shape[0]
     groups = -(-out_c // CHANNEL_GROUP)
-    steps = conv_weights(w.reshape(out_c, 1, 1, -1)).reshape(groups, -1)
+    window = w.reshape(out_c, -1)[:, first_order(*w.shape[1:])]
+    steps = conv_weights(window.reshape(out_c, 1, 1, -1)).reshape(groups, -1)
     records = group_records_k(bias2, multiplier, constant, right_shift).reshape(groups, 16)
     return np.concatenate([records[:, :CHANNEL_GROUP], steps, records[:, CHANNEL_GROUP:]], axis=1).reshape(-1)

@@ -32,32 +32,9 @@
 
 #include "ek_dsp.h"
 
-/* Four bytes to any address (STR allows unaligned addresses on Armv7-M / Armv8-M Mainline). */
-static inline void store_bytes4(int8_t *to, uint32_t v) { memcpy(to, &v, 4); }
-
-/* A word copied from `from` to `to` (any alignment). The empty assembly hides that the word is
- * the one loaded: else gcc turns copy_row's loop into a call to memcpy, several times the
- * cost of a 9-byte row. */
-static inline void copy4(int8_t *to, const int8_t *from)
-{
-    uint32_t v = ek_load4(from);
-    __asm__("" : "+r"(v));
-    store_bytes4(to, v);
-}
-
-/* A window row of `n` >= 4 bytes from `from` to `to`: whole words, the last one ending at the
- * row's end (it may overlap the one before), so nothing past the row is read. */
-static inline void copy_row(int8_t *to, const int8_t *from, int32_t n)
-{
-    int32_t i;
-    for (i = 0; i < n - 4; i += 4) {
-        copy4(to + i, from + i);
-    }
-    copy4(to + n - 4, from + n - 4);
-}
-
-/* The window at (y0, x0) tap by tap (borders, horizontal dilation): taps in the padding hold
- * the input zero point `zero` (widened with the input offset, 0). */
+/* The window at (y0, x0) tap by tap (borders, horizontal dilation) as bytes in the window's
+ * order (dsp_layout.first_order: each row's whole words, then every row's last run % 4 values):
+ * taps in the padding hold the input zero point `zero` (with the folded input offset, 0). */
 #if defined(__GNUC__)
 __attribute__((noinline)) /* the border's slow path stays out of the pixel loop */
 #endif
@@ -65,20 +42,19 @@ static void stage_taps(const ek_conv_dsp_params *p, const int8_t *image, int32_t
                        int8_t *staged)
 {
     const int32_t in_c = p->in_c;
+    const int32_t whole = (p->k_w * in_c) & ~3; /* a row's bytes in whole words (window_slot) */
+    const int32_t rest = p->k_w * in_c - whole;
     int32_t ky, kx, c;
     for (ky = 0; ky < p->k_h; ++ky) {
         const int32_t y = y0 + ky * p->dil_h;
-        for (kx = 0; kx < p->k_w; ++kx, staged += in_c) {
+        for (kx = 0; kx < p->k_w; ++kx) {
             const int32_t x = x0 + kx * p->dil_w;
-            if (y < 0 || y >= p->in_h || x < 0 || x >= p->in_w) {
-                for (c = 0; c < in_c; ++c) {
-                    staged[c] = zero;
-                }
-            } else {
-                const int8_t *px = image + (y * p->in_w + x) * in_c;
-                for (c = 0; c < in_c; ++c) {
-                    staged[c] = px[c];
-                }
+            const int inside = y >= 0 && y < p->in_h && x >= 0 && x < p->in_w;
+            const int8_t *px = image + (y * p->in_w + x) * in_c;
+            for (c = 0; c < in_c; ++c) {
+                const int32_t j = kx * in_c + c; /* the value's place in its row */
+                const int32_t at = j < whole ? ky * whole + j : p->k_h * whole + ky * rest + j - whole;
+                staged[at] = inside ? px[c] : zero;
             }
         }
     }
@@ -315,20 +291,58 @@ static inline void take(first_batch *b, const uint32_t *staged, int32_t steps)
     }
 }
 
-/* The `count` windows from `px` on (each `x_step` bytes right of the one before; k_h rows of
- * `run` >= 4 bytes, `row_step` bytes apart, every tap inside what px points into) staged by
- * rows and taken into the batch. */
-static inline void take_rows(first_batch *b, const int8_t *px, int32_t count, int32_t x_step, int32_t row_step,
-                             int32_t run, int32_t k_h, uint32_t *staged_words, int32_t steps)
+/* The window at px (k_h rows of whole words `q` and `r` bytes more, row_step apart) widened
+ * straight into `to` in the window's order: each row's words (LDR, two SXTB16: no staging),
+ * then the rows' last r bytes, staged back to back in `left` and widened after. Inlined with
+ * constant q and r for the common first layers (take_rows), so gcc unrolls the words. */
+EK_DSP_INLINE void widen_rows(const int8_t *px, int32_t row_step, int32_t k_h, int32_t q, int32_t r, uint32_t *to,
+                              uint32_t *left)
 {
-    int32_t ky;
-    for (; count > 0; --count, px += x_step) {
-        const int8_t *from = px;
-        int8_t *to = (int8_t *)(void *)staged_words;
-        for (ky = k_h; ky > 0; --ky, from += row_step, to += run) {
-            copy_row(to, from, run);
+    int8_t *l = (int8_t *)(void *)left;
+    int32_t ky, i;
+    for (ky = k_h; ky > 0; --ky, px += row_step) {
+        for (i = 0; i < q; ++i, to += 2) {
+            const uint32_t v = ek_load4(px + 4 * i);
+            to[0] = (uint32_t)__sxtb16((int32_t)v); /* (x0, x2) */
+            to[1] = (uint32_t)ek_sxtb16_ror8(v);    /* (x1, x3) */
         }
-        take(b, staged_words, steps);
+        for (i = 0; i < r; ++i) {
+            *l++ = px[4 * q + i];
+        }
+    }
+    for (i = 0; r && i < (k_h * r + 3) >> 2; ++i, to += 2) {
+        to[0] = (uint32_t)__sxtb16((int32_t)left[i]);
+        to[1] = (uint32_t)ek_sxtb16_ror8(left[i]);
+    }
+}
+
+/* The `count` windows from `px` on (each `x_step` bytes right of the one before, every tap
+ * inside what px points into) widened into the batch (q, r as widen_rows). */
+EK_DSP_INLINE void take_rows_qr(first_batch *b, const int8_t *px, int32_t count, int32_t x_step, int32_t row_step,
+                                int32_t k_h, int32_t q, int32_t r, uint32_t *left)
+{
+    for (; count > 0; --count, px += x_step) {
+        widen_rows(px, row_step, k_h, q, r, b->windows + b->n * b->span, left);
+        if (++b->n == b->batch) {
+            flush(b);
+        }
+    }
+}
+
+/* take_rows_qr for a row of `run` >= 4 bytes, specialized for 3 x 3 over RGB (two words and a
+ * byte a row) and a window row of one word (KWS's 10 x 4 over one channel). */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void take_rows(first_batch *b, const int8_t *px, int32_t count, int32_t x_step, int32_t row_step, int32_t run,
+                      int32_t k_h, uint32_t *left)
+{
+    if (run == 9) {
+        take_rows_qr(b, px, count, x_step, row_step, k_h, 2, 1, left);
+    } else if (run == 4) {
+        take_rows_qr(b, px, count, x_step, row_step, k_h, 1, 0, left);
+    } else {
+        take_rows_qr(b, px, count, x_step, row_step, k_h, run >> 2, run & 3, left);
     }
 }
 
@@ -371,7 +385,7 @@ void ek_conv2d_first_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_
     const int32_t row_step = p->dil_h * in_row;   /* input bytes from one window row to the next */
     const int8_t zero = (int8_t)(-p->in_offset); /* the input zero point */
     /* Output columns [ox_lo, ox_hi) have every tap's column inside the input, and take the rows
-     * path when dil_w is 1 and a row has at least a word (copy_row); the others go tap by tap. */
+     * path when dil_w is 1 and a row has at least a word (take_rows); the others go tap by tap. */
     const int32_t reach_w = (p->k_w - 1) * p->dil_w;
     const int32_t ox_lo = (p->pad_left + p->stride_w - 1) / p->stride_w;
     const int32_t last_x = p->in_w - 1 - reach_w + p->pad_left; /* ox * stride_w <= last_x */
@@ -416,7 +430,7 @@ void ek_conv2d_first_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_
             const int32_t hi = rows_inside && ox_lo < ox_hi ? ox_hi : p->out_w;
             if (banded && (lo != 0 || hi != p->out_w)) { /* border pixels: the rows path over a padded band */
                 stage_band(p, image, y0, zero, band, width);
-                take_rows(&bt, band, p->out_w, x_step, width, run, p->k_h, staged_words, steps);
+                take_rows(&bt, band, p->out_w, x_step, width, run, p->k_h, staged_words);
                 continue;
             }
             for (ox = 0; ox < lo; ++ox) {
@@ -425,7 +439,7 @@ void ek_conv2d_first_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_
             }
             if (ox < hi) {
                 take_rows(&bt, image + y0 * in_row + (ox * p->stride_w - p->pad_left) * in_c, hi - ox, x_step,
-                          row_step, run, p->k_h, staged_words, steps);
+                          row_step, run, p->k_h, staged_words);
                 ox = hi;
             }
             for (; ox < p->out_w; ++ox) {
