@@ -390,11 +390,15 @@ def test_conv_dsp_on_host(host, case):
 first_cases = st.fixed_dictionaries(
     {
         "seed": st.integers(0, 2**16),
-        "h": st.integers(1, 12),
+        "h": st.integers(1, 14),
         "w": st.integers(1, 12),
         "c": st.integers(1, 3),
         "oc": st.integers(1, 18),  # groups of four and tails
-        "kernel": st.tuples(st.integers(1, 7), st.integers(1, 7)).filter(lambda k: k != (1, 1)),
+        # 1 x N, N x 1, KWS's 10 x 4 (rows of one word), 3 x 3 (rows of 9 over RGB)
+        "kernel": st.one_of(
+            st.tuples(st.integers(1, 7), st.integers(1, 7)).filter(lambda k: k != (1, 1)),
+            st.sampled_from([(10, 4), (3, 3), (1, 5), (4, 1)]),
+        ),
         "stride": st.tuples(st.integers(1, 3), st.integers(1, 3)),
         "dilation": st.tuples(st.integers(1, 2), st.integers(1, 2)),
         "padding": st.sampled_from(["SAME", "VALID"]),
@@ -484,14 +488,26 @@ def test_depthwise_dsp_in_qemu(tmp_path, board):
         assert "ek_depthwise_conv2d_in_place_dsp(&" in model_c
 
 
+FIRST_INPUT = (13, 50, 3)
+
+
 def _first_layers_model() -> bytes:
-    """Convolutions over 3 and 2 input channels: a 3x3 stride-2 stem (borders on the right and
-    bottom), then, after a 1x1 down to 2 channels, a (3, 2) window with horizontal dilation."""
+    """Convolutions over 1 to 3 input channels, each path of the first-layer kernel: a 7x3
+    stride-2 stem over RGB whose border rows' band (7 rows of 153 bytes) passes its 1 KB, so its
+    border windows go tap by tap (6 channels: a group and a tail of 2); a (3, 2) window with
+    horizontal dilation over 2 channels (tap by tap; a tail of 1); a 3x3 over 3 channels (rows
+    of 9: each row's two words widened from the input, its last byte staged; border rows
+    through a padded band; one group); KWS's 10 x 4 stride 2 over one channel (rows of one
+    word, a band on every row: borders left and right; two groups)."""
     b = ModelBuilder(np.random.default_rng(21))
-    x = b.input((1, 11, 13, 3), scale=0.02, zero_point=-9)
-    x = b.conv2d(x, 6, (3, 3), (2, 2), activation="RELU6")
+    x = b.input((1, *FIRST_INPUT), scale=0.02, zero_point=-9)
+    x = b.conv2d(x, 6, (7, 3), (2, 2), activation="RELU6")
     x = b.conv2d(x, 2, (1, 1))
     x = b.conv2d(x, 5, (3, 2), (1, 1), "SAME", (1, 2), "RELU")
+    x = b.conv2d(x, 3, (1, 1))
+    x = b.conv2d(x, 4, (3, 3), activation="RELU", out_zp=-7)
+    x = b.conv2d(x, 1, (1, 1))
+    x = b.conv2d(x, 8, (10, 4), (2, 2))
     b.outputs = [x]
     return b.build()
 
@@ -499,10 +515,19 @@ def _first_layers_model() -> bytes:
 @pytest.mark.toolchain
 @pytest.mark.parametrize("board", ["qemu-m4", "qemu-m33"])
 def test_first_layer_dsp_in_qemu(tmp_path, board):
-    """The first-layer kernel's inline assembly on the cores, against TensorFlow Lite Micro."""
-    x = np.random.default_rng(5).integers(-128, 128, size=(3, 11, 13, 3), dtype=np.int8)
+    """The first-layer kernel's assembly on the cores, against TensorFlow Lite Micro."""
+    x = np.random.default_rng(5).integers(-128, 128, size=(3, *FIRST_INPUT), dtype=np.int8)
     model_c = firmware_matches_tflm(_first_layers_model(), board, tmp_path / "m", x, max_recompute=None)
-    assert model_c.count("ek_conv2d_first_dsp(&") == 2  # kernels, not tiling (max_recompute None)
+    assert model_c.count("ek_conv2d_first_dsp(&") == 4  # kernels, not tiling (max_recompute None)
+
+
+def test_first_layers_model_on_host(host):
+    """The same model through the host engine (the assembly's C twin), against TensorFlow Lite Micro."""
+    model = _first_layers_model()
+    x = np.random.default_rng(5).integers(-128, 128, size=(2, *FIRST_INPUT), dtype=np.int8)
+    engine = generate_engine(load_tflite(model), dsp=True, max_recompute=None)
+    assert engine.files["model.c"].count("ek_conv2d_first_dsp(&") == 4
+    np.testing.assert_array_equal(host.run_engine(engine, x), np.asarray(run_tflm(model, x)).reshape(2, -1))
 
 
 def _groups_model() -> bytes:
