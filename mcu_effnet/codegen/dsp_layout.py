@@ -427,18 +427,31 @@ def conv_layout(
 
 def first_order(kh: int, kw: int, in_c: int) -> np.ndarray:
     """The first-layer kernel's window order, as indices into the OHWI window (kh rows of
-    run = kw * in_c values): each row's values in whole words first (the kernel widens them
-    straight from the input, one LDR a word), then every row's last run % 4 values back to back
-    (staged as bytes, then widened). The same kh * kw * in_c values, padded once to a multiple of
-    4 as the natural order is.
+    run = kw * in_c values; -1: a padding slot, a zero weight): each row's values in whole words
+    first (the kernel widens them straight from the input, one LDR a word), then every row's
+    last run % 4 values back to back (staged as bytes, then widened). A last value alone (run % 4
+    = 1, run > 4: 3x3 over RGB) comes from two rows at once: rows 2j and 2j + 1 fill the low and
+    high halfwords of the j-th word after the whole ones (word j % 2 of step j // 2: slots
+    4 (j // 2) + j % 2 and that + 2), an odd last row the high one. The window, padded to a
+    multiple of 4, is as long as the natural order's.
 
     >>> first_order(2, 3, 2).tolist()  # rows of 6: 4 from each row, then 2 from each
     [0, 1, 2, 3, 6, 7, 8, 9, 4, 5, 10, 11]
+    >>> first_order(3, 3, 3)[24:].tolist()  # rows of 9: their last values 8, 17, 26
+    [8, -1, 17, 26]
     """
     run = kw * in_c
     whole = run // CONV_STEP * CONV_STEP
     rows = np.arange(kh * run).reshape(kh, run)
-    return np.concatenate([rows[:, :whole].reshape(-1), rows[:, whole:].reshape(-1)])
+    if whole == 0 or run - whole != 1:
+        return np.concatenate([rows[:, :whole].reshape(-1), rows[:, whole:].reshape(-1)])
+    pairs = -(-kh // 2)
+    last = np.full(-(-pairs // 2) * CONV_STEP, -1)
+    for ky in range(kh):
+        pair = ky // 2
+        high = ky % 2 == 1 or ky == kh - 1
+        last[CONV_STEP * (pair // 2) + pair % 2 + 2 * high] = rows[ky, -1]
+    return np.concatenate([rows[:, :whole].reshape(-1), last])
 
 
 def first_runs(
@@ -456,7 +469,8 @@ def first_runs(
     w = np.asarray(weights, np.int64)
     out_c = w.shape[0]
     groups = -(-out_c // CHANNEL_GROUP)
-    window = w.reshape(out_c, -1)[:, first_order(*w.shape[1:])]
+    order = first_order(*w.shape[1:])
+    window = np.where(order >= 0, w.reshape(out_c, -1)[:, np.maximum(order, 0)], 0)
     steps = conv_weights(window.reshape(out_c, 1, 1, -1)).reshape(groups, -1)
     records = group_records_k(bias2, multiplier, constant, right_shift).reshape(groups, 16)
     return np.concatenate([records[:, :CHANNEL_GROUP], steps, records[:, CHANNEL_GROUP:]], axis=1).reshape(-1)

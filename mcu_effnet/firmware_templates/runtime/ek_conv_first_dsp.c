@@ -42,7 +42,7 @@ static void stage_taps(const ek_conv_dsp_params *p, const int8_t *image, int32_t
                        int8_t *staged)
 {
     const int32_t in_c = p->in_c;
-    const int32_t whole = (p->k_w * in_c) & ~3; /* a row's bytes in whole words (window_slot) */
+    const int32_t whole = (p->k_w * in_c) & ~3; /* a row's bytes in whole words */
     const int32_t rest = p->k_w * in_c - whole;
     int32_t ky, kx, c;
     for (ky = 0; ky < p->k_h; ++ky) {
@@ -53,7 +53,11 @@ static void stage_taps(const ek_conv_dsp_params *p, const int8_t *image, int32_t
             const int8_t *px = image + (y * p->in_w + x) * in_c;
             for (c = 0; c < in_c; ++c) {
                 const int32_t j = kx * in_c + c; /* the value's place in its row */
-                const int32_t at = j < whole ? ky * whole + j : p->k_h * whole + ky * rest + j - whole;
+                int32_t at = j < whole ? ky * whole + j : p->k_h * whole + ky * rest + j - whole;
+                if (j >= whole && whole && rest == 1) { /* where widen_rows puts a row's last byte */
+                    const int32_t pair = ky >> 1, odd = (ky & 1) || ky == p->k_h - 1;
+                    at = p->k_h * whole + 4 * (pair >> 1) + (pair & 1) + 2 * odd;
+                }
                 staged[at] = inside ? px[c] : zero;
             }
         }
@@ -299,21 +303,75 @@ EK_DSP_INLINE void widen_rows(const int8_t *px, int32_t row_step, int32_t k_h, i
                               uint32_t *left)
 {
     int8_t *l = (int8_t *)(void *)left;
+    uint32_t *last = to + 2 * q * k_h; /* r = 1: the rows' last bytes, a halfword pair per two rows */
+    uint32_t held = 0;
     int32_t ky, i;
-    for (ky = k_h; ky > 0; --ky, px += row_step) {
+    for (ky = 0; ky < k_h; ++ky, px += row_step) {
         for (i = 0; i < q; ++i, to += 2) {
             const uint32_t v = ek_load4(px + 4 * i);
             to[0] = (uint32_t)__sxtb16((int32_t)v); /* (x0, x2) */
             to[1] = (uint32_t)ek_sxtb16_ror8(v);    /* (x1, x3) */
         }
-        for (i = 0; i < r; ++i) {
-            *l++ = px[4 * q + i];
+        if (r == 1) {
+            /* the word ending at the row's end: its last byte in byte 3; two rows' such words
+             * packed by their top halves (PKHTB) give both bytes to one SXTB16 */
+            const uint32_t u = ek_load4(px + 4 * q - 3);
+            if (ky & 1) {
+                *last++ = (uint32_t)ek_sxtb16_ror8((held >> 16) | (u & 0xFFFF0000u));
+            } else {
+                held = u;
+            }
+        } else {
+            for (i = 0; i < r; ++i) {
+                *l++ = px[4 * q + i];
+            }
         }
+    }
+    if (r == 1) {
+        if (k_h & 1) { /* the last row alone: (its byte 1, its last byte), the first meets a zero weight */
+            *last++ = (uint32_t)ek_sxtb16_ror8(held);
+        }
+        if ((k_h + 1) & 2) { /* an odd count of pairs: the step's other word, zero weights */
+            *last = 0;
+        }
+        return;
     }
     for (i = 0; r && i < (k_h * r + 3) >> 2; ++i, to += 2) {
         to[0] = (uint32_t)__sxtb16((int32_t)left[i]);
         to[1] = (uint32_t)ek_sxtb16_ror8(left[i]);
     }
+}
+
+/* widen_rows of 3 rows of 9 bytes (3x3 over RGB), written out: gcc keeps widen_rows' row loop
+ * (about 20 instructions a row); here 9 LDRs, 14 SXTB16, the PKHTB and the stores, about 34 a
+ * window. */
+EK_DSP_INLINE void widen_3x9(const int8_t *px, int32_t row_step, uint32_t *to)
+{
+    const int8_t *const p1 = px + row_step;
+    const int8_t *const p2 = p1 + row_step;
+    uint32_t v, u0, u1;
+    v = ek_load4(px);
+    to[0] = (uint32_t)__sxtb16((int32_t)v);
+    to[1] = (uint32_t)ek_sxtb16_ror8(v);
+    v = ek_load4(px + 4);
+    to[2] = (uint32_t)__sxtb16((int32_t)v);
+    to[3] = (uint32_t)ek_sxtb16_ror8(v);
+    u0 = ek_load4(px + 5);
+    v = ek_load4(p1);
+    to[4] = (uint32_t)__sxtb16((int32_t)v);
+    to[5] = (uint32_t)ek_sxtb16_ror8(v);
+    v = ek_load4(p1 + 4);
+    to[6] = (uint32_t)__sxtb16((int32_t)v);
+    to[7] = (uint32_t)ek_sxtb16_ror8(v);
+    u1 = ek_load4(p1 + 5);
+    to[12] = (uint32_t)ek_sxtb16_ror8((u0 >> 16) | (u1 & 0xFFFF0000u)); /* rows 0 and 1's last bytes */
+    v = ek_load4(p2);
+    to[8] = (uint32_t)__sxtb16((int32_t)v);
+    to[9] = (uint32_t)ek_sxtb16_ror8(v);
+    v = ek_load4(p2 + 4);
+    to[10] = (uint32_t)__sxtb16((int32_t)v);
+    to[11] = (uint32_t)ek_sxtb16_ror8(v);
+    to[13] = (uint32_t)ek_sxtb16_ror8(ek_load4(p2 + 5)); /* (a zero weight's, row 2's last byte) */
 }
 
 /* The `count` windows from `px` on (each `x_step` bytes right of the one before, every tap
@@ -329,6 +387,21 @@ EK_DSP_INLINE void take_rows_qr(first_batch *b, const int8_t *px, int32_t count,
     }
 }
 
+/* take_rows_qr of 3 rows of 9 bytes (widen_3x9), a loop of its own: about 45 instructions a
+ * window with the batch's bookkeeping (merged into take_rows, gcc spilled the loop's state). */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void take_rows_3x9(first_batch *b, const int8_t *px, int32_t count, int32_t x_step, int32_t row_step)
+{
+    for (; count > 0; --count, px += x_step) {
+        widen_3x9(px, row_step, b->windows + b->n * b->span);
+        if (++b->n == b->batch) {
+            flush(b);
+        }
+    }
+}
+
 /* take_rows_qr for a row of `run` >= 4 bytes, specialized for 3 x 3 over RGB (two words and a
  * byte a row) and a window row of one word (KWS's 10 x 4 over one channel). */
 #if defined(__GNUC__)
@@ -337,7 +410,9 @@ __attribute__((noinline))
 static void take_rows(first_batch *b, const int8_t *px, int32_t count, int32_t x_step, int32_t row_step, int32_t run,
                       int32_t k_h, uint32_t *left)
 {
-    if (run == 9) {
+    if (run == 9 && k_h == 3) {
+        take_rows_3x9(b, px, count, x_step, row_step);
+    } else if (run == 9) {
         take_rows_qr(b, px, count, x_step, row_step, k_h, 2, 1, left);
     } else if (run == 4) {
         take_rows_qr(b, px, count, x_step, row_step, k_h, 1, 0, left);
