@@ -383,7 +383,8 @@ def test_conv_dsp_on_host(host, case):
     b.outputs = [y]
     dsp = _check_both_engines(host, b, case)
     if case["kernel"] != (1, 1):
-        kernel = "ek_conv2d_first_dsp(&" if case["c"] <= 3 else "ek_conv2d_dsp(&"
+        first = case["c"] <= 3 and case["dilation"][1] == 1  # a horizontal dilation keeps the k x k kernel
+        kernel = "ek_conv2d_first_dsp(&" if first else "ek_conv2d_dsp(&"
         assert kernel in dsp.files["model.c"]
 
 
@@ -419,7 +420,8 @@ def _first_layer_quantization(draw) -> dict:
 @given(case=first_cases.filter(_valid), quant=_first_layer_quantization())
 def test_first_layer_dsp_on_host(host, case, quant):
     """k x k CONV_2D over 1 to 3 input channels: the first-layer kernel (ek_conv_first_dsp.c),
-    interior pixels by rows, border pixels and horizontal dilations tap by tap."""
+    every window from a band of its input rows (several bands a row where they pass 1 KB); a
+    horizontal dilation keeps the k x k kernel."""
     b = ModelBuilder(np.random.default_rng(case["seed"]))
     x = b.input((1, case["h"], case["w"], case["c"]), **quant)
     y = b.conv2d(
@@ -428,7 +430,7 @@ def test_first_layer_dsp_on_host(host, case, quant):
     )  # fmt: skip
     b.outputs = [y]
     dsp = _check_both_engines(host, b, case)
-    assert dsp.files["model.c"].count("ek_conv2d_first_dsp(&") == 1
+    assert dsp.files["model.c"].count("ek_conv2d_first_dsp(&") == (case["dilation"][1] == 1)
 
 
 def _chain(seed: int, size: int, channels: int, layers: list[dict]) -> bytes:
@@ -493,12 +495,11 @@ FIRST_INPUT = (13, 50, 3)
 
 def _first_layers_model() -> bytes:
     """Convolutions over 1 to 3 input channels, each path of the first-layer kernel: a 7x3
-    stride-2 stem over RGB whose border rows' band (7 rows of 153 bytes) passes its 1 KB, so its
-    border windows go tap by tap (6 channels: a group and a tail of 2); a (3, 2) window with
-    horizontal dilation over 2 channels (tap by tap; a tail of 1); a 3x3 over 3 channels (rows
-    of 9: each row's two words widened from the input, its last byte staged; border rows
-    through a padded band; one group); KWS's 10 x 4 stride 2 over one channel (rows of one
-    word, a band on every row: borders left and right; two groups)."""
+    stride-2 stem over RGB whose rows of the band (7 rows of 153 bytes) pass its 1 KB, so each
+    output row takes two bands (6 channels: a group and a tail of 2); a (3, 2) window with
+    horizontal dilation over 2 channels (the k x k kernel's); a 3x3 over 3 channels (rows of 9:
+    two words and a staged byte each; one group); KWS's 10 x 4 stride 2 over one channel (rows
+    of one word, borders on every side; two groups)."""
     b = ModelBuilder(np.random.default_rng(21))
     x = b.input((1, *FIRST_INPUT), scale=0.02, zero_point=-9)
     x = b.conv2d(x, 6, (7, 3), (2, 2), activation="RELU6")
@@ -518,7 +519,7 @@ def test_first_layer_dsp_in_qemu(tmp_path, board):
     """The first-layer kernel's assembly on the cores, against TensorFlow Lite Micro."""
     x = np.random.default_rng(5).integers(-128, 128, size=(3, *FIRST_INPUT), dtype=np.int8)
     model_c = firmware_matches_tflm(_first_layers_model(), board, tmp_path / "m", x, max_recompute=None)
-    assert model_c.count("ek_conv2d_first_dsp(&") == 4  # kernels, not tiling (max_recompute None)
+    assert model_c.count("ek_conv2d_first_dsp(&") == 3  # kernels, not tiling (max_recompute None)
 
 
 def test_first_layers_model_on_host(host):
@@ -526,7 +527,7 @@ def test_first_layers_model_on_host(host):
     model = _first_layers_model()
     x = np.random.default_rng(5).integers(-128, 128, size=(2, *FIRST_INPUT), dtype=np.int8)
     engine = generate_engine(load_tflite(model), dsp=True, max_recompute=None)
-    assert engine.files["model.c"].count("ek_conv2d_first_dsp(&") == 4
+    assert engine.files["model.c"].count("ek_conv2d_first_dsp(&") == 3
     np.testing.assert_array_equal(host.run_engine(engine, x), np.asarray(run_tflm(model, x)).reshape(2, -1))
 
 
@@ -609,8 +610,8 @@ def test_depthwise_falls_back_to_the_plain_kernel():
 
 def test_first_layer_kernel_choice_and_bias():
     """1 to 3 input channels and a window of at most 256 values take the first-layer kernel,
-    with the input offset folded into its (doubled) bias; deeper inputs and larger windows the
-    k x k kernel with the op's own bias."""
+    with the input offset folded into its (doubled) bias; deeper inputs, larger windows and a
+    horizontal dilation the k x k kernel with the op's own bias."""
     rng = np.random.default_rng(4)
     bias, shift = np.array([5, -7]), np.full(2, -3)
     for shape, kernel in [
@@ -625,6 +626,8 @@ def test_first_layer_kernel_choice_and_bias():
         sums = w.reshape(2, -1).astype(np.int64).sum(axis=1)
         folded = bias + 17 * sums if kernel == dsp_layout.FIRST_KERNEL else bias
         np.testing.assert_array_equal(layout.bias, 2 * folded)
+    dilated = dsp_layout.conv_layout(rng.integers(-128, 128, size=(2, 3, 3, 3)), bias, shift, 17, dil_w=2)
+    assert dilated is not None and dilated.kernel == dsp_layout.CONV_KERNEL  # rows are no runs of bytes
 
 
 def test_dsp_path_keeps_the_memory_plan():

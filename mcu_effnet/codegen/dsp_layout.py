@@ -151,10 +151,11 @@ def conv_weights(weights: np.ndarray, group: int = CHANNEL_GROUP) -> np.ndarray:
     return pack_halfwords(grid[..., 0], grid[..., 1]).reshape(-1)
 
 
-def takes_first_kernel(kh: int, kw: int, in_c: int) -> bool:
+def takes_first_kernel(kh: int, kw: int, in_c: int, dil_w: int = 1) -> bool:
     """Whether a k x k CONV_2D takes the first-layer kernel: 1 to 3 input channels (rows too short
-    to pad each to 4 without waste) and a window that fits its buffers."""
-    return kh * kw > 1 and in_c <= FIRST_MAX_DEPTH and kh * kw * in_c <= FIRST_MAX_WINDOW
+    to pad each to 4 without waste), a window that fits its buffers and no horizontal dilation
+    (it widens each window row as one run of input bytes)."""
+    return kh * kw > 1 and in_c <= FIRST_MAX_DEPTH and kh * kw * in_c <= FIRST_MAX_WINDOW and dil_w == 1
 
 
 def conv_window(kh: int, kw: int, in_c: int) -> int:
@@ -371,12 +372,14 @@ def conv_layout(
     chunked: bool = False,
     out_offset: int = 0,
     act_min: int = -128,
+    dil_w: int = 1,
 ) -> DspConvLayout | None:
     """The DSP k x k CONV_2D, or None to keep the plain kernel (window too large for the
     kernel's stack buffer, see requant_ok). ``weights`` (O, kh, kw, I); ``bias`` the op's own;
     ``multiplier`` the per-channel multipliers (for the records; zeros when not given).
     ``chunked``: the layer runs a chunked mode (a view at a time, ``ek_chunks_dsp.h``), which
-    the k x k kernel has and the narrow 1x1 and first-layer kernels do not."""
+    the k x k kernel has and the narrow 1x1 and first-layer kernels do not; ``dil_w`` the
+    horizontal dilation, which the first-layer kernel does not take."""
     w = np.asarray(weights, np.int64)
     per_channel = w.reshape(w.shape[0], -1)
     bound = accumulator_bound(per_channel, bias, in_offset)
@@ -384,7 +387,7 @@ def conv_layout(
         return None
     out_c, kh, kw, in_c = w.shape
     narrow = kh == kw == 1 and in_c % CONV_STEP == 0 and in_c <= NARROW_MAX_DEPTH and not chunked
-    first = takes_first_kernel(kh, kw, in_c) and not chunked
+    first = takes_first_kernel(kh, kw, in_c, dil_w) and not chunked
     right_shift = (-np.asarray(shift, np.int64) - 1).astype(np.int32)
     constant = rounding_constants(right_shift, out_offset, act_min)
     # ek_conv2d_dsp adds the constant to SMMULR's v (|v| <= |acc|) less the sign correction:
@@ -427,31 +430,20 @@ def conv_layout(
 
 def first_order(kh: int, kw: int, in_c: int) -> np.ndarray:
     """The first-layer kernel's window order, as indices into the OHWI window (kh rows of
-    run = kw * in_c values; -1: a padding slot, a zero weight): each row's values in whole words
-    first (the kernel widens them straight from the input, one LDR a word), then every row's
-    last run % 4 values back to back (staged as bytes, then widened). A last value alone (run % 4
-    = 1, run > 4: 3x3 over RGB) comes from two rows at once: rows 2j and 2j + 1 fill the low and
-    high halfwords of the j-th word after the whole ones (word j % 2 of step j // 2: slots
-    4 (j // 2) + j % 2 and that + 2), an odd last row the high one. The window, padded to a
+    run = kw * in_c values): each row's values in whole words first (the kernel widens them
+    from its band of input rows, one LDR a word), then every row's last run % 4 values back to
+    back (staged as bytes, then widened). The window, padded to a
     multiple of 4, is as long as the natural order's.
 
     >>> first_order(2, 3, 2).tolist()  # rows of 6: 4 from each row, then 2 from each
     [0, 1, 2, 3, 6, 7, 8, 9, 4, 5, 10, 11]
     >>> first_order(3, 3, 3)[24:].tolist()  # rows of 9: their last values 8, 17, 26
-    [8, -1, 17, 26]
+    [8, 17, 26]
     """
     run = kw * in_c
     whole = run // CONV_STEP * CONV_STEP
     rows = np.arange(kh * run).reshape(kh, run)
-    if whole == 0 or run - whole != 1:
-        return np.concatenate([rows[:, :whole].reshape(-1), rows[:, whole:].reshape(-1)])
-    pairs = -(-kh // 2)
-    last = np.full(-(-pairs // 2) * CONV_STEP, -1)
-    for ky in range(kh):
-        pair = ky // 2
-        high = ky % 2 == 1 or ky == kh - 1
-        last[CONV_STEP * (pair // 2) + pair % 2 + 2 * high] = rows[ky, -1]
-    return np.concatenate([rows[:, :whole].reshape(-1), last])
+    return np.concatenate([rows[:, :whole].reshape(-1), rows[:, whole:].reshape(-1)])
 
 
 def first_runs(
@@ -469,8 +461,7 @@ def first_runs(
     w = np.asarray(weights, np.int64)
     out_c = w.shape[0]
     groups = -(-out_c // CHANNEL_GROUP)
-    order = first_order(*w.shape[1:])
-    window = np.where(order >= 0, w.reshape(out_c, -1)[:, np.maximum(order, 0)], 0)
+    window = w.reshape(out_c, -1)[:, first_order(*w.shape[1:])]
     steps = conv_weights(window.reshape(out_c, 1, 1, -1)).reshape(groups, -1)
     records = group_records_k(bias2, multiplier, constant, right_shift).reshape(groups, 16)
     return np.concatenate([records[:, :CHANNEL_GROUP], steps, records[:, CHANNEL_GROUP:]], axis=1).reshape(-1)

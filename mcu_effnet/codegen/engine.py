@@ -388,7 +388,7 @@ def _conv_params(b: _Builder, op: Op, chunked: bool = False) -> tuple[str, str, 
             layout = dsp_layout.depthwise_layout(w.data, p.bias, p.depth_multiplier, shift, p.in_offset)
         elif kh * kw > 1 or (dsp_layout.widen_1x1(c, oc) and b.may_widen(op)):
             layout = dsp_layout.conv_layout(
-                w.data, p.bias, shift, p.in_offset, multiplier, chunked, p.out_offset, p.act_min
+                w.data, p.bias, shift, p.in_offset, multiplier, chunked, p.out_offset, p.act_min, p.dil_w
             )
         if layout is None and not depthwise and kh == 1 and kw == 1:  # any stride: never padded
             layout = dsp_pointwise.pointwise_layout(

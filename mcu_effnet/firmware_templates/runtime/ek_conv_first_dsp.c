@@ -4,25 +4,27 @@
  * 3x3 window over RGB (rows of 9) does 36 multiply-accumulates for 27, gathers a first layer's
  * short rows value by value at the borders and widens the window into a buffer of halfwords.
  * Here the window is one run of K = k_h * k_w * in_c values padded once to a multiple of four
- * (27 -> 28), copied as bytes: the window's rows back to back into a small staging buffer
- * (unaligned word copies: a row of 9 bytes is three LDR/STR pairs, the last overlapping).
+ * (27 -> 28), in the order dsp_layout.first_order gives: each row's whole words, then the rows'
+ * last k_w * in_c % 4 values. Each pixel's window is widened once from its rows (LDR and two
+ * SXTB16 a word; the rows' last bytes staged), into a batch of halfword-pair windows (x[k], x[k+2]),
+ * (x[k+1], x[k+3]) that every group of four output channels then shares: 16 or 64 output
+ * channels reuse a window, so widening it once beats two SXTB16 per group and step.
  * Taps in the padding get the input zero point: with the input offset folded into the bias
  * (bias + in_offset * sum(w), as the plain kernels take it) a tap of value -in_offset adds
- * w * (x + in_offset) = 0, exactly as TFLite Micro's reference skips it. Only pixels whose
- * window reaches the padding (or a horizontal dilation) take the tap-by-tap path; the
- * interior of a row runs a loop with no bounds checks.
+ * w * (x + in_offset) = 0, exactly as TFLite Micro's reference skips it. Every window is
+ * widened from a band: the k_h input rows a run of output columns reads, copied with the zero
+ * point around them (stage_band), so borders cost what the interior does and the code stays
+ * small (ResNet-8's firmware has about 0.2 KB of flash to spare against TFLite Micro +
+ * CMSIS-NN). The generator keeps the k x k kernel for a horizontal dilation
+ * (dsp_layout.takes_first_kernel).
  *
- * Each staged window is widened once to halfword pairs (x[k], x[k+2]), (x[k+1], x[k+3]) (LDM,
- * eight SXTB16, STM per 16 bytes) into a batch of windows that every group of four output
- * channels then shares: 16 or 64 output channels reuse a window, so widening it once beats
- * two SXTB16 per group and step. One naked assembly routine (run_first_groups) runs every
- * group of the batch's pixels: per step of four values LDRD of two window words, two LDMs of
- * four weight words, eight SMLADs (11 instructions for 16 MACs), then the requantization by
- * SMMLAR (requant_k, 4 instructions a channel) and the clamp of four bytes at once. A group's
- * biases (input offset folded in, doubled), weights and requantization records are one run
- * (dsp_layout.first_runs), so one pointer walks them and the output keeps a register. The host
- * tests run its C twin. The same integers as the reference in another order, modulo 2^32: bit
- * for bit.
+ * One naked assembly routine (run_first_groups) runs every group of the batch's pixels: per
+ * step of four values LDRD of two window words, two LDMs of four weight words, eight SMLADs
+ * (11 instructions for 16 MACs), then the requantization by SMMLAR (requant_k, 4 instructions
+ * a channel) and the clamp of four bytes at once. A group's biases (input offset folded in,
+ * doubled), weights and requantization records are one run (dsp_layout.first_runs), so one
+ * pointer walks them and the output keeps a register. The host tests run its C twin. The same
+ * integers as the reference in another order, modulo 2^32: bit for bit.
  */
 #include "ek_conv_first_dsp.h"
 
@@ -31,78 +33,6 @@
 #include <string.h>
 
 #include "ek_dsp.h"
-
-/* The window at (y0, x0) tap by tap (borders, horizontal dilation) as bytes in the window's
- * order (dsp_layout.first_order: each row's whole words, then every row's last run % 4 values):
- * taps in the padding hold the input zero point `zero` (with the folded input offset, 0). */
-#if defined(__GNUC__)
-__attribute__((noinline)) /* the border's slow path stays out of the pixel loop */
-#endif
-static void stage_taps(const ek_conv_dsp_params *p, const int8_t *image, int32_t y0, int32_t x0, int8_t zero,
-                       int8_t *staged)
-{
-    const int32_t in_c = p->in_c;
-    const int32_t whole = (p->k_w * in_c) & ~3; /* a row's bytes in whole words */
-    const int32_t rest = p->k_w * in_c - whole;
-    int32_t ky, kx, c;
-    for (ky = 0; ky < p->k_h; ++ky) {
-        const int32_t y = y0 + ky * p->dil_h;
-        for (kx = 0; kx < p->k_w; ++kx) {
-            const int32_t x = x0 + kx * p->dil_w;
-            const int inside = y >= 0 && y < p->in_h && x >= 0 && x < p->in_w;
-            const int8_t *px = image + (y * p->in_w + x) * in_c;
-            for (c = 0; c < in_c; ++c) {
-                const int32_t j = kx * in_c + c; /* the value's place in its row */
-                int32_t at = j < whole ? ky * whole + j : p->k_h * whole + ky * rest + j - whole;
-                if (j >= whole && whole && rest == 1) { /* where widen_rows puts a row's last byte */
-                    const int32_t pair = ky >> 1, odd = (ky & 1) || ky == p->k_h - 1;
-                    at = p->k_h * whole + 4 * (pair >> 1) + (pair & 1) + 2 * odd;
-                }
-                staged[at] = inside ? px[c] : zero;
-            }
-        }
-    }
-}
-
-/* Staged window bytes (`words` words, word-aligned) to halfword pairs at `to`: each word's
- * (x0, x2) then its (x1, x3), the k x k kernel's order (ek_conv_dsp.h). Sixteen bytes a pass:
- * it may read up to 12 bytes past the staged ones and write up to 6 words past the window
- * (the callers' buffers leave that room; what lands past a window is the next one's, widened
- * after it, or nothing's). */
-#if defined(EK_ACLE_EMULATION)
-static void widen_window(const uint32_t *from, uint32_t *to, int32_t words)
-{
-    int32_t i;
-    for (i = 0; i < words; ++i) {
-        to[2 * i] = (uint32_t)__sxtb16((int32_t)from[i]);
-        to[2 * i + 1] = (uint32_t)ek_sxtb16_ror8(from[i]);
-    }
-}
-#else
-/* LDM of four staged words, eight SXTB16, STM of eight window words: 12 instructions per 16
- * bytes with the loop (the compiler's loop takes about 5 a word). Out of line: its eight
- * clobbered registers. */
-__attribute__((noinline)) static void widen_window(const uint32_t *from, uint32_t *to, int32_t words)
-{
-    const uint32_t *const end = from + ((words + 3) & ~3);
-    __asm__ volatile("1:\n\t"
-                     "ldmia %[from]!, {r4, r6, r9, r11}\n\t"
-                     "sxtb16 r5, r4, ror #8\n\t"
-                     "sxtb16 r4, r4\n\t"
-                     "sxtb16 r8, r6, ror #8\n\t"
-                     "sxtb16 r6, r6\n\t"
-                     "sxtb16 r10, r9, ror #8\n\t"
-                     "sxtb16 r9, r9\n\t"
-                     "sxtb16 r12, r11, ror #8\n\t"
-                     "sxtb16 r11, r11\n\t"
-                     "stmia %[to]!, {r4, r5, r6, r8, r9, r10, r11, r12}\n\t"
-                     "cmp %[from], %[end]\n\t"
-                     "bne 1b\n\t"
-                     : [from] "+r"(from), [to] "+r"(to)
-                     : [end] "r"(end)
-                     : "r4", "r5", "r6", "r8", "r9", "r10", "r11", "r12", "cc", "memory");
-}
-#endif
 
 /* What the groups' routine takes; the fields' order is the assembly's (one LDM). */
 typedef struct {
@@ -245,16 +175,14 @@ __attribute__((naked, noinline)) static void run_first_groups(const first_groups
 }
 #endif
 
-/* Room past the staged bytes and past the windows for widen_window's whole passes. */
-#define EK_FIRST_STAGE_SLACK 4   /* words */
-#define EK_FIRST_WINDOW_SLACK 8  /* words */
+/* The widened windows: a batch of them on the stack. */
 #define EK_FIRST_WINDOWS 192     /* words of widened windows on the stack (768 B) */
 #define EK_FIRST_BAND 1024       /* bytes of an output row's input rows, padded (stage_band) */
 #define EK_FIRST_MAX_BATCH 32    /* pixels a call of the groups' routine */
 
 /* A batch of pixels' widened windows and where their outputs go. */
 typedef struct {
-    first_groups full, tail;  /* the full groups; the last 1 to 3 channels' group */
+    first_groups full;        /* the full groups (flush derives the last 1 to 3 channels' group) */
     uint32_t *windows;
     int32_t span, batch, n;   /* words a window; windows the buffer holds; windows held */
     int32_t out_c, tail_c;
@@ -273,11 +201,15 @@ static void flush(first_batch *b)
         b->full.last_end = last_end;
         run_first_groups(&b->full);
     }
-    if (b->tail_c) {
+    if (EK_CONV_DSP_TAIL && b->tail_c) { /* compiled out when no call has a tail (ek_dsp_paths.h) */
         const int32_t at = b->out_c - b->tail_c;
-        b->tail.out = (int8_t *)(void *)tail_words;
-        b->tail.last_end = last_end;
-        run_first_groups(&b->tail);
+        first_groups t = b->full; /* the last group's run, one word a pixel */
+        t.run = b->full.run_end;
+        t.run_end = t.run + 16 + 4 * (b->full.end - b->full.window); /* 4 biases, 8 words a step, 12 */
+        t.out = (int8_t *)(void *)tail_words;
+        t.last_end = last_end;
+        t.skip = 0;
+        run_first_groups(&t);
         for (i = 0; i < b->n; ++i) {
             memcpy(b->out + i * b->out_c + at, &tail_words[i], (size_t)b->tail_c);
         }
@@ -286,25 +218,14 @@ static void flush(first_batch *b)
     b->n = 0;
 }
 
-/* The staged window widened into the batch; the batch's outputs once it is full. */
-static inline void take(first_batch *b, const uint32_t *staged, int32_t steps)
-{
-    widen_window(staged, b->windows + b->n * b->span, steps);
-    if (++b->n == b->batch) {
-        flush(b);
-    }
-}
-
-/* The window at px (k_h rows of whole words `q` and `r` bytes more, row_step apart) widened
- * straight into `to` in the window's order: each row's words (LDR, two SXTB16: no staging),
- * then the rows' last r bytes, staged back to back in `left` and widened after. Inlined with
- * constant q and r for the common first layers (take_rows), so gcc unrolls the words. */
+/* The window at px (k_h rows of `q` whole words and `r` bytes more, row_step apart) widened
+ * straight into `to` in the window's order (dsp_layout.first_order): each row's words (LDR,
+ * two SXTB16: no staging), then the rows' last r bytes, staged back to back in `left` and
+ * widened after (their last word's bytes past k_h * r meet zero weights). */
 EK_DSP_INLINE void widen_rows(const int8_t *px, int32_t row_step, int32_t k_h, int32_t q, int32_t r, uint32_t *to,
                               uint32_t *left)
 {
     int8_t *l = (int8_t *)(void *)left;
-    uint32_t *last = to + 2 * q * k_h; /* r = 1: the rows' last bytes, a halfword pair per two rows */
-    uint32_t held = 0;
     int32_t ky, i;
     for (ky = 0; ky < k_h; ++ky, px += row_step) {
         for (i = 0; i < q; ++i, to += 2) {
@@ -312,169 +233,65 @@ EK_DSP_INLINE void widen_rows(const int8_t *px, int32_t row_step, int32_t k_h, i
             to[0] = (uint32_t)__sxtb16((int32_t)v); /* (x0, x2) */
             to[1] = (uint32_t)ek_sxtb16_ror8(v);    /* (x1, x3) */
         }
-        if (r == 1) {
-            /* the word ending at the row's end: its last byte in byte 3; two rows' such words
-             * packed by their top halves (PKHTB) give both bytes to one SXTB16 */
-            const uint32_t u = ek_load4(px + 4 * q - 3);
-            if (ky & 1) {
-                *last++ = (uint32_t)ek_sxtb16_ror8((held >> 16) | (u & 0xFFFF0000u));
-            } else {
-                held = u;
-            }
-        } else {
-            for (i = 0; i < r; ++i) {
-                *l++ = px[4 * q + i];
-            }
+        /* r <= 3 stores, no loop: gcc turns a loop into a call of memcpy, ten times the cost */
+        if (r > 0) {
+            l[0] = px[4 * q];
         }
+        if (r > 1) {
+            l[1] = px[4 * q + 1];
+        }
+        if (r > 2) {
+            l[2] = px[4 * q + 2];
+        }
+        l += r;
     }
-    if (r == 1) {
-        if (k_h & 1) { /* the last row alone: (its byte 1, its last byte), the first meets a zero weight */
-            *last++ = (uint32_t)ek_sxtb16_ror8(held);
-        }
-        if ((k_h + 1) & 2) { /* an odd count of pairs: the step's other word, zero weights */
-            *last = 0;
-        }
-        return;
-    }
-    for (i = 0; r && i < (k_h * r + 3) >> 2; ++i, to += 2) {
+    for (i = 0; i < (k_h * r + 3) >> 2; ++i, to += 2) {
         to[0] = (uint32_t)__sxtb16((int32_t)left[i]);
         to[1] = (uint32_t)ek_sxtb16_ror8(left[i]);
     }
 }
 
-/* widen_rows of 3 rows of 9 bytes (3x3 over RGB), written out: gcc keeps widen_rows' row loop
- * (about 20 instructions a row); here 9 LDRs, 14 SXTB16, the PKHTB and the stores, about 34 a
- * window. */
-EK_DSP_INLINE void widen_3x9(const int8_t *px, int32_t row_step, uint32_t *to)
-{
-    const int8_t *const p1 = px + row_step;
-    const int8_t *const p2 = p1 + row_step;
-    uint32_t v, u0, u1;
-    v = ek_load4(px);
-    to[0] = (uint32_t)__sxtb16((int32_t)v);
-    to[1] = (uint32_t)ek_sxtb16_ror8(v);
-    v = ek_load4(px + 4);
-    to[2] = (uint32_t)__sxtb16((int32_t)v);
-    to[3] = (uint32_t)ek_sxtb16_ror8(v);
-    u0 = ek_load4(px + 5);
-    v = ek_load4(p1);
-    to[4] = (uint32_t)__sxtb16((int32_t)v);
-    to[5] = (uint32_t)ek_sxtb16_ror8(v);
-    v = ek_load4(p1 + 4);
-    to[6] = (uint32_t)__sxtb16((int32_t)v);
-    to[7] = (uint32_t)ek_sxtb16_ror8(v);
-    u1 = ek_load4(p1 + 5);
-    to[12] = (uint32_t)ek_sxtb16_ror8((u0 >> 16) | (u1 & 0xFFFF0000u)); /* rows 0 and 1's last bytes */
-    v = ek_load4(p2);
-    to[8] = (uint32_t)__sxtb16((int32_t)v);
-    to[9] = (uint32_t)ek_sxtb16_ror8(v);
-    v = ek_load4(p2 + 4);
-    to[10] = (uint32_t)__sxtb16((int32_t)v);
-    to[11] = (uint32_t)ek_sxtb16_ror8(v);
-    to[13] = (uint32_t)ek_sxtb16_ror8(ek_load4(p2 + 5)); /* (a zero weight's, row 2's last byte) */
-}
-
-/* The `count` windows from `px` on (each `x_step` bytes right of the one before, every tap
- * inside what px points into) widened into the batch (q, r as widen_rows). */
-EK_DSP_INLINE void take_rows_qr(first_batch *b, const int8_t *px, int32_t count, int32_t x_step, int32_t row_step,
-                                int32_t k_h, int32_t q, int32_t r, uint32_t *left)
-{
-    for (; count > 0; --count, px += x_step) {
-        widen_rows(px, row_step, k_h, q, r, b->windows + b->n * b->span, left);
-        if (++b->n == b->batch) {
-            flush(b);
-        }
-    }
-}
-
-/* take_rows_qr of 3 rows of 9 bytes (widen_3x9), a loop of its own: about 45 instructions a
- * window with the batch's bookkeeping (merged into take_rows, gcc spilled the loop's state). */
+/* The k_h input rows that output columns [ox, ox + n) of the row at y0 read, from input column
+ * x0 = ox * stride_w - pad_left on, `width` bytes each, back to back in `band`: the input zero
+ * point wherever they leave the input (rows above or below, columns left or right), so every
+ * window is widened alike from a band, borders included (DS-CNN's 10 x 4 over 10 columns:
+ * more than half its pixels at a border; the copy costs a few instructions a pixel). */
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
-static void take_rows_3x9(first_batch *b, const int8_t *px, int32_t count, int32_t x_step, int32_t row_step)
+static void stage_band(const ek_conv_dsp_params *p, const int8_t *image, int32_t y0, int32_t x0, int32_t width,
+                       int8_t *band)
 {
-    for (; count > 0; --count, px += x_step) {
-        widen_3x9(px, row_step, b->windows + b->n * b->span);
-        if (++b->n == b->batch) {
-            flush(b);
-        }
-    }
-}
-
-/* take_rows_qr for a row of `run` >= 4 bytes, specialized for 3 x 3 over RGB (two words and a
- * byte a row) and a window row of one word (KWS's 10 x 4 over one channel). */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-static void take_rows(first_batch *b, const int8_t *px, int32_t count, int32_t x_step, int32_t row_step, int32_t run,
-                      int32_t k_h, uint32_t *left)
-{
-    if (run == 9 && k_h == 3) {
-        take_rows_3x9(b, px, count, x_step, row_step);
-    } else if (run == 9) {
-        take_rows_qr(b, px, count, x_step, row_step, k_h, 2, 1, left);
-    } else if (run == 4) {
-        take_rows_qr(b, px, count, x_step, row_step, k_h, 1, 0, left);
-    } else {
-        take_rows_qr(b, px, count, x_step, row_step, k_h, run >> 2, run & 3, left);
-    }
-}
-
-/* The k_h input rows the windows of the output row at y0 read (dil_w 1), from column -pad_left
- * on, `width` bytes each, back to back in `band`: the input zero point wherever they leave the
- * input (rows above or below, columns left or right). An output row with border pixels then
- * runs the rows path over it instead of staging each border window tap by tap (DS-CNN's
- * 10 x 4 window over 10 columns: more than half its pixels). */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-static void stage_band(const ek_conv_dsp_params *p, const int8_t *image, int32_t y0, int8_t zero, int8_t *band,
-                       int32_t width)
-{
-    const int32_t in_row = p->in_w * p->in_c;
-    const int32_t left = p->pad_left * p->in_c; /* band bytes before input column 0 */
-    const int32_t inside = width - left < in_row ? width - left : in_row;
+    const int32_t in_c = p->in_c;
+    const int32_t lo = x0 < 0 ? 0 : x0; /* the input columns inside: [lo, hi) */
+    const int32_t end = x0 + width / in_c;
+    const int32_t hi = end < p->in_w ? end : p->in_w;
     int32_t ky;
-    memset(band, zero, (size_t)(p->k_h * width));
-    for (ky = 0; ky < p->k_h; ++ky, band += width) {
+    memset(band, -p->in_offset, (size_t)(p->k_h * width));
+    for (ky = 0; ky < p->k_h && hi > lo; ++ky, band += width) {
         const int32_t y = y0 + ky * p->dil_h;
-        if (y >= 0 && y < p->in_h && inside > 0) {
-            memcpy(band + left, image + y * in_row, (size_t)inside);
+        if (y >= 0 && y < p->in_h) {
+            memcpy(band + (lo - x0) * in_c, image + (y * p->in_w + lo) * in_c, (size_t)((hi - lo) * in_c));
         }
     }
 }
 
 void ek_conv2d_first_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *output)
 {
-    uint32_t staged_words[EK_CONV_FIRST_MAX_WINDOW / 4 + EK_FIRST_STAGE_SLACK]; /* the window's bytes */
-    uint32_t windows[EK_FIRST_WINDOWS + EK_FIRST_WINDOW_SLACK];
-    int8_t *const staged = (int8_t *)(void *)staged_words;
-    const int32_t in_c = p->in_c;
-    const int32_t values = p->k_h * p->k_w * in_c;
-    const int32_t steps = (values + 3) >> 2; /* the window padded once to a multiple of 4 */
-    const int32_t in_row = p->in_w * in_c;
-    const int32_t in_image = p->in_h * in_row;
-    const int32_t run = p->k_w * in_c;            /* a window row's bytes */
-    const int32_t x_step = p->stride_w * in_c;    /* input bytes from one output column to the next */
-    const int32_t row_step = p->dil_h * in_row;   /* input bytes from one window row to the next */
-    const int8_t zero = (int8_t)(-p->in_offset); /* the input zero point */
-    /* Output columns [ox_lo, ox_hi) have every tap's column inside the input, and take the rows
-     * path when dil_w is 1 and a row has at least a word (take_rows); the others go tap by tap. */
-    const int32_t reach_w = (p->k_w - 1) * p->dil_w;
-    const int32_t ox_lo = (p->pad_left + p->stride_w - 1) / p->stride_w;
-    const int32_t last_x = p->in_w - 1 - reach_w + p->pad_left; /* ox * stride_w <= last_x */
-    const int rows_path = p->dil_w == 1 && run >= 4 && last_x >= 0;
-    const int32_t fit = rows_path ? last_x / p->stride_w + 1 : 0;
-    const int32_t ox_hi = fit < p->out_w ? fit : p->out_w;
-    const uint32_t sat = 255u - (uint32_t)(p->act_max - p->act_min); /* see conv_groups */
-    const int32_t group_run = 16 + 8 * steps; /* words of a group's run */
-    /* Output rows with border pixels stage a padded band of their input rows when it fits. */
-    const int32_t width = ((p->out_w - 1) * p->stride_w + p->k_w) * in_c;
-    const int banded = p->dil_w == 1 && run >= 4 && p->k_h * width <= EK_FIRST_BAND;
+    uint32_t left[EK_CONV_FIRST_MAX_WINDOW / 4]; /* the rows' last bytes (widen_rows) */
+    uint32_t windows[EK_FIRST_WINDOWS];
     int8_t band[EK_FIRST_BAND];
+    const int32_t in_c = p->in_c;
+    const int32_t run = p->k_w * in_c; /* a window row's bytes */
+    const int32_t steps = (p->k_h * run + 3) >> 2; /* the window padded once to a multiple of 4 */
+    const int32_t x_step = p->stride_w * in_c;
+    /* output columns a band holds: k_h rows of ((cols - 1) * stride_w + k_w) * in_c bytes within
+     * EK_FIRST_BAND (at least one: k_h * k_w * in_c <= EK_CONV_FIRST_MAX_WINDOW) */
+    const int32_t cols = (EK_FIRST_BAND / (p->k_h * in_c) - p->k_w) / p->stride_w + 1;
+    const uint32_t sat = 255u - (uint32_t)(p->act_max - p->act_min); /* see conv_groups */
+    const int32_t group_run = 16 + 8 * steps;                         /* words of a group's run */
     first_batch bt;
-    int32_t b, oy, ox;
+    int32_t b, oy, ox, i;
     bt.span = 2 * steps;
     bt.batch = EK_FIRST_WINDOWS / bt.span < EK_FIRST_MAX_BATCH ? EK_FIRST_WINDOWS / bt.span : EK_FIRST_MAX_BATCH;
     bt.n = 0;
@@ -490,36 +307,25 @@ void ek_conv2d_first_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_
     bt.full.sat4 = sat * 0x01010101u;
     bt.full.shift4 = (((uint32_t)p->act_min - sat) & 0xFFu) * 0x01010101u;
     bt.full.skip = bt.tail_c;
-    bt.tail = bt.full;
-    bt.tail.run = bt.full.run_end;
-    bt.tail.run_end = bt.full.run_end + group_run;
-    bt.tail.skip = 0;
-    /* The bytes past K meet zero weights and are never written: zeroed once, they add 0. */
-    memset(staged_words, 0, sizeof(staged_words));
+    memset(left, 0, sizeof(left)); /* what their last word holds past them meets zero weights */
     for (b = 0; b < p->batches; ++b) {
-        const int8_t *image = input + b * in_image;
+        const int8_t *image = input + b * p->in_h * p->in_w * in_c;
         for (oy = 0; oy < p->out_h; ++oy) {
-            const int32_t y0 = oy * p->stride_h - p->pad_top;
-            const int rows_inside = y0 >= 0 && y0 + (p->k_h - 1) * p->dil_h < p->in_h;
-            const int32_t lo = rows_inside && ox_lo < ox_hi ? ox_lo : p->out_w; /* [lo, hi): rows path */
-            const int32_t hi = rows_inside && ox_lo < ox_hi ? ox_hi : p->out_w;
-            if (banded && (lo != 0 || hi != p->out_w)) { /* border pixels: the rows path over a padded band */
-                stage_band(p, image, y0, zero, band, width);
-                take_rows(&bt, band, p->out_w, x_step, width, run, p->k_h, staged_words);
-                continue;
-            }
-            for (ox = 0; ox < lo; ++ox) {
-                stage_taps(p, image, y0, ox * p->stride_w - p->pad_left, zero, staged);
-                take(&bt, staged_words, steps);
-            }
-            if (ox < hi) {
-                take_rows(&bt, image + y0 * in_row + (ox * p->stride_w - p->pad_left) * in_c, hi - ox, x_step,
-                          row_step, run, p->k_h, staged_words);
-                ox = hi;
-            }
-            for (; ox < p->out_w; ++ox) {
-                stage_taps(p, image, y0, ox * p->stride_w - p->pad_left, zero, staged);
-                take(&bt, staged_words, steps);
+            for (ox = 0; ox < p->out_w; ox += cols) {
+                const int32_t m = p->out_w - ox < cols ? p->out_w - ox : cols;
+                const int32_t width = ((m - 1) * p->stride_w + p->k_w) * in_c;
+                stage_band(p, image, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left, width, band);
+                for (i = 0; i < m; ++i) {
+                    uint32_t *const to = bt.windows + bt.n * bt.span;
+                    if (run == 9) { /* 3 x k over RGB: constant word and byte counts, about half the cost */
+                        widen_rows(band + i * x_step, width, p->k_h, 2, 1, to, left);
+                    } else {
+                        widen_rows(band + i * x_step, width, p->k_h, run >> 2, run & 3, to, left);
+                    }
+                    if (++bt.n == bt.batch) {
+                        flush(&bt);
+                    }
+                }
             }
         }
     }
