@@ -20,6 +20,7 @@ from op_checks import firmware_matches_tflm
 from tflite_builder import ModelBuilder, run_tflm
 
 from mcu_effnet.codegen import dsp_layout
+from mcu_effnet.codegen.dsp_depthwise_paths import DepthwiseGeometry, plane_fits
 from mcu_effnet.codegen.engine import EngineSources, generate_engine
 from mcu_effnet.graph import load_tflite
 from mcu_effnet.sim import run as sim_run
@@ -222,22 +223,21 @@ def test_depthwise_rows_in_qemu(tmp_path, board):
 
 def _plane_path(case: dict) -> bool:
     """Whether ek_depthwise_conv2d_dsp takes its whole-plane path (ek_depthwise_plane_fits, which
-    it tries first): 3x3 stride 1 with at least 16 output pixels, the padded plane (the map
-    transposed when taller than wide) within 896 halfwords."""
-    out_h = _out_size(case["h"], 3, 1, 1, case["padding"])
-    out_w = _out_size(case["w"], 3, 1, 1, case["padding"])
-    pad = 1 if case["padding"] == "SAME" else 0
-    if out_h > out_w:
-        out_h, out_w = out_w, out_h
-        in_w = case["h"]
-    else:
-        in_w = case["w"]
-    width = max(2 * ((out_w + 1) // 2) + 2, pad + in_w)
-    width += width % 2
-    return (
-        case["kernel"] == (3, 3) and case["stride"] == (1, 1) and case["dilation"] == (1, 1)
-        and out_h * out_w >= 16 and (out_h + 2) * width <= 896
+    it tries first; the generator's mirror, held to the C by test_dsp_depthwise_paths): 3x3 stride
+    1, or 2 where four planes fit with rows 16 or 32 halfwords apart, with at least 16 output
+    pixels, the padded plane (the map transposed when taller than wide) within 896 halfwords."""
+    if case["kernel"] != (3, 3) or case["dilation"] != (1, 1):
+        return False
+    stride = case["stride"][0]
+    sides = (case["h"], case["w"])
+    size = [_out_size(n, 3, s, 1, case["padding"]) for n, s in zip(sides, case["stride"], strict=True)]
+    pads = [max((o - 1) * s + 3 - n, 0) // 2 if case["padding"] == "SAME" else 0
+            for o, s, n in zip(size, case["stride"], sides, strict=True)]  # fmt: skip
+    geometry = DepthwiseGeometry(
+        1, case["h"], case["w"], case["c"], size[0], size[1], case["c"], 3, 3, stride, case["stride"][1], 1, 1,
+        pads[0], pads[1],
     )  # fmt: skip
+    return plane_fits(geometry)
 
 
 plane_cases = st.fixed_dictionaries(
@@ -247,7 +247,7 @@ plane_cases = st.fixed_dictionaries(
         "w": st.integers(3, 30),  # odd and even widths: an odd row's dropped pixel
         "c": st.integers(1, 9),  # groups of four and tails
         "kernel": st.just((3, 3)),
-        "stride": st.just((1, 1)),
+        "stride": st.sampled_from([(1, 1), (1, 1), (2, 2)]),  # stride 2: the pitched planes only
         "dilation": st.just((1, 1)),
         "padding": st.sampled_from(["SAME", "VALID"]),
         "activation": st.sampled_from(["NONE", "RELU", "RELU6"]),
@@ -261,7 +261,7 @@ def _check_plane_case(host, case: dict) -> None:
     b = ModelBuilder(np.random.default_rng(case["seed"]))
     x = b.input((1, case["h"], case["w"], case["c"]))
     y = b.depthwise(
-        x, (3, 3), (1, 1), case["padding"], activation=case["activation"],
+        x, (3, 3), case["stride"], case["padding"], activation=case["activation"],
         per_channel=case["per_channel"], bias=case["bias"],
     )  # fmt: skip
     b.outputs = [y]
@@ -276,8 +276,8 @@ def _check_plane_case(host, case: dict) -> None:
 @_host_examples(12)
 @given(case=plane_cases.filter(_valid).filter(_plane_path))
 def test_depthwise_plane_on_host(host, case):
-    """Small 3x3 stride-1 maps: the whole-plane path (ek_depthwise_plane_dsp.c), transposed when
-    taller than wide, against TFLite Micro, the simulator and the plain engine."""
+    """Small 3x3 maps, stride 1 or 2: the whole-plane path (ek_depthwise_plane_dsp.c), transposed
+    when taller than wide, rows pitched or not, against TFLite Micro and the simulator."""
     _check_plane_case(host, case)
 
 
@@ -297,15 +297,43 @@ def test_depthwise_plane_small_maps_on_host(host, case, h, w, c):
     _check_plane_case(host, case)
 
 
+@pytest.mark.parametrize("shift", [-21, -22])
+def test_plane_requantization_constant_at_its_largest(host, shift):
+    """The plane path adds requantize_k's (1 + 2 * (out_offset - act_min)) << s to SMMULR's v: at
+    s = 20 (TFLite shift -21), the largest constant (output zero point 127, no activation: 511 <<
+    20) and accumulators near 2^30 it still fits int32; at s = 21 the plane keeps requantize_u8's
+    form."""
+    b = ModelBuilder(np.random.default_rng(9))
+    x = b.input((1, 6, 6, 16), scale=0.02, zero_point=0)
+    y = b.depthwise(x, (3, 3), per_channel=False)
+    _, weights, bias = b.operators[-1].inputs
+    w_scale = 0.75 * 2.0**shift / 0.02  # the real multiplier 0.75 * 2^shift
+    b.tensors[weights].quantization.scale = [w_scale]
+    b.tensors[bias].quantization.scale = [0.02 * w_scale] * 16
+    b.tensors[y].quantization.scale = [1.0]
+    b.tensors[y].quantization.zeroPoint = [127]
+    big = np.random.default_rng(1).integers(-(2**30) + 2**22, 2**30 - 2**22, size=16).astype(np.int32)
+    b.buffers[b.tensors[bias].buffer].data = np.frombuffer(big.tobytes(), np.uint8)
+    b.outputs = [y]
+    model = b.build()
+    engine = generate_engine(load_tflite(model), dsp=True)
+    assert "ek_depthwise_conv2d_in_place_dsp(&" in engine.files["model.c"]
+    xs = np.random.default_rng(2).integers(-128, 128, size=(2, 6, 6, 16), dtype=np.int8)
+    expected = np.asarray(run_tflm(model, xs)).reshape(2, -1)
+    assert len(np.unique(expected)) > 4  # channels apart, not all saturated
+    np.testing.assert_array_equal(host.run_engine(engine, xs), expected)
+
+
 # stride-1 3x3 depthwise ops over their dying inputs on small maps (the plane path in place), a
-# taller-than-wide one transposed, and a stride-2 one between (the four-channel kernel)
+# taller-than-wide one transposed (plane rows 32 halfwords apart), and a stride-2 one between
+# (four transposed planes, rows 32 halfwords apart: 23x3 -> 12x2)
 PLANE_CHAIN = (
     41,
     (25, 5, 12),
     [
         dict(kernel=(3, 3), activation="RELU"),
         dict(kernel=(3, 3), padding="VALID", activation="RELU6"),
-        dict(kernel=(3, 3), stride=(2, 1)),
+        dict(kernel=(3, 3), stride=(2, 2)),
         dict(kernel=(3, 3)),
     ],
 )
@@ -340,14 +368,15 @@ def test_depthwise_plane_in_place_on_host(host):
 
 
 @pytest.mark.toolchain
-def test_depthwise_plane_in_qemu(tmp_path):
-    """The whole-plane path on the core (its pair loop is inline assembly there), in place,
-    transposed and not, on 25x5 and on small square maps (four planes filled at once), against
-    TFLite Micro."""
+@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m33"])
+def test_depthwise_plane_in_qemu(tmp_path, board):
+    """The whole-plane path on the cores (its pair loops and requantization are inline assembly
+    there: rows 16 or 32 halfwords apart, stride 1 and 2), in place, transposed and not, on 25x5
+    and on small square maps (four planes filled at once), against TFLite Micro."""
     for n, (seed, shape, layers) in enumerate((PLANE_CHAIN, SMALL_PLANE_CHAIN)):
         x = np.random.default_rng(seed).integers(-128, 128, size=(3, *shape), dtype=np.int8)
         model_c = firmware_matches_tflm(
-            _rows_chain(seed, shape, layers), "qemu-m4", tmp_path / f"m{n}", x, max_recompute=None
+            _rows_chain(seed, shape, layers), board, tmp_path / f"m{n}", x, max_recompute=None
         )
         assert "ek_depthwise_conv2d_in_place_dsp(&" in model_c
 
@@ -532,19 +561,28 @@ def test_first_layers_model_on_host(host):
 
 
 def _groups_model() -> bytes:
-    """Every entry into the k x k kernel's loop of four steps (steps & 3 = 0, 3, 2, 1), full groups
-    of four and tails of 1 to 3 channels (none but a tail: 3 units), a strided 1x1 (the pixel's
-    bytes widened without the gather), a fully connected layer, each activation clamp."""
+    """Entries into the k x k kernel's loop of eight steps (steps & 7 = 5, 4, 7, 6, 1, 2, 0, 3),
+    full groups of four and tails of 1 to 3 channels (none but a tail: 3 units), a strided 1x1
+    over an odd pixel count (its pixels widened in one call, 16 bytes an LDM), window rows of 60
+    and 12 bytes (widened 8 bytes at a time, a 4-byte remainder first), a dilated window (its
+    taps widened as strided pixels), a 1x1 in place over its own input, a fully connected layer,
+    each activation clamp."""
     b = ModelBuilder(np.random.default_rng(31))
-    x = b.input((1, 6, 7, 16), scale=0.03, zero_point=5)
-    x = b.conv2d(x, 20, (1, 1), (2, 2))  # 4 steps, 5 groups
+    x = b.input((1, 9, 10, 20), scale=0.03, zero_point=5)
+    x = b.conv2d(x, 16, (1, 1))  # 5 steps, in place over 90 pixels: two calls of run_groups
+    x = b.conv2d(x, 20, (1, 1), (2, 2))  # 4 steps, 5 groups, 5x5 pixels
     x = b.conv2d(x, 13, (1, 3), activation="RELU")  # 15 steps, a tail of 1
     x = b.conv2d(x, 4, (3, 3), activation="RELU6")  # 30 steps over an unaligned depth
-    x = b.conv2d(x, 10, (3, 3), out_zp=-7)  # 9 steps, a tail of 2
-    # 30 steps, a tail of 3 (a depth in blocks of 16 would take the FC kernel, ek_fully_connected_wide_dsp)
-    x = b.fully_connected(b.reshape(x, (1, 120)), 3, activation="RELU")
+    x = b.conv2d(x, 8, (3, 3), out_zp=-7)  # 9 steps
+    x = b.conv2d(x, 32, (3, 3), dilation=(2, 2))  # 18 steps
+    x = b.conv2d(x, 12, (3, 3), activation="RELU")  # 72 steps: whole passes
+    x = b.fully_connected(b.reshape(x, (1, 300)), 3, activation="RELU")  # 75 steps, a tail of 3
     b.outputs = [x]
     return b.build()
+
+
+def _groups_calls(model_c: str) -> None:
+    assert model_c.count("ek_conv2d_dsp(&") == 7 and model_c.count("ek_conv2d_dsp_in_place(&") == 1
 
 
 @pytest.mark.toolchain
@@ -552,18 +590,18 @@ def _groups_model() -> bytes:
 def test_conv_groups_assembly_in_qemu(tmp_path, board):
     """The k x k kernel's assembly (ek_conv_dsp.c run_groups) on the cores, against TensorFlow Lite
     Micro: the host tests run its C twin."""
-    x = np.random.default_rng(6).integers(-128, 128, size=(3, 6, 7, 16), dtype=np.int8)
+    x = np.random.default_rng(6).integers(-128, 128, size=(3, 9, 10, 20), dtype=np.int8)
     model_c = firmware_matches_tflm(_groups_model(), board, tmp_path / "m", x, max_recompute=None)
-    assert model_c.count("ek_conv2d_dsp(&") == 5  # kernels, not tiling (max_recompute None)
+    _groups_calls(model_c)  # kernels, not tiling (max_recompute None)
 
 
 def test_conv_groups_model_on_host(host):
     """The same model through the host engine's C twin of the assembly, against the simulator."""
     b_model = _groups_model()
     graph = load_tflite(b_model)
-    x = np.random.default_rng(6).integers(-128, 128, size=(4, 6, 7, 16), dtype=np.int8)
+    x = np.random.default_rng(6).integers(-128, 128, size=(4, 9, 10, 20), dtype=np.int8)
     engine = generate_engine(graph, dsp=True, max_recompute=None)
-    assert engine.files["model.c"].count("ek_conv2d_dsp(&") == 5
+    _groups_calls(engine.files["model.c"])
     np.testing.assert_array_equal(host.run_engine(engine, x), np.asarray(run_tflm(b_model, x)).reshape(4, -1))
 
 

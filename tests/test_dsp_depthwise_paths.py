@@ -114,3 +114,45 @@ def test_engines_keep_the_paths_their_calls_take():
     b.outputs = [b.depthwise(y, (3, 3), (2, 2))]
     wide = _kept(b.build(), max_recompute=None)
     assert "EK_DEPTHWISE_PLANE_PATH 0" in wide and "EK_DEPTHWISE_ROWS_PATH 1" in wide
+
+
+def test_engines_leave_out_the_unaligned_gather_and_the_add_broadcast_they_never_run():
+    """EK_CONV_DSP_UNALIGNED and EK_ADD_BROADCAST: ResNet-8 (depths of 16 to 64, same-shape ADDs,
+    fused or not) carries neither (its firmware runs them compiled out, bit-exact in
+    benchmarks/compare.py); a 3x3 over 6 channels keeps the gather's value-by-value path, a
+    broadcasting ADD keeps ek_add's loop, a first layer over 3 channels needs no gather."""
+    from tflite_builder import ModelBuilder
+
+    resnet = _kept(public_models.resnet8())
+    assert "EK_CONV_DSP_UNALIGNED 0" in resnet and "EK_ADD_BROADCAST 0" in resnet
+    b = ModelBuilder(np.random.default_rng(5))
+    x = b.input((1, 5, 5, 6))
+    y = b.conv2d(x, 8, (3, 3))
+    bias = b.conv2d(b.mean(y, (1, 2)), 8, (1, 1))  # [1, 1, 1, 8]
+    b.outputs = [b.add(y, bias)]
+    kept = _kept(b.build(), max_recompute=None)
+    assert "EK_CONV_DSP_UNALIGNED 1" in kept and "EK_ADD_BROADCAST 1" in kept
+    b = ModelBuilder(np.random.default_rng(5))
+    x = b.input((1, 8, 8, 3))
+    b.outputs = [b.conv2d(b.conv2d(x, 16, (3, 3)), 16, (3, 3))]
+    first = _kept(b.build(), max_recompute=None)
+    assert "EK_CONV_DSP_UNALIGNED 0" in first
+
+
+def test_add_same_shape_mirror():
+    """add_takes_same_shape: ek_add's shortcut conditions, and one value per chunk (out_c 1) when
+    a fused kernel calls it."""
+    fields = {
+        "out_dims": "{1, 4, 4, 2}", "in1_strides": "{0, 8, 2, 1}", "in2_strides": "{0, 8, 2, 1}",
+        "left_shift": "20", "in1_shift": "-3", "in2_shift": "0", "out_shift": "-30",
+    }  # fmt: skip
+    assert paths.add_takes_same_shape(fields, True) and paths.add_takes_same_shape(fields, False)
+    assert not paths.add_takes_same_shape({**fields, "out_shift": "1"}, True)
+    assert not paths.add_takes_same_shape({**fields, "in2_strides": "{0, 0, 0, 1}"}, True)
+    single = {
+        **fields,
+        "out_dims": "{1, 4, 4, 1}",
+        "in1_strides": "{0, 4, 1, 0}",
+        "in2_strides": "{0, 4, 1, 0}",
+    }
+    assert paths.add_takes_same_shape(single, True) and not paths.add_takes_same_shape(single, False)

@@ -116,6 +116,9 @@ void ek_hard_swish(const ek_hard_swish_params *p, const int8_t *input, int8_t *o
 
 static int32_t leading_zeros(uint32_t x)
 {
+#if defined(__GNUC__)
+    return x == 0u ? 32 : __builtin_clz(x); /* CLZ */
+#else
     int32_t n = 0;
     if (x == 0u) {
         return 32;
@@ -125,13 +128,14 @@ static int32_t leading_zeros(uint32_t x)
         ++n;
     }
     return n;
+#endif
 }
 
 /* exp(diff * beta * input_scale) in Q0.31 for a difference to the row maximum (<= 0). */
 static int32_t softmax_exp(const ek_softmax_params *p, int32_t diff)
 {
     const int32_t scaled = ek_saturating_rounding_doubling_high_mul(ek_shl32(diff, p->in_left_shift), p->in_multiplier); /* Q5.26 */
-    return ek_exp_on_negative_values(scaled, 5);
+    return ek_exp5_on_negative_values(scaled);
 }
 
 void ek_softmax(const ek_softmax_params *p, const int8_t *input, int8_t *output)

@@ -33,6 +33,13 @@ void ek_conv2d_dsp_add(const ek_conv_dsp_params *p, const ek_binary_params *add,
 void ek_conv2d_dsp_in_place(const ek_conv_dsp_params *p, int32_t chunk, int8_t *data, int8_t *scratch)
 {
     const ek_chunk_shape s = conv_dsp_shape(p);
+    if (s.flat && (p->in_c & 3) == 0) {
+        /* The kernel's 1x1 path widens a batch of pixels before writing their outputs, each no
+         * longer than its input (out_c <= in_c): no output reaches an input not yet read, so the
+         * whole op runs over its own input without the chunks' copies (ek_conv_dsp.h). */
+        ek_conv2d_dsp(p, data, data);
+        return;
+    }
     ek_conv_in_place_chunks(ek_conv2d_dsp_part, p, &s, chunk, data, scratch);
 }
 

@@ -13,13 +13,32 @@
  *
  * Each group of four output channels then runs over the buffer in steps of four window values:
  * one LDRD of two window words, two LDMs of four weight words (widened and doubled at
- * generation time) and eight SMLADs: 11 instructions for 16 MACs, four steps per loop pass.
+ * generation time) and eight SMLADs: 11 instructions for 16 MACs, eight steps per loop pass.
  * The accumulators hold 2 * acc, the operand of the requantization's SMMLAR (requantize_k).
  * On the target one assembly routine (run_groups) runs every group of several pixels: loop,
- * requantization and the activation clamp of four bytes at once, about 32 instructions per
+ * requantization and the activation clamp of four bytes at once, 33 instructions per
  * group besides the steps (the compiler's code around inline assembly spilled the group's
  * state: about 60). The host tests run its C twin. The same integers as the reference in
  * another order, modulo 2^32: bit for bit.
+ *
+ * Where a 1x1 layer's instructions go (qemu-m4, per group of four channels, from the assembly):
+ * 3 before the steps (biases, window pointer, entry jump), 11 per step, 2 per pass of eight
+ * steps, then 28: two LDMs of the records, 4 per channel to requantize (SMMLAR, SUB, ASR, USAT),
+ * 3 ORRs to pack, one LDM from sp of the output pointer, the groups' end and the clamp's two
+ * constants, 2 to clamp (UQADD8, UADD8), 2 to store and move the output pointer, 2 for the
+ * group loop; 8 a pixel to move to the next window, and its widening (13 instructions per 16
+ * bytes). Depth 32 (8 steps): 121 for 128 MACs, 0.945 a MAC before the pixel's share
+ * (ResNet-8's 32 -> 64 stride 2: 0.975, VWW's 32 -> 32 in place: 0.983). Depth 16 (4 steps):
+ * 77 for 64 MACs, 1.203 (ResNet-8's 16 -> 32 stride 2: 1.274, VWW's 16 -> 32: 1.251). The floor
+ * for depth 16 in this form: per output, 16 MACs at 11/16 (11), the requantization's 4, a
+ * quarter of the bias LDM, half a record LDM, and a quarter each of the 3 to pack, the 2 to
+ * clamp, the store and the constants' LDM: 17.5 for 16 MACs, 1.094 a MAC, 70 a group. The 7
+ * more are the entry jump, the loop's compare and branch, the window pointer's reload, the
+ * output pointer's write-back and the group loop's compare and branch: a fully unrolled
+ * depth-16 copy without most of them (the output pointer in lr, the window read at fixed
+ * offsets) would reach about 72 (1.13), at some 300 bytes of code. The loop itself cannot go below 11/16 a MAC with
+ * 14 registers: two pixels per group (8 accumulators) leave two for weights, 11 again, and
+ * eight weight words per LDM leave no register for a pointer.
  *
  * The window buffer lives on the stack: the generator uses this kernel only when the window
  * (k_h rows of k_w * in_c values, each rounded up to a multiple of 4) fits
@@ -33,6 +52,7 @@
 #include <string.h>
 
 #include "ek_dsp.h"
+#include "ek_requant_dsp.h"
 
 /* Window position of OHWI value k: bits 0 and 1 swapped within each step of four. */
 static inline int32_t slot(int32_t k) { return (k & ~3) | ((k & 1) << 1) | ((k >> 1) & 1); }
@@ -70,14 +90,81 @@ static inline void widen4(const int8_t *px, uint32_t *to, int32_t n, int32_t off
     }
 }
 
-/* widen4 out of line for the 1x1 path (one copy of its loop there, not two). */
-#if defined(__GNUC__)
-__attribute__((noinline))
-#endif
-static void widen_pixels(const int8_t *px, uint32_t *to, int32_t n, int32_t off2)
+/* `pixels` runs of `n` input bytes (a multiple of 4), `x_step` bytes apart from `px`, to window
+ * words at `to` back to back: the 1x1 path's pixels (a strided 1x1 reads every other one) and
+ * FULLY_CONNECTED rows, one call for all of them. */
+#if defined(EK_ACLE_EMULATION)
+static void widen_pixels(const int8_t *px, uint32_t *to, int32_t pixels, int32_t n, int32_t x_step, int32_t off2)
 {
-    widen4(px, to, n, off2);
+    for (; pixels > 0; --pixels, px += x_step, to += n >> 1) {
+        widen4(px, to, n, off2);
+    }
 }
+#else
+/* Registers: r0 px, r1 to, r2 pixels left, r3 n, r4 x_step - n, r5 off2, r6 the pixel's end,
+ * r7-r8 (r11-r12) input words, r9-r12 (r7-r10, lr) window words. A word-aligned input whose runs
+ * are multiples of 16 bytes (every arena buffer and 16-deep pixel) goes 16 bytes in 13
+ * instructions (one LDM, eight SXTAB16, two STMs of four words in register order, the window's
+ * order); otherwise eight bytes in 9 (two LDRs, which need no alignment, four SXTAB16, one STM), a
+ * pixel's 4-byte remainder first. 5 or 6 instructions a pixel besides: a 16-deep stride-2 pixel
+ * in 18, where a call a pixel (8 bytes in 10) took about 37. */
+__attribute__((naked, noinline)) static void widen_pixels(const int8_t *px, uint32_t *to, int32_t pixels,
+                                                          int32_t n, int32_t x_step, int32_t off2)
+{
+    (void)px, (void)to, (void)pixels, (void)n, (void)x_step, (void)off2;
+    __asm__ volatile("push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+                     "ldrd r4, r5, [sp, #36]\n\t" /* x_step, off2 */
+                     "sub r4, r4, r3\n\t"
+                     "orr r6, r3, r0, lsl #4\n\t" /* px word-aligned and n a multiple of 16? */
+                     "tst r6, #63\n\t"
+                     "bne 1f\n\t"
+                     "5:\n\t"
+                     "add r6, r0, r3\n\t"
+                     "6:\n\t" /* 16 bytes: one LDM, eight SXTAB16, two STMs (registers ascending) */
+                     "ldmia r0!, {r7, r8, r11, r12}\n\t"
+                     "sxtab16 r9, r5, r7, ror #8\n\t"
+                     "sxtab16 r7, r5, r7\n\t"
+                     "sxtab16 r10, r5, r8\n\t"
+                     "sxtab16 lr, r5, r8, ror #8\n\t"
+                     "stmia r1!, {r7, r9, r10, lr}\n\t"
+                     "sxtab16 r8, r5, r11, ror #8\n\t"
+                     "sxtab16 r7, r5, r11\n\t"
+                     "sxtab16 r9, r5, r12\n\t"
+                     "sxtab16 r10, r5, r12, ror #8\n\t"
+                     "stmia r1!, {r7, r8, r9, r10}\n\t"
+                     "cmp r0, r6\n\t"
+                     "bne 6b\n\t"
+                     "add r0, r0, r4\n\t"
+                     "subs r2, r2, #1\n\t"
+                     "bne 5b\n\t"
+                     "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
+                     "1:\n\t"
+                     "add r6, r0, r3\n\t"
+                     "tst r3, #4\n\t"
+                     "beq 2f\n\t"
+                     "ldr r7, [r0], #4\n\t"
+                     "sxtab16 r9, r5, r7\n\t"
+                     "sxtab16 r10, r5, r7, ror #8\n\t"
+                     "strd r9, r10, [r1], #8\n\t"
+                     "cmp r0, r6\n\t"
+                     "beq 3f\n\t"
+                     "2:\n\t"
+                     "ldr r7, [r0], #4\n\t"
+                     "ldr r8, [r0], #4\n\t"
+                     "sxtab16 r9, r5, r7\n\t"
+                     "sxtab16 r10, r5, r7, ror #8\n\t"
+                     "sxtab16 r11, r5, r8\n\t"
+                     "sxtab16 r12, r5, r8, ror #8\n\t"
+                     "stmia r1!, {r9, r10, r11, r12}\n\t"
+                     "cmp r0, r6\n\t"
+                     "bne 2b\n\t"
+                     "3:\n\t"
+                     "add r0, r0, r4\n\t"
+                     "subs r2, r2, #1\n\t"
+                     "bne 1b\n\t"
+                     "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#endif
 
 /* A window row of `n` input bytes (in_c of 1 to 3, a first layer: n any length) from
  * `px` to window words at `to`: whole words, then the last 1 to 3 bytes (zeros above: no read
@@ -122,7 +209,11 @@ static inline void zero1(int16_t *window, int32_t k0, int32_t n)
 }
 
 /* Gathers the window at (y0, x0) (may reach into the padding). Window row ky starts at value
- * ky * run4, run4 = k_w * in_c rounded up to a multiple of 4 (ek_conv_dsp.h). */
+ * ky * run4, run4 = k_w * in_c rounded up to a multiple of 4 (ek_conv_dsp.h). In whole steps
+ * (in_c a multiple of 4) a row's taps inside the input, kx in [lo, hi), are one call of
+ * widen_pixels (one run of bytes when dil_w is 1), the others zero; a window inside the input
+ * is one call for all its rows. in_c not a multiple of 4 (compiled out when no call of the
+ * engine has one, EK_CONV_DSP_UNALIGNED) goes row by row or value by value. */
 #if defined(__GNUC__)
 /* Out of line: inlined, its registers crowd the multiply-accumulate loop's inline assembly
  * (which needs 13 of them) in the caller. */
@@ -136,35 +227,45 @@ static void gather(const ek_conv_dsp_params *p, const int8_t *image, int32_t y0,
     const int32_t off2 = (int32_t)(((uint32_t)off & 0xFFFFu) * 0x10001u);
     const int32_t run = p->k_w * in_c; /* one window row */
     const int32_t run4 = (run + 3) & ~3;
-    const int aligned = (in_c & 3) == 0;
-    /* With no horizontal dilation and the window's columns inside, a window row is one run. */
-    const int columns_inside = p->dil_w == 1 && x0 >= 0 && x0 + p->k_w <= p->in_w;
+    const int aligned = !EK_CONV_DSP_UNALIGNED || (in_c & 3) == 0; /* ek_dsp_paths.h */
+    const int32_t dil_w = p->dil_w;
+    /* the taps whose columns are inside the input: kx in [lo, hi) */
+    const int32_t lo = x0 < 0 ? (-x0 + dil_w - 1) / dil_w : 0;
+    const int32_t reach = (p->in_w - x0 + dil_w - 1) / dil_w;
+    const int32_t hi = reach < p->k_w ? reach : p->k_w;
     int32_t ky, kx, k = 0;
+    if (aligned && dil_w == 1 && lo == 0 && hi == p->k_w && y0 >= 0 && y0 + (p->k_h - 1) * p->dil_h < p->in_h) {
+        widen_pixels(image + y0 * in_row + x0 * in_c, (uint32_t *)(void *)window, p->k_h, run, p->dil_h * in_row,
+                     off2);
+        return;
+    }
     for (ky = 0; ky < p->k_h; ++ky, k += run4) {
         const int32_t y = y0 + ky * p->dil_h;
-        if (y < 0 || y >= p->in_h) {
+        if (y < 0 || y >= p->in_h || hi <= lo) {
             memset(window + k, 0, (size_t)run4 * sizeof(int16_t));
-        } else if (columns_inside) {
-            const int8_t *px = image + y * in_row + x0 * in_c;
-            if (aligned) {
-                widen4(px, (uint32_t *)(void *)(window + k), run, off2);
-            } else {
-                widen_row(px, (uint32_t *)(void *)(window + k), run, off2);
+        } else if (aligned) {
+            const int8_t *px = image + y * in_row + (x0 + lo * dil_w) * in_c;
+            uint32_t *to = (uint32_t *)(void *)(window + k + lo * in_c);
+            if (lo > 0) {
+                memset(window + k, 0, (size_t)(lo * in_c) * sizeof(int16_t));
             }
+            if (hi < p->k_w) {
+                memset(window + k + hi * in_c, 0, (size_t)((p->k_w - hi) * in_c) * sizeof(int16_t));
+            }
+            if (dil_w == 1) {
+                widen_pixels(px, to, 1, (hi - lo) * in_c, 0, off2);
+            } else {
+                widen_pixels(px, to, hi - lo, in_c, dil_w * in_c, off2);
+            }
+        } else if (dil_w == 1 && lo == 0 && hi == p->k_w) {
+            widen_row(image + y * in_row + x0 * in_c, (uint32_t *)(void *)(window + k), run, off2);
         } else {
             for (kx = 0; kx < p->k_w; ++kx) {
-                const int32_t x = x0 + kx * p->dil_w;
-                const int32_t at = k + kx * in_c;
+                const int32_t x = x0 + kx * dil_w;
                 if (x < 0 || x >= p->in_w) {
-                    if (aligned) {
-                        memset(window + at, 0, (size_t)in_c * sizeof(int16_t));
-                    } else {
-                        zero1(window, at, in_c);
-                    }
-                } else if (aligned) {
-                    widen4(image + y * in_row + x * in_c, (uint32_t *)(void *)(window + at), in_c, off2);
+                    zero1(window, k + kx * in_c, in_c);
                 } else {
-                    widen1(image + y * in_row + x * in_c, window, at, in_c, off);
+                    widen1(image + y * in_row + x * in_c, window, k + kx * in_c, in_c, off);
                 }
             }
         }
@@ -176,12 +277,10 @@ static void gather(const ek_conv_dsp_params *p, const int8_t *image, int32_t y0,
  * `records_end`, requantized, clamped and stored as four int8 bytes at `out` on. Several
  * pixels per call (1x1 layers over 16 or 32 channels: about 70 instructions of call and
  * gather per pixel besides 512 MACs) pay the call's setup once. The fields' order is the
- * assembly's (it copies the first eight onto its stack with one LDM and one PUSH, then the
- * last two with another pair). */
+ * assembly's (it pushes the last two onto its stack with one LDRD and one PUSH, then the first
+ * eight with an LDM and a PUSH below them: the first four, which every group reads, with one
+ * LDM from sp). */
 typedef struct {
-    const uint32_t *window; /* the first pixel's gathered window, word-aligned */
-    const uint32_t *end;    /* window + 2 * steps words: the next pixel's window */
-    uint32_t entry;         /* steps & 3 (C); the assembly turns it into its loop's entry address */
     int8_t *out;
     const int32_t *records_end;
     /* The activation clamp on four bytes at once: requantize_k gives u = min(max(q - lo, 0), 255)
@@ -189,28 +288,16 @@ typedef struct {
      * 128) saturates exactly where u passes hi - lo; a wrapping UADD8 of act_min - d then gives
      * min(u, hi - lo) + lo - 128, the int8 output */
     uint32_t sat4, shift4;
-    const uint32_t *weights;  /* the first group's */
+    const uint32_t *window; /* the first pixel's gathered window, word-aligned */
+    const uint32_t *end;    /* window + 2 * steps words: the next pixel's window */
+    uint32_t entry;         /* steps & 7 (C); the assembly turns it into its loop's entry address */
     const uint32_t *last_end; /* the last pixel's window end */
-    const int32_t *records;   /* the first group's (ek_conv_dsp.h) */
+    const uint32_t *weights;  /* the first group's */
+    const int32_t *records;   /* the first group's (ek_conv_dsp.h); beside weights: one LDRD */
 } conv_groups;
 
-/* One channel's requantization from the doubled accumulator acc2 with its record's multiplier
- * m, constant k = (1 + 2 * (out_offset - act_min)) << s and s = -shift - 1 (dsp_layout.py):
- * TFLite's doubling high multiply is SMMULR of acc2; its rounding divide by 2^(s+1), halves away
- * from zero, is ((v - (v < 0)) >> s + 1) >> 1 (ek_requant_dsp.h), and the output offset joins
- * before the last halving. Here SMMLAR adds k (both constants, shifted to where they join, a
- * multiple of 2^s: exact) and the correction takes acc's sign instead of v's: they differ only
- * where v = 0, which is never a half (s + 1 >= 1). The generator checks that v + k fits int32.
- * USAT's ASR #1 ends it: 4 instructions against 5 (and a shared constant's load). */
-static inline uint32_t requantize_k(int32_t acc2, int32_t m, int32_t k, int32_t s)
-{
-    int32_t v = (int32_t)((uint32_t)ek_smmulr(acc2, m) + (uint32_t)k); /* SMMLAR */
-    v -= (int32_t)((uint32_t)acc2 >> 31);
-    return (uint32_t)__usat((v >> s) >> 1, 8);
-}
-
 #if defined(EK_ACLE_EMULATION)
-/* The assembly's arithmetic in C, for the host tests. */
+/* The assembly's arithmetic in C, for the host tests (requantize_k: ek_requant_dsp.h). */
 static void run_groups(const conv_groups *k)
 {
     const size_t span = (size_t)(k->end - k->window);
@@ -241,15 +328,16 @@ static void run_groups(const conv_groups *k)
 }
 #else
 /* One step of four window values: LDRD of the window's two words, LDM of four weight words per
- * word, eight SMLADs. 44 bytes (every instruction 32-bit): the loop's entry is computed from it. */
+ * word, eight SMLADs. 40 bytes (the LDMs 16-bit, the others 32-bit): the loop's entry is
+ * computed from it. */
 #define EK_CONV_STEP                          \
     "ldrd r2, r3, [r0], #8\n\t"               \
-    "ldmia.w r1!, {r4, r5, r6, r7}\n\t"       \
+    "ldmia.n r1!, {r4, r5, r6, r7}\n\t"       \
     "smlad r9, r2, r4, r9\n\t"                \
     "smlad r10, r2, r5, r10\n\t"              \
     "smlad r11, r2, r6, r11\n\t"              \
     "smlad r12, r2, r7, r12\n\t"              \
-    "ldmia.w r1!, {r4, r5, r6, r7}\n\t"       \
+    "ldmia.n r1!, {r4, r5, r6, r7}\n\t"       \
     "smlad r9, r3, r4, r9\n\t"                \
     "smlad r10, r3, r5, r10\n\t"              \
     "smlad r11, r3, r6, r11\n\t"              \
@@ -273,35 +361,38 @@ static void run_groups(const conv_groups *k)
  * inside the compiler's pixel loop left it too few to keep the group's state out of memory.
  * Registers: r0 window (walking), r1 weights, r2-r3 window words, r4-r7 weight words, then
  * records, r8 records, r9-r12 accumulators, lr the window's end; the other fields on the stack:
- * [sp] last_end, [sp, #4] records, [sp, #8] window, [sp, #12] end, [sp, #16] the loop's entry,
- * [sp, #20] out, [sp, #24] records_end, [sp, #28] sat4, [sp, #32] shift4, [sp, #36] weights.
- * The loop runs four steps a pass and is entered part-way (steps & 3 steps before its first
- * compare), so a group costs 3 instructions before it, 11 per step and 2 per pass, 29 to
- * requantize and store; a pixel after the first 10 to move to its window. */
+ * [sp] out, [sp, #4] records_end, [sp, #8] sat4, [sp, #12] shift4, [sp, #16] window, [sp, #20] a
+ * window's bytes, [sp, #24] the loop's entry, [sp, #28] last_end, [sp, #32] weights, [sp, #36]
+ * records. The loop runs eight steps a pass and is entered part-way (steps & 7 steps before its
+ * first compare: a 1x1 over 32 channels is one pass), so a group costs 3 instructions before
+ * it, 11 per step and 2 per pass, 28 to requantize and store; a pixel after the first 8 to move
+ * to its window. */
 __attribute__((naked, noinline)) static void run_groups(const conv_groups *k)
 {
     (void)k;
     __asm__ volatile(
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-        "ldmia r0!, {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"
-        "push {r2, r3, r4, r5, r6, r7, r8, r9}\n\t"
-        "ldmia r0, {r2, r8}\n\t" /* last_end, records */
-        "push {r2, r8}\n\t"
-        "mov r1, r9\n\t"
-        "ldr lr, [sp, #12]\n\t"
-        "rsb r4, r4, #4\n\t" /* entry: (4 - steps & 3) & 3 steps into the loop, Thumb bit set */
-        "and r4, r4, #3\n\t"
-        "movs r5, #44\n\t"
+        "ldrd r1, r8, [r0, #32]\n\t" /* weights, records */
+        "push {r1, r8}\n\t"
+        "ldmia r0, {r2, r3, r4, r5, r6, r7, r9, r10}\n\t"
+        "push {r2, r3, r4, r5, r6, r7, r9, r10}\n\t"
+        "mov lr, r7\n\t"
+        "sub r7, r7, r6\n\t" /* a window's bytes, in place of end */
+        "str r7, [sp, #20]\n\t"
+        "rsb r9, r9, #8\n\t" /* entry: (8 - steps & 7) & 7 steps into the loop, Thumb bit set */
+        "and r9, r9, #7\n\t"
+        "movs r5, #40\n\t"
         "adr r2, 4f\n\t"
-        "mla r2, r4, r5, r2\n\t"
+        "mla r2, r9, r5, r2\n\t"
         "orr r2, r2, #1\n\t"
-        "str r2, [sp, #16]\n\t"
+        "str r2, [sp, #24]\n\t"
         "1:\n\t"
         "ldmia r8!, {r9, r10, r11, r12}\n\t" /* biases (doubled) */
-        "ldr r0, [sp, #8]\n\t"
-        "ldr pc, [sp, #16]\n\t"
+        "ldr r0, [sp, #16]\n\t"
+        "ldr pc, [sp, #24]\n\t"
         ".balign 4\n\t"
         "4:\n\t"
+        EK_CONV_STEP EK_CONV_STEP EK_CONV_STEP EK_CONV_STEP
         EK_CONV_STEP EK_CONV_STEP EK_CONV_STEP EK_CONV_STEP
         "cmp r0, lr\n\t"
         "bne 4b\n\t"
@@ -309,23 +400,20 @@ __attribute__((naked, noinline)) static void run_groups(const conv_groups *k)
         "orr r9, r9, r10, lsl #8\n\t"
         "orr r9, r9, r11, lsl #16\n\t"
         "orr r9, r9, r12, lsl #24\n\t"
-        "ldrd r2, r3, [sp, #28]\n\t"
-        "uqadd8 r9, r9, r2\n\t" /* the activation clamp and back to int8 (conv_groups) */
-        "uadd8 r9, r9, r3\n\t"
-        "ldrd r2, r3, [sp, #20]\n\t" /* out, records_end */
+        "ldmia sp, {r2, r3, r4, r5}\n\t" /* out, records_end, sat4, shift4 */
+        "uqadd8 r9, r9, r4\n\t" /* the activation clamp and back to int8 (conv_groups) */
+        "uadd8 r9, r9, r5\n\t"
         "str r9, [r2], #4\n\t"
-        "str r2, [sp, #20]\n\t"
+        "str r2, [sp]\n\t"
         "cmp r8, r3\n\t"
         "bne 1b\n\t"
-        "ldr r2, [sp]\n\t" /* the next pixel: its window starts at this one's end */
+        "ldr r2, [sp, #28]\n\t" /* the next pixel: its window starts at this one's end */
         "cmp lr, r2\n\t"
         "beq 9f\n\t"
-        "ldr r3, [sp, #8]\n\t"
-        "str lr, [sp, #8]\n\t"
-        "sub r3, lr, r3\n\t"
+        "ldr r3, [sp, #20]\n\t"
+        "str lr, [sp, #16]\n\t"
         "add lr, lr, r3\n\t"
-        "ldr r1, [sp, #36]\n\t"
-        "ldr r8, [sp, #4]\n\t"
+        "ldrd r1, r8, [sp, #32]\n\t" /* weights, records: the first group's again */
         "b 1b\n\t"
         "9:\n\t"
         "add sp, sp, #40\n\t"
@@ -370,7 +458,7 @@ void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *out
     const uint32_t sat = 255u - (uint32_t)(p->act_max - p->act_min); /* d, see conv_groups */
     k.window = words;
     k.end = words + span;
-    k.entry = (uint32_t)(steps & 3);
+    k.entry = (uint32_t)(steps & 7);
     k.out = output;
     k.sat4 = sat * 0x01010101u;
     k.shift4 = (((uint32_t)p->act_min - sat) & 0xFFu) * 0x01010101u;
@@ -397,15 +485,12 @@ void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *out
                 for (ox = 0; ox < p->out_w; ox += m) {
                     const int32_t room = batch - n;
                     m = p->out_w - ox < room ? p->out_w - ox : room;
-                    if (x_step == p->in_c) {
-                        widen_pixels(px, words + n * span, m * x_step, off2);
-                        px += m * x_step;
+                    if (x_step == p->in_c) { /* one run */
+                        widen_pixels(px, words + n * span, 1, m * x_step, 0, off2);
                     } else {
-                        int32_t i;
-                        for (i = 0; i < m; ++i, px += x_step) {
-                            widen_pixels(px, words + (n + i) * span, p->in_c, off2);
-                        }
+                        widen_pixels(px, words + n * span, m, p->in_c, x_step, off2);
                     }
+                    px += m * x_step;
                     n += m;
                     if (n == batch) {
                         output = run_pixels(&k, &last, tail_word, n, groups, tail, output);
@@ -416,8 +501,10 @@ void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *out
         }
     } else {
         const int32_t pixels = p->batches * p->out_h * p->out_w;
-        /* positions past a window row are never written */
-        memset(words, 0, (size_t)(pixels < batch ? pixels : batch) * (size_t)span * 4u);
+        if (EK_CONV_DSP_UNALIGNED && (p->in_c & 3) != 0) {
+            /* positions past a window row (in_c not a multiple of 4) are never written */
+            memset(words, 0, (size_t)(pixels < batch ? pixels : batch) * (size_t)span * 4u);
+        }
         for (b = 0; b < p->batches; ++b) {
             const int8_t *image = input + b * in_image;
             for (oy = 0; oy < p->out_h; ++oy) {

@@ -75,7 +75,8 @@ void ek_depthwise_rows_dsp(const ek_depthwise_dsp_params *p, int32_t width, cons
 int32_t ek_depthwise_rows_in_place(const ek_depthwise_dsp_params *p);
 
 /* Its whole-plane path for small 3x3 maps (ek_depthwise_plane_dsp.c), also taken by itself: 3x3,
- * stride 1, dilation 1, where a channel's padded plane fits
+ * stride 1 (or 2 where four channels' planes fit with rows 16 or 32 halfwords apart), dilation 1,
+ * where a channel's padded plane fits
  * EK_DEPTHWISE_PLANE_MAX_HALFWORDS halfwords on the stack (and beside it EK_DEPTHWISE_PLANE_ACC
  * accumulators). It may run with output == input for one image whose output is no larger. */
 #define EK_DEPTHWISE_PLANE_MAX_HALFWORDS 896
@@ -96,12 +97,20 @@ void ek_depthwise_plane_dsp(const ek_depthwise_dsp_params *p, const int8_t *inpu
 #ifndef EK_DEPTHWISE_PLANE_PATH
 #define EK_DEPTHWISE_PLANE_PATH 1
 #endif
+/* the whole-plane path's stride-2 loops (0: stride 2 stays on the four-channel kernel) */
+#ifndef EK_DEPTHWISE_PLANE_STRIDE2
+#define EK_DEPTHWISE_PLANE_STRIDE2 1
+#endif
 #ifndef EK_DEPTHWISE_ROWS_PATH
 #define EK_DEPTHWISE_ROWS_PATH 1
 #endif
 /* ek_conv2d_dsp's path for out_c not a multiple of 4 (0 when no call of the engine has one) */
 #ifndef EK_CONV_DSP_TAIL
 #define EK_CONV_DSP_TAIL 1
+#endif
+/* ek_conv2d_dsp's gather for in_c not a multiple of 4 (0 when no call of the engine has one) */
+#ifndef EK_CONV_DSP_UNALIGNED
+#define EK_CONV_DSP_UNALIGNED 1
 #endif
 
 /* The in-place variant: the same contract as ek_depthwise_conv2d_in_place (ek_kernels.h). */
@@ -113,7 +122,9 @@ void ek_depthwise_conv2d_in_place_dsp(const ek_depthwise_dsp_params *p, int8_t *
  * (x[k+1], x[k+3]) (what SXTAB16 and SXTAB16-ROR8 give of four input bytes). Weights: for each
  * group of 4 output channels (the last one padded with zeros), for each step, eight words:
  * channels 0..3 of the group as (2 w[k], 2 w[k+2]), then channels 0..3 as (2 w[k+1], 2 w[k+3])
- * (low, high halfwords; the row padding's positions are zero). */
+ * (low, high halfwords; the row padding's positions are zero). A 1x1 stride-1 convolution with
+ * in_c a multiple of 4 and out_c <= in_c may run with output == input (its pixels are widened a
+ * batch at a time before their outputs are written: ek_conv2d_dsp_in_place). */
 #define EK_CONV_DSP_MAX_WINDOW 1152
 void ek_conv2d_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *output);
 /* FULLY_CONNECTED with widened weights (ek_conv_dsp.c): `rows` rows of `depth` values, depth a

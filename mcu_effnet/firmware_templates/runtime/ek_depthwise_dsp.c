@@ -338,7 +338,7 @@ void ek_depthwise_conv2d_dsp(const ek_depthwise_dsp_params *p, const int8_t *inp
     const int32_t width = EK_DEPTHWISE_ROWS_PATH ? ek_depthwise_rows_width(p) : 0;
     dw_call k;
     int32_t b, oy;
-    /* 3x3 stride 1 maps whose padded channel plane fits the stack buffer: a channel's whole
+    /* 3x3 stride 1 (some stride 2) maps whose padded channel plane fits the stack buffer: a channel's whole
      * plane at a time (measured on qemu-m4 24x24 3.8 instructions per MAC, the rows path 4.4) */
     if (EK_DEPTHWISE_PLANE_PATH && ek_depthwise_plane_fits(p)) {
         ek_depthwise_plane_dsp(p, input, output);

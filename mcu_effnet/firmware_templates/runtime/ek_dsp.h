@@ -51,6 +51,15 @@ static inline int32_t ek_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 
  * the products without an accumulator, which gcc 12's ACLE lacks. */
 static inline int32_t ek_smuad(int32_t a, int32_t b) { return __smlad(a, b, 0); }
 static inline int32_t ek_smultb(int32_t a, int32_t b) { return __smlatb(a, b, 0); }
+/* PKHBT (a's bottom halfword, b's bottom one on top) and PKHTB ASR #16 (b's top halfword at the
+ * bottom, a's top one on top), which gcc 12 does not form from the masks and shifts. */
+static inline uint32_t ek_pkhbt16(uint32_t a, uint32_t b) { return (a & 0xFFFFu) | (b << 16); }
+static inline uint32_t ek_pkhtb16(uint32_t a, uint32_t b) { return (a & 0xFFFF0000u) | (b >> 16); }
+/* SMMLAR: c plus SMMULR's rounded high word of a * b (modulo 2^32). */
+static inline int32_t ek_smmlar(int32_t a, int32_t b, int32_t c)
+{
+    return (int32_t)((uint32_t)ek_smmulr(a, b) + (uint32_t)c);
+}
 #else
 static inline int32_t ek_ssat8(int32_t x) { return __ssat(x, 8); }
 static inline int32_t ek_sxtb16_ror8(uint32_t x)
@@ -69,6 +78,24 @@ static inline int32_t ek_smmulr(int32_t a, int32_t b)
 {
     int32_t r;
     __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline uint32_t ek_pkhbt16(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline uint32_t ek_pkhtb16(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline int32_t ek_smmlar(int32_t a, int32_t b, int32_t c)
+{
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(c));
     return r;
 }
 static inline int32_t ek_smuad(int32_t a, int32_t b)

@@ -6,6 +6,18 @@
 #include "ek_binary_ops.h"
 #include "ek_fixedpoint.h"
 
+/* Whether ek_add keeps its broadcasting path: the generator writes 0 in ek_dsp_paths.h when every
+ * ADD of the engine takes add_same_shape (mcu_effnet.codegen.dsp_depthwise_paths), which leaves
+ * about 600 bytes of code out; a runtime built on its own keeps it. */
+#if defined(__has_include)
+#if __has_include("ek_dsp_paths.h")
+#include "ek_dsp_paths.h"
+#endif
+#endif
+#ifndef EK_ADD_BROADCAST
+#define EK_ADD_BROADCAST 1
+#endif
+
 /* Whether both inputs walk the output's elements in order (no broadcasting): the strides the
  * generator writes for an input of the output's shape (0 for dimensions of size 1). */
 static int32_t same_shape(const ek_binary_params *p)
@@ -56,12 +68,14 @@ static inline int32_t shortcut_shift(int32_t shift) { return shift <= 0 && shift
 void ek_add(const ek_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *output)
 {
     const int32_t *d = p->out_dims;
-    if (p->left_shift == 20 && shortcut_shift(p->in1_shift) && shortcut_shift(p->in2_shift) &&
-        shortcut_shift(p->out_shift) && same_shape(p)) {
+    if (!EK_ADD_BROADCAST || (p->left_shift == 20 && shortcut_shift(p->in1_shift) && shortcut_shift(p->in2_shift) &&
+                              shortcut_shift(p->out_shift) && same_shape(p))) {
         add_same_shape(p, in1, in2, output, d[0] * d[1] * d[2] * d[3]);
         return;
     }
+#if EK_ADD_BROADCAST
     EK_BROADCAST_LOOP(int8_t, d, p->in1_strides, p->in2_strides, in1, in2, output, ek_add_one(p, va, vb));
+#endif
 }
 
 void ek_mul(const ek_binary_params *p, const int8_t *in1, const int8_t *in2, int8_t *output)

@@ -114,6 +114,7 @@ static inline int32_t ek_saturating_rounding_multiply_by_pot(int32_t x, int32_t 
 /* Fixed-point transcendental functions (ek_fixedpoint.c). Raw values: a FixedPoint with
  * `integer_bits` integer bits stores r / 2^(31 - integer_bits). */
 int32_t ek_exp_on_negative_values(int32_t a, int32_t integer_bits); /* -> Q0.31 */
+int32_t ek_exp5_on_negative_values(int32_t a);                       /* the same, integer_bits 5 */
 int32_t ek_one_over_one_plus_x(int32_t a);                           /* Q0.31 in [0, 1) -> Q0.31 */
 int32_t ek_logistic_fixed(int32_t a, int32_t integer_bits);          /* -> Q0.31 */
 

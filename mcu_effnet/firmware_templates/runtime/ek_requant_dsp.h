@@ -22,6 +22,36 @@ static inline uint32_t requantize_u8(int32_t acc2, int32_t multiplier, int32_t s
     return (uint32_t)__usat((v + round_offset) >> 1, 8);
 }
 
+/* The shorter form with a per-channel constant (ek_conv_dsp.c's groups, ek_pointwise_dsp.c's
+ * pixel blocks, ek_depthwise_plane_dsp.c): the requantization from the doubled accumulator acc2
+ * with multiplier m, constant k = (1 + 2 * (out_offset - act_min)) << s and s = -shift - 1.
+ * TFLite's doubling high multiply is SMMULR of acc2; its rounding divide by 2^(s+1), halves away
+ * from zero, is ((v - (v < 0)) >> s + 1) >> 1 (requantize_u8), and the output offset joins
+ * before the last halving. Here SMMLAR adds k (both constants, shifted to where they join, a
+ * multiple of 2^s: exact) and the correction takes acc's sign instead of v's: they differ only
+ * where v = 0, which is never a half (s + 1 >= 1). Exact where v + k fits int32: |v| <= 2^30
+ * (|acc| < 2^30, m < 2^31), so s <= 20 is enough (|k| < 2^29); the callers check. USAT's ASR #1
+ * ends it: 4 instructions against requantize_u8's 5 (and a shared constant's load). The result is
+ * min(max(q - act_min, 0), 255) for the output q, which clamp_k4 finishes. */
+static inline uint32_t requantize_k(int32_t acc2, int32_t m, int32_t k, int32_t s)
+{
+    int32_t v = ek_smmlar(acc2, m, k);
+    v -= (int32_t)((uint32_t)acc2 >> 31);
+    return (uint32_t)__usat((v >> s) >> 1, 8);
+}
+
+/* The largest s = -shift - 1 requantize_k takes whatever the constant (see above). */
+#define EK_REQUANTIZE_K_MAX_SHIFT 20
+
+/* The activation clamp of up to four requantize_k bytes at once, u = min(max(q - lo, 0), 255)
+ * with lo = act_min: UQADD8 of d = 255 - (act_max - act_min) saturates exactly where u passes
+ * act_max - act_min; a wrapping UADD8 of act_min - d then gives min(u, act_max - act_min) +
+ * act_min, the int8 output. `sat4` holds d, `shift4` act_min - d, in every byte. */
+static inline uint32_t clamp_k4(uint32_t u, uint32_t sat4, uint32_t shift4)
+{
+    return __uadd8(__uqadd8(u, sat4), shift4);
+}
+
 /* Four requantized channels (bytes biased by 128) clamped and stored as int8. */
 static inline void store4(int8_t *out, uint32_t word, uint32_t lo4, uint32_t hi4)
 {
