@@ -432,18 +432,24 @@ def first_order(kh: int, kw: int, in_c: int) -> np.ndarray:
     """The first-layer kernel's window order, as indices into the OHWI window (kh rows of
     run = kw * in_c values): each row's values in whole words first (the kernel widens them
     from its band of input rows, one LDR a word), then every row's last run % 4 values back to
-    back (staged as bytes, then widened). The window, padded to a
-    multiple of 4, is as long as the natural order's.
+    back (staged as bytes, then widened). A 3x3 window over RGB (rows of 9) takes its rows' last
+    values two rows at once (``widen_3x9``): rows 0 and 1 in the low and high halfwords of the
+    last step's first word (slots 24 and 26), row 2 in the high one of its second (slot 27;
+    slot 25, -1, a padding slot with a zero weight). The window, padded to a multiple of 4, is
+    as long as the natural order's.
 
     >>> first_order(2, 3, 2).tolist()  # rows of 6: 4 from each row, then 2 from each
     [0, 1, 2, 3, 6, 7, 8, 9, 4, 5, 10, 11]
     >>> first_order(3, 3, 3)[24:].tolist()  # rows of 9: their last values 8, 17, 26
-    [8, 17, 26]
+    [8, -1, 17, 26]
     """
     run = kw * in_c
     whole = run // CONV_STEP * CONV_STEP
     rows = np.arange(kh * run).reshape(kh, run)
-    return np.concatenate([rows[:, :whole].reshape(-1), rows[:, whole:].reshape(-1)])
+    last = rows[:, whole:].reshape(-1)
+    if (kh, run) == (3, 9):
+        last = np.array([last[0], -1, last[1], last[2]])
+    return np.concatenate([rows[:, :whole].reshape(-1), last])
 
 
 def first_runs(
@@ -461,7 +467,8 @@ def first_runs(
     w = np.asarray(weights, np.int64)
     out_c = w.shape[0]
     groups = -(-out_c // CHANNEL_GROUP)
-    window = w.reshape(out_c, -1)[:, first_order(*w.shape[1:])]
+    order = first_order(*w.shape[1:])
+    window = np.where(order >= 0, w.reshape(out_c, -1)[:, np.maximum(order, 0)], 0)
     steps = conv_weights(window.reshape(out_c, 1, 1, -1)).reshape(groups, -1)
     records = group_records_k(bias2, multiplier, constant, right_shift).reshape(groups, 16)
     return np.concatenate([records[:, :CHANNEL_GROUP], steps, records[:, CHANNEL_GROUP:]], axis=1).reshape(-1)

@@ -6,16 +6,16 @@
  * Here the window is one run of K = k_h * k_w * in_c values padded once to a multiple of four
  * (27 -> 28), in the order dsp_layout.first_order gives: each row's whole words, then the rows'
  * last k_w * in_c % 4 values. Each pixel's window is widened once from its rows (LDR and two
- * SXTB16 a word; the rows' last bytes staged), into a batch of halfword-pair windows (x[k], x[k+2]),
+ * SXTB16 a word; the rows' last bytes staged, or for 3x3 over RGB packed two rows at a time
+ * with PKHTB), into a batch of halfword-pair windows (x[k], x[k+2]),
  * (x[k+1], x[k+3]) that every group of four output channels then shares: 16 or 64 output
  * channels reuse a window, so widening it once beats two SXTB16 per group and step.
  * Taps in the padding get the input zero point: with the input offset folded into the bias
  * (bias + in_offset * sum(w), as the plain kernels take it) a tap of value -in_offset adds
  * w * (x + in_offset) = 0, exactly as TFLite Micro's reference skips it. Every window is
  * widened from a band: the k_h input rows a run of output columns reads, copied with the zero
- * point around them (stage_band), so borders cost what the interior does and the code stays
- * small (ResNet-8's firmware has about 0.2 KB of flash to spare against TFLite Micro +
- * CMSIS-NN). The generator keeps the k x k kernel for a horizontal dilation
+ * point around them (stage_band), so borders cost what the interior does (a few instructions
+ * a pixel for the copy) and one path serves both. The generator keeps the k x k kernel for a horizontal dilation
  * (dsp_layout.takes_first_kernel).
  *
  * One naked assembly routine (run_first_groups) runs every group of the batch's pixels: per
@@ -251,6 +251,40 @@ EK_DSP_INLINE void widen_rows(const int8_t *px, int32_t row_step, int32_t k_h, i
     }
 }
 
+/* widen_rows of 3 rows of 9 bytes (3x3 over RGB), written out: about 34 instructions a window
+ * (9 LDRs, 14 SXTB16, the stores) against about 75 in widen_rows' loops. The rows' last bytes
+ * come two rows at once: the words ending at rows 0 and 1's ends packed by their top halves
+ * (PKHTB) into one SXTB16, row 2's word alone into the high half of the other (dsp_layout
+ * first_order places them). */
+EK_DSP_INLINE void widen_3x9(const int8_t *px, int32_t row_step, uint32_t *to)
+{
+    const int8_t *const p1 = px + row_step;
+    const int8_t *const p2 = p1 + row_step;
+    uint32_t v, u0, u1;
+    v = ek_load4(px);
+    to[0] = (uint32_t)__sxtb16((int32_t)v);
+    to[1] = (uint32_t)ek_sxtb16_ror8(v);
+    v = ek_load4(px + 4);
+    to[2] = (uint32_t)__sxtb16((int32_t)v);
+    to[3] = (uint32_t)ek_sxtb16_ror8(v);
+    u0 = ek_load4(px + 5);
+    v = ek_load4(p1);
+    to[4] = (uint32_t)__sxtb16((int32_t)v);
+    to[5] = (uint32_t)ek_sxtb16_ror8(v);
+    v = ek_load4(p1 + 4);
+    to[6] = (uint32_t)__sxtb16((int32_t)v);
+    to[7] = (uint32_t)ek_sxtb16_ror8(v);
+    u1 = ek_load4(p1 + 5);
+    to[12] = (uint32_t)ek_sxtb16_ror8((u0 >> 16) | (u1 & 0xFFFF0000u)); /* rows 0 and 1's last bytes */
+    v = ek_load4(p2);
+    to[8] = (uint32_t)__sxtb16((int32_t)v);
+    to[9] = (uint32_t)ek_sxtb16_ror8(v);
+    v = ek_load4(p2 + 4);
+    to[10] = (uint32_t)__sxtb16((int32_t)v);
+    to[11] = (uint32_t)ek_sxtb16_ror8(v);
+    to[13] = (uint32_t)ek_sxtb16_ror8(ek_load4(p2 + 5)); /* (a zero weight's, row 2's last byte) */
+}
+
 /* The k_h input rows that output columns [ox, ox + n) of the row at y0 read, from input column
  * x0 = ox * stride_w - pad_left on, `width` bytes each, back to back in `band`: the input zero
  * point wherever they leave the input (rows above or below, columns left or right), so every
@@ -317,8 +351,12 @@ void ek_conv2d_first_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_
                 stage_band(p, image, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left, width, band);
                 for (i = 0; i < m; ++i) {
                     uint32_t *const to = bt.windows + bt.n * bt.span;
-                    if (run == 9) { /* 3 x k over RGB: constant word and byte counts, about half the cost */
+                    if (run == 9 && p->k_h == 3) { /* 3x3 over RGB */
+                        widen_3x9(band + i * x_step, width, to);
+                    } else if (run == 9) { /* 3 x k over RGB: constant word and byte counts, about half the cost */
                         widen_rows(band + i * x_step, width, p->k_h, 2, 1, to, left);
+                    } else if (run == 4) { /* KWS's 10 x 4 over one channel: a word a row */
+                        widen_rows(band + i * x_step, width, p->k_h, 1, 0, to, left);
                     } else {
                         widen_rows(band + i * x_step, width, p->k_h, run >> 2, run & 3, to, left);
                     }
