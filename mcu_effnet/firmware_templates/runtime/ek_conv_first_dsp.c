@@ -310,6 +310,32 @@ static void stage_band(const ek_conv_dsp_params *p, const int8_t *image, int32_t
     }
 }
 
+/* The `m` windows of a band from `px` on (`x_step` bytes apart, rows `width` bytes apart)
+ * widened into the batch. Out of line: inlined, the call's state crowded the widening into
+ * the stack (about 25 instructions a window more). */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void take_band(first_batch *b, const int8_t *px, int32_t m, int32_t x_step, int32_t width, int32_t run,
+                      int32_t k_h, uint32_t *left)
+{
+    for (; m > 0; --m, px += x_step) {
+        uint32_t *const to = b->windows + b->n * b->span;
+        if (run == 9 && k_h == 3) { /* 3x3 over RGB */
+            widen_3x9(px, width, to);
+        } else if (run == 9) { /* 3 x k over RGB: constant word and byte counts, about half the cost */
+            widen_rows(px, width, k_h, 2, 1, to, left);
+        } else if (run == 4) { /* KWS's 10 x 4 over one channel: a word a row */
+            widen_rows(px, width, k_h, 1, 0, to, left);
+        } else {
+            widen_rows(px, width, k_h, run >> 2, run & 3, to, left);
+        }
+        if (++b->n == b->batch) {
+            flush(b);
+        }
+    }
+}
+
 void ek_conv2d_first_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_t *output)
 {
     uint32_t left[EK_CONV_FIRST_MAX_WINDOW / 4]; /* the rows' last bytes (widen_rows) */
@@ -325,7 +351,7 @@ void ek_conv2d_first_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_
     const uint32_t sat = 255u - (uint32_t)(p->act_max - p->act_min); /* see conv_groups */
     const int32_t group_run = 16 + 8 * steps;                         /* words of a group's run */
     first_batch bt;
-    int32_t b, oy, ox, i;
+    int32_t b, oy, ox;
     bt.span = 2 * steps;
     bt.batch = EK_FIRST_WINDOWS / bt.span < EK_FIRST_MAX_BATCH ? EK_FIRST_WINDOWS / bt.span : EK_FIRST_MAX_BATCH;
     bt.n = 0;
@@ -349,21 +375,7 @@ void ek_conv2d_first_dsp(const ek_conv_dsp_params *p, const int8_t *input, int8_
                 const int32_t m = p->out_w - ox < cols ? p->out_w - ox : cols;
                 const int32_t width = ((m - 1) * p->stride_w + p->k_w) * in_c;
                 stage_band(p, image, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left, width, band);
-                for (i = 0; i < m; ++i) {
-                    uint32_t *const to = bt.windows + bt.n * bt.span;
-                    if (run == 9 && p->k_h == 3) { /* 3x3 over RGB */
-                        widen_3x9(band + i * x_step, width, to);
-                    } else if (run == 9) { /* 3 x k over RGB: constant word and byte counts, about half the cost */
-                        widen_rows(band + i * x_step, width, p->k_h, 2, 1, to, left);
-                    } else if (run == 4) { /* KWS's 10 x 4 over one channel: a word a row */
-                        widen_rows(band + i * x_step, width, p->k_h, 1, 0, to, left);
-                    } else {
-                        widen_rows(band + i * x_step, width, p->k_h, run >> 2, run & 3, to, left);
-                    }
-                    if (++bt.n == bt.batch) {
-                        flush(&bt);
-                    }
-                }
+                take_band(&bt, band, m, x_step, width, run, p->k_h, left);
             }
         }
     }
