@@ -15,8 +15,8 @@
  * w * (x + in_offset) = 0, exactly as TFLite Micro's reference skips it. Every window is
  * widened from a band: the k_h input rows a run of output columns reads, copied with the zero
  * point around them (stage_band), so borders cost what the interior does (a few instructions
- * a pixel for the copy) and one path serves both. The generator keeps the k x k kernel for a horizontal dilation
- * (dsp_layout.takes_first_kernel).
+ * a pixel for the copy) and one path serves both. The generator keeps the k x k kernel for a
+ * horizontal dilation (dsp_layout.takes_first_kernel).
  *
  * One naked assembly routine (run_first_groups) runs every group of the batch's pixels: per
  * step of four values LDRD of two window words, two LDMs of four weight words, eight SMLADs
