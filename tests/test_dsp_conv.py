@@ -561,20 +561,23 @@ def test_first_layers_model_on_host(host):
 
 
 def _groups_model() -> bytes:
-    """Entries into the k x k kernel's loop of eight steps (steps & 7 = 5, 4, 7, 6, 1, 2, 0, 3),
-    full groups of four and tails of 1 to 3 channels (none but a tail: 3 units), a strided 1x1
-    over an odd pixel count (its pixels widened in one call, 16 bytes an LDM), window rows of 60
+    """Entries into the k x k kernel's loop of eight steps (steps & 7 = 5, 7, 6, 1, 2, 0, 3;
+    windows of 4 and 8 steps run run_groups16 and run_groups32, in place and strided), full
+    groups of four and tails of 1 to 3 channels (none but a tail: 3 units), a strided 1x1 over
+    an odd pixel count (its pixels widened in one call, 16 bytes an LDM), window rows of 60
     and 12 bytes (widened 8 bytes at a time, a 4-byte remainder first), a dilated window (its
     taps widened as strided pixels), a 1x1 in place over its own input, a fully connected layer,
     each activation clamp."""
     b = ModelBuilder(np.random.default_rng(31))
     x = b.input((1, 9, 10, 20), scale=0.03, zero_point=5)
     x = b.conv2d(x, 16, (1, 1))  # 5 steps, in place over 90 pixels: two calls of run_groups
-    x = b.conv2d(x, 20, (1, 1), (2, 2))  # 4 steps, 5 groups, 5x5 pixels
+    x = b.conv2d(x, 16, (1, 1), activation="RELU6")  # 4 steps (run_groups16) in place, 90 pixels
+    x = b.conv2d(x, 20, (1, 1), (2, 2))  # 4 steps (run_groups16), 5 groups, 5x5 pixels
     x = b.conv2d(x, 13, (1, 3), activation="RELU")  # 15 steps, a tail of 1
     x = b.conv2d(x, 4, (3, 3), activation="RELU6")  # 30 steps over an unaligned depth
     x = b.conv2d(x, 8, (3, 3), out_zp=-7)  # 9 steps
     x = b.conv2d(x, 32, (3, 3), dilation=(2, 2))  # 18 steps
+    x = b.conv2d(x, 32, (1, 1), activation="RELU6")  # 8 steps (run_groups32), 25 pixels
     x = b.conv2d(x, 12, (3, 3), activation="RELU")  # 72 steps: whole passes
     x = b.fully_connected(b.reshape(x, (1, 300)), 3, activation="RELU")  # 75 steps, a tail of 3
     b.outputs = [x]
@@ -582,7 +585,7 @@ def _groups_model() -> bytes:
 
 
 def _groups_calls(model_c: str) -> None:
-    assert model_c.count("ek_conv2d_dsp(&") == 7 and model_c.count("ek_conv2d_dsp_in_place(&") == 1
+    assert model_c.count("ek_conv2d_dsp(&") == 8 and model_c.count("ek_conv2d_dsp_in_place(&") == 2
 
 
 @pytest.mark.toolchain

@@ -105,6 +105,9 @@ def test_engines_keep_the_paths_their_calls_take():
     # ResNet-8: no depthwise layer
     resnet = _kept(public_models.resnet8())
     assert "EK_DEPTHWISE_PLANE_PATH 0" in resnet and "EK_DEPTHWISE_ROWS_PATH 0" in resnet
+    # ek_conv2d_dsp's 16- and 32-value windows: ResNet-8's 1x1 16 -> 32 and 32 -> 64, none in KWS
+    assert "EK_CONV_DSP_DEPTH16 1" in resnet and "EK_CONV_DSP_DEPTH32 1" in resnet
+    assert "EK_CONV_DSP_DEPTH16 0" in kws and "EK_CONV_DSP_DEPTH32 0" in kws
     # a wide 5x5 layer takes the rows path; a 3x3 stride-2 one on a small map neither
     from tflite_builder import ModelBuilder
 

@@ -19,6 +19,10 @@ Two more flags leave out code the engine's calls never run, exact mirrors as the
 400 bytes: kept when some ``ek_conv_dsp_params`` with such an in_c goes anywhere but the
 first-layer kernel) and ``EK_ADD_BROADCAST`` (``ek_add``'s broadcasting loop, about 650 bytes:
 kept when some ADD's parameters miss its same-shape path, ``add_takes_same_shape``).
+``EK_CONV_DSP_DEPTH16`` and ``EK_CONV_DSP_DEPTH32`` (``ek_conv2d_dsp``'s ``run_groups16`` and
+``run_groups32``, windows of exactly 16 or 32 values, a 1x1 over 16 or 32 channels: about 320 and
+480 bytes) are kept when some ``ek_conv_dsp_params`` with such a window goes anywhere but the
+first-layer kernel; without them those windows run the general loop, as exactly.
 """
 
 from __future__ import annotations
@@ -38,6 +42,17 @@ ROWS_MIN_H = 2
 HEADER = "ek_dsp_paths.h"
 STRUCT = "ek_depthwise_dsp_params"
 CONV_STRUCT = "ek_conv_dsp_params"  # ek_conv2d_dsp's tail path (1 to 3 channels past whole groups of 4)
+# ek_conv2d_dsp's run_groups16 and run_groups32: windows of four and eight steps
+FIXED_STEPS = {4: "conv_depth16", 8: "conv_depth32"}
+OPTIONAL_PATHS = {
+    "plane",
+    "rows",
+    "conv_tail",
+    "conv_unaligned",
+    "conv_depth16",
+    "conv_depth32",
+    "add_broadcast",
+}
 FIRST_KERNEL = "ek_conv2d_first_dsp"  # its own staging of in_c 1 to 3: no gather
 BINARY_STRUCT = "ek_binary_params"  # ek_add's broadcasting path
 WHOLE_KERNEL = "ek_depthwise_conv2d_dsp"
@@ -161,9 +176,14 @@ def add_takes_same_shape(fields: dict[str, str], whole_calls_only: bool) -> bool
     return whole_calls_only or dims[3] > 1
 
 
+def conv_steps(f: dict[str, str]) -> int:
+    """``ek_conv2d_dsp``'s steps of four window values: k_h rows of k_w * in_c, each padded to 4."""
+    return int(f["k_h"]) * ((int(f["k_w"]) * int(f["in_c"]) + 3) // 4)
+
+
 def paths_used(structs: list[dict], model_c: str) -> set[str]:
-    """The optional paths ("plane", "rows", "conv_tail", "conv_unaligned", "add_broadcast") some call
-    of the engine may take: ``structs`` the builder's parameter structs, ``model_c`` the generated calls."""
+    """The optional paths (OPTIONAL_PATHS) some call of the engine may take: ``structs`` the
+    builder's parameter structs, ``model_c`` the generated calls."""
     used: set[str] = set()
     for s in structs:
         name = re.escape(s["name"])
@@ -176,6 +196,10 @@ def paths_used(structs: list[dict], model_c: str) -> set[str]:
             first = len(re.findall(rf"\b{FIRST_KERNEL}\w*\(&{name}\b", model_c))
             if len(re.findall(rf"&{name}\b", model_c)) > first:
                 used.add("conv_unaligned")
+        if s["ctype"] == CONV_STRUCT and conv_steps(dict(s["fields"])) in FIXED_STEPS:
+            first = len(re.findall(rf"\b{FIRST_KERNEL}\w*\(&{name}\b", model_c))
+            if len(re.findall(rf"&{name}\b", model_c)) > first:
+                used.add(FIXED_STEPS[conv_steps(dict(s["fields"]))])
         if s["ctype"] == CONV_STRUCT and int(dict(s["fields"])["out_c"]) % 4:
             used.add("conv_tail")  # every view of a convolution keeps its channels
         if s["ctype"] != STRUCT:
@@ -190,7 +214,7 @@ def paths_used(structs: list[dict], model_c: str) -> set[str]:
         g = _geometry(s["fields"])
         used |= {path(g, False)} if whole else set()
         used |= {path(g, True)} if in_place else set()
-    return used & {"plane", "rows", "conv_tail", "conv_unaligned", "add_broadcast"}
+    return used & OPTIONAL_PATHS
 
 
 def paths_header(used: set[str]) -> str:
@@ -203,6 +227,8 @@ def paths_header(used: set[str]) -> str:
         f"#define EK_DEPTHWISE_ROWS_PATH {int('rows' in used)}",
         f"#define EK_CONV_DSP_TAIL {int('conv_tail' in used)}",
         f"#define EK_CONV_DSP_UNALIGNED {int('conv_unaligned' in used)}",
+        f"#define EK_CONV_DSP_DEPTH16 {int('conv_depth16' in used)}",
+        f"#define EK_CONV_DSP_DEPTH32 {int('conv_depth32' in used)}",
         f"#define EK_ADD_BROADCAST {int('add_broadcast' in used)}",
         "#endif",
         "",

@@ -21,24 +21,29 @@
  * state: about 60). The host tests run its C twin. The same integers as the reference in
  * another order, modulo 2^32: bit for bit.
  *
- * Where a 1x1 layer's instructions go (qemu-m4, per group of four channels, from the assembly):
- * 3 before the steps (biases, window pointer, entry jump), 11 per step, 2 per pass of eight
- * steps, then 28: two LDMs of the records, 4 per channel to requantize (SMMLAR, SUB, ASR, USAT),
- * 3 ORRs to pack, one LDM from sp of the output pointer, the groups' end and the clamp's two
- * constants, 2 to clamp (UQADD8, UADD8), 2 to store and move the output pointer, 2 for the
- * group loop; 8 a pixel to move to the next window, and its widening (13 instructions per 16
- * bytes). Depth 32 (8 steps): 121 for 128 MACs, 0.945 a MAC before the pixel's share
- * (ResNet-8's 32 -> 64 stride 2: 0.975, VWW's 32 -> 32 in place: 0.983). Depth 16 (4 steps):
- * 77 for 64 MACs, 1.203 (ResNet-8's 16 -> 32 stride 2: 1.274, VWW's 16 -> 32: 1.251). The floor
- * for depth 16 in this form: per output, 16 MACs at 11/16 (11), the requantization's 4, a
- * quarter of the bias LDM, half a record LDM, and a quarter each of the 3 to pack, the 2 to
- * clamp, the store and the constants' LDM: 17.5 for 16 MACs, 1.094 a MAC, 70 a group. The 7
- * more are the entry jump, the loop's compare and branch, the window pointer's reload, the
- * output pointer's write-back and the group loop's compare and branch: a fully unrolled
- * depth-16 copy without most of them (the output pointer in lr, the window read at fixed
- * offsets) would reach about 72 (1.13), at some 300 bytes of code. The loop itself cannot go below 11/16 a MAC with
- * 14 registers: two pixels per group (8 accumulators) leave two for weights, 11 again, and
- * eight weight words per LDM leave no register for a pointer.
+ * Where a 1x1 layer's instructions go (qemu-m4, per group of four channels, from the assembly),
+ * in run_groups: 3 before the steps (biases, window pointer, entry jump), 11 per step, 2 per
+ * pass of eight steps, then 28: two LDMs of the records, 4 per channel to requantize (SMMLAR,
+ * SUB, ASR, USAT), 3 ORRs to pack, one LDM from sp of the output pointer, the groups' end and
+ * the clamp's two constants, 2 to clamp (UQADD8, UADD8), 2 to store and move the output
+ * pointer, 2 for the group loop; 8 a pixel to move to the next window, and its widening (13
+ * instructions per 16 bytes). Depth 32 (8 steps): 121 for 128 MACs, depth 16 (4 steps): 77 for
+ * 64 MACs, 1.203 a MAC before the pixel's share. The floor for depth 16 in this form: per
+ * output, 16 MACs at 11/16 (11), the requantization's 4, a quarter of the bias LDM, half a
+ * record LDM, and a quarter each of the 3 to pack, the 2 to clamp, the store and the constants'
+ * LDM: 17.5 for 16 MACs, 1.094 a MAC, 70 a group. Windows of exactly 16 or 32 values take
+ * run_groups16 / run_groups32 (compiled in where some call has one, EK_CONV_DSP_DEPTH16 /
+ * EK_CONV_DSP_DEPTH32): the steps written out, the window at fixed offsets, the output pointer
+ * in lr, no entry jump, loop compare, window reload or output write-back: 72 a group at depth
+ * 16 (1.125 a MAC; the 2 above the floor are the group loop's compare and branch) and 116 at
+ * depth 32 (0.906), 6 a pixel, about 320 and 480 bytes of code. Measured with the pixels' share
+ * (benchmarks/public_layers.py, qemu-m4): ResNet-8's 16 -> 32 stride 2 1.274 -> 1.192, VWW's
+ * 16 -> 32 1.251 -> 1.168, ResNet-8's 32 -> 64 stride 2 0.975 -> 0.935, VWW's 32 -> 32 in place
+ * 0.983 -> 0.942 and 32 -> 64 at 12x12 0.965 -> 0.925. What is left at depth 16 is the
+ * widening (a stride-2 pixel's 18) and the pixel's move: 34 a pixel, 0.067 a MAC at 32 output
+ * channels. The loop itself cannot go below 11/16 a MAC with 14 registers: two pixels per
+ * group (8 accumulators) leave two for weights, 11 again, and eight weight words per LDM leave
+ * no register for a pointer.
  *
  * The window buffer lives on the stack: the generator uses this kernel only when the window
  * (k_h rows of k_w * in_c values, each rounded up to a multiple of 4) fits
@@ -326,6 +331,43 @@ static void run_groups(const conv_groups *k)
         }
     }
 }
+
+#if EK_CONV_DSP_DEPTH16 || EK_CONV_DSP_DEPTH32
+/* run_groups16 and run_groups32 in the assembly's order: each window read at fixed offsets
+ * (words 0 to 2 * steps - 1), the groups' weights walking on through a pixel. */
+static void run_groups_fixed(const conv_groups *k, int32_t steps)
+{
+    const uint32_t *v;
+    int8_t *out = k->out;
+    for (v = k->window; v != k->last_end; v += 2 * steps) {
+        const uint32_t *w = k->weights;
+        const int32_t *rec = k->records;
+        for (; rec != k->records_end; rec += 16, out += 4, w += 8 * steps) {
+            int32_t a[4] = {rec[0], rec[1], rec[2], rec[3]};
+            uint32_t word = 0;
+            int32_t j, s;
+            for (s = 0; s < steps; ++s) {
+                for (j = 0; j < 4; ++j) {
+                    a[j] = __smlad((int32_t)v[2 * s], (int32_t)w[8 * s + j], a[j]);
+                    a[j] = __smlad((int32_t)v[2 * s + 1], (int32_t)w[8 * s + 4 + j], a[j]);
+                }
+            }
+            for (j = 0; j < 4; ++j) {
+                const int32_t *c = rec + 4 + 3 * j;
+                word |= requantize_k(a[j], c[0], c[1], c[2]) << (8 * j);
+            }
+            word = __uadd8(__uqadd8(word, k->sat4), k->shift4);
+            memcpy(out, &word, 4);
+        }
+    }
+}
+#endif
+#if EK_CONV_DSP_DEPTH16
+static void run_groups16(const conv_groups *k) { run_groups_fixed(k, 4); }
+#endif
+#if EK_CONV_DSP_DEPTH32
+static void run_groups32(const conv_groups *k) { run_groups_fixed(k, 8); }
+#endif
 #else
 /* One step of four window values: LDRD of the window's two words, LDM of four weight words per
  * word, eight SMLADs. 40 bytes (the LDMs 16-bit, the others 32-bit): the loop's entry is
@@ -419,7 +461,107 @@ __attribute__((naked, noinline)) static void run_groups(const conv_groups *k)
         "add sp, sp, #40\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
+
+#if EK_CONV_DSP_DEPTH16 || EK_CONV_DSP_DEPTH32
+/* EK_CONV_STEP with the window word pair at byte offset OFF from r0, which stays put. */
+#define EK_CONV_STEP_AT(OFF)                  \
+    "ldrd r2, r3, [r0, #" OFF "]\n\t"         \
+    "ldmia.n r1!, {r4, r5, r6, r7}\n\t"       \
+    "smlad r9, r2, r4, r9\n\t"                \
+    "smlad r10, r2, r5, r10\n\t"              \
+    "smlad r11, r2, r6, r11\n\t"              \
+    "smlad r12, r2, r7, r12\n\t"              \
+    "ldmia.n r1!, {r4, r5, r6, r7}\n\t"       \
+    "smlad r9, r3, r4, r9\n\t"                \
+    "smlad r10, r3, r5, r10\n\t"              \
+    "smlad r11, r3, r6, r11\n\t"              \
+    "smlad r12, r3, r7, r12\n\t"
+
+/* run_groups for windows of exactly STEPS steps (written out in STEPS_ASM; BYTES = 8 * STEPS,
+ * a window's bytes): the window read at fixed offsets from r0 (the pixel's window, moved BYTES
+ * a pixel), the output pointer in lr (the window's end is not needed). No entry jump, no loop
+ * compare and branch, no window pointer reload or output pointer write-back: a group is
+ * 1 (biases) + 11 a step + 18 (requantize) + 3 (pack) + 1 (LDM of records_end, sat4, shift4) +
+ * 2 (clamp) + 1 (store) + 2 (group loop) = 28 + 11 * steps instructions, against run_groups'
+ * 31 + 11 * steps + 2 a pass: 72 for 64 MACs (depth 16) against 77, 116 for 128 (depth 32)
+ * against 121; a pixel after the first 6 more. Registers as run_groups', lr the output; the
+ * frame: [sp] records_end, [sp, #4] sat4, [sp, #8] shift4, [sp, #12] last_end, [sp, #16]
+ * weights, [sp, #20] records. */
+#define EK_CONV_FIXED_GROUPS(STEPS_ASM, BYTES)                                    \
+    "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                             \
+    "ldmia r0, {r2, r3, r4, r5, r6}\n\t" /* out, records_end, sat4, shift4, window */ \
+    "ldr r7, [r0, #28]\n\t"               /* last_end */                          \
+    "ldrd r8, r9, [r0, #32]\n\t"          /* weights, records */                  \
+    "push {r3, r4, r5, r7, r8, r9}\n\t"                                           \
+    "mov lr, r2\n\t"                                                              \
+    "mov r0, r6\n\t"                                                              \
+    "mov r1, r8\n\t"                                                              \
+    "mov r8, r9\n\t"                                                              \
+    "1:\n\t"                                                                      \
+    "ldmia r8!, {r9, r10, r11, r12}\n\t" /* biases (doubled) */                   \
+    STEPS_ASM                                                                     \
+    EK_CONV_REQUANT2("r9", "r10") EK_CONV_REQUANT2("r11", "r12")                  \
+    "orr r9, r9, r10, lsl #8\n\t"                                                 \
+    "orr r9, r9, r11, lsl #16\n\t"                                                \
+    "orr r9, r9, r12, lsl #24\n\t"                                                \
+    "ldmia sp, {r2, r3, r4}\n\t" /* records_end, sat4, shift4 */                  \
+    "uqadd8 r9, r9, r3\n\t" /* the activation clamp and back to int8 */           \
+    "uadd8 r9, r9, r4\n\t"                                                        \
+    "str r9, [lr], #4\n\t"                                                        \
+    "cmp r8, r2\n\t"                                                              \
+    "bne 1b\n\t"                                                                  \
+    "adds r0, r0, #" BYTES "\n\t" /* the next pixel's window */                   \
+    "ldr r2, [sp, #12]\n\t"                                                       \
+    "cmp r0, r2\n\t"                                                              \
+    "beq 9f\n\t"                                                                  \
+    "ldrd r1, r8, [sp, #16]\n\t" /* weights, records: the first group's again */  \
+    "b 1b\n\t"                                                                    \
+    "9:\n\t"                                                                      \
+    "add sp, sp, #24\n\t"                                                         \
+    "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
+
+#define EK_CONV_STEPS4 EK_CONV_STEP_AT("0") EK_CONV_STEP_AT("8") EK_CONV_STEP_AT("16") EK_CONV_STEP_AT("24")
 #endif
+
+#if EK_CONV_DSP_DEPTH16
+/* Windows of 16 values (a 1x1 over 16 channels): about 250 bytes. */
+__attribute__((naked, noinline)) static void run_groups16(const conv_groups *k)
+{
+    (void)k;
+    __asm__ volatile(EK_CONV_FIXED_GROUPS(EK_CONV_STEPS4, "32"));
+}
+#endif
+
+#if EK_CONV_DSP_DEPTH32
+/* Windows of 32 values (a 1x1 over 32 channels): about 410 bytes. */
+__attribute__((naked, noinline)) static void run_groups32(const conv_groups *k)
+{
+    (void)k;
+    __asm__ volatile(EK_CONV_FIXED_GROUPS(EK_CONV_STEPS4 EK_CONV_STEP_AT("32") EK_CONV_STEP_AT("40")
+                                              EK_CONV_STEP_AT("48") EK_CONV_STEP_AT("56"),
+                                          "64"));
+}
+#endif
+#endif
+
+/* run_groups16 (run_groups32) where the windows are four (eight) steps long and the engine
+ * carries it (ek_dsp_paths.h), run_groups otherwise. */
+static void run_call(const conv_groups *k)
+{
+#if EK_CONV_DSP_DEPTH16
+    if (k->end - k->window == 8) {
+        run_groups16(k);
+        return;
+    }
+#endif
+#if EK_CONV_DSP_DEPTH32
+    if (k->end - k->window == 16) {
+        run_groups32(k);
+        return;
+    }
+#endif
+    run_groups(k);
+}
 
 /* The `n` pixels whose windows were gathered from k->window on: their full groups in one call,
  * then (n = 1) the last 1 to 3 channels, which `last` writes to `tail_word`. Returns the output
@@ -430,11 +572,11 @@ static int8_t *run_pixels(conv_groups *k, const conv_groups *last, const uint32_
     if (groups) {
         k->out = output;
         k->last_end = k->window + n * (k->end - k->window);
-        run_groups(k);
+        run_call(k);
         output += 4 * groups * n;
     }
     if (tail) {
-        run_groups(last);
+        run_call(last);
         memcpy(output, tail_word, (size_t)tail);
         output += tail;
     }

@@ -108,6 +108,15 @@ void ek_depthwise_plane_dsp(const ek_depthwise_dsp_params *p, const int8_t *inpu
 #ifndef EK_CONV_DSP_TAIL
 #define EK_CONV_DSP_TAIL 1
 #endif
+/* ek_conv2d_dsp's groups over windows of exactly 16 (32) values, a 1x1 over 16 (32) channels:
+ * run_groups16 (run_groups32); 0 when no call of the engine has such a window, which then runs
+ * the general loop */
+#ifndef EK_CONV_DSP_DEPTH16
+#define EK_CONV_DSP_DEPTH16 1
+#endif
+#ifndef EK_CONV_DSP_DEPTH32
+#define EK_CONV_DSP_DEPTH32 1
+#endif
 /* ek_conv2d_dsp's gather for in_c not a multiple of 4 (0 when no call of the engine has one) */
 #ifndef EK_CONV_DSP_UNALIGNED
 #define EK_CONV_DSP_UNALIGNED 1
