@@ -412,18 +412,23 @@ def test_conv_dsp_on_host(host, case):
     b.outputs = [y]
     dsp = _check_both_engines(host, b, case)
     if case["kernel"] != (1, 1):
-        kernel = "ek_conv2d_first_dsp(&" if case["c"] <= 3 else "ek_conv2d_dsp(&"
+        first = case["c"] <= 3 and case["dilation"][1] == 1  # a horizontal dilation keeps the k x k kernel
+        kernel = "ek_conv2d_first_dsp(&" if first else "ek_conv2d_dsp(&"
         assert kernel in dsp.files["model.c"]
 
 
 first_cases = st.fixed_dictionaries(
     {
         "seed": st.integers(0, 2**16),
-        "h": st.integers(1, 12),
+        "h": st.integers(1, 14),
         "w": st.integers(1, 12),
         "c": st.integers(1, 3),
         "oc": st.integers(1, 18),  # groups of four and tails
-        "kernel": st.tuples(st.integers(1, 7), st.integers(1, 7)).filter(lambda k: k != (1, 1)),
+        # 1 x N, N x 1, KWS's 10 x 4 (rows of one word), 3 x 3 (rows of 9 over RGB)
+        "kernel": st.one_of(
+            st.tuples(st.integers(1, 7), st.integers(1, 7)).filter(lambda k: k != (1, 1)),
+            st.sampled_from([(10, 4), (3, 3), (1, 5), (4, 1)]),
+        ),
         "stride": st.tuples(st.integers(1, 3), st.integers(1, 3)),
         "dilation": st.tuples(st.integers(1, 2), st.integers(1, 2)),
         "padding": st.sampled_from(["SAME", "VALID"]),
@@ -444,7 +449,8 @@ def _first_layer_quantization(draw) -> dict:
 @given(case=first_cases.filter(_valid), quant=_first_layer_quantization())
 def test_first_layer_dsp_on_host(host, case, quant):
     """k x k CONV_2D over 1 to 3 input channels: the first-layer kernel (ek_conv_first_dsp.c),
-    interior pixels by rows, border pixels and horizontal dilations tap by tap."""
+    every window from a band of its input rows (several bands a row where they pass 1 KB); a
+    horizontal dilation keeps the k x k kernel."""
     b = ModelBuilder(np.random.default_rng(case["seed"]))
     x = b.input((1, case["h"], case["w"], case["c"]), **quant)
     y = b.conv2d(
@@ -453,7 +459,7 @@ def test_first_layer_dsp_on_host(host, case, quant):
     )  # fmt: skip
     b.outputs = [y]
     dsp = _check_both_engines(host, b, case)
-    assert dsp.files["model.c"].count("ek_conv2d_first_dsp(&") == 1
+    assert dsp.files["model.c"].count("ek_conv2d_first_dsp(&") == (case["dilation"][1] == 1)
 
 
 def _chain(seed: int, size: int, channels: int, layers: list[dict]) -> bytes:
@@ -513,14 +519,25 @@ def test_depthwise_dsp_in_qemu(tmp_path, board):
         assert "ek_depthwise_conv2d_in_place_dsp(&" in model_c
 
 
+FIRST_INPUT = (13, 50, 3)
+
+
 def _first_layers_model() -> bytes:
-    """Convolutions over 3 and 2 input channels: a 3x3 stride-2 stem (borders on the right and
-    bottom), then, after a 1x1 down to 2 channels, a (3, 2) window with horizontal dilation."""
+    """Convolutions over 1 to 3 input channels, each path of the first-layer kernel: a 7x3
+    stride-2 stem over RGB whose rows of the band (7 rows of 153 bytes) pass its 1 KB, so each
+    output row takes two bands (6 channels: a group and a tail of 2); a (3, 2) window with
+    horizontal dilation over 2 channels (the k x k kernel's); a 3x3 over 3 channels (rows of 9:
+    two words and a staged byte each; one group); KWS's 10 x 4 stride 2 over one channel (rows
+    of one word, borders on every side; two groups)."""
     b = ModelBuilder(np.random.default_rng(21))
-    x = b.input((1, 11, 13, 3), scale=0.02, zero_point=-9)
-    x = b.conv2d(x, 6, (3, 3), (2, 2), activation="RELU6")
+    x = b.input((1, *FIRST_INPUT), scale=0.02, zero_point=-9)
+    x = b.conv2d(x, 6, (7, 3), (2, 2), activation="RELU6")
     x = b.conv2d(x, 2, (1, 1))
     x = b.conv2d(x, 5, (3, 2), (1, 1), "SAME", (1, 2), "RELU")
+    x = b.conv2d(x, 3, (1, 1))
+    x = b.conv2d(x, 4, (3, 3), activation="RELU", out_zp=-7)
+    x = b.conv2d(x, 1, (1, 1))
+    x = b.conv2d(x, 8, (10, 4), (2, 2))
     b.outputs = [x]
     return b.build()
 
@@ -528,10 +545,19 @@ def _first_layers_model() -> bytes:
 @pytest.mark.toolchain
 @pytest.mark.parametrize("board", ["qemu-m4", "qemu-m33"])
 def test_first_layer_dsp_in_qemu(tmp_path, board):
-    """The first-layer kernel's inline assembly on the cores, against TensorFlow Lite Micro."""
-    x = np.random.default_rng(5).integers(-128, 128, size=(3, 11, 13, 3), dtype=np.int8)
+    """The first-layer kernel's assembly on the cores, against TensorFlow Lite Micro."""
+    x = np.random.default_rng(5).integers(-128, 128, size=(3, *FIRST_INPUT), dtype=np.int8)
     model_c = firmware_matches_tflm(_first_layers_model(), board, tmp_path / "m", x, max_recompute=None)
-    assert model_c.count("ek_conv2d_first_dsp(&") == 2  # kernels, not tiling (max_recompute None)
+    assert model_c.count("ek_conv2d_first_dsp(&") == 3  # kernels, not tiling (max_recompute None)
+
+
+def test_first_layers_model_on_host(host):
+    """The same model through the host engine (the assembly's C twin), against TensorFlow Lite Micro."""
+    model = _first_layers_model()
+    x = np.random.default_rng(5).integers(-128, 128, size=(2, *FIRST_INPUT), dtype=np.int8)
+    engine = generate_engine(load_tflite(model), dsp=True, max_recompute=None)
+    assert engine.files["model.c"].count("ek_conv2d_first_dsp(&") == 3
+    np.testing.assert_array_equal(host.run_engine(engine, x), np.asarray(run_tflm(model, x)).reshape(2, -1))
 
 
 def _groups_model() -> bytes:
@@ -625,8 +651,8 @@ def test_depthwise_falls_back_to_the_plain_kernel():
 
 def test_first_layer_kernel_choice_and_bias():
     """1 to 3 input channels and a window of at most 256 values take the first-layer kernel,
-    with the input offset folded into its (doubled) bias; deeper inputs and larger windows the
-    k x k kernel with the op's own bias."""
+    with the input offset folded into its (doubled) bias; deeper inputs, larger windows and a
+    horizontal dilation the k x k kernel with the op's own bias."""
     rng = np.random.default_rng(4)
     bias, shift = np.array([5, -7]), np.full(2, -3)
     for shape, kernel in [
@@ -641,6 +667,8 @@ def test_first_layer_kernel_choice_and_bias():
         sums = w.reshape(2, -1).astype(np.int64).sum(axis=1)
         folded = bias + 17 * sums if kernel == dsp_layout.FIRST_KERNEL else bias
         np.testing.assert_array_equal(layout.bias, 2 * folded)
+    dilated = dsp_layout.conv_layout(rng.integers(-128, 128, size=(2, 3, 3, 3)), bias, shift, 17, dil_w=2)
+    assert dilated is not None and dilated.kernel == dsp_layout.CONV_KERNEL  # rows are no runs of bytes
 
 
 def test_dsp_path_keeps_the_memory_plan():

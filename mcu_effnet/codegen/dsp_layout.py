@@ -151,10 +151,11 @@ def conv_weights(weights: np.ndarray, group: int = CHANNEL_GROUP) -> np.ndarray:
     return pack_halfwords(grid[..., 0], grid[..., 1]).reshape(-1)
 
 
-def takes_first_kernel(kh: int, kw: int, in_c: int) -> bool:
+def takes_first_kernel(kh: int, kw: int, in_c: int, dil_w: int = 1) -> bool:
     """Whether a k x k CONV_2D takes the first-layer kernel: 1 to 3 input channels (rows too short
-    to pad each to 4 without waste) and a window that fits its buffers."""
-    return kh * kw > 1 and in_c <= FIRST_MAX_DEPTH and kh * kw * in_c <= FIRST_MAX_WINDOW
+    to pad each to 4 without waste), a window that fits its buffers and no horizontal dilation
+    (it widens each window row as one run of input bytes)."""
+    return kh * kw > 1 and in_c <= FIRST_MAX_DEPTH and kh * kw * in_c <= FIRST_MAX_WINDOW and dil_w == 1
 
 
 def conv_window(kh: int, kw: int, in_c: int) -> int:
@@ -371,12 +372,14 @@ def conv_layout(
     chunked: bool = False,
     out_offset: int = 0,
     act_min: int = -128,
+    dil_w: int = 1,
 ) -> DspConvLayout | None:
     """The DSP k x k CONV_2D, or None to keep the plain kernel (window too large for the
     kernel's stack buffer, see requant_ok). ``weights`` (O, kh, kw, I); ``bias`` the op's own;
     ``multiplier`` the per-channel multipliers (for the records; zeros when not given).
     ``chunked``: the layer runs a chunked mode (a view at a time, ``ek_chunks_dsp.h``), which
-    the k x k kernel has and the narrow 1x1 and first-layer kernels do not."""
+    the k x k kernel has and the narrow 1x1 and first-layer kernels do not; ``dil_w`` the
+    horizontal dilation, which the first-layer kernel does not take."""
     w = np.asarray(weights, np.int64)
     per_channel = w.reshape(w.shape[0], -1)
     bound = accumulator_bound(per_channel, bias, in_offset)
@@ -384,12 +387,12 @@ def conv_layout(
         return None
     out_c, kh, kw, in_c = w.shape
     narrow = kh == kw == 1 and in_c % CONV_STEP == 0 and in_c <= NARROW_MAX_DEPTH and not chunked
-    first = takes_first_kernel(kh, kw, in_c) and not chunked
+    first = takes_first_kernel(kh, kw, in_c, dil_w) and not chunked
     right_shift = (-np.asarray(shift, np.int64) - 1).astype(np.int32)
     constant = rounding_constants(right_shift, out_offset, act_min)
     # ek_conv2d_dsp adds the constant to SMMULR's v (|v| <= |acc|) less the sign correction:
     # the sum must fit int32 (a tiny multiplier, s above about 20, would not)
-    if not (first or narrow) and np.max(np.abs(constant) + bound + 1, initial=0) >= 2**31:
+    if not narrow and np.max(np.abs(constant) + bound + 1, initial=0) >= 2**31:
         return None
     # The first-layer kernel reads the window as one run of kh * kw * in_c values, padded once,
     # and widens raw input bytes: the input offset goes into its bias (padding taps hold the
@@ -398,18 +401,74 @@ def conv_layout(
     acc0 = np.asarray(bias, np.int64) + (in_offset * per_channel.sum(axis=1) if first else 0)
     bias2 = (2 * acc0).astype(np.int32)
     m = np.zeros(len(bias2), np.int64) if multiplier is None else np.asarray(multiplier, np.int64)
+    if first:
+        return DspConvLayout(
+            kernel=FIRST_KERNEL,
+            struct=CONV_STRUCT,
+            in_place_kernel=None,
+            weights=first_runs(w, bias2, m, constant, right_shift),
+            bias=bias2,
+            shift=right_shift,
+            records=None,
+            note="per group of 4 output channels: 4 biases, per step of 4 window values (2w[k], 2w[k+2]), "
+            "(2w[k+1], 2w[k+3]), then multiplier, constant, shift per channel",
+        )
     records = (
-        group_records(bias2, m, right_shift)
-        if first or narrow
-        else group_records_k(bias2, m, constant, right_shift)
+        group_records(bias2, m, right_shift) if narrow else group_records_k(bias2, m, constant, right_shift)
     )
     return DspConvLayout(
-        kernel=FIRST_KERNEL if first else NARROW_1X1_KERNEL if narrow else CONV_KERNEL,
+        kernel=NARROW_1X1_KERNEL if narrow else CONV_KERNEL,
         struct=CONV_STRUCT,
         in_place_kernel=None,
-        weights=conv_weights(w.reshape(out_c, 1, 1, -1) if first else w),
+        weights=conv_weights(w),
         bias=bias2,
         shift=right_shift,
         records=records,
         note="per group of 4 output channels and step of 4 window values: (2w[k], 2w[k+2]), (2w[k+1], 2w[k+3])",
     )
+
+
+def first_order(kh: int, kw: int, in_c: int) -> np.ndarray:
+    """The first-layer kernel's window order, as indices into the OHWI window (kh rows of
+    run = kw * in_c values): each row's values in whole words first (the kernel widens them
+    from its band of input rows, one LDR a word), then every row's last run % 4 values back to
+    back (staged as bytes, then widened). A 3x3 window over RGB (rows of 9) takes its rows' last
+    values two rows at once (``widen_3x9``): rows 0 and 1 in the low and high halfwords of the
+    last step's first word (slots 24 and 26), row 2 in the high one of its second (slot 27;
+    slot 25, -1, a padding slot with a zero weight). The window, padded to a multiple of 4, is
+    as long as the natural order's.
+
+    >>> first_order(2, 3, 2).tolist()  # rows of 6: 4 from each row, then 2 from each
+    [0, 1, 2, 3, 6, 7, 8, 9, 4, 5, 10, 11]
+    >>> first_order(3, 3, 3)[24:].tolist()  # rows of 9: their last values 8, 17, 26
+    [8, -1, 17, 26]
+    """
+    run = kw * in_c
+    whole = run // CONV_STEP * CONV_STEP
+    rows = np.arange(kh * run).reshape(kh, run)
+    last = rows[:, whole:].reshape(-1)
+    if (kh, run) == (3, 9):
+        last = np.array([last[0], -1, last[1], last[2]])
+    return np.concatenate([rows[:, :whole].reshape(-1), last])
+
+
+def first_runs(
+    weights: np.ndarray,
+    bias2: np.ndarray,
+    multiplier: np.ndarray,
+    constant: np.ndarray,
+    right_shift: np.ndarray,
+) -> np.ndarray:
+    """``FIRST_KERNEL``'s weights: one run per group of 4 output channels (the last padded with
+    zeros), which one pointer of its assembly walks: the group's four (folded, doubled) biases,
+    its weight words over the window as one run of kh * kw * in_c values padded once to a multiple
+    of 4 (``conv_weights`` of a 1 x 1 x K window), then per channel the multiplier, the rounding
+    constant and the shift (``group_records_k``'s). The window's values go in ``first_order``."""
+    w = np.asarray(weights, np.int64)
+    out_c = w.shape[0]
+    groups = -(-out_c // CHANNEL_GROUP)
+    order = first_order(*w.shape[1:])
+    window = np.where(order >= 0, w.reshape(out_c, -1)[:, np.maximum(order, 0)], 0)
+    steps = conv_weights(window.reshape(out_c, 1, 1, -1)).reshape(groups, -1)
+    records = group_records_k(bias2, multiplier, constant, right_shift).reshape(groups, 16)
+    return np.concatenate([records[:, :CHANNEL_GROUP], steps, records[:, CHANNEL_GROUP:]], axis=1).reshape(-1)

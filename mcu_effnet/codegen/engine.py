@@ -388,7 +388,7 @@ def _conv_params(b: _Builder, op: Op, chunked: bool = False) -> tuple[str, str, 
             layout = dsp_layout.depthwise_layout(w.data, p.bias, p.depth_multiplier, shift, p.in_offset)
         elif kh * kw > 1 or (dsp_layout.widen_1x1(c, oc) and b.may_widen(op)):
             layout = dsp_layout.conv_layout(
-                w.data, p.bias, shift, p.in_offset, multiplier, chunked, p.out_offset, p.act_min
+                w.data, p.bias, shift, p.in_offset, multiplier, chunked, p.out_offset, p.act_min, p.dil_w
             )
         if layout is None and not depthwise and kh == 1 and kw == 1:  # any stride: never padded
             layout = dsp_pointwise.pointwise_layout(
@@ -402,7 +402,8 @@ def _conv_params(b: _Builder, op: Op, chunked: bool = False) -> tuple[str, str, 
         weights = b.array(
             f"{tag}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}: {layout.note}"
         )
-        arrays = dict(
+        # the first-layer kernel's records are in its weights' runs (dsp_layout.first_runs)
+        arrays = dict(records=weights) if layout.kernel == dsp_layout.FIRST_KERNEL else dict(
             bias=b.array(f"{tag}_bias", "int32_t", layout.bias, f"{bias_note}, as {layout.kernel} takes it"),
             multiplier=b.array(f"{tag}_multiplier", "int32_t", multiplier, "per-channel multipliers (Q0.31)"),
             right_shift=b.array(f"{tag}_shift", "int32_t", layout.shift, "per-channel -shift - 1"),
