@@ -126,7 +126,7 @@ window3x3_cases = st.fixed_dictionaries(
 @given(case=window3x3_cases.filter(_valid))
 def test_depthwise_3x3_windows_inside_the_input_on_host(host, case):
     """3x3, dilation 1, channels in groups of four: pixels whose window lies inside the input take
-    the straight-line window (ek_depthwise_dsp.c window3x3), the border pixels the general one."""
+    the straight-line window (ek_depthwise_dsp.c window3x3_k), the border pixels the general one."""
     test_depthwise_dsp_on_host.hypothesis.inner_test(host, case)
 
 
@@ -145,13 +145,13 @@ def _four_channel_case(h: int, w: int, c: int, stride: int, padding: str) -> dic
 
 
 # (h, w, c, stride, padding, activation, per-channel): the windows inside the input (at least two a call)
-# through window3x3_k's group records; 65 groups (260 channels) past its table: window3x3
+# through window3x3_k's group records; 65 groups (260 channels) past its table: pixel()
 WINDOW3X3_K_CASES = [
     (5, 5, 8, 2, "VALID", "RELU6", True),  # 2x2 windows, all inside
     (6, 6, 12, 2, "SAME", "NONE", False),  # VWW's 3x3 stride 2: 4 of 9 inside, the last row and column not
     (3, 5, 4, 1, "SAME", "RELU", True),  # in place, 3 of 15 inside
     (4, 4, 256, 1, "VALID", "RELU6", False),  # in place, the table's 64 groups
-    (4, 4, 260, 1, "VALID", "NONE", True),  # 65 groups: window3x3
+    (4, 4, 260, 1, "VALID", "NONE", True),  # 65 groups: pixel()
 ]
 
 
@@ -167,7 +167,7 @@ def test_depthwise_window3x3_records_on_host(host, h, w, c, stride, padding, act
 @pytest.mark.parametrize("shift", [-21, -22])
 def test_window3x3_records_constant_at_its_largest(host, shift):
     """window3x3_k at requantize_k's largest constant (output zero point 127, s = 20: 511 << 20)
-    with accumulators near 2^30; at s = 21 the call keeps window3x3's requantize_u8 form."""
+    with accumulators near 2^30; at s = 21 pixel() takes its windows (requantize_u8)."""
     _check_largest_constant(
         host, shift, size=5, stride=(2, 2), padding="VALID", kernel="ek_depthwise_conv2d_dsp(&"
     )

@@ -66,10 +66,11 @@ static inline int32_t weight_lane(const uint32_t *word, int32_t r)
 
 /* A 3x3 window lying wholly inside the input (dilation 1) for one group of four channels:
  * nine taps straight through, `x` at the window's top-left tap, `col` / `row` bytes between
- * columns / rows; `*w` advances by the group's nine weight words. Written as one assembly block
- * on the target because gcc keeps the group's pointers and accumulators in more registers than
- * the core has and spills around every window row (measured: 37 instructions a row of three taps
- * instead of 30); the block needs 13 registers. Host builds run the same taps in C. */
+ * columns / rows; `*w` advances by the group's nine weight words. In assembly on the target
+ * (EK_DW3_ROW, inside window3x3_k's loop) because gcc keeps the group's pointers and accumulators
+ * in more registers than the core has and spills around every window row (measured: 37
+ * instructions a row of three taps instead of 30); the rows need 13 registers. Host builds run
+ * the same taps in C (EK_DW3_WINDOW). */
 #if defined(EK_ACLE_EMULATION)
 #define EK_DW3_WINDOW(x_, col_, row_, w_, off2_, a0, a1, a2, a3)                                             \
     do {                                                                                                   \
@@ -99,16 +100,6 @@ static inline int32_t weight_lane(const uint32_t *word, int32_t r)
     "smlatt %[a3], %[t1], %[t3], %[a3]\n\t"
 #define EK_DW3_ROW                                                                                         \
     EK_DW3_TAP("[%[x]]") EK_DW3_TAP("[%[x], %[col]]") EK_DW3_TAP("[%[x], %[col], lsl #1]")
-#define EK_DW3_WINDOW(x_, col_, row_, w_, off2_, a0_, a1_, a2_, a3_)                                         \
-    do {                                                                                                   \
-        const int8_t *x = (x_);                                                                            \
-        int32_t t0, t1, t2, t3;                                                                            \
-        __asm__(EK_DW3_ROW "add %[x], %[x], %[row]\n\t" EK_DW3_ROW "add %[x], %[x], %[row]\n\t" EK_DW3_ROW  \
-                : [a0] "+r"(a0_), [a1] "+r"(a1_), [a2] "+r"(a2_), [a3] "+r"(a3_), [x] "+r"(x), [w] "+r"(w_),  \
-                  [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3)                         \
-                : [col] "r"(col_), [row] "r"(row_), [off] "r"(off2_)                                       \
-                : "memory");                                                                               \
-    } while (0)
 #endif
 
 /* One group of four channels for window3x3_k, laid out once per call on the stack in the order
@@ -122,7 +113,9 @@ typedef struct {
 } dw_rec;
 
 /* The groups a call's table holds: 52 B each, 3,328 B of stack (in a frame of its own, never
- * under the plane path's planes). Calls with more channels keep window3x3's C requantization. */
+ * under the plane path's planes). Calls with more channels, or a shift above
+ * EK_REQUANTIZE_K_MAX_SHIFT, run every pixel through pixel() (its 3x3 windows straight through in
+ * C, requantize_u8's form). */
 #define EK_DW_REC_GROUPS 64
 
 /* What every pixel of one call shares (computed once per call). */
@@ -135,10 +128,10 @@ typedef struct {
     const int32_t *bias, *mult, *shift;
     int32_t round_offset; /* 1 + 2 * (out_offset + 128), see requantize_u8 */
     uint32_t lo4, hi4;    /* act_min + 128 and act_max + 128 in four bytes */
-    const dw_rec *rec;    /* the groups' records for window3x3_k, or NULL: window3x3 */
+    const dw_rec *rec;    /* the groups' records for window3x3_k (NULL: no window3x3_k) */
     uint32_t sat4, shift4; /* clamp_k4's constants */
     /* 3x3, dilation 1, channels a multiple of 4: output columns [ox_lo, ox_hi) have their
-     * window inside the input horizontally and take window3x3() when their rows are inside too
+     * window inside the input horizontally and take window3x3_k() when their rows are inside too
      * (else ox_lo = ox_hi = 0) */
     int32_t ox_lo, ox_hi;
 } dw_call;
@@ -243,31 +236,11 @@ EK_DSP_INLINE void pixel(const dw_call *k, const int8_t *first, const uint32_t *
     }
 }
 
-/* One output pixel whose 3x3 window lies wholly inside the input: every group of four
- * channels through EK_DW3_WINDOW, then requantized four at a time. */
-/* Not inlined: the window block takes 13 of the 14 allocatable registers, which the row loop
- * around it could not spare. */
-__attribute__((noinline)) static void window3x3(const dw_call *k, const int8_t *first, int8_t *out)
-{
-    /* names apart from the taps' own (EK_DW_TAP's x, w, col_step, off2) */
-    const int32_t col_bytes = k->col_step, row_bytes = k->row_step, offsets = k->off2, round = k->round_offset;
-    const int32_t *bias = k->bias, *mult = k->mult, *shift = k->shift;
-    const uint32_t *wg = k->weights;
-    const int8_t *end = first + k->channels;
-    for (; first < end; first += 4, out += 4, bias += 4, mult += 4, shift += 4) {
-        int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
-        EK_DW3_WINDOW(first, col_bytes, row_bytes, wg, offsets, a0, a1, a2, a3);
-        store4(out,
-               requantize_u8(2 * a0, mult[0], shift[0], round) | requantize_u8(2 * a1, mult[1], shift[1], round) << 8 |
-                   requantize_u8(2 * a2, mult[2], shift[2], round) << 16 |
-                   requantize_u8(2 * a3, mult[3], shift[3], round) << 24,
-               k->lo4, k->hi4);
-    }
-}
-
-/* window3x3's work with the call's records (k->rec): each group's requantization in
- * requantize_k's form, the four bytes clamped at once (clamp_k4) and stored as one word. On the
- * target one assembly loop over the groups, 138 instructions a group (window3x3: about 170): the
+/* One output pixel whose 3x3 window lies wholly inside the input, every group of four channels
+ * with the call's records (k->rec): the window's nine taps, the requantization in requantize_k's
+ * form, the four bytes clamped at once (clamp_k4) and stored as one word. On the target one
+ * assembly loop over the groups, 138 instructions a group (the C loop with requantize_u8's form
+ * and store4 it replaces: about 170; noinline, as the loop takes every register): the
  * biases 2 (LDRD), the window's 92, the next group's window 2, the requantization 29 (the shift
  * word's LDR and 3 LSR; per channel LDRD of m and k, LSL for the doubled sum, SMMLAR, SUB of the
  * sign, ASR, USAT; the record's last ADD), 3 ORR, the clamp 4 (its constants loaded), the store 3
@@ -370,11 +343,7 @@ static void output_row(const ek_depthwise_dsp_params *p, const dw_call *k, const
     if (fast_hi > fast_lo) {
         const int8_t *fast = row + (fast_lo * p->stride_w - p->pad_left) * channels;
         for (ox = fast_lo; ox < fast_hi; ++ox, fast += p->stride_w * channels) {
-            if (k->rec != NULL) {
-                window3x3_k(k, fast, out + ox * channels);
-            } else {
-                window3x3(k, fast, out + ox * channels);
-            }
+            window3x3_k(k, fast, out + ox * channels);
         }
     }
     for (ox = 0; ox < p->out_w; ++ox) {
@@ -412,10 +381,12 @@ static int32_t inside3(int32_t out, int32_t stride, int32_t pad, int32_t size)
     return hi > lo ? hi - lo : 0;
 }
 
-/* The call's group records for window3x3_k in `rec` (k->rec), where the 3x3 windows inside the
- * input (k->ox_lo..ox_hi) are at least two a group, enough to repay the table (about 35
- * instructions a group, window3x3_k saving about 30 a window), the groups fit EK_DW_REC_GROUPS and
- * every shift is at most EK_REQUANTIZE_K_MAX_SHIFT; else k->rec = NULL. */
+/* The call's group records for window3x3_k in `rec` (k->rec), where at least two 3x3 windows lie
+ * inside the input (the table costs about 55 instructions a group, more than window3x3_k saves on
+ * one window: measured on VWW's 3x3x256, one window of nine, 5.13 instructions per MAC through
+ * pixel() and 5.32 with the table), the groups fit EK_DW_REC_GROUPS and every shift is at most
+ * EK_REQUANTIZE_K_MAX_SHIFT; else k->rec = NULL and no pixel takes window3x3_k (k->ox_lo = ox_hi
+ * = 0): pixel() runs them all. */
 static void prepare_records(const ek_depthwise_dsp_params *p, dw_call *k, dw_rec *rec)
 {
     const int32_t groups = p->in_c >> 2;
@@ -424,8 +395,9 @@ static void prepare_records(const ek_depthwise_dsp_params *p, dw_call *k, dw_rec
     k->rec = NULL;
     k->sat4 = (255u - (uint32_t)(p->act_max - p->act_min)) * 0x01010101u;
     k->shift4 = (((uint32_t)p->act_min - (k->sat4 & 0xFFu)) & 0xFFu) * 0x01010101u;
-    if (groups > EK_DW_REC_GROUPS || k->ox_hi <= k->ox_lo ||
+    if (groups > EK_DW_REC_GROUPS ||
         (k->ox_hi - k->ox_lo) * inside3(p->out_h, p->stride_h, p->pad_top, p->in_h) * p->batches < 2) {
+        k->ox_lo = k->ox_hi = 0;
         return;
     }
     for (g = 0; g < groups; ++g) {
@@ -433,6 +405,7 @@ static void prepare_records(const ek_depthwise_dsp_params *p, dw_call *k, dw_rec
         for (j = 0; j < 4; ++j) {
             const int32_t s = p->right_shift[4 * g + j];
             if (s > EK_REQUANTIZE_K_MAX_SHIFT) {
+                k->ox_lo = k->ox_hi = 0;
                 return;
             }
             rec[g].bias[j] = p->bias[4 * g + j];
