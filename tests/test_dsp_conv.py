@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from op_checks import firmware_matches_tflm
 from tflite_builder import ModelBuilder, run_tflm
 
-from mcu_effnet.codegen import dsp_layout
+from mcu_effnet.codegen import dsp_depthwise_paths, dsp_layout
 from mcu_effnet.codegen.dsp_depthwise_paths import DepthwiseGeometry, plane_fits
 from mcu_effnet.codegen.engine import EngineSources, generate_engine
 from mcu_effnet.graph import load_tflite
@@ -126,8 +126,51 @@ window3x3_cases = st.fixed_dictionaries(
 @given(case=window3x3_cases.filter(_valid))
 def test_depthwise_3x3_windows_inside_the_input_on_host(host, case):
     """3x3, dilation 1, channels in groups of four: pixels whose window lies inside the input take
-    the straight-line window (ek_depthwise_dsp.c window3x3), the border pixels the general one."""
+    the straight-line window (ek_depthwise_dsp.c window3x3_k), the border pixels the general one."""
     test_depthwise_dsp_on_host.hypothesis.inner_test(host, case)
+
+
+def _four_channel_case(h: int, w: int, c: int, stride: int, padding: str) -> dict:
+    """A 3x3 case that the four-channel kernel runs (the paths' mirror says so), in place (one op)."""
+    out = [_out_size(n, 3, stride, 1, padding) for n in (h, w)]
+    pads = [
+        max((o - 1) * stride + 3 - n, 0) // 2 if padding == "SAME" else 0
+        for o, n in zip(out, (h, w), strict=True)
+    ]
+    geometry = DepthwiseGeometry(1, h, w, c, out[0], out[1], c, 3, 3, stride, stride, 1, 1, pads[0], pads[1])
+    assert dsp_depthwise_paths.path(geometry, in_place=stride == 1) == "four"
+    return dict(
+        h=h, w=w, c=c, kernel=(3, 3), stride=(stride, stride), dilation=(1, 1), padding=padding,
+    )  # fmt: skip
+
+
+# (h, w, c, stride, padding, activation, per-channel): the windows inside the input (at least two a call)
+# through window3x3_k's group records; 65 groups (260 channels) past its table: pixel()
+WINDOW3X3_K_CASES = [
+    (5, 5, 8, 2, "VALID", "RELU6", True),  # 2x2 windows, all inside
+    (6, 6, 12, 2, "SAME", "NONE", False),  # VWW's 3x3 stride 2: 4 of 9 inside, the last row and column not
+    (3, 5, 4, 1, "SAME", "RELU", True),  # in place, 3 of 15 inside
+    (4, 4, 256, 1, "VALID", "RELU6", False),  # in place, the table's 64 groups
+    (4, 4, 260, 1, "VALID", "NONE", True),  # 65 groups: pixel()
+]
+
+
+@pytest.mark.parametrize(("h", "w", "c", "stride", "padding", "activation", "per_channel"), WINDOW3X3_K_CASES)
+def test_depthwise_window3x3_records_on_host(host, h, w, c, stride, padding, activation, per_channel):
+    """ek_depthwise_dsp.c's window3x3_k (requantize_k's form from a table of group records built
+    per call) and its fallback on small maps, per-channel and per-tensor quantization."""
+    case = {**_four_channel_case(h, w, c, stride, padding), "seed": h * w + c, "activation": activation}
+    case.update(per_channel=per_channel, bias=True)
+    test_depthwise_dsp_on_host.hypothesis.inner_test(host, case)
+
+
+@pytest.mark.parametrize("shift", [-21, -22])
+def test_window3x3_records_constant_at_its_largest(host, shift):
+    """window3x3_k at requantize_k's largest constant (output zero point 127, s = 20: 511 << 20)
+    with accumulators near 2^30; at s = 21 pixel() takes its windows (requantize_u8)."""
+    _check_largest_constant(
+        host, shift, size=5, stride=(2, 2), padding="VALID", kernel="ek_depthwise_conv2d_dsp(&"
+    )
 
 
 def _rows_path(case: dict) -> bool:
@@ -297,15 +340,12 @@ def test_depthwise_plane_small_maps_on_host(host, case, h, w, c):
     _check_plane_case(host, case)
 
 
-@pytest.mark.parametrize("shift", [-21, -22])
-def test_plane_requantization_constant_at_its_largest(host, shift):
-    """The plane path adds requantize_k's (1 + 2 * (out_offset - act_min)) << s to SMMULR's v: at
-    s = 20 (TFLite shift -21), the largest constant (output zero point 127, no activation: 511 <<
-    20) and accumulators near 2^30 it still fits int32; at s = 21 the plane keeps requantize_u8's
-    form."""
+def _check_largest_constant(host, shift: int, size: int, stride: tuple, padding: str, kernel: str) -> None:
+    """A per-tensor 3x3 depthwise op on a size x size x 16 map with the real multiplier 0.75 *
+    2^shift, output zero point 127, no activation and biases near 2^30, against TFLite Micro."""
     b = ModelBuilder(np.random.default_rng(9))
-    x = b.input((1, 6, 6, 16), scale=0.02, zero_point=0)
-    y = b.depthwise(x, (3, 3), per_channel=False)
+    x = b.input((1, size, size, 16), scale=0.02, zero_point=0)
+    y = b.depthwise(x, (3, 3), stride, padding, per_channel=False)
     _, weights, bias = b.operators[-1].inputs
     w_scale = 0.75 * 2.0**shift / 0.02  # the real multiplier 0.75 * 2^shift
     b.tensors[weights].quantization.scale = [w_scale]
@@ -317,11 +357,21 @@ def test_plane_requantization_constant_at_its_largest(host, shift):
     b.outputs = [y]
     model = b.build()
     engine = generate_engine(load_tflite(model), dsp=True)
-    assert "ek_depthwise_conv2d_in_place_dsp(&" in engine.files["model.c"]
-    xs = np.random.default_rng(2).integers(-128, 128, size=(2, 6, 6, 16), dtype=np.int8)
+    assert kernel in engine.files["model.c"]
+    xs = np.random.default_rng(2).integers(-128, 128, size=(2, size, size, 16), dtype=np.int8)
     expected = np.asarray(run_tflm(model, xs)).reshape(2, -1)
     assert len(np.unique(expected)) > 4  # channels apart, not all saturated
     np.testing.assert_array_equal(host.run_engine(engine, xs), expected)
+
+
+@pytest.mark.parametrize("shift", [-21, -22])
+def test_plane_requantization_constant_at_its_largest(host, shift):
+    """The plane path adds requantize_k's (1 + 2 * (out_offset - act_min)) << s to SMMULR's v: at
+    s = 20 (TFLite shift -21), the largest constant (output zero point 127, no activation: 511 <<
+    20) and accumulators near 2^30 it still fits int32; at s = 21 the plane keeps requantize_u8's
+    form."""
+    _check_largest_constant(host, shift, size=6, stride=(1, 1), padding="SAME",
+                            kernel="ek_depthwise_conv2d_in_place_dsp(&")  # fmt: skip
 
 
 # stride-1 3x3 depthwise ops over their dying inputs on small maps (the plane path in place), a
@@ -501,6 +551,18 @@ CHAINS = [
             dict(kernel=(1, 4), bias=False),
             dict(kernel=(3, 3), stride=(1, 2), per_channel=False),
             dict(conv=12, kernel=(1, 1), stride=(2, 1)),  # a 1x1 through the k x k kernel
+        ],
+    ),
+    # small maps with per-channel shifts through window3x3_k's assembly (ek_depthwise_dsp.c):
+    # 3x3 stride (1, 2) on 5x5, 3 of 15 windows inside, then 3x3 in place on 5x3 (3 of 15)
+    (
+        13,
+        5,
+        8,
+        [
+            dict(kernel=(3, 3), stride=(1, 2), activation="RELU6"),
+            dict(conv=12, kernel=(1, 3), padding="SAME"),
+            dict(kernel=(3, 3), activation="RELU"),
         ],
     ),
 ]

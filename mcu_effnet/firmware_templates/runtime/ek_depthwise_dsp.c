@@ -18,6 +18,11 @@
  * Memory: like the plain kernel it reads one output pixel's window and writes that pixel's
  * channels; the in-place variant keeps the plain kernel's row ring (ek_conv.c).
  *
+ * A call with at least two 3x3 windows inside the input lays out a table of group records on the
+ * stack (biases, requantize_k's multipliers, constants and shifts) and runs those windows through
+ * one assembly loop over the groups (window3x3_k), four outputs clamped at once (clamp_k4): on
+ * qemu-m4 VWW's 12x12x32 stride 2 4.86 -> 4.25 instructions per MAC.
+ *
  * Wide 3x3 / 5x5 maps (stride_w 1 or 2) go to the channel-major path instead, which pairs taps
  * with SMLAD (ek_depthwise_rows_dsp.c; ek_depthwise_rows_width says where).
  */
@@ -61,10 +66,11 @@ static inline int32_t weight_lane(const uint32_t *word, int32_t r)
 
 /* A 3x3 window lying wholly inside the input (dilation 1) for one group of four channels:
  * nine taps straight through, `x` at the window's top-left tap, `col` / `row` bytes between
- * columns / rows; `*w` advances by the group's nine weight words. Written as one assembly block
- * on the target because gcc keeps the group's pointers and accumulators in more registers than
- * the core has and spills around every window row (measured: 37 instructions a row of three taps
- * instead of 30); the block needs 13 registers. Host builds run the same taps in C. */
+ * columns / rows; `*w` advances by the group's nine weight words. In assembly on the target
+ * (EK_DW3_ROW, inside window3x3_k's loop) because gcc keeps the group's pointers and accumulators
+ * in more registers than the core has and spills around every window row (measured: 37
+ * instructions a row of three taps instead of 30); the rows need 13 registers. Host builds run
+ * the same taps in C (EK_DW3_WINDOW). */
 #if defined(EK_ACLE_EMULATION)
 #define EK_DW3_WINDOW(x_, col_, row_, w_, off2_, a0, a1, a2, a3)                                             \
     do {                                                                                                   \
@@ -94,17 +100,23 @@ static inline int32_t weight_lane(const uint32_t *word, int32_t r)
     "smlatt %[a3], %[t1], %[t3], %[a3]\n\t"
 #define EK_DW3_ROW                                                                                         \
     EK_DW3_TAP("[%[x]]") EK_DW3_TAP("[%[x], %[col]]") EK_DW3_TAP("[%[x], %[col], lsl #1]")
-#define EK_DW3_WINDOW(x_, col_, row_, w_, off2_, a0_, a1_, a2_, a3_)                                         \
-    do {                                                                                                   \
-        const int8_t *x = (x_);                                                                            \
-        int32_t t0, t1, t2, t3;                                                                            \
-        __asm__(EK_DW3_ROW "add %[x], %[x], %[row]\n\t" EK_DW3_ROW "add %[x], %[x], %[row]\n\t" EK_DW3_ROW  \
-                : [a0] "+r"(a0_), [a1] "+r"(a1_), [a2] "+r"(a2_), [a3] "+r"(a3_), [x] "+r"(x), [w] "+r"(w_),  \
-                  [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3)                         \
-                : [col] "r"(col_), [row] "r"(row_), [off] "r"(off2_)                                       \
-                : "memory");                                                                               \
-    } while (0)
 #endif
+
+/* One group of four channels for window3x3_k, laid out once per call on the stack in the order
+ * its loop reads them: the biases, then per channel requantize_k's multiplier m and constant
+ * k = (1 + 2 * (out_offset - act_min)) << s (ek_requant_dsp.h, one LDRD), then the four shifts s
+ * in one word (ASR by a register takes its bottom byte). */
+typedef struct {
+    int32_t bias[4];
+    int32_t mk[8];
+    uint32_t s4;
+} dw_rec;
+
+/* The groups a call's table holds: 52 B each, 3,328 B of stack (in a frame of its own, never
+ * under the plane path's planes). Calls with more channels, or a shift above
+ * EK_REQUANTIZE_K_MAX_SHIFT, run every pixel through pixel() (its 3x3 windows straight through in
+ * C, requantize_u8's form). */
+#define EK_DW_REC_GROUPS 64
 
 /* What every pixel of one call shares (computed once per call). */
 typedef struct {
@@ -116,8 +128,10 @@ typedef struct {
     const int32_t *bias, *mult, *shift;
     int32_t round_offset; /* 1 + 2 * (out_offset + 128), see requantize_u8 */
     uint32_t lo4, hi4;    /* act_min + 128 and act_max + 128 in four bytes */
+    const dw_rec *rec;    /* the groups' records for window3x3_k (NULL: no window3x3_k) */
+    uint32_t sat4, shift4; /* clamp_k4's constants */
     /* 3x3, dilation 1, channels a multiple of 4: output columns [ox_lo, ox_hi) have their
-     * window inside the input horizontally and take window3x3() when their rows are inside too
+     * window inside the input horizontally and take window3x3_k() when their rows are inside too
      * (else ox_lo = ox_hi = 0) */
     int32_t ox_lo, ox_hi;
 } dw_call;
@@ -222,27 +236,82 @@ EK_DSP_INLINE void pixel(const dw_call *k, const int8_t *first, const uint32_t *
     }
 }
 
-/* One output pixel whose 3x3 window lies wholly inside the input: every group of four
- * channels through EK_DW3_WINDOW, then requantized four at a time. */
-/* Not inlined: the window block takes 13 of the 14 allocatable registers, which the row loop
- * around it could not spare. */
-__attribute__((noinline)) static void window3x3(const dw_call *k, const int8_t *first, int8_t *out)
+/* One output pixel whose 3x3 window lies wholly inside the input, every group of four channels
+ * with the call's records (k->rec): the window's nine taps, the requantization in requantize_k's
+ * form, the four bytes clamped at once (clamp_k4) and stored as one word. On the target one
+ * assembly loop over the groups, 138 instructions a group (the C loop with requantize_u8's form
+ * and store4 it replaces: about 170; noinline, as the loop takes every register): the
+ * biases 2 (LDRD), the window's 92, the next group's window 2, the requantization 29 (the shift
+ * word's LDR and 3 LSR; per channel LDRD of m and k, LSL for the doubled sum, SMMLAR, SUB of the
+ * sign, ASR, USAT; the record's last ADD), 3 ORR, the clamp 4 (its constants loaded), the store 3
+ * and the loop 3. The loop needs 14 registers (the window's 13 and the records' pointer): the
+ * output pointer, its end and clamp_k4's constants stay in memory (stack slots). */
+#if defined(EK_ACLE_EMULATION)
+__attribute__((noinline)) static void window3x3_k(const dw_call *k, const int8_t *first, int8_t *out)
 {
-    /* names apart from the taps' own (EK_DW_TAP's x, w, col_step, off2) */
-    const int32_t col_bytes = k->col_step, row_bytes = k->row_step, offsets = k->off2, round = k->round_offset;
-    const int32_t *bias = k->bias, *mult = k->mult, *shift = k->shift;
+    const dw_rec *r = k->rec;
     const uint32_t *wg = k->weights;
-    const int8_t *end = first + k->channels;
-    for (; first < end; first += 4, out += 4, bias += 4, mult += 4, shift += 4) {
-        int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
-        EK_DW3_WINDOW(first, col_bytes, row_bytes, wg, offsets, a0, a1, a2, a3);
-        store4(out,
-               requantize_u8(2 * a0, mult[0], shift[0], round) | requantize_u8(2 * a1, mult[1], shift[1], round) << 8 |
-                   requantize_u8(2 * a2, mult[2], shift[2], round) << 16 |
-                   requantize_u8(2 * a3, mult[3], shift[3], round) << 24,
-               k->lo4, k->hi4);
+    int8_t *const end = out + k->channels;
+    for (; out < end; first += 4, out += 4, ++r) {
+        int32_t a0 = r->bias[0], a1 = r->bias[1], a2 = r->bias[2], a3 = r->bias[3];
+        uint32_t u;
+        EK_DW3_WINDOW(first, k->col_step, k->row_step, wg, k->off2, a0, a1, a2, a3);
+        u = requantize_k(2 * a0, r->mk[0], r->mk[1], (int32_t)(r->s4 & 0xFFu)) |
+            requantize_k(2 * a1, r->mk[2], r->mk[3], (int32_t)((r->s4 >> 8) & 0xFFu)) << 8 |
+            requantize_k(2 * a2, r->mk[4], r->mk[5], (int32_t)((r->s4 >> 16) & 0xFFu)) << 16 |
+            requantize_k(2 * a3, r->mk[6], r->mk[7], (int32_t)(r->s4 >> 24)) << 24;
+        u = clamp_k4(u, k->sat4, k->shift4);
+        memcpy(out, &u, 4);
     }
 }
+#else
+/* Accumulator A to its requantize_k byte with the record's next m, k (t0, t1; t2 the shift word,
+ * its bottom byte this channel's s). */
+#define EK_DW3_REQUANT(A)                                 \
+    "ldrd %[t0], %[t1], [%[r]], #8\n\t"                   \
+    "lsl %[" A "], %[" A "], #1\n\t"                      \
+    "smmlar %[t0], %[" A "], %[t0], %[t1]\n\t"             \
+    "sub %[t0], %[t0], %[" A "], lsr #31\n\t"              \
+    "asr %[t0], %[t0], %[t2]\n\t"                         \
+    "usat %[" A "], #8, %[t0], asr #1\n\t"
+__attribute__((noinline)) static void window3x3_k(const dw_call *k, const int8_t *first, int8_t *out)
+{
+    const dw_rec *r = k->rec;
+    const uint32_t *w = k->weights;
+    const int32_t col = k->col_step, row = k->row_step, off = k->off2;
+    int8_t *end = out + k->channels;
+    uint32_t sat4 = k->sat4, shift4 = k->shift4;
+    const int8_t *x = first;
+    int32_t a0, a1, a2, a3, t0, t1, t2, t3;
+    __asm__ volatile("1:\n\t"
+                     "ldrd %[a0], %[a1], [%[r]], #8\n\t"
+                     "ldrd %[a2], %[a3], [%[r]], #8\n\t" EK_DW3_ROW "add %[x], %[x], %[row]\n\t" EK_DW3_ROW
+                     "add %[x], %[x], %[row]\n\t" EK_DW3_ROW
+                     "sub %[x], %[x], %[row], lsl #1\n\t"
+                     "add %[x], %[x], #4\n\t"
+                     "ldr %[t2], [%[r], #32]\n\t" EK_DW3_REQUANT("a0") "lsr %[t2], %[t2], #8\n\t" EK_DW3_REQUANT("a1")
+                     "lsr %[t2], %[t2], #8\n\t" EK_DW3_REQUANT("a2") "lsr %[t2], %[t2], #8\n\t" EK_DW3_REQUANT("a3")
+                     "add %[r], %[r], #4\n\t"
+                     "orr %[a0], %[a0], %[a1], lsl #8\n\t"
+                     "orr %[a0], %[a0], %[a2], lsl #16\n\t"
+                     "orr %[a0], %[a0], %[a3], lsl #24\n\t"
+                     "ldr %[t0], %[sat4]\n\t"
+                     "uqadd8 %[a0], %[a0], %[t0]\n\t"
+                     "ldr %[t0], %[shift4]\n\t"
+                     "uadd8 %[a0], %[a0], %[t0]\n\t"
+                     "ldr %[t0], %[out]\n\t"
+                     "str %[a0], [%[t0]], #4\n\t"
+                     "str %[t0], %[out]\n\t"
+                     "ldr %[t1], %[end]\n\t"
+                     "cmp %[t0], %[t1]\n\t"
+                     "bne 1b\n\t"
+                     : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [x] "+r"(x), [w] "+r"(w),
+                       [r] "+r"(r), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [out] "+m"(out)
+                     : [col] "r"(col), [row] "r"(row), [off] "r"(off), [end] "m"(end), [sat4] "m"(sat4),
+                       [shift4] "m"(shift4)
+                     : "cc", "memory");
+}
+#endif
 
 /* The window taps [*k0, k0 + n) along one axis that fall inside [0, size), for a window
  * starting at `start` with `taps` taps `dilation` apart. */
@@ -274,7 +343,7 @@ static void output_row(const ek_depthwise_dsp_params *p, const dw_call *k, const
     if (fast_hi > fast_lo) {
         const int8_t *fast = row + (fast_lo * p->stride_w - p->pad_left) * channels;
         for (ox = fast_lo; ox < fast_hi; ++ox, fast += p->stride_w * channels) {
-            window3x3(k, fast, out + ox * channels);
+            window3x3_k(k, fast, out + ox * channels);
         }
     }
     for (ox = 0; ox < p->out_w; ++ox) {
@@ -302,7 +371,53 @@ static void output_row(const ek_depthwise_dsp_params *p, const dw_call *k, const
     }
 }
 
-static void prepare(const ek_depthwise_dsp_params *p, dw_call *k)
+/* How many of `out` output positions along one axis (windows starting at o * stride - pad) have
+ * their 3-tap window inside [0, size). */
+static int32_t inside3(int32_t out, int32_t stride, int32_t pad, int32_t size)
+{
+    const int32_t lo = (pad + stride - 1) / stride;
+    int32_t hi = size - 3 + pad >= 0 ? (size - 3 + pad) / stride + 1 : 0;
+    hi = hi < out ? hi : out;
+    return hi > lo ? hi - lo : 0;
+}
+
+/* The call's group records for window3x3_k in `rec` (k->rec), where at least two 3x3 windows lie
+ * inside the input (the table costs about 55 instructions a group, more than window3x3_k saves on
+ * one window: measured on VWW's 3x3x256, one window of nine, 5.13 instructions per MAC through
+ * pixel() and 5.32 with the table), the groups fit EK_DW_REC_GROUPS and every shift is at most
+ * EK_REQUANTIZE_K_MAX_SHIFT; else k->rec = NULL and no pixel takes window3x3_k (k->ox_lo = ox_hi
+ * = 0): pixel() runs them all. */
+static void prepare_records(const ek_depthwise_dsp_params *p, dw_call *k, dw_rec *rec)
+{
+    const int32_t groups = p->in_c >> 2;
+    const uint32_t out_k = (uint32_t)(1 + 2 * (p->out_offset - p->act_min));
+    int32_t g, j;
+    k->rec = NULL;
+    k->sat4 = (255u - (uint32_t)(p->act_max - p->act_min)) * 0x01010101u;
+    k->shift4 = (((uint32_t)p->act_min - (k->sat4 & 0xFFu)) & 0xFFu) * 0x01010101u;
+    if (groups > EK_DW_REC_GROUPS ||
+        (k->ox_hi - k->ox_lo) * inside3(p->out_h, p->stride_h, p->pad_top, p->in_h) * p->batches < 2) {
+        k->ox_lo = k->ox_hi = 0;
+        return;
+    }
+    for (g = 0; g < groups; ++g) {
+        rec[g].s4 = 0;
+        for (j = 0; j < 4; ++j) {
+            const int32_t s = p->right_shift[4 * g + j];
+            if (s > EK_REQUANTIZE_K_MAX_SHIFT) {
+                k->ox_lo = k->ox_hi = 0;
+                return;
+            }
+            rec[g].bias[j] = p->bias[4 * g + j];
+            rec[g].mk[2 * j] = p->multiplier[4 * g + j];
+            rec[g].mk[2 * j + 1] = (int32_t)(out_k << s);
+            rec[g].s4 |= (uint32_t)s << (8 * j);
+        }
+    }
+    k->rec = rec;
+}
+
+static void prepare(const ek_depthwise_dsp_params *p, dw_call *k, dw_rec *rec)
 {
     k->channels = p->in_c;
     k->row_step = p->dil_h * p->in_w * p->in_c;
@@ -329,15 +444,15 @@ static void prepare(const ek_depthwise_dsp_params *p, dw_call *k)
             k->ox_hi = k->ox_lo;
         }
     }
+    prepare_records(p, k, rec);
 }
+
+static void four_channels(const ek_depthwise_dsp_params *p, const int8_t *input, int8_t *output);
+static void four_channels_in_place(const ek_depthwise_dsp_params *p, int8_t *data, int8_t *scratch);
 
 void ek_depthwise_conv2d_dsp(const ek_depthwise_dsp_params *p, const int8_t *input, int8_t *output)
 {
-    const int32_t in_image = p->in_h * p->in_w * p->in_c;
-    const int32_t out_row = p->out_w * p->out_c;
     const int32_t width = EK_DEPTHWISE_ROWS_PATH ? ek_depthwise_rows_width(p) : 0;
-    dw_call k;
-    int32_t b, oy;
     /* 3x3 stride 1 (some stride 2) maps whose padded channel plane fits the stack buffer: a channel's whole
      * plane at a time (measured on qemu-m4 24x24 3.8 instructions per MAC, the rows path 4.4) */
     if (EK_DEPTHWISE_PLANE_PATH && ek_depthwise_plane_fits(p)) {
@@ -348,7 +463,20 @@ void ek_depthwise_conv2d_dsp(const ek_depthwise_dsp_params *p, const int8_t *inp
         ek_depthwise_rows_dsp(p, width, input, output);
         return;
     }
-    prepare(p, &k);
+    four_channels(p, input, output);
+}
+
+/* The four-channel kernel's call in a frame of its own: its records' table is on the stack only
+ * while it runs (not under the plane path's planes). */
+__attribute__((noinline)) static void four_channels(const ek_depthwise_dsp_params *p, const int8_t *input,
+                                                    int8_t *output)
+{
+    const int32_t in_image = p->in_h * p->in_w * p->in_c;
+    const int32_t out_row = p->out_w * p->out_c;
+    dw_rec rec[EK_DW_REC_GROUPS];
+    dw_call k;
+    int32_t b, oy;
+    prepare(p, &k, rec);
     for (b = 0; b < p->batches; ++b) {
         for (oy = 0; oy < p->out_h; ++oy, output += out_row) {
             output_row(p, &k, input + b * in_image, oy * p->stride_h - p->pad_top, output);
@@ -358,14 +486,7 @@ void ek_depthwise_conv2d_dsp(const ek_depthwise_dsp_params *p, const int8_t *inp
 
 void ek_depthwise_conv2d_in_place_dsp(const ek_depthwise_dsp_params *p, int8_t *data, int8_t *scratch)
 {
-    /* The plain kernel's scheme (ek_depthwise_conv2d_in_place): output row r reads input rows
-     * from r - pad_top on, so once it is computed into the ring, input row r - pad_top is dead
-     * and output row r - pad_top moves from the ring into its place. */
-    const int32_t keep = p->pad_top + 1;
-    const size_t row_bytes = (size_t)p->out_w * (size_t)p->out_c;
     const int32_t width = EK_DEPTHWISE_ROWS_PATH ? ek_depthwise_rows_width(p) : 0;
-    dw_call k;
-    int32_t oy, r;
     /* The whole-plane path copies a channel's plane before writing its outputs, which land on
      * that channel's own input bytes only. */
     if (EK_DEPTHWISE_PLANE_PATH && p->batches == 1 && p->out_h * p->out_w <= p->in_h * p->in_w &&
@@ -379,7 +500,22 @@ void ek_depthwise_conv2d_in_place_dsp(const ek_depthwise_dsp_params *p, int8_t *
         ek_depthwise_rows_dsp(p, width, data, data);
         return;
     }
-    prepare(p, &k);
+    four_channels_in_place(p, data, scratch);
+}
+
+/* ek_depthwise_conv2d_in_place_dsp's four-channel kernel (a frame of its own, see four_channels):
+ * the plain kernel's scheme (ek_depthwise_conv2d_in_place): output row r reads input rows from
+ * r - pad_top on, so once it is computed into the ring, input row r - pad_top is dead and output
+ * row r - pad_top moves from the ring into its place. */
+__attribute__((noinline)) static void four_channels_in_place(const ek_depthwise_dsp_params *p, int8_t *data,
+                                                             int8_t *scratch)
+{
+    const int32_t keep = p->pad_top + 1;
+    const size_t row_bytes = (size_t)p->out_w * (size_t)p->out_c;
+    dw_rec rec[EK_DW_REC_GROUPS];
+    dw_call k;
+    int32_t oy, r;
+    prepare(p, &k, rec);
     for (oy = 0; oy < p->out_h; ++oy) {
         output_row(p, &k, data, oy - p->pad_top, scratch + (size_t)(oy % keep) * row_bytes);
         r = oy - p->pad_top;
