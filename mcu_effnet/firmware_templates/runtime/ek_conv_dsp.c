@@ -372,8 +372,10 @@ static void run_groups32(const conv_groups *k) { run_groups_fixed(k, 8); }
 /* One step of four window values: LDRD of the window's two words, LDM of four weight words per
  * word, eight SMLADs. 40 bytes (the LDMs 16-bit, the others 32-bit): the loop's entry is
  * computed from it. */
-#define EK_CONV_STEP                          \
-    "ldrd r2, r3, [r0], #8\n\t"               \
+#define EK_CONV_STEP EK_CONV_STEP_FROM("ldrd r2, r3, [r0], #8\n\t")
+/* The step after the LDRD that loads the window words into r2, r3. */
+#define EK_CONV_STEP_FROM(LOAD)               \
+    LOAD                                      \
     "ldmia.n r1!, {r4, r5, r6, r7}\n\t"       \
     "smlad r9, r2, r4, r9\n\t"                \
     "smlad r10, r2, r5, r10\n\t"              \
@@ -385,20 +387,8 @@ static void run_groups32(const conv_groups *k) { run_groups_fixed(k, 8); }
     "smlad r11, r3, r6, r11\n\t"              \
     "smlad r12, r3, r7, r12\n\t"
 
-/* Two channels' requantization (requantize_k) from accumulators A0, A1 into A0, A1, with the
- * record words read from REC (which walks past them) into r2-r4 (m, k, s of the first) and r5-r7
- * (the second's); EK_CONV_REQUANT2 reads the groups' records at r8. */
-#define EK_REQUANT2_FROM(REC, A0, A1)              \
-    "ldmia " REC "!, {r2, r3, r4, r5, r6, r7}\n\t" \
-    "smmlar r2, " A0 ", r2, r3\n\t"           \
-    "sub r2, r2, " A0 ", lsr #31\n\t"         \
-    "asr r2, r2, r4\n\t"                      \
-    "usat " A0 ", #8, r2, asr #1\n\t"         \
-    "smmlar r5, " A1 ", r5, r6\n\t"           \
-    "sub r5, r5, " A1 ", lsr #31\n\t"         \
-    "asr r5, r5, r7\n\t"                      \
-    "usat " A1 ", #8, r5, asr #1\n\t"
-#define EK_CONV_REQUANT2(A0, A1) EK_REQUANT2_FROM("r8", A0, A1)
+/* Two channels' requantization from the groups' records at r8 (ek_requant_dsp.h). */
+#define EK_CONV_REQUANT2(A0, A1) EK_ASM_REQUANT2("r8", A0, A1)
 
 /* In assembly as a whole: the multiply-accumulate loop needs 13 registers (4 accumulators, 2
  * window words, 4 weight words, the window, weight and end pointers), and inline assembly
@@ -466,18 +456,7 @@ __attribute__((naked, noinline)) static void run_groups(const conv_groups *k)
 
 #if EK_CONV_DSP_DEPTH16 || EK_CONV_DSP_DEPTH32
 /* EK_CONV_STEP with the window word pair at byte offset OFF from r0, which stays put. */
-#define EK_CONV_STEP_AT(OFF)                  \
-    "ldrd r2, r3, [r0, #" OFF "]\n\t"         \
-    "ldmia.n r1!, {r4, r5, r6, r7}\n\t"       \
-    "smlad r9, r2, r4, r9\n\t"                \
-    "smlad r10, r2, r5, r10\n\t"              \
-    "smlad r11, r2, r6, r11\n\t"              \
-    "smlad r12, r2, r7, r12\n\t"              \
-    "ldmia.n r1!, {r4, r5, r6, r7}\n\t"       \
-    "smlad r9, r3, r4, r9\n\t"                \
-    "smlad r10, r3, r5, r10\n\t"              \
-    "smlad r11, r3, r6, r11\n\t"              \
-    "smlad r12, r3, r7, r12\n\t"
+#define EK_CONV_STEP_AT(OFF) EK_CONV_STEP_FROM("ldrd r2, r3, [r0, #" OFF "]\n\t")
 
 /* run_groups for windows of exactly STEPS steps (written out in STEPS_ASM; BYTES = 8 * STEPS,
  * a window's bytes): the window read at fixed offsets from r0 (the pixel's window, moved BYTES
@@ -741,7 +720,7 @@ void ek_fully_connected_wide_dsp(const ek_fc_wide_dsp_params *p, const int8_t *i
     "smlad r10, r12, r7, r10\n\t"
 
 /* EK_CONV_REQUANT2 with the records read from the weights' run (r1). */
-#define EK_FC_REQUANT2(A0, A1) EK_REQUANT2_FROM("r1", A0, A1)
+#define EK_FC_REQUANT2(A0, A1) EK_ASM_REQUANT2("r1", A0, A1)
 
 /* Sixteen input bytes in r2, r4, r6, r9 to eight window words in r2-r7, r9, r10 (each word's
  * (x0, x2) below its (x1, x3), the order STM stores them in); r8 (the output) is left alone. */

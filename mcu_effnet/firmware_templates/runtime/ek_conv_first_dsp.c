@@ -20,8 +20,8 @@
  *
  * One naked assembly routine (run_first_groups) runs every group of the batch's pixels: per
  * step of four values LDRD of two window words, two LDMs of four weight words, eight SMLADs
- * (11 instructions for 16 MACs), then the requantization by SMMLAR (requant_k, 4 instructions
- * a channel) and the clamp of four bytes at once. A group's biases (input offset folded in,
+ * (11 instructions for 16 MACs), then the requantization by SMMLAR (requantize_k in
+ * ek_requant_dsp.h, 4 instructions a channel) and the clamp of four bytes at once. A group's biases (input offset folded in,
  * doubled), weights and requantization records are one run (dsp_layout.first_runs), so one
  * pointer walks them and the output keeps a register. The host tests run its C twin. The same
  * integers as the reference in another order, modulo 2^32: bit for bit.
@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "ek_dsp.h"
+#include "ek_requant_dsp.h"
 
 /* What the groups' routine takes; the fields' order is the assembly's (one LDM). */
 typedef struct {
@@ -46,16 +47,6 @@ typedef struct {
     uint32_t sat4, shift4;  /* the activation clamp (as ek_conv_dsp.c's conv_groups) */
     int32_t skip;           /* output bytes between one pixel's groups and the next pixel's */
 } first_groups;
-
-/* One channel's requantization from the doubled accumulator (SMMLAR with the record's constant
- * k = (1 + 2 * (out_offset - act_min)) << s, the sign correction, USAT of the rounded halving):
- * ek_conv_dsp.c's requantize_k, whose derivation holds here (dsp_layout.rounding_constants). */
-static inline uint32_t requant_k(int32_t acc2, int32_t m, int32_t k, int32_t s)
-{
-    int32_t v = (int32_t)((uint32_t)ek_smmulr(acc2, m) + (uint32_t)k);
-    v -= (int32_t)((uint32_t)acc2 >> 31);
-    return (uint32_t)__usat((v >> s) >> 1, 8);
-}
 
 #if defined(EK_ACLE_EMULATION)
 /* The assembly's arithmetic in C, for the host tests. */
@@ -77,7 +68,7 @@ static void run_first_groups(const first_groups *k)
                 }
             }
             for (j = 0; j < 4; ++j, r += 3) {
-                word |= requant_k(a[j], r[0], r[1], r[2]) << (8 * j);
+                word |= requantize_k(a[j], r[0], r[1], r[2]) << (8 * j);
             }
             word = __uadd8(__uqadd8(word, k->sat4), k->shift4);
             memcpy(out, &word, 4);
@@ -101,18 +92,8 @@ static void run_first_groups(const first_groups *k)
     "smlad r11, r3, r6, r11\n\t"              \
     "smlad r12, r3, r7, r12\n\t"
 
-/* Two channels' requantization (requant_k) from accumulators A0, A1, their records' m, k, s
- * read from the run into r2-r4 and r5-r7. */
-#define EK_FIRST_REQUANT2(A0, A1)             \
-    "ldmia r1!, {r2, r3, r4, r5, r6, r7}\n\t" \
-    "smmlar r2, " A0 ", r2, r3\n\t"           \
-    "sub r2, r2, " A0 ", lsr #31\n\t"         \
-    "asr r2, r2, r4\n\t"                      \
-    "usat " A0 ", #8, r2, asr #1\n\t"         \
-    "smmlar r5, " A1 ", r5, r6\n\t"           \
-    "sub r5, r5, " A1 ", lsr #31\n\t"         \
-    "asr r5, r5, r7\n\t"                      \
-    "usat " A1 ", #8, r5, asr #1\n\t"
+/* Two channels' requantization from the group's run at r1 (ek_requant_dsp.h). */
+#define EK_FIRST_REQUANT2(A0, A1) EK_ASM_REQUANT2("r1", A0, A1)
 
 /* Every group of four output channels of several pixels, requantization and clamp included.
  * Registers: r0 window (walking), r1 the group's run (biases, weights, records), r2-r3 window

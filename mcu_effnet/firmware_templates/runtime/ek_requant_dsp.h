@@ -1,10 +1,25 @@
-/* Requantization of the DSP convolution kernels (internal: ek_depthwise_dsp.c, ek_conv_dsp.c).
+/* Requantization of the DSP convolution kernels (internal: ek_depthwise_dsp.c, ek_conv_dsp.c,
+ * ek_conv_first_dsp.c, ek_depthwise_plane_dsp.c).
  * Include after ek_dsp.h. */
 #ifndef EK_REQUANT_DSP_H
 #define EK_REQUANT_DSP_H
 
 #include <stdint.h>
 #include <string.h>
+
+/* In assembly, two channels' requantization (requantize_k) from accumulators A0, A1 into A0, A1,
+ * with the record words read from REC (which walks past them) into r2-r4 (m, k, s of the first)
+ * and r5-r7 (the second's): the k x k, first-layer and FULLY_CONNECTED routines' form. */
+#define EK_ASM_REQUANT2(REC, A0, A1)               \
+    "ldmia " REC "!, {r2, r3, r4, r5, r6, r7}\n\t" \
+    "smmlar r2, " A0 ", r2, r3\n\t"                \
+    "sub r2, r2, " A0 ", lsr #31\n\t"              \
+    "asr r2, r2, r4\n\t"                           \
+    "usat " A0 ", #8, r2, asr #1\n\t"              \
+    "smmlar r5, " A1 ", r5, r6\n\t"                \
+    "sub r5, r5, " A1 ", lsr #31\n\t"              \
+    "asr r5, r5, r7\n\t"                           \
+    "usat " A1 ", #8, r5, asr #1\n\t"
 
 /* Requantization, exact for a shift <= -1 and |acc| < 2^30 (the generator picks this kernel
  * only then, dsp_layout.py), with the generator's `shift` array holding s = -shift - 1:
