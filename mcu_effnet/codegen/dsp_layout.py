@@ -279,7 +279,7 @@ def fc_layout(
     act_max: int,
 ) -> DspFcLayout | None:
     """``FC_KERNEL``'s layout, or None where its requantization would not be exact (``requant_ok``
-    and the rounding constant's room, as ``conv_layout``). ``weights`` (units, depth), ``bias``
+    and ``constants_fit``, as ``conv_layout``). ``weights`` (units, depth), ``bias``
     the op's own, ``multiplier`` and ``shift`` per unit (TFLite's shifts). Per group (``fc_groups``,
     a single unit in a pair's room) one run: its biases, its steps' weight words (``conv_weights``
     of the group) and per unit multiplier, rounding constant and shift (``group_records_k``'s).
@@ -292,7 +292,7 @@ def fc_layout(
         return None
     right_shift = -np.asarray(shift, np.int64) - 1
     constant = rounding_constants(right_shift, out_offset, act_min)
-    if np.max(np.abs(constant) + bound + 1, initial=0) >= 2**31:
+    if not constants_fit(constant, bound):
         return None
     bias2 = 2 * (np.asarray(bias, np.int64) + in_offset * w.sum(axis=1))
     runs, first = [], 0
@@ -337,6 +337,13 @@ def rounding_constants(right_shift: np.ndarray, out_offset: int, act_min: int) -
     [247, 1976]
     """
     return (1 + 2 * (int(out_offset) - int(act_min))) << np.asarray(right_shift, np.int64)
+
+
+def constants_fit(constant: np.ndarray, bound: np.ndarray) -> bool:
+    """Whether requantize_k is exact with these ``rounding_constants``: the kernels add the
+    constant to SMMULR's v (|v| <= |acc| <= ``bound``) less the sign correction, and the sum must
+    fit int32 (a tiny multiplier, s above about 20, would not)."""
+    return bool(np.max(np.abs(constant) + bound + 1, initial=0) < 2**31)
 
 
 def group_records_k(
@@ -390,9 +397,7 @@ def conv_layout(
     first = takes_first_kernel(kh, kw, in_c, dil_w) and not chunked
     right_shift = (-np.asarray(shift, np.int64) - 1).astype(np.int32)
     constant = rounding_constants(right_shift, out_offset, act_min)
-    # ek_conv2d_dsp adds the constant to SMMULR's v (|v| <= |acc|) less the sign correction:
-    # the sum must fit int32 (a tiny multiplier, s above about 20, would not)
-    if not narrow and np.max(np.abs(constant) + bound + 1, initial=0) >= 2**31:
+    if not narrow and not constants_fit(constant, bound):
         return None
     # The first-layer kernel reads the window as one run of kh * kw * in_c values, padded once,
     # and widens raw input bytes: the input offset goes into its bias (padding taps hold the

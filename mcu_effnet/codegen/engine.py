@@ -68,6 +68,7 @@ from mcu_effnet.graph.planner import (
 from mcu_effnet.graph.tiling import DEFAULT_MAX_RECOMPUTE, TILED
 from mcu_effnet.ops import quantize_float
 from mcu_effnet.ops.common import elements, optional_input, qparams
+from mcu_effnet.ops.fully_connected import FullyConnectedParams
 from mcu_effnet.ops.lookup import LOOKUP
 from mcu_effnet.ops.registry import op_macs, prepare
 
@@ -433,16 +434,16 @@ def _conv_params(b: _Builder, op: Op, chunked: bool = False) -> tuple[str, str, 
     return kernel, params, layout
 
 
-def _fc_kernel(b: _Builder, op: Op, rows: int) -> bool:
+def _fc_kernel(b: _Builder, op: Op, p: FullyConnectedParams, rows: int, bias_note: str) -> bool:
     """The FULLY_CONNECTED through ``dsp_layout.FC_KERNEL``, or False (nothing emitted) where its
     requantization would not be exact or its input is not an arena buffer (the kernel loads the
-    rows with LDM, which needs the word alignment arena offsets have)."""
+    rows with LDM, which needs the word alignment arena offsets have). ``p``: the op's
+    ``prepare`` parameters, which ``_fully_connected`` already has."""
     g = b.graph
     if b.ptr(op.inputs[0])["kind"] != ARENA:
         return False
     w = g.tensors[op.inputs[1]]
     units = int(w.shape[0])
-    p = prepare(g, op)
     layout = dsp_layout.fc_layout(
         w.data,
         p.bias,
@@ -455,8 +456,6 @@ def _fc_kernel(b: _Builder, op: Op, rows: int) -> bool:
     )
     if layout is None:
         return False
-    bias = optional_input(g, op, 2)
-    bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
     params = b.struct(op, dsp_layout.FC_STRUCT, dict(
         rows=rows, depth=int(w.shape[1]), units=units, sat4=layout.sat4, shift4=layout.shift4,
         weights=b.array(f"op{op.index}_weights", "int32_t", layout.weights, f"{w.name} {list(w.shape)}, {bias_note} (+ input offset x weight sums, doubled): {layout.note}"),
@@ -476,7 +475,12 @@ def _fully_connected(b: _Builder, op: Op) -> None:
     folded = _int32_bias(op, p.folded_bias)
     bias_note = f"{bias.name} {list(bias.shape)}" if bias else "no bias"
     rows = elements(x.shape) // depth
-    if b.dsp and dsp_layout.takes_fc_kernel(depth, units) and b.may_widen(op) and _fc_kernel(b, op, rows):
+    if (
+        b.dsp
+        and dsp_layout.takes_fc_kernel(depth, units)
+        and b.may_widen(op)
+        and _fc_kernel(b, op, p, rows, bias_note)
+    ):
         return
     wide = None
     if b.dsp and dsp_layout.widen_1x1(depth, units) and b.may_widen(op):  # a 1x1 conv over `rows` pixels

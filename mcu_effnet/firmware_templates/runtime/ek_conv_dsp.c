@@ -288,11 +288,7 @@ static void gather(const ek_conv_dsp_params *p, const int8_t *image, int32_t y0,
 typedef struct {
     int8_t *out;
     const int32_t *records_end;
-    /* The activation clamp on four bytes at once: requantize_k gives u = min(max(q - lo, 0), 255)
-     * for the biased output q and lo = act_min + 128; UQADD8 of d = 255 - (hi - lo) (hi = act_max +
-     * 128) saturates exactly where u passes hi - lo; a wrapping UADD8 of act_min - d then gives
-     * min(u, hi - lo) + lo - 128, the int8 output */
-    uint32_t sat4, shift4;
+    uint32_t sat4, shift4; /* the activation clamp on four bytes at once (clamp_k4) */
     const uint32_t *window; /* the first pixel's gathered window, word-aligned */
     const uint32_t *end;    /* window + 2 * steps words: the next pixel's window */
     uint32_t entry;         /* steps & 7 (C); the assembly turns it into its loop's entry address */
@@ -326,7 +322,7 @@ static void run_groups(const conv_groups *k)
                 const int32_t *c = rec + 4 + 3 * j;
                 word |= requantize_k(a[j], c[0], c[1], c[2]) << (8 * j);
             }
-            word = __uadd8(__uqadd8(word, k->sat4), k->shift4);
+            word = clamp_k4(word, k->sat4, k->shift4);
             memcpy(out, &word, 4);
         }
     }
@@ -356,7 +352,7 @@ static void run_groups_fixed(const conv_groups *k, int32_t steps)
                 const int32_t *c = rec + 4 + 3 * j;
                 word |= requantize_k(a[j], c[0], c[1], c[2]) << (8 * j);
             }
-            word = __uadd8(__uqadd8(word, k->sat4), k->shift4);
+            word = clamp_k4(word, k->sat4, k->shift4);
             memcpy(out, &word, 4);
         }
     }
@@ -695,7 +691,7 @@ void ek_fully_connected_wide_dsp(const ek_fc_wide_dsp_params *p, const int8_t *i
             for (j = 0; j < n; ++j, w += 3) {
                 word |= requantize_k(a[j], w[0], w[1], w[2]) << (8 * j);
             }
-            word = __uadd8(__uqadd8(word, (uint32_t)p->sat4), (uint32_t)p->shift4);
+            word = clamp_k4(word, (uint32_t)p->sat4, (uint32_t)p->shift4);
             memcpy(output, &word, (size_t)keep);
             output += keep;
             u += keep;

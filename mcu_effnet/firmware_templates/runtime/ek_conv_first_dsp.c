@@ -70,7 +70,7 @@ static void run_first_groups(const first_groups *k)
             for (j = 0; j < 4; ++j, r += 3) {
                 word |= requantize_k(a[j], r[0], r[1], r[2]) << (8 * j);
             }
-            word = __uadd8(__uqadd8(word, k->sat4), k->shift4);
+            word = clamp_k4(word, k->sat4, k->shift4);
             memcpy(out, &word, 4);
             out += 4;
         }

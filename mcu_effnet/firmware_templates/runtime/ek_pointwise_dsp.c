@@ -256,7 +256,7 @@ typedef struct {
     int32_t first;          /* 5: the sums start from the doubled biases (else from `part`) */
     int32_t last;           /* 6: requantize and store (else leave the sums in `part`) */
     int32_t round;          /* 7: 1 + 2 * (out_offset - act_min) */
-    uint32_t sat2, shift2;  /* 8, 9: the clamp of two bytes at once (below) */
+    uint32_t sat2, shift2;  /* 8, 9: the clamp of two bytes at once (clamp_k4) */
     int8_t *out;            /* 10: pixel 0's output at the first pair's channel */
     int32_t stride;         /* 11: bytes between two pixels' outputs (the channel count) */
     const int32_t *records; /* 12: the first pair's record (bias0, bias1, m0, m1, s0, s1) */
@@ -264,24 +264,10 @@ typedef struct {
     int32_t count;          /* 14: channel pairs */
 } ek_pw_block;
 
-/* Requantization of a doubled sum (ek_conv_dsp.c's requantize_k): SMMULR gives TFLite's doubling
- * high multiply v; the rounding divide by 2^(s+1), halves away from zero, is
- * ((v - (v < 0)) >> s + 1) >> 1 and the output offset joins before the last halving
- * (ek_requant_dsp.h). Here SMMLAR adds k = `round` << s, `round` = 1 + 2 * (out_offset - act_min)
- * (both constants shifted to where they join: exact), and the correction takes the sum's sign
- * instead of v's (they differ only where v = 0, never a half); USAT gives u = min(max(q - act_min,
- * 0), 255) for the output q: 4 instructions. The generator keeps s <= 20, so |k| <= 511 << 20
- * and v + k fits int32 (|v| <= |acc| < 2^30; dsp_pointwise.fast_requantize_ok). The clamp then
- * takes two channels' bytes at once (ek_conv_dsp.c's conv_groups): UQADD8 of d = 255 - (act_max
- * - act_min) saturates exactly where u passes act_max - act_min, and a wrapping UADD8 of act_min -
- * d gives min(u, act_max - act_min) + act_min, the int8 output. */
-static inline uint32_t block_requantize(int32_t acc2, int32_t m, int32_t s, int32_t round)
-{
-    int32_t v = (int32_t)((uint32_t)ek_smmulr(acc2, m) + ((uint32_t)round << s)); /* SMMLAR */
-    v -= (int32_t)((uint32_t)acc2 >> 31);
-    return (uint32_t)__usat((v >> s) >> 1, 8);
-}
-
+/* The pixel blocks requantize a doubled sum in requantize_k's form (ek_requant_dsp.h: SMMLAR
+ * with k = `round` << s, `round` = 1 + 2 * (out_offset - act_min), 4 instructions); the generator
+ * keeps s <= 20 (dsp_pointwise.fast_requantize_ok), so v + k fits int32. Two channels' bytes are
+ * clamped at once (clamp_k4). */
 #if defined(EK_ACLE_EMULATION)
 /* The assembly's arithmetic in C, for the host tests: P pixels (3 or 4). */
 static void run_block(const ek_pw_block *q, int32_t P)
@@ -315,10 +301,11 @@ static void run_block(const ek_pw_block *q, int32_t P)
         w = (const int32_t *)(const void *)((const char *)w + q->skip);
         if (q->last) {
             for (i = 0; i < P; ++i) {
-                uint32_t pair = block_requantize(a[2 * i], r[2], r[4], q->round) |
-                                block_requantize(a[2 * i + 1], r[3], r[5], q->round) << 8;
-                pair = __uadd8(__uqadd8(pair, q->sat2), q->shift2);
-                memcpy(out + i * q->stride, &pair, 2);
+                const uint32_t pair = requantize_k(a[2 * i], r[2], (int32_t)((uint32_t)q->round << r[4]), r[4]) |
+                                      requantize_k(a[2 * i + 1], r[3], (int32_t)((uint32_t)q->round << r[5]), r[5])
+                                          << 8;
+                const uint32_t clamped = clamp_k4(pair, q->sat2, q->shift2);
+                memcpy(out + i * q->stride, &clamped, 2);
             }
             out += 2;
         } else {
@@ -393,7 +380,7 @@ static void run_tri(const ek_pw_block *q) { run_block(q, 3); }
     "add sp, sp, #60\n\t"                                                                                  \
     "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
 
-/* block_requantize on A in place: multiplier r2, s r3, k r4, r5 free. */
+/* requantize_k on A in place (k = round << s): multiplier r2, s r3, k r4, r5 free. */
 #define EK_PW_BLOCK_REQ(A)                                                                                 \
     "smmlar r5, " A ", r2, r4\n\t"                                                                         \
     "sub r5, r5, " A ", lsr #31\n\t"                                                                       \
